@@ -1,0 +1,408 @@
+//! [`TaskBackend`]: everything the dashboard needs from a scheduler, and nothing more.
+//!
+//! The web layer talks to the scheduler only through this trait, so the dashboard can sit on
+//! another scheduler too: implement the trait over that scheduler's own API, mapping its tasks
+//! and runs into the plain data types here ([`TaskInfo`], [`RunRecord`], [`Stats`], …), and
+//! hand it to the dashboard. [`crate::Scheduler`] implements it.
+//!
+//! # Adapting another scheduler
+//! ```
+//! use taskdeck::*;
+//!
+//! /// A read-only view of some other system's jobs.
+//! struct Legacy;
+//!
+//! impl TaskBackend for Legacy {
+//!     fn list<'a>(&'a self, q: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>> {
+//!         Box::pin(async move {
+//!             Ok(Page { items: vec![], total: 0, page: q.page.max(1), per_page: 50 })
+//!         })
+//!     }
+//!     fn get<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskDetail> {
+//!         Box::pin(async move { Err(BackendError::not_found(format!("no task {id:?}"))) })
+//!     }
+//!     // … the other methods likewise; mutating ones may answer
+//!     // `BackendError::unsupported("read-only backend")`.
+//! #   fn create(&self, _: Task) -> BackendFuture<'_, TaskInfo> { unsupported() }
+//! #   fn update(&self, _: Task) -> BackendFuture<'_, TaskInfo> { unsupported() }
+//! #   fn remove<'a>(&'a self, _: &'a str) -> BackendFuture<'a, ()> { unsupported() }
+//! #   fn pause<'a>(&'a self, _: &'a str) -> BackendFuture<'a, TaskInfo> { unsupported() }
+//! #   fn resume<'a>(&'a self, _: &'a str) -> BackendFuture<'a, TaskInfo> { unsupported() }
+//! #   fn run_now<'a>(&'a self, _: &'a str) -> BackendFuture<'a, RunRecord> { unsupported() }
+//! #   fn runs<'a>(&'a self, _: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>> { unsupported() }
+//! #   fn run(&self, _: RunId) -> BackendFuture<'_, RunRecord> { unsupported() }
+//! #   fn stats(&self) -> BackendFuture<'_, Stats> { Box::pin(async { Ok(Stats::default()) }) }
+//! #   fn subscribe(&self) -> EventStream { EventStream::closed() }
+//! #   fn preview(&self, _: &TriggerSpec, _: usize) -> Result<TriggerPreview, BackendError> { Err(BackendError::unsupported("read-only")) }
+//! #   fn jobs(&self) -> Vec<String> { vec![] }
+//! #   fn status(&self) -> SchedulerStatus { SchedulerStatus { lifecycle: Lifecycle::Running, paused: false, timezone: "UTC".into(), now: jiff::Timestamp::UNIX_EPOCH } }
+//! #   fn set_paused(&self, _: bool) -> Result<(), BackendError> { Err(BackendError::unsupported("read-only")) }
+//! }
+//! # fn unsupported<T: Send + 'static>() -> BackendFuture<'static, T> { Box::pin(async { Err(BackendError::unsupported("read-only")) }) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::scheduler::{
+    DurationStats, Error, EventStream, Lifecycle, Page, RunId, RunQuery, RunRecord, Scheduler,
+    Stats, Task, TaskInfo, TaskQuery, TriggerSpec,
+};
+
+/// The future type of [`TaskBackend`] methods.
+pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>;
+
+/// What kind of failure a [`BackendError`] is; decides the HTTP status in the web layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Invalid,
+    NotFound,
+    Conflict,
+    Unsupported,
+    Unavailable,
+}
+
+/// A backend operation failed. The message is for people and says what to fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendError {
+    kind: Kind,
+    field: Option<&'static str>,
+    message: String,
+}
+
+impl BackendError {
+    /// Bad input (HTTP 400).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Kind::Invalid, message)
+    }
+    /// Bad input in a named field (HTTP 400, the field is reported).
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        BackendError {
+            field: Some(field),
+            ..Self::new(Kind::Invalid, message)
+        }
+    }
+    /// Unknown id (HTTP 404).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Kind::NotFound, message)
+    }
+    /// Conflicts with the current state (HTTP 409).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(Kind::Conflict, message)
+    }
+    /// The backend does not offer this operation (HTTP 501).
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(Kind::Unsupported, message)
+    }
+    /// The backend cannot answer now, e.g. its database is down (HTTP 503).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Kind::Unavailable, message)
+    }
+    fn new(kind: Kind, message: impl Into<String>) -> Self {
+        BackendError {
+            kind,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The input field at fault, when known (`"id"`, `"trigger"`, `"options.timeout"`, …).
+    pub fn field(&self) -> Option<&'static str> {
+        self.field
+    }
+    /// Bad input.
+    pub fn is_invalid(&self) -> bool {
+        self.kind == Kind::Invalid
+    }
+    /// Unknown id.
+    pub fn is_not_found(&self) -> bool {
+        self.kind == Kind::NotFound
+    }
+    /// Conflict with current state.
+    pub fn is_conflict(&self) -> bool {
+        self.kind == Kind::Conflict
+    }
+    /// Not offered by this backend.
+    pub fn is_unsupported(&self) -> bool {
+        self.kind == Kind::Unsupported
+    }
+    /// Temporarily unavailable.
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == Kind::Unavailable
+    }
+    /// A short machine-readable code: `invalid`, `not_found`, `conflict`, `unsupported`,
+    /// `unavailable`.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            Kind::Invalid => "invalid",
+            Kind::NotFound => "not_found",
+            Kind::Conflict => "conflict",
+            Kind::Unsupported => "unsupported",
+            Kind::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+impl From<Error> for BackendError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        match &e {
+            Error::InvalidTask { field, .. } => BackendError::invalid_field(field, message),
+            Error::Trigger(_) => BackendError::invalid_field("trigger", message),
+            Error::UnknownJob { .. } => BackendError::invalid_field("job", message),
+            _ if e.is_not_found() => BackendError::not_found(message),
+            _ if e.is_conflict() => BackendError::conflict(message),
+            Error::Start(_) => BackendError::conflict(message),
+            _ => BackendError::unavailable(message),
+        }
+    }
+}
+
+/// A task with what its detail page shows beyond the list row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskDetail {
+    /// The task.
+    pub info: TaskInfo,
+    /// Its next fire times (up to 10).
+    pub upcoming: Vec<Timestamp>,
+    /// Duration percentiles of its kept runs.
+    pub durations: DurationStats,
+}
+
+/// A trigger's description and first fire times, for forms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerPreview {
+    /// The trigger in words.
+    pub text: String,
+    /// Its first fire times from now.
+    pub fires: Vec<Timestamp>,
+}
+
+/// The scheduler as a whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerStatus {
+    /// Where it is in its life.
+    pub lifecycle: Lifecycle,
+    /// Paused as a whole.
+    pub paused: bool,
+    /// Its default zone, as an IANA name.
+    pub timezone: String,
+    /// Its clock reading.
+    pub now: Timestamp,
+}
+
+/// An action on many tasks at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    /// Run each now.
+    Run,
+    /// Pause each.
+    Pause,
+    /// Resume each.
+    Resume,
+    /// Remove each.
+    Remove,
+}
+
+impl BulkAction {
+    /// The name used in URLs (`run`, `pause`, `resume`, `remove`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkAction::Run => "run",
+            BulkAction::Pause => "pause",
+            BulkAction::Resume => "resume",
+            BulkAction::Remove => "remove",
+        }
+    }
+}
+
+impl std::str::FromStr for BulkAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "run" => Ok(BulkAction::Run),
+            "pause" => Ok(BulkAction::Pause),
+            "resume" => Ok(BulkAction::Resume),
+            "remove" => Ok(BulkAction::Remove),
+            _ => Err(format!(
+                "unknown action {s:?}; expected run, pause, resume or remove"
+            )),
+        }
+    }
+}
+
+/// What a bulk action did to each task.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkOutcome {
+    /// Ids it worked on.
+    pub done: Vec<String>,
+    /// Ids it failed on, with why.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Everything a dashboard needs from a scheduler. Object-safe: use `Arc<dyn TaskBackend>`.
+///
+/// See the [module docs](self) for adapting another scheduler.
+pub trait TaskBackend: Send + Sync + 'static {
+    /// A filtered, sorted page of tasks.
+    fn list<'a>(&'a self, query: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>>;
+    /// One task with its next fires and duration percentiles.
+    fn get<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskDetail>;
+    /// Adds a task.
+    fn create(&self, task: Task) -> BackendFuture<'_, TaskInfo>;
+    /// Replaces a task's definition (found by `task.id`).
+    fn update(&self, task: Task) -> BackendFuture<'_, TaskInfo>;
+    /// Removes a task.
+    fn remove<'a>(&'a self, id: &'a str) -> BackendFuture<'a, ()>;
+    /// Pauses a task.
+    fn pause<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskInfo>;
+    /// Resumes a task.
+    fn resume<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskInfo>;
+    /// Runs a task now; the run as begun (running, or skipped by `max_instances`).
+    fn run_now<'a>(&'a self, id: &'a str) -> BackendFuture<'a, RunRecord>;
+    /// Applies `action` to each id, collecting per-id results.
+    fn bulk<'a>(&'a self, action: BulkAction, ids: &'a [String]) -> BackendFuture<'a, BulkOutcome> {
+        Box::pin(async move {
+            let mut out = BulkOutcome::default();
+            for id in ids {
+                let r = match action {
+                    BulkAction::Run => self.run_now(id).await.map(drop),
+                    BulkAction::Pause => self.pause(id).await.map(drop),
+                    BulkAction::Resume => self.resume(id).await.map(drop),
+                    BulkAction::Remove => self.remove(id).await,
+                };
+                match r {
+                    Ok(()) => out.done.push(id.clone()),
+                    Err(e) => out.failed.push((id.clone(), e.message)),
+                }
+            }
+            Ok(out)
+        })
+    }
+    /// A filtered page of runs, newest first.
+    fn runs<'a>(&'a self, query: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>>;
+    /// One run.
+    fn run(&self, id: RunId) -> BackendFuture<'_, RunRecord>;
+    /// Counts for the overview.
+    fn stats(&self) -> BackendFuture<'_, Stats>;
+    /// Change events.
+    fn subscribe(&self) -> EventStream;
+    /// Describes a trigger and previews its first `n` fires, checking it.
+    fn preview(&self, spec: &TriggerSpec, n: usize) -> Result<TriggerPreview, BackendError>;
+    /// Names of the jobs tasks may use.
+    fn jobs(&self) -> Vec<String>;
+    /// The scheduler as a whole.
+    fn status(&self) -> SchedulerStatus;
+    /// Pauses (`true`) or resumes (`false`) the whole scheduler.
+    fn set_paused(&self, paused: bool) -> Result<(), BackendError>;
+}
+
+fn boxed<'a, T, F>(f: F) -> BackendFuture<'a, T>
+where
+    F: Future<Output = Result<T, Error>> + Send + 'a,
+{
+    Box::pin(async move { f.await.map_err(BackendError::from) })
+}
+
+impl TaskBackend for Scheduler {
+    fn list<'a>(&'a self, query: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>> {
+        boxed(Scheduler::list(self, query))
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskDetail> {
+        boxed(async move {
+            let info = Scheduler::get(self, id).await?;
+            let upcoming = self.preview(id, 10).await?;
+            let durations = self.durations(id).await?;
+            Ok(TaskDetail {
+                info,
+                upcoming,
+                durations,
+            })
+        })
+    }
+
+    fn create(&self, task: Task) -> BackendFuture<'_, TaskInfo> {
+        boxed(self.add(task))
+    }
+
+    fn update(&self, task: Task) -> BackendFuture<'_, TaskInfo> {
+        boxed(Scheduler::update(self, task))
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BackendFuture<'a, ()> {
+        boxed(Scheduler::remove(self, id))
+    }
+
+    fn pause<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskInfo> {
+        boxed(Scheduler::pause(self, id))
+    }
+
+    fn resume<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskInfo> {
+        boxed(Scheduler::resume(self, id))
+    }
+
+    fn run_now<'a>(&'a self, id: &'a str) -> BackendFuture<'a, RunRecord> {
+        boxed(Scheduler::run_now(self, id))
+    }
+
+    fn runs<'a>(&'a self, query: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>> {
+        boxed(Scheduler::runs(self, query))
+    }
+
+    fn run(&self, id: RunId) -> BackendFuture<'_, RunRecord> {
+        boxed(Scheduler::run(self, id))
+    }
+
+    fn stats(&self) -> BackendFuture<'_, Stats> {
+        boxed(Scheduler::stats(self))
+    }
+
+    fn subscribe(&self) -> EventStream {
+        Scheduler::subscribe(self)
+    }
+
+    fn preview(&self, spec: &TriggerSpec, n: usize) -> Result<TriggerPreview, BackendError> {
+        let (text, fires) = self.preview_trigger(spec, n)?;
+        Ok(TriggerPreview { text, fires })
+    }
+
+    fn jobs(&self) -> Vec<String> {
+        Scheduler::jobs(self)
+    }
+
+    fn status(&self) -> SchedulerStatus {
+        SchedulerStatus {
+            lifecycle: self.lifecycle(),
+            paused: self.is_paused(),
+            timezone: self.timezone().iana_name().unwrap_or("UTC").to_string(),
+            now: self.now(),
+        }
+    }
+
+    fn set_paused(&self, paused: bool) -> Result<(), BackendError> {
+        if paused {
+            self.pause_all();
+        } else {
+            self.resume_all();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! Change notifications: a broadcast that a slow subscriber cannot block.
+//!
+//! Each subscriber has its own bounded queue in a ring shared by all. A subscriber that falls
+//! more than the ring's capacity behind loses the oldest events and is told how many with
+//! [`Recv::Lagged`]; the scheduler never waits for anyone.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::history::{RunId, RunStatus};
+
+/// Something that changed in the scheduler.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A task was added.
+    TaskAdded {
+        /// Its id.
+        task_id: String,
+    },
+    /// A task's trigger, args or options changed.
+    TaskUpdated {
+        /// Its id.
+        task_id: String,
+    },
+    /// A task was removed.
+    TaskRemoved {
+        /// Its id.
+        task_id: String,
+    },
+    /// A task was paused.
+    TaskPaused {
+        /// Its id.
+        task_id: String,
+    },
+    /// A task was resumed.
+    TaskResumed {
+        /// Its id.
+        task_id: String,
+    },
+    /// A run began.
+    RunStarted {
+        /// The run.
+        run_id: RunId,
+        /// Its task.
+        task_id: String,
+        /// Attempt number, 1 for the first.
+        attempt: u32,
+    },
+    /// A run ended (or was recorded as missed or skipped).
+    RunFinished {
+        /// The run.
+        run_id: RunId,
+        /// Its task.
+        task_id: String,
+        /// How it ended.
+        status: RunStatus,
+        /// How long it ran, when it ran.
+        duration_ms: Option<u64>,
+    },
+    /// The whole scheduler was paused: nothing fires until resumed.
+    SchedulerPaused,
+    /// The whole scheduler was resumed.
+    SchedulerResumed,
+    /// The scheduler began shutting down.
+    ShuttingDown,
+}
+
+impl Event {
+    /// The task this event is about, if any.
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            Event::TaskAdded { task_id }
+            | Event::TaskUpdated { task_id }
+            | Event::TaskRemoved { task_id }
+            | Event::TaskPaused { task_id }
+            | Event::TaskResumed { task_id }
+            | Event::RunStarted { task_id, .. }
+            | Event::RunFinished { task_id, .. } => Some(task_id),
+            Event::SchedulerPaused | Event::SchedulerResumed | Event::ShuttingDown => None,
+        }
+    }
+}
+
+/// What [`EventStream::recv`] yields.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recv {
+    /// The next event.
+    Event(Event),
+    /// This many events were lost because the subscriber fell behind; the stream continues
+    /// with the oldest event still held.
+    Lagged(u64),
+    /// The scheduler is gone; no more events will come.
+    Closed,
+}
+
+/// A subscription to [`Event`]s, from [`crate::Scheduler::subscribe`].
+#[derive(Debug)]
+pub struct EventStream {
+    rx: broadcast::Receiver<Event>,
+}
+
+impl EventStream {
+    /// A stream over a tokio broadcast receiver, for backends that publish their own events.
+    pub fn new(rx: broadcast::Receiver<Event>) -> Self {
+        EventStream { rx }
+    }
+
+    /// A stream that is already closed, for backends without events.
+    pub fn closed() -> Self {
+        let (_, rx) = broadcast::channel(1);
+        EventStream { rx }
+    }
+
+    /// Waits for the next event.
+    pub async fn recv(&mut self) -> Recv {
+        match self.rx.recv().await {
+            Ok(e) => Recv::Event(e),
+            Err(broadcast::error::RecvError::Lagged(n)) => Recv::Lagged(n),
+            Err(broadcast::error::RecvError::Closed) => Recv::Closed,
+        }
+    }
+
+    /// The next event if one is waiting, without blocking.
+    pub fn try_recv(&mut self) -> Option<Recv> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(Recv::Event(e)),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Recv::Lagged(n)),
+            Err(broadcast::error::TryRecvError::Closed) => Some(Recv::Closed),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+        }
+    }
+}
+
+/// The sending side, owned by the scheduler.
+#[derive(Debug)]
+pub(crate) struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl EventBus {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        EventBus { tx }
+    }
+
+    pub(crate) fn send(&self, e: Event) {
+        // No subscribers is fine: nobody is watching.
+        let _ = self.tx.send(e);
+    }
+
+    pub(crate) fn subscribe(&self) -> EventStream {
+        EventStream::new(self.tx.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slow_subscriber_learns_it_lagged_and_does_not_block_sender() {
+        let bus = EventBus::new(4);
+        let mut slow = bus.subscribe();
+        for i in 0..10 {
+            bus.send(Event::TaskAdded {
+                task_id: format!("t{i}"),
+            });
+        }
+        assert_eq!(slow.recv().await, Recv::Lagged(6));
+        assert_eq!(
+            slow.recv().await,
+            Recv::Event(Event::TaskAdded {
+                task_id: "t6".into()
+            })
+        );
+    }
+
+    #[test]
+    fn event_json_shape() {
+        let e = Event::RunFinished {
+            run_id: 7,
+            task_id: "a".into(),
+            status: RunStatus::Failed,
+            duration_ms: Some(12),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"run_finished","run_id":7,"task_id":"a","status":"failed","duration_ms":12}"#
+        );
+    }
+}

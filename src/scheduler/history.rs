@@ -1,0 +1,273 @@
+//! Run records: what happened each time a task fired.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Id of a run, unique within a store.
+pub type RunId = u64;
+
+/// Most log lines kept per run; later lines are counted, not kept.
+pub const MAX_LOG_LINES: usize = 200;
+/// Longest kept log line, in bytes; longer lines are cut at a character boundary.
+pub const MAX_LOG_LINE_BYTES: usize = 2048;
+
+/// How a run ended, or that it is still going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished.
+    Running,
+    /// The job returned `Ok`.
+    Succeeded,
+    /// The job returned `Err`.
+    Failed,
+    /// The job panicked; the panic was caught.
+    Panicked,
+    /// The job ran past the task's timeout and was cancelled.
+    TimedOut,
+    /// Cancelled by shutdown.
+    Cancelled,
+    /// The fire came later than the misfire grace time and was not run.
+    Missed,
+    /// Not run because `max_instances` runs were already going.
+    Skipped,
+}
+
+impl RunStatus {
+    /// All statuses, in display order.
+    pub const ALL: [RunStatus; 8] = [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Panicked,
+        RunStatus::TimedOut,
+        RunStatus::Cancelled,
+        RunStatus::Missed,
+        RunStatus::Skipped,
+    ];
+
+    /// The lower-case name used in URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Panicked => "panicked",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Missed => "missed",
+            RunStatus::Skipped => "skipped",
+        }
+    }
+
+    /// True for outcomes that count as failures (and are retried): failed, panicked, timed out.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Failed | RunStatus::Panicked | RunStatus::TimedOut
+        )
+    }
+
+    /// True once the run is over.
+    pub fn is_finished(self) -> bool {
+        self != RunStatus::Running
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown run status {s:?}; expected one of running, succeeded, failed, \
+                     panicked, timed_out, cancelled, missed, skipped"
+                )
+            })
+    }
+}
+
+/// Why a run happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunCause {
+    /// The trigger fired.
+    Schedule,
+    /// Someone asked for it ("run now").
+    Manual,
+    /// A retry of a failed attempt.
+    Retry,
+}
+
+/// Severity of a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Fine detail.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something to look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// One line a job wrote during a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When it was written.
+    pub at: Timestamp,
+    /// Severity.
+    pub level: LogLevel,
+    /// The text.
+    pub message: String,
+}
+
+/// What happened when a task fired once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Unique id.
+    pub id: RunId,
+    /// The task.
+    pub task_id: String,
+    /// The task's job at the time.
+    pub job: String,
+    /// Why it ran.
+    pub cause: RunCause,
+    /// When the trigger said it should run.
+    pub scheduled_at: Timestamp,
+    /// When the job was called (absent for missed and skipped fires).
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    pub finished_at: Option<Timestamp>,
+    /// Outcome.
+    pub status: RunStatus,
+    /// The error, panic message or timeout, for failures.
+    pub error: Option<String>,
+    /// 1 for the first attempt, 2 for the first retry, …
+    pub attempt: u32,
+    /// Lines the job logged (bounded by [`MAX_LOG_LINES`]).
+    pub logs: Vec<LogLine>,
+    /// Lines that were not kept because the bound was reached.
+    pub logs_dropped: u32,
+}
+
+impl RunRecord {
+    /// Run time in milliseconds, once finished.
+    pub fn duration_ms(&self) -> Option<u64> {
+        let (s, f) = (self.started_at?, self.finished_at?);
+        let d = f.duration_since(s);
+        u64::try_from(d.as_millis()).ok()
+    }
+
+    /// How late the job started compared with its schedule, in milliseconds.
+    pub fn lateness_ms(&self) -> Option<i64> {
+        let s = self.started_at?;
+        i64::try_from(s.duration_since(self.scheduled_at).as_millis()).ok()
+    }
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunQuery {
+    /// Only this task's runs.
+    pub task_id: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// Only runs scheduled at or after this.
+    pub since: Option<Timestamp>,
+    /// Only runs scheduled before this.
+    pub until: Option<Timestamp>,
+    /// 1-based page number; 0 is read as 1.
+    pub page: u32,
+    /// Rows per page; 0 means 50, capped at 500.
+    pub per_page: u32,
+}
+
+/// A run's log buffer, shared by [`crate::TaskContext::log`] and the tracing layer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LogBuffer {
+    inner: Arc<Mutex<LogLines>>,
+}
+
+#[derive(Debug, Default)]
+struct LogLines {
+    lines: Vec<LogLine>,
+    dropped: u32,
+}
+
+impl LogBuffer {
+    pub(crate) fn push(&self, at: Timestamp, level: LogLevel, message: &str) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        if g.lines.len() >= MAX_LOG_LINES {
+            g.dropped = g.dropped.saturating_add(1);
+            return;
+        }
+        g.lines.push(LogLine {
+            at,
+            level,
+            message: truncate(message, MAX_LOG_LINE_BYTES).to_string(),
+        });
+    }
+
+    pub(crate) fn take(&self) -> (Vec<LogLine>, u32) {
+        match self.inner.lock() {
+            Ok(mut g) => (std::mem::take(&mut g.lines), g.dropped),
+            Err(_) => (Vec::new(), 0),
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_buffer_is_bounded() {
+        let b = LogBuffer::default();
+        for i in 0..(MAX_LOG_LINES + 5) {
+            b.push(Timestamp::UNIX_EPOCH, LogLevel::Info, &format!("line {i}"));
+        }
+        let (lines, dropped) = b.take();
+        assert_eq!(lines.len(), MAX_LOG_LINES);
+        assert_eq!(dropped, 5);
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for st in RunStatus::ALL {
+            assert_eq!(st.as_str().parse::<RunStatus>().unwrap(), st);
+            assert_eq!(
+                serde_json::to_string(&st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
+        }
+        assert!("exploded".parse::<RunStatus>().is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! Jobs: named async functions registered in code, and the context a run hands them.
+//!
+//! Only registered names can be run: a task (from code, the dashboard or the API) names a job,
+//! and the name is looked up in the registry; nothing is ever loaded by name from input.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::clock::Clock;
+use super::history::{LogBuffer, LogLevel, RunId};
+
+/// The error a job returns. Any `std::error::Error` converts with `?`, and so does a string:
+/// `Err("disk full".into())`.
+pub type JobError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a job returns.
+pub type JobResult = Result<(), JobError>;
+
+type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send + 'static>>;
+pub(crate) type JobFn = Arc<dyn Fn(TaskContext) -> JobFuture + Send + Sync + 'static>;
+
+/// Registered jobs by name.
+#[derive(Default)]
+pub(crate) struct JobRegistry {
+    jobs: RwLock<BTreeMap<String, JobFn>>,
+}
+
+impl fmt::Debug for JobRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl JobRegistry {
+    /// Registers `f` under `name`, returning whether a job of that name was replaced.
+    pub(crate) fn insert<F, Fut>(&self, name: String, f: F) -> bool
+    where
+        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobResult> + Send + 'static,
+    {
+        let f: JobFn = Arc::new(move |ctx| Box::pin(f(ctx)));
+        let mut jobs = self.jobs.write().unwrap_or_else(|p| p.into_inner());
+        jobs.insert(name, f).is_some()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<JobFn> {
+        let jobs = self.jobs.read().unwrap_or_else(|p| p.into_inner());
+        jobs.get(name).cloned()
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        let jobs = self.jobs.read().unwrap_or_else(|p| p.into_inner());
+        jobs.contains_key(name)
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        let jobs = self.jobs.read().unwrap_or_else(|p| p.into_inner());
+        jobs.keys().cloned().collect()
+    }
+}
+
+/// What a job gets for one run: the task's args, who and when it is, a log, and a
+/// cancellation signal.
+///
+/// ```
+/// use taskdeck::{JobResult, TaskContext};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Report { to: String }
+///
+/// async fn send_report(ctx: TaskContext) -> JobResult {
+///     let args: Report = ctx.args_as()?;
+///     ctx.log(format!("sending to {}", args.to));
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct TaskContext {
+    pub(crate) task_id: Arc<str>,
+    pub(crate) run_id: RunId,
+    pub(crate) attempt: u32,
+    pub(crate) scheduled_at: Timestamp,
+    pub(crate) args: Arc<Value>,
+    pub(crate) logs: LogBuffer,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) cancel: watch::Receiver<bool>,
+}
+
+impl fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("task_id", &self.task_id)
+            .field("run_id", &self.run_id)
+            .field("attempt", &self.attempt)
+            .field("scheduled_at", &self.scheduled_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskContext {
+    /// The task's id.
+    pub fn task_id(&self) -> &str {
+        &self.task_id
+    }
+
+    /// This run's id.
+    pub fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    /// 1 for the first attempt, 2 for the first retry, …
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// When the trigger said this run should happen.
+    pub fn scheduled_at(&self) -> Timestamp {
+        self.scheduled_at
+    }
+
+    /// The task's JSON args.
+    pub fn args(&self) -> &Value {
+        &self.args
+    }
+
+    /// The args decoded into `T`; the error says which field did not fit.
+    pub fn args_as<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+        T::deserialize(&*self.args).map_err(|e| format!("task args do not fit: {e}").into())
+    }
+
+    /// Adds an info line to the run's log (bounded: past 200 lines only a count is kept).
+    pub fn log(&self, message: impl AsRef<str>) {
+        self.log_at(LogLevel::Info, message);
+    }
+
+    /// Adds a line of the given level to the run's log.
+    pub fn log_at(&self, level: LogLevel, message: impl AsRef<str>) {
+        self.logs.push(self.clock.now(), level, message.as_ref());
+    }
+
+    /// True once the scheduler asked running jobs to stop (shutdown).
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Completes when the scheduler asks running jobs to stop. A job that selects on this can
+    /// finish cleanly within the shutdown grace period; one that does not is aborted after it.
+    pub async fn cancelled(&self) {
+        let mut rx = self.cancel.clone();
+        // An error means the scheduler is gone, which is also a reason to stop.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}

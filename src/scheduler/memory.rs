@@ -1,0 +1,838 @@
+//! [`MemoryStore`]: the default store, one process, everything behind one mutex.
+//!
+//! Kept indexes: tasks by id (ordered), next fire times (ordered, for the timer loop), run
+//! history globally (ordered by id) and per task (oldest first), and per-minute run counters
+//! for the last 24 hours. History is bounded per task and in total; the oldest runs go first.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use jiff::Timestamp;
+
+use super::error::Error;
+use super::history::{RunId, RunQuery, RunRecord, RunStatus};
+use super::store::{
+    paging, DueFire, DurationStats, LastRun, Page, Stats, Store, StoreFuture, TaskQuery,
+    TaskRecord, TaskSort, WindowCounts,
+};
+use super::task::Task;
+use super::trigger::Trigger;
+
+/// Most fire times listed for one claim; beyond it they are only counted.
+const MAX_CATCHUP: usize = 1000;
+/// Per-minute buckets kept for the run counters: 24 hours.
+const MINUTES: usize = 24 * 60;
+
+/// History bounds of a [`MemoryStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Runs kept per task. Default 100.
+    pub per_task: usize,
+    /// Runs kept in all. Default 10,000.
+    pub total: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            per_task: 100,
+            total: 10_000,
+        }
+    }
+}
+
+/// The in-memory store: fast, and gone when the process ends.
+///
+/// ```
+/// use taskdeck::{HistoryLimits, MemoryStore};
+/// let store = MemoryStore::with_limits(HistoryLimits { per_task: 500, total: 50_000 });
+/// # drop(store);
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Mem>,
+}
+
+#[derive(Debug, Default)]
+struct Mem {
+    tasks: BTreeMap<String, Entry>,
+    due: BTreeSet<(Timestamp, String)>,
+    runs: BTreeMap<RunId, RunRecord>,
+    runs_by_task: HashMap<String, VecDeque<RunId>>,
+    last_run_id: RunId,
+    running_runs: u64,
+    minutes: Vec<Minute>,
+    limits: HistoryLimits,
+}
+
+#[derive(Debug)]
+struct Entry {
+    rec: TaskRecord,
+    /// Lower-cased "id\nname\njob" for search.
+    haystack: String,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Minute {
+    minute: i64,
+    counts: WindowCounts,
+}
+
+fn haystack(t: &Task) -> String {
+    let mut s = String::with_capacity(t.id.len() + t.name.len() + t.job.len() + 2);
+    for part in [&t.id, &t.name, &t.job] {
+        if !s.is_empty() {
+            s.push('\n');
+        }
+        s.extend(part.chars().flat_map(char::to_lowercase));
+    }
+    s
+}
+
+impl MemoryStore {
+    /// A store with the default history bounds (100 runs per task, 10,000 in all).
+    pub fn new() -> Self {
+        Self::with_limits(HistoryLimits::default())
+    }
+
+    /// A store with the given history bounds (each at least 1).
+    pub fn with_limits(limits: HistoryLimits) -> Self {
+        MemoryStore {
+            inner: Mutex::new(Mem {
+                limits: HistoryLimits {
+                    per_task: limits.per_task.max(1),
+                    total: limits.total.max(1),
+                },
+                minutes: vec![Minute::default(); MINUTES],
+                ..Mem::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Mem> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing the store, so keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn ready<'a, T: Send + 'a>(r: Result<T, Error>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(r))
+}
+
+fn unknown(id: &str) -> Error {
+    Error::UnknownTask { id: id.to_string() }
+}
+
+impl Mem {
+    fn set_next(&mut self, id: &str, next: Option<Timestamp>) {
+        let Some(e) = self.tasks.get_mut(id) else {
+            return;
+        };
+        if let Some(old) = e.rec.next_fire.take() {
+            self.due.remove(&(old, id.to_string()));
+        }
+        e.rec.next_fire = next;
+        if let Some(n) = next {
+            self.due.insert((n, id.to_string()));
+        }
+    }
+
+    fn insert_run(&mut self, mut run: RunRecord) -> RunRecord {
+        self.last_run_id += 1;
+        run.id = self.last_run_id;
+        let per_task = self.limits.per_task;
+        let q = self.runs_by_task.entry(run.task_id.clone()).or_default();
+        q.push_back(run.id);
+        if q.len() > per_task {
+            if let Some(old) = q.pop_front() {
+                self.runs.remove(&old);
+            }
+        }
+        self.runs.insert(run.id, run.clone());
+        while self.runs.len() > self.limits.total {
+            let Some((_, old)) = self.runs.pop_first() else {
+                break;
+            };
+            if let Some(q) = self.runs_by_task.get_mut(&old.task_id) {
+                // Per-task queues are in id order, so the globally oldest is at the front.
+                if q.front() == Some(&old.id) {
+                    q.pop_front();
+                }
+                if q.is_empty() {
+                    self.runs_by_task.remove(&old.task_id);
+                }
+            }
+        }
+        if run.status.is_finished() {
+            self.count(&run);
+        }
+        run
+    }
+
+    fn count(&mut self, run: &RunRecord) {
+        let at = run.finished_at.unwrap_or(run.scheduled_at);
+        let minute = at.as_second().div_euclid(60);
+        let slot = &mut self.minutes[minute.rem_euclid(MINUTES as i64) as usize];
+        if slot.minute != minute {
+            *slot = Minute {
+                minute,
+                counts: WindowCounts::default(),
+            };
+        }
+        match run.status {
+            RunStatus::Missed | RunStatus::Skipped => slot.counts.not_run += 1,
+            RunStatus::Running => {}
+            st => {
+                slot.counts.runs += 1;
+                if st.is_failure() {
+                    slot.counts.failures += 1;
+                }
+            }
+        }
+    }
+
+    fn window(&self, now: Timestamp, minutes: i64) -> WindowCounts {
+        let now_min = now.as_second().div_euclid(60);
+        let mut out = WindowCounts::default();
+        for m in &self.minutes {
+            if m.minute > now_min - minutes && m.minute <= now_min {
+                out.runs += m.counts.runs;
+                out.failures += m.counts.failures;
+                out.not_run += m.counts.not_run;
+            }
+        }
+        out
+    }
+}
+
+/// Sort key comparison for task lists.
+fn compare(sort: TaskSort, a: &TaskRecord, b: &TaskRecord) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    // `None` sorts last in ascending order.
+    fn opt<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
+        match (a, b) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+    }
+    let primary = match sort {
+        TaskSort::NextRun => opt(a.next_fire, b.next_fire),
+        TaskSort::Name => a
+            .task
+            .name
+            .to_lowercase()
+            .cmp(&b.task.name.to_lowercase()),
+        TaskSort::Id => Ordering::Equal,
+        TaskSort::LastRun => {
+            let key = |r: &TaskRecord| {
+                r.last_run
+                    .as_ref()
+                    .map(|l| l.finished_at.unwrap_or(l.scheduled_at))
+            };
+            opt(key(a), key(b))
+        }
+        TaskSort::State => a
+            .state()
+            .cmp(&b.state())
+            .then_with(|| opt(a.next_fire, b.next_fire)),
+    };
+    primary.then_with(|| a.task.id.cmp(&b.task.id))
+}
+
+impl Store for MemoryStore {
+    fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()> {
+        let mut m = self.lock();
+        let id = rec.task.id.clone();
+        if m.tasks.contains_key(&id) {
+            return ready(Err(Error::DuplicateTask { id }));
+        }
+        let next = rec.next_fire;
+        let mut rec = rec;
+        rec.next_fire = None;
+        let haystack = haystack(&rec.task);
+        m.tasks.insert(id.clone(), Entry { rec, haystack });
+        m.set_next(&id, next);
+        ready(Ok(()))
+    }
+
+    fn update(&self, task: Task, trigger: Trigger, now: Timestamp) -> StoreFuture<'_, TaskRecord> {
+        let mut m = self.lock();
+        let id = task.id.clone();
+        let Some(e) = m.tasks.get_mut(&id) else {
+            return ready(Err(unknown(&id)));
+        };
+        let paused = e.rec.task.paused;
+        let changed = e.rec.task.trigger != task.trigger;
+        e.rec.task = Task { paused, ..task };
+        e.rec.trigger = trigger;
+        e.rec.updated_at = now;
+        if changed {
+            e.rec.anchor = now;
+        }
+        e.haystack = haystack(&e.rec.task);
+        let next = if paused {
+            None
+        } else {
+            e.rec.trigger.next_after(now, e.rec.anchor)
+        };
+        m.set_next(&id, next);
+        ready(
+            m.tasks
+                .get(&id)
+                .map(|e| e.rec.clone())
+                .ok_or_else(|| unknown(&id)),
+        )
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, TaskRecord> {
+        let mut m = self.lock();
+        m.set_next(id, None);
+        ready(m.tasks.remove(id).map(|e| e.rec).ok_or_else(|| unknown(id)))
+    }
+
+    fn set_paused<'a>(
+        &'a self,
+        id: &'a str,
+        paused: bool,
+        now: Timestamp,
+    ) -> StoreFuture<'a, TaskRecord> {
+        let mut m = self.lock();
+        let Some(e) = m.tasks.get_mut(id) else {
+            return ready(Err(unknown(id)));
+        };
+        let was = e.rec.task.paused;
+        e.rec.task.paused = paused;
+        if was != paused {
+            e.rec.updated_at = now;
+        }
+        let next = if paused {
+            None
+        } else if was {
+            e.rec.trigger.next_after(now, e.rec.anchor)
+        } else {
+            e.rec.next_fire
+        };
+        m.set_next(id, next);
+        ready(
+            m.tasks
+                .get(id)
+                .map(|e| e.rec.clone())
+                .ok_or_else(|| unknown(id)),
+        )
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<TaskRecord>> {
+        ready(Ok(self.lock().tasks.get(id).map(|e| e.rec.clone())))
+    }
+
+    fn list<'a>(&'a self, q: &'a TaskQuery) -> StoreFuture<'a, Page<TaskRecord>> {
+        let m = self.lock();
+        let (page, per_page, offset) = paging(q.page, q.per_page);
+        let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+        let mut hits: Vec<&TaskRecord> = m
+            .tasks
+            .values()
+            .filter(|e| {
+                let r = &e.rec;
+                q.state.is_none_or(|s| r.state() == s)
+                    && q.job.as_deref().is_none_or(|j| r.task.job == j)
+                    && q.trigger.is_none_or(|k| r.trigger.kind() == k)
+                    && needle.as_deref().is_none_or(|n| e.haystack.contains(n))
+            })
+            .map(|e| &e.rec)
+            .collect();
+        let total = hits.len();
+        let cmp = |a: &&TaskRecord, b: &&TaskRecord| {
+            let o = compare(q.sort, a, b);
+            if q.desc {
+                o.reverse()
+            } else {
+                o
+            }
+        };
+        let end = offset.saturating_add(per_page as usize).min(total);
+        let items = if offset >= total {
+            Vec::new()
+        } else {
+            // Only the first `end` rows need ordering: select them, then sort just those.
+            if end < total {
+                hits.select_nth_unstable_by(end, cmp);
+                hits.truncate(end);
+            }
+            hits.sort_unstable_by(cmp);
+            hits[offset..end].iter().map(|r| (*r).clone()).collect()
+        };
+        ready(Ok(Page {
+            items,
+            total,
+            page,
+            per_page,
+        }))
+    }
+
+    fn claim_due(&self, now: Timestamp, limit: usize) -> StoreFuture<'_, Vec<DueFire>> {
+        let mut m = self.lock();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some((first, id)) = m.due.first().cloned() else {
+                break;
+            };
+            if first > now {
+                break;
+            }
+            let Some(e) = m.tasks.get(&id) else {
+                m.due.pop_first();
+                continue;
+            };
+            let rec = &e.rec;
+            let mut fires = vec![first];
+            let mut truncated = false;
+            let mut cursor = first;
+            let next = loop {
+                match rec.trigger.next_after(cursor, rec.anchor) {
+                    Some(t) if t <= now => {
+                        if fires.len() < MAX_CATCHUP {
+                            fires.push(t);
+                            cursor = t;
+                        } else {
+                            // Too many to list: jump straight past `now`.
+                            truncated = true;
+                            break rec.trigger.next_after(now, rec.anchor);
+                        }
+                    }
+                    other => break other,
+                }
+            };
+            out.push(DueFire {
+                task: rec.task.clone(),
+                fires,
+                truncated,
+            });
+            m.set_next(&id, next);
+        }
+        ready(Ok(out))
+    }
+
+    fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>> {
+        ready(Ok(self.lock().due.first().map(|(t, _)| *t)))
+    }
+
+    fn begin_run(&self, mut draft: RunRecord, max_instances: u32) -> StoreFuture<'_, RunRecord> {
+        let mut m = self.lock();
+        let Some(e) = m.tasks.get_mut(&draft.task_id) else {
+            return ready(Err(unknown(&draft.task_id)));
+        };
+        if e.rec.running >= max_instances {
+            draft.status = RunStatus::Skipped;
+            draft.started_at = None;
+            draft.finished_at = draft.finished_at.or(Some(draft.scheduled_at));
+            draft.error = Some(format!(
+                "{} run(s) already going; max_instances is {max_instances}",
+                e.rec.running
+            ));
+        } else {
+            e.rec.running += 1;
+            draft.status = RunStatus::Running;
+            m.running_runs += 1;
+        }
+        ready(Ok(m.insert_run(draft)))
+    }
+
+    fn record_run(&self, draft: RunRecord) -> StoreFuture<'_, RunRecord> {
+        ready(Ok(self.lock().insert_run(draft)))
+    }
+
+    fn finish_run(&self, run: RunRecord) -> StoreFuture<'_, ()> {
+        let mut m = self.lock();
+        m.running_runs = m.running_runs.saturating_sub(1);
+        m.count(&run);
+        if let Some(e) = m.tasks.get_mut(&run.task_id) {
+            e.rec.running = e.rec.running.saturating_sub(1);
+            let newer = e.rec.last_run.as_ref().is_none_or(|l| l.run_id <= run.id);
+            if newer {
+                e.rec.last_run = Some(LastRun {
+                    run_id: run.id,
+                    status: run.status,
+                    scheduled_at: run.scheduled_at,
+                    finished_at: run.finished_at,
+                    error: run.error.clone(),
+                });
+            }
+        }
+        if let Some(slot) = m.runs.get_mut(&run.id) {
+            *slot = run;
+        }
+        ready(Ok(()))
+    }
+
+    fn get_run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>> {
+        ready(Ok(self.lock().runs.get(&id).cloned()))
+    }
+
+    fn list_runs<'a>(&'a self, q: &'a RunQuery) -> StoreFuture<'a, Page<RunRecord>> {
+        let m = self.lock();
+        let (page, per_page, offset) = paging(q.page, q.per_page);
+        let keep = |r: &RunRecord| {
+            q.status.is_none_or(|s| r.status == s)
+                && q.since.is_none_or(|t| r.scheduled_at >= t)
+                && q.until.is_none_or(|t| r.scheduled_at < t)
+        };
+        let mut total = 0usize;
+        let mut items = Vec::with_capacity(per_page as usize);
+        let mut take = |r: &RunRecord| {
+            if keep(r) {
+                if total >= offset && items.len() < per_page as usize {
+                    items.push(r.clone());
+                }
+                total += 1;
+            }
+        };
+        match &q.task_id {
+            Some(task) => {
+                if let Some(ids) = m.runs_by_task.get(task) {
+                    for id in ids.iter().rev() {
+                        if let Some(r) = m.runs.get(id) {
+                            take(r);
+                        }
+                    }
+                }
+            }
+            None => m.runs.values().rev().for_each(take),
+        }
+        ready(Ok(Page {
+            items,
+            total,
+            page,
+            per_page,
+        }))
+    }
+
+    fn stats(&self, now: Timestamp) -> StoreFuture<'_, Stats> {
+        let m = self.lock();
+        let mut stats = Stats {
+            running_runs: m.running_runs,
+            last_hour: m.window(now, 60),
+            last_day: m.window(now, MINUTES as i64),
+            ..Stats::default()
+        };
+        for e in m.tasks.values() {
+            stats.tasks.add(e.rec.state());
+        }
+        ready(Ok(stats))
+    }
+
+    fn durations<'a>(&'a self, task_id: &'a str) -> StoreFuture<'a, DurationStats> {
+        let m = self.lock();
+        let mut d: Vec<u64> = m
+            .runs_by_task
+            .get(task_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| m.runs.get(id))
+            .filter(|r| r.status.is_finished())
+            .filter_map(RunRecord::duration_ms)
+            .collect();
+        ready(Ok(DurationStats::from_durations(&mut d)))
+    }
+
+    fn jobs(&self) -> StoreFuture<'_, Vec<String>> {
+        let m = self.lock();
+        let set: BTreeSet<&str> = m.tasks.values().map(|e| e.rec.task.job.as_str()).collect();
+        ready(Ok(set.into_iter().map(String::from).collect()))
+    }
+}
+
+/// Counts by state of the tasks matching nothing but `state`; used by tests.
+#[cfg(test)]
+fn count_state(store: &MemoryStore, state: super::store::TaskState) -> usize {
+    store
+        .lock()
+        .tasks
+        .values()
+        .filter(|e| e.rec.state() == state)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::scheduler::history::RunCause;
+    use crate::scheduler::store::TaskState;
+    use crate::scheduler::trigger::TriggerSpec;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn record(id: &str, every: u64, now: Timestamp) -> TaskRecord {
+        let task = Task::new(id, "job").every(Duration::from_secs(every));
+        let trigger = Trigger::new(&task.trigger, &jiff::tz::TimeZone::UTC).unwrap();
+        let next = trigger.next_after(now, now);
+        TaskRecord {
+            task,
+            trigger,
+            anchor: now,
+            created_at: now,
+            updated_at: now,
+            next_fire: next,
+            last_run: None,
+            running: 0,
+        }
+    }
+
+    fn draft(task: &str, at: Timestamp) -> RunRecord {
+        RunRecord {
+            id: 0,
+            task_id: task.into(),
+            job: "job".into(),
+            cause: RunCause::Schedule,
+            scheduled_at: at,
+            started_at: Some(at),
+            finished_at: None,
+            status: RunStatus::Running,
+            error: None,
+            attempt: 1,
+            logs: vec![],
+            logs_dropped: 0,
+        }
+    }
+
+    fn block<T>(f: StoreFuture<'_, T>) -> Result<T, Error> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn claim_hands_out_each_fire_once_and_lists_backlog() {
+        let s = MemoryStore::new();
+        let t0 = ts("2026-01-01T00:00:00Z");
+        block(s.insert(record("a", 10, t0))).unwrap();
+        assert_eq!(block(s.next_due()).unwrap(), Some(ts("2026-01-01T00:00:10Z")));
+        let later = ts("2026-01-01T00:00:35Z");
+        let due = block(s.claim_due(later, 100)).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].fires.len(), 3, "10s, 20s, 30s");
+        assert!(block(s.claim_due(later, 100)).unwrap().is_empty());
+        assert_eq!(block(s.next_due()).unwrap(), Some(ts("2026-01-01T00:00:40Z")));
+    }
+
+    #[test]
+    fn pause_removes_from_due_and_resume_skips_backlog() {
+        let s = MemoryStore::new();
+        let t0 = ts("2026-01-01T00:00:00Z");
+        block(s.insert(record("a", 10, t0))).unwrap();
+        block(s.set_paused("a", true, t0)).unwrap();
+        assert_eq!(block(s.next_due()).unwrap(), None);
+        assert_eq!(count_state(&s, TaskState::Paused), 1);
+        let later = ts("2026-01-01T00:01:05Z");
+        let rec = block(s.set_paused("a", false, later)).unwrap();
+        assert_eq!(rec.next_fire, Some(ts("2026-01-01T00:01:10Z")));
+    }
+
+    #[test]
+    fn begin_run_enforces_max_instances() {
+        let s = MemoryStore::new();
+        let t0 = ts("2026-01-01T00:00:00Z");
+        block(s.insert(record("a", 10, t0))).unwrap();
+        let r1 = block(s.begin_run(draft("a", t0), 1)).unwrap();
+        assert_eq!(r1.status, RunStatus::Running);
+        let r2 = block(s.begin_run(draft("a", t0), 1)).unwrap();
+        assert_eq!(r2.status, RunStatus::Skipped);
+        assert_ne!(r1.id, r2.id);
+        let mut done = r1.clone();
+        done.status = RunStatus::Succeeded;
+        done.finished_at = Some(t0);
+        block(s.finish_run(done)).unwrap();
+        let r3 = block(s.begin_run(draft("a", t0), 1)).unwrap();
+        assert_eq!(r3.status, RunStatus::Running);
+        assert!(matches!(
+            block(s.begin_run(draft("gone", t0), 1)),
+            Err(Error::UnknownTask { .. })
+        ));
+    }
+
+    #[test]
+    fn history_is_bounded_per_task_and_in_total() {
+        let s = MemoryStore::with_limits(HistoryLimits {
+            per_task: 3,
+            total: 5,
+        });
+        let t0 = ts("2026-01-01T00:00:00Z");
+        for id in ["a", "b"] {
+            block(s.insert(record(id, 10, t0))).unwrap();
+        }
+        for _ in 0..5 {
+            let mut r = draft("a", t0);
+            r.status = RunStatus::Missed;
+            block(s.record_run(r)).unwrap();
+        }
+        let q = RunQuery {
+            task_id: Some("a".into()),
+            ..RunQuery::default()
+        };
+        let page = block(s.list_runs(&q)).unwrap();
+        assert_eq!(page.total, 3);
+        assert_eq!(
+            page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![5, 4, 3],
+            "newest first"
+        );
+        for _ in 0..4 {
+            let mut r = draft("b", t0);
+            r.status = RunStatus::Missed;
+            block(s.record_run(r)).unwrap();
+        }
+        let all = block(s.list_runs(&RunQuery::default())).unwrap();
+        assert_eq!(all.total, 5);
+        // b's own bound dropped run 6, the total bound dropped run 3.
+        assert_eq!(block(s.list_runs(&q)).unwrap().total, 2, "a keeps runs 4 and 5");
+    }
+
+    struct ListCase {
+        what: &'static str,
+        query: TaskQuery,
+        want: &'static [&'static str],
+        total: usize,
+    }
+
+    #[test]
+    fn list_filters_sorts_and_pages() {
+        let s = MemoryStore::new();
+        let t0 = ts("2026-01-01T00:00:00Z");
+        for (id, every) in [("alpha", 30), ("Bravo", 10), ("charlie", 20), ("delta", 40)] {
+            let mut r = record(id, every, t0);
+            r.task.name = id.to_string();
+            if id == "delta" {
+                r.task.job = "other".into();
+            }
+            block(s.insert(r)).unwrap();
+        }
+        block(s.set_paused("charlie", true, t0)).unwrap();
+        let cron = TriggerSpec::Cron {
+            expr: "0 * * * *".into(),
+            timezone: None,
+        };
+        let mut t = Task::new("alpha", "job").name("alpha");
+        t.trigger = cron.clone();
+        let trig = Trigger::new(&cron, &jiff::tz::TimeZone::UTC).unwrap();
+        block(s.update(t, trig, t0)).unwrap();
+
+        let cases = [
+            ListCase {
+                what: "default: next run ascending, paused last",
+                query: TaskQuery::default(),
+                want: &["Bravo", "delta", "alpha", "charlie"],
+                total: 4,
+            },
+            ListCase {
+                what: "name descending, case-insensitive",
+                query: TaskQuery {
+                    sort: TaskSort::Name,
+                    desc: true,
+                    ..TaskQuery::default()
+                },
+                want: &["delta", "charlie", "Bravo", "alpha"],
+                total: 4,
+            },
+            ListCase {
+                what: "search is case-insensitive over id, name, job",
+                query: TaskQuery {
+                    q: Some("OTH".into()),
+                    ..TaskQuery::default()
+                },
+                want: &["delta"],
+                total: 1,
+            },
+            ListCase {
+                what: "state filter",
+                query: TaskQuery {
+                    state: Some(TaskState::Paused),
+                    ..TaskQuery::default()
+                },
+                want: &["charlie"],
+                total: 1,
+            },
+            ListCase {
+                what: "trigger kind filter",
+                query: TaskQuery {
+                    trigger: Some(crate::TriggerKind::Cron),
+                    ..TaskQuery::default()
+                },
+                want: &["alpha"],
+                total: 1,
+            },
+            ListCase {
+                what: "job filter with paging",
+                query: TaskQuery {
+                    job: Some("job".into()),
+                    sort: TaskSort::Id,
+                    page: 2,
+                    per_page: 2,
+                    ..TaskQuery::default()
+                },
+                want: &["charlie"],
+                total: 3,
+            },
+            ListCase {
+                what: "page past the end is empty, total still counted",
+                query: TaskQuery {
+                    page: 9,
+                    ..TaskQuery::default()
+                },
+                want: &[],
+                total: 4,
+            },
+        ];
+        for c in &cases {
+            let page = block(s.list(&c.query)).unwrap();
+            let ids: Vec<&str> = page.items.iter().map(|r| r.task.id.as_str()).collect();
+            assert_eq!(ids, c.want, "{}", c.what);
+            assert_eq!(page.total, c.total, "{}", c.what);
+        }
+    }
+
+    #[test]
+    fn windows_count_runs_and_failures() {
+        let s = MemoryStore::new();
+        let t0 = ts("2026-01-01T12:00:00Z");
+        block(s.insert(record("a", 10, t0))).unwrap();
+        for (status, minutes_ago) in [
+            (RunStatus::Succeeded, 5),
+            (RunStatus::Failed, 10),
+            (RunStatus::Failed, 120),
+            (RunStatus::Missed, 1),
+            (RunStatus::Succeeded, 60 * 25),
+        ] {
+            let at = t0 - Duration::from_secs(minutes_ago * 60);
+            let mut r = draft("a", at);
+            r.status = status;
+            r.finished_at = Some(at);
+            block(s.record_run(r)).unwrap();
+        }
+        let st = block(s.stats(t0)).unwrap();
+        assert_eq!(
+            st.last_hour,
+            WindowCounts {
+                runs: 2,
+                failures: 1,
+                not_run: 1
+            }
+        );
+        assert_eq!(
+            st.last_day,
+            WindowCounts {
+                runs: 3,
+                failures: 2,
+                not_run: 1
+            }
+        );
+        assert_eq!(st.tasks.scheduled, 1);
+    }
+}

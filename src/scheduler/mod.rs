@@ -1,0 +1,666 @@
+//! The scheduler: jobs registered in code, tasks that bind them to triggers, one timer loop.
+//!
+//! This module knows nothing of HTTP. The dashboard reaches it only through
+//! [`crate::TaskBackend`], which [`Scheduler`] implements.
+//!
+//! # Timing
+//! One tokio task, the timer loop, sleeps until the earliest next fire of any task (read from
+//! the store's ordered index of next fire times), claims everything due, and hands each claimed
+//! fire to its own tokio task. Any change to the schedule wakes it. There is no task per
+//! scheduled job and no polling: an idle scheduler does not wake up.
+
+mod capture;
+mod clock;
+mod duration;
+mod error;
+mod events;
+mod history;
+mod info;
+mod job;
+mod memory;
+mod run;
+mod store;
+mod task;
+mod timer;
+mod trigger;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use tokio::sync::{watch, Notify};
+
+#[cfg(feature = "tracing-layer")]
+pub use capture::RunLogLayer;
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+pub use error::{Error, TriggerError};
+pub use events::{Event, EventStream, Recv};
+pub use history::{
+    LogLevel, LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
+    MAX_LOG_LINE_BYTES,
+};
+pub use info::TaskInfo;
+pub use job::{JobError, JobResult, TaskContext};
+pub use memory::{HistoryLimits, MemoryStore};
+pub use store::{
+    DueFire, DurationStats, LastRun, Page, StateCounts, Stats, Store, StoreFuture, TaskQuery,
+    TaskRecord, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE, MAX_PER_PAGE,
+};
+pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};
+pub use trigger::{Trigger, TriggerKind, TriggerSpec};
+
+use history::RunCause as Cause;
+use job::JobRegistry;
+
+/// Where the scheduler is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// Built, not started: tasks can be added, nothing fires.
+    Created,
+    /// Firing tasks.
+    Running,
+    /// Draining: no new fires, running jobs asked to stop.
+    ShuttingDown,
+    /// Done.
+    Stopped,
+}
+
+/// What the timer loop and executors are doing, for [`Scheduler::settled`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Activity {
+    /// `Some(deadline)` while the timer loop sleeps (`Some(None)`: nothing scheduled);
+    /// `None` while it works or has been woken.
+    asleep_until: Option<Option<Timestamp>>,
+    /// Fire handlers still going.
+    in_flight: usize,
+}
+
+pub(crate) struct Inner {
+    store: Arc<dyn Store>,
+    jobs: JobRegistry,
+    clock: Arc<dyn Clock>,
+    tz: TimeZone,
+    events: events::EventBus,
+    wake: Notify,
+    paused: AtomicBool,
+    lifecycle: watch::Sender<Lifecycle>,
+    /// Soft stop: `TaskContext::cancelled` resolves.
+    cancel: watch::Sender<bool>,
+    /// Hard stop: running attempts are aborted and recorded as cancelled.
+    abort: watch::Sender<bool>,
+    activity: watch::Sender<Activity>,
+    timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Inner {
+    pub(crate) fn is_stopping(&self) -> bool {
+        matches!(
+            *self.lifecycle.borrow(),
+            Lifecycle::ShuttingDown | Lifecycle::Stopped
+        )
+    }
+
+    /// Wakes the timer loop because the schedule changed.
+    pub(crate) fn poke(&self) {
+        self.activity.send_modify(|a| a.asleep_until = None);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn emit_finished(&self, rec: &RunRecord) {
+        self.events.send(Event::RunFinished {
+            run_id: rec.id,
+            task_id: rec.task_id.clone(),
+            status: rec.status,
+            duration_ms: rec.duration_ms(),
+        });
+    }
+
+    /// Spawns `fut`, counting it in flight until it ends.
+    pub(crate) fn spawn_tracked<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        struct Done(watch::Sender<Activity>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.send_modify(|a| a.in_flight -= 1);
+            }
+        }
+        self.activity.send_modify(|a| a.in_flight += 1);
+        let done = Done(self.activity.clone());
+        tokio::spawn(async move {
+            let _done = done;
+            fut.await;
+        });
+    }
+
+    /// Sleeps until `until` on the scheduler's clock; false if shutdown aborted the wait.
+    pub(crate) async fn sleep_unless_aborted(&self, until: Timestamp) -> bool {
+        tokio::select! {
+            () = self.clock.sleep_until(until) => true,
+            () = self.aborted() => false,
+        }
+    }
+
+    /// Completes once shutdown aborts running work.
+    pub(crate) async fn aborted(&self) {
+        let mut abort = self.abort.subscribe();
+        let _ = abort.wait_for(|a| *a).await;
+    }
+
+    /// Completes once no fire is being handled.
+    pub(crate) async fn drained(&self) {
+        let mut activity = self.activity.subscribe();
+        let _ = activity.wait_for(|a| a.in_flight == 0).await;
+    }
+}
+
+/// Builds a [`Scheduler`]. Every setting has a default.
+///
+/// ```
+/// use taskdeck::{HistoryLimits, Scheduler};
+/// let scheduler = Scheduler::builder()
+///     .timezone("Europe/Berlin")
+///     .history(HistoryLimits { per_task: 200, total: 20_000 })
+///     .build()?;
+/// # Ok::<(), taskdeck::Error>(())
+/// ```
+#[must_use]
+pub struct SchedulerBuilder {
+    timezone: Option<String>,
+    clock: Arc<dyn Clock>,
+    store: Option<Arc<dyn Store>>,
+    history: HistoryLimits,
+    event_capacity: usize,
+}
+
+impl fmt::Debug for SchedulerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchedulerBuilder")
+            .field("timezone", &self.timezone)
+            .field("history", &self.history)
+            .field("event_capacity", &self.event_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchedulerBuilder {
+    /// Zone for cron triggers that name none (an IANA name). Default `UTC`.
+    pub fn timezone(mut self, zone: &str) -> Self {
+        self.timezone = Some(zone.to_string());
+        self
+    }
+
+    /// The time source. Default [`SystemClock`]; tests use [`ManualClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Where tasks and runs live. Default a [`MemoryStore`] with [`SchedulerBuilder::history`]
+    /// bounds.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// History bounds of the default memory store. Default 100 runs per task, 10,000 in all.
+    pub fn history(mut self, limits: HistoryLimits) -> Self {
+        self.history = limits;
+        self
+    }
+
+    /// Events a subscriber may fall behind by before it is told it lagged. Default 1024.
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.event_capacity = n;
+        self
+    }
+
+    /// Checks the settings and builds the scheduler (not started).
+    pub fn build(self) -> Result<Scheduler, Error> {
+        let tz = match &self.timezone {
+            Some(name) => trigger::parse_zone(name).map_err(|e| Error::InvalidConfig {
+                setting: "timezone",
+                message: e.to_string(),
+            })?,
+            None => TimeZone::UTC,
+        };
+        if self.event_capacity == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "event_capacity",
+                message: "must be at least 1".into(),
+            });
+        }
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::with_limits(self.history)));
+        Ok(Scheduler {
+            inner: Arc::new(Inner {
+                store,
+                jobs: JobRegistry::default(),
+                clock: self.clock,
+                tz,
+                events: events::EventBus::new(self.event_capacity),
+                wake: Notify::new(),
+                paused: AtomicBool::new(false),
+                lifecycle: watch::Sender::new(Lifecycle::Created),
+                cancel: watch::Sender::new(false),
+                abort: watch::Sender::new(false),
+                activity: watch::Sender::new(Activity::default()),
+                timer: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+/// The scheduler handle. Cheap to clone; all clones drive the same scheduler.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskdeck::{Scheduler, Task, TaskContext};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let scheduler = Scheduler::builder().timezone("Europe/Berlin").build()?;
+/// scheduler.register("send_report", |ctx: TaskContext| async move {
+///     ctx.log(format!("report for {}", ctx.args()["to"]));
+///     Ok(())
+/// });
+/// scheduler
+///     .add(Task::new("nightly-report", "send_report")
+///         .cron("0 30 3 * * *")?
+///         .args(serde_json::json!({"to": "ops"})))
+///     .await?;
+/// scheduler.start()?;
+/// // … serve, work …
+/// scheduler.shutdown(Duration::from_secs(10)).await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("lifecycle", &*self.inner.lifecycle.borrow())
+            .field("paused", &self.is_paused())
+            .field("jobs", &self.inner.jobs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A builder with defaults: UTC, system clock, memory store.
+    pub fn builder() -> SchedulerBuilder {
+        SchedulerBuilder {
+            timezone: None,
+            clock: Arc::new(SystemClock),
+            store: None,
+            history: HistoryLimits::default(),
+            event_capacity: 1024,
+        }
+    }
+
+    /// Registers a job under `name`. Tasks name jobs; only registered names run. Registering a
+    /// name again replaces the job (and logs a warning).
+    pub fn register<F, Fut>(&self, name: impl Into<String>, job: F)
+    where
+        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobResult> + Send + 'static,
+    {
+        let name = name.into();
+        if self.inner.jobs.insert(name.clone(), job) {
+            tracing::warn!(job = %name, "job registered twice; the later one replaces the first");
+        }
+    }
+
+    /// Names of the registered jobs, sorted.
+    pub fn jobs(&self) -> Vec<String> {
+        self.inner.jobs.names()
+    }
+
+    /// The zone for cron triggers that name none.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.inner.tz
+    }
+
+    /// The scheduler's clock reading.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Where the scheduler is in its life.
+    pub fn lifecycle(&self) -> Lifecycle {
+        *self.inner.lifecycle.borrow()
+    }
+
+    /// Checks a task against the registry and the clock, returning its compiled trigger.
+    fn check(&self, task: &mut Task) -> Result<Trigger, Error> {
+        task.normalize()?;
+        if !self.inner.jobs.contains(&task.job) {
+            return Err(Error::UnknownJob {
+                job: task.job.clone(),
+            });
+        }
+        let trigger = Trigger::new(&task.trigger, &self.inner.tz)?;
+        trigger.check_future(self.now())?;
+        Ok(trigger)
+    }
+
+    /// Adds a task. Errors: unknown job, duplicate id, bad id/options/trigger, a date in the past.
+    pub async fn add(&self, mut task: Task) -> Result<TaskInfo, Error> {
+        let trigger = self.check(&mut task)?;
+        let now = self.now();
+        let next_fire = if task.paused {
+            None
+        } else {
+            trigger.next_after(now, now)
+        };
+        let rec = TaskRecord {
+            task,
+            trigger,
+            anchor: now,
+            created_at: now,
+            updated_at: now,
+            next_fire,
+            last_run: None,
+            running: 0,
+        };
+        let info = self.info(rec.clone());
+        self.inner.store.insert(rec).await?;
+        tracing::info!(task = %info.task.id, job = %info.task.job, trigger = %info.trigger_text, "task added");
+        self.inner.poke();
+        self.inner.events.send(Event::TaskAdded {
+            task_id: info.task.id.clone(),
+        });
+        Ok(info)
+    }
+
+    /// Replaces a task's name, job, trigger, args and options (its paused flag is kept). A
+    /// changed trigger restarts its schedule from now.
+    pub async fn update(&self, mut task: Task) -> Result<TaskInfo, Error> {
+        let trigger = self.check(&mut task)?;
+        let rec = self.inner.store.update(task, trigger, self.now()).await?;
+        self.inner.poke();
+        self.inner.events.send(Event::TaskUpdated {
+            task_id: rec.task.id.clone(),
+        });
+        tracing::info!(task = %rec.task.id, "task updated");
+        Ok(self.info(rec))
+    }
+
+    /// Removes a task. Runs going on finish; its history is kept.
+    pub async fn remove(&self, id: &str) -> Result<(), Error> {
+        self.inner.store.remove(id).await?;
+        self.inner.poke();
+        self.inner.events.send(Event::TaskRemoved {
+            task_id: id.to_string(),
+        });
+        tracing::info!(task = %id, "task removed");
+        Ok(())
+    }
+
+    /// Pauses a task: it does not fire until resumed. Runs going on finish.
+    pub async fn pause(&self, id: &str) -> Result<TaskInfo, Error> {
+        let rec = self.inner.store.set_paused(id, true, self.now()).await?;
+        self.inner.poke();
+        self.inner.events.send(Event::TaskPaused {
+            task_id: id.to_string(),
+        });
+        tracing::info!(task = %id, "task paused");
+        Ok(self.info(rec))
+    }
+
+    /// Resumes a task from now; fires missed while paused are not made up.
+    pub async fn resume(&self, id: &str) -> Result<TaskInfo, Error> {
+        let rec = self.inner.store.set_paused(id, false, self.now()).await?;
+        self.inner.poke();
+        self.inner.events.send(Event::TaskResumed {
+            task_id: id.to_string(),
+        });
+        tracing::info!(task = %id, "task resumed");
+        Ok(self.info(rec))
+    }
+
+    /// Runs a task now, outside its schedule (also when paused). Returns the run as begun:
+    /// `Running`, or `Skipped` when `max_instances` runs are already going. Needs a started
+    /// scheduler.
+    pub async fn run_now(&self, id: &str) -> Result<RunRecord, Error> {
+        match self.lifecycle() {
+            Lifecycle::Running => {}
+            Lifecycle::Created => {
+                return Err(Error::Start(
+                    "run_now needs a started scheduler; call start() first".into(),
+                ))
+            }
+            Lifecycle::ShuttingDown | Lifecycle::Stopped => return Err(Error::ShuttingDown),
+        }
+        let rec = self
+            .inner
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::UnknownTask { id: id.to_string() })?;
+        let task = Arc::new(rec.task);
+        let now = self.now();
+        let Some(run) = run::begin(&self.inner, &task, now, Cause::Manual, 1).await else {
+            return Err(Error::UnknownTask { id: id.to_string() });
+        };
+        if run.status == RunStatus::Running {
+            let inner = self.inner.clone();
+            let first = run.clone();
+            self.inner
+                .spawn_tracked(async move { run::drive(inner, task, first).await });
+        }
+        Ok(run)
+    }
+
+    /// Pauses the whole scheduler: nothing fires until [`Scheduler::resume_all`]. Runs going on
+    /// finish. Fires that come due meanwhile are handled on resume by the misfire rules.
+    pub fn pause_all(&self) {
+        if !self.inner.paused.swap(true, Ordering::SeqCst) {
+            tracing::info!("scheduler paused");
+            self.inner.events.send(Event::SchedulerPaused);
+            self.inner.poke();
+        }
+    }
+
+    /// Resumes the whole scheduler.
+    pub fn resume_all(&self) {
+        if self.inner.paused.swap(false, Ordering::SeqCst) {
+            tracing::info!("scheduler resumed");
+            self.inner.events.send(Event::SchedulerResumed);
+            self.inner.poke();
+        }
+    }
+
+    /// True while the whole scheduler is paused.
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(Ordering::SeqCst)
+    }
+
+    /// One task.
+    pub async fn get(&self, id: &str) -> Result<TaskInfo, Error> {
+        let rec = self
+            .inner
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::UnknownTask { id: id.to_string() })?;
+        Ok(self.info(rec))
+    }
+
+    /// A filtered, sorted page of tasks.
+    pub async fn list(&self, query: &TaskQuery) -> Result<Page<TaskInfo>, Error> {
+        let page = self.inner.store.list(query).await?;
+        Ok(page.map(|r| self.info(r)))
+    }
+
+    /// The next `n` fire times of a task (none when paused).
+    pub async fn preview(&self, id: &str, n: usize) -> Result<Vec<Timestamp>, Error> {
+        let rec = self
+            .inner
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::UnknownTask { id: id.to_string() })?;
+        let Some(first) = rec.next_fire else {
+            return Ok(Vec::new());
+        };
+        let mut out = vec![first];
+        out.extend(rec.trigger.preview(first, rec.anchor, n.saturating_sub(1)));
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// The first `n` fire times a trigger would have if added now, with its description.
+    pub fn preview_trigger(
+        &self,
+        spec: &TriggerSpec,
+        n: usize,
+    ) -> Result<(String, Vec<Timestamp>), Error> {
+        let trigger = Trigger::new(spec, &self.inner.tz)?;
+        let now = self.now();
+        trigger.check_future(now)?;
+        Ok((trigger.describe(), trigger.preview(now, now, n)))
+    }
+
+    /// A filtered page of runs, newest first.
+    pub async fn runs(&self, query: &RunQuery) -> Result<Page<RunRecord>, Error> {
+        self.inner.store.list_runs(query).await
+    }
+
+    /// One run.
+    pub async fn run(&self, id: RunId) -> Result<RunRecord, Error> {
+        self.inner
+            .store
+            .get_run(id)
+            .await?
+            .ok_or(Error::UnknownRun { id })
+    }
+
+    /// Counts for an overview.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.inner.store.stats(self.now()).await
+    }
+
+    /// Duration percentiles of a task's kept runs.
+    pub async fn durations(&self, id: &str) -> Result<DurationStats, Error> {
+        self.inner.store.durations(id).await
+    }
+
+    /// Subscribes to change events.
+    pub fn subscribe(&self) -> EventStream {
+        self.inner.events.subscribe()
+    }
+
+    fn info(&self, rec: TaskRecord) -> TaskInfo {
+        let registered = self.inner.jobs.contains(&rec.task.job);
+        TaskInfo::new(rec, registered)
+    }
+
+    /// Starts the timer loop on the current tokio runtime.
+    ///
+    /// Errors when called outside a runtime, twice, or after shutdown.
+    pub fn start(&self) -> Result<(), Error> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::Start("no tokio runtime; call start() from within one".into())
+        })?;
+        let mut started = Ok(());
+        self.inner.lifecycle.send_if_modified(|l| match l {
+            Lifecycle::Created => {
+                *l = Lifecycle::Running;
+                true
+            }
+            Lifecycle::Running => {
+                started = Err(Error::Start("already started".into()));
+                false
+            }
+            _ => {
+                started = Err(Error::ShuttingDown);
+                false
+            }
+        });
+        started?;
+        let inner = self.inner.clone();
+        let timer = handle.spawn(timer::run(inner));
+        *self.inner.timer.lock().unwrap_or_else(|p| p.into_inner()) = Some(timer);
+        tracing::info!(jobs = self.inner.jobs.names().len(), "scheduler started");
+        Ok(())
+    }
+
+    /// Stops firing, asks running jobs to stop ([`TaskContext::cancelled`]), waits up to
+    /// `grace` (on the scheduler's clock) for them, then aborts the rest and records them as
+    /// cancelled. Safe to call more than once.
+    pub async fn shutdown(&self, grace: Duration) {
+        let was = self.inner.lifecycle.send_replace(Lifecycle::ShuttingDown);
+        if matches!(was, Lifecycle::Stopped) {
+            self.inner.lifecycle.send_replace(Lifecycle::Stopped);
+            return;
+        }
+        tracing::info!(grace = %duration::format(grace), "scheduler shutting down");
+        self.inner.events.send(Event::ShuttingDown);
+        self.inner.wake.notify_one();
+        let timer = self
+            .inner
+            .timer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(timer) = timer {
+            let _ = timer.await;
+        }
+        self.inner.cancel.send_replace(true);
+        let deadline = clock::add(self.now(), grace);
+        tokio::select! {
+            () = self.inner.drained() => {}
+            () = self.inner.clock.sleep_until(deadline) => {
+                let left = self.inner.activity.borrow().in_flight;
+                tracing::warn!(runs = left, "shutdown grace period over; aborting runs still going");
+            }
+        }
+        self.inner.abort.send_replace(true);
+        // Aborted runs record themselves as cancelled right away; a job blocking its thread
+        // cannot be aborted, so do not wait on it forever.
+        let drained = tokio::time::timeout(Duration::from_secs(5), self.inner.drained()).await;
+        if drained.is_err() {
+            tracing::error!("runs did not end after abort; a job may be blocking its thread");
+        }
+        self.inner.lifecycle.send_replace(Lifecycle::Stopped);
+        tracing::info!("scheduler stopped");
+    }
+
+    /// Waits until the timer loop has handled everything due at the clock's current reading
+    /// and no fire is being handled. Meant for tests with a [`ManualClock`]: advance the clock,
+    /// then `settled().await`, then look. Returns at once when the scheduler is not running.
+    pub async fn settled(&self) {
+        let mut activity = self.inner.activity.subscribe();
+        let mut life = self.inner.lifecycle.subscribe();
+        loop {
+            if self.lifecycle() != Lifecycle::Running {
+                return;
+            }
+            let now = self.now();
+            let idle = {
+                let a = activity.borrow_and_update();
+                a.in_flight == 0
+                    && matches!(a.asleep_until, Some(d) if d.is_none_or(|d| d > now))
+            };
+            if idle {
+                return;
+            }
+            tokio::select! {
+                _ = activity.changed() => {}
+                _ = life.changed() => {}
+            }
+        }
+    }
+}

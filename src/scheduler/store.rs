@@ -1,0 +1,461 @@
+//! Where tasks, their state and their runs live: the [`Store`] trait.
+//!
+//! The scheduler keeps nothing of its own about tasks; every read and change goes through a
+//! store, so a shared store makes several scheduler processes act as one. The operations are
+//! shaped for that: [`Store::claim_due`] hands out each due fire exactly once and advances the
+//! task's next fire time in the same step, and [`Store::begin_run`] checks `max_instances` and
+//! counts the run in the same step. A database store implements them with row locks
+//! (`SELECT … FOR UPDATE SKIP LOCKED`); [`crate::MemoryStore`] with one mutex.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::error::Error;
+use super::history::{RunId, RunQuery, RunRecord, RunStatus};
+use super::task::Task;
+use super::trigger::{Trigger, TriggerKind};
+
+/// The future type of every [`Store`] method.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// Where a task stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for its next fire.
+    Scheduled,
+    /// At least one run is going.
+    Running,
+    /// Paused: does not fire until resumed.
+    Paused,
+    /// Its trigger will not fire again (a past one-off date, an interval past its end).
+    Completed,
+}
+
+impl TaskState {
+    /// All states, in display order.
+    pub const ALL: [TaskState; 4] = [
+        TaskState::Scheduled,
+        TaskState::Running,
+        TaskState::Paused,
+        TaskState::Completed,
+    ];
+
+    /// The lower-case name used in URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Scheduled => "scheduled",
+            TaskState::Running => "running",
+            TaskState::Paused => "paused",
+            TaskState::Completed => "completed",
+        }
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TaskState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown task state {s:?}; expected scheduled, running, paused or completed"
+                )
+            })
+    }
+}
+
+/// The latest finished run of a task, kept on the task for listing and sorting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastRun {
+    /// The run.
+    pub run_id: RunId,
+    /// How it ended.
+    pub status: RunStatus,
+    /// When it was scheduled.
+    pub scheduled_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Option<Timestamp>,
+    /// Its error, if it failed.
+    pub error: Option<String>,
+}
+
+/// A task as stored: its definition plus the scheduler's state for it.
+#[derive(Clone, Debug)]
+pub struct TaskRecord {
+    /// The definition.
+    pub task: Task,
+    /// The compiled trigger.
+    pub trigger: Trigger,
+    /// When the current schedule began (added, resumed-from for intervals, or trigger changed).
+    pub anchor: Timestamp,
+    /// When the task was added.
+    pub created_at: Timestamp,
+    /// When it was last changed.
+    pub updated_at: Timestamp,
+    /// When it fires next; `None` when paused or exhausted.
+    pub next_fire: Option<Timestamp>,
+    /// Its latest finished run.
+    pub last_run: Option<LastRun>,
+    /// Runs going now.
+    pub running: u32,
+}
+
+impl TaskRecord {
+    /// Where the task stands.
+    pub fn state(&self) -> TaskState {
+        if self.running > 0 {
+            TaskState::Running
+        } else if self.task.paused {
+            TaskState::Paused
+        } else if self.next_fire.is_none() {
+            TaskState::Completed
+        } else {
+            TaskState::Scheduled
+        }
+    }
+}
+
+/// Order of a task list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskSort {
+    /// Soonest next fire first; tasks that will not fire last.
+    #[default]
+    NextRun,
+    /// By name, case-insensitively.
+    Name,
+    /// By id.
+    Id,
+    /// Most recently finished first when descending.
+    LastRun,
+    /// By state, then next fire.
+    State,
+}
+
+impl TaskSort {
+    /// All sorts.
+    pub const ALL: [TaskSort; 5] = [
+        TaskSort::NextRun,
+        TaskSort::Name,
+        TaskSort::Id,
+        TaskSort::LastRun,
+        TaskSort::State,
+    ];
+
+    /// The name used in URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskSort::NextRun => "next_run",
+            TaskSort::Name => "name",
+            TaskSort::Id => "id",
+            TaskSort::LastRun => "last_run",
+            TaskSort::State => "state",
+        }
+    }
+}
+
+impl FromStr for TaskSort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TaskSort::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown sort {s:?}; expected next_run, name, id, last_run or state")
+            })
+    }
+}
+
+/// Default rows per page.
+pub const DEFAULT_PER_PAGE: u32 = 50;
+/// Most rows per page.
+pub const MAX_PER_PAGE: u32 = 500;
+
+/// Which tasks to list, in which order, which page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskQuery {
+    /// Case-insensitive text that the id, name or job must contain.
+    pub q: Option<String>,
+    /// Only tasks in this state.
+    pub state: Option<TaskState>,
+    /// Only tasks of this job.
+    pub job: Option<String>,
+    /// Only tasks with this kind of trigger.
+    pub trigger: Option<TriggerKind>,
+    /// Order.
+    pub sort: TaskSort,
+    /// Reverse the order.
+    pub desc: bool,
+    /// 1-based page number; 0 is read as 1.
+    pub page: u32,
+    /// Rows per page; 0 means 50, capped at 500.
+    pub per_page: u32,
+}
+
+/// `(page, per_page)` with defaults and caps applied, and the row offset.
+pub(crate) fn paging(page: u32, per_page: u32) -> (u32, u32, usize) {
+    let page = page.max(1);
+    let per_page = match per_page {
+        0 => DEFAULT_PER_PAGE,
+        n => n.min(MAX_PER_PAGE),
+    };
+    let offset = (page as usize - 1).saturating_mul(per_page as usize);
+    (page, per_page, offset)
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Rows matching the filter, on all pages.
+    pub total: usize,
+    /// This page's number, from 1.
+    pub page: u32,
+    /// Rows per page.
+    pub per_page: u32,
+}
+
+impl<T> Page<T> {
+    /// Number of pages (at least 1).
+    pub fn pages(&self) -> u32 {
+        let per = self.per_page.max(1) as usize;
+        u32::try_from(self.total.div_ceil(per).max(1)).unwrap_or(u32::MAX)
+    }
+
+    /// Maps the rows, keeping the paging.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+            page: self.page,
+            per_page: self.per_page,
+        }
+    }
+}
+
+/// A due fire handed out by [`Store::claim_due`].
+#[derive(Clone, Debug)]
+pub struct DueFire {
+    /// The task's definition at claim time.
+    pub task: Task,
+    /// The scheduled times that came due, oldest first (at least one).
+    pub fires: Vec<Timestamp>,
+    /// More fires came due than are listed (a long outage of a fast trigger); the rest were
+    /// passed over.
+    pub truncated: bool,
+}
+
+/// Counts of tasks by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCounts {
+    /// Waiting for a fire.
+    pub scheduled: usize,
+    /// With a run going.
+    pub running: usize,
+    /// Paused.
+    pub paused: usize,
+    /// Will not fire again.
+    pub completed: usize,
+}
+
+impl StateCounts {
+    /// All tasks.
+    pub fn total(&self) -> usize {
+        self.scheduled + self.running + self.paused + self.completed
+    }
+
+    /// The count for one state.
+    pub fn get(&self, state: TaskState) -> usize {
+        match state {
+            TaskState::Scheduled => self.scheduled,
+            TaskState::Running => self.running,
+            TaskState::Paused => self.paused,
+            TaskState::Completed => self.completed,
+        }
+    }
+
+    pub(crate) fn add(&mut self, state: TaskState) {
+        match state {
+            TaskState::Scheduled => self.scheduled += 1,
+            TaskState::Running => self.running += 1,
+            TaskState::Paused => self.paused += 1,
+            TaskState::Completed => self.completed += 1,
+        }
+    }
+}
+
+/// Runs and failures over a time window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCounts {
+    /// Finished runs (any outcome but missed and skipped).
+    pub runs: u64,
+    /// Of those, failures (failed, panicked, timed out).
+    pub failures: u64,
+    /// Fires recorded as missed or skipped.
+    pub not_run: u64,
+}
+
+/// Numbers for the overview.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Tasks by state.
+    pub tasks: StateCounts,
+    /// Runs going now.
+    pub running_runs: u64,
+    /// The last 60 minutes.
+    pub last_hour: WindowCounts,
+    /// The last 24 hours.
+    pub last_day: WindowCounts,
+}
+
+/// Duration percentiles over a task's kept history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurationStats {
+    /// Runs measured.
+    pub count: usize,
+    /// Median, milliseconds.
+    pub p50_ms: u64,
+    /// 90th percentile.
+    pub p90_ms: u64,
+    /// 99th percentile.
+    pub p99_ms: u64,
+    /// Longest.
+    pub max_ms: u64,
+}
+
+impl DurationStats {
+    /// Percentiles of `durations` (sorted in place), nearest-rank.
+    pub fn from_durations(durations: &mut [u64]) -> DurationStats {
+        if durations.is_empty() {
+            return DurationStats::default();
+        }
+        durations.sort_unstable();
+        let pick = |p: usize| {
+            let rank = (p * durations.len()).div_ceil(100).max(1);
+            durations[rank - 1]
+        };
+        DurationStats {
+            count: durations.len(),
+            p50_ms: pick(50),
+            p90_ms: pick(90),
+            p99_ms: pick(99),
+            max_ms: durations[durations.len() - 1],
+        }
+    }
+}
+
+/// Storage of tasks, their scheduling state and run history.
+///
+/// All methods are async and object-safe so a store can sit behind `Arc<dyn Store>` and talk to
+/// a database. Implementations must make [`Store::claim_due`] and [`Store::begin_run`] atomic
+/// with respect to every scheduler sharing the store.
+pub trait Store: Send + Sync + 'static {
+    /// Adds a task. Fails with [`Error::DuplicateTask`] if the id is taken.
+    fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()>;
+
+    /// Replaces a task's definition. When the trigger changed, its schedule restarts at `now`;
+    /// the next fire is recomputed unless the task is paused. The paused flag of `task` is
+    /// ignored (use [`Store::set_paused`]).
+    fn update(&self, task: Task, trigger: Trigger, now: Timestamp) -> StoreFuture<'_, TaskRecord>;
+
+    /// Removes a task, returning what it was. Its runs stay in the history.
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, TaskRecord>;
+
+    /// Pauses or resumes a task. Resuming schedules the next fire after `now`; fires missed
+    /// while paused are not made up.
+    fn set_paused<'a>(
+        &'a self,
+        id: &'a str,
+        paused: bool,
+        now: Timestamp,
+    ) -> StoreFuture<'a, TaskRecord>;
+
+    /// One task.
+    fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<TaskRecord>>;
+
+    /// A filtered, sorted page of tasks.
+    fn list<'a>(&'a self, query: &'a TaskQuery) -> StoreFuture<'a, Page<TaskRecord>>;
+
+    /// Hands out every fire due at `now` (at most `limit` tasks), advancing each task's next fire
+    /// past `now` in the same step, so no fire is handed out twice.
+    fn claim_due(&self, now: Timestamp, limit: usize) -> StoreFuture<'_, Vec<DueFire>>;
+
+    /// The earliest next fire over unpaused tasks.
+    fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>>;
+
+    /// Starts a run: if fewer than `max_instances` runs of the task are going, counts it and
+    /// stores `draft` as running; otherwise stores it as skipped. Assigns the run id. Fails with
+    /// [`Error::UnknownTask`] when the task was removed.
+    fn begin_run(&self, draft: RunRecord, max_instances: u32) -> StoreFuture<'_, RunRecord>;
+
+    /// Stores a run that did not start (missed), assigning its id.
+    fn record_run(&self, draft: RunRecord) -> StoreFuture<'_, RunRecord>;
+
+    /// Stores the end of a run begun with [`Store::begin_run`]: uncounts it and updates the
+    /// task's last run.
+    fn finish_run(&self, run: RunRecord) -> StoreFuture<'_, ()>;
+
+    /// One run.
+    fn get_run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>>;
+
+    /// A filtered page of runs, newest first.
+    fn list_runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, Page<RunRecord>>;
+
+    /// Counts for the overview at `now`.
+    fn stats(&self, now: Timestamp) -> StoreFuture<'_, Stats>;
+
+    /// Duration percentiles over a task's kept runs.
+    fn durations<'a>(&'a self, task_id: &'a str) -> StoreFuture<'a, DurationStats>;
+
+    /// The distinct job names of stored tasks, sorted.
+    fn jobs(&self) -> StoreFuture<'_, Vec<String>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_defaults_and_caps() {
+        assert_eq!(paging(0, 0), (1, 50, 0));
+        assert_eq!(paging(3, 20), (3, 20, 40));
+        assert_eq!(paging(2, 10_000), (2, 500, 500));
+        assert_eq!(paging(u32::MAX, 500).2, (u32::MAX as usize - 1) * 500);
+    }
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let mut d: Vec<u64> = (1..=100).collect();
+        let s = DurationStats::from_durations(&mut d);
+        assert_eq!((s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms), (50, 90, 99, 100));
+        let mut one = vec![7];
+        assert_eq!(DurationStats::from_durations(&mut one).p99_ms, 7);
+        assert_eq!(DurationStats::from_durations(&mut []).count, 0);
+    }
+
+    #[test]
+    fn pages_count() {
+        let p = Page::<u8> {
+            items: vec![],
+            total: 101,
+            page: 1,
+            per_page: 50,
+        };
+        assert_eq!(p.pages(), 3);
+        let empty = Page::<u8> {
+            items: vec![],
+            total: 0,
+            page: 1,
+            per_page: 50,
+        };
+        assert_eq!(empty.pages(), 1);
+    }
+}

@@ -1,0 +1,83 @@
+//! The timer loop: sleep until the earliest next fire, claim what is due, hand it out.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::clock::add;
+use super::run::handle_due;
+use super::Inner;
+
+/// Most tasks claimed per store call; a larger backlog is claimed over several rounds.
+const CLAIM_BATCH: usize = 512;
+/// Wait before asking a failing store again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut stop = inner.lifecycle.subscribe();
+    loop {
+        if inner.is_stopping() {
+            break;
+        }
+        inner.activity.send_modify(|a| a.asleep_until = None);
+        let now = inner.clock.now();
+        let wait_until = if inner.paused.load(Ordering::SeqCst) {
+            None
+        } else {
+            match tick(&inner, now).await {
+                Tick::More => continue,
+                Tick::Next(t) => t,
+            }
+        };
+        inner
+            .activity
+            .send_modify(|a| a.asleep_until = Some(wait_until));
+        let sleep = async {
+            match wait_until {
+                Some(t) => inner.clock.sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = inner.wake.notified() => {}
+            _ = stop.wait_for(|_| inner.is_stopping()) => {}
+        }
+    }
+    tracing::debug!("timer loop ended");
+}
+
+enum Tick {
+    /// A full batch was claimed: claim again right away.
+    More,
+    /// Sleep until this (or until woken).
+    Next(Option<Timestamp>),
+}
+
+async fn tick(inner: &Arc<Inner>, now: Timestamp) -> Tick {
+    let due = match inner.store.claim_due(now, CLAIM_BATCH).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::error!(error = %e, "claiming due fires failed; retrying in 1s");
+            return Tick::Next(Some(add(now, STORE_RETRY)));
+        }
+    };
+    let full = due.len() == CLAIM_BATCH;
+    for fire in due {
+        tracing::debug!(task = %fire.task.id, fires = fire.fires.len(), "fire due");
+        let inner2 = inner.clone();
+        inner.spawn_tracked(async move { handle_due(inner2, fire).await });
+    }
+    if full {
+        return Tick::More;
+    }
+    match inner.store.next_due().await {
+        Ok(next) => Tick::Next(next),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the next fire time failed; retrying in 1s");
+            Tick::Next(Some(add(now, STORE_RETRY)))
+        }
+    }
+}
