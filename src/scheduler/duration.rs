@@ -17,8 +17,9 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let signed = if let Ok(secs) = text.parse::<f64>() {
         SignedDuration::try_from_secs_f64(secs).map_err(|e| e.to_string())?
     } else {
-        text.parse::<SignedDuration>()
-            .map_err(|_| format!("{text:?} is not a duration; write e.g. \"30s\", \"5m\" or \"1h 30m\""))?
+        text.parse::<SignedDuration>().map_err(|_| {
+            format!("{text:?} is not a duration; write e.g. \"30s\", \"5m\" or \"1h 30m\"")
+        })?
     };
     Duration::try_from(signed).map_err(|_| "a duration cannot be negative".to_string())
 }
@@ -45,8 +46,9 @@ enum Text<'a> {
 
 pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     match Text::deserialize(d)? {
-        Text::Seconds(secs) => Duration::try_from_secs_f64(secs)
-            .map_err(|_| serde::de::Error::custom("a duration must be a non-negative number of seconds")),
+        Text::Seconds(secs) => Duration::try_from_secs_f64(secs).map_err(|_| {
+            serde::de::Error::custom("a duration must be a non-negative number of seconds")
+        }),
         Text::Str(s) => parse(&s).map_err(serde::de::Error::custom),
     }
 }
@@ -62,7 +64,9 @@ pub(crate) mod option {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         #[derive(Deserialize)]
         struct Wrap(#[serde(deserialize_with = "super::deserialize")] Duration);
         Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))

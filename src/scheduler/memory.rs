@@ -220,11 +220,7 @@ fn compare(sort: TaskSort, a: &TaskRecord, b: &TaskRecord) -> std::cmp::Ordering
     }
     let primary = match sort {
         TaskSort::NextRun => opt(a.next_fire, b.next_fire),
-        TaskSort::Name => a
-            .task
-            .name
-            .to_lowercase()
-            .cmp(&b.task.name.to_lowercase()),
+        TaskSort::Name => a.task.name.to_lowercase().cmp(&b.task.name.to_lowercase()),
         TaskSort::Id => Ordering::Equal,
         TaskSort::LastRun => {
             let key = |r: &TaskRecord| {
@@ -331,7 +327,11 @@ impl Store for MemoryStore {
     fn list<'a>(&'a self, q: &'a TaskQuery) -> StoreFuture<'a, Page<TaskRecord>> {
         let m = self.lock();
         let (page, per_page, offset) = paging(q.page, q.per_page);
-        let needle = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+        let needle =
+            q.q.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_lowercase);
         let mut hits: Vec<&TaskRecord> = m
             .tasks
             .values()
@@ -614,13 +614,19 @@ mod tests {
         let s = MemoryStore::new();
         let t0 = ts("2026-01-01T00:00:00Z");
         block(s.insert(record("a", 10, t0))).unwrap();
-        assert_eq!(block(s.next_due()).unwrap(), Some(ts("2026-01-01T00:00:10Z")));
+        assert_eq!(
+            block(s.next_due()).unwrap(),
+            Some(ts("2026-01-01T00:00:10Z"))
+        );
         let later = ts("2026-01-01T00:00:35Z");
         let due = block(s.claim_due(later, 100)).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].fires.len(), 3, "10s, 20s, 30s");
         assert!(block(s.claim_due(later, 100)).unwrap().is_empty());
-        assert_eq!(block(s.next_due()).unwrap(), Some(ts("2026-01-01T00:00:40Z")));
+        assert_eq!(
+            block(s.next_due()).unwrap(),
+            Some(ts("2026-01-01T00:00:40Z"))
+        );
     }
 
     #[test]
@@ -692,7 +698,11 @@ mod tests {
         let all = block(s.list_runs(&RunQuery::default())).unwrap();
         assert_eq!(all.total, 5);
         // b's own bound dropped run 6, the total bound dropped run 3.
-        assert_eq!(block(s.list_runs(&q)).unwrap().total, 2, "a keeps runs 4 and 5");
+        assert_eq!(
+            block(s.list_runs(&q)).unwrap().total,
+            2,
+            "a keeps runs 4 and 5"
+        );
     }
 
     struct ListCase {

@@ -571,9 +571,8 @@ impl Scheduler {
     ///
     /// Errors when called outside a runtime, twice, or after shutdown.
     pub fn start(&self) -> Result<(), Error> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::Start("no tokio runtime; call start() from within one".into())
-        })?;
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Start("no tokio runtime; call start() from within one".into()))?;
         let mut started = Ok(());
         self.inner.lifecycle.send_if_modified(|l| match l {
             Lifecycle::Created => {
@@ -651,8 +650,7 @@ impl Scheduler {
             let now = self.now();
             let idle = {
                 let a = activity.borrow_and_update();
-                a.in_flight == 0
-                    && matches!(a.asleep_until, Some(d) if d.is_none_or(|d| d > now))
+                a.in_flight == 0 && matches!(a.asleep_until, Some(d) if d.is_none_or(|d| d > now))
             };
             if idle {
                 return;

@@ -162,14 +162,28 @@ pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord
         let until = add(inner.clock.now(), delay);
         if !inner.sleep_unless_aborted(until).await {
             rec.started_at = None;
-            finish(&inner, rec, RunStatus::Cancelled, Some("cancelled by shutdown".into()), LogBuffer::default()).await;
+            finish(
+                &inner,
+                rec,
+                RunStatus::Cancelled,
+                Some("cancelled by shutdown".into()),
+                LogBuffer::default(),
+            )
+            .await;
             return;
         }
         rec.started_at = Some(inner.clock.now());
     }
     loop {
         let Some(job) = inner.jobs.get(&task.job) else {
-            finish(&inner, rec, RunStatus::Failed, Some(format!("job {:?} was unregistered", task.job)), LogBuffer::default()).await;
+            finish(
+                &inner,
+                rec,
+                RunStatus::Failed,
+                Some(format!("job {:?} was unregistered", task.job)),
+                LogBuffer::default(),
+            )
+            .await;
             return;
         };
         let logs = LogBuffer::default();

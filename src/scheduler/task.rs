@@ -62,7 +62,9 @@ impl Default for TaskOptions {
 impl TaskOptions {
     /// The wait before retry number `retry` (1 for the first retry).
     pub fn backoff_for(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.retry_backoff
             .saturating_mul(factor)
             .min(self.retry_backoff_max)
@@ -293,10 +295,7 @@ pub(crate) fn check_id(id: &str) -> Result<(), Error> {
         return Err(invalid("id", "is required"));
     }
     if id.len() > MAX_ID_LEN {
-        return Err(invalid(
-            "id",
-            format!("must be at most {MAX_ID_LEN} bytes"),
-        ));
+        return Err(invalid("id", format!("must be at most {MAX_ID_LEN} bytes")));
     }
     if let Some(c) = id
         .chars()

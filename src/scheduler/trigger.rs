@@ -385,7 +385,11 @@ mod tests {
                 expr: "0 0 L * *",
                 zone: "UTC",
                 after: "2028-01-15T00:00:00Z",
-                want: &["2028-01-31T00:00:00Z", "2028-02-29T00:00:00Z", "2028-03-31T00:00:00Z"],
+                want: &[
+                    "2028-01-31T00:00:00Z",
+                    "2028-02-29T00:00:00Z",
+                    "2028-03-31T00:00:00Z",
+                ],
             },
             CronCase {
                 what: "the 29th of February only in leap years",
@@ -445,7 +449,10 @@ mod tests {
         )
         .unwrap();
         let anchor = ts("2026-01-01T00:00:00Z");
-        assert_eq!(t.next_after(anchor, anchor), Some(ts("2026-01-01T00:00:30Z")));
+        assert_eq!(
+            t.next_after(anchor, anchor),
+            Some(ts("2026-01-01T00:00:30Z"))
+        );
         assert_eq!(
             t.next_after(ts("2026-01-01T00:00:30Z"), anchor),
             Some(ts("2026-01-01T00:01:00Z"))
