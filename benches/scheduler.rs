@@ -24,12 +24,16 @@ fn scheduler() -> Scheduler {
 
 /// The i-th of a varied task population: intervals and crons, two jobs, some paused.
 fn task(i: usize) -> Task {
-    let t = Task::new(format!("task-{i:06}"), if i % 3 == 0 { "other" } else { "job" })
-        .name(format!("Task number {i}"));
+    let t = Task::new(
+        format!("task-{i:06}"),
+        if i % 3 == 0 { "other" } else { "job" },
+    )
+    .name(format!("Task number {i}"));
     let t = if i % 2 == 0 {
         t.every(Duration::from_secs(30 + (i % 600) as u64))
     } else {
-        t.cron(&format!("{} {} * * *", i % 60, i % 24)).expect("cron")
+        t.cron(&format!("{} {} * * *", i % 60, i % 24))
+            .expect("cron")
     };
     t.paused(i % 10 == 0)
 }

@@ -1,5 +1,7 @@
 //! [`TaskInfo`]: a task as a dashboard or API client sees it.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +45,7 @@ impl TaskInfo {
             running: rec.running,
             created_at: rec.created_at,
             updated_at: rec.updated_at,
-            task: rec.task,
+            task: Arc::unwrap_or_clone(rec.task),
             job_registered,
         }
     }

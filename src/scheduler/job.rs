@@ -24,7 +24,7 @@ pub type JobError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// What a job returns.
 pub type JobResult = Result<(), JobError>;
 
-type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send + 'static>>;
+pub(crate) type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send + 'static>>;
 pub(crate) type JobFn = Arc<dyn Fn(TaskContext) -> JobFuture + Send + Sync + 'static>;
 
 /// Registered jobs by name.

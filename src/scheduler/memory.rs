@@ -5,7 +5,7 @@
 //! for the last 24 hours. History is bounded per task and in total; the oldest runs go first.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
 
@@ -142,7 +142,10 @@ impl Mem {
         self.last_run_id += 1;
         run.id = self.last_run_id;
         let per_task = self.limits.per_task;
-        let q = self.runs_by_task.entry(run.task_id.clone()).or_default();
+        let q = match self.runs_by_task.get_mut(&run.task_id) {
+            Some(q) => q,
+            None => self.runs_by_task.entry(run.task_id.clone()).or_default(),
+        };
         q.push_back(run.id);
         if q.len() > per_task {
             if let Some(old) = q.pop_front() {
@@ -262,7 +265,7 @@ impl Store for MemoryStore {
         };
         let paused = e.rec.task.paused;
         let changed = e.rec.task.trigger != task.trigger;
-        e.rec.task = Task { paused, ..task };
+        e.rec.task = Arc::new(Task { paused, ..task });
         e.rec.trigger = trigger;
         e.rec.updated_at = now;
         if changed {
@@ -300,7 +303,7 @@ impl Store for MemoryStore {
             return ready(Err(unknown(id)));
         };
         let was = e.rec.task.paused;
-        e.rec.task.paused = paused;
+        Arc::make_mut(&mut e.rec.task).paused = paused;
         if was != paused {
             e.rec.updated_at = now;
         }
@@ -420,25 +423,29 @@ impl Store for MemoryStore {
         ready(Ok(self.lock().due.first().map(|(t, _)| *t)))
     }
 
-    fn begin_run(&self, mut draft: RunRecord, max_instances: u32) -> StoreFuture<'_, RunRecord> {
+    fn begin_runs(&self, drafts: Vec<(RunRecord, u32)>) -> StoreFuture<'_, Vec<Option<RunRecord>>> {
         let mut m = self.lock();
-        let Some(e) = m.tasks.get_mut(&draft.task_id) else {
-            return ready(Err(unknown(&draft.task_id)));
-        };
-        if e.rec.running >= max_instances {
-            draft.status = RunStatus::Skipped;
-            draft.started_at = None;
-            draft.finished_at = draft.finished_at.or(Some(draft.scheduled_at));
-            draft.error = Some(format!(
-                "{} run(s) already going; max_instances is {max_instances}",
-                e.rec.running
-            ));
-        } else {
-            e.rec.running += 1;
-            draft.status = RunStatus::Running;
-            m.running_runs += 1;
-        }
-        ready(Ok(m.insert_run(draft)))
+        let out = drafts
+            .into_iter()
+            .map(|(mut draft, max_instances)| {
+                let e = m.tasks.get_mut(&draft.task_id)?;
+                if e.rec.running >= max_instances {
+                    draft.status = RunStatus::Skipped;
+                    draft.started_at = None;
+                    draft.finished_at = draft.finished_at.or(Some(draft.scheduled_at));
+                    draft.error = Some(format!(
+                        "{} run(s) already going; max_instances is {max_instances}",
+                        e.rec.running
+                    ));
+                } else {
+                    e.rec.running += 1;
+                    draft.status = RunStatus::Running;
+                    m.running_runs += 1;
+                }
+                Some(m.insert_run(draft))
+            })
+            .collect();
+        ready(Ok(out))
     }
 
     fn record_run(&self, draft: RunRecord) -> StoreFuture<'_, RunRecord> {
@@ -574,7 +581,7 @@ mod tests {
         let trigger = Trigger::new(&task.trigger, &jiff::tz::TimeZone::UTC).unwrap();
         let next = trigger.next_after(now, now);
         TaskRecord {
-            task,
+            task: Arc::new(task),
             trigger,
             anchor: now,
             created_at: now,
@@ -600,6 +607,10 @@ mod tests {
             logs: vec![],
             logs_dropped: 0,
         }
+    }
+
+    fn begin(s: &MemoryStore, d: RunRecord, max: u32) -> Option<RunRecord> {
+        block(s.begin_runs(vec![(d, max)])).unwrap().pop().flatten()
     }
 
     fn block<T>(f: StoreFuture<'_, T>) -> Result<T, Error> {
@@ -647,21 +658,18 @@ mod tests {
         let s = MemoryStore::new();
         let t0 = ts("2026-01-01T00:00:00Z");
         block(s.insert(record("a", 10, t0))).unwrap();
-        let r1 = block(s.begin_run(draft("a", t0), 1)).unwrap();
+        let r1 = begin(&s, draft("a", t0), 1).unwrap();
         assert_eq!(r1.status, RunStatus::Running);
-        let r2 = block(s.begin_run(draft("a", t0), 1)).unwrap();
+        let r2 = begin(&s, draft("a", t0), 1).unwrap();
         assert_eq!(r2.status, RunStatus::Skipped);
         assert_ne!(r1.id, r2.id);
         let mut done = r1.clone();
         done.status = RunStatus::Succeeded;
         done.finished_at = Some(t0);
         block(s.finish_run(done)).unwrap();
-        let r3 = block(s.begin_run(draft("a", t0), 1)).unwrap();
+        let r3 = begin(&s, draft("a", t0), 1).unwrap();
         assert_eq!(r3.status, RunStatus::Running);
-        assert!(matches!(
-            block(s.begin_run(draft("gone", t0), 1)),
-            Err(Error::UnknownTask { .. })
-        ));
+        assert_eq!(begin(&s, draft("gone", t0), 1), None);
     }
 
     #[test]
@@ -718,9 +726,10 @@ mod tests {
         let t0 = ts("2026-01-01T00:00:00Z");
         for (id, every) in [("alpha", 30), ("Bravo", 10), ("charlie", 20), ("delta", 40)] {
             let mut r = record(id, every, t0);
-            r.task.name = id.to_string();
+            let t = Arc::make_mut(&mut r.task);
+            t.name = id.to_string();
             if id == "delta" {
-                r.task.job = "other".into();
+                t.job = "other".into();
             }
             block(s.insert(r)).unwrap();
         }

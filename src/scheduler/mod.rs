@@ -26,7 +26,7 @@ mod trigger;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,8 +76,6 @@ pub(crate) struct Activity {
     /// `Some(deadline)` while the timer loop sleeps (`Some(None)`: nothing scheduled);
     /// `None` while it works or has been woken.
     asleep_until: Option<Option<Timestamp>>,
-    /// Fire handlers still going.
-    in_flight: usize,
 }
 
 pub(crate) struct Inner {
@@ -94,6 +92,8 @@ pub(crate) struct Inner {
     /// Hard stop: running attempts are aborted and recorded as cancelled.
     abort: watch::Sender<bool>,
     activity: watch::Sender<Activity>,
+    /// Spawned runs still going; `activity` is notified when this drops to zero.
+    in_flight: AtomicUsize,
     timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -121,18 +121,20 @@ impl Inner {
     }
 
     /// Spawns `fut`, counting it in flight until it ends.
-    pub(crate) fn spawn_tracked<F>(&self, fut: F)
+    pub(crate) fn spawn_tracked<F>(self: &Arc<Self>, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        struct Done(watch::Sender<Activity>);
+        struct Done(Arc<Inner>);
         impl Drop for Done {
             fn drop(&mut self) {
-                self.0.send_modify(|a| a.in_flight -= 1);
+                if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.0.activity.send_modify(|_| {});
+                }
             }
         }
-        self.activity.send_modify(|a| a.in_flight += 1);
-        let done = Done(self.activity.clone());
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let done = Done(self.clone());
         tokio::spawn(async move {
             let _done = done;
             fut.await;
@@ -156,7 +158,11 @@ impl Inner {
     /// Completes once no fire is being handled.
     pub(crate) async fn drained(&self) {
         let mut activity = self.activity.subscribe();
-        let _ = activity.wait_for(|a| a.in_flight == 0).await;
+        while self.in_flight.load(Ordering::Acquire) > 0 {
+            if activity.changed().await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -252,6 +258,7 @@ impl SchedulerBuilder {
                 cancel: watch::Sender::new(false),
                 abort: watch::Sender::new(false),
                 activity: watch::Sender::new(Activity::default()),
+                in_flight: AtomicUsize::new(0),
                 timer: Mutex::new(None),
             }),
         })
@@ -365,7 +372,7 @@ impl Scheduler {
             trigger.next_after(now, now)
         };
         let rec = TaskRecord {
-            task,
+            task: Arc::new(task),
             trigger,
             anchor: now,
             created_at: now,
@@ -449,9 +456,9 @@ impl Scheduler {
             .get(id)
             .await?
             .ok_or_else(|| Error::UnknownTask { id: id.to_string() })?;
-        let task = Arc::new(rec.task);
+        let task = rec.task;
         let now = self.now();
-        let Some(run) = run::begin(&self.inner, &task, now, Cause::Manual, 1).await else {
+        let Some(run) = run::begin_one(&self.inner, &task, now, Cause::Manual, 1).await else {
             return Err(Error::UnknownTask { id: id.to_string() });
         };
         if run.status == RunStatus::Running {
@@ -622,7 +629,7 @@ impl Scheduler {
         tokio::select! {
             () = self.inner.drained() => {}
             () = self.inner.clock.sleep_until(deadline) => {
-                let left = self.inner.activity.borrow().in_flight;
+                let left = self.inner.in_flight.load(Ordering::Acquire);
                 tracing::warn!(runs = left, "shutdown grace period over; aborting runs still going");
             }
         }
@@ -650,7 +657,8 @@ impl Scheduler {
             let now = self.now();
             let idle = {
                 let a = activity.borrow_and_update();
-                a.in_flight == 0 && matches!(a.asleep_until, Some(d) if d.is_none_or(|d| d > now))
+                self.inner.in_flight.load(Ordering::Acquire) == 0
+                    && matches!(a.asleep_until, Some(d) if d.is_none_or(|d| d > now))
             };
             if idle {
                 return;

@@ -1,76 +1,128 @@
-//! Running a fire: misfire and coalesce rules, max instances, jitter, the job call with panic
+//! Running fires: misfire and coalesce rules, max instances, jitter, the job call with panic
 //! capture and timeout, retries with backoff, and the run records of each attempt.
 //!
-//! Each attempt's job future runs in its own tokio task: a panic ends that task and is
-//! reported through its `JoinError`, so it is recorded and never reaches the scheduler.
+//! A tick's due fires are begun in one store call; each started run then gets one tokio task
+//! that calls the job. The job's future is polled inside `catch_unwind`, so a panic becomes a
+//! recorded run and never reaches the scheduler; a timeout or shutdown drops the future.
 
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::task::JoinError;
 
 use super::clock::{add, duration_between};
 use super::duration;
 use super::events::Event;
 use super::history::{LogBuffer, RunCause, RunRecord, RunStatus};
-use super::job::{JobError, JobFn, TaskContext};
+use super::job::{JobFn, JobFuture, JobResult, TaskContext};
 use super::store::DueFire;
 use super::task::Task;
 use super::Inner;
 
-/// Decides what to do with a claimed fire and does it. Runs in its own tokio task.
-pub(crate) async fn handle_due(inner: Arc<Inner>, due: DueFire) {
+/// Decides what each claimed fire becomes (missed, coalesced, run), begins the runs in one
+/// store call and spawns them.
+pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
     let now = inner.clock.now();
-    let task = Arc::new(due.task);
-    let opts = &task.options;
-    let (skipped, run_times): (&[Timestamp], &[Timestamp]) = if opts.coalesce {
-        due.fires.split_at(due.fires.len().saturating_sub(1))
-    } else {
-        (&[], &due.fires)
-    };
-    if !skipped.is_empty() || due.truncated {
-        tracing::debug!(task = %task.id, coalesced = skipped.len(), truncated = due.truncated,
-            "coalesced missed fires into one");
-    }
-    for &at in run_times {
-        if duration_between(at, now) > opts.misfire_grace {
-            record_missed(&inner, &task, at, now).await;
-            continue;
+    let mut not_run = Vec::new();
+    let mut tasks = Vec::with_capacity(due.len());
+    let mut drafts = Vec::with_capacity(due.len());
+    for fire in due {
+        let task = fire.task;
+        let opts = &task.options;
+        let run_times: &[Timestamp] = if opts.coalesce {
+            let coalesced = fire.fires.len().saturating_sub(1);
+            if coalesced > 0 || fire.truncated {
+                tracing::debug!(task = %task.id, coalesced, truncated = fire.truncated,
+                    "coalesced missed fires into one");
+            }
+            &fire.fires[coalesced..]
+        } else {
+            &fire.fires
+        };
+        for &at in run_times {
+            if duration_between(at, now) > opts.misfire_grace {
+                not_run.push(missed(&task, at, now));
+            } else if !inner.jobs.contains(&task.job) {
+                not_run.push(unregistered(&task, at, RunCause::Schedule, 1, now));
+            } else {
+                drafts.push((draft(&task, at, RunCause::Schedule, 1), opts.max_instances));
+                tasks.push(task.clone());
+            }
         }
-        match begin(&inner, &task, at, RunCause::Schedule, 1).await {
-            Some(rec) if rec.status == RunStatus::Running => {
-                if opts.coalesce || run_times.len() == 1 {
-                    drive(inner.clone(), task.clone(), rec).await;
-                } else {
-                    // Several uncoalesced fires: each its own run, side by side (max_instances
-                    // still applies through begin).
+    }
+    for rec in not_run {
+        record_not_run(inner, rec).await;
+    }
+    if drafts.is_empty() {
+        return;
+    }
+    match inner.store.begin_runs(drafts).await {
+        Ok(begun) => {
+            for (task, rec) in tasks.into_iter().zip(begun) {
+                if let Some(rec) = started(inner, &task, rec) {
                     let inner2 = inner.clone();
-                    let task2 = task.clone();
-                    inner.spawn_tracked(async move { drive(inner2, task2, rec).await });
+                    inner.spawn_tracked(drive(inner2, task, rec));
                 }
             }
-            _ => {}
+        }
+        Err(e) => tracing::error!(error = %e, fires = tasks.len(), "could not start due runs"),
+    }
+}
+
+/// Begins a single run (manual runs and retries): the record as running or skipped; `None`
+/// when the task is gone or the store failed.
+pub(crate) async fn begin_one(
+    inner: &Inner,
+    task: &Task,
+    at: Timestamp,
+    cause: RunCause,
+    attempt: u32,
+) -> Option<RunRecord> {
+    if !inner.jobs.contains(&task.job) {
+        let rec = unregistered(task, at, cause, attempt, inner.clock.now());
+        return record_not_run(inner, rec).await;
+    }
+    let d = draft(task, at, cause, attempt);
+    match inner
+        .store
+        .begin_runs(vec![(d, task.options.max_instances)])
+        .await
+    {
+        Ok(mut begun) => {
+            let rec = begun.pop().flatten()?;
+            announce(inner, task, &rec);
+            Some(rec)
+        }
+        Err(e) => {
+            tracing::error!(task = %task.id, error = %e, "could not start a run");
+            None
         }
     }
 }
 
-/// Stores a missed fire.
-async fn record_missed(inner: &Inner, task: &Task, at: Timestamp, now: Timestamp) {
-    let grace = duration::format(task.options.misfire_grace);
-    let late = duration::format(duration_between(at, now));
-    let draft = RunRecord {
-        status: RunStatus::Missed,
-        finished_at: Some(now),
-        error: Some(format!(
-            "started {late} late, past the misfire grace time of {grace}"
-        )),
-        ..draft(task, at, RunCause::Schedule, 1)
+/// Announces a begun run; returns it when it should be driven (it is running).
+fn started(inner: &Inner, task: &Task, rec: Option<RunRecord>) -> Option<RunRecord> {
+    let Some(rec) = rec else {
+        tracing::debug!(task = %task.id, "task removed before its fire started");
+        return None;
     };
-    tracing::warn!(task = %task.id, scheduled = %at, "fire missed: {late} late");
-    match inner.store.record_run(draft).await {
-        Ok(rec) => inner.emit_finished(&rec),
-        Err(e) => tracing::error!(task = %task.id, error = %e, "could not record a missed fire"),
+    announce(inner, task, &rec);
+    (rec.status == RunStatus::Running).then_some(rec)
+}
+
+fn announce(inner: &Inner, task: &Task, rec: &RunRecord) {
+    if rec.status == RunStatus::Skipped {
+        tracing::info!(task = %task.id, run = rec.id, "fire skipped: max_instances reached");
+        inner.emit_finished(rec);
+    } else {
+        inner.events.send(Event::RunStarted {
+            run_id: rec.id,
+            task_id: rec.task_id.clone(),
+            attempt: rec.attempt,
+        });
     }
 }
 
@@ -91,64 +143,48 @@ fn draft(task: &Task, at: Timestamp, cause: RunCause, attempt: u32) -> RunRecord
     }
 }
 
-/// Starts an attempt in the store (which enforces `max_instances`). Returns the record, running
-/// or skipped; `None` when the task is gone or the store failed.
-pub(crate) async fn begin(
-    inner: &Inner,
+fn missed(task: &Task, at: Timestamp, now: Timestamp) -> RunRecord {
+    let grace = duration::format(task.options.misfire_grace);
+    let late = duration::format(duration_between(at, now));
+    tracing::warn!(task = %task.id, scheduled = %at, "fire missed: {late} late");
+    RunRecord {
+        status: RunStatus::Missed,
+        finished_at: Some(now),
+        error: Some(format!(
+            "due {late} ago, past the misfire grace time of {grace}"
+        )),
+        ..draft(task, at, RunCause::Schedule, 1)
+    }
+}
+
+/// Another process may have this job; here it cannot run. Recorded so it shows.
+fn unregistered(
     task: &Task,
     at: Timestamp,
     cause: RunCause,
     attempt: u32,
-) -> Option<RunRecord> {
-    let now = inner.clock.now();
-    if !inner.jobs.contains(&task.job) {
-        // Another process may have this job; here it cannot run. Record it so it shows.
-        let rec = RunRecord {
-            status: RunStatus::Skipped,
-            started_at: None,
-            finished_at: Some(now),
-            error: Some(format!(
-                "job {:?} is not registered in this process",
-                task.job
-            )),
-            ..draft(task, at, cause, attempt)
-        };
-        tracing::warn!(task = %task.id, job = %task.job, "skipping fire: job not registered");
-        return match inner.store.record_run(rec).await {
-            Ok(rec) => {
-                inner.emit_finished(&rec);
-                Some(rec)
-            }
-            Err(e) => {
-                tracing::error!(task = %task.id, error = %e, "could not record a skipped fire");
-                None
-            }
-        };
-    }
-    let rec = RunRecord {
-        started_at: Some(now),
+    now: Timestamp,
+) -> RunRecord {
+    tracing::warn!(task = %task.id, job = %task.job, "skipping fire: job not registered");
+    RunRecord {
+        status: RunStatus::Skipped,
+        finished_at: Some(now),
+        error: Some(format!(
+            "job {:?} is not registered in this process",
+            task.job
+        )),
         ..draft(task, at, cause, attempt)
-    };
-    match inner.store.begin_run(rec, task.options.max_instances).await {
-        Ok(rec) if rec.status == RunStatus::Skipped => {
-            tracing::info!(task = %task.id, run = rec.id, "fire skipped: max_instances reached");
+    }
+}
+
+async fn record_not_run(inner: &Inner, rec: RunRecord) -> Option<RunRecord> {
+    match inner.store.record_run(rec).await {
+        Ok(rec) => {
             inner.emit_finished(&rec);
             Some(rec)
         }
-        Ok(rec) => {
-            inner.events.send(Event::RunStarted {
-                run_id: rec.id,
-                task_id: rec.task_id.clone(),
-                attempt: rec.attempt,
-            });
-            Some(rec)
-        }
-        Err(e) if e.is_not_found() => {
-            tracing::debug!(task = %task.id, "task removed before its fire started");
-            None
-        }
         Err(e) => {
-            tracing::error!(task = %task.id, error = %e, "could not start a run");
+            tracing::error!(error = %e, "could not record a fire that did not run");
             None
         }
     }
@@ -157,40 +193,33 @@ pub(crate) async fn begin(
 /// Runs a begun attempt, then its retries.
 pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord) {
     let opts = &task.options;
-    if !opts.jitter.is_zero() {
-        let delay = Duration::from_nanos(fastrand::u64(..=opts.jitter.as_nanos() as u64));
-        let until = add(inner.clock.now(), delay);
+    if !opts.jitter.is_zero() && rec.cause == RunCause::Schedule {
+        let nanos = u64::try_from(opts.jitter.as_nanos()).unwrap_or(u64::MAX);
+        let until = add(
+            inner.clock.now(),
+            Duration::from_nanos(fastrand::u64(..=nanos)),
+        );
         if !inner.sleep_unless_aborted(until).await {
-            rec.started_at = None;
-            finish(
-                &inner,
-                rec,
-                RunStatus::Cancelled,
-                Some("cancelled by shutdown".into()),
-                LogBuffer::default(),
-            )
-            .await;
+            let cancelled = (RunStatus::Cancelled, Some("cancelled by shutdown".into()));
+            finish(&inner, rec, cancelled, LogBuffer::default()).await;
             return;
         }
-        rec.started_at = Some(inner.clock.now());
     }
     loop {
         let Some(job) = inner.jobs.get(&task.job) else {
-            finish(
-                &inner,
-                rec,
+            let gone = (
                 RunStatus::Failed,
                 Some(format!("job {:?} was unregistered", task.job)),
-                LogBuffer::default(),
-            )
-            .await;
+            );
+            finish(&inner, rec, gone, LogBuffer::default()).await;
             return;
         };
         let logs = LogBuffer::default();
-        let (status, error) = attempt(&inner, job, &task, &rec, logs.clone()).await;
+        let result = Box::pin(attempt(&inner, job, &task, &mut rec, logs.clone())).await;
+        let failed = result.0.is_failure();
         let attempt_no = rec.attempt;
-        finish(&inner, rec, status, error, logs).await;
-        if !status.is_failure() || attempt_no > opts.retries || inner.is_stopping() {
+        finish(&inner, rec, result, logs).await;
+        if !failed || attempt_no > opts.retries || inner.is_stopping() {
             return;
         }
         let wait = opts.backoff_for(attempt_no);
@@ -199,21 +228,25 @@ pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord
         if !inner.sleep_unless_aborted(due).await {
             return;
         }
-        match begin(&inner, &task, due, RunCause::Retry, attempt_no + 1).await {
+        match begin_one(&inner, &task, due, RunCause::Retry, attempt_no + 1).await {
             Some(next) if next.status == RunStatus::Running => rec = next,
             _ => return,
         }
     }
 }
 
-/// One call of the job: its own tokio task, raced against the timeout and shutdown's abort.
+type Outcome = (RunStatus, Option<String>);
+
+/// One call of the job, raced against the timeout and shutdown's abort.
 async fn attempt(
     inner: &Inner,
     job: JobFn,
     task: &Task,
-    rec: &RunRecord,
+    rec: &mut RunRecord,
     logs: LogBuffer,
-) -> (RunStatus, Option<String>) {
+) -> Outcome {
+    let started = inner.clock.now();
+    rec.started_at = Some(started);
     let ctx = TaskContext {
         task_id: Arc::from(task.id.as_str()),
         run_id: rec.id,
@@ -224,38 +257,38 @@ async fn attempt(
         clock: inner.clock.clone(),
         cancel: inner.cancel.subscribe(),
     };
-    let fut = async move { job(ctx).await };
-    let mut handle = tokio::spawn(super::capture::scope(logs, fut));
+    // The call itself happens on first poll, inside `catch_unwind` like every later poll.
+    let mut fut: JobFuture = Box::pin(super::capture::scope(logs, async move { job(ctx).await }));
+    let run =
+        std::future::poll_fn(
+            |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+                Err(panic) => Poll::Ready(Err(panic)),
+            },
+        );
     let timeout = task.options.timeout;
-    let deadline = timeout.map(|t| add(rec.started_at.unwrap_or_else(|| inner.clock.now()), t));
     let timed_out = async {
-        match deadline {
-            Some(d) => inner.clock.sleep_until(d).await,
+        match timeout {
+            Some(t) => inner.clock.sleep_until(add(started, t)).await,
             None => std::future::pending().await,
         }
     };
     tokio::select! {
-        joined = &mut handle => outcome(joined),
+        r = run => outcome(r),
         () = timed_out => {
-            handle.abort();
-            let _ = handle.await;
             let t = timeout.map(duration::format).unwrap_or_default();
             (RunStatus::TimedOut, Some(format!("timed out after {t}")))
         }
-        () = inner.aborted() => {
-            handle.abort();
-            let _ = handle.await;
-            (RunStatus::Cancelled, Some("cancelled by shutdown".into()))
-        }
+        () = inner.aborted() => (RunStatus::Cancelled, Some("cancelled by shutdown".into())),
     }
 }
 
-fn outcome(joined: Result<Result<(), JobError>, JoinError>) -> (RunStatus, Option<String>) {
-    match joined {
+fn outcome(r: Result<JobResult, Box<dyn Any + Send>>) -> Outcome {
+    match r {
         Ok(Ok(())) => (RunStatus::Succeeded, None),
         Ok(Err(e)) => (RunStatus::Failed, Some(error_chain(&*e))),
-        Err(e) if e.is_panic() => {
-            let payload = e.into_panic();
+        Err(payload) => {
             let msg = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -263,7 +296,6 @@ fn outcome(joined: Result<Result<(), JobError>, JoinError>) -> (RunStatus, Optio
                 .unwrap_or_else(|| "non-string panic payload".into());
             (RunStatus::Panicked, Some(format!("panicked: {msg}")))
         }
-        Err(_) => (RunStatus::Cancelled, Some("cancelled".into())),
     }
 }
 
@@ -279,13 +311,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     super::history::truncate(&s, 4096).to_string()
 }
 
-async fn finish(
-    inner: &Inner,
-    mut rec: RunRecord,
-    status: RunStatus,
-    error: Option<String>,
-    logs: LogBuffer,
-) {
+async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, logs: LogBuffer) {
     let (lines, dropped) = logs.take();
     rec.status = status;
     rec.error = error;
@@ -303,10 +329,16 @@ async fn finish(
             error = rec.error.as_deref(), "run did not succeed"),
     }
     // Store first, then tell: a subscriber that reacts by reading the run sees it finished.
-    if let Err(e) = inner.store.finish_run(rec.clone()).await {
+    let event = Event::RunFinished {
+        run_id: rec.id,
+        task_id: rec.task_id.clone(),
+        status: rec.status,
+        duration_ms: rec.duration_ms(),
+    };
+    if let Err(e) = inner.store.finish_run(rec).await {
         tracing::error!(error = %e, "could not store the end of a run");
     }
-    inner.emit_finished(&rec);
+    inner.events.send(event);
 }
 
 #[cfg(test)]
@@ -330,5 +362,18 @@ mod tests {
     fn error_chain_includes_sources() {
         let e = Outer(std::io::Error::other("disk full"));
         assert_eq!(error_chain(&e), "sync failed: disk full");
+    }
+
+    #[test]
+    fn panic_payloads_become_messages() {
+        let (st, msg) = outcome(Err(Box::new("static str")));
+        assert_eq!(
+            (st, msg.as_deref()),
+            (RunStatus::Panicked, Some("panicked: static str"))
+        );
+        let (_, msg) = outcome(Err(Box::new(String::from("owned"))));
+        assert_eq!(msg.as_deref(), Some("panicked: owned"));
+        let (_, msg) = outcome(Err(Box::new(42u8)));
+        assert_eq!(msg.as_deref(), Some("panicked: non-string panic payload"));
     }
 }

@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -88,8 +89,8 @@ pub struct LastRun {
 /// A task as stored: its definition plus the scheduler's state for it.
 #[derive(Clone, Debug)]
 pub struct TaskRecord {
-    /// The definition.
-    pub task: Task,
+    /// The definition (shared: listing and claiming do not copy it).
+    pub task: Arc<Task>,
     /// The compiled trigger.
     pub trigger: Trigger,
     /// When the current schedule began (added, resumed-from for intervals, or trigger changed).
@@ -245,7 +246,7 @@ impl<T> Page<T> {
 #[derive(Clone, Debug)]
 pub struct DueFire {
     /// The task's definition at claim time.
-    pub task: Task,
+    pub task: Arc<Task>,
     /// The scheduled times that came due, oldest first (at least one).
     pub fires: Vec<Timestamp>,
     /// More fires came due than are listed (a long outage of a fast trigger); the rest were
@@ -355,8 +356,7 @@ impl DurationStats {
 /// Storage of tasks, their scheduling state and run history.
 ///
 /// All methods are async and object-safe so a store can sit behind `Arc<dyn Store>` and talk to
-/// a database. Implementations must make [`Store::claim_due`] and [`Store::begin_run`] atomic
-/// with respect to every scheduler sharing the store.
+/// a database.
 pub trait Store: Send + Sync + 'static {
     /// Adds a task. Fails with [`Error::DuplicateTask`] if the id is taken.
     fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()>;
@@ -391,15 +391,16 @@ pub trait Store: Send + Sync + 'static {
     /// The earliest next fire over unpaused tasks.
     fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>>;
 
-    /// Starts a run: if fewer than `max_instances` runs of the task are going, counts it and
-    /// stores `draft` as running; otherwise stores it as skipped. Assigns the run id. Fails with
-    /// [`Error::UnknownTask`] when the task was removed.
-    fn begin_run(&self, draft: RunRecord, max_instances: u32) -> StoreFuture<'_, RunRecord>;
+    /// Starts runs, each given as a draft and its task's `max_instances`: if fewer than that
+    /// many runs of the task are going, counts the run and stores it as running; otherwise
+    /// stores it as skipped. Assigns run ids. `None` for a draft whose task no longer exists.
+    /// Batched so a timer tick with many due fires costs one store round trip.
+    fn begin_runs(&self, drafts: Vec<(RunRecord, u32)>) -> StoreFuture<'_, Vec<Option<RunRecord>>>;
 
     /// Stores a run that did not start (missed), assigning its id.
     fn record_run(&self, draft: RunRecord) -> StoreFuture<'_, RunRecord>;
 
-    /// Stores the end of a run begun with [`Store::begin_run`]: uncounts it and updates the
+    /// Stores the end of a run begun with [`Store::begin_runs`]: uncounts it and updates the
     /// task's last run.
     fn finish_run(&self, run: RunRecord) -> StoreFuture<'_, ()>;
 

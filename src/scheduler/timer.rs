@@ -7,11 +7,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::clock::add;
-use super::run::handle_due;
+use super::run::dispatch;
 use super::Inner;
 
-/// Most tasks claimed per store call; a larger backlog is claimed over several rounds.
-const CLAIM_BATCH: usize = 512;
+/// Most tasks claimed per store call. Small batches let the first runs start on another
+/// worker while the timer loop claims the rest.
+const CLAIM_BATCH: usize = 64;
 /// Wait before asking a failing store again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -65,10 +66,8 @@ async fn tick(inner: &Arc<Inner>, now: Timestamp) -> Tick {
         }
     };
     let full = due.len() == CLAIM_BATCH;
-    for fire in due {
-        tracing::debug!(task = %fire.task.id, fires = fire.fires.len(), "fire due");
-        let inner2 = inner.clone();
-        inner.spawn_tracked(async move { handle_due(inner2, fire).await });
+    if !due.is_empty() {
+        dispatch(inner, due).await;
     }
     if full {
         return Tick::More;
