@@ -55,7 +55,8 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Mem {
-    tasks: BTreeMap<String, Entry>,
+    /// Boxed so B-tree nodes, which reserve room for 11 entries, stay small.
+    tasks: BTreeMap<String, Box<Entry>>,
     due: BTreeSet<(Timestamp, String)>,
     runs: BTreeMap<RunId, RunRecord>,
     runs_by_task: HashMap<String, VecDeque<RunId>>,
@@ -252,7 +253,7 @@ impl Store for MemoryStore {
         let mut rec = rec;
         rec.next_fire = None;
         let haystack = haystack(&rec.task);
-        m.tasks.insert(id.clone(), Entry { rec, haystack });
+        m.tasks.insert(id.clone(), Box::new(Entry { rec, haystack }));
         m.set_next(&id, next);
         ready(Ok(()))
     }

@@ -127,8 +127,9 @@ enum Compiled {
         start: Option<Timestamp>,
         end: Option<Timestamp>,
     },
+    /// The parsed pattern is large (several KiB); it is parsed again when fire times are
+    /// computed (microseconds, a few times per fire) instead of being kept per task.
     Cron {
-        cron: Box<Cron>,
         tz: TimeZone,
     },
     Date {
@@ -155,6 +156,13 @@ pub(crate) fn parse_zone(name: &str) -> Result<TimeZone, TriggerError> {
         .map_err(|_| TriggerError::UnknownTimezone {
             zone: name.to_string(),
         })
+}
+
+fn next_cron(cron: &Cron, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
+    let zoned = after.to_zoned(tz.clone());
+    cron.find_next_occurrence(&zoned, false)
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 impl Trigger {
@@ -191,10 +199,7 @@ impl Trigger {
                 if cron.find_next_occurrence(&probe, false).is_err() {
                     return Err(TriggerError::CronNeverFires { expr: expr.clone() });
                 }
-                Compiled::Cron {
-                    cron: Box::new(cron),
-                    tz,
-                }
+                Compiled::Cron { tz }
             }
             TriggerSpec::Date { at } => Compiled::Date { at: *at },
         };
@@ -255,13 +260,18 @@ impl Trigger {
                     _ => Some(next),
                 }
             }
-            Compiled::Cron { cron, tz } => {
-                let zoned = after.to_zoned(tz.clone());
-                cron.find_next_occurrence(&zoned, false)
-                    .ok()
-                    .map(|z| z.timestamp())
+            Compiled::Cron { tz } => {
+                let cron = parse_cron(self.cron_expr()).ok()?;
+                next_cron(&cron, tz, after)
             }
             Compiled::Date { at } => (*at > after).then_some(*at),
+        }
+    }
+
+    fn cron_expr(&self) -> &str {
+        match &self.spec {
+            TriggerSpec::Cron { expr, .. } => expr,
+            _ => "",
         }
     }
 
@@ -269,8 +279,16 @@ impl Trigger {
     pub fn preview(&self, after: Timestamp, anchor: Timestamp, n: usize) -> Vec<Timestamp> {
         let mut out = Vec::with_capacity(n.min(64));
         let mut t = after;
+        let cron = match &self.compiled {
+            Compiled::Cron { tz } => parse_cron(self.cron_expr()).ok().map(|c| (c, tz)),
+            _ => None,
+        };
         while out.len() < n {
-            match self.next_after(t, anchor) {
+            let next = match &cron {
+                Some((c, tz)) => next_cron(c, tz, t),
+                None => self.next_after(t, anchor),
+            };
+            match next {
                 Some(next) => {
                     out.push(next);
                     t = next;
@@ -300,8 +318,10 @@ impl fmt::Display for Trigger {
                 }
                 Ok(())
             }
-            Compiled::Cron { cron, tz } => {
-                let text = cron.describe();
+            Compiled::Cron { tz } => {
+                let text = parse_cron(self.cron_expr())
+                    .map(|c| c.describe())
+                    .unwrap_or_else(|_| self.cron_expr().to_string());
                 let name = tz.iana_name().unwrap_or("UTC");
                 write!(f, "{text} ({name})")
             }
