@@ -253,7 +253,8 @@ impl Store for MemoryStore {
         let mut rec = rec;
         rec.next_fire = None;
         let haystack = haystack(&rec.task);
-        m.tasks.insert(id.clone(), Box::new(Entry { rec, haystack }));
+        m.tasks
+            .insert(id.clone(), Box::new(Entry { rec, haystack }));
         m.set_next(&id, next);
         ready(Ok(()))
     }

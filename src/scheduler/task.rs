@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::duration;
 use super::error::{Error, TriggerError};
-use super::trigger::{parse_cron, parse_zone, TriggerSpec};
+use super::trigger::{cron_pattern, parse_zone, TriggerSpec};
 
 /// Longest accepted task id, in bytes.
 pub const MAX_ID_LEN: usize = 128;
@@ -160,7 +160,7 @@ impl Task {
     /// Fires on a cron schedule (5 fields, or 6 with seconds) in the scheduler's zone.
     /// The syntax is checked here.
     pub fn cron(mut self, expr: &str) -> Result<Task, TriggerError> {
-        parse_cron(expr)?;
+        cron_pattern(expr)?;
         self.trigger = TriggerSpec::Cron {
             expr: expr.to_string(),
             timezone: None,
@@ -170,7 +170,7 @@ impl Task {
 
     /// Fires on a cron schedule in the IANA zone `zone`. Syntax and zone are checked here.
     pub fn cron_in(mut self, expr: &str, zone: &str) -> Result<Task, TriggerError> {
-        parse_cron(expr)?;
+        cron_pattern(expr)?;
         parse_zone(zone)?;
         self.trigger = TriggerSpec::Cron {
             expr: expr.to_string(),

@@ -6,8 +6,10 @@
 //! a fixed-time job whose time falls in a gap runs at the first valid time after it, and
 //! runs once (on the first occurrence) when the time repeats.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use croner::parser::{CronParser, Seconds};
@@ -127,14 +129,49 @@ enum Compiled {
         start: Option<Timestamp>,
         end: Option<Timestamp>,
     },
-    /// The parsed pattern is large (several KiB); it is parsed again when fire times are
-    /// computed (microseconds, a few times per fire) instead of being kept per task.
+    /// Parsed patterns are large (several KiB) and slow to parse (about 10 µs), so equal
+    /// expressions share one parsed pattern through [`CronCache`].
     Cron {
+        pattern: Arc<CronPattern>,
         tz: TimeZone,
     },
     Date {
         at: Timestamp,
     },
+}
+
+/// A parsed cron pattern and its description.
+#[derive(Debug)]
+pub(crate) struct CronPattern {
+    cron: Cron,
+    text: String,
+}
+
+/// Interns parsed cron patterns by expression. Holds them weakly: a pattern lives as long as a
+/// trigger uses it. Dead entries are swept when the map has doubled since the last sweep.
+#[derive(Default)]
+struct CronCache {
+    map: HashMap<Box<str>, Weak<CronPattern>>,
+    sweep_at: usize,
+}
+
+static CRON_CACHE: LazyLock<Mutex<CronCache>> = LazyLock::new(Mutex::default);
+
+pub(crate) fn cron_pattern(expr: &str) -> Result<Arc<CronPattern>, TriggerError> {
+    let key = expr.trim();
+    let mut cache = CRON_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = cache.map.get(key).and_then(Weak::upgrade) {
+        return Ok(p);
+    }
+    let cron = parse_cron(key)?;
+    let text = cron.describe();
+    let pattern = Arc::new(CronPattern { cron, text });
+    cache.map.insert(key.into(), Arc::downgrade(&pattern));
+    if cache.map.len() > cache.sweep_at {
+        cache.map.retain(|_, w| w.strong_count() > 0);
+        cache.sweep_at = (cache.map.len() * 2).max(64);
+    }
+    Ok(pattern)
 }
 
 /// Parses a cron expression of 5 or 6 fields (seconds optional) with croner.
@@ -188,7 +225,8 @@ impl Trigger {
                 }
             }
             TriggerSpec::Cron { expr, timezone } => {
-                let cron = parse_cron(expr)?;
+                let pattern = cron_pattern(expr)?;
+                let cron = &pattern.cron;
                 let tz = match timezone {
                     Some(name) => parse_zone(name)?,
                     None => default_tz.clone(),
@@ -199,7 +237,10 @@ impl Trigger {
                 if cron.find_next_occurrence(&probe, false).is_err() {
                     return Err(TriggerError::CronNeverFires { expr: expr.clone() });
                 }
-                Compiled::Cron { tz }
+                Compiled::Cron {
+                    pattern: pattern.clone(),
+                    tz,
+                }
             }
             TriggerSpec::Date { at } => Compiled::Date { at: *at },
         };
@@ -260,18 +301,8 @@ impl Trigger {
                     _ => Some(next),
                 }
             }
-            Compiled::Cron { tz } => {
-                let cron = parse_cron(self.cron_expr()).ok()?;
-                next_cron(&cron, tz, after)
-            }
+            Compiled::Cron { pattern, tz } => next_cron(&pattern.cron, tz, after),
             Compiled::Date { at } => (*at > after).then_some(*at),
-        }
-    }
-
-    fn cron_expr(&self) -> &str {
-        match &self.spec {
-            TriggerSpec::Cron { expr, .. } => expr,
-            _ => "",
         }
     }
 
@@ -279,16 +310,8 @@ impl Trigger {
     pub fn preview(&self, after: Timestamp, anchor: Timestamp, n: usize) -> Vec<Timestamp> {
         let mut out = Vec::with_capacity(n.min(64));
         let mut t = after;
-        let cron = match &self.compiled {
-            Compiled::Cron { tz } => parse_cron(self.cron_expr()).ok().map(|c| (c, tz)),
-            _ => None,
-        };
         while out.len() < n {
-            let next = match &cron {
-                Some((c, tz)) => next_cron(c, tz, t),
-                None => self.next_after(t, anchor),
-            };
-            match next {
+            match self.next_after(t, anchor) {
                 Some(next) => {
                     out.push(next);
                     t = next;
@@ -318,10 +341,8 @@ impl fmt::Display for Trigger {
                 }
                 Ok(())
             }
-            Compiled::Cron { tz } => {
-                let text = parse_cron(self.cron_expr())
-                    .map(|c| c.describe())
-                    .unwrap_or_else(|_| self.cron_expr().to_string());
+            Compiled::Cron { pattern, tz } => {
+                let text = &pattern.text;
                 let name = tz.iana_name().unwrap_or("UTC");
                 write!(f, "{text} ({name})")
             }
