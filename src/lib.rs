@@ -1,4 +1,82 @@
-//! taskdeck: an embeddable task scheduler.
+//! # taskdeck
+//!
+//! An embeddable task scheduler for tokio services, built to sit behind a web dashboard.
+//!
+//! * **Jobs** are async functions registered in code under a name.
+//! * **Tasks** bind a job to a **trigger** (an interval, a cron expression in a time zone, or a
+//!   one-off date), JSON args and run options (max instances, coalescing, misfire grace,
+//!   jitter, timeout, retries with backoff).
+//! * Every fire becomes a **run record** with its outcome, timing, error, attempt and log
+//!   lines; history is bounded per task and in total.
+//! * A broadcast of **events** reports every change; a slow subscriber cannot block it.
+//! * [`TaskBackend`] is the seam a dashboard talks to; [`Scheduler`] implements it.
+//!
+//! ## Quick start
+//! ```
+//! use std::time::Duration;
+//! use taskdeck::{Scheduler, Task, TaskContext};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let scheduler = Scheduler::builder().timezone("Europe/Berlin").build()?;
+//!
+//! scheduler.register("send_report", |ctx: TaskContext| async move {
+//!     ctx.log(format!("sending to {}", ctx.args()["to"]));
+//!     Ok(())
+//! });
+//! scheduler.register("cleanup", |_ctx: TaskContext| async move { Ok(()) });
+//!
+//! scheduler
+//!     .add(Task::new("nightly-report", "send_report")
+//!         .cron("0 30 3 * * *")?                    // 03:30:00 Berlin time, DST-aware
+//!         .args(serde_json::json!({"to": "ops"}))
+//!         .retries(3)
+//!         .timeout(Duration::from_secs(600)))
+//!     .await?;
+//! scheduler
+//!     .add(Task::new("cleanup", "cleanup").every(Duration::from_secs(30)).max_instances(1))
+//!     .await?;
+//!
+//! scheduler.start()?;                                  // the timer loop, on this runtime
+//! // … run your service …
+//! scheduler.shutdown(Duration::from_secs(10)).await;   // stop firing, cancel, wait
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Triggers
+//! | trigger | builder | JSON |
+//! |---|---|---|
+//! | interval | [`Task::every`], [`Task::every_between`] | `{"kind":"interval","every":"30s","start":…,"end":…}` |
+//! | cron | [`Task::cron`], [`Task::cron_in`] | `{"kind":"cron","expr":"0 30 3 * * *","timezone":"Europe/Berlin"}` |
+//! | date | [`Task::at`] | `{"kind":"date","at":"2030-01-01T00:00:00Z"}` |
+//!
+//! Cron expressions have 5 fields, or 6 with seconds first, and accept `L`, `W`, `#` and
+//! `@daily`-style aliases (parsing by `croner`). Zones come from the IANA database bundled
+//! with `jiff`. In a DST gap a fixed-time job runs at the first valid time after the gap; when
+//! a local time repeats it runs once.
+//!
+//! ## Task options and their defaults
+//! See [`TaskOptions`]: `max_instances` 1, `coalesce` true, `misfire_grace` 60 s, `jitter` 0,
+//! no `timeout`, `retries` 0, `retry_backoff` 1 s doubling up to `retry_backoff_max` 5 min.
+//!
+//! ## Run outcomes
+//! [`RunStatus`]: succeeded, failed (the job returned `Err`), panicked (caught), timed out,
+//! cancelled (shutdown), missed (later than the misfire grace), skipped (`max_instances`
+//! reached, or the job is not registered in this process).
+//!
+//! ## Testing your jobs
+//! Build the scheduler with a [`ManualClock`], move time with [`ManualClock::advance`] and
+//! wait with [`Scheduler::settled`] or on [`Scheduler::subscribe`] events: nothing sleeps.
+//!
+//! ## Cargo features
+//! | feature | what it adds |
+//! |---|---|
+//! | `tracing-layer` | [`RunLogLayer`](crate::RunLogLayer): `tracing` events emitted inside a run become its log lines |
+//!
+//! ## Logging
+//! The crate logs through `tracing`: task changes and lifecycle at `info`, failed runs at
+//! `warn`, panics and store failures at `error`, each fire at `debug`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -10,3 +88,7 @@ pub use backend::{
     TriggerPreview,
 };
 pub use scheduler::*;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

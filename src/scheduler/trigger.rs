@@ -342,7 +342,7 @@ impl fmt::Display for Trigger {
                 Ok(())
             }
             Compiled::Cron { pattern, tz } => {
-                let text = &pattern.text;
+                let text = pattern.text.trim_end_matches('.');
                 let name = tz.iana_name().unwrap_or("UTC");
                 write!(f, "{text} ({name})")
             }

@@ -1,0 +1,167 @@
+//! The demo: a scheduler with a dozen varied sample tasks (some failing, some slow, some
+//! paused), printing a table of their state every few seconds until Ctrl-C.
+//!
+//! `cargo run --example demo`
+#![allow(clippy::print_stdout)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use taskdeck::{JobError, Scheduler, Task, TaskContext, TaskQuery};
+
+async fn register_jobs(s: &Scheduler) {
+    s.register("send_report", |ctx: TaskContext| async move {
+        ctx.log(format!("report sent to {}", ctx.args()["to"]));
+        Ok(())
+    });
+    s.register("cleanup", |ctx: TaskContext| async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ctx.log("removed 12 temp files");
+        Ok(())
+    });
+    s.register("sync_inventory", |ctx: TaskContext| async move {
+        // Fails one time in three.
+        if fastrand_like(ctx.run_id()) % 3 == 0 {
+            return Err::<(), JobError>("upstream answered 503 Service Unavailable".into());
+        }
+        ctx.log("synced 418 items");
+        Ok(())
+    });
+    s.register("slow_export", |ctx: TaskContext| async move {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(8)) => ctx.log("export done"),
+            () = ctx.cancelled() => ctx.log("export interrupted by shutdown"),
+        }
+        Ok(())
+    });
+    s.register("flaky_panic", |ctx: TaskContext| async move {
+        if ctx.run_id() % 2 == 0 {
+            panic!("index out of bounds in the demo job");
+        }
+        Ok(())
+    });
+    s.register("heartbeat", |_ctx: TaskContext| async move { Ok(()) });
+}
+
+fn fastrand_like(seed: u64) -> u64 {
+    seed.wrapping_mul(6364136223846793005).rotate_left(17)
+}
+
+async fn add_tasks(s: &Scheduler, extra: usize) -> Result<(), taskdeck::Error> {
+    let secs = Duration::from_secs;
+    let tasks = [
+        Task::new("heartbeat", "heartbeat")
+            .name("Heartbeat")
+            .every(secs(5)),
+        Task::new("nightly-report", "send_report")
+            .name("Nightly report")
+            .cron("0 30 3 * * *")?
+            .args(json!({"to": "ops@example.com"})),
+        Task::new("hourly-report", "send_report")
+            .name("Hourly summary")
+            .cron("0 * * * *")?
+            .args(json!({"to": "team@example.com"})),
+        Task::new("cleanup-tmp", "cleanup")
+            .name("Clean temp files")
+            .every(secs(20)),
+        Task::new("inventory-sync", "sync_inventory")
+            .name("Inventory sync")
+            .every(secs(15))
+            .retries(2)
+            .retry_backoff(secs(2)),
+        Task::new("export-orders", "slow_export")
+            .name("Export orders")
+            .every(secs(30))
+            .timeout(secs(6)),
+        Task::new("panicky", "flaky_panic")
+            .name("Panicky job")
+            .every(secs(25)),
+        Task::new("weekly-digest", "send_report")
+            .name("Weekly digest")
+            .cron_in("0 9 * * MON", "America/New_York")?
+            .args(json!({"to": "all@example.com"})),
+        Task::new("month-end", "send_report")
+            .name("Month-end close")
+            .cron("0 0 L * *")?
+            .args(json!({"to": "finance@example.com"})),
+        Task::new("paused-cleanup", "cleanup")
+            .name("Paused cleanup")
+            .every(secs(60))
+            .paused(true),
+        Task::new("one-off-migration", "cleanup")
+            .name("One-off migration")
+            .at(jiff::Timestamp::now() + secs(45)),
+        Task::new("jittery-sync", "sync_inventory")
+            .name("Jittered sync")
+            .every(secs(40))
+            .jitter(secs(5)),
+    ];
+    for t in tasks {
+        s.add(t).await?;
+    }
+    for i in 0..extra {
+        s.add(
+            Task::new(format!("generated-{i:06}"), "heartbeat")
+                .every(secs(60 + (i % 3600) as u64))
+                .paused(i % 7 == 0),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,taskdeck=info".into()),
+        )
+        .init();
+    let extra: usize = std::env::var("TASKDECK_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let s = Scheduler::builder().build()?;
+    register_jobs(&s).await;
+    add_tasks(&s, extra).await?;
+    s.start()?;
+    println!(
+        "taskdeck demo: {} tasks scheduled; Ctrl-C to stop",
+        12 + extra
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => print_table(&s).await?,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    s.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+async fn print_table(s: &Scheduler) -> Result<(), taskdeck::Error> {
+    let page = s.list(&TaskQuery::default()).await?;
+    println!(
+        "{:<20} {:<16} {:<10} {:<22} {:<10} trigger",
+        "id", "job", "state", "next run", "last"
+    );
+    for t in page.items.iter().take(12) {
+        println!(
+            "{:<20} {:<16} {:<10} {:<22} {:<10} {}",
+            t.task.id,
+            t.task.job,
+            t.state.as_str(),
+            t.next_fire
+                .map(|n| n.strftime("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|| "-".into()),
+            t.last_run
+                .as_ref()
+                .map(|l| l.status.as_str())
+                .unwrap_or("-"),
+            t.trigger_text
+        );
+    }
+    Ok(())
+}
