@@ -672,3 +672,76 @@ async fn backend_trait_serves_the_dashboard_view() {
         .unwrap();
     assert_eq!(preview.fires[0].to_string(), "2026-01-06T00:00:00Z");
 }
+
+#[tokio::test]
+async fn jitter_delays_the_start_within_its_window() {
+    let clock = clock();
+    let s = scheduler(&clock);
+    let count = counter_job(&s, "count");
+    s.add(
+        Task::new("j", "count")
+            .every(Duration::from_secs(60))
+            .jitter(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    s.start().unwrap();
+    let mut events = s.subscribe();
+    clock.advance(Duration::from_secs(60));
+    wait_for(&mut events, |e| matches!(e, Event::RunStarted { .. })).await;
+    tokio::task::yield_now().await;
+    assert_eq!(count.load(Ordering::SeqCst), 0, "waits for its jitter");
+    clock.advance(Duration::from_secs(10));
+    wait_for(&mut events, finished("j")).await;
+    let run = &runs_of(&s, "j").await[0];
+    let late = run.lateness_ms().unwrap();
+    assert!((0..=10_000).contains(&late), "started {late} ms late");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    s.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn runs_are_queryable_by_task_status_and_time() {
+    let clock = clock();
+    let s = scheduler(&clock);
+    counter_job(&s, "count");
+    s.register("fail", |_ctx: TaskContext| async move { Err("no".into()) });
+    s.add(Task::new("ok", "count").every(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    s.add(Task::new("bad", "fail").every(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    s.start().unwrap();
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(10));
+        s.settled().await;
+    }
+    let q = |task: Option<&str>, status: Option<RunStatus>, since: Option<&str>| RunQuery {
+        task_id: task.map(String::from),
+        status,
+        since: since.map(|t| t.parse().unwrap()),
+        ..RunQuery::default()
+    };
+    let total = |query: RunQuery| {
+        let s = s.clone();
+        async move { s.runs(&query).await.unwrap().total }
+    };
+    assert_eq!(total(q(None, None, None)).await, 6);
+    assert_eq!(total(q(Some("ok"), None, None)).await, 3);
+    assert_eq!(total(q(None, Some(RunStatus::Failed), None)).await, 3);
+    assert_eq!(
+        total(q(Some("bad"), Some(RunStatus::Failed), Some("2026-01-05T10:00:20Z"))).await,
+        2
+    );
+    let page = s
+        .runs(&RunQuery {
+            per_page: 4,
+            page: 2,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((page.items.len(), page.total, page.pages()), (2, 6, 2));
+    s.shutdown(Duration::ZERO).await;
+}
