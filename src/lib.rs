@@ -82,12 +82,18 @@
 
 mod backend;
 mod scheduler;
+mod views;
+mod web;
 
 pub use backend::{
     BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,
     TriggerPreview,
 };
 pub use scheduler::*;
+pub use web::{
+    Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountPrefix, MountedAt,
+    PrefixError,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

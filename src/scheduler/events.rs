@@ -68,6 +68,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's type name, as in its JSON `type` field (`task_added`, `run_finished`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::TaskAdded { .. } => "task_added",
+            Event::TaskUpdated { .. } => "task_updated",
+            Event::TaskRemoved { .. } => "task_removed",
+            Event::TaskPaused { .. } => "task_paused",
+            Event::TaskResumed { .. } => "task_resumed",
+            Event::RunStarted { .. } => "run_started",
+            Event::RunFinished { .. } => "run_finished",
+            Event::SchedulerPaused => "scheduler_paused",
+            Event::SchedulerResumed => "scheduler_resumed",
+            Event::ShuttingDown => "shutting_down",
+        }
+    }
+
     /// The task this event is about, if any.
     pub fn task_id(&self) -> Option<&str> {
         match self {
@@ -189,5 +205,6 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"type":"run_finished","run_id":7,"task_id":"a","status":"failed","duration_ms":12}"#
         );
+        assert_eq!(e.kind(), "run_finished");
     }
 }

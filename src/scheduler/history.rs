@@ -181,6 +181,8 @@ pub struct RunQuery {
     pub task_id: Option<String>,
     /// Only runs with this status.
     pub status: Option<RunStatus>,
+    /// Only failures (failed, panicked, timed out).
+    pub failures_only: bool,
     /// Only runs scheduled at or after this.
     pub since: Option<Timestamp>,
     /// Only runs scheduled before this.

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use super::error::Error;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
 use super::store::{
-    paging, DueFire, DurationStats, LastRun, Page, Stats, Store, StoreFuture, TaskQuery,
+    paging, DueFire, DurationStats, Histogram, LastRun, Page, Stats, Store, StoreFuture, TaskQuery,
     TaskRecord, TaskSort, WindowCounts,
 };
 use super::task::Task;
@@ -62,6 +62,8 @@ struct Mem {
     runs_by_task: HashMap<String, VecDeque<RunId>>,
     last_run_id: RunId,
     running_runs: u64,
+    by_status: BTreeMap<RunStatus, u64>,
+    durations: BTreeMap<String, Histogram>,
     minutes: Vec<Minute>,
     limits: HistoryLimits,
 }
@@ -175,6 +177,19 @@ impl Mem {
     }
 
     fn count(&mut self, run: &RunRecord) {
+        if run.status.is_finished() {
+            *self.by_status.entry(run.status).or_default() += 1;
+        }
+        if let Some(ms) = run.duration_ms() {
+            match self.durations.get_mut(&run.job) {
+                Some(h) => h.observe(ms),
+                None => {
+                    let mut h = Histogram::default();
+                    h.observe(ms);
+                    self.durations.insert(run.job.clone(), h);
+                }
+            }
+        }
         let at = run.finished_at.unwrap_or(run.scheduled_at);
         let minute = at.as_second().div_euclid(60);
         let slot = &mut self.minutes[minute.rem_euclid(MINUTES as i64) as usize];
@@ -486,6 +501,7 @@ impl Store for MemoryStore {
         let (page, per_page, offset) = paging(q.page, q.per_page);
         let keep = |r: &RunRecord| {
             q.status.is_none_or(|s| r.status == s)
+                && (!q.failures_only || r.status.is_failure())
                 && q.since.is_none_or(|t| r.scheduled_at >= t)
                 && q.until.is_none_or(|t| r.scheduled_at < t)
         };
@@ -525,6 +541,8 @@ impl Store for MemoryStore {
             running_runs: m.running_runs,
             last_hour: m.window(now, 60),
             last_day: m.window(now, MINUTES as i64),
+            runs_by_status: m.by_status.clone(),
+            job_durations: m.durations.clone(),
             ..Stats::default()
         };
         for e in m.tasks.values() {

@@ -46,8 +46,9 @@ pub use history::{
 pub use info::TaskInfo;
 pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
+pub(crate) use duration::{format as format_duration, parse as parse_duration};
 pub use store::{
-    DueFire, DurationStats, LastRun, Page, StateCounts, Stats, Store, StoreFuture, TaskQuery,
+    DueFire, DurationStats, Histogram, DURATION_BUCKETS, LastRun, Page, StateCounts, Stats, Store, StoreFuture, TaskQuery,
     TaskRecord, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE, MAX_PER_PAGE,
 };
 pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};

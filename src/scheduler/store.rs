@@ -7,6 +7,7 @@
 //! counts the run in the same step. A database store implements them with row locks
 //! (`SELECT … FOR UPDATE SKIP LOCKED`); [`crate::MemoryStore`] with one mutex.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
@@ -315,6 +316,42 @@ pub struct Stats {
     pub last_hour: WindowCounts,
     /// The last 24 hours.
     pub last_day: WindowCounts,
+    /// Finished runs by outcome since the store was created.
+    pub runs_by_status: BTreeMap<RunStatus, u64>,
+    /// Run durations per job since the store was created.
+    pub job_durations: BTreeMap<String, Histogram>,
+}
+
+/// Upper bounds, in seconds, of the [`Histogram`] buckets.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// A run-duration histogram over [`DURATION_BUCKETS`] (counts per bucket, not cumulative;
+/// longer runs only count in `count` and `sum_seconds`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Runs per bucket.
+    pub buckets: Vec<u64>,
+    /// All runs.
+    pub count: u64,
+    /// Sum of durations, seconds.
+    pub sum_seconds: f64,
+}
+
+impl Histogram {
+    /// Counts one duration.
+    pub fn observe(&mut self, ms: u64) {
+        if self.buckets.len() != DURATION_BUCKETS.len() {
+            self.buckets = vec![0; DURATION_BUCKETS.len()];
+        }
+        let secs = ms as f64 / 1000.0;
+        if let Some(i) = DURATION_BUCKETS.iter().position(|le| secs <= *le) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum_seconds += secs;
+    }
 }
 
 /// Duration percentiles over a task's kept history.

@@ -91,7 +91,8 @@ impl TaskOptions {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Task {
-    /// Unique id: letters, digits, `-`, `_`, `.`, `:`; at most 128 bytes.
+    /// Unique id: letters, digits, `-`, `_`, `.`, `:`; at most 128 bytes; not `new` or `bulk`
+    /// (dashboard URLs).
     pub id: String,
     /// Display name; the id when not set.
     #[serde(default)]
@@ -297,6 +298,12 @@ pub(crate) fn check_id(id: &str) -> Result<(), Error> {
     if id.len() > MAX_ID_LEN {
         return Err(invalid("id", format!("must be at most {MAX_ID_LEN} bytes")));
     }
+    if matches!(id, "new" | "bulk") {
+        return Err(invalid(
+            "id",
+            format!("{id:?} is reserved (a dashboard URL); choose another id"),
+        ));
+    }
     if let Some(c) = id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
@@ -323,6 +330,8 @@ mod tests {
             ("slash/y", false),
             ("ünï", false),
             ("<script>", false),
+            ("new", false),
+            ("bulk", false),
         ];
         for (id, ok) in cases {
             assert_eq!(check_id(id).is_ok(), *ok, "{id:?}");

@@ -1,0 +1,174 @@
+//! Small widgets: badges, times, durations, action buttons, pagination.
+
+use jiff::{SignedDuration, Timestamp};
+use maud::{html, Markup, Render};
+
+use super::View;
+use crate::scheduler::{RunStatus, TaskState};
+
+/// A run outcome as a coloured badge with its name (never colour alone).
+pub(crate) struct StatusBadge(pub(crate) RunStatus);
+
+impl Render for StatusBadge {
+    fn render(&self) -> Markup {
+        let name = self.0.as_str();
+        html! { span class={"badge b-" (name)} { (name.replace('_', " ")) } }
+    }
+}
+
+/// A task state as a badge.
+pub(crate) struct StateBadge(pub(crate) TaskState);
+
+impl Render for StateBadge {
+    fn render(&self) -> Markup {
+        let name = self.0.as_str();
+        html! { span class={"badge s-" (name)} { (name) } }
+    }
+}
+
+/// "in 5m", "3h ago", "now".
+pub(crate) fn relative(now: Timestamp, at: Timestamp) -> String {
+    let d = at.duration_since(now);
+    let future = d.is_positive();
+    let secs = d.abs().as_secs();
+    if secs < 1 {
+        return "now".into();
+    }
+    let text = short(SignedDuration::from_secs(secs));
+    if future {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+fn short(d: SignedDuration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// An absolute time in the scheduler's zone: `2026-11-23 18:04:05 CET`.
+pub(crate) fn absolute(v: &View<'_>, at: Timestamp) -> String {
+    at.to_zoned(v.tz.clone())
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// A relative time with the absolute one on hover.
+pub(crate) fn when(v: &View<'_>, at: Option<Timestamp>) -> Markup {
+    match at {
+        Some(at) => html! {
+            time datetime=(at.to_string()) title=(absolute(v, at)) { (relative(v.now, at)) }
+        },
+        None => html! { span.muted { "—" } },
+    }
+}
+
+/// A duration in milliseconds for people: `850 ms`, `12.4 s`, `3m 20s`.
+pub(crate) fn millis(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => short(SignedDuration::from_millis(ms as i64)),
+    }
+}
+
+/// How a button looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ButtonKind {
+    Primary,
+    Plain,
+    Danger,
+}
+
+/// A one-button POST form that comes back to `back` (relative) afterwards. With `confirm`,
+/// the script asks first; without the script, the server asks on a page of its own.
+pub(crate) fn action_button(
+    action: &str,
+    label: &str,
+    kind: ButtonKind,
+    confirm: Option<&str>,
+    back: &str,
+) -> Markup {
+    let class = match kind {
+        ButtonKind::Primary => "btn btn-primary",
+        ButtonKind::Plain => "btn",
+        ButtonKind::Danger => "btn btn-danger",
+    };
+    html! {
+        form.inline method="post" action=(action) data-confirm=[confirm] {
+            input type="hidden" name="back" value=(back);
+            button.(class) type="submit" { (label) }
+        }
+    }
+}
+
+/// Previous / next links keeping the other query parameters.
+pub(crate) fn pager(v: &View<'_>, rel: &str, params: &[(&str, &str)], page: u32, pages: u32, total: usize) -> Markup {
+    let link = |p: u32| {
+        let p = p.to_string();
+        let mut pairs: Vec<(&str, &str)> = params.iter().filter(|(k, _)| *k != "page").copied().collect();
+        pairs.push(("page", &p));
+        v.urls.with_query(rel, pairs)
+    };
+    html! {
+        nav.pager aria-label="Pages" {
+            span.muted { (total) " total · page " (page) " of " (pages) }
+            @if page > 1 {
+                a.btn href=(link(page - 1)) rel="prev" { "← Previous" }
+            }
+            @if page < pages {
+                a.btn href=(link(page + 1)) rel="next" { "Next →" }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badges_render_exact_html() {
+        assert_eq!(
+            StatusBadge(RunStatus::TimedOut).render().into_string(),
+            r#"<span class="badge b-timed_out">timed out</span>"#
+        );
+        assert_eq!(
+            StateBadge(TaskState::Paused).render().into_string(),
+            r#"<span class="badge s-paused">paused</span>"#
+        );
+    }
+
+    #[test]
+    fn relative_times() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let cases = [
+            ("2026-01-01T00:00:00Z", "now"),
+            ("2026-01-01T00:00:30Z", "in 30s"),
+            ("2025-12-31T23:55:00Z", "5m ago"),
+            ("2026-01-01T02:30:00Z", "in 2h 30m"),
+            ("2026-01-03T03:00:00Z", "in 2d 3h"),
+        ];
+        for (at, want) in cases {
+            assert_eq!(relative(now, at.parse().unwrap()), want);
+        }
+        assert_eq!(millis(850), "850 ms");
+        assert_eq!(millis(12_400), "12.4 s");
+        assert_eq!(millis(200_000), "3m");
+    }
+
+    #[test]
+    fn action_button_escapes_and_carries_back() {
+        let html = action_button("/t/x/run", "Run <now>", ButtonKind::Plain, Some("Sure?"), "/tasks?q=a&b").into_string();
+        assert_eq!(
+            html,
+            r#"<form class="inline" method="post" action="/t/x/run" data-confirm="Sure?"><input type="hidden" name="back" value="/tasks?q=a&amp;b"><button class="btn" type="submit">Run &lt;now&gt;</button></form>"#
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The page frame: head, sidebar, header with the scheduler's state, and the main slot.
+
+use maud::{html, Markup, DOCTYPE};
+
+use super::components::{action_button, ButtonKind};
+use super::{Flash, Nav, View};
+use crate::scheduler::Lifecycle;
+
+/// A whole page around `body`.
+pub(crate) fn page(v: &View<'_>, title: &str, nav: Nav, flash: Option<&Flash>, body: Markup) -> Markup {
+    let u = v.urls;
+    let item = |target: Nav, href: String, label: &str, icon: &str| {
+        html! {
+            a.nav-item.current[nav == target] href=(href)
+                aria-current=[(nav == target).then_some("page")] {
+                span.nav-icon aria-hidden="true" { (icon) } (label)
+            }
+        }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                title { (title) " · " (v.title) }
+                link rel="stylesheet" href=(v.asset("app.css"));
+                link rel="stylesheet" href=(v.asset("theme.css"));
+                link rel="icon" type="image/svg+xml" href=(v.asset("favicon.svg"));
+                script src=(v.asset("app.js")) defer {}
+            }
+            body data-events=(u.at("/events")) {
+                a.skip href="#main" { "Skip to content" }
+                div.shell {
+                    nav.sidebar aria-label="Main" {
+                        a.brand href=(u.root()) {
+                            img src=(v.asset("favicon.svg")) alt="" width="22" height="22";
+                            span { (v.title) }
+                        }
+                        (item(Nav::Overview, u.root(), "Overview", "◧"))
+                        (item(Nav::Tasks, u.at("/tasks"), "Tasks", "☰"))
+                        (item(Nav::Runs, u.at("/runs"), "Runs", "↻"))
+                        div.nav-foot {
+                            a.nav-item href=(u.at("/api/stats")) { span.nav-icon aria-hidden="true" { "{}" } "JSON API" }
+                            a.nav-item href=(u.at("/metrics")) { span.nav-icon aria-hidden="true" { "#" } "Metrics" }
+                        }
+                    }
+                    div.content {
+                        header.topbar {
+                            h1 { (title) }
+                            div.topbar-right {
+                                (scheduler_state(v))
+                            }
+                        }
+                        (main(v, flash, body))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The main slot alone: what partial (live) refreshes swap in.
+pub(crate) fn main(_v: &View<'_>, flash: Option<&Flash>, body: Markup) -> Markup {
+    html! {
+        main #main tabindex="-1" {
+            @if let Some(f) = flash {
+                div.flash.flash-ok[f.ok].flash-err[!f.ok] role="status" { (f.message) }
+            }
+            (body)
+        }
+    }
+}
+
+fn scheduler_state(v: &View<'_>) -> Markup {
+    let st = v.status;
+    let (label, class) = match (st.lifecycle, st.paused) {
+        (Lifecycle::Running, false) => ("Running", "b-succeeded"),
+        (Lifecycle::Running, true) => ("Paused", "b-paused"),
+        (Lifecycle::Created, _) => ("Not started", "b-skipped"),
+        (Lifecycle::ShuttingDown, _) => ("Shutting down", "b-failed"),
+        (Lifecycle::Stopped, _) => ("Stopped", "b-failed"),
+    };
+    html! {
+        span.sched-state {
+            span.badge.(class) data-live="scheduler" { "Scheduler: " (label) }
+            span.muted.tz title="Times are shown in this zone" { (st.timezone) }
+        }
+        @if st.lifecycle == Lifecycle::Running {
+            @if st.paused {
+                (action_button(&v.urls.at("/scheduler/resume"), "Resume all", ButtonKind::Primary, None, "/"))
+            } @else {
+                (action_button(&v.urls.at("/scheduler/pause"), "Pause all", ButtonKind::Plain, Some("Pause the whole scheduler? Nothing fires until you resume it."), "/"))
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Server-rendered pages: one function per page returning `maud::Markup`, widgets as small
+//! `Render` types. maud escapes everything; no task or user data goes through `PreEscaped`.
+
+pub(crate) mod components;
+pub(crate) mod errors;
+pub(crate) mod form;
+pub(crate) mod layout;
+pub(crate) mod overview;
+pub(crate) mod runs;
+pub(crate) mod task;
+pub(crate) mod tasks;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+use crate::backend::SchedulerStatus;
+use crate::web::{Assets, Urls};
+
+/// What every page needs to render.
+pub(crate) struct View<'a> {
+    pub(crate) urls: &'a Urls,
+    pub(crate) assets: &'a Assets,
+    pub(crate) title: &'a str,
+    pub(crate) status: &'a SchedulerStatus,
+    pub(crate) tz: TimeZone,
+    pub(crate) now: Timestamp,
+}
+
+impl View<'_> {
+    /// URL of an embedded asset, versioned by its content hash.
+    pub(crate) fn asset(&self, name: &str) -> String {
+        self.urls.at(&self.assets.path(name))
+    }
+}
+
+/// Which sidebar entry is current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Overview,
+    Tasks,
+    Runs,
+    None,
+}
+
+/// A one-time message after an action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Flash {
+    pub(crate) ok: bool,
+    pub(crate) message: String,
+}

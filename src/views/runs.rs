@@ -1,0 +1,118 @@
+//! All runs, filterable, and one run with its log.
+
+use maud::{html, Markup};
+
+use super::components::{absolute, millis, pager, when, StatusBadge};
+use super::View;
+use crate::scheduler::{LogLevel, Page, RunQuery, RunRecord, RunStatus};
+
+/// The runs list body.
+pub(crate) fn runs(v: &View<'_>, q: &RunQuery, page: &Page<RunRecord>, raw: &[(&str, &str)]) -> Markup {
+    let u = v.urls;
+    let get = |k: &str| raw.iter().find(|(n, _)| *n == k).map(|(_, v)| *v).unwrap_or("");
+    html! {
+        form.filters method="get" action=(u.at("/runs")) role="search" {
+            label { span.sr-only { "Task id" } input type="search" name="task" value=(q.task_id.as_deref().unwrap_or("")) placeholder="Task id"; }
+            label { span.sr-only { "Outcome" }
+                select name="status" {
+                    option value="" { "Any outcome" }
+                    option value="failures" selected[q.failures_only] { "all failures" }
+                    @for st in RunStatus::ALL {
+                        option value=(st.as_str()) selected[q.status == Some(st)] { (st.as_str().replace('_', " ")) }
+                    }
+                }
+            }
+            label { "From " input type="datetime-local" name="since" value=(get("since")) step="1"; }
+            label { "to " input type="datetime-local" name="until" value=(get("until")) step="1"; }
+            button.btn.btn-primary type="submit" { "Filter" }
+            a.btn href=(u.at("/runs")) { "Reset" }
+        }
+        div.table-wrap data-live="runs" {
+            @if page.items.is_empty() {
+                div.empty.card { p { "No runs match. Runs appear here as tasks fire." } }
+            } @else {
+                table.table {
+                    thead { tr {
+                        th scope="col" { "Run" } th scope="col" { "Task" } th scope="col" { "Outcome" }
+                        th scope="col" { "Scheduled" } th scope="col" { "Took" } th scope="col" { "Try" } th scope="col" { "Error" }
+                    } }
+                    tbody {
+                        @for r in &page.items {
+                            tr {
+                                td { a.mono href=(u.run(r.id)) { "#" (r.id) } }
+                                td { a.mono href=(u.task(&r.task_id, "")) { (r.task_id) } }
+                                td { (StatusBadge(r.status)) }
+                                td { (when(v, Some(r.scheduled_at))) }
+                                td { (r.duration_ms().map(millis).unwrap_or_default()) }
+                                td { (r.attempt) }
+                                td.error-text { (r.error.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (pager(v, "/runs", raw, page.page, page.pages(), page.total))
+    }
+}
+
+/// One run.
+pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
+    let u = v.urls;
+    let time = |t: Option<jiff::Timestamp>| t.map(|t| absolute(v, t)).unwrap_or_else(|| "—".into());
+    html! {
+        div.grid2 {
+            section.card {
+                h2 { (StatusBadge(r.status)) " run #" (r.id) }
+                dl.kv {
+                    dt { "Task" } dd { a.mono href=(u.task(&r.task_id, "")) { (r.task_id) } }
+                    dt { "Job" } dd.mono { (r.job) }
+                    dt { "Cause" } dd { (format!("{:?}", r.cause).to_lowercase()) }
+                    dt { "Attempt" } dd { (r.attempt) }
+                    dt { "Scheduled" } dd { (time(Some(r.scheduled_at))) }
+                    dt { "Started" } dd { (time(r.started_at)) }
+                    dt { "Finished" } dd { (time(r.finished_at)) }
+                    dt { "Took" } dd { (r.duration_ms().map(millis).unwrap_or_else(|| "—".into())) }
+                    dt { "Started late by" } dd { (r.lateness_ms().map(|l| millis(l.max(0) as u64)).unwrap_or_else(|| "—".into())) }
+                }
+            }
+            section.card {
+                h2 { "Error" }
+                @if let Some(e) = &r.error { pre.error-text { (e) } } @else { p.empty { "None." } }
+            }
+        }
+        section.card {
+            h2 { "Log" }
+            (logs(v, r))
+        }
+    }
+}
+
+/// A run's log lines.
+pub(crate) fn logs(v: &View<'_>, r: &RunRecord) -> Markup {
+    html! {
+        @if r.logs.is_empty() {
+            p.empty { "This run logged nothing. Jobs log with ctx.log(…) or, with the tracing-layer feature, tracing events." }
+        } @else {
+            ol.log {
+                @for l in &r.logs {
+                    li class={"lvl-" (level(l.level))} {
+                        time datetime=(l.at.to_string()) { (l.at.to_zoned(v.tz.clone()).strftime("%H:%M:%S%.3f")) }
+                        span.lvl { (level(l.level)) }
+                        span.msg { (l.message) }
+                    }
+                }
+            }
+            @if r.logs_dropped > 0 { p.muted.small { (r.logs_dropped) " more lines were not kept." } }
+        }
+    }
+}
+
+fn level(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}

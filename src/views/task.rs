@@ -1,0 +1,151 @@
+//! A task's page: its trigger and options, next fires, a duration chart, runs and logs.
+
+use maud::{html, Markup};
+
+use super::components::{absolute, action_button, millis, pager, when, ButtonKind, StateBadge, StatusBadge};
+use super::runs::logs;
+use super::View;
+use crate::backend::TaskDetail;
+use crate::scheduler::{format_duration, Page, RunRecord};
+
+/// The task page body.
+pub(crate) fn task(v: &View<'_>, d: &TaskDetail, runs: &Page<RunRecord>, selected: Option<&RunRecord>, here: &str) -> Markup {
+    let u = v.urls;
+    let t = &d.info.task;
+    let o = &t.options;
+    let id = &t.id;
+    let last_error = d.info.last_run.as_ref().filter(|l| l.status.is_failure());
+    html! {
+        div.toolbar {
+            (StateBadge(d.info.state))
+            span.mono.muted { (id) }
+            div.push {}
+            (action_button(&u.task(id, "/run"), "Run now", ButtonKind::Primary, None, here))
+            @if t.paused {
+                (action_button(&u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
+            } @else {
+                (action_button(&u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
+            }
+            a.btn href=(u.task(id, "/edit")) { "Edit" }
+            (action_button(&u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), "/tasks"))
+        }
+        @if !d.info.job_registered {
+            div.flash.flash-err role="alert" { "Job " code { (t.job) } " is not registered in this process: its fires are skipped here." }
+        }
+        @if let Some(l) = last_error {
+            div.card.error-card {
+                h2 { "Last run failed " (when(v, l.finished_at)) }
+                pre.error-text { (l.error.as_deref().unwrap_or("")) }
+            }
+        }
+        div.grid3 data-live="task" {
+            section.card {
+                h2 { "Schedule" }
+                dl.kv {
+                    dt { "Job" } dd.mono { (t.job) }
+                    dt { "Trigger" } dd { (d.info.trigger_text) }
+                    dt { "Next run" } dd { (when(v, d.info.next_fire)) }
+                    dt { "Running" } dd { (d.info.running) }
+                    dt { "Added" } dd { (when(v, Some(d.info.created_at))) }
+                    dt { "Changed" } dd { (when(v, Some(d.info.updated_at))) }
+                }
+            }
+            section.card {
+                h2 { "Options" }
+                dl.kv {
+                    dt { "Max instances" } dd { (o.max_instances) }
+                    dt { "Coalesce" } dd { (if o.coalesce { "yes" } else { "no" }) }
+                    dt { "Misfire grace" } dd { (format_duration(o.misfire_grace)) }
+                    dt { "Jitter" } dd { (if o.jitter.is_zero() { "none".to_string() } else { format_duration(o.jitter) }) }
+                    dt { "Timeout" } dd { (o.timeout.map(format_duration).unwrap_or_else(|| "none".into())) }
+                    dt { "Retries" } dd { (o.retries) " (backoff " (format_duration(o.retry_backoff)) ")" }
+                }
+                h3 { "Args" }
+                pre.code { (serde_json::to_string_pretty(&t.args).unwrap_or_default()) }
+            }
+            section.card {
+                h2 { "Next 10 fires" }
+                @if d.upcoming.is_empty() {
+                    p.empty { @if t.paused { "Paused: resume it to schedule fires." } @else { "This trigger will not fire again." } }
+                } @else {
+                    ol.fires {
+                        @for f in &d.upcoming {
+                            li { time datetime=(f.to_string()) { (absolute(v, *f)) } }
+                        }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { "Recent durations" }
+            @if d.durations.count > 0 {
+                p.muted.small { "p50 " (millis(d.durations.p50_ms)) " · p90 " (millis(d.durations.p90_ms)) " · p99 " (millis(d.durations.p99_ms)) " · max " (millis(d.durations.max_ms)) " over " (d.durations.count) " runs" }
+            }
+            (chart(&runs.items))
+        }
+        div.grid2 {
+            section.card {
+                h2 { "Runs" }
+                @if runs.items.is_empty() {
+                    p.empty { "No runs yet. Use " em { "Run now" } " to try it." }
+                } @else {
+                    table.table {
+                        thead { tr { th scope="col" { "Run" } th scope="col" { "Outcome" } th scope="col" { "Scheduled" } th scope="col" { "Took" } th scope="col" { "Try" } } }
+                        tbody {
+                            @for r in &runs.items {
+                                tr.selected[selected.is_some_and(|s| s.id == r.id)] {
+                                    td { a.mono href=(u.with_query(&format!("/tasks/{}", crate::web::segment(id)), [("run", r.id.to_string().as_str())])) { "#" (r.id) } }
+                                    td { (StatusBadge(r.status)) }
+                                    td { (when(v, Some(r.scheduled_at))) }
+                                    td { (r.duration_ms().map(millis).unwrap_or_default()) }
+                                    td { (r.attempt) }
+                                }
+                            }
+                        }
+                    }
+                    (pager(v, &format!("/tasks/{}", crate::web::segment(id)), &[], runs.page, runs.pages(), runs.total))
+                }
+            }
+            section.card {
+                @if let Some(r) = selected {
+                    h2 { "Run " a href=(u.run(r.id)) { "#" (r.id) } " " (StatusBadge(r.status)) }
+                    @if let Some(e) = &r.error { pre.error-text { (e) } }
+                    (logs(v, r))
+                } @else {
+                    h2 { "Logs" }
+                    p.empty { "Pick a run to see what it logged." }
+                }
+            }
+        }
+    }
+}
+
+/// Recent run durations as bars, oldest left; failures in the failure colour. Inline SVG
+/// drawn here, styled by classes (no inline styles: the CSP forbids them).
+pub(crate) fn chart(runs: &[RunRecord]) -> Markup {
+    let points: Vec<(u64, bool, u64)> = runs
+        .iter()
+        .rev()
+        .filter_map(|r| r.duration_ms().map(|d| (d, r.status.is_failure(), r.id)))
+        .collect();
+    if points.is_empty() {
+        return html! { p.empty { "No finished runs to chart yet." } };
+    }
+    let max = points.iter().map(|p| p.0).max().unwrap_or(1).max(1);
+    let (w, h, gap) = (600u64, 80u64, 2u64);
+    let n = points.len() as u64;
+    let bar = ((w - gap * n.saturating_sub(1)) / n).clamp(2, 40);
+    html! {
+        svg.chart viewBox={"0 0 " (w) " " (h + 14)} role="img" aria-label={"Durations of the last " (n) " runs, longest " (millis(max))} {
+            @for (i, (ms, failed, id)) in points.iter().enumerate() {
+                @let bh = (ms * h / max).max(1);
+                @let x = i as u64 * (bar + gap);
+                rect class=(if *failed { "bar bar-fail" } else { "bar" }) x=(x) y=(h - bh) width=(bar) height=(bh) {
+                    title { "#" (id) ": " (millis(*ms)) }
+                }
+            }
+            text.axis x="0" y=(h + 12) { "0" }
+            text.axis x=(w) y="10" text-anchor="end" { (millis(max)) }
+        }
+    }
+}

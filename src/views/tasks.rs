@@ -1,0 +1,162 @@
+//! The task list: search, filters, sortable columns, paging, row and bulk actions.
+
+use maud::{html, Markup};
+
+use super::components::{action_button, pager, when, ButtonKind, StateBadge, StatusBadge};
+use super::View;
+use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
+
+/// The tasks body. `here` is the current relative URL (actions come back to it).
+pub(crate) fn tasks(v: &View<'_>, q: &TaskQuery, page: &Page<TaskInfo>, jobs: &[String], here: &str) -> Markup {
+    let u = v.urls;
+    let page_s = page.page.to_string();
+    let per_page_s = if q.per_page == 0 { String::new() } else { page.per_page.to_string() };
+    let params: Vec<(&str, &str)> = vec![
+        ("q", q.q.as_deref().unwrap_or("")),
+        ("state", q.state.map(TaskState::as_str).unwrap_or("")),
+        ("job", q.job.as_deref().unwrap_or("")),
+        ("trigger", q.trigger.map(TriggerKind::as_str).unwrap_or("")),
+        ("sort", if q.sort == TaskSort::NextRun { "" } else { q.sort.as_str() }),
+        ("dir", if q.desc { "desc" } else { "" }),
+        ("per_page", &per_page_s),
+        ("page", &page_s),
+    ];
+    let sort_link = |sort: TaskSort, label: &str| {
+        let active = q.sort == sort;
+        let desc = active && !q.desc;
+        let mut pairs: Vec<(&str, &str)> = params
+            .iter()
+            .filter(|(k, _)| !matches!(*k, "sort" | "dir" | "page"))
+            .copied()
+            .collect();
+        pairs.push(("sort", sort.as_str()));
+        if desc {
+            pairs.push(("dir", "desc"));
+        }
+        let arrow = match (active, q.desc) {
+            (true, false) => " ▲",
+            (true, true) => " ▼",
+            _ => "",
+        };
+        let aria = match (active, q.desc) {
+            (true, false) => Some("ascending"),
+            (true, true) => Some("descending"),
+            _ => None,
+        };
+        html! {
+            th scope="col" aria-sort=[aria] { a href=(u.with_query("/tasks", pairs)) { (label) (arrow) } }
+        }
+    };
+    html! {
+        form.filters method="get" action=(u.at("/tasks")) role="search" {
+            label.grow { span.sr-only { "Search" }
+                input type="search" name="q" value=(q.q.as_deref().unwrap_or("")) placeholder="Search id, name or job…";
+            }
+            label { span.sr-only { "State" }
+                select name="state" {
+                    option value="" { "Any state" }
+                    @for st in TaskState::ALL {
+                        option value=(st.as_str()) selected[q.state == Some(st)] { (st.as_str()) }
+                    }
+                }
+            }
+            label { span.sr-only { "Job" }
+                select name="job" {
+                    option value="" { "Any job" }
+                    @for j in jobs {
+                        option value=(j) selected[q.job.as_deref() == Some(j.as_str())] { (j) }
+                    }
+                }
+            }
+            label { span.sr-only { "Trigger" }
+                select name="trigger" {
+                    option value="" { "Any trigger" }
+                    @for k in [TriggerKind::Interval, TriggerKind::Cron, TriggerKind::Date] {
+                        option value=(k.as_str()) selected[q.trigger == Some(k)] { (k.as_str()) }
+                    }
+                }
+            }
+            @if q.sort != TaskSort::NextRun { input type="hidden" name="sort" value=(q.sort.as_str()); }
+            @if q.desc { input type="hidden" name="dir" value="desc"; }
+            button.btn.btn-primary type="submit" { "Filter" }
+            a.btn href=(u.at("/tasks")) { "Reset" }
+            a.btn.btn-primary.push href=(u.at("/tasks/new")) { "+ New task" }
+        }
+        form #bulk method="post" action=(u.at("/tasks/bulk/run")) {
+            input type="hidden" name="back" value=(here);
+            div.bulkbar {
+                span.muted { "With selected:" }
+                button.btn type="submit" formaction=(u.at("/tasks/bulk/run")) { "Run now" }
+                button.btn type="submit" formaction=(u.at("/tasks/bulk/pause")) { "Pause" }
+                button.btn type="submit" formaction=(u.at("/tasks/bulk/resume")) { "Resume" }
+                button.btn.btn-danger type="submit" formaction=(u.at("/tasks/bulk/remove")) data-confirm="Remove the selected tasks? Their history is kept." { "Remove" }
+            }
+        }
+        div.table-wrap data-live="tasks" {
+            @if page.items.is_empty() {
+                div.empty.card {
+                    @if q.q.is_some() || q.state.is_some() || q.job.is_some() || q.trigger.is_some() {
+                        p { "No task matches these filters. " a href=(u.at("/tasks")) { "Clear the filters" } "." }
+                    } @else {
+                        p { "No tasks yet. " a href=(u.at("/tasks/new")) { "Create one" } " from a registered job, or add tasks in code with Scheduler::add." }
+                    }
+                }
+            } @else {
+                table.table.tasks {
+                    caption.sr-only { "Tasks" }
+                    thead {
+                        tr {
+                            th scope="col" { input type="checkbox" data-select-all="id" aria-label="Select all tasks on this page"; }
+                            (sort_link(TaskSort::Name, "Task"))
+                            th scope="col" { "Job" }
+                            th scope="col" { "Trigger" }
+                            (sort_link(TaskSort::NextRun, "Next run"))
+                            (sort_link(TaskSort::LastRun, "Last run"))
+                            (sort_link(TaskSort::State, "State"))
+                            th scope="col" { span.sr-only { "Actions" } }
+                        }
+                    }
+                    tbody {
+                        @for t in &page.items {
+                            (row(v, t, here))
+                        }
+                    }
+                }
+            }
+        }
+        (pager(v, "/tasks", &params, page.page, page.pages(), page.total))
+    }
+}
+
+fn row(v: &View<'_>, t: &TaskInfo, here: &str) -> Markup {
+    let u = v.urls;
+    let id = &t.task.id;
+    html! {
+        tr.paused[t.state == TaskState::Paused] {
+            td { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; }
+            td {
+                a.task-name href=(u.task(id, "")) { (t.task.name) }
+                @if t.task.name != *id { div.mono.muted.small { (id) } }
+            }
+            td.mono { (t.task.job) @if !t.job_registered { " " span.badge.b-failed title="No job of this name is registered in this process" { "unregistered" } } }
+            td.trigger { (t.trigger_text) }
+            td { (when(v, t.next_fire)) }
+            td {
+                @if let Some(l) = &t.last_run {
+                    a href=(u.run(l.run_id)) { (StatusBadge(l.status)) }
+                    " " (when(v, l.finished_at.or(Some(l.scheduled_at))))
+                } @else { span.muted { "never" } }
+            }
+            td { (StateBadge(t.state)) }
+            td.actions {
+                (action_button(&u.task(id, "/run"), "Run", ButtonKind::Plain, None, here))
+                @if t.task.paused {
+                    (action_button(&u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
+                } @else {
+                    (action_button(&u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
+                }
+                (action_button(&u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), here))
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The JSON API under `/api/`, and `/metrics`. Errors are `{"error", "message", "field"}` with
+//! 400 for bad input, 404 for unknown ids, 409 for conflicts.
+
+use std::fmt::Write as _;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::handlers::Ctx;
+use super::request::{field_error, BadRequest, Params};
+use super::response::{json, json_error, text, Resp};
+use crate::backend::BulkAction;
+use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState, TriggerSpec};
+
+/// The task list query from URL parameters (shared with the tasks page).
+pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
+    Ok(TaskQuery {
+        q: p.get("q").map(String::from),
+        state: p.parse_opt("state")?,
+        job: p.get("job").map(String::from),
+        trigger: p.parse_opt("trigger")?,
+        sort: p.parse_opt("sort")?.unwrap_or_default(),
+        desc: match p.get("dir") {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(field_error("dir", format!("{other:?} is not asc or desc")))
+            }
+        },
+        page: p.parse_opt("page")?.unwrap_or(1),
+        per_page: p.parse_opt("per_page")?.unwrap_or(0),
+    })
+}
+
+/// The run list query from URL parameters (shared with the runs page).
+pub(crate) fn run_query(p: &Params, tz: &jiff::tz::TimeZone) -> Result<RunQuery, BadRequest> {
+    let time = |name: &str| -> Result<Option<jiff::Timestamp>, BadRequest> {
+        match p.get(name) {
+            None => Ok(None),
+            Some(v) => super::form::parse_time(v, tz).map(Some).ok_or_else(|| {
+                field_error(name, format!("{v:?} is not a date and time like 2030-01-31T09:30"))
+            }),
+        }
+    };
+    let status = p.get("status");
+    Ok(RunQuery {
+        task_id: p.get("task").map(String::from),
+        status: match status {
+            None | Some("failures") => None,
+            Some(s) => Some(s.parse().map_err(|e: String| field_error("status", e))?),
+        },
+        failures_only: status == Some("failures"),
+        since: time("since")?,
+        until: time("until")?,
+        page: p.parse_opt("page")?.unwrap_or(1),
+        per_page: p.parse_opt("per_page")?.unwrap_or(0),
+    })
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BadRequest> {
+    serde_json::from_slice(body).map_err(|e| field_error("body", format!("invalid JSON: {e}")))
+}
+
+pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
+    let q = match task_query(&cx.query) {
+        Ok(q) => q,
+        Err(e) => return cx.bad(&e),
+    };
+    match cx.shared.backend.list(&q).await {
+        Ok(page) => json(StatusCode::OK, &page),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn task(cx: &Ctx<'_>, id: &str) -> Resp {
+    match cx.shared.backend.get(id).await {
+        Ok(d) => json(StatusCode::OK, &d),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn create(cx: &Ctx<'_>, body: &[u8]) -> Resp {
+    let task: Task = match parse_json(body) {
+        Ok(t) => t,
+        Err(e) => return cx.bad(&e),
+    };
+    match cx.shared.backend.create(task).await {
+        Ok(info) => json(StatusCode::CREATED, &info),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn update(cx: &Ctx<'_>, id: &str, body: &[u8]) -> Resp {
+    let mut task: Task = match parse_json(body) {
+        Ok(t) => t,
+        Err(e) => return cx.bad(&e),
+    };
+    if task.id.is_empty() {
+        task.id = id.to_string();
+    } else if task.id != id {
+        return cx.bad(&field_error("id", "does not match the URL; ids cannot be changed"));
+    }
+    match cx.shared.backend.update(task).await {
+        Ok(info) => json(StatusCode::OK, &info),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn task_runs(cx: &Ctx<'_>, id: &str) -> Resp {
+    if let Err(e) = cx.shared.backend.get(id).await {
+        return cx.fail(&e);
+    }
+    let tz = jiff::tz::TimeZone::UTC;
+    let mut q = match run_query(&cx.query, &tz) {
+        Ok(q) => q,
+        Err(e) => return cx.bad(&e),
+    };
+    q.task_id = Some(id.to_string());
+    match cx.shared.backend.runs(&q).await {
+        Ok(page) => json(StatusCode::OK, &page),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn action(cx: &Ctx<'_>, id: &str, action: &str) -> Resp {
+    let b = &cx.shared.backend;
+    let result = match action {
+        "run" => b.run_now(id).await.map(|r| json(StatusCode::ACCEPTED, &r)),
+        "pause" => b.pause(id).await.map(|t| json(StatusCode::OK, &t)),
+        "resume" => b.resume(id).await.map(|t| json(StatusCode::OK, &t)),
+        "remove" => b.remove(id).await.map(|()| json(StatusCode::OK, &serde_json::json!({"removed": id}))),
+        other => {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("unknown action {other:?}; expected run, pause, resume or remove"),
+                Some("action"),
+            )
+        }
+    };
+    result.unwrap_or_else(|e| cx.fail(&e))
+}
+
+pub(crate) async fn bulk(cx: &Ctx<'_>, action: &str, body: &[u8]) -> Resp {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Ids {
+        ids: Vec<String>,
+    }
+    let Ok(action) = action.parse::<BulkAction>() else {
+        return json_error(StatusCode::NOT_FOUND, "not_found", "unknown bulk action; expected run, pause, resume or remove", Some("action"));
+    };
+    let ids: Ids = match parse_json(body) {
+        Ok(i) => i,
+        Err(e) => return cx.bad(&e),
+    };
+    if ids.ids.len() > 1000 {
+        return cx.bad(&field_error("ids", "at most 1000 ids per request"));
+    }
+    match cx.shared.backend.bulk(action, &ids.ids).await {
+        Ok(out) => json(StatusCode::OK, &out),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
+    let q = match run_query(&cx.query, &jiff::tz::TimeZone::UTC) {
+        Ok(q) => q,
+        Err(e) => return cx.bad(&e),
+    };
+    match cx.shared.backend.runs(&q).await {
+        Ok(page) => json(StatusCode::OK, &page),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn run(cx: &Ctx<'_>, id: &str) -> Resp {
+    let Ok(id) = id.parse::<u64>() else {
+        return cx.bad(&field_error("id", "a run id is a number"));
+    };
+    match cx.shared.backend.run(id).await {
+        Ok(r) => json(StatusCode::OK, &r),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn stats(cx: &Ctx<'_>) -> Resp {
+    match cx.shared.backend.stats().await {
+        Ok(s) => json(
+            StatusCode::OK,
+            &serde_json::json!({"scheduler": cx.shared.backend.status(), "stats": s}),
+        ),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
+    let spec: TriggerSpec = match parse_json(body) {
+        Ok(s) => s,
+        Err(e) => return cx.bad(&e),
+    };
+    match cx.shared.backend.preview(&spec, 10) {
+        Ok(p) => json(StatusCode::OK, &p),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+/// Prometheus text format: tasks by state, runs by outcome, run durations per job.
+pub(crate) async fn metrics(cx: &Ctx<'_>) -> Resp {
+    let s = match cx.shared.backend.stats().await {
+        Ok(s) => s,
+        Err(e) => return cx.fail(&e),
+    };
+    let mut out = String::with_capacity(2048);
+    out.push_str("# HELP taskdeck_tasks Tasks by state.\n# TYPE taskdeck_tasks gauge\n");
+    for st in TaskState::ALL {
+        let _ = writeln!(out, "taskdeck_tasks{{state=\"{}\"}} {}", st.as_str(), s.tasks.get(st));
+    }
+    out.push_str("# HELP taskdeck_runs_total Runs by outcome since start.\n# TYPE taskdeck_runs_total counter\n");
+    for st in RunStatus::ALL {
+        if st == RunStatus::Running {
+            continue;
+        }
+        let n = s.runs_by_status.get(&st).copied().unwrap_or(0);
+        let _ = writeln!(out, "taskdeck_runs_total{{status=\"{}\"}} {n}", st.as_str());
+    }
+    let _ = writeln!(out, "# HELP taskdeck_runs_running Runs going now.\n# TYPE taskdeck_runs_running gauge\ntaskdeck_runs_running {}", s.running_runs);
+    out.push_str("# HELP taskdeck_run_duration_seconds Run durations per job.\n# TYPE taskdeck_run_duration_seconds histogram\n");
+    for (job, h) in &s.job_durations {
+        let job = job.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let mut cumulative = 0;
+        for (le, n) in crate::scheduler::DURATION_BUCKETS.iter().zip(&h.buckets) {
+            cumulative += n;
+            let _ = writeln!(out, "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "taskdeck_run_duration_seconds_sum{{job=\"{job}\"}} {}", h.sum_seconds);
+        let _ = writeln!(out, "taskdeck_run_duration_seconds_count{{job=\"{job}\"}} {}", h.count);
+    }
+    let mut r = text(StatusCode::OK, out);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}

@@ -1,0 +1,475 @@
+//! [`Dashboard`]: the hand-written hyper service, its builder, and the request pipeline.
+//!
+//! Every request goes through the same steps, in this order, in [`Dashboard::handle`]:
+//! 1. **mount** — the external base path (trusted `X-Forwarded-Prefix` + mount prefix) and the
+//!    path relative to it;
+//! 2. **security** — query and body limits, the cross-site check for unsafe methods;
+//! 3. **route** — the matchit table (404 / 405 + `Allow`);
+//! 4. **handler** — parse, call the [`TaskBackend`], render HTML / JSON / SSE / 303;
+//!
+//! and every response leaves with the security headers. Handlers never re-check.
+//!
+//! This module does not open sockets: see [`Dashboard::serve`] for that, or drive the service
+//! from your own accept loop or framework.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+
+use super::assets::Assets;
+use super::handlers::{self, Ctx};
+use super::prefix::{MountPrefix, PrefixError, Urls};
+use super::request::{read_body, BadRequest, Params};
+use super::response::{self, json_error, text, Body, Resp};
+use super::router::{Miss, Router};
+use crate::backend::TaskBackend;
+
+/// Longest accepted query string, in bytes.
+const MAX_QUERY: usize = 4096;
+
+/// The client's address, as seen by the server. [`Dashboard::serve`] and the framework
+/// adapters insert it; in your own accept loop use [`Dashboard::for_client`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// A mount prefix reported by a framework adapter (the path it stripped before passing the
+/// request on). Insert it as a request extension when you nest the dashboard yourself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountedAt(pub MountPrefix);
+
+/// A setting [`DashboardBuilder::build`] refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The prefix is not a clean path.
+    Prefix(PrefixError),
+    /// The accent colour is not `#rgb` or `#rrggbb`.
+    Accent(String),
+    /// The title is empty or too long.
+    Title(String),
+    /// A limit is out of range.
+    Limit(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Prefix(e) => e.fmt(f),
+            ConfigError::Accent(a) => write!(
+                f,
+                "invalid accent colour {a:?}; write it as #rgb or #rrggbb, e.g. \"#0b7285\""
+            ),
+            ConfigError::Title(why) => write!(f, "invalid title: {why}"),
+            ConfigError::Limit(why) => write!(f, "invalid limit: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a [`Dashboard`].
+///
+/// ```
+/// use taskdeck::{Dashboard, Scheduler};
+/// let scheduler = Scheduler::builder().build()?;
+/// let dashboard = Dashboard::builder(scheduler.clone())
+///     .prefix("/dashboard")
+///     .title("Billing jobs")
+///     .accent_color("#7048e8")
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub struct DashboardBuilder {
+    backend: Arc<dyn TaskBackend>,
+    prefix: String,
+    title: String,
+    accent: String,
+    trusted_proxies: Vec<IpAddr>,
+    body_limit: usize,
+    keepalive: Duration,
+}
+
+impl fmt::Debug for DashboardBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DashboardBuilder")
+            .field("prefix", &self.prefix)
+            .field("title", &self.title)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DashboardBuilder {
+    /// Where the dashboard is mounted when served directly, e.g. `/dashboard`. Default: the
+    /// root. Requests may arrive with the prefix on or already stripped; both work.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_string();
+        self
+    }
+
+    /// The title in the header and the browser tab. Default "taskdeck".
+    pub fn title(mut self, title: &str) -> Self {
+        self.title = title.to_string();
+        self
+    }
+
+    /// Accent colour, `#rgb` or `#rrggbb`. Default `#0b7285`.
+    pub fn accent_color(mut self, colour: &str) -> Self {
+        self.accent = colour.to_string();
+        self
+    }
+
+    /// Trusts `X-Forwarded-Prefix` and `X-Forwarded-Proto` from this proxy address. From any
+    /// other address those headers are ignored. Default: trust none.
+    pub fn trust_proxy(mut self, addr: IpAddr) -> Self {
+        self.trusted_proxies.push(addr);
+        self
+    }
+
+    /// Largest accepted request body. Default 64 KiB.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Interval of keep-alive comments on the event stream. Default 15 s.
+    pub fn sse_keepalive(mut self, every: Duration) -> Self {
+        self.keepalive = every;
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<Dashboard, ConfigError> {
+        let prefix = MountPrefix::new(&self.prefix).map_err(ConfigError::Prefix)?;
+        let title = self.title.trim().to_string();
+        if title.is_empty() || title.len() > 80 {
+            return Err(ConfigError::Title(
+                "it must be 1 to 80 bytes long".to_string(),
+            ));
+        }
+        let a = self.accent.trim();
+        let hex = a.strip_prefix('#').unwrap_or("");
+        if !(hex.len() == 3 || hex.len() == 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError::Accent(self.accent.clone()));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.body_limit) {
+            return Err(ConfigError::Limit(
+                "body_limit must be between 1 KiB and 16 MiB".into(),
+            ));
+        }
+        if self.keepalive < Duration::from_secs(1) {
+            return Err(ConfigError::Limit(
+                "sse_keepalive must be at least 1 s".into(),
+            ));
+        }
+        Ok(Dashboard {
+            shared: Arc::new(Shared {
+                backend: self.backend,
+                prefix,
+                title,
+                assets: Assets::new(a),
+                router: Router::new(),
+                trusted_proxies: self.trusted_proxies,
+                body_limit: self.body_limit,
+                keepalive: self.keepalive,
+                closing: tokio::sync::watch::Sender::new(false),
+            }),
+            client: None,
+        })
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) backend: Arc<dyn TaskBackend>,
+    pub(crate) prefix: MountPrefix,
+    pub(crate) title: String,
+    pub(crate) assets: Assets,
+    router: Router,
+    trusted_proxies: Vec<IpAddr>,
+    pub(crate) body_limit: usize,
+    pub(crate) keepalive: Duration,
+    /// Set when serving stops: event streams end.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// The dashboard: a `hyper::service::Service` for any request body type.
+///
+/// Cheap to clone. Serve it with [`Dashboard::serve`], from your own hyper accept loop, or
+/// through a framework adapter.
+#[derive(Clone)]
+pub struct Dashboard {
+    pub(crate) shared: Arc<Shared>,
+    client: Option<SocketAddr>,
+}
+
+impl fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("prefix", &self.shared.prefix)
+            .field("title", &self.shared.title)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dashboard {
+    /// A builder over `backend` (usually a [`crate::Scheduler`]).
+    pub fn builder(backend: impl TaskBackend) -> DashboardBuilder {
+        Self::builder_arc(Arc::new(backend))
+    }
+
+    /// A builder over a shared backend.
+    pub fn builder_arc(backend: Arc<dyn TaskBackend>) -> DashboardBuilder {
+        DashboardBuilder {
+            backend,
+            prefix: String::new(),
+            title: "taskdeck".into(),
+            accent: "#0b7285".into(),
+            trusted_proxies: Vec::new(),
+            body_limit: 64 * 1024,
+            keepalive: Duration::from_secs(15),
+        }
+    }
+
+    /// This dashboard, for requests from `addr` (a per-connection clone in an accept loop).
+    pub fn for_client(&self, addr: SocketAddr) -> Dashboard {
+        Dashboard {
+            shared: self.shared.clone(),
+            client: Some(addr),
+        }
+    }
+
+    /// The configured mount prefix.
+    pub fn prefix(&self) -> &MountPrefix {
+        &self.shared.prefix
+    }
+
+    /// Answers one request: the whole pipeline, ending in the security headers.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let head = req.method() == Method::HEAD;
+        let mut resp = self.pipeline(req).await;
+        response::secure(resp.headers_mut());
+        if head {
+            *resp.body_mut() = Body::empty();
+        }
+        resp
+    }
+
+    fn client(&self, ext: &http::Extensions) -> Option<IpAddr> {
+        self.client
+            .or_else(|| ext.get::<ClientAddr>().map(|c| c.0))
+            .map(|a| a.ip())
+    }
+
+    /// The trusted forwarded prefix, if the peer is a trusted proxy and the header is clean.
+    fn forwarded_prefix(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> MountPrefix {
+        let Some(raw) = headers.get("x-forwarded-prefix") else {
+            return MountPrefix::default();
+        };
+        let trusted = peer.is_some_and(|p| self.shared.trusted_proxies.contains(&p));
+        if !trusted {
+            tracing::debug!(peer = ?peer, "ignoring X-Forwarded-Prefix from an untrusted address");
+            return MountPrefix::default();
+        }
+        match raw.to_str().ok().map(MountPrefix::new) {
+            Some(Ok(p)) => p,
+            _ => {
+                tracing::debug!("ignoring a malformed X-Forwarded-Prefix");
+                MountPrefix::default()
+            }
+        }
+    }
+
+    async fn pipeline<B>(&self, req: Request<B>) -> Resp
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let shared = &*self.shared;
+        let peer = self.client(&parts.extensions);
+
+        // 1. mount
+        let forwarded = self.forwarded_prefix(&parts.headers, peer);
+        let path = parts.uri.path();
+        let (mount, rel) = match parts.extensions.get::<MountedAt>() {
+            Some(m) => (m.0.clone(), path),
+            None => match shared.prefix.strip(path) {
+                Some(rest) => (shared.prefix.clone(), rest),
+                None => (shared.prefix.clone(), path),
+            },
+        };
+        let urls = Urls::new(forwarded.join(&mount));
+        let query = parts.uri.query().unwrap_or("");
+        let wants_json = rel.starts_with("/api/") || accepts_json(&parts.headers);
+        if rel.is_empty() {
+            let mut to = urls.root();
+            if !query.is_empty() {
+                to.push('?');
+                to.push_str(query);
+            }
+            return response::permanent_redirect(&to);
+        }
+
+        // 2. security
+        if query.len() > MAX_QUERY {
+            return refuse(
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                &format!("the query string is longer than {MAX_QUERY} bytes"),
+                wants_json,
+            );
+        }
+        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if unsafe_method {
+            if let Err(why) = same_origin(&parts.headers) {
+                return refuse(StatusCode::FORBIDDEN, "cross_site", why, wants_json);
+            }
+        }
+
+        // 3. route
+        let found = match shared.router.find(&parts.method, rel) {
+            Ok(f) => f,
+            Err(Miss::Method(allow)) => return response::method_not_allowed(&allow, wants_json),
+            Err(Miss::NotFound) => {
+                return handlers::not_found(shared, &urls, wants_json);
+            }
+        };
+        let form = if unsafe_method {
+            match read_body(&parts.headers, body, shared.body_limit).await {
+                Ok(b) => b,
+                Err(e @ BadRequest::TooLarge { .. }) => {
+                    return refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        &e.to_string(),
+                        wants_json,
+                    )
+                }
+                Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad_body", &e.to_string(), wants_json),
+            }
+        } else {
+            Bytes::new()
+        };
+
+        // 4. handler
+        let cx = Ctx {
+            shared,
+            urls,
+            rel,
+            query: Params::parse(query.as_bytes()),
+            raw_query: query,
+            headers: &parts.headers,
+            partial: parts
+                .headers
+                .get("hx-request")
+                .is_some_and(|v| v.as_bytes() == b"true"),
+            json: wants_json,
+        };
+        handlers::dispatch(&cx, found, &form).await
+    }
+}
+
+fn accepts_json(h: &HeaderMap) -> bool {
+    h.get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json") && !v.contains("text/html"))
+}
+
+/// Unsafe methods must come from our own pages: `Sec-Fetch-Site: same-origin` (or `none`, a
+/// user-typed request), or, from browsers that do not send it, an `Origin` matching `Host`.
+/// Requests with neither header are not from a browser page and pass.
+fn same_origin(h: &HeaderMap) -> Result<(), &'static str> {
+    if let Some(site) = h.get("sec-fetch-site") {
+        return match site.as_bytes() {
+            b"same-origin" | b"none" => Ok(()),
+            _ => Err("cross-site request refused: Sec-Fetch-Site is not same-origin"),
+        };
+    }
+    let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or("");
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err("cross-site request refused: Origin does not match Host")
+    }
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str, json: bool) -> Resp {
+    if json {
+        json_error(status, code, message, None)
+    } else {
+        text(status, format!("{} {}: {message}\n", status.as_u16(), status.canonical_reason().unwrap_or("")))
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for Dashboard
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+/// A cookie header value for the flash message shown on the next page.
+pub(crate) fn flash_cookie(urls: &Urls, kind: &str, message: &str) -> Option<HeaderValue> {
+    let value: String =
+        percent_encoding::utf8_percent_encode(&format!("{kind}|{message}"), percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    HeaderValue::from_str(&format!(
+        "taskdeck_flash={value}; Path={}; Max-Age=60; HttpOnly; SameSite=Lax",
+        urls.cookie_path()
+    ))
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_table() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[], true),
+            (&[("sec-fetch-site", "same-origin")], true),
+            (&[("sec-fetch-site", "none")], true),
+            (&[("sec-fetch-site", "cross-site")], false),
+            (&[("sec-fetch-site", "same-site")], false),
+            (&[("origin", "http://a.test"), ("host", "a.test")], true),
+            (&[("origin", "https://evil.test"), ("host", "a.test")], false),
+            (&[("origin", "null"), ("host", "a.test")], false),
+        ];
+        for (headers, ok) in cases {
+            let mut h = HeaderMap::new();
+            for (k, v) in *headers {
+                h.insert(*k, v.parse().unwrap());
+            }
+            assert_eq!(same_origin(&h).is_ok(), *ok, "{headers:?}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The web half: a hand-written hyper service over [`crate::TaskBackend`].
+//!
+//! See [`Dashboard`] for the request pipeline and the crate docs for the URL map.
+
+mod api;
+mod assets;
+mod dashboard;
+mod form;
+mod handlers;
+mod pages;
+mod prefix;
+mod request;
+mod response;
+mod router;
+mod serve;
+mod sse;
+
+pub(crate) use assets::Assets;
+pub use dashboard::{ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
+pub(crate) use form::{FieldErrors, TaskForm};
+pub use prefix::{MountPrefix, PrefixError};
+pub(crate) use prefix::{segment, Urls};
+pub use response::Body;

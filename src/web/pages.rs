@@ -1,0 +1,280 @@
+//! HTML handlers: pages (GET) and actions (POST → 303 back, with a flash message).
+
+use http::StatusCode;
+
+use super::api::{run_query, task_query};
+use super::form::{form_field, TaskForm};
+use super::handlers::Ctx;
+use super::request::{field_error, Params};
+use super::response::Resp;
+use crate::backend::BulkAction;
+use crate::scheduler::{Page, RunQuery, TaskQuery, TaskSort, TaskState};
+use crate::views::{self, Nav};
+
+pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
+    let b = &cx.shared.backend;
+    let next_q = TaskQuery {
+        state: Some(TaskState::Scheduled),
+        sort: TaskSort::NextRun,
+        per_page: 8,
+        ..TaskQuery::default()
+    };
+    let fail_q = RunQuery {
+        failures_only: true,
+        per_page: 8,
+        ..RunQuery::default()
+    };
+    let (stats, next, failures) = match (b.stats().await, b.list(&next_q).await, b.runs(&fail_q).await) {
+        (Ok(s), Ok(n), Ok(f)) => (s, n, f),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return cx.fail(&e),
+    };
+    let st = b.status();
+    let body = views::overview::overview(&cx.view(&st), &stats, &next, &failures);
+    cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
+}
+
+pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
+    let q = match task_query(&cx.query) {
+        Ok(q) => q,
+        Err(e) => return cx.bad(&e),
+    };
+    let page = match cx.shared.backend.list(&q).await {
+        Ok(p) => p,
+        Err(e) => return cx.fail(&e),
+    };
+    let jobs = cx.shared.backend.jobs();
+    let st = cx.shared.backend.status();
+    let body = views::tasks::tasks(&cx.view(&st), &q, &page, &jobs, &cx.here());
+    cx.page(StatusCode::OK, "Tasks", Nav::Tasks, body)
+}
+
+pub(crate) async fn task_new(cx: &Ctx<'_>) -> Resp {
+    let mut form = TaskForm::blank();
+    if let Some(job) = cx.query.get("job") {
+        form.job = job.to_string();
+    }
+    render_form(cx, StatusCode::OK, &form, &Vec::new(), None)
+}
+
+pub(crate) async fn task_edit(cx: &Ctx<'_>, id: &str) -> Resp {
+    match cx.shared.backend.get(id).await {
+        Ok(d) => render_form(cx, StatusCode::OK, &TaskForm::from_task(&d.info.task), &Vec::new(), Some(id)),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+fn render_form(
+    cx: &Ctx<'_>,
+    status: StatusCode,
+    form: &TaskForm,
+    errors: &super::form::FieldErrors,
+    editing: Option<&str>,
+) -> Resp {
+    let jobs = cx.shared.backend.jobs();
+    let st = cx.shared.backend.status();
+    let body = views::form::task_form(&cx.view(&st), form, errors, &jobs, editing);
+    let title = match editing {
+        Some(id) => format!("Edit {id}"),
+        None => "New task".to_string(),
+    };
+    cx.page(status, &title, Nav::Tasks, body)
+}
+
+/// Create (`editing` None) or update a task from the posted form; invalid input shows the
+/// form again with each error beside its field (400).
+pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -> Resp {
+    let mut form = TaskForm::from_params(p);
+    if let Some(id) = editing {
+        form.id = id.to_string();
+    }
+    let st = cx.shared.backend.status();
+    let tz = cx.view(&st).tz;
+    let task = match form.to_task(&tz) {
+        Ok(t) => t,
+        Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing),
+    };
+    let b = &cx.shared.backend;
+    let id = task.id.clone();
+    let result = match editing {
+        Some(_) => b.update(task).await,
+        None => b.create(task).await,
+    };
+    match result {
+        Ok(_) => {
+            let verb = if editing.is_some() { "Saved" } else { "Created" };
+            let to = format!("/tasks/{}", super::prefix::segment(&id));
+            cx.go(&to, true, &format!("{verb} task {id}."))
+        }
+        Err(e) if e.is_invalid() || e.is_conflict() => {
+            let field = match (e.is_conflict(), e.field()) {
+                (true, _) => "id",
+                (false, Some(f)) => form_field(f, &form.kind),
+                (false, None) => "form",
+            };
+            let errs = vec![(field, e.message().to_string())];
+            render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing)
+        }
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
+    let b = &cx.shared.backend;
+    let detail = match b.get(id).await {
+        Ok(d) => d,
+        Err(e) => return cx.fail(&e),
+    };
+    let page = match cx.query.parse_opt::<u32>("page") {
+        Ok(p) => p.unwrap_or(1),
+        Err(e) => return cx.bad(&e),
+    };
+    let rq = RunQuery {
+        task_id: Some(id.to_string()),
+        page,
+        per_page: 20,
+        ..RunQuery::default()
+    };
+    let runs = match b.runs(&rq).await {
+        Ok(r) => r,
+        Err(e) => return cx.fail(&e),
+    };
+    let selected = match cx.query.parse_opt::<u64>("run") {
+        Ok(Some(run_id)) => match b.run(run_id).await {
+            Ok(r) if r.task_id == id => Some(r),
+            Ok(_) => return cx.bad(&field_error("run", "belongs to another task")),
+            Err(e) => return cx.fail(&e),
+        },
+        Ok(None) => runs.items.iter().find(|r| r.status.is_finished()).cloned(),
+        Err(e) => return cx.bad(&e),
+    };
+    let st = b.status();
+    let body = views::task::task(&cx.view(&st), &detail, &runs, selected.as_ref(), &cx.here());
+    cx.page(StatusCode::OK, &detail.info.task.name, Nav::Tasks, body)
+}
+
+/// `POST /tasks/{id}/{run|pause|resume|remove}`. Remove asks for confirmation first (the
+/// script asks in the page; without it, a confirmation page does).
+pub(crate) async fn task_action(cx: &Ctx<'_>, id: &str, action: &str, p: &Params) -> Resp {
+    let b = &cx.shared.backend;
+    let fallback = format!("/tasks/{}", super::prefix::segment(id));
+    let result = match action {
+        "run" => b.run_now(id).await.map(|r| match r.status {
+            crate::scheduler::RunStatus::Skipped => format!("Run of {id} skipped: {}", r.error.unwrap_or_default()),
+            _ => format!("Started run #{} of {id}.", r.id),
+        }),
+        "pause" => b.pause(id).await.map(|_| format!("Paused {id}.")),
+        "resume" => b.resume(id).await.map(|_| format!("Resumed {id}.")),
+        "remove" => {
+            if p.get("confirm") != Some("yes") {
+                return confirm_page(cx, &format!("Remove task {id}? Its history is kept."), &cx.urls.task(id, "/remove"), &[], p);
+            }
+            let r = b.remove(id).await.map(|()| format!("Removed {id}."));
+            // The task's own page is gone: come back to the list unless sent elsewhere.
+            return match r {
+                Ok(msg) => {
+                    let to = p
+                        .get("back")
+                        .and_then(super::prefix::safe_relative)
+                        .filter(|b| !b.starts_with(&fallback))
+                        .unwrap_or("/tasks");
+                    cx.go(to, true, &msg)
+                }
+                Err(e) => cx.fail(&e),
+            };
+        }
+        other => {
+            return cx.fail(&crate::backend::BackendError::not_found(format!(
+                "unknown action {other:?}; expected run, pause, resume or remove"
+            )))
+        }
+    };
+    match result {
+        Ok(msg) => cx.back(p, &fallback, true, &msg),
+        Err(e) if e.is_not_found() => cx.fail(&e),
+        Err(e) => cx.back(p, &fallback, false, e.message()),
+    }
+}
+
+fn confirm_page(cx: &Ctx<'_>, question: &str, action: &str, hidden: &[(&str, &str)], p: &Params) -> Resp {
+    let back = p.get("back").and_then(super::prefix::safe_relative).unwrap_or("/tasks");
+    let st = cx.shared.backend.status();
+    let body = views::errors::confirm(&cx.view(&st), question, action, hidden, back);
+    cx.page(StatusCode::OK, "Confirm", Nav::Tasks, body)
+}
+
+pub(crate) async fn bulk(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
+    let Ok(act) = action.parse::<BulkAction>() else {
+        return cx.fail(&crate::backend::BackendError::not_found(format!(
+            "unknown bulk action {action:?}; expected run, pause, resume or remove"
+        )));
+    };
+    let ids: Vec<String> = p.all("id").map(String::from).take(1000).collect();
+    if ids.is_empty() {
+        return cx.back(p, "/tasks", false, "Select at least one task first.");
+    }
+    if act == BulkAction::Remove && p.get("confirm") != Some("yes") {
+        let hidden: Vec<(&str, &str)> = ids.iter().map(|i| ("id", i.as_str())).collect();
+        let q = format!("Remove {} task(s): {}? Their history is kept.", ids.len(), ids.join(", "));
+        return confirm_page(cx, &q, &cx.urls.at("/tasks/bulk/remove"), &hidden, p);
+    }
+    match cx.shared.backend.bulk(act, &ids).await {
+        Ok(out) => {
+            let mut msg = format!("{}: {} done", act.as_str(), out.done.len());
+            if !out.failed.is_empty() {
+                msg.push_str(&format!(", {} failed ({})", out.failed.len(), out.failed.iter().map(|(i, e)| format!("{i}: {e}")).collect::<Vec<_>>().join("; ")));
+            }
+            msg.push('.');
+            cx.back(p, "/tasks", out.failed.is_empty(), &msg)
+        }
+        Err(e) => cx.fail(&e),
+    }
+}
+
+pub(crate) fn scheduler_action(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
+    let paused = match action {
+        "pause" => true,
+        "resume" => false,
+        other => {
+            return cx.fail(&crate::backend::BackendError::not_found(format!(
+                "unknown scheduler action {other:?}; expected pause or resume"
+            )))
+        }
+    };
+    match cx.shared.backend.set_paused(paused) {
+        Ok(()) => cx.back(p, "/", true, if paused { "Scheduler paused: nothing fires until you resume it." } else { "Scheduler resumed." }),
+        Err(e) => cx.back(p, "/", false, e.message()),
+    }
+}
+
+pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
+    let st = cx.shared.backend.status();
+    let view = cx.view(&st);
+    let q = match run_query(&cx.query, &view.tz) {
+        Ok(q) => q,
+        Err(e) => return cx.bad(&e),
+    };
+    let page: Page<_> = match cx.shared.backend.runs(&q).await {
+        Ok(p) => p,
+        Err(e) => return cx.fail(&e),
+    };
+    let raw: Vec<(&str, &str)> = ["task", "status", "since", "until", "per_page"]
+        .into_iter()
+        .filter_map(|k| cx.query.get(k).map(|v| (k, v)))
+        .collect();
+    let body = views::runs::runs(&view, &q, &page, &raw);
+    cx.page(StatusCode::OK, "Runs", Nav::Runs, body)
+}
+
+pub(crate) async fn run_detail(cx: &Ctx<'_>, id: &str) -> Resp {
+    let Ok(run_id) = id.parse::<u64>() else {
+        return cx.fail(&crate::backend::BackendError::not_found(format!("no run {id:?}; run ids are numbers")));
+    };
+    match cx.shared.backend.run(run_id).await {
+        Ok(r) => {
+            let st = cx.shared.backend.status();
+            let body = views::runs::run(&cx.view(&st), &r);
+            cx.page(StatusCode::OK, &format!("Run #{run_id}"), Nav::Runs, body)
+        }
+        Err(e) => cx.fail(&e),
+    }
+}

@@ -1,0 +1,269 @@
+//! The one way to make a URL: [`MountPrefix`] values and the per-request [`Urls`].
+//!
+//! The external base path of a request is the trusted `X-Forwarded-Prefix` (a proxy's prefix)
+//! followed by the mount prefix (configured, or reported by a framework adapter). Every link,
+//! form action, asset URL, `Location`, `HX-Redirect` and cookie `Path` is made from it here.
+
+use std::fmt;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Characters escaped in a path segment: everything but unreserved ones.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b':');
+
+/// A validated URL path prefix: empty (the root) or `/a/b` — one leading `/`, no trailing `/`,
+/// no empty, `.` or `..` segments, only unreserved characters.
+///
+/// ```
+/// use taskdeck::MountPrefix;
+/// assert_eq!(MountPrefix::new("/ops/jobs/").unwrap().as_str(), "/ops/jobs");
+/// assert_eq!(MountPrefix::new("/").unwrap().as_str(), "");
+/// assert!(MountPrefix::new("jobs").is_err());
+/// assert!(MountPrefix::new("//evil.example").is_err());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MountPrefix(String);
+
+/// Why a prefix was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefixError {
+    prefix: String,
+    reason: &'static str,
+}
+
+impl fmt::Display for PrefixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid path prefix {:?}: {}; write it like \"/dashboard\" or \"/ops/jobs\"",
+            self.prefix, self.reason
+        )
+    }
+}
+
+impl std::error::Error for PrefixError {}
+
+impl MountPrefix {
+    /// Checks and normalizes `prefix`.
+    pub fn new(prefix: &str) -> Result<MountPrefix, PrefixError> {
+        let err = |reason| PrefixError {
+            prefix: prefix.chars().take(100).collect(),
+            reason,
+        };
+        if prefix.is_empty() || prefix == "/" {
+            return Ok(MountPrefix::default());
+        }
+        if prefix.len() > 256 {
+            return Err(err("longer than 256 bytes"));
+        }
+        if !prefix.starts_with('/') {
+            return Err(err("it must start with '/'"));
+        }
+        let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
+        for seg in trimmed[1..].split('/') {
+            if seg.is_empty() {
+                return Err(err("it must not contain '//'"));
+            }
+            if seg == "." || seg == ".." {
+                return Err(err("it must not contain '.' or '..' segments"));
+            }
+            if !seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+            {
+                return Err(err(
+                    "only letters, digits, '-', '_', '.', '~' and '/' are allowed",
+                ));
+            }
+        }
+        Ok(MountPrefix(trimmed.to_string()))
+    }
+
+    /// The prefix: `""` for the root, else `/a/b`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for the root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `self` followed by `inner`: `/ops` + `/jobs` = `/ops/jobs`.
+    pub fn join(&self, inner: &MountPrefix) -> MountPrefix {
+        MountPrefix(format!("{}{}", self.0, inner.0))
+    }
+
+    /// The rest of `path` after this prefix (`/tasks` for `/dashboard/tasks`), `Some("")` when
+    /// `path` is exactly the prefix, `None` when it is not under it.
+    pub(crate) fn strip<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(self.0.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+}
+
+/// Links for one request, all under its external base path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Urls {
+    base: MountPrefix,
+}
+
+impl Urls {
+    pub(crate) fn new(base: MountPrefix) -> Urls {
+        Urls { base }
+    }
+
+    /// `base` + `rel`, where `rel` starts with `/`.
+    pub(crate) fn at(&self, rel: &str) -> String {
+        let mut s = String::with_capacity(self.base.0.len() + rel.len());
+        s.push_str(&self.base.0);
+        s.push_str(rel);
+        s
+    }
+
+    /// The dashboard root, with its trailing slash.
+    pub(crate) fn root(&self) -> String {
+        self.at("/")
+    }
+
+    /// A task's page, or one under it (`suffix` like `/edit`).
+    pub(crate) fn task(&self, id: &str, suffix: &str) -> String {
+        format!("{}/tasks/{}{suffix}", self.base.0, segment(id))
+    }
+
+    /// A run's page.
+    pub(crate) fn run(&self, id: u64) -> String {
+        format!("{}/runs/{id}", self.base.0)
+    }
+
+    /// `base` + `rel` + `?query` built from pairs (empty values left out).
+    pub(crate) fn with_query<'a>(
+        &self,
+        rel: &str,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        let q = q.finish();
+        if q.is_empty() {
+            self.at(rel)
+        } else {
+            format!("{}?{q}", self.at(rel))
+        }
+    }
+
+    /// The cookie `Path`: the base path, or `/` at the root.
+    pub(crate) fn cookie_path(&self) -> &str {
+        if self.base.is_root() {
+            "/"
+        } else {
+            self.base.as_str()
+        }
+    }
+}
+
+/// Percent-encodes one path segment.
+pub(crate) fn segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// A path (with optional query) relative to the base, safe to follow after a form post:
+/// it must start with a single `/`, contain no backslash, control character or scheme, and not
+/// be protocol-relative. Anything else is refused (the caller falls back to a safe page).
+pub(crate) fn safe_relative(target: &str) -> Option<&str> {
+    let decoded = percent_encoding::percent_decode_str(target).decode_utf8_lossy();
+    let ok = |s: &str| {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.contains('\\')
+            && !s.chars().any(|c| c.is_control())
+            && !s.split(['?', '#']).next().unwrap_or("").contains("/..")
+    };
+    (target.len() <= 2048 && ok(target) && ok(&decoded)).then_some(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("", Some("")),
+            ("/", Some("")),
+            ("/dashboard", Some("/dashboard")),
+            ("/dashboard/", Some("/dashboard")),
+            ("/ops/jobs", Some("/ops/jobs")),
+            ("dashboard", None),
+            ("//evil.example", None),
+            ("/a//b", None),
+            ("/a/../b", None),
+            ("/a b", None),
+            ("/a\r\nSet-Cookie:x", None),
+            ("/\"quoted\"", None),
+            ("https://evil.example", None),
+            ("/ok/%2e%2e", None),
+        ];
+        for (input, want) in cases {
+            let got = MountPrefix::new(input).ok();
+            assert_eq!(got.as_ref().map(MountPrefix::as_str), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn strip_only_at_segment_boundaries() {
+        let p = MountPrefix::new("/dashboard").unwrap();
+        assert_eq!(p.strip("/dashboard/tasks"), Some("/tasks"));
+        assert_eq!(p.strip("/dashboard"), Some(""));
+        assert_eq!(p.strip("/dashboardx"), None);
+        assert_eq!(p.strip("/other"), None);
+        assert_eq!(MountPrefix::default().strip("/tasks"), Some("/tasks"));
+    }
+
+    #[test]
+    fn urls_stack_and_encode() {
+        let base = MountPrefix::new("/ops")
+            .unwrap()
+            .join(&MountPrefix::new("/jobs").unwrap());
+        let u = Urls::new(base);
+        assert_eq!(u.root(), "/ops/jobs/");
+        assert_eq!(u.task("a b/c", "/edit"), "/ops/jobs/tasks/a%20b%2Fc/edit");
+        assert_eq!(
+            u.with_query("/tasks", [("q", "x&y"), ("state", "")]),
+            "/ops/jobs/tasks?q=x%26y"
+        );
+        assert_eq!(u.cookie_path(), "/ops/jobs");
+        assert_eq!(Urls::new(MountPrefix::default()).cookie_path(), "/");
+    }
+
+    #[test]
+    fn safe_relative_table() {
+        let cases: &[(&str, bool)] = &[
+            ("/tasks?page=2", true),
+            ("/", true),
+            ("//evil.example", false),
+            ("/\\evil.example", false),
+            ("https://evil.example", false),
+            ("%2F%2Fevil.example", false),
+            ("/%2F/evil.example", false),
+            ("/%5Cevil", false),
+            ("/tasks\r\nX: y", false),
+            ("/tasks%0d%0aX:y", false),
+            ("/../etc", false),
+            ("tasks", false),
+            ("", false),
+        ];
+        for (t, ok) in cases {
+            assert_eq!(safe_relative(t).is_some(), *ok, "{t:?}");
+        }
+    }
+}
