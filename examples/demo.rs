@@ -1,13 +1,18 @@
 //! The demo: a scheduler with a dozen varied sample tasks (some failing, some slow, some
-//! paused), printing a table of their state every few seconds until Ctrl-C.
+//! paused) and its dashboard on 127.0.0.1, until Ctrl-C or SIGTERM.
 //!
 //! `cargo run --example demo`
+//!
+//! Environment: `TASKDECK_ADDR` (default `127.0.0.1:8000`), `TASKDECK_PREFIX` (default
+//! `/dashboard`), `TASKDECK_TASKS` (extra generated tasks for load tests, default 0).
 #![allow(clippy::print_stdout)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use taskdeck::{JobError, Scheduler, Task, TaskContext, TaskQuery};
+
+use taskdeck::{Dashboard, JobError, Scheduler, Task, TaskContext};
 
 async fn register_jobs(s: &Scheduler) {
     s.register("send_report", |ctx: TaskContext| async move {
@@ -118,50 +123,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| "info,taskdeck=info".into()),
         )
         .init();
-    let extra: usize = std::env::var("TASKDECK_TASKS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let s = Scheduler::builder().build()?;
-    register_jobs(&s).await;
-    add_tasks(&s, extra).await?;
-    s.start()?;
-    println!(
-        "taskdeck demo: {} tasks scheduled; Ctrl-C to stop",
-        12 + extra
-    );
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => print_table(&s).await?,
-            _ = tokio::signal::ctrl_c() => break,
-        }
-    }
-    s.shutdown(Duration::from_secs(5)).await;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let addr: SocketAddr = env("TASKDECK_ADDR")
+        .unwrap_or_else(|| "127.0.0.1:8000".into())
+        .parse()?;
+    let prefix = env("TASKDECK_PREFIX").unwrap_or_else(|| "/dashboard".into());
+    let extra: usize = match env("TASKDECK_TASKS") {
+        Some(v) => v.parse().map_err(|_| format!("TASKDECK_TASKS must be a number, not {v:?}"))?,
+        None => 0,
+    };
+
+    let scheduler = Scheduler::builder().build()?;
+    register_jobs(&scheduler).await;
+    add_tasks(&scheduler, extra).await?;
+    scheduler.start()?;
+
+    let dashboard = Dashboard::builder(scheduler.clone())
+        .prefix(&prefix)
+        .title("taskdeck demo")
+        .build()?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let url = format!("http://{}{}/", listener.local_addr()?, dashboard.prefix().as_str());
+    println!("taskdeck demo: {} tasks; dashboard at {url}", 12 + extra);
+    println!("Ctrl-C to stop");
+    dashboard.serve_listener(listener, stop_signal()).await?;
+    scheduler.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }
 
-async fn print_table(s: &Scheduler) -> Result<(), taskdeck::Error> {
-    let page = s.list(&TaskQuery::default()).await?;
-    println!(
-        "{:<20} {:<16} {:<10} {:<22} {:<10} trigger",
-        "id", "job", "state", "next run", "last"
-    );
-    for t in page.items.iter().take(12) {
-        println!(
-            "{:<20} {:<16} {:<10} {:<22} {:<10} {}",
-            t.task.id,
-            t.task.job,
-            t.state.as_str(),
-            t.next_fire
-                .map(|n| n.strftime("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_else(|| "-".into()),
-            t.last_run
-                .as_ref()
-                .map(|l| l.status.as_str())
-                .unwrap_or("-"),
-            t.trigger_text
-        );
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
     }
-    Ok(())
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
