@@ -129,7 +129,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let prefix = env("TASKDECK_PREFIX").unwrap_or_else(|| "/dashboard".into());
     let extra: usize = match env("TASKDECK_TASKS") {
-        Some(v) => v.parse().map_err(|_| format!("TASKDECK_TASKS must be a number, not {v:?}"))?,
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("TASKDECK_TASKS must be a number, not {v:?}"))?,
         None => 0,
     };
 
@@ -143,7 +145,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .title("taskdeck demo")
         .build()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let url = format!("http://{}{}/", listener.local_addr()?, dashboard.prefix().as_str());
+    let url = format!(
+        "http://{}{}/",
+        listener.local_addr()?,
+        dashboard.prefix().as_str()
+    );
     println!("taskdeck demo: {} tasks; dashboard at {url}", 12 + extra);
     println!("Ctrl-C to stop");
     dashboard.serve_listener(listener, stop_signal()).await?;

@@ -91,8 +91,7 @@ pub use backend::{
 };
 pub use scheduler::*;
 pub use web::{
-    Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountPrefix, MountedAt,
-    PrefixError,
+    Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountPrefix, MountedAt, PrefixError,
 };
 
 #[cfg(doctest)]

@@ -731,7 +731,12 @@ async fn runs_are_queryable_by_task_status_and_time() {
     assert_eq!(total(q(Some("ok"), None, None)).await, 3);
     assert_eq!(total(q(None, Some(RunStatus::Failed), None)).await, 3);
     assert_eq!(
-        total(q(Some("bad"), Some(RunStatus::Failed), Some("2026-01-05T10:00:20Z"))).await,
+        total(q(
+            Some("bad"),
+            Some(RunStatus::Failed),
+            Some("2026-01-05T10:00:20Z")
+        ))
+        .await,
         2
     );
     let page = s

@@ -37,6 +37,7 @@ use tokio::sync::{watch, Notify};
 #[cfg(feature = "tracing-layer")]
 pub use capture::RunLogLayer;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+pub(crate) use duration::{format as format_duration, parse as parse_duration};
 pub use error::{Error, TriggerError};
 pub use events::{Event, EventStream, Recv};
 pub use history::{
@@ -46,10 +47,10 @@ pub use history::{
 pub use info::TaskInfo;
 pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
-pub(crate) use duration::{format as format_duration, parse as parse_duration};
 pub use store::{
-    DueFire, DurationStats, Histogram, DURATION_BUCKETS, LastRun, Page, StateCounts, Stats, Store, StoreFuture, TaskQuery,
-    TaskRecord, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE, MAX_PER_PAGE,
+    DueFire, DurationStats, Histogram, LastRun, Page, StateCounts, Stats, Store, StoreFuture,
+    TaskQuery, TaskRecord, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS,
+    MAX_PER_PAGE,
 };
 pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};
 pub use trigger::{Trigger, TriggerKind, TriggerSpec};

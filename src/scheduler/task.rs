@@ -93,6 +93,7 @@ impl TaskOptions {
 pub struct Task {
     /// Unique id: letters, digits, `-`, `_`, `.`, `:`; at most 128 bytes; not `new` or `bulk`
     /// (dashboard URLs).
+    #[serde(default)]
     pub id: String,
     /// Display name; the id when not set.
     #[serde(default)]

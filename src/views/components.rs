@@ -109,10 +109,21 @@ pub(crate) fn action_button(
 }
 
 /// Previous / next links keeping the other query parameters.
-pub(crate) fn pager(v: &View<'_>, rel: &str, params: &[(&str, &str)], page: u32, pages: u32, total: usize) -> Markup {
+pub(crate) fn pager(
+    v: &View<'_>,
+    rel: &str,
+    params: &[(&str, &str)],
+    page: u32,
+    pages: u32,
+    total: usize,
+) -> Markup {
     let link = |p: u32| {
         let p = p.to_string();
-        let mut pairs: Vec<(&str, &str)> = params.iter().filter(|(k, _)| *k != "page").copied().collect();
+        let mut pairs: Vec<(&str, &str)> = params
+            .iter()
+            .filter(|(k, _)| *k != "page")
+            .copied()
+            .collect();
         pairs.push(("page", &p));
         v.urls.with_query(rel, pairs)
     };
@@ -165,7 +176,14 @@ mod tests {
 
     #[test]
     fn action_button_escapes_and_carries_back() {
-        let html = action_button("/t/x/run", "Run <now>", ButtonKind::Plain, Some("Sure?"), "/tasks?q=a&b").into_string();
+        let html = action_button(
+            "/t/x/run",
+            "Run <now>",
+            ButtonKind::Plain,
+            Some("Sure?"),
+            "/tasks?q=a&b",
+        )
+        .into_string();
         assert_eq!(
             html,
             r#"<form class="inline" method="post" action="/t/x/run" data-confirm="Sure?"><input type="hidden" name="back" value="/tasks?q=a&amp;b"><button class="btn" type="submit">Run &lt;now&gt;</button></form>"#

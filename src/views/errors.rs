@@ -17,7 +17,13 @@ pub(crate) fn error(v: &View<'_>, status: StatusCode, message: &str) -> Markup {
 }
 
 /// The server-side confirmation for destructive actions when the script did not ask.
-pub(crate) fn confirm(v: &View<'_>, question: &str, action: &str, hidden: &[(&str, &str)], back: &str) -> Markup {
+pub(crate) fn confirm(
+    v: &View<'_>,
+    question: &str,
+    action: &str,
+    hidden: &[(&str, &str)],
+    back: &str,
+) -> Markup {
     html! {
         section.card.confirm {
             h2 { "Please confirm" }

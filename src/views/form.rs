@@ -6,13 +6,24 @@ use super::View;
 use crate::web::{FieldErrors, TaskForm};
 
 /// The form body. `editing` is the task id when editing (the id is then fixed).
-pub(crate) fn task_form(v: &View<'_>, f: &TaskForm, errors: &FieldErrors, jobs: &[String], editing: Option<&str>) -> Markup {
+pub(crate) fn task_form(
+    v: &View<'_>,
+    f: &TaskForm,
+    errors: &FieldErrors,
+    jobs: &[String],
+    editing: Option<&str>,
+) -> Markup {
     let u = v.urls;
     let action = match editing {
         Some(id) => u.task(id, ""),
         None => u.at("/tasks"),
     };
-    let err = |field: &str| errors.iter().find(|(f, _)| *f == field).map(|(_, m)| m.as_str());
+    let err = |field: &str| {
+        errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    };
     let field = |name: &'static str, label: &str, value: &str, hint: &str, kind: &str| {
         let e = err(name);
         html! {

@@ -7,7 +7,13 @@ use super::{Flash, Nav, View};
 use crate::scheduler::Lifecycle;
 
 /// A whole page around `body`.
-pub(crate) fn page(v: &View<'_>, title: &str, nav: Nav, flash: Option<&Flash>, body: Markup) -> Markup {
+pub(crate) fn page(
+    v: &View<'_>,
+    title: &str,
+    nav: Nav,
+    flash: Option<&Flash>,
+    body: Markup,
+) -> Markup {
     let u = v.urls;
     let item = |target: Nav, href: String, label: &str, icon: &str| {
         html! {

@@ -7,7 +7,12 @@ use super::View;
 use crate::scheduler::{Page, RunRecord, Stats, TaskInfo, TaskState};
 
 /// The overview body.
-pub(crate) fn overview(v: &View<'_>, stats: &Stats, next: &Page<TaskInfo>, failures: &Page<RunRecord>) -> Markup {
+pub(crate) fn overview(
+    v: &View<'_>,
+    stats: &Stats,
+    next: &Page<TaskInfo>,
+    failures: &Page<RunRecord>,
+) -> Markup {
     let u = v.urls;
     let count = |state: TaskState| {
         html! {

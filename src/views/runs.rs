@@ -7,9 +7,19 @@ use super::View;
 use crate::scheduler::{LogLevel, Page, RunQuery, RunRecord, RunStatus};
 
 /// The runs list body.
-pub(crate) fn runs(v: &View<'_>, q: &RunQuery, page: &Page<RunRecord>, raw: &[(&str, &str)]) -> Markup {
+pub(crate) fn runs(
+    v: &View<'_>,
+    q: &RunQuery,
+    page: &Page<RunRecord>,
+    raw: &[(&str, &str)],
+) -> Markup {
     let u = v.urls;
-    let get = |k: &str| raw.iter().find(|(n, _)| *n == k).map(|(_, v)| *v).unwrap_or("");
+    let get = |k: &str| {
+        raw.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| *v)
+            .unwrap_or("")
+    };
     html! {
         form.filters method="get" action=(u.at("/runs")) role="search" {
             label { span.sr-only { "Task id" } input type="search" name="task" value=(q.task_id.as_deref().unwrap_or("")) placeholder="Task id"; }

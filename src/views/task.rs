@@ -2,14 +2,22 @@
 
 use maud::{html, Markup};
 
-use super::components::{absolute, action_button, millis, pager, when, ButtonKind, StateBadge, StatusBadge};
+use super::components::{
+    absolute, action_button, millis, pager, when, ButtonKind, StateBadge, StatusBadge,
+};
 use super::runs::logs;
 use super::View;
 use crate::backend::TaskDetail;
 use crate::scheduler::{format_duration, Page, RunRecord};
 
 /// The task page body.
-pub(crate) fn task(v: &View<'_>, d: &TaskDetail, runs: &Page<RunRecord>, selected: Option<&RunRecord>, here: &str) -> Markup {
+pub(crate) fn task(
+    v: &View<'_>,
+    d: &TaskDetail,
+    runs: &Page<RunRecord>,
+    selected: Option<&RunRecord>,
+    here: &str,
+) -> Markup {
     let u = v.urls;
     let t = &d.info.task;
     let o = &t.options;

@@ -7,16 +7,33 @@ use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
 
 /// The tasks body. `here` is the current relative URL (actions come back to it).
-pub(crate) fn tasks(v: &View<'_>, q: &TaskQuery, page: &Page<TaskInfo>, jobs: &[String], here: &str) -> Markup {
+pub(crate) fn tasks(
+    v: &View<'_>,
+    q: &TaskQuery,
+    page: &Page<TaskInfo>,
+    jobs: &[String],
+    here: &str,
+) -> Markup {
     let u = v.urls;
     let page_s = page.page.to_string();
-    let per_page_s = if q.per_page == 0 { String::new() } else { page.per_page.to_string() };
+    let per_page_s = if q.per_page == 0 {
+        String::new()
+    } else {
+        page.per_page.to_string()
+    };
     let params: Vec<(&str, &str)> = vec![
         ("q", q.q.as_deref().unwrap_or("")),
         ("state", q.state.map(TaskState::as_str).unwrap_or("")),
         ("job", q.job.as_deref().unwrap_or("")),
         ("trigger", q.trigger.map(TriggerKind::as_str).unwrap_or("")),
-        ("sort", if q.sort == TaskSort::NextRun { "" } else { q.sort.as_str() }),
+        (
+            "sort",
+            if q.sort == TaskSort::NextRun {
+                ""
+            } else {
+                q.sort.as_str()
+            },
+        ),
         ("dir", if q.desc { "desc" } else { "" }),
         ("per_page", &per_page_s),
         ("page", &page_s),

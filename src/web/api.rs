@@ -23,9 +23,7 @@ pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
         desc: match p.get("dir") {
             None | Some("asc") => false,
             Some("desc") => true,
-            Some(other) => {
-                return Err(field_error("dir", format!("{other:?} is not asc or desc")))
-            }
+            Some(other) => return Err(field_error("dir", format!("{other:?} is not asc or desc"))),
         },
         page: p.parse_opt("page")?.unwrap_or(1),
         per_page: p.parse_opt("per_page")?.unwrap_or(0),
@@ -38,7 +36,10 @@ pub(crate) fn run_query(p: &Params, tz: &jiff::tz::TimeZone) -> Result<RunQuery,
         match p.get(name) {
             None => Ok(None),
             Some(v) => super::form::parse_time(v, tz).map(Some).ok_or_else(|| {
-                field_error(name, format!("{v:?} is not a date and time like 2030-01-31T09:30"))
+                field_error(
+                    name,
+                    format!("{v:?} is not a date and time like 2030-01-31T09:30"),
+                )
             }),
         }
     };
@@ -98,7 +99,10 @@ pub(crate) async fn update(cx: &Ctx<'_>, id: &str, body: &[u8]) -> Resp {
     if task.id.is_empty() {
         task.id = id.to_string();
     } else if task.id != id {
-        return cx.bad(&field_error("id", "does not match the URL; ids cannot be changed"));
+        return cx.bad(&field_error(
+            "id",
+            "does not match the URL; ids cannot be changed",
+        ));
     }
     match cx.shared.backend.update(task).await {
         Ok(info) => json(StatusCode::OK, &info),
@@ -128,7 +132,10 @@ pub(crate) async fn action(cx: &Ctx<'_>, id: &str, action: &str) -> Resp {
         "run" => b.run_now(id).await.map(|r| json(StatusCode::ACCEPTED, &r)),
         "pause" => b.pause(id).await.map(|t| json(StatusCode::OK, &t)),
         "resume" => b.resume(id).await.map(|t| json(StatusCode::OK, &t)),
-        "remove" => b.remove(id).await.map(|()| json(StatusCode::OK, &serde_json::json!({"removed": id}))),
+        "remove" => b
+            .remove(id)
+            .await
+            .map(|()| json(StatusCode::OK, &serde_json::json!({"removed": id}))),
         other => {
             return json_error(
                 StatusCode::NOT_FOUND,
@@ -148,7 +155,12 @@ pub(crate) async fn bulk(cx: &Ctx<'_>, action: &str, body: &[u8]) -> Resp {
         ids: Vec<String>,
     }
     let Ok(action) = action.parse::<BulkAction>() else {
-        return json_error(StatusCode::NOT_FOUND, "not_found", "unknown bulk action; expected run, pause, resume or remove", Some("action"));
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "unknown bulk action; expected run, pause, resume or remove",
+            Some("action"),
+        );
     };
     let ids: Ids = match parse_json(body) {
         Ok(i) => i,
@@ -214,7 +226,12 @@ pub(crate) async fn metrics(cx: &Ctx<'_>) -> Resp {
     let mut out = String::with_capacity(2048);
     out.push_str("# HELP taskdeck_tasks Tasks by state.\n# TYPE taskdeck_tasks gauge\n");
     for st in TaskState::ALL {
-        let _ = writeln!(out, "taskdeck_tasks{{state=\"{}\"}} {}", st.as_str(), s.tasks.get(st));
+        let _ = writeln!(
+            out,
+            "taskdeck_tasks{{state=\"{}\"}} {}",
+            st.as_str(),
+            s.tasks.get(st)
+        );
     }
     out.push_str("# HELP taskdeck_runs_total Runs by outcome since start.\n# TYPE taskdeck_runs_total counter\n");
     for st in RunStatus::ALL {
@@ -227,15 +244,33 @@ pub(crate) async fn metrics(cx: &Ctx<'_>) -> Resp {
     let _ = writeln!(out, "# HELP taskdeck_runs_running Runs going now.\n# TYPE taskdeck_runs_running gauge\ntaskdeck_runs_running {}", s.running_runs);
     out.push_str("# HELP taskdeck_run_duration_seconds Run durations per job.\n# TYPE taskdeck_run_duration_seconds histogram\n");
     for (job, h) in &s.job_durations {
-        let job = job.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let job = job
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         let mut cumulative = 0;
         for (le, n) in crate::scheduler::DURATION_BUCKETS.iter().zip(&h.buckets) {
             cumulative += n;
-            let _ = writeln!(out, "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"{le}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"{le}\"}} {cumulative}"
+            );
         }
-        let _ = writeln!(out, "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"+Inf\"}} {}", h.count);
-        let _ = writeln!(out, "taskdeck_run_duration_seconds_sum{{job=\"{job}\"}} {}", h.sum_seconds);
-        let _ = writeln!(out, "taskdeck_run_duration_seconds_count{{job=\"{job}\"}} {}", h.count);
+        let _ = writeln!(
+            out,
+            "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(
+            out,
+            "taskdeck_run_duration_seconds_sum{{job=\"{job}\"}} {}",
+            h.sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "taskdeck_run_duration_seconds_count{{job=\"{job}\"}} {}",
+            h.count
+        );
     }
     let mut r = text(StatusCode::OK, out);
     r.headers_mut().insert(

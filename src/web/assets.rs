@@ -112,7 +112,10 @@ impl Assets {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         if status == StatusCode::OK {
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(a.content_type),
+            );
         }
         if gz {
             h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

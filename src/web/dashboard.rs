@@ -357,7 +357,14 @@ impl Dashboard {
                         wants_json,
                     )
                 }
-                Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad_body", &e.to_string(), wants_json),
+                Err(e) => {
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        "bad_body",
+                        &e.to_string(),
+                        wants_json,
+                    )
+                }
             }
         } else {
             Bytes::new()
@@ -400,7 +407,10 @@ fn same_origin(h: &HeaderMap) -> Result<(), &'static str> {
     let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
-    let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
@@ -416,7 +426,14 @@ fn refuse(status: StatusCode, code: &str, message: &str, json: bool) -> Resp {
     if json {
         json_error(status, code, message, None)
     } else {
-        text(status, format!("{} {}: {message}\n", status.as_u16(), status.canonical_reason().unwrap_or("")))
+        text(
+            status,
+            format!(
+                "{} {}: {message}\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
+        )
     }
 }
 
@@ -438,9 +455,11 @@ where
 
 /// A cookie header value for the flash message shown on the next page.
 pub(crate) fn flash_cookie(urls: &Urls, kind: &str, message: &str) -> Option<HeaderValue> {
-    let value: String =
-        percent_encoding::utf8_percent_encode(&format!("{kind}|{message}"), percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
+    let value: String = percent_encoding::utf8_percent_encode(
+        &format!("{kind}|{message}"),
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .to_string();
     HeaderValue::from_str(&format!(
         "taskdeck_flash={value}; Path={}; Max-Age=60; HttpOnly; SameSite=Lax",
         urls.cookie_path()
@@ -461,7 +480,10 @@ mod tests {
             (&[("sec-fetch-site", "cross-site")], false),
             (&[("sec-fetch-site", "same-site")], false),
             (&[("origin", "http://a.test"), ("host", "a.test")], true),
-            (&[("origin", "https://evil.test"), ("host", "a.test")], false),
+            (
+                &[("origin", "https://evil.test"), ("host", "a.test")],
+                false,
+            ),
             (&[("origin", "null"), ("host", "a.test")], false),
         ];
         for (headers, ok) in cases {

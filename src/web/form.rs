@@ -57,7 +57,11 @@ impl TaskForm {
             max_instances: o.max_instances.to_string(),
             coalesce: o.coalesce,
             misfire_grace: dur(o.misfire_grace),
-            jitter: if o.jitter.is_zero() { String::new() } else { dur(o.jitter) },
+            jitter: if o.jitter.is_zero() {
+                String::new()
+            } else {
+                dur(o.jitter)
+            },
             timeout: o.timeout.map(dur).unwrap_or_default(),
             retries: o.retries.to_string(),
             retry_backoff: dur(o.retry_backoff),
@@ -137,10 +141,18 @@ impl TaskForm {
         };
         let defaults = TaskOptions::default();
         let every = duration("every", &self.every, None);
-        let misfire_grace = duration("misfire_grace", &self.misfire_grace, Some(defaults.misfire_grace));
+        let misfire_grace = duration(
+            "misfire_grace",
+            &self.misfire_grace,
+            Some(defaults.misfire_grace),
+        );
         let jitter = duration("jitter", &self.jitter, Some(Duration::ZERO));
         let timeout = duration("timeout", &self.timeout, None);
-        let retry_backoff = duration("retry_backoff", &self.retry_backoff, Some(defaults.retry_backoff));
+        let retry_backoff = duration(
+            "retry_backoff",
+            &self.retry_backoff,
+            Some(defaults.retry_backoff),
+        );
         let mut time = |field: &'static str, text: &str| -> Option<Timestamp> {
             let text = text.trim();
             if text.is_empty() {
@@ -260,7 +272,9 @@ pub(crate) fn parse_time(text: &str, tz: &TimeZone) -> Option<Timestamp> {
 
 /// The form field a backend error belongs to (`options.timeout` → `timeout`).
 pub(crate) fn form_field(backend_field: &str, kind: &str) -> &'static str {
-    let f = backend_field.strip_prefix("options.").unwrap_or(backend_field);
+    let f = backend_field
+        .strip_prefix("options.")
+        .unwrap_or(backend_field);
     match f {
         "trigger" => match kind {
             "cron" => "expr",
@@ -291,12 +305,26 @@ mod tests {
         let t = form("id=a&job=j&kind=interval&every=30s&args=%7B%22x%22%3A1%7D&coalesce=on")
             .to_task(&TimeZone::UTC)
             .unwrap();
-        assert_eq!(t.trigger, TriggerSpec::Interval { every: Duration::from_secs(30), start: None, end: None });
+        assert_eq!(
+            t.trigger,
+            TriggerSpec::Interval {
+                every: Duration::from_secs(30),
+                start: None,
+                end: None
+            }
+        );
         assert_eq!(t.args["x"], 1);
         assert!(t.options.coalesce);
         let berlin = jiff::tz::db().get("Europe/Berlin").unwrap();
-        let t = form("id=a&job=j&kind=date&at=2030-01-31T09%3A30").to_task(&berlin).unwrap();
-        assert_eq!(t.trigger, TriggerSpec::Date { at: "2030-01-31T08:30:00Z".parse().unwrap() });
+        let t = form("id=a&job=j&kind=date&at=2030-01-31T09%3A30")
+            .to_task(&berlin)
+            .unwrap();
+        assert_eq!(
+            t.trigger,
+            TriggerSpec::Date {
+                at: "2030-01-31T08:30:00Z".parse().unwrap()
+            }
+        );
     }
 
     #[test]
@@ -308,13 +336,18 @@ mod tests {
         for want in ["every", "args", "max_instances", "timeout", "id", "job"] {
             assert!(fields.contains(&want), "{want} missing from {fields:?}");
         }
-        let errs = form("id=a&job=j&kind=weekly").to_task(&TimeZone::UTC).unwrap_err();
+        let errs = form("id=a&job=j&kind=weekly")
+            .to_task(&TimeZone::UTC)
+            .unwrap_err();
         assert_eq!(errs[0].0, "kind");
     }
 
     #[test]
     fn edit_form_round_trips() {
-        let t = Task::new("x", "j").cron_in("0 3 * * *", "Europe/Berlin").unwrap().timeout(Duration::from_secs(90));
+        let t = Task::new("x", "j")
+            .cron_in("0 3 * * *", "Europe/Berlin")
+            .unwrap()
+            .timeout(Duration::from_secs(90));
         let back = TaskForm::from_task(&t).to_task(&TimeZone::UTC).unwrap();
         assert_eq!(back.trigger, t.trigger);
         assert_eq!(back.options, t.options);

@@ -92,9 +92,7 @@ impl Ctx<'_> {
             assets: &self.shared.assets,
             title: &self.shared.title,
             status: st,
-            tz: jiff::tz::db()
-                .get(&st.timezone)
-                .unwrap_or(TimeZone::UTC),
+            tz: jiff::tz::db().get(&st.timezone).unwrap_or(TimeZone::UTC),
             now: st.now,
         }
     }
@@ -108,7 +106,9 @@ impl Ctx<'_> {
     /// 303 to `rel` (relative to the base) with a flash message.
     pub(crate) fn go(&self, rel: &str, ok: bool, message: &str) -> Resp {
         let mut r = super::response::see_other(&self.urls.at(rel));
-        if let Some(c) = super::dashboard::flash_cookie(&self.urls, if ok { "ok" } else { "err" }, message) {
+        if let Some(c) =
+            super::dashboard::flash_cookie(&self.urls, if ok { "ok" } else { "err" }, message)
+        {
             r.headers_mut().append(header::SET_COOKIE, c);
         }
         r
@@ -174,7 +174,11 @@ pub(crate) fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp {
         tz: TimeZone::UTC,
         now: st.now,
     };
-    let body = views::errors::error(&view, StatusCode::NOT_FOUND, "There is no page at this address.");
+    let body = views::errors::error(
+        &view,
+        StatusCode::NOT_FOUND,
+        "There is no page at this address.",
+    );
     html(
         StatusCode::NOT_FOUND,
         views::layout::page(&view, "Not found", views::Nav::None, None, body).into_string(),
@@ -183,7 +187,11 @@ pub(crate) fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp {
 
 /// Runs the handler for a matched route.
 pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Resp {
-    let id = found.id.map(|i| percent_encoding::percent_decode_str(i).decode_utf8_lossy().into_owned());
+    let id = found.id.map(|i| {
+        percent_encoding::percent_decode_str(i)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
     let id = id.as_deref().unwrap_or("");
     let action = found.action.unwrap_or("");
     let form = || Params::parse(body);
@@ -216,12 +224,14 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Res
         Handler::ApiRun => api::run(cx, id).await,
         Handler::ApiStats => api::stats(cx).await,
         Handler::ApiPreview => api::preview(cx, body),
-        Handler::Health => super::response::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        Handler::Health => {
+            super::response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        }
         Handler::Metrics => api::metrics(cx).await,
-        Handler::Asset => cx.shared.assets.serve(
-            found.name.unwrap_or(""),
-            cx.query.get("v"),
-            cx.headers,
-        ),
+        Handler::Asset => {
+            cx.shared
+                .assets
+                .serve(found.name.unwrap_or(""), cx.query.get("v"), cx.headers)
+        }
     }
 }

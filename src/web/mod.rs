@@ -18,6 +18,6 @@ mod sse;
 pub(crate) use assets::Assets;
 pub use dashboard::{ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
 pub(crate) use form::{FieldErrors, TaskForm};
-pub use prefix::{MountPrefix, PrefixError};
 pub(crate) use prefix::{segment, Urls};
+pub use prefix::{MountPrefix, PrefixError};
 pub use response::Body;

@@ -24,7 +24,11 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         per_page: 8,
         ..RunQuery::default()
     };
-    let (stats, next, failures) = match (b.stats().await, b.list(&next_q).await, b.runs(&fail_q).await) {
+    let (stats, next, failures) = match (
+        b.stats().await,
+        b.list(&next_q).await,
+        b.runs(&fail_q).await,
+    ) {
         (Ok(s), Ok(n), Ok(f)) => (s, n, f),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return cx.fail(&e),
     };
@@ -58,7 +62,13 @@ pub(crate) async fn task_new(cx: &Ctx<'_>) -> Resp {
 
 pub(crate) async fn task_edit(cx: &Ctx<'_>, id: &str) -> Resp {
     match cx.shared.backend.get(id).await {
-        Ok(d) => render_form(cx, StatusCode::OK, &TaskForm::from_task(&d.info.task), &Vec::new(), Some(id)),
+        Ok(d) => render_form(
+            cx,
+            StatusCode::OK,
+            &TaskForm::from_task(&d.info.task),
+            &Vec::new(),
+            Some(id),
+        ),
         Err(e) => cx.fail(&e),
     }
 }
@@ -101,7 +111,11 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
     };
     match result {
         Ok(_) => {
-            let verb = if editing.is_some() { "Saved" } else { "Created" };
+            let verb = if editing.is_some() {
+                "Saved"
+            } else {
+                "Created"
+            };
             let to = format!("/tasks/{}", super::prefix::segment(&id));
             cx.go(&to, true, &format!("{verb} task {id}."))
         }
@@ -159,14 +173,22 @@ pub(crate) async fn task_action(cx: &Ctx<'_>, id: &str, action: &str, p: &Params
     let fallback = format!("/tasks/{}", super::prefix::segment(id));
     let result = match action {
         "run" => b.run_now(id).await.map(|r| match r.status {
-            crate::scheduler::RunStatus::Skipped => format!("Run of {id} skipped: {}", r.error.unwrap_or_default()),
+            crate::scheduler::RunStatus::Skipped => {
+                format!("Run of {id} skipped: {}", r.error.unwrap_or_default())
+            }
             _ => format!("Started run #{} of {id}.", r.id),
         }),
         "pause" => b.pause(id).await.map(|_| format!("Paused {id}.")),
         "resume" => b.resume(id).await.map(|_| format!("Resumed {id}.")),
         "remove" => {
             if p.get("confirm") != Some("yes") {
-                return confirm_page(cx, &format!("Remove task {id}? Its history is kept."), &cx.urls.task(id, "/remove"), &[], p);
+                return confirm_page(
+                    cx,
+                    &format!("Remove task {id}? Its history is kept."),
+                    &cx.urls.task(id, "/remove"),
+                    &[],
+                    p,
+                );
             }
             let r = b.remove(id).await.map(|()| format!("Removed {id}."));
             // The task's own page is gone: come back to the list unless sent elsewhere.
@@ -195,8 +217,17 @@ pub(crate) async fn task_action(cx: &Ctx<'_>, id: &str, action: &str, p: &Params
     }
 }
 
-fn confirm_page(cx: &Ctx<'_>, question: &str, action: &str, hidden: &[(&str, &str)], p: &Params) -> Resp {
-    let back = p.get("back").and_then(super::prefix::safe_relative).unwrap_or("/tasks");
+fn confirm_page(
+    cx: &Ctx<'_>,
+    question: &str,
+    action: &str,
+    hidden: &[(&str, &str)],
+    p: &Params,
+) -> Resp {
+    let back = p
+        .get("back")
+        .and_then(super::prefix::safe_relative)
+        .unwrap_or("/tasks");
     let st = cx.shared.backend.status();
     let body = views::errors::confirm(&cx.view(&st), question, action, hidden, back);
     cx.page(StatusCode::OK, "Confirm", Nav::Tasks, body)
@@ -214,14 +245,26 @@ pub(crate) async fn bulk(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
     }
     if act == BulkAction::Remove && p.get("confirm") != Some("yes") {
         let hidden: Vec<(&str, &str)> = ids.iter().map(|i| ("id", i.as_str())).collect();
-        let q = format!("Remove {} task(s): {}? Their history is kept.", ids.len(), ids.join(", "));
+        let q = format!(
+            "Remove {} task(s): {}? Their history is kept.",
+            ids.len(),
+            ids.join(", ")
+        );
         return confirm_page(cx, &q, &cx.urls.at("/tasks/bulk/remove"), &hidden, p);
     }
     match cx.shared.backend.bulk(act, &ids).await {
         Ok(out) => {
             let mut msg = format!("{}: {} done", act.as_str(), out.done.len());
             if !out.failed.is_empty() {
-                msg.push_str(&format!(", {} failed ({})", out.failed.len(), out.failed.iter().map(|(i, e)| format!("{i}: {e}")).collect::<Vec<_>>().join("; ")));
+                msg.push_str(&format!(
+                    ", {} failed ({})",
+                    out.failed.len(),
+                    out.failed
+                        .iter()
+                        .map(|(i, e)| format!("{i}: {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
             }
             msg.push('.');
             cx.back(p, "/tasks", out.failed.is_empty(), &msg)
@@ -241,7 +284,16 @@ pub(crate) fn scheduler_action(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
         }
     };
     match cx.shared.backend.set_paused(paused) {
-        Ok(()) => cx.back(p, "/", true, if paused { "Scheduler paused: nothing fires until you resume it." } else { "Scheduler resumed." }),
+        Ok(()) => cx.back(
+            p,
+            "/",
+            true,
+            if paused {
+                "Scheduler paused: nothing fires until you resume it."
+            } else {
+                "Scheduler resumed."
+            },
+        ),
         Err(e) => cx.back(p, "/", false, e.message()),
     }
 }
@@ -267,7 +319,9 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
 
 pub(crate) async fn run_detail(cx: &Ctx<'_>, id: &str) -> Resp {
     let Ok(run_id) = id.parse::<u64>() else {
-        return cx.fail(&crate::backend::BackendError::not_found(format!("no run {id:?}; run ids are numbers")));
+        return cx.fail(&crate::backend::BackendError::not_found(format!(
+            "no run {id:?}; run ids are numbers"
+        )));
     };
     match cx.shared.backend.run(run_id).await {
         Ok(r) => {

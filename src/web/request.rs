@@ -58,9 +58,7 @@ where
     }
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(BadRequest::TooLarge { limit })
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BadRequest::TooLarge { limit }),
         Err(_) => Err(BadRequest::Unreadable),
     }
 }

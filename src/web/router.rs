@@ -43,21 +43,60 @@ type Methods = &'static [(Method, Handler)];
 /// The URL map: a documented, stable contract (see the crate docs).
 const ROUTES: &[(&str, Methods)] = &[
     ("/", &[(Method::GET, Handler::Overview)]),
-    ("/tasks", &[(Method::GET, Handler::Tasks), (Method::POST, Handler::TaskCreate)]),
+    (
+        "/tasks",
+        &[
+            (Method::GET, Handler::Tasks),
+            (Method::POST, Handler::TaskCreate),
+        ],
+    ),
     ("/tasks/new", &[(Method::GET, Handler::TaskNew)]),
     ("/tasks/bulk/{action}", &[(Method::POST, Handler::Bulk)]),
-    ("/tasks/{id}", &[(Method::GET, Handler::TaskDetail), (Method::POST, Handler::TaskUpdate)]),
+    (
+        "/tasks/{id}",
+        &[
+            (Method::GET, Handler::TaskDetail),
+            (Method::POST, Handler::TaskUpdate),
+        ],
+    ),
     ("/tasks/{id}/edit", &[(Method::GET, Handler::TaskEdit)]),
-    ("/tasks/{id}/{action}", &[(Method::POST, Handler::TaskAction)]),
-    ("/scheduler/{action}", &[(Method::POST, Handler::SchedulerAction)]),
+    (
+        "/tasks/{id}/{action}",
+        &[(Method::POST, Handler::TaskAction)],
+    ),
+    (
+        "/scheduler/{action}",
+        &[(Method::POST, Handler::SchedulerAction)],
+    ),
     ("/runs", &[(Method::GET, Handler::Runs)]),
     ("/runs/{id}", &[(Method::GET, Handler::RunDetail)]),
     ("/events", &[(Method::GET, Handler::Events)]),
-    ("/api/tasks", &[(Method::GET, Handler::ApiTasks), (Method::POST, Handler::ApiTaskCreate)]),
-    ("/api/tasks/bulk/{action}", &[(Method::POST, Handler::ApiBulk)]),
-    ("/api/tasks/{id}", &[(Method::GET, Handler::ApiTask), (Method::PUT, Handler::ApiTaskUpdate)]),
-    ("/api/tasks/{id}/runs", &[(Method::GET, Handler::ApiTaskRuns)]),
-    ("/api/tasks/{id}/{action}", &[(Method::POST, Handler::ApiTaskAction)]),
+    (
+        "/api/tasks",
+        &[
+            (Method::GET, Handler::ApiTasks),
+            (Method::POST, Handler::ApiTaskCreate),
+        ],
+    ),
+    (
+        "/api/tasks/bulk/{action}",
+        &[(Method::POST, Handler::ApiBulk)],
+    ),
+    (
+        "/api/tasks/{id}",
+        &[
+            (Method::GET, Handler::ApiTask),
+            (Method::PUT, Handler::ApiTaskUpdate),
+        ],
+    ),
+    (
+        "/api/tasks/{id}/runs",
+        &[(Method::GET, Handler::ApiTaskRuns)],
+    ),
+    (
+        "/api/tasks/{id}/{action}",
+        &[(Method::POST, Handler::ApiTaskAction)],
+    ),
     ("/api/runs", &[(Method::GET, Handler::ApiRuns)]),
     ("/api/runs/{id}", &[(Method::GET, Handler::ApiRun)]),
     ("/api/stats", &[(Method::GET, Handler::ApiStats)]),
@@ -146,17 +185,61 @@ mod tests {
     fn table() {
         let r = Router::new();
         let cases = [
-            Case { method: Method::GET, path: "/", want: Ok((Handler::Overview, None, None)) },
-            Case { method: Method::HEAD, path: "/tasks", want: Ok((Handler::Tasks, None, None)) },
-            Case { method: Method::GET, path: "/tasks/new", want: Ok((Handler::TaskNew, None, None)) },
-            Case { method: Method::GET, path: "/tasks/abc", want: Ok((Handler::TaskDetail, Some("abc"), None)) },
-            Case { method: Method::POST, path: "/tasks/abc/pause", want: Ok((Handler::TaskAction, Some("abc"), Some("pause"))) },
-            Case { method: Method::POST, path: "/tasks/bulk/run", want: Ok((Handler::Bulk, None, Some("run"))) },
-            Case { method: Method::GET, path: "/api/tasks/x/runs", want: Ok((Handler::ApiTaskRuns, Some("x"), None)) },
-            Case { method: Method::DELETE, path: "/tasks/abc", want: Err(Miss::Method("GET, POST, HEAD".into())) },
-            Case { method: Method::GET, path: "/tasks/abc/pause", want: Err(Miss::Method("POST".into())) },
-            Case { method: Method::GET, path: "/nope", want: Err(Miss::NotFound) },
-            Case { method: Method::GET, path: "/tasks/a/b/c", want: Err(Miss::NotFound) },
+            Case {
+                method: Method::GET,
+                path: "/",
+                want: Ok((Handler::Overview, None, None)),
+            },
+            Case {
+                method: Method::HEAD,
+                path: "/tasks",
+                want: Ok((Handler::Tasks, None, None)),
+            },
+            Case {
+                method: Method::GET,
+                path: "/tasks/new",
+                want: Ok((Handler::TaskNew, None, None)),
+            },
+            Case {
+                method: Method::GET,
+                path: "/tasks/abc",
+                want: Ok((Handler::TaskDetail, Some("abc"), None)),
+            },
+            Case {
+                method: Method::POST,
+                path: "/tasks/abc/pause",
+                want: Ok((Handler::TaskAction, Some("abc"), Some("pause"))),
+            },
+            Case {
+                method: Method::POST,
+                path: "/tasks/bulk/run",
+                want: Ok((Handler::Bulk, None, Some("run"))),
+            },
+            Case {
+                method: Method::GET,
+                path: "/api/tasks/x/runs",
+                want: Ok((Handler::ApiTaskRuns, Some("x"), None)),
+            },
+            Case {
+                method: Method::DELETE,
+                path: "/tasks/abc",
+                want: Err(Miss::Method("GET, POST, HEAD".into())),
+            },
+            Case {
+                method: Method::GET,
+                path: "/tasks/abc/pause",
+                want: Err(Miss::Method("POST".into())),
+            },
+            Case {
+                method: Method::GET,
+                path: "/nope",
+                want: Err(Miss::NotFound),
+            },
+            Case {
+                method: Method::GET,
+                path: "/tasks/a/b/c",
+                want: Err(Miss::NotFound),
+            },
         ];
         for c in cases {
             let got = r

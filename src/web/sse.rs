@@ -28,7 +28,11 @@ pub(crate) fn stream(
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     tokio::spawn(async move {
         // Tell the client how long to wait before reconnecting, and open the stream at once.
-        if tx.send(Bytes::from_static(b"retry: 3000\n: connected\n\n")).await.is_err() {
+        if tx
+            .send(Bytes::from_static(b"retry: 3000\n: connected\n\n"))
+            .await
+            .is_err()
+        {
             return;
         }
         let mut tick = tokio::time::interval(keepalive);

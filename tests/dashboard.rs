@@ -1,0 +1,740 @@
+//! The dashboard end to end over a real socket: every route and action, under several mounts.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use common::*;
+use http::{Method, StatusCode};
+use taskdeck::{Dashboard, Event, Recv};
+
+/// Pages of the URL map reachable by GET (relative to the base).
+const PAGES: &[&str] = &[
+    "/",
+    "/tasks",
+    "/tasks?q=alp&state=scheduled&trigger=interval&sort=name&dir=desc&page=1",
+    "/tasks/new",
+    "/tasks/alpha",
+    "/tasks/alpha/edit",
+    "/runs",
+    "/runs?status=failures",
+];
+
+struct Mount {
+    what: &'static str,
+    prefix: &'static str,
+    forwarded: Option<&'static str>,
+    /// The path the client requests, before the base.
+    request_base: &'static str,
+    /// The public base every link must carry.
+    public_base: &'static str,
+}
+
+#[tokio::test]
+async fn every_page_links_under_its_base_in_every_mount() {
+    let mounts = [
+        Mount {
+            what: "root",
+            prefix: "",
+            forwarded: None,
+            request_base: "",
+            public_base: "",
+        },
+        Mount {
+            what: "/dashboard",
+            prefix: "/dashboard",
+            forwarded: None,
+            request_base: "/dashboard",
+            public_base: "/dashboard",
+        },
+        Mount {
+            what: "/ops/jobs",
+            prefix: "/ops/jobs",
+            forwarded: None,
+            request_base: "/ops/jobs",
+            public_base: "/ops/jobs",
+        },
+        Mount {
+            what: "proxy strips /ops, dashboard at /jobs",
+            prefix: "/jobs",
+            forwarded: Some("/ops"),
+            request_base: "/jobs",
+            public_base: "/ops/jobs",
+        },
+        Mount {
+            what: "proxy strips everything, prefix already removed",
+            prefix: "/jobs",
+            forwarded: Some("/ops"),
+            request_base: "",
+            public_base: "/ops/jobs",
+        },
+    ];
+    let (s, _clock) = scheduler().await;
+    for m in mounts {
+        let srv = serve(
+            Dashboard::builder(s.clone())
+                .prefix(m.prefix)
+                .trust_proxy(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        )
+        .await;
+        let headers: Vec<(&str, &str)> = m
+            .forwarded
+            .iter()
+            .map(|f| ("x-forwarded-prefix", *f))
+            .collect();
+        for page in PAGES {
+            let path = format!("{}{}", m.request_base, page);
+            let r = srv.request(Method::GET, &path, &headers, "").await;
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{}: GET {path}: {}",
+                m.what,
+                r.body
+            );
+            assert!(
+                r.header("content-type").starts_with("text/html"),
+                "{}: {path}",
+                m.what
+            );
+            let links = r.links();
+            assert!(links.len() > 5, "{}: {path} has links", m.what);
+            for l in links.into_iter().filter(|l| !l.starts_with('#')) {
+                assert!(
+                    l.starts_with(&format!("{}/", m.public_base)),
+                    "{}: {path} links to {l:?}, outside {}",
+                    m.what,
+                    m.public_base
+                );
+            }
+        }
+        if !m.request_base.is_empty() {
+            let r = srv
+                .request(
+                    Method::GET,
+                    &format!("{}?x=1", m.request_base),
+                    &headers,
+                    "",
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT, "{}", m.what);
+            assert_eq!(
+                r.header("location"),
+                format!("{}/?x=1", m.public_base),
+                "{}",
+                m.what
+            );
+        }
+        // An action comes back under the public base.
+        let r = srv
+            .request(
+                Method::POST,
+                &format!("{}/tasks/alpha/pause", m.request_base),
+                &[&headers[..], &[("sec-fetch-site", "same-origin")]].concat(),
+                "back=%2Ftasks%3Fq%3Dal",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", m.what);
+        assert_eq!(
+            r.header("location"),
+            format!("{}/tasks?q=al", m.public_base),
+            "{}",
+            m.what
+        );
+        let path = if m.public_base.is_empty() {
+            "/"
+        } else {
+            m.public_base
+        };
+        assert!(
+            r.header("set-cookie").contains(&format!("Path={path};")),
+            "{}: {}",
+            m.what,
+            r.header("set-cookie")
+        );
+        s.resume("alpha").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn forwarded_prefix_only_from_trusted_proxies_and_only_when_clean() {
+    let (s, _clock) = scheduler().await;
+    let untrusted = serve(Dashboard::builder(s.clone()).prefix("/d")).await;
+    let r = untrusted
+        .request(
+            Method::GET,
+            "/d/tasks",
+            &[("x-forwarded-prefix", "/evil")],
+            "",
+        )
+        .await;
+    assert!(
+        r.links()
+            .iter()
+            .all(|l| l.starts_with("/d/") || l.starts_with('#')),
+        "untrusted header ignored"
+    );
+    let trusted = serve(
+        Dashboard::builder(s.clone())
+            .prefix("/d")
+            .trust_proxy(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    )
+    .await;
+    for bad in [
+        "//evil.example",
+        "https://evil.example",
+        "/a\"b",
+        "/a/../b",
+        "evil",
+    ] {
+        let r = trusted
+            .request(Method::GET, "/d/tasks", &[("x-forwarded-prefix", bad)], "")
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            r.links()
+                .iter()
+                .all(|l| l.starts_with("/d/") || l.starts_with('#')),
+            "{bad:?} ignored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_not_found_method_not_allowed_and_head() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/dashboard")).await;
+    let r = srv.get("/dashboard/nope").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("There is no page at this address"));
+    let r = srv.get("/dashboard/tasks/ghost").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("no task with id"), "{}", r.body);
+    let r = srv
+        .request(Method::DELETE, "/dashboard/tasks/alpha", &[], "")
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.header("allow"), "GET, POST, HEAD");
+    let r = srv.get("/dashboard/tasks/alpha/pause").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.header("allow"), "POST");
+    let r = srv.request(Method::HEAD, "/dashboard/tasks", &[], "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.is_empty());
+    let r = srv.get("/dashboard/tasks?page=x").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("page"), "names the field: {}", r.body);
+    let r = srv.get("/dashboard/tasks?state=exploded").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let long = format!("/dashboard/tasks?q={}", "a".repeat(5000));
+    assert_eq!(srv.get(&long).await.status, StatusCode::URI_TOO_LONG);
+    let r = srv.get("/dashboard/runs/notanumber").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    for path in ["/", "/tasks", "/api/tasks", "/nope", "/health"] {
+        let r = srv.get(path).await;
+        let csp = r.header("content-security-policy");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(r.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(r.header("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(r.header("cache-control"), "no-store", "{path}");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            "",
+            "no CORS: {path}"
+        );
+    }
+    let page = srv.get("/tasks").await.body;
+    assert!(
+        !page.contains("<script>") && !page.contains(" style="),
+        "no inline script or style"
+    );
+}
+
+#[tokio::test]
+async fn row_actions_post_redirect_get_with_flash() {
+    let (s, clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/dashboard")).await;
+    let mut events = s.subscribe();
+
+    let r = srv
+        .post_form("/dashboard/tasks/alpha/run", "back=%2Ftasks%3Fpage%3D1")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), "/dashboard/tasks?page=1");
+    let cookie = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("taskdeck_flash="), "{cookie}");
+    loop {
+        if let Recv::Event(Event::RunFinished { task_id, .. }) = events.recv().await {
+            if task_id == "alpha" {
+                break;
+            }
+        }
+    }
+    let page = srv
+        .request(
+            Method::GET,
+            "/dashboard/tasks?page=1",
+            &[("cookie", &cookie)],
+            "",
+        )
+        .await;
+    assert!(page.body.contains("Started run #"), "flash shown");
+    assert!(
+        page.header("set-cookie").contains("Max-Age=0"),
+        "flash cleared"
+    );
+
+    let r = srv.post_form("/dashboard/tasks/alpha/pause", "").await;
+    assert_eq!(
+        r.header("location"),
+        "/dashboard/tasks/alpha",
+        "no back: the task page"
+    );
+    assert!(s.get("alpha").await.unwrap().task.paused);
+    srv.post_form("/dashboard/tasks/alpha/resume", "back=/")
+        .await;
+    assert!(!s.get("alpha").await.unwrap().task.paused);
+
+    for hostile in [
+        "back=%2F%2Fevil.example",
+        "back=https%3A%2F%2Fevil.example",
+        "back=%2F%5Cevil.example",
+    ] {
+        let r = srv.post_form("/dashboard/tasks/alpha/pause", hostile).await;
+        assert_eq!(
+            r.header("location"),
+            "/dashboard/tasks/alpha",
+            "{hostile} ignored"
+        );
+    }
+
+    // Remove asks first (a page of its own without the script), then removes.
+    let r = srv
+        .post_form("/dashboard/tasks/gamma/remove", "back=%2Ftasks")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Please confirm") && r.body.contains("name=\"confirm\" value=\"yes\""));
+    assert!(s.get("gamma").await.is_ok(), "not removed yet");
+    let r = srv
+        .post_form(
+            "/dashboard/tasks/gamma/remove",
+            "back=%2Ftasks%2Fgamma&confirm=yes",
+        )
+        .await;
+    assert_eq!(
+        r.header("location"),
+        "/dashboard/tasks",
+        "its own page is gone"
+    );
+    assert!(s.get("gamma").await.is_err());
+    let r = srv.post_form("/dashboard/tasks/gamma/pause", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "action on a removed task");
+    let r = srv.post_form("/dashboard/tasks/alpha/explode", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    drop(clock);
+}
+
+#[tokio::test]
+async fn bulk_actions() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let r = srv
+        .post_form(
+            "/tasks/bulk/pause",
+            "id=alpha&id=beta&id=ghost&back=%2Ftasks",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.header("set-cookie").contains("2%20done"),
+        "{}",
+        r.header("set-cookie")
+    );
+    assert!(s.get("alpha").await.unwrap().task.paused && s.get("beta").await.unwrap().task.paused);
+    let r = srv
+        .post_form("/tasks/bulk/remove", "id=alpha&id=beta")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "asks first");
+    assert!(r.body.contains("alpha, beta"));
+    let r = srv
+        .post_form("/tasks/bulk/remove", "id=alpha&confirm=yes")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(s.get("alpha").await.is_err());
+    let r = srv.post_form("/tasks/bulk/resume", "").await;
+    assert!(
+        r.header("set-cookie").contains("Select"),
+        "nothing selected says so"
+    );
+    assert_eq!(
+        srv.post_form("/tasks/bulk/explode", "id=beta").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn create_and_edit_with_inline_validation() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/d")).await;
+    let form = srv.get("/d/tasks/new").await;
+    assert!(
+        form.body
+            .contains("<option value=\"report\">report</option>"),
+        "registered jobs offered"
+    );
+
+    let r = srv
+        .post_form(
+            "/d/tasks",
+            "id=new-one&job=report&kind=interval&every=soon&args=%7Bbad",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("is not a duration"), "every error inline");
+    assert!(r.body.contains("not valid JSON"), "args error inline");
+    assert!(r.body.contains("value=\"new-one\""), "typed values kept");
+
+    let r = srv
+        .post_form("/d/tasks", "id=alpha&job=report&kind=interval&every=30s")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("already exists"), "duplicate id");
+
+    let r = srv
+        .post_form("/d/tasks", "id=nightly&job=nope&kind=cron&expr=0+3+*+*+*")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("unknown job"), "{}", r.body);
+
+    let r = srv
+        .post_form("/d/tasks", "id=nightly&name=Nightly&job=report&kind=cron&expr=0+3+*+*+*&timezone=Europe%2FBerlin&args=%7B%22to%22%3A%22ops%22%7D&coalesce=on")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.header("location"), "/d/tasks/nightly");
+    let t = s.get("nightly").await.unwrap();
+    assert_eq!(t.task.args["to"], "ops");
+
+    let r = srv
+        .post_form("/d/tasks/nightly", "job=report&kind=cron&expr=61+*+*+*+*")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("invalid cron expression"), "{}", r.body);
+    let r = srv
+        .post_form(
+            "/d/tasks/nightly",
+            "job=report&kind=interval&every=2m&name=Renamed",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(s.get("nightly").await.unwrap().task.name, "Renamed");
+    let r = srv
+        .post_form("/d/tasks/ghost", "job=report&kind=interval&every=2m")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn task_page_shows_history_chart_logs_and_next_fires() {
+    let (s, clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let mut events = s.subscribe();
+    clock.advance(Duration::from_secs(60));
+    loop {
+        if let Recv::Event(Event::RunFinished { .. }) = events.recv().await {
+            break;
+        }
+    }
+    let page = srv.get("/tasks/alpha").await.body;
+    assert!(page.contains("<svg class=\"chart\""), "duration chart");
+    assert!(page.contains("report sent"), "log lines of the latest run");
+    assert_eq!(
+        page.matches("<li><time datetime=").count(),
+        10,
+        "next 10 fires"
+    );
+    let run = s.runs(&Default::default()).await.unwrap().items.remove(0);
+    let r = srv.get(&format!("/runs/{}", run.id)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("report sent"));
+    assert_eq!(srv.get("/runs/999999").await.status, StatusCode::NOT_FOUND);
+    let r = srv.get(&format!("/tasks/beta?run={}", run.id)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a run of another task");
+}
+
+#[tokio::test]
+async fn json_api() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/dashboard")).await;
+    let r = srv.get("/dashboard/api/tasks?sort=name&per_page=2").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["total"], 3);
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    assert_eq!(v["items"][0]["task"]["id"], "alpha");
+
+    let r = srv.get("/dashboard/api/tasks/alpha").await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["upcoming"].as_array().unwrap().len(), 10);
+
+    let r = srv.get("/dashboard/api/tasks/ghost").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["error"], "not_found");
+
+    let created = srv
+        .post_json(
+            Method::POST,
+            "/dashboard/api/tasks",
+            r#"{"id":"api-1","job":"report","trigger":{"kind":"interval","every":"10s"}}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let dup = srv
+        .post_json(
+            Method::POST,
+            "/dashboard/api/tasks",
+            r#"{"id":"api-1","job":"report","trigger":{"kind":"interval","every":"10s"}}"#,
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    let bad = srv
+        .post_json(
+            Method::POST,
+            "/dashboard/api/tasks",
+            r#"{"id":"x","job":"report","trigger":{"kind":"cron","expr":"nope"}}"#,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = serde_json::from_str(&bad.body).unwrap();
+    assert_eq!(v["field"], "trigger");
+    let malformed = srv
+        .post_json(Method::POST, "/dashboard/api/tasks", "{not json")
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert!(malformed.body.contains("invalid JSON"));
+
+    let upd = srv
+        .post_json(
+            Method::PUT,
+            "/dashboard/api/tasks/api-1",
+            r#"{"job":"report","trigger":{"kind":"interval","every":"20s"}}"#,
+        )
+        .await;
+    assert_eq!(upd.status, StatusCode::OK, "{}", upd.body);
+    let mismatch = srv
+        .post_json(
+            Method::PUT,
+            "/dashboard/api/tasks/api-1",
+            r#"{"id":"other","job":"report","trigger":{"kind":"interval","every":"20s"}}"#,
+        )
+        .await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
+
+    let run = srv
+        .post_json(Method::POST, "/dashboard/api/tasks/api-1/run", "")
+        .await;
+    assert_eq!(run.status, StatusCode::ACCEPTED);
+    let pause = srv
+        .post_json(Method::POST, "/dashboard/api/tasks/api-1/pause", "")
+        .await;
+    assert_eq!(pause.status, StatusCode::OK);
+    let unknown = srv
+        .post_json(Method::POST, "/dashboard/api/tasks/api-1/explode", "")
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bulk = srv
+        .post_json(
+            Method::POST,
+            "/dashboard/api/tasks/bulk/resume",
+            r#"{"ids":["api-1","ghost"]}"#,
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&bulk.body).unwrap();
+    assert_eq!(v["done"][0], "api-1");
+    assert_eq!(v["failed"][0][0], "ghost");
+    let removed = srv
+        .post_json(Method::POST, "/dashboard/api/tasks/api-1/remove", "")
+        .await;
+    assert_eq!(removed.status, StatusCode::OK);
+    let again = srv
+        .post_json(Method::POST, "/dashboard/api/tasks/api-1/pause", "")
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::NOT_FOUND,
+        "action on a removed task"
+    );
+
+    let runs = srv.get("/dashboard/api/runs?status=succeeded").await;
+    assert_eq!(runs.status, StatusCode::OK);
+    let bad_status = srv.get("/dashboard/api/runs?status=exploded").await;
+    assert_eq!(bad_status.status, StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = serde_json::from_str(&bad_status.body).unwrap();
+    assert_eq!(v["field"], "status");
+    let stats = srv.get("/dashboard/api/stats").await;
+    let v: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+    assert_eq!(v["scheduler"]["timezone"], "Europe/Berlin");
+    let wrong = srv
+        .request(Method::DELETE, "/dashboard/api/tasks", &[], "")
+        .await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong.header("content-type").starts_with("application/json"));
+
+    let big = format!(
+        r#"{{"id":"big","job":"report","trigger":{{"kind":"interval","every":"1m"}},"args":"{}"}}"#,
+        "x".repeat(70_000)
+    );
+    let r = srv
+        .post_json(Method::POST, "/dashboard/api/tasks", &big)
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let preview = srv
+        .post_json(
+            Method::POST,
+            "/dashboard/api/preview",
+            r#"{"kind":"cron","expr":"0 9 * * MON"}"#,
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&preview.body).unwrap();
+    assert_eq!(v["fires"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let r = srv
+        .request(
+            Method::POST,
+            "/tasks/alpha/pause",
+            &[("sec-fetch-site", "cross-site")],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("Sec-Fetch-Site"));
+    let host = srv.addr.to_string();
+    let r = srv
+        .request(
+            Method::POST,
+            "/tasks/alpha/pause",
+            &[("origin", "https://evil.example"), ("host", &host)],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!s.get("alpha").await.unwrap().task.paused);
+}
+
+#[tokio::test]
+async fn health_metrics_and_assets() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/dashboard")).await;
+    let r = srv.get("/dashboard/health").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, r#"{"status":"ok"}"#)
+    );
+    let m = srv.get("/dashboard/metrics").await.body;
+    assert!(m.contains("taskdeck_tasks{state=\"paused\"} 1"), "{m}");
+    assert!(m.contains("# TYPE taskdeck_run_duration_seconds histogram"));
+
+    let page = srv.get("/dashboard/").await;
+    let css = page
+        .links()
+        .into_iter()
+        .find(|l| l.contains("app.css"))
+        .unwrap();
+    let r = srv
+        .request(Method::GET, &css, &[("accept-encoding", "gzip")], "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-encoding"), "gzip");
+    assert!(r.header("cache-control").contains("immutable"));
+    let etag = r.header("etag").to_string();
+    let r = srv
+        .request(Method::GET, &css, &[("if-none-match", &etag)], "")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert!(r.body.is_empty());
+    assert_eq!(
+        srv.get("/dashboard/assets/nope.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn partial_requests_get_the_main_fragment() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let r = srv
+        .request(Method::GET, "/tasks", &[("hx-request", "true")], "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.starts_with("<main id=\"main\""),
+        "{}",
+        &r.body[..80.min(r.body.len())]
+    );
+    assert!(!r.body.contains("<html"));
+}
+
+#[tokio::test]
+async fn event_stream_delivers_backend_events() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/dashboard")).await;
+    let stream = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    wr.write_all(b"GET /dashboard/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let has = |needle: &str, buf: &[u8]| String::from_utf8_lossy(buf).contains(needle);
+    // Headers and the opening comment.
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), rd.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        if has(": connected", &buf) {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    assert!(head.contains("content-type: text/event-stream"));
+    assert!(head.contains("x-accel-buffering: no"));
+    s.pause("alpha").await.unwrap();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), rd.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        if has("event: task_paused", &buf) {
+            break;
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&buf).contains(r#"data: {"type":"task_paused","task_id":"alpha"}"#)
+    );
+}
