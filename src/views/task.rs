@@ -144,7 +144,7 @@ pub(crate) fn chart(runs: &[RunRecord]) -> Markup {
     let n = points.len() as u64;
     let bar = ((w - gap * n.saturating_sub(1)) / n).clamp(2, 40);
     html! {
-        svg.chart viewBox={"0 0 " (w) " " (h + 14)} role="img" aria-label={"Durations of the last " (n) " runs, longest " (millis(max))} {
+        svg.chart viewBox={"0 0 " (w) " " (h + 14)} preserveAspectRatio="xMinYMid meet" role="img" aria-label={"Durations of the last " (n) " runs, longest " (millis(max))} {
             @for (i, (ms, failed, id)) in points.iter().enumerate() {
                 @let bh = (ms * h / max).max(1);
                 @let x = i as u64 * (bar + gap);
@@ -152,8 +152,8 @@ pub(crate) fn chart(runs: &[RunRecord]) -> Markup {
                     title { "#" (id) ": " (millis(*ms)) }
                 }
             }
-            text.axis x="0" y=(h + 12) { "0" }
-            text.axis x=(w) y="10" text-anchor="end" { (millis(max)) }
+            text.axis x="0" y=(h + 12) { "oldest" }
+            text.axis x=(n * (bar + gap)) y=(h + 12) text-anchor="end" { "newest · tallest " (millis(max)) }
         }
     }
 }
