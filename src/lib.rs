@@ -44,6 +44,32 @@
 //! # }
 //! ```
 //!
+//! ## The dashboard
+//! [`Dashboard`] is a hand-written `hyper::service::Service` over any [`TaskBackend`]: pages
+//! for the overview, tasks (search, filters, sort, paging, row and bulk actions), task detail
+//! and edit, runs; live updates over server-sent events; a JSON API; `/health` and
+//! `/metrics`. The URL map is in the README.
+//!
+//! ```no_run
+//! # async fn f(scheduler: taskdeck::Scheduler) -> Result<(), Box<dyn std::error::Error>> {
+//! let dashboard = taskdeck::Dashboard::builder(scheduler.clone())
+//!     .prefix("/dashboard")
+//!     .build()?;
+//! dashboard.serve("127.0.0.1:8000".parse()?, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! }).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ### Mounting
+//! The external base path of a request is a trusted `X-Forwarded-Prefix` (only from addresses
+//! given to [`DashboardBuilder::trust_proxy`]) followed by the mount prefix (configured with
+//! [`DashboardBuilder::prefix`], or reported by a framework through the [`MountedAt`] request
+//! extension). Requests may arrive with the prefix still on or already stripped. Every link,
+//! form action, asset URL, `Location` and cookie `Path` is built from that base; `/dashboard`
+//! answers 308 to `/dashboard/`.
+//!
 //! ## Triggers
 //! | trigger | builder | JSON |
 //! |---|---|---|
