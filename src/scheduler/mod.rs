@@ -386,8 +386,7 @@ impl Scheduler {
         let info = self.info(rec.clone());
         self.inner.store.insert(rec).await?;
         tracing::info!(task = %info.task.id, job = %info.task.job, trigger = %info.trigger_text, "task added");
-        self.inner.poke();
-        self.inner.events.send(Event::TaskAdded {
+        self.changed(Event::TaskAdded {
             task_id: info.task.id.clone(),
         });
         Ok(info)
@@ -398,8 +397,7 @@ impl Scheduler {
     pub async fn update(&self, mut task: Task) -> Result<TaskInfo, Error> {
         let trigger = self.check(&mut task)?;
         let rec = self.inner.store.update(task, trigger, self.now()).await?;
-        self.inner.poke();
-        self.inner.events.send(Event::TaskUpdated {
+        self.changed(Event::TaskUpdated {
             task_id: rec.task.id.clone(),
         });
         tracing::info!(task = %rec.task.id, "task updated");
@@ -409,8 +407,7 @@ impl Scheduler {
     /// Removes a task. Runs going on finish; its history is kept.
     pub async fn remove(&self, id: &str) -> Result<(), Error> {
         self.inner.store.remove(id).await?;
-        self.inner.poke();
-        self.inner.events.send(Event::TaskRemoved {
+        self.changed(Event::TaskRemoved {
             task_id: id.to_string(),
         });
         tracing::info!(task = %id, "task removed");
@@ -419,24 +416,30 @@ impl Scheduler {
 
     /// Pauses a task: it does not fire until resumed. Runs going on finish.
     pub async fn pause(&self, id: &str) -> Result<TaskInfo, Error> {
-        let rec = self.inner.store.set_paused(id, true, self.now()).await?;
-        self.inner.poke();
-        self.inner.events.send(Event::TaskPaused {
-            task_id: id.to_string(),
-        });
-        tracing::info!(task = %id, "task paused");
-        Ok(self.info(rec))
+        self.set_paused(id, true).await
     }
 
     /// Resumes a task from now; fires missed while paused are not made up.
     pub async fn resume(&self, id: &str) -> Result<TaskInfo, Error> {
-        let rec = self.inner.store.set_paused(id, false, self.now()).await?;
-        self.inner.poke();
-        self.inner.events.send(Event::TaskResumed {
-            task_id: id.to_string(),
+        self.set_paused(id, false).await
+    }
+
+    async fn set_paused(&self, id: &str, paused: bool) -> Result<TaskInfo, Error> {
+        let rec = self.inner.store.set_paused(id, paused, self.now()).await?;
+        let task_id = id.to_string();
+        self.changed(if paused {
+            Event::TaskPaused { task_id }
+        } else {
+            Event::TaskResumed { task_id }
         });
-        tracing::info!(task = %id, "task resumed");
+        tracing::info!(task = %id, paused, "task paused or resumed");
         Ok(self.info(rec))
+    }
+
+    /// The schedule changed: wake the timer loop and tell subscribers.
+    fn changed(&self, event: Event) {
+        self.inner.poke();
+        self.inner.events.send(event);
     }
 
     /// Runs a task now, outside its schedule (also when paused). Returns the run as begun:
