@@ -106,11 +106,16 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod auth;
 mod backend;
 mod scheduler;
 mod views;
 mod web;
 
+pub use auth::{
+    AuditEntry, AuditLog, AuthBackend, AuthFuture, JwtBackend, JwtError, LoginResult,
+    PasswordBackend, ProxyHeaderBackend, RequestParts, Role, User,
+};
 pub use backend::{
     BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,
     TriggerPreview,

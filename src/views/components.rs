@@ -89,6 +89,7 @@ pub(crate) enum ButtonKind {
 /// A one-button POST form that comes back to `back` (relative) afterwards. With `confirm`,
 /// the script asks first; without the script, the server asks on a page of its own.
 pub(crate) fn action_button(
+    v: &View<'_>,
     action: &str,
     label: &str,
     kind: ButtonKind,
@@ -102,6 +103,7 @@ pub(crate) fn action_button(
     };
     html! {
         form.inline method="post" action=(action) data-confirm=[confirm] {
+            (v.csrf_field())
             input type="hidden" name="back" value=(back);
             button.(class) type="submit" { (label) }
         }
@@ -175,8 +177,30 @@ mod tests {
     }
 
     #[test]
-    fn action_button_escapes_and_carries_back() {
+    fn action_button_escapes_and_carries_back_and_csrf() {
+        let urls = crate::web::Urls::new(crate::web::MountPrefix::default());
+        let assets = crate::web::Assets::new("#000");
+        let st = crate::backend::SchedulerStatus {
+            lifecycle: crate::scheduler::Lifecycle::Running,
+            paused: false,
+            timezone: "UTC".into(),
+            now: Timestamp::UNIX_EPOCH,
+        };
+        let v = View {
+            urls: &urls,
+            assets: &assets,
+            title: "t",
+            status: &st,
+            tz: jiff::tz::TimeZone::UTC,
+            now: Timestamp::UNIX_EPOCH,
+            user: None,
+            csrf: Some("tok\"<"),
+            can_operate: true,
+            can_admin: true,
+            here: "/",
+        };
         let html = action_button(
+            &v,
             "/t/x/run",
             "Run <now>",
             ButtonKind::Plain,
@@ -186,7 +210,7 @@ mod tests {
         .into_string();
         assert_eq!(
             html,
-            r#"<form class="inline" method="post" action="/t/x/run" data-confirm="Sure?"><input type="hidden" name="back" value="/tasks?q=a&amp;b"><button class="btn" type="submit">Run &lt;now&gt;</button></form>"#
+            r#"<form class="inline" method="post" action="/t/x/run" data-confirm="Sure?"><input type="hidden" name="csrf" value="tok&quot;&lt;"><input type="hidden" name="back" value="/tasks?q=a&amp;b"><button class="btn" type="submit">Run &lt;now&gt;</button></form>"#
         );
     }
 }

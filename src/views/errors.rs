@@ -29,6 +29,7 @@ pub(crate) fn confirm(
             h2 { "Please confirm" }
             p { (question) }
             form method="post" action=(action) {
+                (v.csrf_field())
                 @for (k, val) in hidden {
                     input type="hidden" name=(k) value=(val);
                 }

@@ -41,6 +41,7 @@ pub(crate) fn task_form(
         @if let Some(e) = err("form") { div.flash.flash-err role="alert" { (e) } }
         @if !errors.is_empty() { div.flash.flash-err role="alert" { "Please fix the fields marked below." } }
         form.card.task-form method="post" action=(action) novalidate {
+            (v.csrf_field())
             fieldset {
                 legend { "Task" }
                 @if let Some(id) = editing {

@@ -47,6 +47,9 @@ pub(crate) fn page(
                         (item(Nav::Overview, u.root(), "Overview", "◧"))
                         (item(Nav::Tasks, u.at("/tasks"), "Tasks", "☰"))
                         (item(Nav::Runs, u.at("/runs"), "Runs", "↻"))
+                        @if v.user.is_some() {
+                            (item(Nav::Audit, u.at("/audit"), "Audit", "✎"))
+                        }
                         div.nav-foot {
                             a.nav-item href=(u.at("/api/stats")) { span.nav-icon aria-hidden="true" { "{}" } "JSON API" }
                             a.nav-item href=(u.at("/metrics")) { span.nav-icon aria-hidden="true" { "#" } "Metrics" }
@@ -57,6 +60,15 @@ pub(crate) fn page(
                             h1 { (title) }
                             div.topbar-right {
                                 (scheduler_state(v))
+                                @if let Some(u) = v.user {
+                                    span.user title={"Signed in as " (u.id)} {
+                                        (u.name) " · " span.muted { (u.role().map(|r| r.as_str()).unwrap_or("no role")) }
+                                    }
+                                    form.inline method="post" action=(v.urls.at("/logout")) {
+                                        (v.csrf_field())
+                                        button.btn type="submit" { "Sign out" }
+                                    }
+                                }
                             }
                         }
                         (main(v, flash, body))
@@ -93,11 +105,11 @@ fn scheduler_state(v: &View<'_>) -> Markup {
             span.badge.(class) data-live="scheduler" { "Scheduler: " (label) }
             span.muted.tz title="Times are shown in this zone" { (st.timezone) }
         }
-        @if st.lifecycle == Lifecycle::Running {
+        @if st.lifecycle == Lifecycle::Running && v.can_operate {
             @if st.paused {
-                (action_button(&v.urls.at("/scheduler/resume"), "Resume all", ButtonKind::Primary, None, "/"))
+                (action_button(v, &v.urls.at("/scheduler/resume"), "Resume all", ButtonKind::Primary, None, v.here))
             } @else {
-                (action_button(&v.urls.at("/scheduler/pause"), "Pause all", ButtonKind::Plain, Some("Pause the whole scheduler? Nothing fires until you resume it."), "/"))
+                (action_button(v, &v.urls.at("/scheduler/pause"), "Pause all", ButtonKind::Plain, Some("Pause the whole scheduler? Nothing fires until you resume it."), v.here))
             }
         }
     }

@@ -1,10 +1,12 @@
 //! Server-rendered pages: one function per page returning `maud::Markup`, widgets as small
 //! `Render` types. maud escapes everything; no task or user data goes through `PreEscaped`.
 
+pub(crate) mod audit;
 pub(crate) mod components;
 pub(crate) mod errors;
 pub(crate) mod form;
 pub(crate) mod layout;
+pub(crate) mod login;
 pub(crate) mod overview;
 pub(crate) mod runs;
 pub(crate) mod task;
@@ -13,6 +15,7 @@ pub(crate) mod tasks;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+use crate::auth::User;
 use crate::backend::SchedulerStatus;
 use crate::web::{Assets, Urls};
 
@@ -24,12 +27,31 @@ pub(crate) struct View<'a> {
     pub(crate) status: &'a SchedulerStatus,
     pub(crate) tz: TimeZone,
     pub(crate) now: Timestamp,
+    /// The signed-in user, when login is on.
+    pub(crate) user: Option<&'a User>,
+    /// The CSRF token forms must carry, when login is on.
+    pub(crate) csrf: Option<&'a str>,
+    /// May run, pause and resume.
+    pub(crate) can_operate: bool,
+    /// May create, edit and remove.
+    pub(crate) can_admin: bool,
+    /// The current page, relative to the base, with its query (actions come back here).
+    pub(crate) here: &'a str,
 }
 
 impl View<'_> {
     /// URL of an embedded asset, versioned by its content hash.
     pub(crate) fn asset(&self, name: &str) -> String {
         self.urls.at(&self.assets.path(name))
+    }
+
+    /// The hidden CSRF field for a POST form (nothing when login is off).
+    pub(crate) fn csrf_field(&self) -> maud::Markup {
+        maud::html! {
+            @if let Some(t) = self.csrf {
+                input type="hidden" name="csrf" value=(t);
+            }
+        }
     }
 }
 
@@ -39,6 +61,7 @@ pub(crate) enum Nav {
     Overview,
     Tasks,
     Runs,
+    Audit,
     None,
 }
 

@@ -28,14 +28,18 @@ pub(crate) fn task(
             (StateBadge(d.info.state))
             span.mono.muted { (id) }
             div.push {}
-            (action_button(&u.task(id, "/run"), "Run now", ButtonKind::Primary, None, here))
-            @if t.paused {
-                (action_button(&u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
-            } @else {
-                (action_button(&u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
+            @if v.can_operate {
+                (action_button(v, &u.task(id, "/run"), "Run now", ButtonKind::Primary, None, here))
+                @if t.paused {
+                    (action_button(v, &u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
+                } @else {
+                    (action_button(v, &u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
+                }
             }
-            a.btn href=(u.task(id, "/edit")) { "Edit" }
-            (action_button(&u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), "/tasks"))
+            @if v.can_admin {
+                a.btn href=(u.task(id, "/edit")) { "Edit" }
+                (action_button(v, &u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), "/tasks"))
+            }
         }
         @if !d.info.job_registered {
             div.flash.flash-err role="alert" { "Job " code { (t.job) } " is not registered in this process: its fires are skipped here." }

@@ -97,16 +97,21 @@ pub(crate) fn tasks(
             @if q.desc { input type="hidden" name="dir" value="desc"; }
             button.btn.btn-primary type="submit" { "Filter" }
             a.btn href=(u.at("/tasks")) { "Reset" }
-            a.btn.btn-primary.push href=(u.at("/tasks/new")) { "+ New task" }
+            @if v.can_admin { a.btn.btn-primary.push href=(u.at("/tasks/new")) { "+ New task" } }
         }
-        form #bulk method="post" action=(u.at("/tasks/bulk/run")) {
-            input type="hidden" name="back" value=(here);
-            div.bulkbar {
-                span.muted { "With selected:" }
-                button.btn type="submit" formaction=(u.at("/tasks/bulk/run")) { "Run now" }
-                button.btn type="submit" formaction=(u.at("/tasks/bulk/pause")) { "Pause" }
-                button.btn type="submit" formaction=(u.at("/tasks/bulk/resume")) { "Resume" }
-                button.btn.btn-danger type="submit" formaction=(u.at("/tasks/bulk/remove")) data-confirm="Remove the selected tasks? Their history is kept." { "Remove" }
+        @if v.can_operate {
+            form #bulk method="post" action=(u.at("/tasks/bulk/run")) {
+                (v.csrf_field())
+                input type="hidden" name="back" value=(here);
+                div.bulkbar {
+                    span.muted { "With selected:" }
+                    button.btn type="submit" formaction=(u.at("/tasks/bulk/run")) { "Run now" }
+                    button.btn type="submit" formaction=(u.at("/tasks/bulk/pause")) { "Pause" }
+                    button.btn type="submit" formaction=(u.at("/tasks/bulk/resume")) { "Resume" }
+                    @if v.can_admin {
+                        button.btn.btn-danger type="submit" formaction=(u.at("/tasks/bulk/remove")) data-confirm="Remove the selected tasks? Their history is kept." { "Remove" }
+                    }
+                }
             }
         }
         div.table-wrap data-live="tasks" {
@@ -123,7 +128,7 @@ pub(crate) fn tasks(
                     caption.sr-only { "Tasks" }
                     thead {
                         tr {
-                            th scope="col" { input type="checkbox" data-select-all="id" aria-label="Select all tasks on this page"; }
+                            @if v.can_operate { th scope="col" { input type="checkbox" data-select-all="id" aria-label="Select all tasks on this page"; } }
                             (sort_link(TaskSort::Name, "Task"))
                             th scope="col" { "Job" }
                             th scope="col" { "Trigger" }
@@ -150,7 +155,7 @@ fn row(v: &View<'_>, t: &TaskInfo, here: &str) -> Markup {
     let id = &t.task.id;
     html! {
         tr.paused[t.state == TaskState::Paused] {
-            td { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; }
+            @if v.can_operate { td { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; } }
             td {
                 a.task-name href=(u.task(id, "")) { (t.task.name) }
                 @if t.task.name != *id { div.mono.muted.small { (id) } }
@@ -166,13 +171,17 @@ fn row(v: &View<'_>, t: &TaskInfo, here: &str) -> Markup {
             }
             td { (StateBadge(t.state)) }
             td.actions {
-                (action_button(&u.task(id, "/run"), "Run", ButtonKind::Plain, None, here))
-                @if t.task.paused {
-                    (action_button(&u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
-                } @else {
-                    (action_button(&u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
+                @if v.can_operate {
+                    (action_button(v, &u.task(id, "/run"), "Run", ButtonKind::Plain, None, here))
+                    @if t.task.paused {
+                        (action_button(v, &u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
+                    } @else {
+                        (action_button(v, &u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
+                    }
                 }
-                (action_button(&u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), here))
+                @if v.can_admin {
+                    (action_button(v, &u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), here))
+                }
             }
         }
     }

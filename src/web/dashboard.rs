@@ -25,11 +25,15 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use super::assets::Assets;
+use super::gate;
 use super::handlers::{self, Ctx};
 use super::prefix::{MountPrefix, PrefixError, Urls};
 use super::request::{read_body, BadRequest, Params};
 use super::response::{self, json_error, text, Body, Resp};
 use super::router::{Miss, Router};
+use crate::auth::session::Keys;
+use crate::auth::throttle::Throttle;
+use crate::auth::{AuditLog, AuthBackend};
 use crate::backend::TaskBackend;
 
 /// Longest accepted query string, in bytes.
@@ -57,6 +61,8 @@ pub enum ConfigError {
     Title(String),
     /// A limit is out of range.
     Limit(String),
+    /// A session secret is too short.
+    Secret(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -69,6 +75,7 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::Title(why) => write!(f, "invalid title: {why}"),
             ConfigError::Limit(why) => write!(f, "invalid limit: {why}"),
+            ConfigError::Secret(why) => write!(f, "invalid session secret: {why}"),
         }
     }
 }
@@ -96,6 +103,14 @@ pub struct DashboardBuilder {
     trusted_proxies: Vec<IpAddr>,
     body_limit: usize,
     keepalive: Duration,
+    auth: Option<Arc<dyn AuthBackend>>,
+    secrets: Vec<Vec<u8>>,
+    session_cookie: String,
+    session_ttl: Duration,
+    same_site_strict: bool,
+    force_secure: bool,
+    read_only: bool,
+    audit_capacity: usize,
 }
 
 impl fmt::Debug for DashboardBuilder {
@@ -146,6 +161,58 @@ impl DashboardBuilder {
         self
     }
 
+    /// Turns login on with this backend. Default: off (everyone may do everything; put the
+    /// dashboard behind your own access control).
+    pub fn auth(mut self, backend: impl AuthBackend) -> Self {
+        self.auth = Some(Arc::new(backend));
+        self
+    }
+
+    /// A session-signing secret, at least 32 bytes. Call again to add older secrets for
+    /// rotation: the first signs, all verify. Default: `TASKDECK_SECRET`, else (with login on)
+    /// a random key, with a warning that sessions end at restart and differ between replicas.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secrets.push(secret.as_ref().to_vec());
+        self
+    }
+
+    /// The session cookie's name. Default `taskdeck_session`.
+    pub fn session_cookie(mut self, name: &str) -> Self {
+        self.session_cookie = name.to_string();
+        self
+    }
+
+    /// How long a login lasts. Default 12 hours.
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// `SameSite=Strict` instead of `Lax` on the session cookie.
+    pub fn same_site_strict(mut self, strict: bool) -> Self {
+        self.same_site_strict = strict;
+        self
+    }
+
+    /// Always mark cookies `Secure` (by default only when the request came over HTTPS, as
+    /// told by a trusted proxy's `X-Forwarded-Proto`).
+    pub fn secure_cookies(mut self, always: bool) -> Self {
+        self.force_secure = always;
+        self
+    }
+
+    /// Refuses every change (run, pause, create, …) to everyone, and hides their buttons.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Audit entries kept in memory. Default 1,000.
+    pub fn audit_capacity(mut self, n: usize) -> Self {
+        self.audit_capacity = n;
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<Dashboard, ConfigError> {
         let prefix = MountPrefix::new(&self.prefix).map_err(ConfigError::Prefix)?;
@@ -170,6 +237,46 @@ impl DashboardBuilder {
                 "sse_keepalive must be at least 1 s".into(),
             ));
         }
+        let mut secrets = self.secrets;
+        if secrets.is_empty() {
+            if let Ok(env) = std::env::var("TASKDECK_SECRET") {
+                if !env.is_empty() {
+                    secrets.push(env.into_bytes());
+                }
+            }
+        }
+        if let Some(short) = secrets.iter().position(|s| s.len() < 32) {
+            return Err(ConfigError::Secret(format!(
+                "secret #{} is {} bytes; use at least 32 random bytes (e.g. `openssl rand -base64 48`)",
+                short + 1,
+                secrets[short].len()
+            )));
+        }
+        if secrets.is_empty() {
+            let mut key = vec![0u8; 32];
+            crate::auth::random_bytes(&mut key);
+            if self.auth.is_some() {
+                tracing::warn!(
+                    "no session secret configured (TASKDECK_SECRET or DashboardBuilder::secret):                      using a random key; sessions end when the process restarts and are not                      shared between replicas"
+                );
+            }
+            secrets.push(key);
+        }
+        let cookie = self.session_cookie.trim().to_string();
+        if cookie.is_empty()
+            || !cookie
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        {
+            return Err(ConfigError::Limit(
+                "session_cookie must be letters, digits, '_' or '-'".into(),
+            ));
+        }
+        if self.session_ttl < Duration::from_secs(60) {
+            return Err(ConfigError::Limit(
+                "session_ttl must be at least 1 minute".into(),
+            ));
+        }
         Ok(Dashboard {
             shared: Arc::new(Shared {
                 backend: self.backend,
@@ -181,6 +288,19 @@ impl DashboardBuilder {
                 body_limit: self.body_limit,
                 keepalive: self.keepalive,
                 closing: tokio::sync::watch::Sender::new(false),
+                auth: self.auth,
+                keys: Keys::new(secrets),
+                session_cookie: cookie,
+                session_ttl: self.session_ttl,
+                same_site: if self.same_site_strict {
+                    "Strict"
+                } else {
+                    "Lax"
+                },
+                force_secure: self.force_secure,
+                read_only: self.read_only,
+                audit: AuditLog::new(self.audit_capacity),
+                throttle: Throttle::default(),
             }),
             client: None,
         })
@@ -193,11 +313,20 @@ pub(crate) struct Shared {
     pub(crate) title: String,
     pub(crate) assets: Assets,
     router: Router,
-    trusted_proxies: Vec<IpAddr>,
+    pub(crate) trusted_proxies: Vec<IpAddr>,
     pub(crate) body_limit: usize,
     pub(crate) keepalive: Duration,
     /// Set when serving stops: event streams end.
     pub(crate) closing: tokio::sync::watch::Sender<bool>,
+    pub(crate) auth: Option<Arc<dyn AuthBackend>>,
+    pub(crate) keys: Keys,
+    pub(crate) session_cookie: String,
+    pub(crate) session_ttl: Duration,
+    pub(crate) same_site: &'static str,
+    force_secure: bool,
+    pub(crate) read_only: bool,
+    pub(crate) audit: AuditLog,
+    pub(crate) throttle: Throttle,
 }
 
 /// The dashboard: a `hyper::service::Service` for any request body type.
@@ -235,6 +364,14 @@ impl Dashboard {
             trusted_proxies: Vec::new(),
             body_limit: 64 * 1024,
             keepalive: Duration::from_secs(15),
+            auth: None,
+            secrets: Vec::new(),
+            session_cookie: "taskdeck_session".into(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            same_site_strict: false,
+            force_secure: false,
+            read_only: false,
+            audit_capacity: 1000,
         }
     }
 
@@ -370,21 +507,60 @@ impl Dashboard {
             Bytes::new()
         };
 
+        // 3b. auth: who is asking, and may they
+        let partial = parts
+            .headers
+            .get("hx-request")
+            .is_some_and(|v| v.as_bytes() == b"true");
+        let need = gate::need(found.handler, found.action);
+        let identity = gate::identify(shared, &parts, rel, peer).await;
+        if let Err(refusal) = gate::check(
+            shared,
+            &gate::Asked {
+                need,
+                identity: &identity,
+                unsafe_method,
+                headers: &parts.headers,
+                form: &form,
+                urls: &urls,
+                rel,
+                query,
+                partial,
+                json: wants_json || rel == "/events",
+            },
+        ) {
+            return refusal;
+        }
+
         // 4. handler
+        let secure = shared.force_secure
+            || (peer.is_some_and(|p| shared.trusted_proxies.contains(&p))
+                && parts
+                    .headers
+                    .get("x-forwarded-proto")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
+        let csrf = identity.binding.as_deref().map(|b| shared.keys.csrf(b));
         let cx = Ctx {
             shared,
             urls,
-            rel,
             query: Params::parse(query.as_bytes()),
-            raw_query: query,
             headers: &parts.headers,
-            partial: parts
-                .headers
-                .get("hx-request")
-                .is_some_and(|v| v.as_bytes() == b"true"),
+            partial,
             json: wants_json,
+            user: identity.user.as_ref(),
+            csrf: csrf.as_deref(),
+            client: peer,
+            secure,
+            here: if query.is_empty() {
+                rel.to_string()
+            } else {
+                format!("{rel}?{query}")
+            },
         };
-        handlers::dispatch(&cx, found, &form).await
+        let (handler, id, action) = (found.handler, found.id, found.action);
+        let resp = handlers::dispatch(&cx, found, &form).await;
+        gate::audit_change(&cx, need, handler, id, action, &form, resp.status());
+        resp
     }
 }
 

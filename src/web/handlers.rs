@@ -12,6 +12,7 @@ use super::request::{BadRequest, Params};
 use super::response::{html, json_error, Resp};
 use super::router::{Found, Handler};
 use super::sse;
+use crate::auth::{Role, User};
 use crate::backend::{BackendError, SchedulerStatus};
 use crate::views::{self, Flash, View};
 
@@ -19,24 +20,28 @@ use crate::views::{self, Flash, View};
 pub(crate) struct Ctx<'a> {
     pub(crate) shared: &'a Shared,
     pub(crate) urls: Urls,
-    pub(crate) rel: &'a str,
     pub(crate) query: Params,
-    pub(crate) raw_query: &'a str,
     pub(crate) headers: &'a HeaderMap,
     /// `HX-Request: true`: answer with the page's main fragment only.
     pub(crate) partial: bool,
     /// Answer errors as JSON.
     pub(crate) json: bool,
+    /// The signed-in user (login on).
+    pub(crate) user: Option<&'a User>,
+    /// The CSRF token for this user's forms (login on, ambient credentials).
+    pub(crate) csrf: Option<&'a str>,
+    /// The client's address.
+    pub(crate) client: Option<std::net::IpAddr>,
+    /// The current page relative to the base, with its query.
+    pub(crate) here: String,
+    /// The request came over HTTPS (as a trusted proxy says, or by configuration).
+    pub(crate) secure: bool,
 }
 
 impl Ctx<'_> {
     /// The current page, relative to the base, with its query.
     pub(crate) fn here(&self) -> String {
-        if self.raw_query.is_empty() {
-            self.rel.to_string()
-        } else {
-            format!("{}?{}", self.rel, self.raw_query)
-        }
+        self.here.clone()
     }
 
     /// The flash message left by the previous action, if any.
@@ -94,7 +99,18 @@ impl Ctx<'_> {
             status: st,
             tz: jiff::tz::db().get(&st.timezone).unwrap_or(TimeZone::UTC),
             now: st.now,
+            user: self.user,
+            csrf: self.csrf,
+            can_operate: self.may(Role::Operator),
+            can_admin: self.may(Role::Admin),
+            here: &self.here,
         }
+    }
+
+    /// True when this request's user may act with `role`'s rights.
+    pub(crate) fn may(&self, role: Role) -> bool {
+        !self.shared.read_only
+            && (self.shared.auth.is_none() || self.user.is_some_and(|u| u.has(role)))
     }
 
     /// 303 back to `back` (a form's hidden field, checked) or `fallback`, with a flash message.
@@ -173,6 +189,11 @@ pub(crate) fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp {
         status: &st,
         tz: TimeZone::UTC,
         now: st.now,
+        user: None,
+        csrf: None,
+        can_operate: false,
+        can_admin: false,
+        here: "/",
     };
     let body = views::errors::error(
         &view,
@@ -228,6 +249,11 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Res
             super::response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
         }
         Handler::Metrics => api::metrics(cx).await,
+        Handler::Login => super::login::login_page(cx),
+        Handler::LoginSubmit => super::login::login_submit(cx, &form()).await,
+        Handler::Logout => super::login::logout(cx).await,
+        Handler::Audit => super::login::audit_page(cx),
+        Handler::ApiAudit => super::login::audit_api(cx),
         Handler::Asset => {
             cx.shared
                 .assets

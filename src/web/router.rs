@@ -36,6 +36,11 @@ pub(crate) enum Handler {
     Health,
     Metrics,
     Asset,
+    Login,
+    LoginSubmit,
+    Logout,
+    Audit,
+    ApiAudit,
 }
 
 type Methods = &'static [(Method, Handler)];
@@ -104,6 +109,16 @@ const ROUTES: &[(&str, Methods)] = &[
     ("/health", &[(Method::GET, Handler::Health)]),
     ("/metrics", &[(Method::GET, Handler::Metrics)]),
     ("/assets/{name}", &[(Method::GET, Handler::Asset)]),
+    (
+        "/login",
+        &[
+            (Method::GET, Handler::Login),
+            (Method::POST, Handler::LoginSubmit),
+        ],
+    ),
+    ("/logout", &[(Method::POST, Handler::Logout)]),
+    ("/audit", &[(Method::GET, Handler::Audit)]),
+    ("/api/audit", &[(Method::GET, Handler::ApiAudit)]),
 ];
 
 /// A matched route: its handler and path parameters.

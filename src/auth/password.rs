@@ -1,0 +1,156 @@
+//! Username and password logins: a user list with argon2 PHC hashes, or your own check.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+use super::{AuthBackend, AuthFuture, LoginResult, RequestParts, Role, User};
+
+type Verify = Arc<dyn Fn(String, String) -> AuthFuture<'static, Option<User>> + Send + Sync>;
+
+/// Form logins checked against a user list (argon2 PHC hashes) or a function of yours.
+///
+/// Hash checks run on tokio's blocking threads. An unknown username is checked against a
+/// dummy hash, so it takes as long as a wrong password and does not reveal which users exist.
+///
+/// ```
+/// use taskdeck::{PasswordBackend, Role};
+/// let hash = PasswordBackend::hash("correct horse battery staple")?;
+/// let backend = PasswordBackend::new().user("ada", &hash, Role::Admin)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct PasswordBackend {
+    users: Arc<HashMap<String, (String, Role)>>,
+    verify: Option<Verify>,
+    dummy: Arc<String>,
+}
+
+impl std::fmt::Debug for PasswordBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordBackend")
+            .field("users", &self.users.len())
+            .field("custom_verify", &self.verify.is_some())
+            .finish()
+    }
+}
+
+impl Default for PasswordBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PasswordBackend {
+    /// A backend with no users yet.
+    pub fn new() -> PasswordBackend {
+        let dummy = Self::hash("taskdeck dummy password").unwrap_or_default();
+        PasswordBackend {
+            users: Arc::new(HashMap::new()),
+            verify: None,
+            dummy: Arc::new(dummy),
+        }
+    }
+
+    /// Adds a user with a PHC hash string (from [`PasswordBackend::hash`] or any argon2 tool).
+    pub fn user(mut self, username: &str, phc: &str, role: Role) -> Result<Self, String> {
+        PasswordHash::new(phc)
+            .map_err(|e| format!("the password hash of {username:?} is not a PHC string: {e}"))?;
+        Arc::make_mut(&mut self.users).insert(username.to_string(), (phc.to_string(), role));
+        Ok(self)
+    }
+
+    /// Checks logins with your own async function instead of (or after) the user list.
+    pub fn verify_with<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<User>> + Send + 'static,
+    {
+        self.verify = Some(Arc::new(move |u, p| Box::pin(f(u, p))));
+        self
+    }
+
+    /// An argon2id PHC hash of `password` with a random salt.
+    pub fn hash(password: &str) -> Result<String, String> {
+        let mut salt = [0u8; 16];
+        super::random_bytes(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn check(phc: &str, password: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+impl AuthBackend for PasswordBackend {
+    fn authenticate<'a>(&'a self, _req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
+        // Form logins live in the dashboard's session cookie.
+        Box::pin(async { None })
+    }
+
+    fn login<'a>(&'a self, username: &'a str, password: &'a str) -> AuthFuture<'a, LoginResult> {
+        Box::pin(async move {
+            let known = self.users.get(username).cloned();
+            let (phc, role) = match &known {
+                Some((h, r)) => (h.clone(), Some(*r)),
+                None => (self.dummy.to_string(), None),
+            };
+            let pw = password.to_string();
+            let ok = tokio::task::spawn_blocking(move || check(&phc, &pw))
+                .await
+                .unwrap_or(false);
+            if let (true, Some(role)) = (ok, role) {
+                return LoginResult::Success(User::new(username, username, role));
+            }
+            if let Some(verify) = &self.verify {
+                if let Some(user) = verify(username.to_string(), password.to_string()).await {
+                    return LoginResult::Success(user);
+                }
+            }
+            LoginResult::Failure
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn users_and_custom_verify() {
+        let hash = PasswordBackend::hash("s3cret").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        let b = PasswordBackend::new()
+            .user("ada", &hash, Role::Operator)
+            .unwrap()
+            .verify_with(|u, p| async move {
+                (u == "bob" && p == "builder").then(|| User::new("bob", "Bob", Role::Viewer))
+            });
+        assert_eq!(
+            b.login("ada", "s3cret").await,
+            LoginResult::Success(User::new("ada", "ada", Role::Operator))
+        );
+        assert_eq!(b.login("ada", "wrong").await, LoginResult::Failure);
+        assert_eq!(b.login("nobody", "s3cret").await, LoginResult::Failure);
+        assert!(matches!(
+            b.login("bob", "builder").await,
+            LoginResult::Success(_)
+        ));
+        assert!(PasswordBackend::new()
+            .user("x", "plaintext", Role::Admin)
+            .is_err());
+    }
+}

@@ -1,0 +1,190 @@
+//! Sign in, sign out, and the audit log.
+
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+
+use super::gate::record;
+use super::handlers::Ctx;
+use super::prefix::safe_relative;
+use super::request::Params;
+use super::response::{html, json, see_other, Resp};
+use crate::auth::session::Session;
+use crate::auth::LoginResult;
+use crate::views;
+
+/// `next` if it is a path under this dashboard's base, else the dashboard root.
+pub(crate) fn safe_next(cx: &Ctx<'_>, next: Option<&str>) -> String {
+    let base = cx.urls.at("");
+    next.and_then(safe_relative)
+        .and_then(|n| {
+            let rest = n.strip_prefix(base.as_str())?;
+            (rest.starts_with('/')).then_some(n)
+        })
+        .map(String::from)
+        .unwrap_or_else(|| cx.urls.root())
+}
+
+fn page(cx: &Ctx<'_>, status: StatusCode, next: &str, username: &str, error: Option<&str>) -> Resp {
+    let st = cx.shared.backend.status();
+    let v = cx.view(&st);
+    let (form, help) = match &cx.shared.auth {
+        Some(a) => {
+            let help = a.login_help();
+            // Backends that explain another way in show no password form.
+            (help.is_none(), help)
+        }
+        None => (
+            false,
+            Some("Login is not enabled for this dashboard.".to_string()),
+        ),
+    };
+    html(
+        status,
+        views::login::login(&v, next, username, error, help.as_deref(), form).into_string(),
+    )
+}
+
+pub(crate) fn login_page(cx: &Ctx<'_>) -> Resp {
+    let next = safe_next(cx, cx.query.get("next"));
+    if cx.user.is_some() {
+        return see_other(&next);
+    }
+    page(cx, StatusCode::OK, &next, "", None)
+}
+
+pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
+    let next = safe_next(cx, p.get("next"));
+    let Some(auth) = &cx.shared.auth else {
+        return page(cx, StatusCode::NOT_FOUND, &next, "", None);
+    };
+    let username = p.get("username").unwrap_or("");
+    let password = p.raw("password");
+    if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 1024 {
+        return page(
+            cx,
+            StatusCode::BAD_REQUEST,
+            &next,
+            username,
+            Some("Enter a username and a password."),
+        );
+    }
+    let wait = cx
+        .shared
+        .throttle
+        .retry_after(cx.client, username, Instant::now());
+    if !wait.is_zero() {
+        record(
+            cx,
+            "login_throttled",
+            Some(username.to_string()),
+            "429 Too Many Requests".into(),
+        );
+        let secs = wait.as_secs().max(1);
+        let mut r = page(
+            cx,
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            username,
+            Some(&format!("Too many failed sign-ins. Try again in {secs} s.")),
+        );
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    match auth.login(username, password).await {
+        LoginResult::Success(user) => {
+            cx.shared.throttle.succeeded(cx.client, username);
+            let now = jiff::Timestamp::now().as_second();
+            let ttl = i64::try_from(cx.shared.session_ttl.as_secs()).unwrap_or(i64::MAX);
+            let session = Session::new(&user, now, ttl);
+            let value = cx.shared.keys.sign(&cx.shared.session_cookie, &session);
+            let mut r = see_other(&next);
+            if let Some(c) = session_cookie(cx, &value, ttl) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            cx.shared.audit.record(crate::auth::AuditEntry {
+                at: jiff::Timestamp::now(),
+                actor: user.id.clone(),
+                address: cx.client.map(|a| a.to_string()),
+                action: "login".into(),
+                target: None,
+                outcome: "ok".into(),
+            });
+            r
+        }
+        LoginResult::Failure => {
+            cx.shared
+                .throttle
+                .failed(cx.client, username, Instant::now());
+            record(
+                cx,
+                "login_failed",
+                Some(username.to_string()),
+                "bad credentials".into(),
+            );
+            page(
+                cx,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                username,
+                Some("Wrong username or password."),
+            )
+        }
+        LoginResult::Unsupported => page(cx, StatusCode::BAD_REQUEST, &next, username, None),
+    }
+}
+
+fn session_cookie(cx: &Ctx<'_>, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if cx.secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite={}{secure}",
+        cx.shared.session_cookie,
+        cx.urls.cookie_path(),
+        cx.shared.same_site
+    ))
+    .ok()
+}
+
+pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
+    let mut r = see_other(&cx.urls.at("/login"));
+    if let Some(c) = session_cookie(cx, "", 0) {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
+        auth.logout(user).await;
+        record(cx, "logout", None, "ok".into());
+    }
+    r
+}
+
+pub(crate) fn audit_page(cx: &Ctx<'_>) -> Resp {
+    let page = match cx.query.parse_opt::<u32>("page") {
+        Ok(p) => p.unwrap_or(1).max(1),
+        Err(e) => return cx.bad(&e),
+    };
+    let per = 50usize;
+    let (entries, total) = cx.shared.audit.page((page as usize - 1) * per, per);
+    let pages = u32::try_from(total.div_ceil(per).max(1)).unwrap_or(u32::MAX);
+    let st = cx.shared.backend.status();
+    let body = views::audit::audit(&cx.view(&st), &entries, page, pages, total);
+    cx.page(StatusCode::OK, "Audit log", views::Nav::Audit, body)
+}
+
+pub(crate) fn audit_api(cx: &Ctx<'_>) -> Resp {
+    let page = match cx.query.parse_opt::<u32>("page") {
+        Ok(p) => p.unwrap_or(1).max(1),
+        Err(e) => return cx.bad(&e),
+    };
+    let per = match cx.query.parse_opt::<u32>("per_page") {
+        Ok(p) => p.unwrap_or(50).clamp(1, 500) as usize,
+        Err(e) => return cx.bad(&e),
+    };
+    let (items, total) = cx.shared.audit.page((page as usize - 1) * per, per);
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"items": items, "total": total, "page": page, "per_page": per}),
+    )
+}
