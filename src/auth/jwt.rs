@@ -139,7 +139,7 @@ impl JwtBackend {
             .map(str::trim)
     }
 
-    fn from_cookie<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
+    fn cookie_token<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
         let name = self.cookie.as_deref()?;
         crate::web::cookie(req.headers, name)
     }
@@ -175,7 +175,7 @@ impl JwtBackend {
 
 impl AuthBackend for JwtBackend {
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
-        let token = self.bearer(req).or_else(|| self.from_cookie(req));
+        let token = self.bearer(req).or_else(|| self.cookie_token(req));
         let user = token.and_then(|t| self.user_of(t));
         Box::pin(async move { user })
     }

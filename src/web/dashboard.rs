@@ -514,7 +514,7 @@ impl Dashboard {
             .is_some_and(|v| v.as_bytes() == b"true");
         let need = gate::need(found.handler, found.action);
         let identity = gate::identify(shared, &parts, rel, peer).await;
-        if let Err(refusal) = gate::check(
+        if let Some(refusal) = gate::check(
             shared,
             &gate::Asked {
                 need,

@@ -99,8 +99,13 @@ pub(crate) struct Asked<'a> {
     pub(crate) json: bool,
 }
 
-/// `Ok` to go on, or the refusal to send.
-pub(crate) fn check(shared: &Shared, a: &Asked<'_>) -> Result<(), Resp> {
+/// `None` to go on, or the refusal to send.
+pub(crate) fn check(shared: &Shared, a: &Asked<'_>) -> Option<Resp> {
+    refusal(shared, a).err()
+}
+
+#[allow(clippy::result_large_err)] // the error is the response itself, sent once
+fn refusal(shared: &Shared, a: &Asked<'_>) -> Result<(), Resp> {
     let Need::Role(role) = a.need else {
         return Ok(());
     };
