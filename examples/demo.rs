@@ -4,7 +4,9 @@
 //! `cargo run --example demo`
 //!
 //! Environment: `TASKDECK_ADDR` (default `127.0.0.1:8000`), `TASKDECK_PREFIX` (default
-//! `/dashboard`), `TASKDECK_TASKS` (extra generated tasks for load tests, default 0).
+//! `/dashboard`), `TASKDECK_TASKS` (extra generated tasks for load tests, default 0),
+//! `TASKDECK_DEMO_USER` (default `admin`) and `TASKDECK_DEMO_PASSWORD` (default: generated;
+//! both printed at start), `TASKDECK_SECRET` (session signing key, at least 32 bytes).
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use taskdeck::{Dashboard, JobError, Scheduler, Task, TaskContext};
+use taskdeck::{Dashboard, JobError, PasswordBackend, Role, Scheduler, Task, TaskContext};
 
 async fn register_jobs(s: &Scheduler) {
     s.register("send_report", |ctx: TaskContext| async move {
@@ -140,9 +142,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     add_tasks(&scheduler, extra).await?;
     scheduler.start()?;
 
+    // Login: one admin user, from the environment or generated.
+    let user = env("TASKDECK_DEMO_USER").unwrap_or_else(|| "admin".into());
+    let password = env("TASKDECK_DEMO_PASSWORD").unwrap_or_else(|| {
+        std::iter::repeat_with(fastrand::alphanumeric)
+            .take(16)
+            .collect()
+    });
+    let auth =
+        PasswordBackend::new().user(&user, &PasswordBackend::hash(&password)?, Role::Admin)?;
+    // TASKDECK_SECRET, when set, signs the session cookies (so logins survive restarts).
     let dashboard = Dashboard::builder(scheduler.clone())
         .prefix(&prefix)
         .title("taskdeck demo")
+        .auth(auth)
         .build()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let url = format!(
@@ -151,6 +164,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dashboard.prefix().as_str()
     );
     println!("taskdeck demo: {} tasks; dashboard at {url}", 12 + extra);
+    println!("sign in as {user:?} with password {password:?}");
     println!("Ctrl-C to stop");
     dashboard.serve_listener(listener, stop_signal()).await?;
     scheduler.shutdown(Duration::from_secs(5)).await;
