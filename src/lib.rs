@@ -70,6 +70,23 @@
 //! form action, asset URL, `Location` and cookie `Path` is built from that base; `/dashboard`
 //! answers 308 to `/dashboard/`.
 //!
+//! ## Login
+//! Off by default; [`DashboardBuilder::auth`] turns it on with an [`AuthBackend`]:
+//! - [`PasswordBackend`]: a user list with argon2 PHC hashes ([`PasswordBackend::hash`]) or
+//!   your own check ([`PasswordBackend::verify_with`]); unknown users take as long as wrong
+//!   passwords;
+//! - [`JwtBackend`]: `Authorization: Bearer` tokens (HS256/384/512, RS256, ES256), `exp`
+//!   required, `aud`/`iss` checked when set, claims `sub`, `name`, `roles`;
+//! - [`ProxyHeaderBackend`]: a header set by an authenticating proxy, trusted only from its
+//!   addresses;
+//! - or your own: implement [`AuthBackend`] (see `examples/custom_auth.rs`).
+//!
+//! The dashboard signs its own session cookies (HMAC-SHA256 over the cookie name and payload;
+//! [`DashboardBuilder::secret`], rotation by adding older secrets), gates every route but
+//! login, logout, assets and health, checks a CSRF token on unsafe requests made with ambient
+//! credentials, enforces [`Role`]s (viewer < operator < admin), throttles failed logins and
+//! keeps an [`AuditLog`].
+//!
 //! ## Triggers
 //! | trigger | builder | JSON |
 //! |---|---|---|
