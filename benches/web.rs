@@ -72,13 +72,19 @@ fn session(c: &mut Criterion) {
     s.register("job", |_ctx: TaskContext| async { Ok(()) });
     let hash = PasswordBackend::hash("pw").expect("hash");
     let d = Dashboard::builder(s.clone())
-        .auth(PasswordBackend::new().user("ada", &hash, Role::Admin).expect("user"))
+        .auth(
+            PasswordBackend::new()
+                .user("ada", &hash, Role::Admin)
+                .expect("user"),
+        )
         .secret([7u8; 32])
         .build()
         .expect("dashboard");
     let login = Request::post("/login")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"username=ada&password=pw")))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"username=ada&password=pw",
+        )))
         .expect("request");
     let r = rt.block_on(d.handle(login));
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

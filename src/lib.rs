@@ -130,7 +130,7 @@ mod views;
 mod web;
 
 pub use auth::{
-    AuditEntry, AuditLog, AuthBackend, AuthFuture, JwtBackend, JwtError, LoginResult,
+    AuditEntry, AuditLog, AuthBackend, AuthFuture, AuthReply, JwtBackend, JwtError, LoginResult,
     PasswordBackend, ProxyHeaderBackend, RequestParts, Role, User,
 };
 pub use backend::{

@@ -750,3 +750,66 @@ fn short_secrets_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("at least 32"), "{err}");
 }
+
+/// A backend with a route of its own: `/auth/magic?token=…` signs in (a magic link).
+struct MagicLinks;
+
+impl taskdeck::AuthBackend for MagicLinks {
+    fn authenticate<'a>(
+        &'a self,
+        _req: &'a taskdeck::RequestParts<'a>,
+    ) -> taskdeck::AuthFuture<'a, Option<taskdeck::User>> {
+        Box::pin(async { None })
+    }
+
+    fn extra_route<'a>(
+        &'a self,
+        req: &'a taskdeck::RequestParts<'a>,
+        _body: &'a [u8],
+    ) -> taskdeck::AuthFuture<'a, Option<taskdeck::AuthReply>> {
+        let path = req.path.to_string();
+        Box::pin(async move {
+            match path.as_str() {
+                "/auth/magic" => Some(taskdeck::AuthReply::SignIn {
+                    user: taskdeck::User::new("m1", "Magic", Role::Viewer),
+                    next: Some("/runs".into()),
+                }),
+                "/auth/idp" => Some(taskdeck::AuthReply::Redirect(
+                    "https://id.example/authorize".into(),
+                )),
+                _ => None,
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn backends_can_answer_routes_of_their_own() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(MagicLinks)
+            .secret(SECRET),
+    )
+    .await;
+    let r = srv.get("/auth/magic").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), "/runs");
+    let cookie = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        srv.request(Method::GET, "/tasks", &[("cookie", &cookie)], "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        srv.get("/auth/idp").await.header("location"),
+        "https://id.example/authorize"
+    );
+    assert_eq!(srv.get("/auth/unknown").await.status, StatusCode::NOT_FOUND);
+}

@@ -126,6 +126,24 @@ pub enum LoginResult {
     Unsupported,
 }
 
+/// What a backend's own route answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthReply {
+    /// Sign this user in (the dashboard sets its session cookie) and go to `next` (checked
+    /// like the login form's).
+    SignIn {
+        /// Who.
+        user: User,
+        /// Where to go, a path under the dashboard.
+        next: Option<String>,
+    },
+    /// Go elsewhere (303), e.g. to an identity provider.
+    Redirect(String),
+    /// A page of the backend's own, with a status.
+    Html(u16, String),
+}
+
 /// Who is asking. Object-safe: the dashboard holds an `Arc<dyn AuthBackend>`.
 pub trait AuthBackend: Send + Sync + 'static {
     /// The user a request speaks for, from credentials it carries itself (a bearer token, a
@@ -146,6 +164,16 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// Text for the login page when there is no password form: how to get in.
     fn login_help(&self) -> Option<String> {
         None
+    }
+
+    /// Answers the backend's own routes under `{base}/auth/…` (an OAuth callback, a magic
+    /// link), which are public. `None` (the default) is a 404.
+    fn extra_route<'a>(
+        &'a self,
+        _req: &'a RequestParts<'a>,
+        _body: &'a [u8],
+    ) -> AuthFuture<'a, Option<AuthReply>> {
+        Box::pin(async { None })
     }
 
     /// True when [`AuthBackend::authenticate`] trusts credentials the browser adds by itself

@@ -73,6 +73,24 @@ impl PasswordBackend {
         self
     }
 
+    /// Checks logins with a blocking function of yours (run on tokio's blocking threads),
+    /// e.g. one that asks LDAP through a synchronous client.
+    pub fn verify_blocking<F>(self, f: F) -> Self
+    where
+        F: Fn(&str, &str) -> Option<User> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.verify_with(move |u, p| {
+            let f = f.clone();
+            async move {
+                tokio::task::spawn_blocking(move || f(&u, &p))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        })
+    }
+
     /// An argon2id PHC hash of `password` with a random salt.
     pub fn hash(password: &str) -> Result<String, String> {
         let mut salt = [0u8; 16];
@@ -152,5 +170,13 @@ mod tests {
         assert!(PasswordBackend::new()
             .user("x", "plaintext", Role::Admin)
             .is_err());
+        let sync = PasswordBackend::new().verify_blocking(|u, p| {
+            (u == "carol" && p == "pw").then(|| User::new("carol", "Carol", Role::Admin))
+        });
+        assert!(matches!(
+            sync.login("carol", "pw").await,
+            LoginResult::Success(_)
+        ));
+        assert_eq!(sync.login("carol", "no").await, LoginResult::Failure);
     }
 }

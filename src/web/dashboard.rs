@@ -545,6 +545,7 @@ impl Dashboard {
             urls,
             query: Params::parse(query.as_bytes()),
             headers: &parts.headers,
+            method: &parts.method,
             partial,
             json: wants_json,
             user: identity.user.as_ref(),

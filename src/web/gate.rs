@@ -30,7 +30,7 @@ pub(crate) fn need(h: Handler, action: Option<&str>) -> Need {
     use Handler::*;
     let removing = action == Some("remove");
     match h {
-        Login | LoginSubmit | Logout | Asset | Health => Need::Public,
+        Login | LoginSubmit | Logout | Asset | Health | AuthRoute => Need::Public,
         TaskNew | TaskCreate | TaskEdit | TaskUpdate | ApiTaskCreate | ApiTaskUpdate => {
             Need::Role(Role::Admin)
         }

@@ -22,6 +22,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) urls: Urls,
     pub(crate) query: Params,
     pub(crate) headers: &'a HeaderMap,
+    pub(crate) method: &'a http::Method,
     /// `HX-Request: true`: answer with the page's main fragment only.
     pub(crate) partial: bool,
     /// Answer errors as JSON.
@@ -253,6 +254,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Res
         Handler::LoginSubmit => super::login::login_submit(cx, &form()).await,
         Handler::Logout => super::login::logout(cx).await,
         Handler::Audit => super::login::audit_page(cx),
+        Handler::AuthRoute => super::login::backend_route(cx, body).await,
         Handler::ApiAudit => super::login::audit_api(cx),
         Handler::Asset => {
             cx.shared

@@ -97,23 +97,7 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
     match auth.login(username, password).await {
         LoginResult::Success(user) => {
             cx.shared.throttle.succeeded(cx.client, username);
-            let now = jiff::Timestamp::now().as_second();
-            let ttl = i64::try_from(cx.shared.session_ttl.as_secs()).unwrap_or(i64::MAX);
-            let session = Session::new(&user, now, ttl);
-            let value = cx.shared.keys.sign(&cx.shared.session_cookie, &session);
-            let mut r = see_other(&next);
-            if let Some(c) = session_cookie(cx, &value, ttl) {
-                r.headers_mut().append(header::SET_COOKIE, c);
-            }
-            cx.shared.audit.record(crate::auth::AuditEntry {
-                at: jiff::Timestamp::now(),
-                actor: user.id.clone(),
-                address: cx.client.map(|a| a.to_string()),
-                action: "login".into(),
-                target: None,
-                outcome: "ok".into(),
-            });
-            r
+            start_session(cx, &user, &next)
         }
         LoginResult::Failure => {
             cx.shared
@@ -146,6 +130,52 @@ fn session_cookie(cx: &Ctx<'_>, value: &str, max_age: i64) -> Option<HeaderValue
         cx.shared.same_site
     ))
     .ok()
+}
+
+/// Signs `user` in: a new session cookie, an audit entry, 303 to `next`.
+fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
+    let now = jiff::Timestamp::now().as_second();
+    let ttl = i64::try_from(cx.shared.session_ttl.as_secs()).unwrap_or(i64::MAX);
+    let session = Session::new(user, now, ttl);
+    let value = cx.shared.keys.sign(&cx.shared.session_cookie, &session);
+    let mut r = see_other(next);
+    if let Some(c) = session_cookie(cx, &value, ttl) {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    cx.shared.audit.record(crate::auth::AuditEntry {
+        at: jiff::Timestamp::now(),
+        actor: user.id.clone(),
+        address: cx.client.map(|a| a.to_string()),
+        action: "login".into(),
+        target: None,
+        outcome: "ok".into(),
+    });
+    r
+}
+
+/// `/auth/…`: the backend's own routes.
+pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
+    let Some(auth) = &cx.shared.auth else {
+        return super::handlers::not_found(cx.shared, &cx.urls, cx.json);
+    };
+    let path = cx.here.split('?').next().unwrap_or("");
+    let rp = crate::auth::RequestParts {
+        method: cx.method,
+        path,
+        headers: cx.headers,
+        client: cx.client,
+    };
+    match auth.extra_route(&rp, body).await {
+        None => super::handlers::not_found(cx.shared, &cx.urls, cx.json),
+        Some(crate::auth::AuthReply::SignIn { user, next }) => {
+            let next = safe_next(cx, next.as_deref());
+            start_session(cx, &user, &next)
+        }
+        Some(crate::auth::AuthReply::Redirect(to)) => see_other(&to),
+        Some(crate::auth::AuthReply::Html(status, page)) => {
+            html(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), page)
+        }
+    }
 }
 
 pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {

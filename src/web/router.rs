@@ -41,6 +41,7 @@ pub(crate) enum Handler {
     Logout,
     Audit,
     ApiAudit,
+    AuthRoute,
 }
 
 type Methods = &'static [(Method, Handler)];
@@ -119,6 +120,13 @@ const ROUTES: &[(&str, Methods)] = &[
     ("/logout", &[(Method::POST, Handler::Logout)]),
     ("/audit", &[(Method::GET, Handler::Audit)]),
     ("/api/audit", &[(Method::GET, Handler::ApiAudit)]),
+    (
+        "/auth/{*rest}",
+        &[
+            (Method::GET, Handler::AuthRoute),
+            (Method::POST, Handler::AuthRoute),
+        ],
+    ),
 ];
 
 /// A matched route: its handler and path parameters.
