@@ -257,7 +257,7 @@ impl DashboardBuilder {
             crate::auth::random_bytes(&mut key);
             if self.auth.is_some() {
                 tracing::warn!(
-                    "no session secret configured (TASKDECK_SECRET or DashboardBuilder::secret):                      using a random key; sessions end when the process restarts and are not                      shared between replicas"
+                    "no session secret configured (TASKDECK_SECRET or DashboardBuilder::secret): using a random key; sessions end when the process restarts and are not shared between replicas"
                 );
             }
             secrets.push(key);
