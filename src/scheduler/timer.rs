@@ -28,7 +28,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             None
         } else {
             match tick(&inner, now).await {
-                Tick::More => continue,
+                Tick::More => {
+                    // Let this worker run some of the runs just spawned before claiming more.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 Tick::Next(t) => t,
             }
         };
