@@ -116,6 +116,8 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `tracing-layer` | [`RunLogLayer`](crate::RunLogLayer): `tracing` events emitted inside a run become its log lines |
+//! | `axum` | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
+//! | `actix` | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
 //!
 //! ## Logging
 //! The crate logs through `tracing`: task changes and lifecycle at `info`, failed runs at
@@ -123,6 +125,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod adapters;
+#[cfg(feature = "actix")]
+pub use adapters::actix;
+#[cfg(feature = "axum")]
+pub use adapters::axum;
 mod auth;
 mod backend;
 mod scheduler;

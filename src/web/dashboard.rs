@@ -44,8 +44,9 @@ const MAX_QUERY: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// A mount prefix reported by a framework adapter (the path it stripped before passing the
-/// request on). Insert it as a request extension when you nest the dashboard yourself.
+/// Where a framework mounted the dashboard, reported by its adapter; overrides the configured
+/// prefix for that request. The request path may still carry the prefix or not. Insert it as a
+/// request extension when you nest the dashboard in another framework yourself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountedAt(pub MountPrefix);
 
@@ -63,6 +64,8 @@ pub enum ConfigError {
     Limit(String),
     /// A session secret is too short.
     Secret(String),
+    /// The dashboard cannot be mounted where asked.
+    Mount(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -76,6 +79,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Title(why) => write!(f, "invalid title: {why}"),
             ConfigError::Limit(why) => write!(f, "invalid limit: {why}"),
             ConfigError::Secret(why) => write!(f, "invalid session secret: {why}"),
+            ConfigError::Mount(why) => f.write_str(why),
         }
     }
 }
@@ -440,14 +444,14 @@ impl Dashboard {
         // 1. mount
         let forwarded = self.forwarded_prefix(&parts.headers, peer);
         let path = parts.uri.path();
-        let (mount, rel) = match parts.extensions.get::<MountedAt>() {
-            Some(m) => (m.0.clone(), path),
-            None => match shared.prefix.strip(path) {
-                Some(rest) => (shared.prefix.clone(), rest),
-                None => (shared.prefix.clone(), path),
-            },
+        // The path may carry the mount prefix (served directly, or an adapter passing the
+        // original URI) or not (a framework that stripped it): both work.
+        let mount = match parts.extensions.get::<MountedAt>() {
+            Some(m) => &m.0,
+            None => &shared.prefix,
         };
-        let urls = Urls::new(forwarded.join(&mount));
+        let rel = mount.strip(path).unwrap_or(path);
+        let urls = Urls::new(forwarded.join(mount));
         let query = parts.uri.query().unwrap_or("");
         let wants_json = rel.starts_with("/api/") || accepts_json(&parts.headers);
         if rel.is_empty() {

@@ -43,6 +43,15 @@ impl Body {
             kind: Kind::Stream(rx),
         }
     }
+
+    /// The whole body, when it is not a stream.
+    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
+    pub(crate) fn into_bytes(self) -> Result<Bytes, Body> {
+        match self.kind {
+            Kind::Full(b) => Ok(b.unwrap_or_default()),
+            kind @ Kind::Stream(_) => Err(Body { kind }),
+        }
+    }
 }
 
 impl http_body::Body for Body {

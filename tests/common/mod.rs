@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
+
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -175,5 +176,252 @@ impl Server {
     pub(crate) async fn post_json(&self, method: Method, path: &str, json: &str) -> Reply {
         self.request(method, path, &[("content-type", "application/json")], json)
             .await
+    }
+}
+
+/// A client for a server someone else runs (an adapter's, a proxy).
+pub(crate) fn client_for(addr: SocketAddr) -> Server {
+    Server {
+        addr,
+        stop: None,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    }
+}
+
+/// The password backend the walks sign in with: user `admin`, password `admin-pw`.
+pub(crate) fn admin_login() -> taskdeck::PasswordBackend {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| taskdeck::PasswordBackend::hash("admin-pw").unwrap());
+    taskdeck::PasswordBackend::new()
+        .user("admin", hash, taskdeck::Role::Admin)
+        .unwrap()
+}
+
+/// One mount to walk: requests go to `request_base` on `srv` (with `headers`), and every URL
+/// the dashboard hands out must carry `public_base`.
+pub(crate) struct Walk<'a> {
+    pub(crate) what: &'a str,
+    pub(crate) srv: &'a Server,
+    pub(crate) request_base: &'a str,
+    pub(crate) public_base: &'a str,
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+}
+
+impl Walk<'_> {
+    fn to_request_path(&self, public: &str) -> String {
+        let rest = public
+            .strip_prefix(self.public_base)
+            .unwrap_or_else(|| panic!("{}: {public:?} is outside {}", self.what, self.public_base));
+        format!("{}{rest}", self.request_base)
+    }
+
+    async fn send(&self, method: Method, path: &str, extra: &[(&str, &str)], body: &str) -> Reply {
+        let headers: Vec<(&str, &str)> = self.headers.iter().chain(extra).copied().collect();
+        self.srv.request(method, path, &headers, body).await
+    }
+
+    fn assert_links(&self, r: &Reply, page: &str) {
+        let links = r.links();
+        assert!(!links.is_empty(), "{}: {page} has links", self.what);
+        for l in links.iter().filter(|l| !l.starts_with('#')) {
+            assert!(
+                l.starts_with(&format!("{}/", self.public_base)),
+                "{}: {page} links to {l:?}, outside {}",
+                self.what,
+                self.public_base
+            );
+        }
+    }
+
+    /// Login redirect, login, pages, assets, an action with CSRF, the event stream, logout.
+    pub(crate) async fn run(&self, scheduler: &taskdeck::Scheduler) {
+        let (req, public, what) = (self.request_base, self.public_base, self.what);
+        let cookie_path = if public.is_empty() { "/" } else { public };
+
+        if !req.is_empty() {
+            let r = self.send(Method::GET, &format!("{req}?a=1"), &[], "").await;
+            assert_eq!(
+                r.status,
+                StatusCode::PERMANENT_REDIRECT,
+                "{what}: bare prefix"
+            );
+            assert_eq!(r.header("location"), format!("{public}/?a=1"), "{what}");
+        }
+        let r = self
+            .send(Method::GET, &format!("{req}/tasks?q=al"), &[], "")
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}: gate");
+        let next = format!("{public}/tasks?q=al");
+        let want = format!(
+            "{public}/login?next={}",
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        assert_eq!(r.header("location"), want, "{what}: login redirect");
+
+        let login = self
+            .send(Method::GET, &self.to_request_path(&want), &[], "")
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{what}: login page");
+        self.assert_links(&login, "login");
+        assert!(
+            login.body.contains(&format!("value=\"{next}\"")),
+            "{what}: next kept"
+        );
+
+        let form = format!(
+            "username=admin&password=admin-pw&next={}",
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        let r = self
+            .send(
+                Method::POST,
+                &format!("{req}/login"),
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                &form,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}: login: {}", r.body);
+        assert_eq!(r.header("location"), next, "{what}: lands on next");
+        let set = r.header("set-cookie").to_string();
+        assert!(
+            set.contains(&format!("Path={cookie_path};")),
+            "{what}: cookie path in {set}"
+        );
+        let cookie = set.split(';').next().unwrap().to_string();
+        let with = [("cookie", cookie.as_str())];
+
+        let mut csrf = String::new();
+        for page in [
+            "/",
+            "/tasks",
+            "/tasks/alpha",
+            "/runs",
+            "/tasks/new",
+            "/audit",
+        ] {
+            let r = self
+                .send(Method::GET, &format!("{req}{page}"), &with, "")
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{what}: {page}");
+            self.assert_links(&r, page);
+            if csrf.is_empty() {
+                csrf = r
+                    .body
+                    .split("name=\"csrf\" value=\"")
+                    .nth(1)
+                    .map(|s| s.split('"').next().unwrap().to_string())
+                    .unwrap_or_default();
+            }
+            if page == "/" {
+                for asset in r.links().iter().filter(|l| l.contains("/assets/")) {
+                    let a = self
+                        .send(Method::GET, &self.to_request_path(asset), &[], "")
+                        .await;
+                    assert_eq!(a.status, StatusCode::OK, "{what}: asset {asset}");
+                }
+            }
+        }
+        assert!(!csrf.is_empty(), "{what}: pages carry a CSRF token");
+
+        let r = self
+            .send(
+                Method::POST,
+                &format!("{req}/tasks/alpha/pause"),
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                &format!("csrf={csrf}&back=%2Ftasks%3Fq%3Dal"),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "{what}: action: {}",
+            r.body
+        );
+        assert_eq!(
+            r.header("location"),
+            format!("{public}/tasks?q=al"),
+            "{what}: back"
+        );
+        assert!(
+            r.header("set-cookie")
+                .contains(&format!("Path={cookie_path};")),
+            "{what}: flash path"
+        );
+        assert!(
+            scheduler.get("alpha").await.unwrap().task.paused,
+            "{what}: paused"
+        );
+
+        self.event_stream(&cookie, scheduler).await;
+
+        let r = self
+            .send(
+                Method::POST,
+                &format!("{req}/logout"),
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                &format!("csrf={csrf}"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{what}: logout");
+        assert_eq!(r.header("location"), format!("{public}/login"), "{what}");
+        let cleared = r.header("set-cookie");
+        assert!(
+            cleared.contains("Max-Age=0") && cleared.contains(&format!("Path={cookie_path};")),
+            "{what}: {cleared}"
+        );
+        scheduler.resume("alpha").await.unwrap();
+    }
+
+    async fn event_stream(&self, cookie: &str, scheduler: &taskdeck::Scheduler) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let stream = tokio::net::TcpStream::connect(self.srv.addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let mut head = format!(
+            "GET {}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n",
+            self.request_base
+        );
+        for (k, v) in self.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        wr.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut poked = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if text.contains("event: task_resumed") {
+                break;
+            }
+            if !poked && text.contains(": connected") {
+                assert!(
+                    text.to_ascii_lowercase()
+                        .contains("content-type: text/event-stream"),
+                    "{}: {text}",
+                    self.what
+                );
+                scheduler.resume("alpha").await.unwrap();
+                poked = true;
+            }
+            let n = tokio::time::timeout_at(deadline, rd.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("{}: no event within 10 s; got {text:?}", self.what))
+                .unwrap();
+            assert!(n > 0, "{}: stream closed: {text:?}", self.what);
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        scheduler.pause("alpha").await.unwrap();
     }
 }
