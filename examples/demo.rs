@@ -9,113 +9,12 @@
 //! both printed at start), `TASKDECK_SECRET` (session signing key, at least 32 bytes).
 #![allow(clippy::print_stdout)]
 
-use std::net::SocketAddr;
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::Duration;
 
-use serde_json::json;
-
-use taskdeck::{Dashboard, JobError, PasswordBackend, Role, Scheduler, Task, TaskContext};
-
-async fn register_jobs(s: &Scheduler) {
-    s.register("send_report", |ctx: TaskContext| async move {
-        ctx.log(format!("report sent to {}", ctx.args()["to"]));
-        Ok(())
-    });
-    s.register("cleanup", |ctx: TaskContext| async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        ctx.log("removed 12 temp files");
-        Ok(())
-    });
-    s.register("sync_inventory", |ctx: TaskContext| async move {
-        // Fails one time in three.
-        if fastrand_like(ctx.run_id()) % 3 == 0 {
-            return Err::<(), JobError>("upstream answered 503 Service Unavailable".into());
-        }
-        ctx.log("synced 418 items");
-        Ok(())
-    });
-    s.register("slow_export", |ctx: TaskContext| async move {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(8)) => ctx.log("export done"),
-            () = ctx.cancelled() => ctx.log("export interrupted by shutdown"),
-        }
-        Ok(())
-    });
-    s.register("flaky_panic", |ctx: TaskContext| async move {
-        if ctx.run_id() % 2 == 0 {
-            panic!("index out of bounds in the demo job");
-        }
-        Ok(())
-    });
-    s.register("heartbeat", |_ctx: TaskContext| async move { Ok(()) });
-}
-
-fn fastrand_like(seed: u64) -> u64 {
-    seed.wrapping_mul(6364136223846793005).rotate_left(17)
-}
-
-async fn add_tasks(s: &Scheduler, extra: usize) -> Result<(), taskdeck::Error> {
-    let secs = Duration::from_secs;
-    let tasks = [
-        Task::new("heartbeat", "heartbeat")
-            .name("Heartbeat")
-            .every(secs(5)),
-        Task::new("nightly-report", "send_report")
-            .name("Nightly report")
-            .cron("0 30 3 * * *")?
-            .args(json!({"to": "ops@example.com"})),
-        Task::new("hourly-report", "send_report")
-            .name("Hourly summary")
-            .cron("0 * * * *")?
-            .args(json!({"to": "team@example.com"})),
-        Task::new("cleanup-tmp", "cleanup")
-            .name("Clean temp files")
-            .every(secs(20)),
-        Task::new("inventory-sync", "sync_inventory")
-            .name("Inventory sync")
-            .every(secs(15))
-            .retries(2)
-            .retry_backoff(secs(2)),
-        Task::new("export-orders", "slow_export")
-            .name("Export orders")
-            .every(secs(30))
-            .timeout(secs(6)),
-        Task::new("panicky", "flaky_panic")
-            .name("Panicky job")
-            .every(secs(25)),
-        Task::new("weekly-digest", "send_report")
-            .name("Weekly digest")
-            .cron_in("0 9 * * MON", "America/New_York")?
-            .args(json!({"to": "all@example.com"})),
-        Task::new("month-end", "send_report")
-            .name("Month-end close")
-            .cron("0 0 L * *")?
-            .args(json!({"to": "finance@example.com"})),
-        Task::new("paused-cleanup", "cleanup")
-            .name("Paused cleanup")
-            .every(secs(60))
-            .paused(true),
-        Task::new("one-off-migration", "cleanup")
-            .name("One-off migration")
-            .at(jiff::Timestamp::now() + secs(45)),
-        Task::new("jittery-sync", "sync_inventory")
-            .name("Jittered sync")
-            .every(secs(40))
-            .jitter(secs(5)),
-    ];
-    for t in tasks {
-        s.add(t).await?;
-    }
-    for i in 0..extra {
-        s.add(
-            Task::new(format!("generated-{i:06}"), "heartbeat")
-                .every(secs(60 + (i % 3600) as u64))
-                .paused(i % 7 == 0),
-        )
-        .await?;
-    }
-    Ok(())
-}
+use taskdeck::Dashboard;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -125,32 +24,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| "info,taskdeck=info".into()),
         )
         .init();
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let addr: SocketAddr = env("TASKDECK_ADDR")
-        .unwrap_or_else(|| "127.0.0.1:8000".into())
-        .parse()?;
-    let prefix = env("TASKDECK_PREFIX").unwrap_or_else(|| "/dashboard".into());
-    let extra: usize = match env("TASKDECK_TASKS") {
+    let addr = support::addr()?;
+    let prefix = support::env("TASKDECK_PREFIX").unwrap_or_else(|| "/dashboard".into());
+    let extra: usize = match support::env("TASKDECK_TASKS") {
         Some(v) => v
             .parse()
             .map_err(|_| format!("TASKDECK_TASKS must be a number, not {v:?}"))?,
         None => 0,
     };
-
-    let scheduler = Scheduler::builder().build()?;
-    register_jobs(&scheduler).await;
-    add_tasks(&scheduler, extra).await?;
-    scheduler.start()?;
-
-    // Login: one admin user, from the environment or generated.
-    let user = env("TASKDECK_DEMO_USER").unwrap_or_else(|| "admin".into());
-    let password = env("TASKDECK_DEMO_PASSWORD").unwrap_or_else(|| {
-        std::iter::repeat_with(fastrand::alphanumeric)
-            .take(16)
-            .collect()
-    });
-    let auth =
-        PasswordBackend::new().user(&user, &PasswordBackend::hash(&password)?, Role::Admin)?;
+    let scheduler = support::demo_scheduler(extra).await?;
+    let (auth, how) = support::demo_login()?;
     // TASKDECK_SECRET, when set, signs the session cookies (so logins survive restarts).
     let dashboard = Dashboard::builder(scheduler.clone())
         .prefix(&prefix)
@@ -164,32 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dashboard.prefix().as_str()
     );
     println!("taskdeck demo: {} tasks; dashboard at {url}", 12 + extra);
-    println!("sign in as {user:?} with password {password:?}");
+    println!("{how}");
     println!("Ctrl-C to stop");
-    dashboard.serve_listener(listener, stop_signal()).await?;
+    dashboard
+        .serve_listener(listener, support::stop_signal())
+        .await?;
     scheduler.shutdown(Duration::from_secs(5)).await;
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM on Unix.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
