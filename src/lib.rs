@@ -70,6 +70,12 @@
 //! form action, asset URL, `Location` and cookie `Path` is built from that base; `/dashboard`
 //! answers 308 to `/dashboard/`.
 //!
+//! Framework adapters (cargo features) report the mount for you:
+//! `taskdeck::axum::nest(router, "/jobs", dashboard)` (or `dashboard.into_axum()` for
+//! `nest_service`) and `taskdeck::actix::scope("/admin", dashboard)`. Behind nginx or another
+//! proxy that strips a prefix, send `X-Forwarded-Prefix` and trust the proxy's address; see
+//! `examples/behind_nginx/`.
+//!
 //! ## Login
 //! Off by default; [`DashboardBuilder::auth`] turns it on with an [`AuthBackend`]:
 //! - [`PasswordBackend`]: a user list with argon2 PHC hashes ([`PasswordBackend::hash`]) or
