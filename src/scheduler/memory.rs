@@ -4,22 +4,25 @@
 //! history globally (ordered by id) and per task (oldest first), and per-minute run counters
 //! for the last 24 hours. History is bounded per task and in total; the oldest runs go first.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
 
 use super::error::Error;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
+use super::index::TaskIndex;
 use super::store::{
     paging, DueFire, DurationStats, Histogram, LastRun, Page, Stats, Store, StoreFuture, TaskQuery,
-    TaskRecord, TaskSort, WindowCounts,
+    TaskRecord, WindowCounts,
 };
 use super::task::Task;
 use super::trigger::Trigger;
 
 /// Most fire times listed for one claim; beyond it they are only counted.
 const MAX_CATCHUP: usize = 1000;
+/// Most recent runs the duration percentiles are taken over.
+const DURATION_SAMPLE: usize = 200;
 /// Per-minute buckets kept for the run counters: 24 hours.
 const MINUTES: usize = 24 * 60;
 
@@ -55,9 +58,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Mem {
-    /// Boxed so B-tree nodes, which reserve room for 11 entries, stay small.
-    tasks: BTreeMap<String, Box<Entry>>,
-    due: BTreeSet<(Timestamp, String)>,
+    tasks: TaskIndex,
     runs: BTreeMap<RunId, RunRecord>,
     runs_by_task: HashMap<String, VecDeque<RunId>>,
     last_run_id: RunId,
@@ -68,28 +69,10 @@ struct Mem {
     limits: HistoryLimits,
 }
 
-#[derive(Debug)]
-struct Entry {
-    rec: TaskRecord,
-    /// Lower-cased "id\nname\njob" for search.
-    haystack: String,
-}
-
 #[derive(Clone, Copy, Debug, Default)]
 struct Minute {
     minute: i64,
     counts: WindowCounts,
-}
-
-fn haystack(t: &Task) -> String {
-    let mut s = String::with_capacity(t.id.len() + t.name.len() + t.job.len() + 2);
-    for part in [&t.id, &t.name, &t.job] {
-        if !s.is_empty() {
-            s.push('\n');
-        }
-        s.extend(part.chars().flat_map(char::to_lowercase));
-    }
-    s
 }
 
 impl MemoryStore {
@@ -129,16 +112,7 @@ fn unknown(id: &str) -> Error {
 
 impl Mem {
     fn set_next(&mut self, id: &str, next: Option<Timestamp>) {
-        let Some(e) = self.tasks.get_mut(id) else {
-            return;
-        };
-        if let Some(old) = e.rec.next_fire.take() {
-            self.due.remove(&(old, id.to_string()));
-        }
-        e.rec.next_fire = next;
-        if let Some(n) = next {
-            self.due.insert((n, id.to_string()));
-        }
+        self.tasks.modify(id, |r| r.next_fire = next);
     }
 
     fn insert_run(&mut self, mut run: RunRecord) -> RunRecord {
@@ -225,88 +199,40 @@ impl Mem {
     }
 }
 
-/// Sort key comparison for task lists.
-fn compare(sort: TaskSort, a: &TaskRecord, b: &TaskRecord) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    // `None` sorts last in ascending order.
-    fn opt<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
-        match (a, b) {
-            (Some(a), Some(b)) => a.cmp(&b),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        }
-    }
-    let primary = match sort {
-        TaskSort::NextRun => opt(a.next_fire, b.next_fire),
-        TaskSort::Name => a.task.name.to_lowercase().cmp(&b.task.name.to_lowercase()),
-        TaskSort::Id => Ordering::Equal,
-        TaskSort::LastRun => {
-            let key = |r: &TaskRecord| {
-                r.last_run
-                    .as_ref()
-                    .map(|l| l.finished_at.unwrap_or(l.scheduled_at))
-            };
-            opt(key(a), key(b))
-        }
-        TaskSort::State => a
-            .state()
-            .cmp(&b.state())
-            .then_with(|| opt(a.next_fire, b.next_fire)),
-    };
-    primary.then_with(|| a.task.id.cmp(&b.task.id))
-}
-
 impl Store for MemoryStore {
     fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()> {
         let mut m = self.lock();
         let id = rec.task.id.clone();
-        if m.tasks.contains_key(&id) {
-            return ready(Err(Error::DuplicateTask { id }));
+        if m.tasks.insert(rec) {
+            ready(Ok(()))
+        } else {
+            ready(Err(Error::DuplicateTask { id }))
         }
-        let next = rec.next_fire;
-        let mut rec = rec;
-        rec.next_fire = None;
-        let haystack = haystack(&rec.task);
-        m.tasks
-            .insert(id.clone(), Box::new(Entry { rec, haystack }));
-        m.set_next(&id, next);
-        ready(Ok(()))
     }
 
     fn update(&self, task: Task, trigger: Trigger, now: Timestamp) -> StoreFuture<'_, TaskRecord> {
         let mut m = self.lock();
         let id = task.id.clone();
-        let Some(e) = m.tasks.get_mut(&id) else {
-            return ready(Err(unknown(&id)));
-        };
-        let paused = e.rec.task.paused;
-        let changed = e.rec.task.trigger != task.trigger;
-        e.rec.task = Arc::new(Task { paused, ..task });
-        e.rec.trigger = trigger;
-        e.rec.updated_at = now;
-        if changed {
-            e.rec.anchor = now;
-        }
-        e.haystack = haystack(&e.rec.task);
-        let next = if paused {
-            None
-        } else {
-            e.rec.trigger.next_after(now, e.rec.anchor)
-        };
-        m.set_next(&id, next);
-        ready(
-            m.tasks
-                .get(&id)
-                .map(|e| e.rec.clone())
-                .ok_or_else(|| unknown(&id)),
-        )
+        let rec = m.tasks.modify(&id, move |r| {
+            let paused = r.task.paused;
+            if r.task.trigger != task.trigger {
+                r.anchor = now;
+            }
+            r.task = Arc::new(Task { paused, ..task });
+            r.trigger = trigger;
+            r.updated_at = now;
+            r.next_fire = if paused {
+                None
+            } else {
+                r.trigger.next_after(now, r.anchor)
+            };
+            r.clone()
+        });
+        ready(rec.ok_or_else(|| unknown(&id)))
     }
 
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, TaskRecord> {
-        let mut m = self.lock();
-        m.set_next(id, None);
-        ready(m.tasks.remove(id).map(|e| e.rec).ok_or_else(|| unknown(id)))
+        ready(self.lock().tasks.remove(id).ok_or_else(|| unknown(id)))
     }
 
     fn set_paused<'a>(
@@ -315,76 +241,30 @@ impl Store for MemoryStore {
         paused: bool,
         now: Timestamp,
     ) -> StoreFuture<'a, TaskRecord> {
-        let mut m = self.lock();
-        let Some(e) = m.tasks.get_mut(id) else {
-            return ready(Err(unknown(id)));
-        };
-        let was = e.rec.task.paused;
-        Arc::make_mut(&mut e.rec.task).paused = paused;
-        if was != paused {
-            e.rec.updated_at = now;
-        }
-        let next = if paused {
-            None
-        } else if was {
-            e.rec.trigger.next_after(now, e.rec.anchor)
-        } else {
-            e.rec.next_fire
-        };
-        m.set_next(id, next);
-        ready(
-            m.tasks
-                .get(id)
-                .map(|e| e.rec.clone())
-                .ok_or_else(|| unknown(id)),
-        )
+        let rec = self.lock().tasks.modify(id, |r| {
+            let was = r.task.paused;
+            if was != paused {
+                Arc::make_mut(&mut r.task).paused = paused;
+                r.updated_at = now;
+            }
+            if paused {
+                r.next_fire = None;
+            } else if was {
+                r.next_fire = r.trigger.next_after(now, r.anchor);
+            }
+            r.clone()
+        });
+        ready(rec.ok_or_else(|| unknown(id)))
     }
 
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<TaskRecord>> {
-        ready(Ok(self.lock().tasks.get(id).map(|e| e.rec.clone())))
+        ready(Ok(self.lock().tasks.get(id).cloned()))
     }
 
     fn list<'a>(&'a self, q: &'a TaskQuery) -> StoreFuture<'a, Page<TaskRecord>> {
         let m = self.lock();
         let (page, per_page, offset) = paging(q.page, q.per_page);
-        let needle =
-            q.q.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_lowercase);
-        let mut hits: Vec<&TaskRecord> = m
-            .tasks
-            .values()
-            .filter(|e| {
-                let r = &e.rec;
-                q.state.is_none_or(|s| r.state() == s)
-                    && q.job.as_deref().is_none_or(|j| r.task.job == j)
-                    && q.trigger.is_none_or(|k| r.trigger.kind() == k)
-                    && needle.as_deref().is_none_or(|n| e.haystack.contains(n))
-            })
-            .map(|e| &e.rec)
-            .collect();
-        let total = hits.len();
-        let cmp = |a: &&TaskRecord, b: &&TaskRecord| {
-            let o = compare(q.sort, a, b);
-            if q.desc {
-                o.reverse()
-            } else {
-                o
-            }
-        };
-        let end = offset.saturating_add(per_page as usize).min(total);
-        let items = if offset >= total {
-            Vec::new()
-        } else {
-            // Only the first `end` rows need ordering: select them, then sort just those.
-            if end < total {
-                hits.select_nth_unstable_by(end, cmp);
-                hits.truncate(end);
-            }
-            hits.sort_unstable_by(cmp);
-            hits[offset..end].iter().map(|r| (*r).clone()).collect()
-        };
+        let (items, total) = m.tasks.list(q, offset, per_page as usize);
         ready(Ok(Page {
             items,
             total,
@@ -397,17 +277,15 @@ impl Store for MemoryStore {
         let mut m = self.lock();
         let mut out = Vec::new();
         while out.len() < limit {
-            let Some((first, id)) = m.due.first().cloned() else {
+            let Some((first, id)) = m.tasks.first_due() else {
                 break;
             };
             if first > now {
                 break;
             }
-            let Some(e) = m.tasks.get(&id) else {
-                m.due.pop_first();
-                continue;
+            let Some(rec) = m.tasks.get(&id) else {
+                break;
             };
-            let rec = &e.rec;
             let mut fires = vec![first];
             let mut truncated = false;
             let mut cursor = first;
@@ -437,7 +315,7 @@ impl Store for MemoryStore {
     }
 
     fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>> {
-        ready(Ok(self.lock().due.first().map(|(t, _)| *t)))
+        ready(Ok(self.lock().tasks.first_due().map(|(t, _)| t)))
     }
 
     fn begin_runs(&self, drafts: Vec<(RunRecord, u32)>) -> StoreFuture<'_, Vec<Option<RunRecord>>> {
@@ -445,17 +323,21 @@ impl Store for MemoryStore {
         let out = drafts
             .into_iter()
             .map(|(mut draft, max_instances)| {
-                let e = m.tasks.get_mut(&draft.task_id)?;
-                if e.rec.running >= max_instances {
+                let going = m.tasks.modify(&draft.task_id, |r| {
+                    let going = r.running;
+                    if going < max_instances {
+                        r.running += 1;
+                    }
+                    going
+                })?;
+                if going >= max_instances {
                     draft.status = RunStatus::Skipped;
                     draft.started_at = None;
                     draft.finished_at = draft.finished_at.or(Some(draft.scheduled_at));
                     draft.error = Some(format!(
-                        "{} run(s) already going; max_instances is {max_instances}",
-                        e.rec.running
+                        "{going} run(s) already going; max_instances is {max_instances}"
                     ));
                 } else {
-                    e.rec.running += 1;
                     draft.status = RunStatus::Running;
                     m.running_runs += 1;
                 }
@@ -473,11 +355,10 @@ impl Store for MemoryStore {
         let mut m = self.lock();
         m.running_runs = m.running_runs.saturating_sub(1);
         m.count(&run);
-        if let Some(e) = m.tasks.get_mut(&run.task_id) {
-            e.rec.running = e.rec.running.saturating_sub(1);
-            let newer = e.rec.last_run.as_ref().is_none_or(|l| l.run_id <= run.id);
-            if newer {
-                e.rec.last_run = Some(LastRun {
+        m.tasks.modify(&run.task_id, |r| {
+            r.running = r.running.saturating_sub(1);
+            if r.last_run.as_ref().is_none_or(|l| l.run_id <= run.id) {
+                r.last_run = Some(LastRun {
                     run_id: run.id,
                     status: run.status,
                     scheduled_at: run.scheduled_at,
@@ -485,7 +366,7 @@ impl Store for MemoryStore {
                     error: run.error.clone(),
                 });
             }
-        }
+        });
         if let Some(slot) = m.runs.get_mut(&run.id) {
             *slot = run;
         }
@@ -545,9 +426,7 @@ impl Store for MemoryStore {
             job_durations: m.durations.clone(),
             ..Stats::default()
         };
-        for e in m.tasks.values() {
-            stats.tasks.add(e.rec.state());
-        }
+        stats.tasks = m.tasks.states();
         ready(Ok(stats))
     }
 
@@ -557,18 +436,17 @@ impl Store for MemoryStore {
             .runs_by_task
             .get(task_id)
             .into_iter()
-            .flatten()
+            .flat_map(|q| q.iter().rev())
             .filter_map(|id| m.runs.get(id))
             .filter(|r| r.status.is_finished())
             .filter_map(RunRecord::duration_ms)
+            .take(DURATION_SAMPLE)
             .collect();
         ready(Ok(DurationStats::from_durations(&mut d)))
     }
 
     fn jobs(&self) -> StoreFuture<'_, Vec<String>> {
-        let m = self.lock();
-        let set: BTreeSet<&str> = m.tasks.values().map(|e| e.rec.task.job.as_str()).collect();
-        ready(Ok(set.into_iter().map(String::from).collect()))
+        ready(Ok(self.lock().tasks.jobs()))
     }
 }
 
@@ -579,7 +457,7 @@ fn count_state(store: &MemoryStore, state: super::store::TaskState) -> usize {
         .lock()
         .tasks
         .values()
-        .filter(|e| e.rec.state() == state)
+        .filter(|r| r.state() == state)
         .count()
 }
 
@@ -589,7 +467,7 @@ mod tests {
 
     use super::*;
     use crate::scheduler::history::RunCause;
-    use crate::scheduler::store::TaskState;
+    use crate::scheduler::store::{TaskSort, TaskState};
     use crate::scheduler::trigger::TriggerSpec;
 
     fn ts(s: &str) -> Timestamp {

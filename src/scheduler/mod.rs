@@ -15,6 +15,7 @@ mod duration;
 mod error;
 mod events;
 mod history;
+mod index;
 mod info;
 mod job;
 mod memory;

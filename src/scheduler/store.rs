@@ -283,15 +283,6 @@ impl StateCounts {
             TaskState::Completed => self.completed,
         }
     }
-
-    pub(crate) fn add(&mut self, state: TaskState) {
-        match state {
-            TaskState::Scheduled => self.scheduled += 1,
-            TaskState::Running => self.running += 1,
-            TaskState::Paused => self.paused += 1,
-            TaskState::Completed => self.completed += 1,
-        }
-    }
 }
 
 /// Runs and failures over a time window.
