@@ -361,6 +361,9 @@ impl TaskIndex {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.to_lowercase());
         let needle = needle.as_deref();
+        if let Some(n) = needle {
+            return self.search(q, n, offset, limit);
+        }
         let total = self.total(q, needle);
         if offset >= total {
             return (Vec::new(), total);
@@ -369,6 +372,43 @@ impl TaskIndex {
             .ordered(q)
             .filter_map(|id| self.tasks.get(id))
             .filter(|e| self.matches(e, q, needle))
+            .skip(offset)
+            .take(limit)
+            .map(|e| e.rec.clone())
+            .collect();
+        (items, total)
+    }
+
+    /// Text search: one pass over the rows collects the matches (usually few), which are
+    /// then ordered like the indexes order them.
+    fn search(&self, q: &TaskQuery, needle: &str, offset: usize, limit: usize) -> (Vec<TaskRecord>, usize) {
+        let mut hits: Vec<&Entry> = self
+            .tasks
+            .values()
+            .filter(|e| self.matches(e, q, Some(needle)))
+            .map(|e| &**e)
+            .collect();
+        let total = hits.len();
+        let last = |r: &TaskRecord| {
+            r.last_run
+                .as_ref()
+                .map(|l| next_key(Some(l.finished_at.unwrap_or(l.scheduled_at))))
+                .unwrap_or(next_key(None))
+        };
+        match q.sort {
+            TaskSort::NextRun => hits.sort_by_key(|e| (next_key(e.rec.next_fire), e.id.clone())),
+            TaskSort::Name => hits.sort_by_cached_key(|e| (lower(&e.rec.task.name), e.id.clone())),
+            TaskSort::Id => {}
+            TaskSort::LastRun => hits.sort_by_key(|e| (last(&e.rec), e.id.clone())),
+            TaskSort::State => hits.sort_by_key(|e| {
+                (state_ix(e.rec.state()), next_key(e.rec.next_fire), e.id.clone())
+            }),
+        }
+        if q.desc {
+            hits.reverse();
+        }
+        let items = hits
+            .iter()
             .skip(offset)
             .take(limit)
             .map(|e| e.rec.clone())
