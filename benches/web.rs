@@ -1,6 +1,6 @@
 //! Dashboard benches, in-process (no sockets): the smallest request through the whole pipeline
-//! and router (`/health`), the tasks page (50 rows of 10,000 tasks), its JSON twin, and a task
-//! page with history.
+//! and router (`/health`); the tasks page, its JSON twin and the overview at 1,000 and
+//! 100,000 tasks; a task page with 100 and 10,000 runs of history; session verification.
 //!
 //! `cargo bench --bench web`
 
@@ -10,66 +10,119 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
-use taskdeck::{Dashboard, PasswordBackend, Role, Scheduler, Task, TaskContext};
+use taskdeck::{
+    Dashboard, HistoryLimits, ManualClock, PasswordBackend, Role, Scheduler, Task, TaskContext,
+};
 
 fn get(path: &str) -> Request<Empty<bytes::Bytes>> {
     Request::get(path).body(Empty::new()).expect("request")
 }
 
-fn web(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
-    let s = Scheduler::builder().build().expect("scheduler");
+        .expect("runtime")
+}
+
+/// A dashboard over `n` varied tasks; task `task-00042` has `runs` finished runs.
+fn dashboard(rt: &tokio::runtime::Runtime, n: usize, runs: usize) -> Dashboard {
+    let clock = ManualClock::new("2026-01-01T00:00:00Z".parse().expect("time"));
+    let s = Scheduler::builder()
+        .clock(clock.clone())
+        .history(HistoryLimits {
+            per_task: 10_000,
+            total: 100_000,
+        })
+        .build()
+        .expect("scheduler");
     s.register("job", |_ctx: TaskContext| async { Ok(()) });
     rt.block_on(async {
-        for i in 0..10_000 {
+        for i in 0..n {
             let t = Task::new(format!("task-{i:05}"), "job").name(format!("Task {i}"));
             let t = if i % 2 == 0 {
-                t.every(Duration::from_secs(60 + i as u64))
+                t.every(Duration::from_secs(86_400 + i as u64))
             } else {
                 t.cron(&format!("{} {} * * *", i % 60, i % 24))
                     .expect("cron")
             };
             s.add(t.paused(i % 10 == 0)).await.expect("add");
         }
+        s.add(Task::new("busy", "job").every(Duration::from_secs(1)))
+            .await
+            .expect("add");
+        s.start().expect("start");
+        for _ in 0..runs {
+            clock.advance(Duration::from_secs(1));
+            s.settled().await;
+        }
     });
-    let d = Dashboard::builder(s.clone())
+    Dashboard::builder(s)
         .prefix("/dashboard")
         .build()
-        .expect("dashboard");
-    let mut g = c.benchmark_group("web");
-    for (name, path) in [
-        ("health (pipeline + route)", "/dashboard/health"),
-        ("tasks page, 50 of 10k", "/dashboard/tasks?sort=next_run"),
-        ("tasks API, 50 of 10k", "/dashboard/api/tasks?sort=next_run"),
-        ("task page", "/dashboard/tasks/task-00042"),
-        ("overview", "/dashboard/"),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let r = rt.block_on(d.handle(get(black_box(path))));
-                assert_eq!(r.status(), StatusCode::OK);
-                rt.block_on(r.into_body().collect())
-                    .expect("body")
-                    .to_bytes()
-            })
-        });
+        .expect("dashboard")
+}
+
+fn page(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, d: &Dashboard, path: &str) {
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let r = rt.block_on(d.handle(get(black_box(path))));
+            assert_eq!(r.status(), StatusCode::OK);
+            rt.block_on(r.into_body().collect())
+                .expect("body")
+                .to_bytes()
+        })
+    });
+}
+
+fn web(c: &mut Criterion) {
+    let rt = runtime();
+    for n in [1_000usize, 100_000] {
+        let d = dashboard(&rt, n, 0);
+        if n == 1_000 {
+            page(c, &rt, "health (pipeline + route)", &d, "/dashboard/health");
+        }
+        page(
+            c,
+            &rt,
+            &format!("tasks page, 50 of {n}"),
+            &d,
+            "/dashboard/tasks",
+        );
+        page(
+            c,
+            &rt,
+            &format!("tasks API, 50 of {n}"),
+            &d,
+            "/dashboard/api/tasks",
+        );
+        page(
+            c,
+            &rt,
+            &format!("tasks page, state filter + name sort, {n}"),
+            &d,
+            "/dashboard/tasks?state=scheduled&sort=name",
+        );
+        page(c, &rt, &format!("overview, {n} tasks"), &d, "/dashboard/");
     }
-    g.finish();
+    for runs in [100usize, 10_000] {
+        let d = dashboard(&rt, 100, runs);
+        page(
+            c,
+            &rt,
+            &format!("task page, {runs} runs"),
+            &d,
+            "/dashboard/tasks/busy",
+        );
+    }
 }
 
 /// The per-request cost of a signed session: `/health` (public, but the gate still reads and
-/// verifies a session cookie when one is sent) with and without a valid cookie, and a gated
-/// page with one.
+/// verifies a session cookie when one is sent) with and without a valid cookie, and the
+/// gate's refusal.
 fn session(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let s = Scheduler::builder().build().expect("scheduler");
-    s.register("job", |_ctx: TaskContext| async { Ok(()) });
     let hash = PasswordBackend::hash("pw").expect("hash");
     let d = Dashboard::builder(s.clone())
         .auth(

@@ -381,7 +381,13 @@ impl TaskIndex {
 
     /// Text search: one pass over the rows collects the matches (usually few), which are
     /// then ordered like the indexes order them.
-    fn search(&self, q: &TaskQuery, needle: &str, offset: usize, limit: usize) -> (Vec<TaskRecord>, usize) {
+    fn search(
+        &self,
+        q: &TaskQuery,
+        needle: &str,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<TaskRecord>, usize) {
         let mut hits: Vec<&Entry> = self
             .tasks
             .values()
@@ -401,7 +407,11 @@ impl TaskIndex {
             TaskSort::Id => {}
             TaskSort::LastRun => hits.sort_by_key(|e| (last(&e.rec), e.id.clone())),
             TaskSort::State => hits.sort_by_key(|e| {
-                (state_ix(e.rec.state()), next_key(e.rec.next_fire), e.id.clone())
+                (
+                    state_ix(e.rec.state()),
+                    next_key(e.rec.next_fire),
+                    e.id.clone(),
+                )
             }),
         }
         if q.desc {
