@@ -105,8 +105,7 @@ impl Assets {
                 _ => (StatusCode::OK, Body::full(a.raw.clone()), false),
             }
         };
-        let mut r = http::Response::new(body);
-        *r.status_mut() = status;
+        let mut r = super::response::response(status, body);
         let h = r.headers_mut();
         h.insert(header::ETAG, a.etag.clone());
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));

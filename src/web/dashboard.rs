@@ -563,7 +563,8 @@ impl Dashboard {
             },
         };
         let (handler, id, action) = (found.handler, found.id, found.action);
-        let resp = handlers::dispatch(&cx, found, &form).await;
+        // Boxed: the handlers' futures are large; keep them out of every request's future.
+        let resp = Box::pin(handlers::dispatch(&cx, found, &form)).await;
         gate::audit_change(&cx, need, handler, id, action, &form, resp.status());
         resp
     }

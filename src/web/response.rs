@@ -83,9 +83,17 @@ impl http_body::Body for Body {
 
 pub(crate) type Resp = Response<Body>;
 
-fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
+/// A response whose header map already has room for the security headers, so adding them
+/// does not grow it.
+pub(crate) fn response(status: StatusCode, body: Body) -> Resp {
     let mut r = Response::new(body);
     *r.status_mut() = status;
+    *r.headers_mut() = HeaderMap::with_capacity(16);
+    r
+}
+
+fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> Resp {
+    let mut r = response(status, body);
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
@@ -148,8 +156,7 @@ pub(crate) fn permanent_redirect(location: &str) -> Resp {
 }
 
 fn redirect(status: StatusCode, location: &str) -> Resp {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = status;
+    let mut r = response(status, Body::empty());
     match HeaderValue::from_str(location) {
         Ok(v) => {
             r.headers_mut().insert(header::LOCATION, v);

@@ -59,8 +59,7 @@ pub(crate) fn stream(
             }
         }
     });
-    let mut r = http::Response::new(Body::stream(rx));
-    *r.status_mut() = StatusCode::OK;
+    let mut r = super::response::response(StatusCode::OK, Body::stream(rx));
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
