@@ -2,7 +2,7 @@
 
 use maud::{html, Markup};
 
-use super::components::{action_button, pager, when, ButtonKind, StateBadge, StatusBadge};
+use super::components::{pager, when, StateBadge, StatusBadge};
 use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
 
@@ -114,6 +114,12 @@ pub(crate) fn tasks(
                 }
             }
         }
+        @if v.can_operate {
+            form #row-actions method="post" action=(u.at("/tasks")) hidden {
+                (v.csrf_field())
+                input type="hidden" name="back" value=(here);
+            }
+        }
         div.table-wrap data-live="tasks" {
             @if page.items.is_empty() {
                 div.empty.card {
@@ -140,7 +146,7 @@ pub(crate) fn tasks(
                     }
                     tbody {
                         @for t in &page.items {
-                            (row(v, t, here))
+                            (row(v, t))
                         }
                     }
                 }
@@ -150,7 +156,15 @@ pub(crate) fn tasks(
     }
 }
 
-fn row(v: &View<'_>, t: &TaskInfo, here: &str) -> Markup {
+/// A row's action: a button of the page's one shared action form (so the CSRF token and the
+/// way back are sent once per page, not once per button).
+fn row_button(action: &str, label: &str, class: &str, confirm: Option<&str>) -> Markup {
+    html! {
+        button class=(class) type="submit" form="row-actions" formaction=(action) data-confirm=[confirm] { (label) }
+    }
+}
+
+fn row(v: &View<'_>, t: &TaskInfo) -> Markup {
     let u = v.urls;
     let id = &t.task.id;
     html! {
@@ -172,15 +186,15 @@ fn row(v: &View<'_>, t: &TaskInfo, here: &str) -> Markup {
             td { (StateBadge(t.state)) }
             td.actions {
                 @if v.can_operate {
-                    (action_button(v, &u.task(id, "/run"), "Run", ButtonKind::Plain, None, here))
+                    (row_button(&u.task(id, "/run"), "Run", "btn", None))
                     @if t.task.paused {
-                        (action_button(v, &u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
+                        (row_button(&u.task(id, "/resume"), "Resume", "btn", None))
                     } @else {
-                        (action_button(v, &u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
+                        (row_button(&u.task(id, "/pause"), "Pause", "btn", None))
                     }
                 }
                 @if v.can_admin {
-                    (action_button(v, &u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), here))
+                    (row_button(&u.task(id, "/remove"), "Remove", "btn btn-danger", Some(&format!("Remove task {id}? Its history is kept."))))
                 }
             }
         }

@@ -133,7 +133,12 @@ impl Urls {
 
     /// A task's page, or one under it (`suffix` like `/edit`).
     pub(crate) fn task(&self, id: &str, suffix: &str) -> String {
-        format!("{}/tasks/{}{suffix}", self.base.0, segment(id))
+        let mut s = String::with_capacity(self.base.0.len() + id.len() + suffix.len() + 8);
+        s.push_str(&self.base.0);
+        s.push_str("/tasks/");
+        push_segment(&mut s, id);
+        s.push_str(suffix);
+        s
     }
 
     /// A run's page.
@@ -173,7 +178,21 @@ impl Urls {
 
 /// Percent-encodes one path segment.
 pub(crate) fn segment(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
+    let mut out = String::with_capacity(s.len());
+    push_segment(&mut out, s);
+    out
+}
+
+/// Appends `s` percent-encoded as a path segment; ids in the safe alphabet are copied as is.
+fn push_segment(out: &mut String, s: &str) {
+    let plain = s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':'));
+    if plain {
+        out.push_str(s);
+    } else {
+        out.extend(utf8_percent_encode(s, SEGMENT));
+    }
 }
 
 /// A path (with optional query) relative to the base, safe to follow after a form post:
