@@ -5,7 +5,7 @@
 //! for the last 24 hours. History is bounded per task and in total; the oldest runs go first.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jiff::Timestamp;
 
@@ -53,7 +53,7 @@ impl Default for HistoryLimits {
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    inner: Mutex<Mem>,
+    inner: RwLock<Mem>,
 }
 
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ impl MemoryStore {
     /// A store with the given history bounds (each at least 1).
     pub fn with_limits(limits: HistoryLimits) -> Self {
         MemoryStore {
-            inner: Mutex::new(Mem {
+            inner: RwLock::new(Mem {
                 limits: HistoryLimits {
                     per_task: limits.per_task.max(1),
                     total: limits.total.max(1),
@@ -95,10 +95,15 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Mem> {
-        // A panic while holding the lock cannot leave the maps half-updated in a way that
-        // matters more than losing the store, so keep serving.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    // Reads (pages, lookups, stats) share the lock; only changes take it alone. A panic while
+    // holding it cannot leave the maps half-updated in a way that matters more than losing
+    // the store, so keep serving.
+    fn read(&self) -> RwLockReadGuard<'_, Mem> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Mem> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -201,7 +206,7 @@ impl Mem {
 
 impl Store for MemoryStore {
     fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()> {
-        let mut m = self.lock();
+        let mut m = self.write();
         let id = rec.task.id.clone();
         if m.tasks.insert(rec) {
             ready(Ok(()))
@@ -211,7 +216,7 @@ impl Store for MemoryStore {
     }
 
     fn update(&self, task: Task, trigger: Trigger, now: Timestamp) -> StoreFuture<'_, TaskRecord> {
-        let mut m = self.lock();
+        let mut m = self.write();
         let id = task.id.clone();
         let rec = m.tasks.modify(&id, move |r| {
             let paused = r.task.paused;
@@ -232,7 +237,7 @@ impl Store for MemoryStore {
     }
 
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, TaskRecord> {
-        ready(self.lock().tasks.remove(id).ok_or_else(|| unknown(id)))
+        ready(self.write().tasks.remove(id).ok_or_else(|| unknown(id)))
     }
 
     fn set_paused<'a>(
@@ -241,7 +246,7 @@ impl Store for MemoryStore {
         paused: bool,
         now: Timestamp,
     ) -> StoreFuture<'a, TaskRecord> {
-        let rec = self.lock().tasks.modify(id, |r| {
+        let rec = self.write().tasks.modify(id, |r| {
             let was = r.task.paused;
             if was != paused {
                 Arc::make_mut(&mut r.task).paused = paused;
@@ -258,11 +263,11 @@ impl Store for MemoryStore {
     }
 
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<TaskRecord>> {
-        ready(Ok(self.lock().tasks.get(id).cloned()))
+        ready(Ok(self.read().tasks.get(id).cloned()))
     }
 
     fn list<'a>(&'a self, q: &'a TaskQuery) -> StoreFuture<'a, Page<TaskRecord>> {
-        let m = self.lock();
+        let m = self.read();
         let (page, per_page, offset) = paging(q.page, q.per_page);
         let (items, total) = m.tasks.list(q, offset, per_page as usize);
         ready(Ok(Page {
@@ -274,7 +279,7 @@ impl Store for MemoryStore {
     }
 
     fn claim_due(&self, now: Timestamp, limit: usize) -> StoreFuture<'_, Vec<DueFire>> {
-        let mut m = self.lock();
+        let mut m = self.write();
         let mut out = Vec::new();
         while out.len() < limit {
             let Some((first, id)) = m.tasks.first_due() else {
@@ -315,11 +320,11 @@ impl Store for MemoryStore {
     }
 
     fn next_due(&self) -> StoreFuture<'_, Option<Timestamp>> {
-        ready(Ok(self.lock().tasks.first_due().map(|(t, _)| t)))
+        ready(Ok(self.read().tasks.first_due().map(|(t, _)| t)))
     }
 
     fn begin_runs(&self, drafts: Vec<(RunRecord, u32)>) -> StoreFuture<'_, Vec<Option<RunRecord>>> {
-        let mut m = self.lock();
+        let mut m = self.write();
         let out = drafts
             .into_iter()
             .map(|(mut draft, max_instances)| {
@@ -348,11 +353,11 @@ impl Store for MemoryStore {
     }
 
     fn record_run(&self, draft: RunRecord) -> StoreFuture<'_, RunRecord> {
-        ready(Ok(self.lock().insert_run(draft)))
+        ready(Ok(self.write().insert_run(draft)))
     }
 
     fn finish_run(&self, run: RunRecord) -> StoreFuture<'_, ()> {
-        let mut m = self.lock();
+        let mut m = self.write();
         m.running_runs = m.running_runs.saturating_sub(1);
         m.count(&run);
         m.tasks.modify(&run.task_id, |r| {
@@ -374,11 +379,11 @@ impl Store for MemoryStore {
     }
 
     fn get_run(&self, id: RunId) -> StoreFuture<'_, Option<RunRecord>> {
-        ready(Ok(self.lock().runs.get(&id).cloned()))
+        ready(Ok(self.read().runs.get(&id).cloned()))
     }
 
     fn list_runs<'a>(&'a self, q: &'a RunQuery) -> StoreFuture<'a, Page<RunRecord>> {
-        let m = self.lock();
+        let m = self.read();
         let (page, per_page, offset) = paging(q.page, q.per_page);
         let keep = |r: &RunRecord| {
             q.status.is_none_or(|s| r.status == s)
@@ -453,7 +458,7 @@ impl Store for MemoryStore {
     }
 
     fn stats(&self, now: Timestamp) -> StoreFuture<'_, Stats> {
-        let m = self.lock();
+        let m = self.read();
         let mut stats = Stats {
             running_runs: m.running_runs,
             last_hour: m.window(now, 60),
@@ -467,7 +472,7 @@ impl Store for MemoryStore {
     }
 
     fn durations<'a>(&'a self, task_id: &'a str) -> StoreFuture<'a, DurationStats> {
-        let m = self.lock();
+        let m = self.read();
         let mut d: Vec<u64> = m
             .runs_by_task
             .get(task_id)
@@ -482,7 +487,7 @@ impl Store for MemoryStore {
     }
 
     fn jobs(&self) -> StoreFuture<'_, Vec<String>> {
-        ready(Ok(self.lock().tasks.jobs()))
+        ready(Ok(self.read().tasks.jobs()))
     }
 }
 
@@ -490,7 +495,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 fn count_state(store: &MemoryStore, state: super::store::TaskState) -> usize {
     store
-        .lock()
+        .read()
         .tasks
         .values()
         .filter(|r| r.state() == state)
