@@ -25,9 +25,10 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use super::assets::Assets;
+use super::builder::DashboardBuilder;
 use super::gate;
 use super::handlers::{self, Ctx};
-use super::prefix::{MountPrefix, PrefixError, Urls};
+use super::prefix::{MountPrefix, Urls};
 use super::request::{read_body, BadRequest, Params};
 use super::response::{self, json_error, text, Body, Resp};
 use super::router::{Miss, Router};
@@ -50,273 +51,13 @@ pub struct ClientAddr(pub SocketAddr);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountedAt(pub MountPrefix);
 
-/// A setting [`DashboardBuilder::build`] refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The prefix is not a clean path.
-    Prefix(PrefixError),
-    /// The accent colour is not `#rgb` or `#rrggbb`.
-    Accent(String),
-    /// The title is empty or too long.
-    Title(String),
-    /// A limit is out of range.
-    Limit(String),
-    /// A session secret is too short.
-    Secret(String),
-    /// The dashboard cannot be mounted where asked.
-    Mount(String),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Prefix(e) => e.fmt(f),
-            ConfigError::Accent(a) => write!(
-                f,
-                "invalid accent colour {a:?}; write it as #rgb or #rrggbb, e.g. \"#0b7285\""
-            ),
-            ConfigError::Title(why) => write!(f, "invalid title: {why}"),
-            ConfigError::Limit(why) => write!(f, "invalid limit: {why}"),
-            ConfigError::Secret(why) => write!(f, "invalid session secret: {why}"),
-            ConfigError::Mount(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Builds a [`Dashboard`].
-///
-/// ```
-/// use taskdeck::{Dashboard, Scheduler};
-/// let scheduler = Scheduler::builder().build()?;
-/// let dashboard = Dashboard::builder(scheduler.clone())
-///     .prefix("/dashboard")
-///     .title("Billing jobs")
-///     .accent_color("#7048e8")
-///     .build()?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[must_use]
-pub struct DashboardBuilder {
-    backend: Arc<dyn TaskBackend>,
-    prefix: String,
-    title: String,
-    accent: String,
-    trusted_proxies: Vec<IpAddr>,
-    body_limit: usize,
-    keepalive: Duration,
-    auth: Option<Arc<dyn AuthBackend>>,
-    secrets: Vec<Vec<u8>>,
-    session_cookie: String,
-    session_ttl: Duration,
-    same_site_strict: bool,
-    force_secure: bool,
-    read_only: bool,
-    audit_capacity: usize,
-}
-
-impl fmt::Debug for DashboardBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DashboardBuilder")
-            .field("prefix", &self.prefix)
-            .field("title", &self.title)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DashboardBuilder {
-    /// Where the dashboard is mounted when served directly, e.g. `/dashboard`. Default: the
-    /// root. Requests may arrive with the prefix on or already stripped; both work.
-    pub fn prefix(mut self, prefix: &str) -> Self {
-        self.prefix = prefix.to_string();
-        self
-    }
-
-    /// The title in the header and the browser tab. Default "taskdeck".
-    pub fn title(mut self, title: &str) -> Self {
-        self.title = title.to_string();
-        self
-    }
-
-    /// Accent colour, `#rgb` or `#rrggbb`. Default `#0b7285`.
-    pub fn accent_color(mut self, colour: &str) -> Self {
-        self.accent = colour.to_string();
-        self
-    }
-
-    /// Trusts `X-Forwarded-Prefix` and `X-Forwarded-Proto` from this proxy address. From any
-    /// other address those headers are ignored. Default: trust none.
-    pub fn trust_proxy(mut self, addr: IpAddr) -> Self {
-        self.trusted_proxies.push(addr);
-        self
-    }
-
-    /// Largest accepted request body. Default 64 KiB.
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
-    }
-
-    /// Interval of keep-alive comments on the event stream. Default 15 s.
-    pub fn sse_keepalive(mut self, every: Duration) -> Self {
-        self.keepalive = every;
-        self
-    }
-
-    /// Turns login on with this backend. Default: off (everyone may do everything; put the
-    /// dashboard behind your own access control).
-    pub fn auth(mut self, backend: impl AuthBackend) -> Self {
-        self.auth = Some(Arc::new(backend));
-        self
-    }
-
-    /// A session-signing secret, at least 32 bytes. Call again to add older secrets for
-    /// rotation: the first signs, all verify. Default: `TASKDECK_SECRET`, else (with login on)
-    /// a random key, with a warning that sessions end at restart and differ between replicas.
-    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
-        self.secrets.push(secret.as_ref().to_vec());
-        self
-    }
-
-    /// The session cookie's name. Default `taskdeck_session`.
-    pub fn session_cookie(mut self, name: &str) -> Self {
-        self.session_cookie = name.to_string();
-        self
-    }
-
-    /// How long a login lasts. Default 12 hours.
-    pub fn session_ttl(mut self, ttl: Duration) -> Self {
-        self.session_ttl = ttl;
-        self
-    }
-
-    /// `SameSite=Strict` instead of `Lax` on the session cookie.
-    pub fn same_site_strict(mut self, strict: bool) -> Self {
-        self.same_site_strict = strict;
-        self
-    }
-
-    /// Always mark cookies `Secure` (by default only when the request came over HTTPS, as
-    /// told by a trusted proxy's `X-Forwarded-Proto`).
-    pub fn secure_cookies(mut self, always: bool) -> Self {
-        self.force_secure = always;
-        self
-    }
-
-    /// Refuses every change (run, pause, create, …) to everyone, and hides their buttons.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
-    /// Audit entries kept in memory. Default 1,000.
-    pub fn audit_capacity(mut self, n: usize) -> Self {
-        self.audit_capacity = n;
-        self
-    }
-
-    /// Checks the settings.
-    pub fn build(self) -> Result<Dashboard, ConfigError> {
-        let prefix = MountPrefix::new(&self.prefix).map_err(ConfigError::Prefix)?;
-        let title = self.title.trim().to_string();
-        if title.is_empty() || title.len() > 80 {
-            return Err(ConfigError::Title(
-                "it must be 1 to 80 bytes long".to_string(),
-            ));
-        }
-        let a = self.accent.trim();
-        let hex = a.strip_prefix('#').unwrap_or("");
-        if !(hex.len() == 3 || hex.len() == 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ConfigError::Accent(self.accent.clone()));
-        }
-        if !(1024..=16 * 1024 * 1024).contains(&self.body_limit) {
-            return Err(ConfigError::Limit(
-                "body_limit must be between 1 KiB and 16 MiB".into(),
-            ));
-        }
-        if self.keepalive < Duration::from_secs(1) {
-            return Err(ConfigError::Limit(
-                "sse_keepalive must be at least 1 s".into(),
-            ));
-        }
-        let mut secrets = self.secrets;
-        if secrets.is_empty() {
-            if let Ok(env) = std::env::var("TASKDECK_SECRET") {
-                if !env.is_empty() {
-                    secrets.push(env.into_bytes());
-                }
-            }
-        }
-        if let Some(short) = secrets.iter().position(|s| s.len() < 32) {
-            return Err(ConfigError::Secret(format!(
-                "secret #{} is {} bytes; use at least 32 random bytes (e.g. `openssl rand -base64 48`)",
-                short + 1,
-                secrets[short].len()
-            )));
-        }
-        if secrets.is_empty() {
-            let mut key = vec![0u8; 32];
-            crate::auth::random_bytes(&mut key);
-            if self.auth.is_some() {
-                tracing::warn!(
-                    "no session secret configured (TASKDECK_SECRET or DashboardBuilder::secret): using a random key; sessions end when the process restarts and are not shared between replicas"
-                );
-            }
-            secrets.push(key);
-        }
-        let cookie = self.session_cookie.trim().to_string();
-        if cookie.is_empty()
-            || !cookie
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-        {
-            return Err(ConfigError::Limit(
-                "session_cookie must be letters, digits, '_' or '-'".into(),
-            ));
-        }
-        if self.session_ttl < Duration::from_secs(60) {
-            return Err(ConfigError::Limit(
-                "session_ttl must be at least 1 minute".into(),
-            ));
-        }
-        Ok(Dashboard {
-            shared: Arc::new(Shared {
-                backend: self.backend,
-                prefix,
-                title,
-                assets: Assets::new(a),
-                router: Router::new(),
-                trusted_proxies: self.trusted_proxies,
-                body_limit: self.body_limit,
-                keepalive: self.keepalive,
-                closing: tokio::sync::watch::Sender::new(false),
-                auth: self.auth,
-                keys: Keys::new(secrets),
-                session_cookie: cookie,
-                session_ttl: self.session_ttl,
-                same_site: if self.same_site_strict {
-                    "Strict"
-                } else {
-                    "Lax"
-                },
-                force_secure: self.force_secure,
-                read_only: self.read_only,
-                audit: AuditLog::new(self.audit_capacity),
-                throttle: Throttle::default(),
-            }),
-            client: None,
-        })
-    }
-}
-
+/// What every clone of a dashboard shares.
 pub(crate) struct Shared {
     pub(crate) backend: Arc<dyn TaskBackend>,
     pub(crate) prefix: MountPrefix,
     pub(crate) title: String,
     pub(crate) assets: Assets,
-    router: Router,
+    pub(crate) router: Router,
     pub(crate) trusted_proxies: Vec<IpAddr>,
     pub(crate) body_limit: usize,
     pub(crate) keepalive: Duration,
@@ -327,7 +68,7 @@ pub(crate) struct Shared {
     pub(crate) session_cookie: String,
     pub(crate) session_ttl: Duration,
     pub(crate) same_site: &'static str,
-    force_secure: bool,
+    pub(crate) force_secure: bool,
     pub(crate) read_only: bool,
     pub(crate) audit: AuditLog,
     pub(crate) throttle: Throttle,
@@ -340,7 +81,7 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub struct Dashboard {
     pub(crate) shared: Arc<Shared>,
-    client: Option<SocketAddr>,
+    pub(crate) client: Option<SocketAddr>,
 }
 
 impl fmt::Debug for Dashboard {
@@ -360,23 +101,7 @@ impl Dashboard {
 
     /// A builder over a shared backend.
     pub fn builder_arc(backend: Arc<dyn TaskBackend>) -> DashboardBuilder {
-        DashboardBuilder {
-            backend,
-            prefix: String::new(),
-            title: "taskdeck".into(),
-            accent: "#0b7285".into(),
-            trusted_proxies: Vec::new(),
-            body_limit: 64 * 1024,
-            keepalive: Duration::from_secs(15),
-            auth: None,
-            secrets: Vec::new(),
-            session_cookie: "taskdeck_session".into(),
-            session_ttl: Duration::from_secs(12 * 3600),
-            same_site_strict: false,
-            force_secure: false,
-            read_only: false,
-            audit_capacity: 1000,
-        }
+        DashboardBuilder::new(backend)
     }
 
     /// This dashboard, for requests from `addr` (a per-connection clone in an accept loop).

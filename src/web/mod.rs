@@ -4,6 +4,7 @@
 
 mod api;
 mod assets;
+mod builder;
 mod dashboard;
 mod form;
 mod gate;
@@ -18,7 +19,8 @@ mod serve;
 mod sse;
 
 pub(crate) use assets::Assets;
-pub use dashboard::{ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
+pub use builder::{ConfigError, DashboardBuilder};
+pub use dashboard::{ClientAddr, Dashboard, MountedAt};
 pub(crate) use form::{FieldErrors, TaskForm};
 pub(crate) use gate::cookie;
 pub(crate) use prefix::{segment, Urls};
