@@ -9,6 +9,7 @@
 //! fire to its own tokio task. Any change to the schedule wakes it. There is no task per
 //! scheduled job and no polling: an idle scheduler does not wake up.
 
+mod builder;
 mod capture;
 mod clock;
 mod duration;
@@ -35,6 +36,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use tokio::sync::{watch, Notify};
 
+pub use builder::SchedulerBuilder;
 #[cfg(feature = "tracing-layer")]
 pub use capture::RunLogLayer;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
@@ -169,105 +171,6 @@ impl Inner {
     }
 }
 
-/// Builds a [`Scheduler`]. Every setting has a default.
-///
-/// ```
-/// use taskdeck::{HistoryLimits, Scheduler};
-/// let scheduler = Scheduler::builder()
-///     .timezone("Europe/Berlin")
-///     .history(HistoryLimits { per_task: 200, total: 20_000 })
-///     .build()?;
-/// # Ok::<(), taskdeck::Error>(())
-/// ```
-#[must_use]
-pub struct SchedulerBuilder {
-    timezone: Option<String>,
-    clock: Arc<dyn Clock>,
-    store: Option<Arc<dyn Store>>,
-    history: HistoryLimits,
-    event_capacity: usize,
-}
-
-impl fmt::Debug for SchedulerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SchedulerBuilder")
-            .field("timezone", &self.timezone)
-            .field("history", &self.history)
-            .field("event_capacity", &self.event_capacity)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SchedulerBuilder {
-    /// Zone for cron triggers that name none (an IANA name). Default `UTC`.
-    pub fn timezone(mut self, zone: &str) -> Self {
-        self.timezone = Some(zone.to_string());
-        self
-    }
-
-    /// The time source. Default [`SystemClock`]; tests use [`ManualClock`].
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Where tasks and runs live. Default a [`MemoryStore`] with [`SchedulerBuilder::history`]
-    /// bounds.
-    pub fn store(mut self, store: impl Store) -> Self {
-        self.store = Some(Arc::new(store));
-        self
-    }
-
-    /// History bounds of the default memory store. Default 100 runs per task, 10,000 in all.
-    pub fn history(mut self, limits: HistoryLimits) -> Self {
-        self.history = limits;
-        self
-    }
-
-    /// Events a subscriber may fall behind by before it is told it lagged. Default 1024.
-    pub fn event_capacity(mut self, n: usize) -> Self {
-        self.event_capacity = n;
-        self
-    }
-
-    /// Checks the settings and builds the scheduler (not started).
-    pub fn build(self) -> Result<Scheduler, Error> {
-        let tz = match &self.timezone {
-            Some(name) => trigger::parse_zone(name).map_err(|e| Error::InvalidConfig {
-                setting: "timezone",
-                message: e.to_string(),
-            })?,
-            None => TimeZone::UTC,
-        };
-        if self.event_capacity == 0 {
-            return Err(Error::InvalidConfig {
-                setting: "event_capacity",
-                message: "must be at least 1".into(),
-            });
-        }
-        let store = self
-            .store
-            .unwrap_or_else(|| Arc::new(MemoryStore::with_limits(self.history)));
-        Ok(Scheduler {
-            inner: Arc::new(Inner {
-                store,
-                jobs: JobRegistry::default(),
-                clock: self.clock,
-                tz,
-                events: events::EventBus::new(self.event_capacity),
-                wake: Notify::new(),
-                paused: AtomicBool::new(false),
-                lifecycle: watch::Sender::new(Lifecycle::Created),
-                cancel: watch::Sender::new(false),
-                abort: watch::Sender::new(false),
-                activity: watch::Sender::new(Activity::default()),
-                in_flight: AtomicUsize::new(0),
-                timer: Mutex::new(None),
-            }),
-        })
-    }
-}
-
 /// The scheduler handle. Cheap to clone; all clones drive the same scheduler.
 ///
 /// ```
@@ -310,13 +213,7 @@ impl fmt::Debug for Scheduler {
 impl Scheduler {
     /// A builder with defaults: UTC, system clock, memory store.
     pub fn builder() -> SchedulerBuilder {
-        SchedulerBuilder {
-            timezone: None,
-            clock: Arc::new(SystemClock),
-            store: None,
-            history: HistoryLimits::default(),
-            event_capacity: 1024,
-        }
+        SchedulerBuilder::new()
     }
 
     /// Registers a job under `name`. Tasks name jobs; only registered names run. Registering a
