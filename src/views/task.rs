@@ -146,7 +146,7 @@ pub(crate) fn chart(runs: &[RunRecord]) -> Markup {
     let max = points.iter().map(|p| p.0).max().unwrap_or(1).max(1);
     let (w, h, gap) = (600u64, 80u64, 2u64);
     let n = points.len() as u64;
-    let bar = ((w - gap * n.saturating_sub(1)) / n).clamp(2, 40);
+    let bar = (w.saturating_sub(gap * n.saturating_sub(1)) / n).clamp(2, 40);
     html! {
         svg.chart viewBox={"0 0 " (w) " " (h + 14)} preserveAspectRatio="xMinYMid meet" role="img" aria-label={"Durations of the last " (n) " runs, longest " (millis(max))} {
             @for (i, (ms, failed, id)) in points.iter().enumerate() {
