@@ -1,0 +1,269 @@
+// End-to-end flows in headless Chromium (Debian's /usr/bin/chromium), driven with
+// playwright-core, against the demo example served under /ops/jobs.
+//
+//   cargo build --example demo && node tests/browser/run.mjs
+//
+// Playwright starts Chromium with a fresh temporary profile (its own --user-data-dir).
+// Fails on any failed check, console error or CSP violation. Screenshots of every page at
+// desktop and phone widths, light and dark, go to target/browser-artifacts/ (not committed).
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
+const demoBin = join(targetDir, "debug", "examples", "demo");
+const artifacts = join(targetDir, "browser-artifacts");
+mkdirSync(artifacts, { recursive: true });
+const axeSource = readFileSync(join(root, "tests", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8");
+
+const PREFIX = "/ops/jobs";
+const PASSWORD = "browser-password";
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function waitFor(url, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch (_) { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}${PREFIX}`;
+const demo = spawn(demoBin, [], {
+  env: {
+    ...process.env,
+    TASKDECK_ADDR: `127.0.0.1:${port}`,
+    TASKDECK_PREFIX: PREFIX,
+    TASKDECK_DEMO_USER: "admin",
+    TASKDECK_DEMO_PASSWORD: PASSWORD,
+    RUST_LOG: "error",
+  },
+  // The demo's sample jobs fail and panic on purpose; their noise is not the test's.
+  stdio: ["ignore", "ignore", "ignore"],
+});
+process.on("exit", () => demo.kill("SIGTERM"));
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+  ],
+});
+
+const problems = [];
+let passed = 0;
+// Chromium logs a console error for every 4xx document; the flows provoke a few on purpose
+// (a wrong password: 401; an invalid form: 400). Each is allowed once, announced beforehand.
+let expectedLoadErrors = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    problems.push(`${name}: ${e.message}`);
+    console.log(`not ok - ${name}\n  ${e.message.split("\n").join("\n  ")}`);
+  }
+}
+
+/** A page that records console errors, page errors and CSP violations. */
+async function newPage(context, label) {
+  const page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (expectedLoadErrors > 0 && /^Failed to load resource: the server responded with a status of 40[01]/.test(m.text())) {
+      expectedLoadErrors -= 1;
+      return;
+    }
+    problems.push(`${label}: console error: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`${label}: page error: ${e.message}`));
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  return page;
+}
+
+async function axe(page, what) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ["violations"] });
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  });
+  assert.deepEqual(result, [], `accessibility violations on ${what}`);
+}
+
+async function login(page) {
+  await page.goto(`${base}/tasks`);
+  await page.fill("#username", "admin");
+  await page.fill("#password", PASSWORD);
+  await Promise.all([page.waitForURL(`${base}/tasks`), page.click("button[type=submit]")]);
+}
+
+try {
+  await waitFor(`${base}/health`, 60_000);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await newPage(context, "main");
+
+  await check("sign in: wrong password, then right, lands on next", async () => {
+    await page.goto(`${base}/tasks?q=report`);
+    assert.ok(page.url().startsWith(`${base}/login?next=`), page.url());
+    await page.fill("#username", "admin");
+    await page.fill("#password", "wrong");
+    expectedLoadErrors += 1;
+    await page.click("button[type=submit]");
+    await page.getByText("Wrong username or password.").waitFor();
+    await page.fill("#password", PASSWORD);
+    await Promise.all([page.waitForURL(`${base}/tasks?q=report`), page.click("button[type=submit]")]);
+    const rows = await page.locator("table.tasks tbody tr").count();
+    assert.ok(rows >= 3, `search shows report tasks, got ${rows} rows`);
+  });
+
+  await check("search and filter the tasks table", async () => {
+    await page.goto(`${base}/tasks`);
+    await page.fill("input[name=q]", "cleanup");
+    await page.selectOption("select[name=state]", "paused");
+    await Promise.all([page.waitForURL(/state=paused/), page.click("form.filters button[type=submit]")]);
+    const ids = await page.locator("table.tasks tbody tr .mono.muted").allTextContents();
+    assert.deepEqual(ids, ["paused-cleanup"]);
+  });
+
+  await check("pause, resume and run from the row", async () => {
+    await page.goto(`${base}/tasks?q=cleanup-tmp`);
+    const row = page.locator("tr", { hasText: "cleanup-tmp" });
+    await Promise.all([page.waitForURL(/q=cleanup-tmp/), row.getByRole("button", { name: "Pause" }).click()]);
+    await page.getByText("Paused cleanup-tmp.").waitFor();
+    await row.getByText("paused", { exact: true }).waitFor();
+    await row.getByRole("button", { name: "Resume" }).click();
+    await page.getByText("Resumed cleanup-tmp.").waitFor();
+    await row.getByRole("button", { name: "Run" }).click();
+    await page.getByText(/Started run #\d+ of cleanup-tmp\./).waitFor();
+  });
+
+  await check("bulk pause and resume", async () => {
+    await page.goto(`${base}/tasks?q=report`);
+    await page.check('input[name=id][value="nightly-report"]');
+    await page.check('input[name=id][value="hourly-report"]');
+    await page.click(".bulkbar button:has-text('Pause')");
+    await page.getByText("pause: 2 done.").waitFor();
+    await page.check('input[name=id][value="nightly-report"]');
+    await page.check('input[name=id][value="hourly-report"]');
+    await page.click(".bulkbar button:has-text('Resume')");
+    await page.getByText("resume: 2 done.").waitFor();
+  });
+
+  await check("the table and counters update live when a task runs", async () => {
+    await page.goto(`${base}/`);
+    await page.evaluate(() => { window.__noReload = true; });
+    const runs = page.locator(".stat", { hasText: "runs, last hour" }).locator(".stat-num");
+    const before = Number(await runs.textContent());
+    // The heartbeat task runs every 5 s; the counter must move without a reload. (Polled
+    // from here: waitForFunction would evaluate a string, which the page's CSP forbids.)
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const now = await page.evaluate(() => Number(document.querySelector(".stats + .stats .stat-num").textContent));
+      if (now > before) break;
+      assert.ok(Date.now() < deadline, `runs counter stayed at ${now} for 15 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(await page.evaluate(() => window.__noReload), true, "the page was not reloaded");
+  });
+
+  await check("edit a trigger: a validation error, then a good one", async () => {
+    await page.goto(`${base}/tasks/nightly-report`);
+    await page.click("a.btn:has-text('Edit')");
+    await page.fill("#expr", "61 * * * *");
+    expectedLoadErrors += 1;
+    await page.click("button:has-text('Save changes')");
+    await page.locator(".field-error").first().waitFor();
+    assert.match(await page.locator(".field-error").first().textContent(), /invalid cron expression/);
+    await page.fill("#expr", "0 45 4 * * *");
+    await Promise.all([page.waitForURL(`${base}/tasks/nightly-report`), page.click("button:has-text('Save changes')")]);
+    await page.getByText("Saved task nightly-report.").waitFor();
+    await page.getByText("At 04:45").first().waitFor();
+  });
+
+  await check("remove with the confirmation", async () => {
+    await page.goto(`${base}/tasks/jittery-sync`);
+    page.once("dialog", (d) => d.accept());
+    await Promise.all([page.waitForURL(`${base}/tasks`), page.click(".toolbar button:has-text('Remove')")]);
+    await page.getByText("Removed jittery-sync.").waitFor();
+    assert.equal(await page.locator('a[href$="/tasks/jittery-sync"]').count(), 0);
+  });
+
+  await check("every page: screenshots (desktop and phone, light and dark) and accessibility", async () => {
+    const pages = {
+      overview: "/", tasks: "/tasks", task: "/tasks/inventory-sync", edit: "/tasks/inventory-sync/edit",
+      new: "/tasks/new", runs: "/runs", audit: "/audit",
+    };
+    for (const scheme of ["light", "dark"]) {
+      for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+        await page.setViewportSize(viewport);
+        await page.emulateMedia({ colorScheme: scheme });
+        for (const [name, path] of Object.entries(pages)) {
+          await page.goto(`${base}${path}`);
+          await page.screenshot({ path: join(artifacts, `${name}-${device}-${scheme}.png`), fullPage: true });
+          if (device === "desktop") await axe(page, `${name} (${scheme})`);
+        }
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.emulateMedia({ colorScheme: "light" });
+  });
+
+  await check("sign out", async () => {
+    await page.goto(`${base}/tasks`);
+    await Promise.all([page.waitForURL(`${base}/login`), page.click("button:has-text('Sign out')")]);
+    await page.goto(`${base}/tasks`);
+    assert.ok(page.url().startsWith(`${base}/login`), page.url());
+  });
+
+  await check("the main flow with JavaScript off (plain forms)", async () => {
+    const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
+    const p = await newPage(nojs, "no-js");
+    await login(p);
+    const row = p.locator("tr", { hasText: "export-orders" });
+    await row.getByRole("button", { name: "Pause" }).click();
+    await p.getByText("Paused export-orders.").waitFor();
+    await p.goto(`${base}/tasks/export-orders`);
+    await p.click(".toolbar button:has-text('Remove')");
+    await p.getByText("Please confirm").waitFor();
+    await Promise.all([p.waitForURL(`${base}/tasks`), p.click("button:has-text('Yes, remove')")]);
+    await p.getByText("Removed export-orders.").waitFor();
+    await nojs.close();
+  });
+} finally {
+  await browser.close();
+  demo.kill("SIGTERM");
+}
+
+if (problems.length) {
+  console.log(`\n${problems.length} problem(s):\n- ${problems.join("\n- ")}`);
+}
+console.log(`\n${passed} passed, ${problems.length} failed`);
+process.exit(problems.length ? 1 : 0);
