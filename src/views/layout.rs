@@ -26,16 +26,7 @@ pub(crate) fn page(
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
-                title { (title) " · " (v.title) }
-                link rel="stylesheet" href=(v.asset("app.css"));
-                link rel="stylesheet" href=(v.asset("theme.css"));
-                link rel="icon" type="image/svg+xml" href=(v.asset("favicon.svg"));
-                script src=(v.asset("app.js")) defer {}
-            }
+            (head(v, title, true))
             body data-events=(u.at("/events")) {
                 a.skip href="#main" { "Skip to content" }
                 div.shell {
@@ -74,6 +65,24 @@ pub(crate) fn page(
                         (main(v, flash, body))
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The document head: our styles, icon and (optionally) script; nothing inline.
+pub(crate) fn head(v: &View<'_>, title: &str, script: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="color-scheme" content="light dark";
+            title { (title) " · " (v.title) }
+            link rel="stylesheet" href=(v.asset("app.css"));
+            link rel="stylesheet" href=(v.asset("theme.css"));
+            link rel="icon" type="image/svg+xml" href=(v.asset("favicon.svg"));
+            @if script {
+                script src=(v.asset("app.js")) defer {}
             }
         }
     }

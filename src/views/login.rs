@@ -16,15 +16,7 @@ pub(crate) fn login(
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
-                title { "Sign in · " (v.title) }
-                link rel="stylesheet" href=(v.asset("app.css"));
-                link rel="stylesheet" href=(v.asset("theme.css"));
-                link rel="icon" type="image/svg+xml" href=(v.asset("favicon.svg"));
-            }
+            (super::layout::head(v, "Sign in", false))
             body.login-page {
                 main #main.login-box {
                     div.brand {

@@ -6,6 +6,16 @@ use super::components::{when, StatusBadge};
 use super::View;
 use crate::scheduler::{Page, RunRecord, Stats, TaskInfo, TaskState};
 
+/// A linked counter card; `bad` colours the number as a problem.
+fn stat(href: &str, n: u64, label: &str, bad: bool) -> Markup {
+    html! {
+        a.stat.stat-bad[bad] href=(href) {
+            span.stat-num { (n) }
+            span.stat-label { (label) }
+        }
+    }
+}
+
 /// The overview body.
 pub(crate) fn overview(
     v: &View<'_>,
@@ -14,6 +24,7 @@ pub(crate) fn overview(
     failures: &Page<RunRecord>,
 ) -> Markup {
     let u = v.urls;
+    let failures_url = u.with_query("/runs", [("status", "failures")]);
     let count = |state: TaskState| {
         html! {
             a.stat href=(u.with_query("/tasks", [("state", state.as_str())])) {
@@ -34,22 +45,10 @@ pub(crate) fn overview(
             (count(TaskState::Completed))
         }
         div.stats {
-            a.stat href=(u.at("/runs")) {
-                span.stat-num { (stats.last_hour.runs) }
-                span.stat-label { "runs, last hour" }
-            }
-            a.stat.stat-bad[stats.last_hour.failures > 0] href=(u.with_query("/runs", [("status", "failures")])) {
-                span.stat-num { (stats.last_hour.failures) }
-                span.stat-label { "failures, last hour" }
-            }
-            a.stat href=(u.at("/runs")) {
-                span.stat-num { (stats.last_day.runs) }
-                span.stat-label { "runs, 24 h" }
-            }
-            a.stat.stat-bad[stats.last_day.failures > 0] href=(u.with_query("/runs", [("status", "failures")])) {
-                span.stat-num { (stats.last_day.failures) }
-                span.stat-label { "failures, 24 h" }
-            }
+            (stat(&u.at("/runs"), stats.last_hour.runs, "runs, last hour", false))
+            (stat(&failures_url, stats.last_hour.failures, "failures, last hour", stats.last_hour.failures > 0))
+            (stat(&u.at("/runs"), stats.last_day.runs, "runs, 24 h", false))
+            (stat(&failures_url, stats.last_day.failures, "failures, 24 h", stats.last_day.failures > 0))
             div.stat {
                 span.stat-num { (stats.running_runs) }
                 span.stat-label { "running now" }
