@@ -281,6 +281,7 @@ impl Dashboard {
             csrf: csrf.as_deref(),
             client: peer,
             secure,
+            status: std::sync::OnceLock::new(),
             here: if query.is_empty() {
                 rel.to_string()
             } else {

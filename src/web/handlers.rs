@@ -35,6 +35,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) client: Option<std::net::IpAddr>,
     /// The current page relative to the base, with its query.
     pub(crate) here: String,
+    /// Filled on first use by [`Ctx::view`].
+    pub(crate) status: std::sync::OnceLock<(SchedulerStatus, TimeZone)>,
     /// The request came over HTTPS (as a trusted proxy says, or by configuration).
     pub(crate) secure: bool,
 }
@@ -73,8 +75,7 @@ impl Ctx<'_> {
         body: maud::Markup,
     ) -> Resp {
         let flash = self.flash();
-        let st = self.shared.backend.status();
-        let view = self.view(&st);
+        let view = self.view();
         let out = if self.partial {
             views::layout::main(&view, flash.as_ref(), body)
         } else {
@@ -92,13 +93,23 @@ impl Ctx<'_> {
         r
     }
 
-    pub(crate) fn view<'s>(&'s self, st: &'s SchedulerStatus) -> View<'s> {
+    /// The scheduler's status and zone, read once per request however many views need them.
+    fn status(&self) -> &(SchedulerStatus, TimeZone) {
+        self.status.get_or_init(|| {
+            let st = self.shared.backend.status();
+            let tz = jiff::tz::db().get(&st.timezone).unwrap_or(TimeZone::UTC);
+            (st, tz)
+        })
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        let (st, tz) = self.status();
         View {
             urls: &self.urls,
             assets: &self.shared.assets,
             title: &self.shared.title,
             status: st,
-            tz: jiff::tz::db().get(&st.timezone).unwrap_or(TimeZone::UTC),
+            tz: tz.clone(),
             now: st.now,
             user: self.user,
             csrf: self.csrf,
@@ -137,8 +148,7 @@ impl Ctx<'_> {
         if self.json {
             json_error(status, e.code(), e.message(), e.field())
         } else {
-            let st = self.shared.backend.status();
-            let view = self.view(&st);
+            let view = self.view();
             let body = views::errors::error(&view, status, e.message());
             self.page(status, "Error", views::Nav::None, body)
         }

@@ -27,8 +27,7 @@ pub(crate) fn safe_next(cx: &Ctx<'_>, next: Option<&str>) -> String {
 }
 
 fn page(cx: &Ctx<'_>, status: StatusCode, next: &str, username: &str, error: Option<&str>) -> Resp {
-    let st = cx.shared.backend.status();
-    let v = cx.view(&st);
+    let v = cx.view();
     let (form, help) = match &cx.shared.auth {
         Some(a) => {
             let help = a.login_help();
@@ -198,8 +197,7 @@ pub(crate) fn audit_page(cx: &Ctx<'_>) -> Resp {
     let per = 50usize;
     let (entries, total) = cx.shared.audit.page((page as usize - 1) * per, per);
     let pages = u32::try_from(total.div_ceil(per).max(1)).unwrap_or(u32::MAX);
-    let st = cx.shared.backend.status();
-    let body = views::audit::audit(&cx.view(&st), &entries, page, pages, total);
+    let body = views::audit::audit(&cx.view(), &entries, page, pages, total);
     cx.page(StatusCode::OK, "Audit log", views::Nav::Audit, body)
 }
 

@@ -32,8 +32,7 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         (Ok(s), Ok(n), Ok(f)) => (s, n, f),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return cx.fail(&e),
     };
-    let st = b.status();
-    let body = views::overview::overview(&cx.view(&st), &stats, &next, &failures);
+    let body = views::overview::overview(&cx.view(), &stats, &next, &failures);
     cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
 }
 
@@ -47,8 +46,7 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.fail(&e),
     };
     let jobs = cx.shared.backend.jobs();
-    let st = cx.shared.backend.status();
-    let body = views::tasks::tasks(&cx.view(&st), &q, &page, &jobs, &cx.here());
+    let body = views::tasks::tasks(&cx.view(), &q, &page, &jobs, &cx.here());
     cx.page(StatusCode::OK, "Tasks", Nav::Tasks, body)
 }
 
@@ -81,8 +79,7 @@ fn render_form(
     editing: Option<&str>,
 ) -> Resp {
     let jobs = cx.shared.backend.jobs();
-    let st = cx.shared.backend.status();
-    let body = views::form::task_form(&cx.view(&st), form, errors, &jobs, editing);
+    let body = views::form::task_form(&cx.view(), form, errors, &jobs, editing);
     let title = match editing {
         Some(id) => format!("Edit {id}"),
         None => "New task".to_string(),
@@ -97,8 +94,7 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
     if let Some(id) = editing {
         form.id = id.to_string();
     }
-    let st = cx.shared.backend.status();
-    let tz = cx.view(&st).tz;
+    let tz = cx.view().tz;
     let task = match form.to_task(&tz) {
         Ok(t) => t,
         Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing),
@@ -161,8 +157,7 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         Ok(None) => runs.items.iter().find(|r| r.status.is_finished()).cloned(),
         Err(e) => return cx.bad(&e),
     };
-    let st = b.status();
-    let body = views::task::task(&cx.view(&st), &detail, &runs, selected.as_ref(), &cx.here());
+    let body = views::task::task(&cx.view(), &detail, &runs, selected.as_ref(), &cx.here());
     cx.page(StatusCode::OK, &detail.info.task.name, Nav::Tasks, body)
 }
 
@@ -228,8 +223,7 @@ fn confirm_page(
         .get("back")
         .and_then(super::prefix::safe_relative)
         .unwrap_or("/tasks");
-    let st = cx.shared.backend.status();
-    let body = views::errors::confirm(&cx.view(&st), question, action, hidden, back);
+    let body = views::errors::confirm(&cx.view(), question, action, hidden, back);
     cx.page(StatusCode::OK, "Confirm", Nav::Tasks, body)
 }
 
@@ -299,8 +293,7 @@ pub(crate) fn scheduler_action(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
 }
 
 pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
-    let st = cx.shared.backend.status();
-    let view = cx.view(&st);
+    let view = cx.view();
     let q = match run_query(&cx.query, &view.tz) {
         Ok(q) => q,
         Err(e) => return cx.bad(&e),
@@ -325,8 +318,7 @@ pub(crate) async fn run_detail(cx: &Ctx<'_>, id: &str) -> Resp {
     };
     match cx.shared.backend.run(run_id).await {
         Ok(r) => {
-            let st = cx.shared.backend.status();
-            let body = views::runs::run(&cx.view(&st), &r);
+            let body = views::runs::run(&cx.view(), &r);
             cx.page(StatusCode::OK, &format!("Run #{run_id}"), Nav::Runs, body)
         }
         Err(e) => cx.fail(&e),
