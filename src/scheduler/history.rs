@@ -34,11 +34,14 @@ pub enum RunStatus {
     Missed,
     /// Not run because `max_instances` runs were already going.
     Skipped,
+    /// The process running it stopped renewing its lease (it died, or lost its shared store)
+    /// and another process recorded the run as interrupted.
+    Interrupted,
 }
 
 impl RunStatus {
     /// All statuses, in display order.
-    pub const ALL: [RunStatus; 8] = [
+    pub const ALL: [RunStatus; 9] = [
         RunStatus::Running,
         RunStatus::Succeeded,
         RunStatus::Failed,
@@ -47,6 +50,7 @@ impl RunStatus {
         RunStatus::Cancelled,
         RunStatus::Missed,
         RunStatus::Skipped,
+        RunStatus::Interrupted,
     ];
 
     /// The lower-case name used in URLs and JSON.
@@ -60,14 +64,16 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
             RunStatus::Missed => "missed",
             RunStatus::Skipped => "skipped",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
-    /// True for outcomes that count as failures (and are retried): failed, panicked, timed out.
+    /// True for outcomes that count as failures (and are retried): failed, panicked, timed
+    /// out, interrupted.
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            RunStatus::Failed | RunStatus::Panicked | RunStatus::TimedOut
+            RunStatus::Failed | RunStatus::Panicked | RunStatus::TimedOut | RunStatus::Interrupted
         )
     }
 
@@ -86,7 +92,7 @@ impl FromStr for RunStatus {
             .ok_or_else(|| {
                 format!(
                     "unknown run status {s:?}; expected one of running, succeeded, failed, \
-                     panicked, timed_out, cancelled, missed, skipped"
+                     panicked, timed_out, cancelled, missed, skipped, interrupted"
                 )
             })
     }
