@@ -44,13 +44,15 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuditSink;
 use crate::scheduler::{
-    DurationStats, Error, EventStream, Lifecycle, Page, RunId, RunQuery, RunRecord, Scheduler,
-    Stats, Task, TaskInfo, TaskQuery, TriggerSpec,
+    DurationStats, Error, EventStream, InstanceInfo, Lifecycle, Page, RunId, RunQuery, RunRecord,
+    Scheduler, Stats, Task, TaskInfo, TaskQuery, TriggerSpec,
 };
 
 /// The future type of [`TaskBackend`] methods.
@@ -312,6 +314,15 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn status(&self) -> SchedulerStatus;
     /// Pauses (`true`) or resumes (`false`) the whole scheduler.
     fn set_paused(&self, paused: bool) -> Result<(), BackendError>;
+    /// The scheduler processes behind this backend, for the Instances page. Default: none
+    /// known (the page says so).
+    fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+    /// Where the dashboard keeps its audit log, when the backend has a shared place for it.
+    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
+        None
+    }
 }
 
 fn boxed<'a, T, F>(f: F) -> BackendFuture<'a, T>
@@ -404,5 +415,13 @@ impl TaskBackend for Scheduler {
             self.resume_all();
         }
         Ok(())
+    }
+
+    fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
+        boxed(Scheduler::instances(self))
+    }
+
+    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
+        self.store().audit_sink()
     }
 }

@@ -143,8 +143,8 @@ mod views;
 mod web;
 
 pub use auth::{
-    AuditEntry, AuditLog, AuthBackend, AuthFuture, AuthReply, JwtBackend, JwtError, LoginResult,
-    PasswordBackend, ProxyHeaderBackend, RequestParts, Role, User,
+    AuditEntry, AuditLog, AuditPage, AuditSink, AuthBackend, AuthFuture, AuthReply, JwtBackend,
+    JwtError, LoginResult, PasswordBackend, ProxyHeaderBackend, RequestParts, Role, User,
 };
 pub use backend::{
     BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,

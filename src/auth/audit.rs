@@ -2,6 +2,8 @@
 //! memory (oldest entries go first).
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use jiff::Timestamp;
@@ -24,6 +26,25 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
+/// The future of [`AuditSink::page`]: entries newest first and the total, or why not.
+pub type AuditPage<'a> =
+    Pin<Box<dyn Future<Output = Result<(Vec<AuditEntry>, usize), String>> + Send + 'a>>;
+
+/// Where audit entries go: [`AuditLog`] in memory by default; a shared store (PostgreSQL)
+/// keeps them for every replica.
+pub trait AuditSink: Send + Sync + 'static {
+    /// Records an entry. Must not block: a database sink writes in the background.
+    fn record(&self, entry: AuditEntry);
+    /// Entries newest first: `offset`, then up to `limit`; and the total.
+    fn page(&self, offset: usize, limit: usize) -> AuditPage<'_>;
+}
+
+/// Logs an audit entry at info level, without secrets.
+pub(crate) fn trace(entry: &AuditEntry) {
+    tracing::info!(actor = %entry.actor, action = %entry.action, target = entry.target.as_deref(),
+        outcome = %entry.outcome, "audit");
+}
+
 /// A bounded, newest-first audit log.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -42,8 +63,7 @@ impl AuditLog {
 
     /// Records an entry (and logs it at info level, without secrets).
     pub fn record(&self, entry: AuditEntry) {
-        tracing::info!(actor = %entry.actor, action = %entry.action, target = entry.target.as_deref(),
-            outcome = %entry.outcome, "audit");
+        trace(&entry);
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if e.len() >= self.capacity {
             e.pop_back();
@@ -58,6 +78,16 @@ impl AuditLog {
             e.iter().skip(offset).take(limit).cloned().collect(),
             e.len(),
         )
+    }
+}
+
+impl AuditSink for AuditLog {
+    fn record(&self, entry: AuditEntry) {
+        AuditLog::record(self, entry);
+    }
+
+    fn page(&self, offset: usize, limit: usize) -> AuditPage<'_> {
+        Box::pin(std::future::ready(Ok(AuditLog::page(self, offset, limit))))
     }
 }
 

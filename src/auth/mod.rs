@@ -25,7 +25,8 @@ use std::str::FromStr;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
-pub use audit::{AuditEntry, AuditLog};
+pub(crate) use audit::trace as trace_audit;
+pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
 pub use jwt::{JwtBackend, JwtError};
 pub use password::PasswordBackend;
 pub use proxy::ProxyHeaderBackend;

@@ -107,6 +107,7 @@ impl SchedulerBuilder {
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::with_limits(self.history)));
+        store.bind(&tz);
         Ok(Scheduler {
             inner: Arc::new(Inner {
                 store,
@@ -122,6 +123,8 @@ impl SchedulerBuilder {
                 activity: watch::Sender::new(Activity::default()),
                 in_flight: AtomicUsize::new(0),
                 timer: Mutex::new(None),
+                heartbeat: Mutex::new(None),
+                started_at: Mutex::new(None),
             }),
         })
     }

@@ -13,8 +13,8 @@ use super::error::Error;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
 use super::index::TaskIndex;
 use super::store::{
-    paging, DueFire, DurationStats, Histogram, LastRun, Page, Stats, Store, StoreFuture, TaskQuery,
-    TaskRecord, WindowCounts,
+    paging, window_delta, DueFire, DurationStats, Histogram, LastRun, Page, Stats, Store,
+    StoreFuture, TaskQuery, TaskRecord, WindowCounts,
 };
 use super::task::Task;
 use super::trigger::Trigger;
@@ -169,8 +169,7 @@ impl Mem {
                 }
             }
         }
-        let at = run.finished_at.unwrap_or(run.scheduled_at);
-        let minute = at.as_second().div_euclid(60);
+        let (minute, delta) = window_delta(run);
         let slot = &mut self.minutes[minute.rem_euclid(MINUTES as i64) as usize];
         if slot.minute != minute {
             *slot = Minute {
@@ -178,16 +177,7 @@ impl Mem {
                 counts: WindowCounts::default(),
             };
         }
-        match run.status {
-            RunStatus::Missed | RunStatus::Skipped => slot.counts.not_run += 1,
-            RunStatus::Running => {}
-            st => {
-                slot.counts.runs += 1;
-                if st.is_failure() {
-                    slot.counts.failures += 1;
-                }
-            }
-        }
+        slot.counts.add(delta);
     }
 
     fn window(&self, now: Timestamp, minutes: i64) -> WindowCounts {
@@ -195,9 +185,7 @@ impl Mem {
         let mut out = WindowCounts::default();
         for m in &self.minutes {
             if m.minute > now_min - minutes && m.minute <= now_min {
-                out.runs += m.counts.runs;
-                out.failures += m.counts.failures;
-                out.not_run += m.counts.not_run;
+                out.add(m.counts);
             }
         }
         out

@@ -18,8 +18,11 @@ mod events;
 mod history;
 mod index;
 mod info;
+mod instance;
 mod job;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod run;
 mod store;
 mod task;
@@ -50,10 +53,12 @@ pub use history::{
 pub use info::TaskInfo;
 pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStoreBuilder};
 pub use store::{
-    DueFire, DurationStats, Histogram, LastRun, Page, StateCounts, Stats, Store, StoreFuture,
-    TaskQuery, TaskRecord, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS,
-    MAX_PER_PAGE,
+    Beat, DueFire, DurationStats, Histogram, InstanceInfo, LastRun, Notice, Page, Sharing,
+    StateCounts, Stats, Store, StoreFuture, TaskQuery, TaskRecord, TaskSort, TaskState,
+    WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE,
 };
 pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};
 pub use trigger::{Trigger, TriggerKind, TriggerSpec};
@@ -100,6 +105,9 @@ pub(crate) struct Inner {
     /// Spawned runs still going; `activity` is notified when this drops to zero.
     in_flight: AtomicUsize,
     timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Heartbeat loop of a shared store; awaited on shutdown so this process leaves.
+    heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    started_at: Mutex<Option<Timestamp>>,
 }
 
 impl Inner {
@@ -467,6 +475,35 @@ impl Scheduler {
         self.inner.store.durations(id).await
     }
 
+    /// The scheduler processes sharing this scheduler's store (live and stale), or just this
+    /// one for a private store.
+    pub async fn instances(&self) -> Result<Vec<InstanceInfo>, Error> {
+        if self.inner.store.sharing().is_some() {
+            return self.inner.store.instances().await;
+        }
+        let now = self.now();
+        let started = *self
+            .inner
+            .started_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(vec![InstanceInfo {
+            id: "local".into(),
+            host: instance::hostname(),
+            pid: std::process::id(),
+            started_at: started.unwrap_or(now),
+            heartbeat_at: now,
+            running: self.inner.in_flight.load(Ordering::Acquire) as u64,
+            jobs: self.jobs(),
+            stale: false,
+            this: true,
+        }])
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
     /// Subscribes to change events.
     pub fn subscribe(&self) -> EventStream {
         self.inner.events.subscribe()
@@ -499,9 +536,25 @@ impl Scheduler {
             }
         });
         started?;
+        *self
+            .inner
+            .started_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(self.now());
         let inner = self.inner.clone();
         let timer = handle.spawn(timer::run(inner));
         *self.inner.timer.lock().unwrap_or_else(|p| p.into_inner()) = Some(timer);
+        if let Some(sharing) = self.inner.store.sharing() {
+            let beats = handle.spawn(instance::heartbeats(self.inner.clone(), sharing));
+            *self
+                .inner
+                .heartbeat
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(beats);
+            if let Some(notices) = self.inner.store.notices() {
+                handle.spawn(instance::relay(self.inner.clone(), notices));
+            }
+        }
         tracing::info!(jobs = self.inner.jobs.names().len(), "scheduler started");
         Ok(())
     }
@@ -542,6 +595,15 @@ impl Scheduler {
         let drained = tokio::time::timeout(Duration::from_secs(5), self.inner.drained()).await;
         if drained.is_err() {
             tracing::error!("runs did not end after abort; a job may be blocking its thread");
+        }
+        let beats = self
+            .inner
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(beats) = beats {
+            let _ = tokio::time::timeout(Duration::from_secs(5), beats).await;
         }
         self.inner.lifecycle.send_replace(Lifecycle::Stopped);
         tracing::info!("scheduler stopped");

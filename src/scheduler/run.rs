@@ -336,10 +336,36 @@ async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, log
         status: rec.status,
         duration_ms: rec.duration_ms(),
     };
-    if let Err(e) = inner.store.finish_run(rec).await {
-        tracing::error!(error = %e, "could not store the end of a run");
-    }
+    store_finish(inner, rec).await;
     inner.events.send(event);
+}
+
+/// Stores the end of a run. A shared store may be unreachable for a moment: try again with
+/// backoff for about a minute (the run's lease lapses after that and another process records
+/// it as interrupted).
+async fn store_finish(inner: &Inner, rec: RunRecord) {
+    if inner.store.sharing().is_none() {
+        if let Err(e) = inner.store.finish_run(rec).await {
+            tracing::error!(error = %e, "could not store the end of a run");
+        }
+        return;
+    }
+    let mut wait = Duration::from_millis(100);
+    for attempt in 1.. {
+        match inner.store.finish_run(rec.clone()).await {
+            Ok(()) => return,
+            Err(e) if attempt < 10 => {
+                tracing::warn!(error = %e, run = rec.id, retry_in = ?wait,
+                    "could not store the end of a run; retrying");
+                tokio::time::sleep(wait).await;
+                wait = super::instance::backoff(wait);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, run = rec.id, "could not store the end of a run; giving up");
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

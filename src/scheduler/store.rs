@@ -12,14 +12,19 @@ use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use super::error::Error;
+use super::events::Event;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
 use super::task::Task;
 use super::trigger::{Trigger, TriggerKind};
+use crate::auth::AuditSink;
 
 /// The future type of every [`Store`] method.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -296,6 +301,30 @@ pub struct WindowCounts {
     pub not_run: u64,
 }
 
+impl WindowCounts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: WindowCounts) {
+        self.runs += other.runs;
+        self.failures += other.failures;
+        self.not_run += other.not_run;
+    }
+}
+
+/// The minute (seconds since the epoch / 60) a stored run counts in, and what it adds there.
+pub(crate) fn window_delta(run: &RunRecord) -> (i64, WindowCounts) {
+    let at = run.finished_at.unwrap_or(run.scheduled_at);
+    let mut d = WindowCounts::default();
+    match run.status {
+        RunStatus::Missed | RunStatus::Skipped => d.not_run = 1,
+        RunStatus::Running => {}
+        st => {
+            d.runs = 1;
+            d.failures = u64::from(st.is_failure());
+        }
+    }
+    (at.as_second().div_euclid(60), d)
+}
+
 /// Numbers for the overview.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
@@ -381,6 +410,60 @@ impl DurationStats {
     }
 }
 
+/// How a store shared by several processes wants the scheduler to keep in touch: see
+/// [`Store::sharing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sharing {
+    /// How often the scheduler calls [`Store::heartbeat`].
+    pub heartbeat: Duration,
+    /// Longest the timer loop sleeps without asking the store, in case a change notice from
+    /// another process was lost.
+    pub poll: Duration,
+}
+
+/// What a process reports on each heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Beat {
+    /// Jobs registered in this process: it only claims fires of tasks running these.
+    pub jobs: Vec<String>,
+    /// Runs this process is executing now.
+    pub running: u64,
+}
+
+/// One scheduler process sharing a store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    /// Its id, unique per process start.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Its latest heartbeat.
+    pub heartbeat_at: Timestamp,
+    /// Runs it is executing now.
+    pub running: u64,
+    /// Jobs registered in it.
+    pub jobs: Vec<String>,
+    /// It missed heartbeats: it died, hangs or lost the store.
+    pub stale: bool,
+    /// This process.
+    pub this: bool,
+}
+
+/// A change made through the store by this or another process, announced by a shared store
+/// (see [`Store::notices`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    /// What changed; `None` when the store cannot tell (it reconnected and may have missed
+    /// notices), which means "look again".
+    pub event: Option<Event>,
+    /// It came from another process.
+    pub foreign: bool,
+}
+
 /// Storage of tasks, their scheduling state and run history.
 ///
 /// All methods are async and object-safe so a store can sit behind `Arc<dyn Store>` and talk to
@@ -446,6 +529,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// The distinct job names of stored tasks, sorted.
     fn jobs(&self) -> StoreFuture<'_, Vec<String>>;
+
+    /// Tells the store the scheduler's default zone (for cron triggers that name none), which
+    /// a store that reads tasks back from a database needs to compile them. Called once by
+    /// [`crate::SchedulerBuilder::build`].
+    fn bind(&self, _timezone: &TimeZone) {}
+
+    /// `Some` for a store shared by several processes: the scheduler then heartbeats, listens
+    /// for [`Store::notices`] and caps its sleep. `None` (the default) for a private store.
+    fn sharing(&self) -> Option<Sharing> {
+        None
+    }
+
+    /// A shared store's heartbeat: records this process as alive, renews the leases of its
+    /// runs, and returns runs of dead processes that it recorded as
+    /// [`RunStatus::Interrupted`] (the scheduler retries them when their task says so).
+    fn heartbeat(&self, _beat: Beat) -> StoreFuture<'_, Vec<RunRecord>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// This process is stopping: forget it as an instance.
+    fn leave(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The processes sharing this store; empty for a private store.
+    fn instances(&self) -> StoreFuture<'_, Vec<InstanceInfo>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// Changes announced by a shared store, including those of other processes.
+    fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
+        None
+    }
+
+    /// Where a shared store keeps the dashboard's audit log; `None` keeps it in memory.
+    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
+        None
+    }
 }
 
 #[cfg(test)]

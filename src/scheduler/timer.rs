@@ -13,11 +13,16 @@ use super::Inner;
 /// Most tasks claimed per store call. Small batches let the first runs start on another
 /// worker while the timer loop claims the rest.
 const CLAIM_BATCH: usize = 64;
-/// Wait before asking a failing store again.
+/// First wait before asking a failing store again; it doubles up to 30 s.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut stop = inner.lifecycle.subscribe();
+    let sharing = inner.store.sharing();
+    if sharing.is_some() {
+        super::instance::join(&inner).await;
+    }
+    let mut retry = STORE_RETRY;
     loop {
         if inner.is_stopping() {
             break;
@@ -29,12 +34,29 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         } else {
             match tick(&inner, now).await {
                 Tick::More => {
+                    retry = STORE_RETRY;
                     // Let this worker run some of the runs just spawned before claiming more.
                     tokio::task::yield_now().await;
                     continue;
                 }
-                Tick::Next(t) => t,
+                Tick::Next(t) => {
+                    retry = STORE_RETRY;
+                    t
+                }
+                Tick::Failed => {
+                    let at = add(now, retry);
+                    retry = super::instance::backoff(retry);
+                    Some(at)
+                }
             }
+        };
+        // A shared store's notices can be lost (a reconnect): look again now and then.
+        let wait_until = match sharing {
+            Some(s) => {
+                let cap = add(now, s.poll);
+                Some(wait_until.map_or(cap, |t| t.min(cap)))
+            }
+            None => wait_until,
         };
         inner
             .activity
@@ -59,14 +81,16 @@ enum Tick {
     More,
     /// Sleep until this (or until woken).
     Next(Option<Timestamp>),
+    /// The store failed: try again after a backoff.
+    Failed,
 }
 
 async fn tick(inner: &Arc<Inner>, now: Timestamp) -> Tick {
     let due = match inner.store.claim_due(now, CLAIM_BATCH).await {
         Ok(due) => due,
         Err(e) => {
-            tracing::error!(error = %e, "claiming due fires failed; retrying in 1s");
-            return Tick::Next(Some(add(now, STORE_RETRY)));
+            tracing::error!(error = %e, "claiming due fires failed; retrying with backoff");
+            return Tick::Failed;
         }
     };
     let full = due.len() == CLAIM_BATCH;
@@ -79,8 +103,8 @@ async fn tick(inner: &Arc<Inner>, now: Timestamp) -> Tick {
     match inner.store.next_due().await {
         Ok(next) => Tick::Next(next),
         Err(e) => {
-            tracing::error!(error = %e, "reading the next fire time failed; retrying in 1s");
-            Tick::Next(Some(add(now, STORE_RETRY)))
+            tracing::error!(error = %e, "reading the next fire time failed; retrying with backoff");
+            Tick::Failed
         }
     }
 }

@@ -11,7 +11,7 @@ use super::prefix::{MountPrefix, PrefixError};
 use super::router::Router;
 use crate::auth::session::Keys;
 use crate::auth::throttle::Throttle;
-use crate::auth::{AuditLog, AuthBackend};
+use crate::auth::{AuditLog, AuditSink, AuthBackend};
 use crate::backend::TaskBackend;
 
 /// A setting [`DashboardBuilder::build`] refused.
@@ -79,6 +79,7 @@ pub struct DashboardBuilder {
     force_secure: bool,
     read_only: bool,
     audit_capacity: usize,
+    audit_sink: Option<Arc<dyn AuditSink>>,
 }
 
 impl fmt::Debug for DashboardBuilder {
@@ -109,6 +110,7 @@ impl DashboardBuilder {
             force_secure: false,
             read_only: false,
             audit_capacity: 1000,
+            audit_sink: None,
         }
     }
 
@@ -196,9 +198,17 @@ impl DashboardBuilder {
         self
     }
 
-    /// Audit entries kept in memory. Default 1,000.
+    /// Audit entries kept in memory. Default 1,000. Not used when the audit log lives
+    /// elsewhere ([`DashboardBuilder::audit_sink`], or a shared store such as PostgreSQL).
     pub fn audit_capacity(mut self, n: usize) -> Self {
         self.audit_capacity = n;
+        self
+    }
+
+    /// Where the audit log goes. Default: the backend's (a scheduler on a PostgreSQL store
+    /// keeps it in the database, shared by every replica), else memory.
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit_sink = Some(sink);
         self
     }
 
@@ -251,6 +261,10 @@ impl DashboardBuilder {
             }
             secrets.push(key);
         }
+        let audit_sink = match self.audit_sink.or_else(|| self.backend.audit_sink()) {
+            Some(sink) => sink,
+            None => Arc::new(AuditLog::new(self.audit_capacity)),
+        };
         let cookie = self.session_cookie.trim().to_string();
         if cookie.is_empty()
             || !cookie
@@ -288,7 +302,7 @@ impl DashboardBuilder {
                 },
                 force_secure: self.force_secure,
                 read_only: self.read_only,
-                audit: AuditLog::new(self.audit_capacity),
+                audit: audit_sink,
                 throttle: Throttle::default(),
             }),
             client: None,

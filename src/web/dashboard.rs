@@ -34,7 +34,7 @@ use super::response::{self, json_error, text, Body, Resp};
 use super::router::{Miss, Router};
 use crate::auth::session::Keys;
 use crate::auth::throttle::Throttle;
-use crate::auth::{AuditLog, AuthBackend};
+use crate::auth::{AuditSink, AuthBackend};
 use crate::backend::TaskBackend;
 
 /// Longest accepted query string, in bytes.
@@ -70,7 +70,7 @@ pub(crate) struct Shared {
     pub(crate) same_site: &'static str,
     pub(crate) force_secure: bool,
     pub(crate) read_only: bool,
-    pub(crate) audit: AuditLog,
+    pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) throttle: Throttle,
 }
 

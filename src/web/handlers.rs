@@ -263,9 +263,9 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Res
         Handler::Login => super::login::login_page(cx),
         Handler::LoginSubmit => super::login::login_submit(cx, &form()).await,
         Handler::Logout => super::login::logout(cx).await,
-        Handler::Audit => super::login::audit_page(cx),
+        Handler::Audit => super::login::audit_page(cx).await,
         Handler::AuthRoute => super::login::backend_route(cx, body).await,
-        Handler::ApiAudit => super::login::audit_api(cx),
+        Handler::ApiAudit => super::login::audit_api(cx).await,
         Handler::Asset => {
             cx.shared
                 .assets

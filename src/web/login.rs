@@ -12,6 +12,7 @@ use super::request::Params;
 use super::response::{html, json, see_other, Resp};
 use crate::auth::session::Session;
 use crate::auth::LoginResult;
+use crate::backend::BackendError;
 use crate::views;
 
 /// `next` if it is a path under this dashboard's base, else the dashboard root.
@@ -189,19 +190,22 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
     r
 }
 
-pub(crate) fn audit_page(cx: &Ctx<'_>) -> Resp {
+pub(crate) async fn audit_page(cx: &Ctx<'_>) -> Resp {
     let page = match cx.query.parse_opt::<u32>("page") {
         Ok(p) => p.unwrap_or(1).max(1),
         Err(e) => return cx.bad(&e),
     };
     let per = 50usize;
-    let (entries, total) = cx.shared.audit.page((page as usize - 1) * per, per);
+    let (entries, total) = match cx.shared.audit.page((page as usize - 1) * per, per).await {
+        Ok(p) => p,
+        Err(e) => return cx.fail(&BackendError::unavailable(format!("audit log: {e}"))),
+    };
     let pages = u32::try_from(total.div_ceil(per).max(1)).unwrap_or(u32::MAX);
     let body = views::audit::audit(&cx.view(), &entries, page, pages, total);
     cx.page(StatusCode::OK, "Audit log", views::Nav::Audit, body)
 }
 
-pub(crate) fn audit_api(cx: &Ctx<'_>) -> Resp {
+pub(crate) async fn audit_api(cx: &Ctx<'_>) -> Resp {
     let page = match cx.query.parse_opt::<u32>("page") {
         Ok(p) => p.unwrap_or(1).max(1),
         Err(e) => return cx.bad(&e),
@@ -210,7 +214,10 @@ pub(crate) fn audit_api(cx: &Ctx<'_>) -> Resp {
         Ok(p) => p.unwrap_or(50).clamp(1, 500) as usize,
         Err(e) => return cx.bad(&e),
     };
-    let (items, total) = cx.shared.audit.page((page as usize - 1) * per, per);
+    let (items, total) = match cx.shared.audit.page((page as usize - 1) * per, per).await {
+        Ok(p) => p,
+        Err(e) => return cx.fail(&BackendError::unavailable(format!("audit log: {e}"))),
+    };
     json(
         StatusCode::OK,
         &serde_json::json!({"items": items, "total": total, "page": page, "per_page": per}),

@@ -1,0 +1,169 @@
+//! Keeping in touch with a shared store: heartbeats (which renew this process's run leases
+//! and hand back runs of dead processes), change notices from other processes, and retries of
+//! interrupted runs.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use super::history::{RunCause, RunRecord, RunStatus};
+use super::run::{begin_one, drive};
+use super::store::{Beat, Notice, Sharing};
+use super::Inner;
+
+/// Longest wait between attempts to reach a failing store.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The host name, for the Instances page.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Doubles `wait`, capped.
+pub(crate) fn backoff(wait: Duration) -> Duration {
+    (wait * 2).min(MAX_BACKOFF)
+}
+
+fn beat(inner: &Inner) -> Beat {
+    Beat {
+        jobs: inner.jobs.names(),
+        running: inner.in_flight.load(Ordering::Acquire) as u64,
+    }
+}
+
+/// The first heartbeat, before the timer loop claims anything: it tells the store which jobs
+/// this process has. Retries with backoff until it succeeds or the scheduler stops.
+pub(crate) async fn join(inner: &Arc<Inner>) {
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match inner.store.heartbeat(beat(inner)).await {
+            Ok(reaped) => {
+                handle_reaped(inner, reaped).await;
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, retry_in = ?wait, "cannot reach the shared store; retrying");
+            }
+        }
+        let mut life = inner.lifecycle.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = life.wait_for(|_| inner.is_stopping()) => return,
+        }
+        wait = backoff(wait);
+    }
+}
+
+/// Heartbeats every `sharing.heartbeat` until the scheduler stops, then leaves.
+pub(crate) async fn heartbeats(inner: Arc<Inner>, sharing: Sharing) {
+    let mut life = inner.lifecycle.subscribe();
+    let mut wait = sharing.heartbeat;
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = life.wait_for(|_| inner.is_stopping()) => break,
+        }
+        match inner.store.heartbeat(beat(&inner)).await {
+            Ok(reaped) => {
+                if failing {
+                    tracing::info!("shared store reachable again");
+                    failing = false;
+                    // Notices may have been missed meanwhile.
+                    inner.poke();
+                }
+                wait = sharing.heartbeat;
+                handle_reaped(&inner, reaped).await;
+            }
+            Err(e) => {
+                failing = true;
+                wait = backoff(wait.max(Duration::from_millis(250)));
+                tracing::error!(error = %e, retry_in = ?wait,
+                    "heartbeat failed; runs keep going, their leases lapse if this lasts");
+            }
+        }
+    }
+    // Runs still going keep their leases until shutdown records them; then leave.
+    inner.drained().await;
+    if let Err(e) = inner.store.leave().await {
+        tracing::warn!(error = %e, "could not remove this instance from the shared store");
+    }
+}
+
+/// Announces runs of dead processes recorded as interrupted, and retries those whose task
+/// asks for retries.
+async fn handle_reaped(inner: &Arc<Inner>, reaped: Vec<RunRecord>) {
+    for rec in reaped {
+        tracing::warn!(task = %rec.task_id, run = rec.id, error = rec.error.as_deref(),
+            "run interrupted: its process stopped renewing its lease");
+        inner.emit_finished(&rec);
+        if inner.is_stopping() {
+            continue;
+        }
+        let task = match inner.store.get(&rec.task_id).await {
+            Ok(Some(t)) => t.task,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, task = %rec.task_id, "cannot read an interrupted run's task");
+                continue;
+            }
+        };
+        if rec.attempt > task.options.retries || !inner.jobs.contains(&task.job) {
+            continue;
+        }
+        let inner2 = inner.clone();
+        inner.spawn_tracked(async move {
+            let wait = task.options.backoff_for(rec.attempt);
+            let due = super::clock::add(inner2.clock.now(), wait);
+            if !inner2.sleep_unless_aborted(due).await {
+                return;
+            }
+            let next = begin_one(&inner2, &task, due, RunCause::Retry, rec.attempt + 1).await;
+            if let Some(next) = next.filter(|r| r.status == RunStatus::Running) {
+                drive(inner2, task, next).await;
+            }
+        });
+    }
+}
+
+/// Relays a shared store's notices: any change wakes the timer loop (the schedule may have
+/// moved), and changes made by other processes go to this process's subscribers, so every
+/// replica's dashboard shows every replica's runs.
+pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<Notice>) {
+    let mut life = inner.lifecycle.subscribe();
+    loop {
+        let notice = tokio::select! {
+            n = notices.recv() => n,
+            _ = life.wait_for(|_| inner.is_stopping()) => return,
+        };
+        match notice {
+            Ok(Notice { event, foreign }) => {
+                let schedule = event.as_ref().is_none_or(|e| {
+                    !matches!(
+                        e,
+                        super::Event::RunStarted { .. } | super::Event::RunFinished { .. }
+                    )
+                });
+                if foreign && schedule {
+                    inner.poke();
+                }
+                if let (true, Some(event)) = (foreign, event) {
+                    inner.events.send(event);
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(missed = n, "store notices lagged");
+                inner.poke();
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The schema, created and migrated on connect.
+//!
+//! Migrations are numbered and applied in order inside one transaction that first takes a
+//! transaction-scoped advisory lock keyed by the schema name, so replicas starting at once
+//! wait for each other instead of racing on `CREATE TABLE`. The applied version is kept in
+//! `taskdeck_meta`; a database newer than this build is refused.
+
+use tokio_postgres::Client;
+
+use super::{pg, quote_ident};
+use crate::scheduler::error::Error;
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: tasks, runs, counters, instances, audit.
+    r#"
+    create table taskdeck_tasks (
+        id text collate "C" primary key,
+        name_key text collate "C" not null,
+        haystack text not null,
+        job text collate "C" not null,
+        trigger_kind text not null,
+        spec jsonb not null,
+        paused boolean not null default false,
+        anchor timestamptz not null,
+        created_at timestamptz not null,
+        updated_at timestamptz not null,
+        next_fire timestamptz,
+        running integer not null default 0,
+        last_run_id bigint,
+        last_status text,
+        last_scheduled_at timestamptz,
+        last_finished_at timestamptz,
+        last_error text,
+        last_at timestamptz generated always as (coalesce(last_finished_at, last_scheduled_at)) stored,
+        state smallint generated always as (
+            case when running > 0 then 1 when paused then 2 when next_fire is null then 3 else 0 end
+        ) stored
+    );
+    create index taskdeck_tasks_due on taskdeck_tasks (next_fire, id) where next_fire is not null and not paused;
+    create index taskdeck_tasks_next on taskdeck_tasks (next_fire, id);
+    create index taskdeck_tasks_name on taskdeck_tasks (name_key, id);
+    create index taskdeck_tasks_last on taskdeck_tasks (last_at, id);
+    create index taskdeck_tasks_state on taskdeck_tasks (state, next_fire, id);
+    create index taskdeck_tasks_job on taskdeck_tasks (job, next_fire, id);
+    create index taskdeck_tasks_kind on taskdeck_tasks (trigger_kind, next_fire, id);
+
+    create table taskdeck_runs (
+        id bigint generated always as identity primary key,
+        task_id text collate "C" not null,
+        job text not null,
+        cause text not null,
+        scheduled_at timestamptz not null,
+        started_at timestamptz,
+        finished_at timestamptz,
+        status text not null,
+        error text,
+        attempt integer not null,
+        logs jsonb not null default '[]',
+        logs_dropped integer not null default 0,
+        instance_id text,
+        lease_until timestamptz
+    );
+    create index taskdeck_runs_task on taskdeck_runs (task_id, id);
+    create index taskdeck_runs_status on taskdeck_runs (status, id);
+    create index taskdeck_runs_scheduled on taskdeck_runs (scheduled_at);
+    create index taskdeck_runs_going on taskdeck_runs (instance_id) where status = 'running';
+
+    create table taskdeck_status_totals (
+        status text primary key,
+        count bigint not null
+    );
+    create table taskdeck_job_durations (
+        job text primary key,
+        buckets bigint[] not null,
+        count bigint not null,
+        sum_seconds double precision not null
+    );
+    create table taskdeck_minutes (
+        minute bigint primary key,
+        runs bigint not null,
+        failures bigint not null,
+        not_run bigint not null
+    );
+
+    create table taskdeck_instances (
+        id text primary key,
+        host text not null,
+        pid integer not null,
+        started_at timestamptz not null,
+        heartbeat_at timestamptz not null,
+        running bigint not null,
+        jobs text[] not null
+    );
+
+    create table taskdeck_audit (
+        id bigint generated always as identity primary key,
+        at timestamptz not null,
+        actor text not null,
+        address text,
+        action text not null,
+        target text,
+        outcome text not null
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Creates or migrates the schema `schema`. Safe to run from many processes at once.
+pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Error> {
+    let tx = client.transaction().await.map_err(pg)?;
+    tx.execute(
+        "select pg_advisory_xact_lock(hashtext('taskdeck.migrate.' || $1::text))",
+        &[&schema],
+    )
+    .await
+    .map_err(pg)?;
+    let ident = quote_ident(schema);
+    tx.batch_execute(&format!(
+        "create schema if not exists {ident};
+         set local search_path to {ident};
+         create table if not exists taskdeck_meta (version integer not null);"
+    ))
+    .await
+    .map_err(pg)?;
+    let current: i32 = match tx
+        .query_opt("select version from taskdeck_meta", &[])
+        .await
+        .map_err(pg)?
+    {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("insert into taskdeck_meta (version) values (0)", &[])
+                .await
+                .map_err(pg)?;
+            0
+        }
+    };
+    if current > VERSION {
+        return Err(Error::Store(format!(
+            "the database schema {schema:?} is at version {current}, newer than this build of \
+             taskdeck understands ({VERSION}); upgrade taskdeck on this replica"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tracing::info!(
+            schema,
+            version = i + 1,
+            "applying taskdeck schema migration"
+        );
+        tx.batch_execute(sql).await.map_err(pg)?;
+    }
+    tx.execute("update taskdeck_meta set version = $1", &[&VERSION])
+        .await
+        .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
+    Ok(VERSION)
+}

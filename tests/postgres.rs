@@ -1,0 +1,633 @@
+//! The PostgreSQL store against a real server: replicas sharing one schedule.
+//!
+//! Needs `TASKDECK_TEST_DATABASE_URL`; `.ci/run` starts a server for it. Locally:
+//! `eval "$(scripts/pg-test-server)" && cargo test --features postgres --test postgres`.
+//! Without the variable the tests say so and pass, unless `TASKDECK_REQUIRE_POSTGRES` is set
+//! (as in CI), where they fail.
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use taskdeck::*;
+
+fn url() -> Option<String> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    match std::env::var("TASKDECK_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("TASKDECK_REQUIRE_POSTGRES").is_none(),
+                "TASKDECK_REQUIRE_POSTGRES is set but TASKDECK_TEST_DATABASE_URL is not"
+            );
+            eprintln!(
+                "skipped: set TASKDECK_TEST_DATABASE_URL (eval \"$(scripts/pg-test-server)\") \
+                 to run the PostgreSQL tests"
+            );
+            None
+        }
+    }
+}
+
+/// A schema of its own per test, so tests run in parallel without seeing each other.
+fn schema(name: &str) -> String {
+    format!("t_{name}_{:x}", fastrand::u32(..))
+}
+
+fn builder(url: &str, schema: &str) -> PostgresStoreBuilder {
+    PostgresStore::builder(url)
+        .schema(schema)
+        .pool_size(8)
+        .heartbeat(Duration::from_millis(100))
+        .lease(Duration::from_millis(600))
+        .poll(Duration::from_secs(2))
+}
+
+async fn replica(url: &str, schema: &str) -> Scheduler {
+    let store = builder(url, schema).connect().await.unwrap();
+    Scheduler::builder().store(store).build().unwrap()
+}
+
+/// Raw SQL access for checks the API does not offer.
+async fn sql(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Polls `check` until it holds, failing after `secs` seconds.
+async fn until<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_event(events: &mut EventStream, pred: impl Fn(&Event) -> bool) -> Event {
+    let fut = async {
+        loop {
+            match events.recv().await {
+                Recv::Event(e) if pred(&e) => return e,
+                Recv::Closed => panic!("event stream closed"),
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), fut)
+        .await
+        .expect("event did not come within the deadline")
+}
+
+async fn runs(s: &Scheduler, q: RunQuery) -> Page<RunRecord> {
+    s.runs(&q).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_run_a_thousand_fires_exactly_once() {
+    let Some(url) = url() else { return };
+    let schema = schema("once");
+    let seen: Arc<Mutex<Vec<(String, Timestamp, usize)>>> = Arc::default();
+    let mut replicas = Vec::new();
+    for n in 0..3 {
+        let s = replica(&url, &schema).await;
+        let seen = seen.clone();
+        s.register("tick", move |ctx: TaskContext| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push((ctx.task_id().to_string(), ctx.scheduled_at(), n));
+                Ok(())
+            }
+        });
+        replicas.push(s);
+    }
+    // 1,000 one-off fires spread over one second, starting two seconds from now.
+    let start = Timestamp::now() + Duration::from_secs(2);
+    let mut ids = Vec::new();
+    for i in 0..1000u64 {
+        let id = format!("once-{i:04}");
+        let at = start + Duration::from_millis(i);
+        replicas[(i % 3) as usize]
+            .add(Task::new(&id, "tick").at(at))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    for s in &replicas {
+        s.start().unwrap();
+    }
+    let probe = &replicas[0];
+    until(60, "1,000 succeeded runs", || async {
+        runs(
+            probe,
+            RunQuery {
+                status: Some(RunStatus::Succeeded),
+                per_page: 1,
+                ..RunQuery::default()
+            },
+        )
+        .await
+        .total
+            >= 1000
+    })
+    .await;
+    for s in &replicas {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    let distinct: HashSet<&String> = seen.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(seen.len(), 1000, "jobs executed");
+    assert_eq!(distinct.len(), 1000, "each task ran once");
+    let all = runs(
+        probe,
+        RunQuery {
+            per_page: 1,
+            ..RunQuery::default()
+        },
+    )
+    .await;
+    assert_eq!(all.total, 1000, "run records, of any status");
+    let mut by_replica: HashMap<usize, usize> = HashMap::new();
+    for (_, _, n) in &seen {
+        *by_replica.entry(*n).or_default() += 1;
+    }
+    eprintln!("runs per replica: {by_replica:?}");
+    let stats = replicas[1].stats().await.unwrap();
+    assert_eq!(stats.tasks.completed, 1000);
+    assert_eq!(
+        stats.runs_by_status.get(&RunStatus::Succeeded).copied(),
+        Some(1000),
+        "counters flushed by all replicas add up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_run_is_interrupted_then_retried_elsewhere() {
+    let Some(url) = url() else { return };
+    let schema = schema("kill");
+    // Replica A runs on a runtime of its own, which the test drops mid-run: the process "dies".
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+    let url_a = url.clone();
+    let schema_a = schema.clone();
+    let a = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let s = rt.block_on(async {
+            let s = replica(&url_a, &schema_a).await;
+            s.register("work", move |_ctx: TaskContext| {
+                let started = started_tx.clone();
+                async move {
+                    started.send(()).unwrap();
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }
+            });
+            s.add(
+                Task::new("victim", "work")
+                    .every(Duration::from_secs(3600))
+                    .retries(1)
+                    .retry_backoff(Duration::from_millis(50)),
+            )
+            .await
+            .unwrap();
+            s.start().unwrap();
+            let run = s.run_now("victim").await.unwrap();
+            assert_eq!(run.status, RunStatus::Running);
+            s
+        });
+        kill_rx.recv().unwrap();
+        rt.shutdown_background();
+        drop(s);
+    });
+    started_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("replica A started the run");
+
+    let b = replica(&url, &schema).await;
+    let ran_on_b = Arc::new(AtomicU32::new(0));
+    let r = ran_on_b.clone();
+    b.register("work", move |_ctx: TaskContext| {
+        let r = r.clone();
+        async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    });
+    let mut events = b.subscribe();
+    b.start().unwrap();
+    // While A is alive its lease is renewed: B must not take the run over.
+    let alive = wait_event(
+        &mut events,
+        |e| matches!(e, Event::RunFinished { task_id, .. } if task_id == "victim"),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), alive)
+            .await
+            .is_err(),
+        "a run with a live lease was taken over"
+    );
+    assert_eq!(ran_on_b.load(Ordering::SeqCst), 0);
+    let going = b.get("victim").await.unwrap();
+    assert_eq!(going.state, TaskState::Running);
+
+    kill_tx.send(()).unwrap();
+    a.join().unwrap();
+    let finished = wait_event(&mut events, |e| {
+        matches!(e, Event::RunFinished { task_id, status: RunStatus::Succeeded, .. } if task_id == "victim")
+    })
+    .await;
+    let Event::RunFinished { run_id, .. } = finished else {
+        unreachable!()
+    };
+    let retry = b.run(run_id).await.unwrap();
+    assert_eq!((retry.cause, retry.attempt), (RunCause::Retry, 2));
+    let all = runs(
+        &b,
+        RunQuery {
+            task_id: Some("victim".into()),
+            ..RunQuery::default()
+        },
+    )
+    .await
+    .items;
+    let first = all.iter().find(|r| r.attempt == 1).unwrap();
+    assert_eq!(first.status, RunStatus::Interrupted);
+    assert!(
+        first
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("stopped renewing its lease"),
+        "{:?}",
+        first.error
+    );
+    assert!(retry.started_at.unwrap() >= first.finished_at.unwrap());
+    assert_eq!(ran_on_b.load(Ordering::SeqCst), 1);
+    until(10, "the task is no longer running", || async {
+        b.get("victim").await.unwrap().state == TaskState::Scheduled
+    })
+    .await;
+    // A is gone from the live instances: marked stale, then removed by nobody (it died).
+    let instances = b.instances().await.unwrap();
+    assert!(instances.iter().any(|i| i.this && !i.stale));
+    assert!(instances.iter().any(|i| !i.this && i.stale));
+    b.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_one_replica_reach_the_others() {
+    let Some(url) = url() else { return };
+    let schema = schema("pause");
+    let a = replica(&url, &schema).await;
+    let b = replica(&url, &schema).await;
+    let count = Arc::new(AtomicU32::new(0));
+    for s in [&a, &b] {
+        let c = count.clone();
+        s.register("beat", move |_ctx: TaskContext| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+    }
+    // Only A has this job: B skips its fires and flags it, but sees A's runs.
+    a.register("a_only", |_ctx: TaskContext| async { Ok(()) });
+    a.start().unwrap();
+    b.start().unwrap();
+    let mut b_events = b.subscribe();
+    a.add(Task::new("beat", "beat").every(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    a.add(Task::new("only-a", "a_only").every(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    wait_event(
+        &mut b_events,
+        |e| matches!(e, Event::TaskAdded { task_id } if task_id == "beat"),
+    )
+    .await;
+    wait_event(&mut b_events, |e| {
+        matches!(e, Event::RunFinished { task_id, status: RunStatus::Succeeded, .. } if task_id == "only-a")
+    })
+    .await;
+    let only_a = b.get("only-a").await.unwrap();
+    assert!(
+        !only_a.job_registered,
+        "flagged on the replica without the job"
+    );
+    let b_runs_of_only_a = runs(
+        &b,
+        RunQuery {
+            task_id: Some("only-a".into()),
+            status: Some(RunStatus::Skipped),
+            ..RunQuery::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        b_runs_of_only_a.total, 0,
+        "B never claimed a fire it cannot run"
+    );
+
+    // Pause on A: B hears of it, and nobody runs the task any more.
+    a.pause("beat").await.unwrap();
+    wait_event(
+        &mut b_events,
+        |e| matches!(e, Event::TaskPaused { task_id } if task_id == "beat"),
+    )
+    .await;
+    assert_eq!(b.get("beat").await.unwrap().state, TaskState::Paused);
+    until(10, "runs going end", || async {
+        b.get("beat").await.unwrap().state == TaskState::Paused
+            && runs(
+                &b,
+                RunQuery {
+                    task_id: Some("beat".into()),
+                    status: Some(RunStatus::Running),
+                    ..RunQuery::default()
+                },
+            )
+            .await
+            .total
+                == 0
+    })
+    .await;
+    let after_pause = count.load(Ordering::SeqCst);
+    // Five periods with nothing due: no run may start (a bounded look, not a wait for something).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count.load(Ordering::SeqCst), after_pause);
+
+    // Resume and remove on B reach A.
+    let mut a_events = a.subscribe();
+    b.resume("beat").await.unwrap();
+    wait_event(
+        &mut a_events,
+        |e| matches!(e, Event::TaskResumed { task_id } if task_id == "beat"),
+    )
+    .await;
+    wait_event(
+        &mut a_events,
+        |e| matches!(e, Event::RunFinished { task_id, .. } if task_id == "beat"),
+    )
+    .await;
+    b.remove("only-a").await.unwrap();
+    wait_event(
+        &mut a_events,
+        |e| matches!(e, Event::TaskRemoved { task_id } if task_id == "only-a"),
+    )
+    .await;
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_at_once_create_the_schema_once() {
+    let Some(url) = url() else { return };
+    let schema = schema("migrate");
+    let connects = (0..8).map(|_| builder(&url, &schema).connect());
+    let stores = futures_join_all(connects).await;
+    for s in &stores {
+        assert!(s.is_ok(), "{:?}", s.as_ref().err());
+    }
+    let c = sql(&url).await;
+    let v: i32 = c
+        .query_one(&format!("select version from {schema}.taskdeck_meta"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, PostgresStore::SCHEMA_VERSION);
+    let rows: i64 = c
+        .query_one(&format!("select count(*) from {schema}.taskdeck_meta"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    // Connecting again is a no-op; a bad schema name is refused before any SQL.
+    builder(&url, &schema).connect().await.unwrap();
+    let err = builder(&url, "bad; drop table x")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("schema"), "{err}");
+    let err = PostgresStore::builder("postgres://nobody@127.0.0.1:1/none")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("PostgreSQL"), "{err}");
+}
+
+/// `join_all` without pulling in a futures crate for the tests.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filters_and_sorts_like_the_memory_store() {
+    let Some(url) = url() else { return };
+    let schema = schema("list");
+    let clock = ManualClock::new("2026-03-01T08:00:00Z".parse().unwrap());
+    let pg = Scheduler::builder()
+        .clock(clock.clone())
+        .store(builder(&url, &schema).connect().await.unwrap())
+        .build()
+        .unwrap();
+    let mem = Scheduler::builder().clock(clock.clone()).build().unwrap();
+    for s in [&pg, &mem] {
+        s.register("alpha", |_ctx: TaskContext| async { Ok(()) });
+        s.register("beta", |_ctx: TaskContext| async { Ok(()) });
+    }
+    let mut rng = fastrand::Rng::with_seed(7);
+    for i in 0..120 {
+        let job = if rng.bool() { "alpha" } else { "beta" };
+        let mut t = Task::new(format!("t-{:03}", rng.u32(..1000) * 1000 + i), job).name(format!(
+            "{} Report {}",
+            ["Daily", "hourly", "Émile", "zeta"][i as usize % 4],
+            i
+        ));
+        t = match i % 3 {
+            0 => t.every(Duration::from_secs(rng.u64(1..5000))),
+            1 => t.cron("0 */5 * * * *").unwrap(),
+            _ => t.at(clock.now() + Duration::from_secs(rng.u64(10..100_000))),
+        };
+        if i % 7 == 0 {
+            t = t.paused(true);
+        }
+        pg.add(t.clone()).await.unwrap();
+        mem.add(t).await.unwrap();
+    }
+    let err = pg.add(Task::new("t-dup", "alpha")).await;
+    assert!(err.is_ok());
+    assert!(matches!(
+        pg.add(Task::new("t-dup", "alpha")).await,
+        Err(Error::DuplicateTask { .. })
+    ));
+    pg.remove("t-dup").await.unwrap();
+    assert!(matches!(
+        pg.remove("t-dup").await,
+        Err(Error::UnknownTask { .. })
+    ));
+    assert!(matches!(
+        pg.pause("nope").await,
+        Err(Error::UnknownTask { .. })
+    ));
+
+    let ids = |p: Page<TaskInfo>| {
+        (
+            p.total,
+            p.items.into_iter().map(|t| t.task.id).collect::<Vec<_>>(),
+        )
+    };
+    for sort in TaskSort::ALL {
+        for desc in [false, true] {
+            for state in [None, Some(TaskState::Paused), Some(TaskState::Scheduled)] {
+                for (job, trigger, q) in [
+                    (None, None, None),
+                    (Some("alpha"), None, None),
+                    (None, Some(TriggerKind::Cron), None),
+                    (None, None, Some("émile")),
+                    (None, None, Some("T-1")),
+                ] {
+                    let query = TaskQuery {
+                        q: q.map(String::from),
+                        state,
+                        job: job.map(String::from),
+                        trigger,
+                        sort,
+                        desc,
+                        page: 2,
+                        per_page: 7,
+                    };
+                    assert_eq!(
+                        ids(pg.list(&query).await.unwrap()),
+                        ids(mem.list(&query).await.unwrap()),
+                        "{query:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        pg.stats().await.unwrap().tasks,
+        mem.stats().await.unwrap().tasks
+    );
+
+    // Edits keep the paused flag and restart the schedule when the trigger changes.
+    let mut t = pg
+        .get("t-000000")
+        .await
+        .map(|i| i.task)
+        .unwrap_or_else(|_| Task::new("t-000000", "alpha"));
+    t.id = mem.list(&TaskQuery::default()).await.unwrap().items[0]
+        .task
+        .id
+        .clone();
+    t.trigger = TriggerSpec::Interval {
+        every: Duration::from_secs(90),
+        start: None,
+        end: None,
+    };
+    let a = pg.update(t.clone()).await.unwrap();
+    let b = mem.update(t).await.unwrap();
+    assert_eq!(a.next_fire, b.next_fire);
+    assert_eq!(a.task.paused, b.task.paused);
+
+    // The audit log lives in the database.
+    let sink = TaskBackend::audit_sink(&pg).expect("a PostgreSQL audit sink");
+    sink.record(AuditEntry {
+        at: Timestamp::now(),
+        actor: "ops".into(),
+        address: None,
+        action: "task.pause".into(),
+        target: Some("t-1".into()),
+        outcome: "ok".into(),
+    });
+    until(10, "the audit entry is stored", || async {
+        sink.page(0, 10).await.unwrap().1 == 1
+    })
+    .await;
+    let (entries, _) = sink.page(0, 10).await.unwrap();
+    assert_eq!(entries[0].actor, "ops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survives_losing_its_connections() {
+    let Some(url) = url() else { return };
+    let schema = schema("loss");
+    let app = format!("taskdeck_{schema}");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let app_url = format!("{url}{sep}application_name={app}");
+    let s = replica(&app_url, &schema).await;
+    let seen: Arc<Mutex<Vec<Timestamp>>> = Arc::default();
+    let sn = seen.clone();
+    s.register("beat", move |ctx: TaskContext| {
+        let sn = sn.clone();
+        async move {
+            sn.lock().unwrap().push(ctx.scheduled_at());
+            Ok(())
+        }
+    });
+    s.add(Task::new("beat", "beat").every(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    s.start().unwrap();
+    until(10, "runs before the cut", || async {
+        seen.lock().unwrap().len() >= 3
+    })
+    .await;
+    let admin = sql(&url).await;
+    let cut = AtomicBool::new(false);
+    for _ in 0..3 {
+        let killed = admin
+            .execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        cut.store(killed > 0, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cut.load(Ordering::SeqCst), "no connection was cut");
+    let before = seen.lock().unwrap().len();
+    until(20, "runs after the cut", || async {
+        seen.lock().unwrap().len() >= before + 5
+    })
+    .await;
+    s.shutdown(Duration::from_secs(5)).await;
+    let seen = seen.lock().unwrap().clone();
+    let distinct: HashSet<&Timestamp> = seen.iter().collect();
+    assert_eq!(distinct.len(), seen.len(), "a fire ran twice");
+}
