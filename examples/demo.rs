@@ -7,6 +7,11 @@
 //! `/dashboard`), `TASKDECK_TASKS` (extra generated tasks for load tests, default 0),
 //! `TASKDECK_DEMO_USER` (default `admin`) and `TASKDECK_DEMO_PASSWORD` (default: generated;
 //! both printed at start), `TASKDECK_SECRET` (session signing key, at least 32 bytes).
+//!
+//! Several replicas: with `TASKDECK_DATABASE_URL` (and `--features postgres`) the schedule lives
+//! in PostgreSQL (schema `TASKDECK_DATABASE_SCHEMA`, default `taskdeck_demo`), so two demos on
+//! two ports share it; give both the same `TASKDECK_SECRET` and `TASKDECK_DEMO_PASSWORD` to
+//! stay signed in across them.
 #![allow(clippy::print_stdout)]
 
 #[path = "support/mod.rs"]

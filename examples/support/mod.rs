@@ -20,8 +20,33 @@ pub(crate) fn addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
 }
 
 /// A started scheduler with the demo's dozen sample tasks and `extra` generated ones.
+///
+/// With `TASKDECK_DATABASE_URL` set (and the `postgres` feature), the schedule lives in
+/// PostgreSQL and is shared with every other demo pointed at the same database.
 pub(crate) async fn demo_scheduler(extra: usize) -> Result<Scheduler, Box<dyn std::error::Error>> {
-    let scheduler = Scheduler::builder().build()?;
+    let mut builder = Scheduler::builder();
+    if let Some(url) = env("TASKDECK_DATABASE_URL") {
+        #[cfg(feature = "postgres")]
+        {
+            let store = taskdeck::PostgresStore::builder(&url)
+                .schema(&env("TASKDECK_DATABASE_SCHEMA").unwrap_or_else(|| "taskdeck_demo".into()))
+                .connect()
+                .await?;
+            tracing::info!(
+                instance = store.instance_id(),
+                "schedule shared through PostgreSQL"
+            );
+            builder = builder.store(store);
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = url;
+            return Err(
+                "TASKDECK_DATABASE_URL is set: run the demo with --features postgres".into(),
+            );
+        }
+    }
+    let scheduler = builder.build()?;
     register_jobs(&scheduler).await;
     add_tasks(&scheduler, extra).await?;
     scheduler.start()?;
@@ -132,15 +157,20 @@ pub(crate) async fn add_tasks(s: &Scheduler, extra: usize) -> Result<(), taskdec
             .every(secs(40))
             .jitter(secs(5)),
     ];
+    // A shared store may hold them already (another replica added them): keep those.
+    let add = |t: Task| async move {
+        match s.add(t).await {
+            Ok(_) | Err(taskdeck::Error::DuplicateTask { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    };
     for t in tasks {
-        s.add(t).await?;
+        add(t).await?;
     }
     for i in 0..extra {
-        s.add(
-            Task::new(format!("generated-{i:06}"), "heartbeat")
-                .every(secs(60 + (i % 3600) as u64))
-                .paused(i % 7 == 0),
-        )
+        add(Task::new(format!("generated-{i:06}"), "heartbeat")
+            .every(secs(60 + (i % 3600) as u64))
+            .paused(i % 7 == 0))
         .await?;
     }
     Ok(())

@@ -38,6 +38,7 @@ pub(crate) fn page(
                         (item(Nav::Overview, u.root(), "Overview", "◧"))
                         (item(Nav::Tasks, u.at("/tasks"), "Tasks", "☰"))
                         (item(Nav::Runs, u.at("/runs"), "Runs", "↻"))
+                        (item(Nav::Instances, u.at("/instances"), "Instances", "▦"))
                         @if v.user.is_some() {
                             (item(Nav::Audit, u.at("/audit"), "Audit", "✎"))
                         }

@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod components;
 pub(crate) mod errors;
 pub(crate) mod form;
+pub(crate) mod instances;
 pub(crate) mod layout;
 pub(crate) mod login;
 pub(crate) mod overview;
@@ -61,6 +62,7 @@ pub(crate) enum Nav {
     Overview,
     Tasks,
     Runs,
+    Instances,
     Audit,
     None,
 }

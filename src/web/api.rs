@@ -196,6 +196,13 @@ pub(crate) async fn run(cx: &Ctx<'_>, id: &str) -> Resp {
     }
 }
 
+pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
+    match cx.shared.backend.instances().await {
+        Ok(list) => json(StatusCode::OK, &serde_json::json!({ "items": list })),
+        Err(e) => cx.fail(&e),
+    }
+}
+
 pub(crate) async fn stats(cx: &Ctx<'_>) -> Resp {
     match cx.shared.backend.stats().await {
         Ok(s) => json(

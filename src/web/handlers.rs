@@ -266,6 +266,8 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Res
         Handler::Audit => super::login::audit_page(cx).await,
         Handler::AuthRoute => super::login::backend_route(cx, body).await,
         Handler::ApiAudit => super::login::audit_api(cx).await,
+        Handler::Instances => pages::instances(cx).await,
+        Handler::ApiInstances => api::instances(cx).await,
         Handler::Asset => {
             cx.shared
                 .assets

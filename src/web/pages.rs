@@ -310,6 +310,16 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
     cx.page(StatusCode::OK, "Runs", Nav::Runs, body)
 }
 
+pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
+    match cx.shared.backend.instances().await {
+        Ok(list) => {
+            let body = views::instances::instances(&cx.view(), &list);
+            cx.page(StatusCode::OK, "Instances", Nav::Instances, body)
+        }
+        Err(e) => cx.fail(&e),
+    }
+}
+
 pub(crate) async fn run_detail(cx: &Ctx<'_>, id: &str) -> Resp {
     let Ok(run_id) = id.parse::<u64>() else {
         return cx.fail(&crate::backend::BackendError::not_found(format!(

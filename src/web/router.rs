@@ -41,6 +41,8 @@ pub(crate) enum Handler {
     Logout,
     Audit,
     ApiAudit,
+    Instances,
+    ApiInstances,
     AuthRoute,
 }
 
@@ -119,6 +121,8 @@ const ROUTES: &[(&str, Methods)] = &[
     ),
     ("/logout", &[(Method::POST, Handler::Logout)]),
     ("/audit", &[(Method::GET, Handler::Audit)]),
+    ("/instances", &[(Method::GET, Handler::Instances)]),
+    ("/api/instances", &[(Method::GET, Handler::ApiInstances)]),
     ("/api/audit", &[(Method::GET, Handler::ApiAudit)]),
     (
         "/auth/{*rest}",

@@ -53,7 +53,7 @@ pub(super) async fn run(
                             }
                             Ok(_) => {}
                             Err(e) => {
-                                tracing::warn!(error = %e, "PostgreSQL listen connection failed");
+                                tracing::warn!(error = %super::pg(e), "PostgreSQL listen connection failed");
                                 break;
                             }
                         }
