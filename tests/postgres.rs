@@ -7,6 +7,8 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -630,4 +632,52 @@ async fn survives_losing_its_connections() {
     let seen = seen.lock().unwrap().clone();
     let distinct: HashSet<&Timestamp> = seen.iter().collect();
     assert_eq!(distinct.len(), seen.len(), "a fire ran twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replicas_dashboard_shows_the_shared_state() {
+    let Some(url) = url() else { return };
+    let schema = schema("dash");
+    let a = replica(&url, &schema).await;
+    let b = replica(&url, &schema).await;
+    for s in [&a, &b] {
+        s.register("beat", |_ctx: TaskContext| async { Ok(()) });
+        s.start().unwrap();
+    }
+    a.add(Task::new("shared", "beat").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let web_a = common::serve(Dashboard::builder(a.clone())).await;
+    let web_b = common::serve(Dashboard::builder(b.clone())).await;
+
+    // A change through A's dashboard shows on B's, and lands in the shared audit log.
+    let r = web_a
+        .post_json(http::Method::POST, "/api/tasks/shared/pause", "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = web_b.get("/api/tasks/shared").await;
+    assert!(r.body.contains("\"state\":\"paused\""), "{}", r.body);
+    until(10, "B's audit log shows A's change", || async {
+        web_b.get("/api/audit").await.body.contains("shared")
+    })
+    .await;
+
+    // Both replicas appear, live, on either Instances page.
+    until(10, "both instances heartbeat", || async {
+        b.instances().await.unwrap().iter().filter(|i| !i.stale).count() == 2
+    })
+    .await;
+    let page = web_b.get("/instances").await;
+    assert_eq!(page.status, 200);
+    for i in a.instances().await.unwrap() {
+        assert!(page.body.contains(&i.id), "instance {} missing", i.id);
+    }
+    assert!(page.body.contains("(this one)"));
+    let api = web_a.get("/api/instances").await;
+    assert_eq!(api.body.matches("\"stale\":false").count(), 2, "{}", api.body);
+
+    // A replica that stops leaves the list.
+    a.shutdown(Duration::from_secs(5)).await;
+    until(10, "A left", || async { b.instances().await.unwrap().len() == 1 }).await;
+    b.shutdown(Duration::from_secs(5)).await;
 }
