@@ -664,7 +664,13 @@ async fn every_replicas_dashboard_shows_the_shared_state() {
 
     // Both replicas appear, live, on either Instances page.
     until(10, "both instances heartbeat", || async {
-        b.instances().await.unwrap().iter().filter(|i| !i.stale).count() == 2
+        b.instances()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|i| !i.stale)
+            .count()
+            == 2
     })
     .await;
     let page = web_b.get("/instances").await;
@@ -674,10 +680,18 @@ async fn every_replicas_dashboard_shows_the_shared_state() {
     }
     assert!(page.body.contains("(this one)"));
     let api = web_a.get("/api/instances").await;
-    assert_eq!(api.body.matches("\"stale\":false").count(), 2, "{}", api.body);
+    assert_eq!(
+        api.body.matches("\"stale\":false").count(),
+        2,
+        "{}",
+        api.body
+    );
 
     // A replica that stops leaves the list.
     a.shutdown(Duration::from_secs(5)).await;
-    until(10, "A left", || async { b.instances().await.unwrap().len() == 1 }).await;
+    until(10, "A left", || async {
+        b.instances().await.unwrap().len() == 1
+    })
+    .await;
     b.shutdown(Duration::from_secs(5)).await;
 }
