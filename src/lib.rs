@@ -112,7 +112,8 @@
 //! ## Run outcomes
 //! [`RunStatus`]: succeeded, failed (the job returned `Err`), panicked (caught), timed out,
 //! cancelled (shutdown), missed (later than the misfire grace), skipped (`max_instances`
-//! reached, or the job is not registered in this process).
+//! reached, or the job is not registered in this process), interrupted (the process running it
+//! stopped renewing its lease on a shared store).
 //!
 //! ## Testing your jobs
 //! Build the scheduler with a [`ManualClock`], move time with [`ManualClock::advance`] and
@@ -124,6 +125,7 @@
 //! | `tracing-layer` | [`RunLogLayer`](crate::RunLogLayer): `tracing` events emitted inside a run become its log lines |
 //! | `axum` | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
 //! | `actix` | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
+//! | `postgres` | `PostgresStore`: one schedule in PostgreSQL shared by any number of replicas, each fire run once |
 //!
 //! ## Logging
 //! The crate logs through `tracing`: task changes and lifecycle at `info`, failed runs at

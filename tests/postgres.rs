@@ -695,3 +695,116 @@ async fn every_replicas_dashboard_shows_the_shared_state() {
     .await;
     b.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_instances_holds_across_replicas() {
+    let Some(url) = url() else { return };
+    let schema = schema("maxi");
+    let going = Arc::new(AtomicU32::new(0));
+    let most = Arc::new(AtomicU32::new(0));
+    let done = Arc::new(AtomicU32::new(0));
+    let mut rs = Vec::new();
+    for _ in 0..2 {
+        let s = replica(&url, &schema).await;
+        let (going, most, done) = (going.clone(), most.clone(), done.clone());
+        s.register("slow", move |_ctx: TaskContext| {
+            let (going, most, done) = (going.clone(), most.clone(), done.clone());
+            async move {
+                let now = going.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                going.fetch_sub(1, Ordering::SeqCst);
+                done.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        s.start().unwrap();
+        rs.push(s);
+    }
+    // Fires every 50 ms, each run takes 250 ms, one at a time: most fires are skipped, on
+    // whichever replica claims them.
+    rs[0]
+        .add(Task::new("slow", "slow").every(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    until(20, "four runs", || async {
+        done.load(Ordering::SeqCst) >= 4
+    })
+    .await;
+    rs[1].pause("slow").await.unwrap();
+    for s in &rs {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1, "two runs overlapped");
+    let skipped = runs(
+        &rs[0],
+        RunQuery {
+            task_id: Some("slow".into()),
+            status: Some(RunStatus::Skipped),
+            ..RunQuery::default()
+        },
+    )
+    .await;
+    assert!(skipped.total > 0, "no fire was skipped");
+    assert!(skipped.items[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("max_instances is 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_pruned_in_the_database() {
+    let Some(url) = url() else { return };
+    let schema = schema("prune");
+    let store = builder(&url, &schema)
+        .history(HistoryLimits {
+            per_task: 3,
+            total: 5,
+        })
+        .prune_every(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    let s = Scheduler::builder().store(store).build().unwrap();
+    s.register("quick", |_ctx: TaskContext| async { Ok(()) });
+    for id in ["p1", "p2", "p3"] {
+        s.add(Task::new(id, "quick").every(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+    }
+    s.start().unwrap();
+    let mut events = s.subscribe();
+    for _ in 0..4 {
+        for id in ["p1", "p2", "p3"] {
+            let run = s.run_now(id).await.unwrap();
+            wait_event(
+                &mut events,
+                |e| matches!(e, Event::RunFinished { run_id, .. } if *run_id == run.id),
+            )
+            .await;
+        }
+    }
+    until(10, "history pruned to 5 runs", || async {
+        runs(&s, RunQuery::default()).await.total == 5
+    })
+    .await;
+    let kept = runs(&s, RunQuery::default()).await.items;
+    // The newest five survive, and no task keeps more than three.
+    assert_eq!(kept[0].id, 12);
+    assert_eq!(kept[4].id, 8);
+    for id in ["p1", "p2", "p3"] {
+        assert!(kept.iter().filter(|r| r.task_id == id).count() <= 3);
+    }
+    // Totals survive pruning: they are counters, not a count of kept rows.
+    until(10, "counters flushed", || async {
+        s.stats()
+            .await
+            .unwrap()
+            .runs_by_status
+            .get(&RunStatus::Succeeded)
+            == Some(&12)
+    })
+    .await;
+    s.shutdown(Duration::from_secs(5)).await;
+}

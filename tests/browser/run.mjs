@@ -219,7 +219,7 @@ try {
   await check("every page: screenshots (desktop and phone, light and dark) and accessibility", async () => {
     const pages = {
       overview: "/", tasks: "/tasks", task: "/tasks/inventory-sync", edit: "/tasks/inventory-sync/edit",
-      new: "/tasks/new", runs: "/runs", audit: "/audit",
+      new: "/tasks/new", runs: "/runs", audit: "/audit", instances: "/instances",
     };
     for (const scheme of ["light", "dark"]) {
       for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {

@@ -83,6 +83,7 @@ pub struct PostgresStoreBuilder {
     poll: Duration,
     history: HistoryLimits,
     audit_capacity: usize,
+    prune_every: Duration,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -139,6 +140,13 @@ impl PostgresStoreBuilder {
     /// Audit entries kept. Default 10,000.
     pub fn audit_capacity(mut self, n: usize) -> Self {
         self.audit_capacity = n;
+        self
+    }
+
+    /// How often history and the audit log are pruned to their bounds (by one replica at a
+    /// time, on its heartbeat). Default 30 s.
+    pub fn prune_every(mut self, every: Duration) -> Self {
+        self.prune_every = every;
         self
     }
 
@@ -231,6 +239,7 @@ impl PostgresStoreBuilder {
                 total: self.history.total.max(1),
             },
             audit_capacity: self.audit_capacity.max(1),
+            prune_every: self.prune_every,
             pending: Mutex::new(Counters::default()),
             connected_since: Mutex::new(None),
             last_prune: Mutex::new(None),
@@ -297,6 +306,7 @@ struct Shared {
     poll: Duration,
     history: HistoryLimits,
     audit_capacity: usize,
+    prune_every: Duration,
     /// Counters not yet added to the database.
     pending: Mutex<Counters>,
     /// Since when heartbeats have succeeded without a gap.
@@ -1253,7 +1263,7 @@ impl Shared {
         };
         let prune = {
             let mut last = self.last_prune.lock().unwrap_or_else(|p| p.into_inner());
-            let due = last.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
+            let due = last.is_none_or(|t| t.elapsed() >= self.prune_every);
             if due {
                 *last = Some(Instant::now());
             }
@@ -1529,6 +1539,7 @@ impl PostgresStore {
             poll: Duration::from_secs(10),
             history: HistoryLimits::default(),
             audit_capacity: 10_000,
+            prune_every: PRUNE_EVERY,
         }
     }
 
