@@ -30,7 +30,7 @@ pub(crate) fn instances(v: &View<'_>, list: &[InstanceInfo]) -> Markup {
                     tbody {
                         @for i in list {
                             tr {
-                                td.mono { (i.id) @if i.this { " " span.muted { "(this one)" } } }
+                                td.mono.nowrap { (i.id) @if i.this { " " span.muted { "(this one)" } } }
                                 td {
                                     @if i.stale { span.badge.b-failed { "stale" } }
                                     @else { span.badge.b-succeeded { "live" } }
