@@ -27,7 +27,7 @@ pub(crate) fn audit(
                     tbody {
                         @for e in entries {
                             tr {
-                                td { time datetime=(e.at.to_string()) { (absolute(v, e.at)) } }
+                                td.nowrap { time datetime=(e.at.to_string()) { (absolute(v, e.at)) } }
                                 td.mono { (e.actor) }
                                 td.mono.muted { (e.address.as_deref().unwrap_or("")) }
                                 td.mono { (e.action) }
