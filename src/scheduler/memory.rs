@@ -5,7 +5,7 @@
 //! for the last 24 hours. History is bounded per task and in total; the oldest runs go first.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jiff::Timestamp;
 
@@ -19,8 +19,6 @@ use super::store::{
 use super::task::Task;
 use super::trigger::Trigger;
 
-/// Most fire times listed for one claim; beyond it they are only counted.
-const MAX_CATCHUP: usize = 1000;
 /// Most recent runs the duration percentiles are taken over.
 const DURATION_SAMPLE: usize = 200;
 /// Per-minute buckets kept for the run counters: 24 hours.
@@ -207,18 +205,7 @@ impl Store for MemoryStore {
         let mut m = self.write();
         let id = task.id.clone();
         let rec = m.tasks.modify(&id, move |r| {
-            let paused = r.task.paused;
-            if r.task.trigger != task.trigger {
-                r.anchor = now;
-            }
-            r.task = Arc::new(Task { paused, ..task });
-            r.trigger = trigger;
-            r.updated_at = now;
-            r.next_fire = if paused {
-                None
-            } else {
-                r.trigger.next_after(now, r.anchor)
-            };
+            r.apply_update(task, trigger, now);
             r.clone()
         });
         ready(rec.ok_or_else(|| unknown(&id)))
@@ -235,16 +222,7 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> StoreFuture<'a, TaskRecord> {
         let rec = self.write().tasks.modify(id, |r| {
-            let was = r.task.paused;
-            if was != paused {
-                Arc::make_mut(&mut r.task).paused = paused;
-                r.updated_at = now;
-            }
-            if paused {
-                r.next_fire = None;
-            } else if was {
-                r.next_fire = r.trigger.next_after(now, r.anchor);
-            }
+            r.apply_paused(paused, now);
             r.clone()
         });
         ready(rec.ok_or_else(|| unknown(id)))
@@ -279,29 +257,8 @@ impl Store for MemoryStore {
             let Some(rec) = m.tasks.get(&id) else {
                 break;
             };
-            let mut fires = vec![first];
-            let mut truncated = false;
-            let mut cursor = first;
-            let next = loop {
-                match rec.trigger.next_after(cursor, rec.anchor) {
-                    Some(t) if t <= now => {
-                        if fires.len() < MAX_CATCHUP {
-                            fires.push(t);
-                            cursor = t;
-                        } else {
-                            // Too many to list: jump straight past `now`.
-                            truncated = true;
-                            break rec.trigger.next_after(now, rec.anchor);
-                        }
-                    }
-                    other => break other,
-                }
-            };
-            out.push(DueFire {
-                task: rec.task.clone(),
-                fires,
-                truncated,
-            });
+            let (due, next) = rec.due_fires(first, now);
+            out.push(due);
             m.set_next(&id, next);
         }
         ready(Ok(out))
@@ -493,6 +450,8 @@ fn count_state(store: &MemoryStore, state: super::store::TaskState) -> usize {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use std::sync::Arc;
 
     use super::*;
     use crate::scheduler::history::RunCause;

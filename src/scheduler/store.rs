@@ -128,6 +128,76 @@ impl TaskRecord {
     }
 }
 
+/// Most fire times listed for one claim; beyond it they are only counted.
+pub(crate) const MAX_CATCHUP: usize = 1000;
+
+impl TaskRecord {
+    /// Replaces the definition (keeping the paused flag); a changed trigger restarts the
+    /// schedule at `now`. What [`Store::update`] does to the stored record.
+    pub(crate) fn apply_update(&mut self, task: Task, trigger: Trigger, now: Timestamp) {
+        let paused = self.task.paused;
+        if self.task.trigger != task.trigger {
+            self.anchor = now;
+        }
+        self.task = Arc::new(Task { paused, ..task });
+        self.trigger = trigger;
+        self.updated_at = now;
+        self.next_fire = if paused {
+            None
+        } else {
+            self.trigger.next_after(now, self.anchor)
+        };
+    }
+
+    /// Pauses or resumes; resuming schedules the next fire after `now`. What
+    /// [`Store::set_paused`] does to the stored record.
+    pub(crate) fn apply_paused(&mut self, paused: bool, now: Timestamp) {
+        let was = self.task.paused;
+        if was != paused {
+            Arc::make_mut(&mut self.task).paused = paused;
+            self.updated_at = now;
+        }
+        if paused {
+            self.next_fire = None;
+        } else if was {
+            self.next_fire = self.trigger.next_after(now, self.anchor);
+        }
+    }
+
+    /// The fires due at `now` starting with `first` (the stored next fire), and the next fire
+    /// after them. Past [`MAX_CATCHUP`] fires the rest are skipped (`truncated`).
+    pub(crate) fn due_fires(
+        &self,
+        first: Timestamp,
+        now: Timestamp,
+    ) -> (DueFire, Option<Timestamp>) {
+        let mut fires = vec![first];
+        let mut truncated = false;
+        let mut cursor = first;
+        let next = loop {
+            match self.trigger.next_after(cursor, self.anchor) {
+                Some(t) if t <= now => {
+                    if fires.len() < MAX_CATCHUP {
+                        fires.push(t);
+                        cursor = t;
+                    } else {
+                        // Too many to list: jump straight past `now`.
+                        truncated = true;
+                        break self.trigger.next_after(now, self.anchor);
+                    }
+                }
+                other => break other,
+            }
+        };
+        let due = DueFire {
+            task: self.task.clone(),
+            fires,
+            truncated,
+        };
+        (due, next)
+    }
+}
+
 /// Order of a task list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -65,8 +65,6 @@ use super::task::Task;
 use super::trigger::Trigger;
 use crate::auth::{AuditEntry, AuditPage, AuditSink};
 
-/// Most fire times listed for one claim; beyond it they are only counted.
-const MAX_CATCHUP: usize = 1000;
 /// Most recent runs the duration percentiles are taken over.
 const DURATION_SAMPLE: i64 = 200;
 /// How often history is pruned.
@@ -772,30 +770,10 @@ impl Shared {
             let Some(first) = rec.next_fire else {
                 continue;
             };
-            let mut fires = vec![first];
-            let mut truncated = false;
-            let mut cursor = first;
-            let next = loop {
-                match rec.trigger.next_after(cursor, rec.anchor) {
-                    Some(t) if t <= now => {
-                        if fires.len() < MAX_CATCHUP {
-                            fires.push(t);
-                            cursor = t;
-                        } else {
-                            truncated = true;
-                            break rec.trigger.next_after(now, rec.anchor);
-                        }
-                    }
-                    other => break other,
-                }
-            };
+            let (due, next) = rec.due_fires(first, now);
             ids.push(rec.task.id.clone());
             nexts.push(next);
-            out.push(DueFire {
-                task: rec.task,
-                fires,
-                truncated,
-            });
+            out.push(due);
         }
         let update = tx
             .prepare_cached(
@@ -1575,20 +1553,7 @@ impl Store for PostgresStore {
         };
         boxed(async move {
             self.shared
-                .modify(&id, event, move |r| {
-                    let paused = r.task.paused;
-                    if r.task.trigger != task.trigger {
-                        r.anchor = now;
-                    }
-                    r.task = Arc::new(Task { paused, ..task });
-                    r.trigger = trigger;
-                    r.updated_at = now;
-                    r.next_fire = if paused {
-                        None
-                    } else {
-                        r.trigger.next_after(now, r.anchor)
-                    };
-                })
+                .modify(&id, event, move |r| r.apply_update(task, trigger, now))
                 .await
         })
     }
@@ -1609,18 +1574,10 @@ impl Store for PostgresStore {
         } else {
             Event::TaskResumed { task_id }
         };
-        boxed(self.shared.modify(id, event, move |r| {
-            let was = r.task.paused;
-            if was != paused {
-                Arc::make_mut(&mut r.task).paused = paused;
-                r.updated_at = now;
-            }
-            if paused {
-                r.next_fire = None;
-            } else if was {
-                r.next_fire = r.trigger.next_after(now, r.anchor);
-            }
-        }))
+        boxed(
+            self.shared
+                .modify(id, event, move |r| r.apply_paused(paused, now)),
+        )
     }
 
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<TaskRecord>> {
