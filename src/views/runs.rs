@@ -39,7 +39,13 @@ pub(crate) fn runs(
         }
         div.table-wrap data-live="runs" {
             @if page.items.is_empty() {
-                div.empty.card { p { "No runs match. Runs appear here as tasks fire." } }
+                div.empty.card {
+                    @if raw.iter().any(|(k, v)| *k != "per_page" && !v.is_empty()) {
+                        p { "No run matches these filters. " a href=(u.at("/runs")) { "Clear the filters" } "." }
+                    } @else {
+                        p { "No runs yet. Runs appear here as tasks fire; to try one now, open a task and use " em { "Run now" } "." }
+                    }
+                }
             } @else {
                 table.table {
                     thead { tr {

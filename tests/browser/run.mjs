@@ -236,6 +236,52 @@ try {
     await page.emulateMedia({ colorScheme: "light" });
   });
 
+  await check("keyboard: skip link, visible focus everywhere, a row action with Enter", async () => {
+    await page.goto(`${base}/tasks?q=heartbeat`);
+    await page.keyboard.press("Tab");
+    const skip = await page.evaluate(() => document.activeElement.textContent.trim());
+    assert.equal(skip, "Skip to content", "the first Tab reaches the skip link");
+    const box = await page.locator("a.skip").boundingBox();
+    assert.ok(box && box.x >= 0 && box.y >= 0 && box.width > 0, "the focused skip link is on screen");
+    await page.keyboard.press("Enter");
+    assert.ok(page.url().endsWith("#main"), page.url());
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press("Tab");
+      const f = await page.evaluate(() => {
+        const e = document.activeElement;
+        const cs = getComputedStyle(e);
+        return {
+          what: `${e.tagName.toLowerCase()} "${(e.textContent || e.value || e.name || "").trim().slice(0, 30)}"`,
+          outlined: cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) >= 1,
+          inMain: !!e.closest("main"),
+          rowAction: e.tagName === "BUTTON" && e.textContent.trim() === "Pause" && !!e.closest("tr")?.textContent.includes("heartbeat"),
+        };
+      });
+      assert.ok(f.inMain, `Tab after the skip link left the main content: ${f.what}`);
+      assert.ok(f.outlined, `no visible focus ring on ${f.what}`);
+      reached = f.rowAction;
+    }
+    assert.ok(reached, "the row's Pause button is reachable with Tab");
+    await Promise.all([page.waitForURL(/q=heartbeat/), page.keyboard.press("Enter")]);
+    await page.getByText("Paused heartbeat.").waitFor();
+    await page.locator("tr", { hasText: "heartbeat" }).getByRole("button", { name: "Resume" }).click();
+    await page.getByText("Resumed heartbeat.").waitFor();
+  });
+
+  await check("empty states say what to do", async () => {
+    await page.goto(`${base}/tasks?q=no-such-task`);
+    await page.getByText("No task matches these filters.").waitFor();
+    await page.getByRole("link", { name: "Clear the filters" }).click();
+    await page.waitForURL(`${base}/tasks`);
+    await page.goto(`${base}/runs?task=no-such-task`);
+    await page.getByText("No run matches these filters.").waitFor();
+    for (const [name, path] of [["tasks-empty", "/tasks?q=no-such-task"], ["runs-empty", "/runs?task=no-such-task"]]) {
+      await page.goto(`${base}${path}`);
+      await page.screenshot({ path: join(artifacts, `${name}-desktop-light.png`), fullPage: true });
+    }
+  });
+
   await check("sign out", async () => {
     await page.goto(`${base}/tasks`);
     await Promise.all([page.waitForURL(`${base}/login`), page.click("button:has-text('Sign out')")]);
