@@ -228,6 +228,9 @@ try {
         for (const [name, path] of Object.entries(pages)) {
           await page.goto(`${base}${path}`);
           await page.screenshot({ path: join(artifacts, `${name}-${device}-${scheme}.png`), fullPage: true });
+          // Wide tables scroll inside their frame; the page itself never scrolls sideways.
+          const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+          assert.ok(wide <= viewport.width, `${name} (${device}) is ${wide}px wide in a ${viewport.width}px viewport`);
           if (device === "desktop") await axe(page, `${name} (${scheme})`);
         }
       }
