@@ -99,7 +99,8 @@ pub(crate) fn tasks(
             a.btn href=(u.at("/tasks")) { "Reset" }
             @if v.can_admin { a.btn.btn-primary.push href=(u.at("/tasks/new")) { "+ New task" } }
         }
-        @if v.can_operate {
+        // Bulk actions only when there are rows to select.
+        @if v.can_operate && !page.items.is_empty() {
             form #bulk method="post" action=(u.at("/tasks/bulk/run")) {
                 (v.csrf_field())
                 input type="hidden" name="back" value=(here);
