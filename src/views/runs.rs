@@ -32,8 +32,8 @@ pub(crate) fn runs(
                     }
                 }
             }
-            label { "From " input type="datetime-local" name="since" value=(get("since")) step="1"; }
-            label { "to " input type="datetime-local" name="until" value=(get("until")) step="1"; }
+            label.range { "From" input type="datetime-local" name="since" value=(get("since")) step="1"; }
+            label.range { "to" input type="datetime-local" name="until" value=(get("until")) step="1"; }
             button.btn.btn-primary type="submit" { "Filter" }
             a.btn href=(u.at("/runs")) { "Reset" }
         }
