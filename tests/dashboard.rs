@@ -255,6 +255,12 @@ async fn every_response_carries_security_headers() {
             "no CORS: {path}"
         );
     }
+    // Redirects and 304s are never rendered: they carry nosniff and a cache policy only.
+    let r = srv.post_form("/tasks/alpha/pause", "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+    assert_eq!(r.header("cache-control"), "no-store");
+    assert_eq!(r.header("content-security-policy"), "");
     let page = srv.get("/tasks").await.body;
     assert!(
         !page.contains("<script>") && !page.contains(" style="),

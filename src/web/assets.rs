@@ -105,7 +105,9 @@ impl Assets {
                 _ => (StatusCode::OK, Body::full(a.raw.clone()), false),
             }
         };
-        let mut r = super::response::response(status, body);
+        // A 304 carries ETag, Cache-Control, Vary and nosniff only.
+        let room = if not_modified { 6 } else { 12 };
+        let mut r = super::response::sized(status, body, room);
         let h = r.headers_mut();
         h.insert(header::ETAG, a.etag.clone());
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));

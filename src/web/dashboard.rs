@@ -125,7 +125,7 @@ impl Dashboard {
     {
         let head = req.method() == Method::HEAD;
         let mut resp = self.pipeline(req).await;
-        response::secure(resp.headers_mut());
+        response::secure(resp.status(), resp.headers_mut());
         if head {
             *resp.body_mut() = Body::empty();
         }
@@ -212,6 +212,14 @@ impl Dashboard {
                 return handlers::not_found(shared, &urls, wants_json);
             }
         };
+        // Assets and the health check need no identity, body or context: answer them first
+        // (a browser sends its session cookie with every asset; verifying it would be waste).
+        if handlers::is_stateless(found.handler) {
+            let version = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "v")
+                .map(|(_, v)| v);
+            return handlers::stateless(shared, &found, version.as_deref(), &parts.headers);
+        }
         let form = if unsafe_method {
             match read_body(&parts.headers, body, shared.body_limit).await {
                 Ok(b) => b,
@@ -283,9 +291,9 @@ impl Dashboard {
             secure,
             status: std::sync::OnceLock::new(),
             here: if query.is_empty() {
-                rel.to_string()
+                rel.into()
             } else {
-                format!("{rel}?{query}")
+                format!("{rel}?{query}").into()
             },
         };
         let (handler, id, action) = (found.handler, found.id, found.action);

@@ -13,7 +13,7 @@ use super::dashboard::Shared;
 use super::handlers::Ctx;
 use super::prefix::Urls;
 use super::request::Params;
-use super::response::{json_error, see_other, text, Resp};
+use super::response::{json_error, see_other_owned, text, Resp};
 use super::router::Handler;
 use crate::auth::{AuditEntry, Need, RequestParts, Role, User};
 
@@ -154,12 +154,6 @@ fn forbidden(json: bool, why: &str) -> Resp {
 }
 
 fn unauthenticated(a: &Asked<'_>) -> Resp {
-    let mut target = a.urls.at(a.rel);
-    if !a.query.is_empty() {
-        target.push('?');
-        target.push_str(a.query);
-    }
-    let login = a.urls.with_query("/login", [("next", target.as_str())]);
     if a.json {
         let mut r = json_error(
             StatusCode::UNAUTHORIZED,
@@ -173,6 +167,7 @@ fn unauthenticated(a: &Asked<'_>) -> Resp {
         );
         r
     } else if a.partial {
+        let login = a.urls.login_for(a.rel, a.query);
         let mut r = text(
             StatusCode::UNAUTHORIZED,
             "401 Unauthorized: sign in first\n",
@@ -182,7 +177,8 @@ fn unauthenticated(a: &Asked<'_>) -> Resp {
         }
         r
     } else {
-        see_other(&login)
+        // The hottest refusal: one buffer, handed to the header without a copy.
+        see_other_owned(a.urls.login_for(a.rel, a.query))
     }
 }
 

@@ -34,7 +34,7 @@ pub(crate) struct Ctx<'a> {
     /// The client's address.
     pub(crate) client: Option<std::net::IpAddr>,
     /// The current page relative to the base, with its query.
-    pub(crate) here: String,
+    pub(crate) here: std::borrow::Cow<'a, str>,
     /// Filled on first use by [`Ctx::view`].
     pub(crate) status: std::sync::OnceLock<(SchedulerStatus, TimeZone)>,
     /// The request came over HTTPS (as a trusted proxy says, or by configuration).
@@ -43,8 +43,8 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The current page, relative to the base, with its query.
-    pub(crate) fn here(&self) -> String {
-        self.here.clone()
+    pub(crate) fn here(&self) -> &str {
+        &self.here
     }
 
     /// The flash message left by the previous action, if any.
@@ -256,8 +256,8 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Res
         Handler::ApiRun => api::run(cx, id).await,
         Handler::ApiStats => api::stats(cx).await,
         Handler::ApiPreview => api::preview(cx, body),
-        Handler::Health => {
-            super::response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        Handler::Health | Handler::Asset => {
+            stateless(cx.shared, &found, cx.query.get("v"), cx.headers)
         }
         Handler::Metrics => api::metrics(cx).await,
         Handler::Login => super::login::login_page(cx),
@@ -268,10 +268,25 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: Found<'_>, body: &[u8]) -> Res
         Handler::ApiAudit => super::login::audit_api(cx).await,
         Handler::Instances => pages::instances(cx).await,
         Handler::ApiInstances => api::instances(cx).await,
-        Handler::Asset => {
-            cx.shared
-                .assets
-                .serve(found.name.unwrap_or(""), cx.query.get("v"), cx.headers)
-        }
+    }
+}
+
+/// Routes answered without identity, body or context: static assets and the health check.
+pub(crate) fn is_stateless(h: Handler) -> bool {
+    matches!(h, Handler::Asset | Handler::Health)
+}
+
+/// Answers a [stateless](is_stateless) route (`version` is an asset's `v` parameter).
+pub(crate) fn stateless(
+    shared: &Shared,
+    found: &Found<'_>,
+    version: Option<&str>,
+    headers: &HeaderMap,
+) -> Resp {
+    match found.handler {
+        Handler::Asset => shared
+            .assets
+            .serve(found.name.unwrap_or(""), version, headers),
+        _ => super::response::json_static(StatusCode::OK, br#"{"status":"ok"}"#),
     }
 }

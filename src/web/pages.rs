@@ -46,7 +46,7 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.fail(&e),
     };
     let jobs = cx.shared.backend.jobs();
-    let body = views::tasks::tasks(&cx.view(), &q, &page, &jobs, &cx.here());
+    let body = views::tasks::tasks(&cx.view(), &q, &page, &jobs, cx.here());
     cx.page(StatusCode::OK, "Tasks", Nav::Tasks, body)
 }
 
@@ -157,7 +157,7 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         Ok(None) => runs.items.iter().find(|r| r.status.is_finished()).cloned(),
         Err(e) => return cx.bad(&e),
     };
-    let body = views::task::task(&cx.view(), &detail, &runs, selected.as_ref(), &cx.here());
+    let body = views::task::task(&cx.view(), &detail, &runs, selected.as_ref(), cx.here());
     cx.page(StatusCode::OK, &detail.info.task.name, Nav::Tasks, body)
 }
 

@@ -5,6 +5,7 @@
 //! form action, asset URL, `Location`, `HX-Redirect` and cookie `Path` is made from it here.
 
 use std::fmt;
+use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -27,7 +28,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// assert!(MountPrefix::new("//evil.example").is_err());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct MountPrefix(String);
+pub struct MountPrefix(Option<Arc<str>>);
 
 /// Why a prefix was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,28 +82,35 @@ impl MountPrefix {
                 ));
             }
         }
-        Ok(MountPrefix(trimmed.to_string()))
+        Ok(MountPrefix(
+            (!trimmed.is_empty()).then(|| Arc::from(trimmed)),
+        ))
     }
 
     /// The prefix: `""` for the root, else `/a/b`.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_deref().unwrap_or("")
     }
 
     /// True for the root.
     pub fn is_root(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
-    /// `self` followed by `inner`: `/ops` + `/jobs` = `/ops/jobs`.
+    /// `self` followed by `inner`: `/ops` + `/jobs` = `/ops/jobs`. Shares, not copies, when
+    /// either is the root (the common case: no forwarded prefix).
     pub fn join(&self, inner: &MountPrefix) -> MountPrefix {
-        MountPrefix(format!("{}{}", self.0, inner.0))
+        match (&self.0, &inner.0) {
+            (None, _) => inner.clone(),
+            (_, None) => self.clone(),
+            (Some(a), Some(b)) => MountPrefix(Some(Arc::from(format!("{a}{b}")))),
+        }
     }
 
     /// The rest of `path` after this prefix (`/tasks` for `/dashboard/tasks`), `Some("")` when
     /// `path` is exactly the prefix, `None` when it is not under it.
     pub(crate) fn strip<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let rest = path.strip_prefix(self.0.as_str())?;
+        let rest = path.strip_prefix(self.as_str())?;
         (rest.is_empty() || rest.starts_with('/')).then_some(rest)
     }
 }
@@ -120,8 +128,8 @@ impl Urls {
 
     /// `base` + `rel`, where `rel` starts with `/`.
     pub(crate) fn at(&self, rel: &str) -> String {
-        let mut s = String::with_capacity(self.base.0.len() + rel.len());
-        s.push_str(&self.base.0);
+        let mut s = String::with_capacity(self.base.as_str().len() + rel.len());
+        s.push_str(self.base.as_str());
         s.push_str(rel);
         s
     }
@@ -133,8 +141,8 @@ impl Urls {
 
     /// A task's page, or one under it (`suffix` like `/edit`).
     pub(crate) fn task(&self, id: &str, suffix: &str) -> String {
-        let mut s = String::with_capacity(self.base.0.len() + id.len() + suffix.len() + 8);
-        s.push_str(&self.base.0);
+        let mut s = String::with_capacity(self.base.as_str().len() + id.len() + suffix.len() + 8);
+        s.push_str(self.base.as_str());
         s.push_str("/tasks/");
         push_segment(&mut s, id);
         s.push_str(suffix);
@@ -143,7 +151,7 @@ impl Urls {
 
     /// A run's page.
     pub(crate) fn run(&self, id: u64) -> String {
-        format!("{}/runs/{id}", self.base.0)
+        format!("{}/runs/{id}", self.base.as_str())
     }
 
     /// `base` + `rel` + `?query` built from pairs (empty values left out).
@@ -164,6 +172,21 @@ impl Urls {
         } else {
             format!("{}?{q}", self.at(rel))
         }
+    }
+
+    /// The sign-in page with `next` set to `rel?query` under the base, built in one buffer.
+    pub(crate) fn login_for(&self, rel: &str, query: &str) -> String {
+        let base = self.base.as_str();
+        let mut s = String::with_capacity(2 * (base.len() + rel.len() + query.len()) + 24);
+        s.push_str(base);
+        s.push_str("/login?next=");
+        s.extend(form_urlencoded::byte_serialize(base.as_bytes()));
+        s.extend(form_urlencoded::byte_serialize(rel.as_bytes()));
+        if !query.is_empty() {
+            s.push_str("%3F");
+            s.extend(form_urlencoded::byte_serialize(query.as_bytes()));
+        }
+        s
     }
 
     /// The cookie `Path`: the base path, or `/` at the root.

@@ -86,9 +86,15 @@ pub(crate) type Resp = Response<Body>;
 /// A response whose header map already has room for the security headers, so adding them
 /// does not grow it.
 pub(crate) fn response(status: StatusCode, body: Body) -> Resp {
+    // Content type, six security headers, perhaps a cookie and a Vary: twelve fit unrounded.
+    sized(status, body, 12)
+}
+
+/// A response whose header map has room for `headers` headers.
+pub(crate) fn sized(status: StatusCode, body: Body, headers: usize) -> Resp {
     let mut r = Response::new(body);
     *r.status_mut() = status;
-    *r.headers_mut() = HeaderMap::with_capacity(16);
+    *r.headers_mut() = HeaderMap::with_capacity(headers);
     r
 }
 
@@ -107,6 +113,15 @@ pub(crate) fn html(status: StatusCode, markup: String) -> Resp {
 /// Plain text.
 pub(crate) fn text(status: StatusCode, s: impl Into<Bytes>) -> Resp {
     with_type(status, "text/plain; charset=utf-8", Body::full(s))
+}
+
+/// JSON known at compile time.
+pub(crate) fn json_static(status: StatusCode, body: &'static [u8]) -> Resp {
+    with_type(
+        status,
+        "application/json",
+        Body::full(Bytes::from_static(body)),
+    )
 }
 
 /// A JSON document.
@@ -155,14 +170,25 @@ pub(crate) fn permanent_redirect(location: &str) -> Resp {
     redirect(StatusCode::PERMANENT_REDIRECT, location)
 }
 
-fn redirect(status: StatusCode, location: &str) -> Resp {
-    let mut r = response(status, Body::empty());
-    match HeaderValue::from_str(location) {
-        Ok(v) => {
-            r.headers_mut().insert(header::LOCATION, v);
-        }
-        Err(_) => *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR,
+/// 303 to a location built for it, moved into the header without a copy.
+pub(crate) fn see_other_owned(location: String) -> Resp {
+    match HeaderValue::from_maybe_shared(Bytes::from(location)) {
+        Ok(v) => redirect_to(StatusCode::SEE_OTHER, v),
+        Err(_) => response(StatusCode::INTERNAL_SERVER_ERROR, Body::empty()),
     }
+}
+
+fn redirect(status: StatusCode, location: &str) -> Resp {
+    match HeaderValue::from_str(location) {
+        Ok(v) => redirect_to(status, v),
+        Err(_) => response(StatusCode::INTERNAL_SERVER_ERROR, Body::empty()),
+    }
+}
+
+fn redirect_to(status: StatusCode, location: HeaderValue) -> Resp {
+    // Location, nosniff, Cache-Control and perhaps a cookie: a small map.
+    let mut r = sized(status, Body::empty(), 6);
+    r.headers_mut().insert(header::LOCATION, location);
     r
 }
 
@@ -192,26 +218,34 @@ pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src '
      img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
-/// Adds the headers every response carries; HTML and JSON are never cached.
-pub(crate) fn secure(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+/// A name `http` has no constant for; a const so inserting it never allocates.
+const COOP: http::HeaderName = http::HeaderName::from_static("cross-origin-opener-policy");
+
+/// Adds the security headers; HTML and JSON are never cached.
+///
+/// Every response gets `nosniff` and a `Cache-Control`. The policies that govern a rendered
+/// document (CSP, framing, referrer, opener) go on every response that has a body to render,
+/// not on redirects and 304s: a browser renders neither, and those two are the hottest
+/// responses (the sign-in gate, asset revalidation), where every header byte costs.
+pub(crate) fn secure(status: StatusCode, headers: &mut HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if status.is_redirection() {
+        return;
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    headers.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
+    headers.insert(COOP, HeaderValue::from_static("same-origin"));
 }
