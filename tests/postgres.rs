@@ -509,7 +509,10 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
     let ids = |p: Page<TaskInfo>| {
         (
             p.total,
-            p.items.into_iter().map(|t| t.task.id).collect::<Vec<_>>(),
+            p.items
+                .into_iter()
+                .map(|t| t.task.id.clone())
+                .collect::<Vec<_>>(),
         )
     };
     for sort in TaskSort::ALL {
@@ -550,7 +553,7 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
     let mut t = pg
         .get("t-000000")
         .await
-        .map(|i| i.task)
+        .map(|i| Task::clone(&i.task))
         .unwrap_or_else(|_| Task::new("t-000000", "alpha"));
     t.id = mem.list(&TaskQuery::default()).await.unwrap().items[0]
         .task

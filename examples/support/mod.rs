@@ -24,6 +24,7 @@ pub(crate) fn addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
 /// With `TASKDECK_DATABASE_URL` set (and the `postgres` feature), the schedule lives in
 /// PostgreSQL and is shared with every other demo pointed at the same database.
 pub(crate) async fn demo_scheduler(extra: usize) -> Result<Scheduler, Box<dyn std::error::Error>> {
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
     let mut builder = Scheduler::builder();
     if let Some(url) = env("TASKDECK_DATABASE_URL") {
         #[cfg(feature = "postgres")]

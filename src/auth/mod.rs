@@ -25,6 +25,7 @@ use std::str::FromStr;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "postgres")]
 pub(crate) use audit::trace as trace_audit;
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
 pub use jwt::{JwtBackend, JwtError};

@@ -12,8 +12,8 @@ use super::trigger::TriggerKind;
 /// A task with its state, as listed and shown. Plain data, serializable.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskInfo {
-    /// The definition.
-    pub task: Task,
+    /// The definition, shared with the store (listing does not copy it).
+    pub task: Arc<Task>,
     /// Where it stands.
     pub state: TaskState,
     /// Kind of trigger.
@@ -45,7 +45,7 @@ impl TaskInfo {
             running: rec.running,
             created_at: rec.created_at,
             updated_at: rec.updated_at,
-            task: Arc::unwrap_or_clone(rec.task),
+            task: rec.task,
             job_registered,
         }
     }

@@ -6,13 +6,49 @@ use maud::{html, Markup, Render};
 use super::View;
 use crate::scheduler::{RunStatus, TaskState};
 
+/// Text escaped for HTML, like maud's own escaping (`&`, `<`, `>`, `"`), but copied in runs
+/// between special characters instead of byte by byte: the tasks table escapes a few hundred
+/// strings per page, and maud's escaper was a quarter of its cost.
+pub(crate) struct Esc<'a>(pub(crate) &'a str);
+
+impl Render for Esc<'_> {
+    fn render_to(&self, out: &mut String) {
+        escape_into(out, self.0);
+    }
+}
+
+pub(crate) fn escape_into(out: &mut String, s: &str) {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(entity);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
+}
+
 /// A run outcome as a coloured badge with its name (never colour alone).
 pub(crate) struct StatusBadge(pub(crate) RunStatus);
 
 impl Render for StatusBadge {
-    fn render(&self) -> Markup {
+    fn render_to(&self, out: &mut String) {
         let name = self.0.as_str();
-        html! { span class={"badge b-" (name)} { (name.replace('_', " ")) } }
+        out.push_str("<span class=\"badge b-");
+        out.push_str(name);
+        out.push_str("\">");
+        out.push_str(if self.0 == RunStatus::TimedOut {
+            "timed out"
+        } else {
+            name
+        });
+        out.push_str("</span>");
     }
 }
 
@@ -20,9 +56,13 @@ impl Render for StatusBadge {
 pub(crate) struct StateBadge(pub(crate) TaskState);
 
 impl Render for StateBadge {
-    fn render(&self) -> Markup {
+    fn render_to(&self, out: &mut String) {
         let name = self.0.as_str();
-        html! { span class={"badge s-" (name)} { (name) } }
+        out.push_str("<span class=\"badge s-");
+        out.push_str(name);
+        out.push_str("\">");
+        out.push_str(name);
+        out.push_str("</span>");
     }
 }
 
@@ -74,12 +114,27 @@ pub(crate) fn absolute(v: &View<'_>, at: Timestamp) -> String {
 }
 
 /// A relative time with the absolute one on hover.
-pub(crate) fn when(v: &View<'_>, at: Option<Timestamp>) -> Markup {
-    match at {
-        Some(at) => html! {
-            time datetime=(at.to_string()) title=(absolute(v, at)) { (relative(v.now, at)) }
-        },
-        None => html! { span.muted { "—" } },
+pub(crate) fn when<'a>(v: &'a View<'a>, at: Option<Timestamp>) -> When<'a> {
+    When(v, at)
+}
+
+/// See [`when`]: written straight into the page (it appears twice per table row).
+pub(crate) struct When<'a>(&'a View<'a>, Option<Timestamp>);
+
+impl Render for When<'_> {
+    fn render_to(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let Some(at) = self.1 else {
+            out.push_str("<span class=\"muted\">—</span>");
+            return;
+        };
+        // Digits, letters, `-`, `:`, `.` and a zone abbreviation: nothing to escape but the
+        // abbreviation, which comes from the time zone database.
+        let _ = write!(out, "<time datetime=\"{at}\" title=\"");
+        escape_into(out, &absolute(self.0, at));
+        out.push_str("\">");
+        out.push_str(&relative(self.0.now, at));
+        out.push_str("</time>");
     }
 }
 
@@ -159,6 +214,40 @@ pub(crate) fn pager(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_escape_matches_maud() {
+        for s in [
+            "",
+            "plain",
+            "a&b",
+            "<script>alert(\"x\")</script>",
+            "&&&",
+            "\"",
+            "ünï<cödé>&",
+            "tail&",
+            "<lead",
+            "a > b & c < d",
+            "it's 'quoted'",
+        ] {
+            let mut ours = String::new();
+            escape_into(&mut ours, s);
+            assert_eq!(ours, html! { (s) }.into_string(), "{s:?}");
+            assert_eq!(html! { (Esc(s)) }.into_string(), ours);
+        }
+    }
+
+    #[test]
+    fn badges_render_as_before() {
+        assert_eq!(
+            html! { (StatusBadge(RunStatus::TimedOut)) }.into_string(),
+            r#"<span class="badge b-timed_out">timed out</span>"#
+        );
+        assert_eq!(
+            html! { (StateBadge(TaskState::Paused)) }.into_string(),
+            r#"<span class="badge s-paused">paused</span>"#
+        );
+    }
 
     #[test]
     fn badges_render_exact_html() {

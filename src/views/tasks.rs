@@ -1,8 +1,8 @@
 //! The task list: search, filters, sortable columns, paging, row and bulk actions.
 
-use maud::{html, Markup};
+use maud::{html, Markup, Render};
 
-use super::components::{pager, when, StateBadge, StatusBadge};
+use super::components::{escape_into, pager, when, Esc, StateBadge, StatusBadge};
 use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
 
@@ -159,9 +159,44 @@ pub(crate) fn tasks(
 
 /// A row's action: a button of the page's one shared action form (so the CSRF token and the
 /// way back are sent once per page, not once per button).
-fn row_button(action: &str, label: &str, class: &str, confirm: Option<&str>) -> Markup {
-    html! {
-        button class=(class) type="submit" form="row-actions" formaction=(action) data-confirm=[confirm] { (label) }
+/// A row's action button, submitting the page's shared action form to `action`; written
+/// straight into the page (up to three per row).
+struct RowButton {
+    action: String,
+    label: &'static str,
+    class: &'static str,
+    confirm: Option<String>,
+}
+
+fn row_button(
+    action: String,
+    label: &'static str,
+    class: &'static str,
+    confirm: Option<String>,
+) -> RowButton {
+    RowButton {
+        action,
+        label,
+        class,
+        confirm,
+    }
+}
+
+impl Render for RowButton {
+    fn render_to(&self, out: &mut String) {
+        out.push_str("<button class=\"");
+        out.push_str(self.class);
+        out.push_str("\" type=\"submit\" form=\"row-actions\" formaction=\"");
+        escape_into(out, &self.action);
+        out.push('"');
+        if let Some(c) = &self.confirm {
+            out.push_str(" data-confirm=\"");
+            escape_into(out, c);
+            out.push('"');
+        }
+        out.push('>');
+        out.push_str(self.label);
+        out.push_str("</button>");
     }
 }
 
@@ -170,32 +205,32 @@ fn row(v: &View<'_>, t: &TaskInfo) -> Markup {
     let id = &t.task.id;
     html! {
         tr.paused[t.state == TaskState::Paused] {
-            @if v.can_operate { td { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; } }
+            @if v.can_operate { td { input type="checkbox" name="id" value=(Esc(id)) form="bulk" aria-label={"Select " (Esc(id))}; } }
             td {
-                a.task-name href=(u.task(id, "")) { (t.task.name) }
-                @if t.task.name != *id { div.mono.muted.small { (id) } }
+                a.task-name href=(Esc(&u.task(id, ""))) { (Esc(&t.task.name)) }
+                @if t.task.name != *id { div.mono.muted.small { (Esc(id)) } }
             }
-            td.mono { (t.task.job) @if !t.job_registered { " " span.badge.b-failed title="No job of this name is registered in this process" { "unregistered" } } }
-            td.trigger { (t.trigger_text) }
+            td.mono { (Esc(&t.task.job)) @if !t.job_registered { " " span.badge.b-failed title="No job of this name is registered in this process" { "unregistered" } } }
+            td.trigger { (Esc(&t.trigger_text)) }
             td { (when(v, t.next_fire)) }
             td {
                 @if let Some(l) = &t.last_run {
-                    a href=(u.run(l.run_id)) { (StatusBadge(l.status)) }
+                    a href=(Esc(&u.run(l.run_id))) { (StatusBadge(l.status)) }
                     " " (when(v, l.finished_at.or(Some(l.scheduled_at))))
                 } @else { span.muted { "never" } }
             }
             td { (StateBadge(t.state)) }
             td.actions {
                 @if v.can_operate {
-                    (row_button(&u.task(id, "/run"), "Run", "btn", None))
+                    (row_button(u.task(id, "/run"), "Run", "btn", None))
                     @if t.task.paused {
-                        (row_button(&u.task(id, "/resume"), "Resume", "btn", None))
+                        (row_button(u.task(id, "/resume"), "Resume", "btn", None))
                     } @else {
-                        (row_button(&u.task(id, "/pause"), "Pause", "btn", None))
+                        (row_button(u.task(id, "/pause"), "Pause", "btn", None))
                     }
                 }
                 @if v.can_admin {
-                    (row_button(&u.task(id, "/remove"), "Remove", "btn btn-danger", Some(&format!("Remove task {id}? Its history is kept."))))
+                    (row_button(u.task(id, "/remove"), "Remove", "btn btn-danger", Some(format!("Remove task {id}? Its history is kept."))))
                 }
             }
         }
