@@ -95,22 +95,41 @@ fn short(d: SignedDuration) -> String {
 /// An absolute time in the scheduler's zone: `2026-11-23 18:04:05 CET`. Formatted by hand:
 /// it appears twice per table row, and `strftime` costs several times more.
 pub(crate) fn absolute(v: &View<'_>, at: Timestamp) -> String {
-    use std::fmt::Write as _;
+    let mut s = String::with_capacity(28);
+    absolute_into(&mut s, v, at);
+    s
+}
+
+/// [`absolute`], appended to `out` (escaped: the zone abbreviation comes from the database).
+pub(crate) fn absolute_into(out: &mut String, v: &View<'_>, at: Timestamp) {
     let info = v.tz.to_offset_info(at);
     let dt = info.offset().to_datetime(at);
-    let mut s = String::with_capacity(28);
-    let _ = write!(
-        s,
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        info.abbreviation()
-    );
-    s
+    let year = dt.year();
+    if (0..=9999).contains(&year) {
+        let y = year as u16;
+        push2(out, (y / 100) as u8);
+        push2(out, (y % 100) as u8);
+    } else {
+        out.push_str(&year.to_string());
+    }
+    for (sep, n) in [
+        ('-', dt.month()),
+        ('-', dt.day()),
+        (' ', dt.hour()),
+        (':', dt.minute()),
+        (':', dt.second()),
+    ] {
+        out.push(sep);
+        push2(out, n as u8);
+    }
+    out.push(' ');
+    escape_into(out, info.abbreviation());
+}
+
+/// Two decimal digits.
+fn push2(out: &mut String, n: u8) {
+    out.push(char::from(b'0' + n / 10 % 10));
+    out.push(char::from(b'0' + n % 10));
 }
 
 /// A relative time with the absolute one on hover.
@@ -131,7 +150,7 @@ impl Render for When<'_> {
         // Digits, letters, `-`, `:`, `.` and a zone abbreviation: nothing to escape but the
         // abbreviation, which comes from the time zone database.
         let _ = write!(out, "<time datetime=\"{at}\" title=\"");
-        escape_into(out, &absolute(self.0, at));
+        absolute_into(out, self.0, at);
         out.push_str("\">");
         out.push_str(&relative(self.0.now, at));
         out.push_str("</time>");
@@ -314,6 +333,44 @@ mod tests {
         assert_eq!(
             html,
             r#"<form class="inline" method="post" action="/t/x/run" data-confirm="Sure?"><input type="hidden" name="csrf" value="tok&quot;&lt;"><input type="hidden" name="back" value="/tasks?q=a&amp;b"><button class="btn" type="submit">Run &lt;now&gt;</button></form>"#
+        );
+    }
+
+    #[test]
+    fn times_in_the_scheduler_zone() {
+        let urls = crate::web::Urls::new(crate::web::MountPrefix::default());
+        let assets = crate::web::Assets::new("#000");
+        let now: Timestamp = "2026-11-23T17:04:05Z".parse().unwrap();
+        let st = crate::backend::SchedulerStatus {
+            lifecycle: crate::scheduler::Lifecycle::Running,
+            paused: false,
+            timezone: "Europe/Berlin".into(),
+            now,
+        };
+        let v = View {
+            urls: &urls,
+            assets: &assets,
+            title: "t",
+            status: &st,
+            tz: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(),
+            now,
+            user: None,
+            csrf: None,
+            can_operate: false,
+            can_admin: false,
+            here: "/",
+        };
+        assert_eq!(absolute(&v, now), "2026-11-23 18:04:05 CET");
+        let summer: Timestamp = "2026-07-01T00:00:09Z".parse().unwrap();
+        assert_eq!(absolute(&v, summer), "2026-07-01 02:00:09 CEST");
+        let later = now + std::time::Duration::from_secs(300);
+        assert_eq!(
+            html! { (when(&v, Some(later))) }.into_string(),
+            r#"<time datetime="2026-11-23T17:09:05Z" title="2026-11-23 18:09:05 CET">in 5m</time>"#
+        );
+        assert_eq!(
+            html! { (when(&v, None)) }.into_string(),
+            r#"<span class="muted">—</span>"#
         );
     }
 }
