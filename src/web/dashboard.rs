@@ -221,7 +221,7 @@ impl Dashboard {
             return handlers::stateless(shared, &found, version.as_deref(), &parts.headers);
         }
         let form = if unsafe_method {
-            match read_body(&parts.headers, body, shared.body_limit).await {
+            match Box::pin(read_body(&parts.headers, body, shared.body_limit)).await {
                 Ok(b) => b,
                 Err(e @ BadRequest::TooLarge { .. }) => {
                     return refuse(
@@ -276,31 +276,34 @@ impl Dashboard {
                     .headers
                     .get("x-forwarded-proto")
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
-        let csrf = identity.binding.as_deref().map(|b| shared.keys.csrf(b));
-        let cx = Ctx {
-            shared,
-            urls,
-            query: Params::parse(query.as_bytes()),
-            headers: &parts.headers,
-            method: &parts.method,
-            partial,
-            json: wants_json,
-            user: identity.user.as_ref(),
-            csrf: csrf.as_deref(),
-            client: peer,
-            secure,
-            status: std::sync::OnceLock::new(),
-            here: if query.is_empty() {
-                rel.into()
-            } else {
-                format!("{rel}?{query}").into()
-            },
-        };
-        let (handler, id, action) = (found.handler, found.id, found.action);
-        // Boxed: the handlers' futures are large; keep them out of every request's future.
-        let resp = Box::pin(handlers::dispatch(&cx, found, &form)).await;
-        gate::audit_change(&cx, need, handler, id, action, &form, resp.status());
-        resp
+        // The handler's context lives in the boxed handler future, not in every request's.
+        Box::pin(async {
+            let csrf = identity.binding.as_deref().map(|b| shared.keys.csrf(b));
+            let cx = Ctx {
+                shared,
+                urls,
+                query: Params::parse(query.as_bytes()),
+                headers: &parts.headers,
+                method: &parts.method,
+                partial,
+                json: wants_json,
+                user: identity.user.as_ref(),
+                csrf: csrf.as_deref(),
+                client: peer,
+                secure,
+                status: std::sync::OnceLock::new(),
+                here: if query.is_empty() {
+                    rel.into()
+                } else {
+                    format!("{rel}?{query}").into()
+                },
+            };
+            let (handler, id, action) = (found.handler, found.id, found.action);
+            let resp = handlers::dispatch(&cx, found, &form).await;
+            gate::audit_change(&cx, need, handler, id, action, &form, resp.status());
+            resp
+        })
+        .await
     }
 }
 
