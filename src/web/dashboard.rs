@@ -12,6 +12,7 @@
 //! This module does not open sockets: see [`Dashboard::serve`] for that, or drive the service
 //! from your own accept loop or framework.
 
+use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -118,18 +119,19 @@ impl Dashboard {
     }
 
     /// Answers one request: the whole pipeline, ending in the security headers.
-    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    pub fn handle<B>(&self, req: Request<B>) -> impl Future<Output = Response<Body>> + '_
     where
-        B: http_body::Body,
+        B: http_body::Body + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let head = req.method() == Method::HEAD;
-        let mut resp = self.pipeline(req).await;
-        response::secure(resp.status(), resp.headers_mut());
-        if head {
-            *resp.body_mut() = Body::empty();
+        let (parts, body) = req.into_parts();
+        let answer = Self::respond(self, parts, body);
+        async move {
+            match answer.await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
         }
-        resp
     }
 
     fn client(&self, ext: &http::Extensions) -> Option<IpAddr> {
@@ -157,153 +159,177 @@ impl Dashboard {
         }
     }
 
-    async fn pipeline<B>(&self, req: Request<B>) -> Resp
+    /// The whole pipeline for one request, ending in the security headers. One async fn,
+    /// generic over owning or borrowing the dashboard, so the future that every request
+    /// boxes holds the request's parts once (nested `async` layers each kept a copy).
+    async fn respond<D, B>(
+        this: D,
+        parts: http::request::Parts,
+        body: B,
+    ) -> Result<Resp, Infallible>
     where
+        D: Borrow<Dashboard>,
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = req.into_parts();
-        let shared = &*self.shared;
-        let peer = self.client(&parts.extensions);
+        let this = this.borrow();
+        let head = parts.method == Method::HEAD;
+        let mut resp = 'answer: {
+            let shared = &*this.shared;
+            let peer = this.client(&parts.extensions);
 
-        // 1. mount
-        let forwarded = self.forwarded_prefix(&parts.headers, peer);
-        let path = parts.uri.path();
-        // The path may carry the mount prefix (served directly, or an adapter passing the
-        // original URI) or not (a framework that stripped it): both work.
-        let mount = match parts.extensions.get::<MountedAt>() {
-            Some(m) => &m.0,
-            None => &shared.prefix,
-        };
-        let rel = mount.strip(path).unwrap_or(path);
-        let urls = Urls::new(forwarded.join(mount));
-        let query = parts.uri.query().unwrap_or("");
-        let wants_json = rel.starts_with("/api/") || accepts_json(&parts.headers);
-        if rel.is_empty() {
-            let mut to = urls.root();
-            if !query.is_empty() {
-                to.push('?');
-                to.push_str(query);
-            }
-            return response::permanent_redirect(&to);
-        }
-
-        // 2. security
-        if query.len() > MAX_QUERY {
-            return refuse(
-                StatusCode::URI_TOO_LONG,
-                "uri_too_long",
-                &format!("the query string is longer than {MAX_QUERY} bytes"),
-                wants_json,
-            );
-        }
-        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if unsafe_method {
-            if let Err(why) = same_origin(&parts.headers) {
-                return refuse(StatusCode::FORBIDDEN, "cross_site", why, wants_json);
-            }
-        }
-
-        // 3. route
-        let found = match shared.router.find(&parts.method, rel) {
-            Ok(f) => f,
-            Err(Miss::Method(allow)) => return response::method_not_allowed(&allow, wants_json),
-            Err(Miss::NotFound) => {
-                return handlers::not_found(shared, &urls, wants_json);
-            }
-        };
-        // Assets and the health check need no identity, body or context: answer them first
-        // (a browser sends its session cookie with every asset; verifying it would be waste).
-        if handlers::is_stateless(found.handler) {
-            let version = form_urlencoded::parse(query.as_bytes())
-                .find(|(k, _)| k == "v")
-                .map(|(_, v)| v);
-            return handlers::stateless(shared, &found, version.as_deref(), &parts.headers);
-        }
-        let form = if unsafe_method {
-            match Box::pin(read_body(&parts.headers, body, shared.body_limit)).await {
-                Ok(b) => b,
-                Err(e @ BadRequest::TooLarge { .. }) => {
-                    return refuse(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        &e.to_string(),
-                        wants_json,
-                    )
-                }
-                Err(e) => {
-                    return refuse(
-                        StatusCode::BAD_REQUEST,
-                        "bad_body",
-                        &e.to_string(),
-                        wants_json,
-                    )
-                }
-            }
-        } else {
-            Bytes::new()
-        };
-
-        // 3b. auth: who is asking, and may they
-        let partial = parts
-            .headers
-            .get("hx-request")
-            .is_some_and(|v| v.as_bytes() == b"true");
-        let need = gate::need(found.handler, found.action);
-        let identity = gate::identify(shared, &parts, rel, peer).await;
-        if let Some(refusal) = gate::check(
-            shared,
-            &gate::Asked {
-                need,
-                identity: &identity,
-                unsafe_method,
-                headers: &parts.headers,
-                form: &form,
-                urls: &urls,
-                rel,
-                query,
-                partial,
-                json: wants_json || rel == "/events",
-            },
-        ) {
-            return refusal;
-        }
-
-        // 4. handler
-        let secure = shared.force_secure
-            || (peer.is_some_and(|p| shared.trusted_proxies.contains(&p))
-                && parts
-                    .headers
-                    .get("x-forwarded-proto")
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
-        // The handler's context lives in the boxed handler future, not in every request's.
-        Box::pin(async {
-            let csrf = identity.binding.as_deref().map(|b| shared.keys.csrf(b));
-            let cx = Ctx {
-                shared,
-                urls,
-                query: Params::parse(query.as_bytes()),
-                headers: &parts.headers,
-                method: &parts.method,
-                partial,
-                json: wants_json,
-                user: identity.user.as_ref(),
-                csrf: csrf.as_deref(),
-                client: peer,
-                secure,
-                status: std::sync::OnceLock::new(),
-                here: if query.is_empty() {
-                    rel.into()
-                } else {
-                    format!("{rel}?{query}").into()
-                },
+            // 1. mount
+            let forwarded = this.forwarded_prefix(&parts.headers, peer);
+            let path = parts.uri.path();
+            // The path may carry the mount prefix (served directly, or an adapter passing the
+            // original URI) or not (a framework that stripped it): both work.
+            let mount = match parts.extensions.get::<MountedAt>() {
+                Some(m) => &m.0,
+                None => &shared.prefix,
             };
-            let (handler, id, action) = (found.handler, found.id, found.action);
-            let resp = handlers::dispatch(&cx, found, &form).await;
-            gate::audit_change(&cx, need, handler, id, action, &form, resp.status());
-            resp
-        })
-        .await
+            let rel = mount.strip(path).unwrap_or(path);
+            let urls = Urls::new(forwarded.join(mount));
+            let query = parts.uri.query().unwrap_or("");
+            let wants_json = rel.starts_with("/api/") || accepts_json(&parts.headers);
+            if rel.is_empty() {
+                let mut to = urls.root();
+                if !query.is_empty() {
+                    to.push('?');
+                    to.push_str(query);
+                }
+                break 'answer response::permanent_redirect(&to);
+            }
+
+            // 2. security
+            if query.len() > MAX_QUERY {
+                break 'answer refuse(
+                    StatusCode::URI_TOO_LONG,
+                    "uri_too_long",
+                    &format!("the query string is longer than {MAX_QUERY} bytes"),
+                    wants_json,
+                );
+            }
+            let unsafe_method =
+                !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            if unsafe_method {
+                if let Err(why) = same_origin(&parts.headers) {
+                    break 'answer refuse(StatusCode::FORBIDDEN, "cross_site", why, wants_json);
+                }
+            }
+
+            // 3. route
+            let found = match shared.router.find(&parts.method, rel) {
+                Ok(f) => f,
+                Err(Miss::Method(allow)) => {
+                    break 'answer response::method_not_allowed(&allow, wants_json)
+                }
+                Err(Miss::NotFound) => {
+                    break 'answer handlers::not_found(shared, &urls, wants_json);
+                }
+            };
+            // Assets and the health check need no identity, body or context: answer them first
+            // (a browser sends its session cookie with every asset; verifying it would be waste).
+            if handlers::is_stateless(found.handler) {
+                let version = form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "v")
+                    .map(|(_, v)| v);
+                break 'answer handlers::stateless(
+                    shared,
+                    &found,
+                    version.as_deref(),
+                    &parts.headers,
+                );
+            }
+            let form = if unsafe_method {
+                match Box::pin(read_body(&parts.headers, body, shared.body_limit)).await {
+                    Ok(b) => b,
+                    Err(e @ BadRequest::TooLarge { .. }) => {
+                        break 'answer refuse(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "too_large",
+                            &e.to_string(),
+                            wants_json,
+                        )
+                    }
+                    Err(e) => {
+                        break 'answer refuse(
+                            StatusCode::BAD_REQUEST,
+                            "bad_body",
+                            &e.to_string(),
+                            wants_json,
+                        )
+                    }
+                }
+            } else {
+                Bytes::new()
+            };
+
+            // 3b. auth: who is asking, and may they
+            let partial = parts
+                .headers
+                .get("hx-request")
+                .is_some_and(|v| v.as_bytes() == b"true");
+            let need = gate::need(found.handler, found.action);
+            let identity = gate::identify(shared, &parts, rel, peer).await;
+            if let Some(refusal) = gate::check(
+                shared,
+                &gate::Asked {
+                    need,
+                    identity: &identity,
+                    unsafe_method,
+                    headers: &parts.headers,
+                    form: &form,
+                    urls: &urls,
+                    rel,
+                    query,
+                    partial,
+                    json: wants_json || rel == "/events",
+                },
+            ) {
+                break 'answer refusal;
+            }
+
+            // 4. handler
+            let secure = shared.force_secure
+                || (peer.is_some_and(|p| shared.trusted_proxies.contains(&p))
+                    && parts
+                        .headers
+                        .get("x-forwarded-proto")
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
+            // The handler's context lives in the boxed handler future, not in every request's.
+            Box::pin(async {
+                let csrf = identity.binding.as_deref().map(|b| shared.keys.csrf(b));
+                let cx = Ctx {
+                    shared,
+                    urls,
+                    query: Params::parse(query.as_bytes()),
+                    headers: &parts.headers,
+                    method: &parts.method,
+                    partial,
+                    json: wants_json,
+                    user: identity.user.as_ref(),
+                    csrf: csrf.as_deref(),
+                    client: peer,
+                    secure,
+                    status: std::sync::OnceLock::new(),
+                    here: if query.is_empty() {
+                        rel.into()
+                    } else {
+                        format!("{rel}?{query}").into()
+                    },
+                };
+                let (handler, id, action) = (found.handler, found.id, found.action);
+                let resp = handlers::dispatch(&cx, found, &form).await;
+                gate::audit_change(&cx, need, handler, id, action, &form, resp.status());
+                resp
+            })
+            .await
+        };
+        response::secure(resp.status(), resp.headers_mut());
+        if head {
+            *resp.body_mut() = Body::empty();
+        }
+        Ok(resp)
     }
 }
 
@@ -367,8 +393,8 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        let (parts, body) = req.into_parts();
+        Box::pin(Dashboard::respond(self.clone(), parts, body))
     }
 }
 
