@@ -142,7 +142,7 @@ impl Dashboard {
 
     /// The trusted forwarded prefix, if the peer is a trusted proxy and the header is clean.
     fn forwarded_prefix(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> MountPrefix {
-        let Some(raw) = headers.get("x-forwarded-prefix") else {
+        let Some(raw) = headers.get(X_FORWARDED_PREFIX) else {
             return MountPrefix::default();
         };
         let trusted = peer.is_some_and(|p| self.shared.trusted_proxies.contains(&p));
@@ -267,7 +267,7 @@ impl Dashboard {
             // 3b. auth: who is asking, and may they
             let partial = parts
                 .headers
-                .get("hx-request")
+                .get(HX_REQUEST)
                 .is_some_and(|v| v.as_bytes() == b"true");
             let need = gate::need(found.handler, found.action);
             let identity = gate::identify(shared, &parts, rel, peer).await;
@@ -294,7 +294,7 @@ impl Dashboard {
                 || (peer.is_some_and(|p| shared.trusted_proxies.contains(&p))
                     && parts
                         .headers
-                        .get("x-forwarded-proto")
+                        .get(X_FORWARDED_PROTO)
                         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
             // The handler's context lives in the boxed handler future, not in every request's.
             Box::pin(async {
@@ -333,6 +333,13 @@ impl Dashboard {
     }
 }
 
+// Header names `http` has no constants for, as constants: looking one up by `&str` parses
+// the name on every request.
+const X_FORWARDED_PREFIX: http::HeaderName = http::HeaderName::from_static("x-forwarded-prefix");
+const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
+const HX_REQUEST: http::HeaderName = http::HeaderName::from_static("hx-request");
+const SEC_FETCH_SITE: http::HeaderName = http::HeaderName::from_static("sec-fetch-site");
+
 fn accepts_json(h: &HeaderMap) -> bool {
     h.get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -343,7 +350,7 @@ fn accepts_json(h: &HeaderMap) -> bool {
 /// user-typed request), or, from browsers that do not send it, an `Origin` matching `Host`.
 /// Requests with neither header are not from a browser page and pass.
 fn same_origin(h: &HeaderMap) -> Result<(), &'static str> {
-    if let Some(site) = h.get("sec-fetch-site") {
+    if let Some(site) = h.get(SEC_FETCH_SITE) {
         return match site.as_bytes() {
             b"same-origin" | b"none" => Ok(()),
             _ => Err("cross-site request refused: Sec-Fetch-Site is not same-origin"),
