@@ -142,16 +142,32 @@ impl Urls {
     /// A task's page, or one under it (`suffix` like `/edit`).
     pub(crate) fn task(&self, id: &str, suffix: &str) -> String {
         let mut s = String::with_capacity(self.base.as_str().len() + id.len() + suffix.len() + 8);
-        s.push_str(self.base.as_str());
-        s.push_str("/tasks/");
-        push_segment(&mut s, id);
-        s.push_str(suffix);
+        self.push_task(&mut s, id, suffix);
         s
+    }
+
+    /// [`Urls::task`], appended to `out`. The result has only unreserved characters and
+    /// percent escapes (the base is validated, the id encoded), so it is safe in an HTML
+    /// attribute as it is.
+    pub(crate) fn push_task(&self, out: &mut String, id: &str, suffix: &str) {
+        out.push_str(self.base.as_str());
+        out.push_str("/tasks/");
+        push_segment(out, id);
+        out.push_str(suffix);
     }
 
     /// A run's page.
     pub(crate) fn run(&self, id: u64) -> String {
-        format!("{}/runs/{id}", self.base.as_str())
+        let mut s = String::with_capacity(self.base.as_str().len() + 26);
+        self.push_run(&mut s, id);
+        s
+    }
+
+    /// [`Urls::run`], appended to `out` (as safe in HTML as [`Urls::push_task`]).
+    pub(crate) fn push_run(&self, out: &mut String, id: u64) {
+        use std::fmt::Write as _;
+        out.push_str(self.base.as_str());
+        let _ = write!(out, "/runs/{id}");
     }
 
     /// `base` + `rel` + `?query` built from pairs (empty values left out).
