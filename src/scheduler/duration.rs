@@ -26,6 +26,26 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
 
 /// Formats a duration the way [`parse`] reads it back: `"30s"`, `"1h 30m"`, `"250ms"`.
 pub(crate) fn format(d: Duration) -> String {
+    use std::fmt::Write as _;
+    if d.subsec_nanos() == 0 {
+        // Whole seconds (nearly every option value): the same text as jiff's friendly
+        // printer gives, without it (every task listed in the API formats several).
+        let secs = d.as_secs();
+        let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+        let mut out = String::with_capacity(12);
+        for (n, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+            if n > 0 {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                let _ = write!(out, "{n}{unit}");
+            }
+        }
+        if out.is_empty() {
+            out.push_str("0s");
+        }
+        return out;
+    }
     match SignedDuration::try_from(d) {
         Ok(s) => format!("{s:#}"),
         Err(_) => format!("{}s", d.as_secs()),
@@ -76,6 +96,18 @@ pub(crate) mod option {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_seconds_format_like_jiff() {
+        let jiff_text = |d: Duration| format!("{:#}", SignedDuration::try_from(d).unwrap());
+        for secs in (0..200_000u64).step_by(7).chain([
+            0, 1, 59, 60, 61, 3599, 3600, 3601, 86_400, 90_061, 31_536_000,
+        ]) {
+            let d = Duration::from_secs(secs);
+            assert_eq!(format(d), jiff_text(d), "{secs}s");
+            assert_eq!(parse(&format(d)).unwrap(), d, "{secs}s round trip");
+        }
+    }
 
     #[test]
     fn parse_table() {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::handlers::Ctx;
 use super::request::{field_error, BadRequest, Params};
-use super::response::{json, json_error, text, Resp};
+use super::response::{json, json_error, json_sized, text, Resp};
 use crate::backend::BulkAction;
 use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState, TriggerSpec};
 
@@ -68,7 +68,8 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.bad(&e),
     };
     match cx.shared.backend.list(&q).await {
-        Ok(page) => json(StatusCode::OK, &page),
+        // About 560 bytes per task row.
+        Ok(page) => json_sized(StatusCode::OK, &page, 256 + page.items.len() * 640),
         Err(e) => cx.fail(&e),
     }
 }
@@ -121,7 +122,7 @@ pub(crate) async fn task_runs(cx: &Ctx<'_>, id: &str) -> Resp {
     };
     q.task_id = Some(id.to_string());
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => json(StatusCode::OK, &page),
+        Ok(page) => json_sized(StatusCode::OK, &page, 256 + page.items.len() * 512),
         Err(e) => cx.fail(&e),
     }
 }
@@ -181,7 +182,7 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.bad(&e),
     };
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => json(StatusCode::OK, &page),
+        Ok(page) => json_sized(StatusCode::OK, &page, 256 + page.items.len() * 512),
         Err(e) => cx.fail(&e),
     }
 }

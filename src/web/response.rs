@@ -126,7 +126,18 @@ pub(crate) fn json_static(status: StatusCode, body: &'static [u8]) -> Resp {
 
 /// A JSON document.
 pub(crate) fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Resp {
-    match serde_json::to_vec(value) {
+    json_sized(status, value, 128)
+}
+
+/// A JSON document about `capacity` bytes long, written into a buffer of that size (a page
+/// of rows would otherwise grow it by doubling, copying as it goes).
+pub(crate) fn json_sized<T: Serialize + ?Sized>(
+    status: StatusCode,
+    value: &T,
+    capacity: usize,
+) -> Resp {
+    let mut buf = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buf, value).map(|()| buf) {
         Ok(v) => with_type(status, "application/json", Body::full(v)),
         Err(e) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
