@@ -158,8 +158,18 @@ fn session(c: &mut Criterion) {
     g.bench_function("health, no cookie", |b| {
         b.iter(|| rt.block_on(d.handle(get("/health"))).status())
     });
-    g.bench_function("health, verified session cookie", |b| {
-        b.iter(|| rt.block_on(d.handle(with_cookie("/health"))).status())
+    // /health and assets skip identity; a gated route shows what verifying a session costs.
+    g.bench_function("audit API, no cookie (401)", |b| {
+        b.iter(|| {
+            let r = rt.block_on(d.handle(get("/api/audit?per_page=1")));
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        })
+    });
+    g.bench_function("audit API, verified session cookie (200)", |b| {
+        b.iter(|| {
+            let r = rt.block_on(d.handle(with_cookie("/api/audit?per_page=1")));
+            assert_eq!(r.status(), StatusCode::OK);
+        })
     });
     g.bench_function("gate refuses, no cookie (303)", |b| {
         b.iter(|| {
