@@ -60,7 +60,7 @@ pub(crate) fn overview(
                 @if next.items.is_empty() {
                     p.empty { "Nothing is scheduled. " a href=(u.at("/tasks/new")) { "Create a task" } " or resume a paused one." }
                 } @else {
-                    table.table {
+                    div.table-wrap { table.table {
                         thead { tr { th scope="col" { "Task" } th scope="col" { "Trigger" } th scope="col" { "Next run" } } }
                         tbody {
                             @for t in &next.items {
@@ -71,7 +71,7 @@ pub(crate) fn overview(
                                 }
                             }
                         }
-                    }
+                    } }
                 }
             }
             section.card {
@@ -79,7 +79,7 @@ pub(crate) fn overview(
                 @if failures.items.is_empty() {
                     p.empty { "No failures in the kept history. " span aria-hidden="true" { "✓" } }
                 } @else {
-                    table.table {
+                    div.table-wrap { table.table {
                         thead { tr { th scope="col" { "Task" } th scope="col" { "Outcome" } th scope="col" { "When" } th scope="col" { "Error" } } }
                         tbody {
                             @for r in &failures.items {
@@ -91,7 +91,7 @@ pub(crate) fn overview(
                                 }
                             }
                         }
-                    }
+                    } }
                     p { a href=(u.with_query("/runs", [("status", "failures")])) { "All failures →" } }
                 }
             }

@@ -101,7 +101,7 @@ pub(crate) fn task(
                 @if runs.items.is_empty() {
                     p.empty { "No runs yet. Use " em { "Run now" } " to try it." }
                 } @else {
-                    table.table {
+                    div.table-wrap { table.table {
                         thead { tr { th scope="col" { "Run" } th scope="col" { "Outcome" } th scope="col" { "Scheduled" } th scope="col" { "Took" } th scope="col" { "Try" } } }
                         tbody {
                             @for r in &runs.items {
@@ -114,7 +114,7 @@ pub(crate) fn task(
                                 }
                             }
                         }
-                    }
+                    } }
                     (pager(v, &format!("/tasks/{}", crate::web::segment(id)), &[], runs.page, runs.pages(), runs.total))
                 }
             }

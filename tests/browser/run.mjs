@@ -165,7 +165,7 @@ try {
     await page.getByText(/Started run #\d+ of cleanup-tmp\./).waitFor();
   });
 
-  await check("bulk pause and resume", async () => {
+  await check("bulk pause, resume and run", async () => {
     await page.goto(`${base}/tasks?q=report`);
     await page.check('input[name=id][value="nightly-report"]');
     await page.check('input[name=id][value="hourly-report"]');
@@ -175,6 +175,29 @@ try {
     await page.check('input[name=id][value="hourly-report"]');
     await page.click(".bulkbar button:has-text('Resume')");
     await page.getByText("resume: 2 done.").waitFor();
+    await page.check('input[name=id][value="nightly-report"]');
+    await page.check('input[name=id][value="hourly-report"]');
+    await page.click(".bulkbar button:has-text('Run now')");
+    await page.getByText("run: 2 done.").waitFor();
+  });
+
+  await check("the tasks table updates live when a task runs", async () => {
+    await page.goto(`${base}/tasks?q=heartbeat`);
+    await page.evaluate(() => { window.__noReload = true; });
+    const cell = () => page.evaluate(() => {
+      const row = [...document.querySelectorAll("table.tasks tbody tr")].find((r) => r.textContent.includes("heartbeat"));
+      return row ? row.querySelector("a[href*='/runs/']")?.getAttribute("href") ?? "" : "";
+    });
+    const before = await cell();
+    // The heartbeat task runs every 5 s; its last-run link must change without a reload.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const now = await cell();
+      if (now !== before && now !== "") break;
+      assert.ok(Date.now() < deadline, `the heartbeat row still links ${now || "no run"} after 15 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(await page.evaluate(() => window.__noReload), true, "the page was not reloaded");
   });
 
   await check("the table and counters update live when a task runs", async () => {
