@@ -6,14 +6,15 @@ use super::components::{escape_into, pager, when, StateBadge, StatusBadge};
 use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
 
-/// The tasks body. `here` is the current relative URL (actions come back to it).
-pub(crate) fn tasks(
-    v: &View<'_>,
+/// The tasks body. `here` is the current relative URL (actions come back to it). The rows are
+/// written straight into the page being rendered around them (see [`TasksBody`]).
+pub(crate) fn tasks<'a>(
+    v: &'a View<'a>,
     q: &TaskQuery,
-    page: &Page<TaskInfo>,
+    page: &'a Page<TaskInfo>,
     jobs: &[String],
     here: &str,
-) -> Markup {
+) -> TasksBody<'a> {
     let u = v.urls;
     let page_s = page.page.to_string();
     let per_page_s = if q.per_page == 0 {
@@ -64,7 +65,7 @@ pub(crate) fn tasks(
             th scope="col" aria-sort=[aria] { a href=(u.with_query("/tasks", pairs)) { (label) (arrow) } }
         }
     };
-    html! {
+    let head = html! {
         form.filters method="get" action=(u.at("/tasks")) role="search" {
             label.grow { span.sr-only { "Search" }
                 input type="search" name="q" value=(q.q.as_deref().unwrap_or("")) placeholder="Search id, name or job…";
@@ -121,7 +122,8 @@ pub(crate) fn tasks(
                 input type="hidden" name="back" value=(here);
             }
         }
-        div.table-wrap data-live="tasks" {
+    };
+    let table = html! {
             @if page.items.is_empty() {
                 div.empty.card {
                     @if q.q.is_some() || q.state.is_some() || q.job.is_some() || q.trigger.is_some() {
@@ -131,32 +133,58 @@ pub(crate) fn tasks(
                     }
                 }
             } @else {
-                table.table.tasks {
-                    caption.sr-only { "Tasks" }
-                    thead {
-                        tr {
-                            @if v.can_operate { th scope="col" { input type="checkbox" data-select-all="id" aria-label="Select all tasks on this page"; } }
-                            (sort_link(TaskSort::Name, "Task"))
-                            th scope="col" { "Job" }
-                            th scope="col" { "Trigger" }
-                            (sort_link(TaskSort::NextRun, "Next run"))
-                            (sort_link(TaskSort::LastRun, "Last run"))
-                            (sort_link(TaskSort::State, "State"))
-                            th scope="col" { span.sr-only { "Actions" } }
-                        }
-                    }
-                    tbody {
-                        (Rows(v, &page.items))
+                caption.sr-only { "Tasks" }
+                thead {
+                    tr {
+                        @if v.can_operate { th scope="col" { input type="checkbox" data-select-all="id" aria-label="Select all tasks on this page"; } }
+                        (sort_link(TaskSort::Name, "Task"))
+                        th scope="col" { "Job" }
+                        th scope="col" { "Trigger" }
+                        (sort_link(TaskSort::NextRun, "Next run"))
+                        (sort_link(TaskSort::LastRun, "Last run"))
+                        (sort_link(TaskSort::State, "State"))
+                        th scope="col" { span.sr-only { "Actions" } }
                     }
                 }
             }
-        }
-        (pager(v, "/tasks", &params, page.page, page.pages(), page.total))
+    };
+    TasksBody {
+        head,
+        table,
+        rows: Rows(v, &page.items),
+        pager: pager(v, "/tasks", &params, page.page, page.pages(), page.total),
     }
 }
 
-/// A row's action: a button of the page's one shared action form (so the CSRF token and the
-/// way back are sent once per page, not once per button).
+/// The tasks body: filters and forms, then the table, whose rows go straight into the output
+/// instead of through a template's buffer of their own, then the pager.
+pub(crate) struct TasksBody<'a> {
+    head: Markup,
+    /// The empty state, or the table's caption and header.
+    table: Markup,
+    rows: Rows<'a>,
+    pager: Markup,
+}
+
+impl Render for TasksBody<'_> {
+    fn render_to(&self, out: &mut String) {
+        out.push_str(&self.head.0);
+        out.push_str("<div class=\"table-wrap\" data-live=\"tasks\">");
+        if self.rows.1.is_empty() {
+            // The empty state.
+            out.push_str(&self.table.0);
+        } else {
+            out.push_str("<table class=\"table tasks\">");
+            out.push_str(&self.table.0);
+            out.push_str("<tbody>");
+            self.rows.render_to(out);
+            out.push_str("</tbody></table>");
+        }
+        out.push_str("</div>");
+        out.push_str(&self.pager.0);
+    }
+}
+
 /// The table's rows, with room for all of them reserved once instead of the page growing by
 /// doubling as rows arrive.
 struct Rows<'a>(&'a View<'a>, &'a [TaskInfo]);

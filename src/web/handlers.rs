@@ -72,12 +72,12 @@ impl Ctx<'_> {
         status: StatusCode,
         title: &str,
         nav: views::Nav,
-        body: maud::Markup,
+        body: impl maud::Render,
     ) -> Resp {
         let flash = self.flash();
         let view = self.view();
         let out = if self.partial {
-            views::layout::main(&view, flash.as_ref(), body)
+            maud::Render::render(&views::layout::main(&view, flash.as_ref(), body))
         } else {
             views::layout::page(&view, title, nav, flash.as_ref(), body)
         };

@@ -46,7 +46,8 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.fail(&e),
     };
     let jobs = cx.shared.backend.jobs();
-    let body = views::tasks::tasks(&cx.view(), &q, &page, &jobs, cx.here());
+    let view = cx.view();
+    let body = views::tasks::tasks(&view, &q, &page, &jobs, cx.here());
     cx.page(StatusCode::OK, "Tasks", Nav::Tasks, body)
 }
 
