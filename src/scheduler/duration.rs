@@ -26,34 +26,45 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
 
 /// Formats a duration the way [`parse`] reads it back: `"30s"`, `"1h 30m"`, `"250ms"`.
 pub(crate) fn format(d: Duration) -> String {
-    use std::fmt::Write as _;
+    let mut out = String::with_capacity(12);
+    let _ = format_into(&mut out, d);
+    out
+}
+
+/// [`format`], written to `out`.
+fn format_into(out: &mut impl std::fmt::Write, d: Duration) -> std::fmt::Result {
     if d.subsec_nanos() == 0 {
         // Whole seconds (nearly every option value): the same text as jiff's friendly
         // printer gives, without it (every task listed in the API formats several).
         let secs = d.as_secs();
         let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-        let mut out = String::with_capacity(12);
+        let mut first = true;
         for (n, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
             if n > 0 {
-                if !out.is_empty() {
-                    out.push(' ');
+                if !first {
+                    out.write_char(' ')?;
                 }
-                let _ = write!(out, "{n}{unit}");
+                first = false;
+                write!(out, "{n}{unit}")?;
             }
         }
-        if out.is_empty() {
-            out.push_str("0s");
+        if first {
+            out.write_str("0s")?;
         }
-        return out;
+        return Ok(());
     }
     match SignedDuration::try_from(d) {
-        Ok(s) => format!("{s:#}"),
-        Err(_) => format!("{}s", d.as_secs()),
+        Ok(s) => write!(out, "{s:#}"),
+        Err(_) => write!(out, "{}s", d.as_secs()),
     }
 }
 
 pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format(*d))
+    let mut buf = super::text::StackStr::<64>::new();
+    match format_into(&mut buf, *d) {
+        Ok(()) => s.serialize_str(buf.as_str()),
+        Err(_) => s.serialize_str(&format(*d)),
+    }
 }
 
 #[derive(Deserialize)]

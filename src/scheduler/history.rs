@@ -147,10 +147,13 @@ pub struct RunRecord {
     /// Why it ran.
     pub cause: RunCause,
     /// When the trigger said it should run.
+    #[serde(serialize_with = "super::text::timestamp")]
     pub scheduled_at: Timestamp,
     /// When the job was called (absent for missed and skipped fires).
+    #[serde(serialize_with = "super::text::opt_timestamp")]
     pub started_at: Option<Timestamp>,
     /// When it ended.
+    #[serde(serialize_with = "super::text::opt_timestamp")]
     pub finished_at: Option<Timestamp>,
     /// Outcome.
     pub status: RunStatus,

@@ -21,14 +21,17 @@ pub struct TaskInfo {
     /// The trigger in words.
     pub trigger_text: String,
     /// Next fire, if any.
+    #[serde(serialize_with = "super::text::opt_timestamp")]
     pub next_fire: Option<Timestamp>,
     /// Latest finished run.
     pub last_run: Option<LastRun>,
     /// Runs going now.
     pub running: u32,
     /// When it was added.
+    #[serde(serialize_with = "super::text::timestamp")]
     pub created_at: Timestamp,
     /// When it last changed.
+    #[serde(serialize_with = "super::text::timestamp")]
     pub updated_at: Timestamp,
     /// False when this process has no job of that name registered (it is skipped here).
     pub job_registered: bool,

@@ -26,6 +26,7 @@ mod postgres;
 mod run;
 mod store;
 mod task;
+mod text;
 mod timer;
 mod trigger;
 

@@ -85,8 +85,10 @@ pub struct LastRun {
     /// How it ended.
     pub status: RunStatus,
     /// When it was scheduled.
+    #[serde(serialize_with = "super::text::timestamp")]
     pub scheduled_at: Timestamp,
     /// When it ended.
+    #[serde(serialize_with = "super::text::opt_timestamp")]
     pub finished_at: Option<Timestamp>,
     /// Its error, if it failed.
     pub error: Option<String>,

@@ -68,8 +68,7 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.bad(&e),
     };
     match cx.shared.backend.list(&q).await {
-        // About 560 bytes per task row.
-        Ok(page) => json_sized(StatusCode::OK, &page, 256 + page.items.len() * 640),
+        Ok(page) => super::response::json_bytes(StatusCode::OK, super::json::task_page(&page)),
         Err(e) => cx.fail(&e),
     }
 }

@@ -9,6 +9,7 @@ mod dashboard;
 mod form;
 mod gate;
 mod handlers;
+mod json;
 mod login;
 mod pages;
 mod prefix;

@@ -124,6 +124,11 @@ pub(crate) fn json_static(status: StatusCode, body: &'static [u8]) -> Resp {
     )
 }
 
+/// A JSON document already written.
+pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Resp {
+    with_type(status, "application/json", Body::full(body))
+}
+
 /// A JSON document.
 pub(crate) fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Resp {
     json_sized(status, value, 128)
