@@ -61,6 +61,13 @@ impl JobRegistry {
         jobs.contains_key(name)
     }
 
+    /// Whether each name is registered, under one read of the lock (a page of tasks would
+    /// otherwise take it once per row, from every worker at once).
+    pub(crate) fn contains_each<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<bool> {
+        let jobs = self.jobs.read().unwrap_or_else(|p| p.into_inner());
+        names.into_iter().map(|n| jobs.contains_key(n)).collect()
+    }
+
     pub(crate) fn names(&self) -> Vec<String> {
         let jobs = self.jobs.read().unwrap_or_else(|p| p.into_inner());
         jobs.keys().cloned().collect()

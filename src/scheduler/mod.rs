@@ -420,7 +420,12 @@ impl Scheduler {
     /// A filtered, sorted page of tasks.
     pub async fn list(&self, query: &TaskQuery) -> Result<Page<TaskInfo>, Error> {
         let page = self.inner.store.list(query).await?;
-        Ok(page.map(|r| self.info(r)))
+        let registered = self
+            .inner
+            .jobs
+            .contains_each(page.items.iter().map(|r| r.task.job.as_str()));
+        let mut registered = registered.into_iter();
+        Ok(page.map(|r| TaskInfo::new(r, registered.next().unwrap_or(false))))
     }
 
     /// The next `n` fire times of a task (none when paused).
