@@ -1,45 +1,4 @@
 //! [`TaskBackend`]: everything the dashboard needs from a scheduler, and nothing more.
-//!
-//! The web layer talks to the scheduler only through this trait, so the dashboard can sit on
-//! another scheduler too: implement the trait over that scheduler's own API, mapping its tasks
-//! and runs into the plain data types here ([`TaskInfo`], [`RunRecord`], [`Stats`], …), and
-//! hand it to the dashboard. [`crate::Scheduler`] implements it.
-//!
-//! # Adapting another scheduler
-//! ```
-//! use taskdeck::*;
-//!
-//! /// A read-only view of some other system's jobs.
-//! struct Legacy;
-//!
-//! impl TaskBackend for Legacy {
-//!     fn list<'a>(&'a self, q: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>> {
-//!         Box::pin(async move {
-//!             Ok(Page { items: vec![], total: 0, page: q.page.max(1), per_page: 50 })
-//!         })
-//!     }
-//!     fn get<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskDetail> {
-//!         Box::pin(async move { Err(BackendError::not_found(format!("no task {id:?}"))) })
-//!     }
-//!     // … the other methods likewise; mutating ones may answer
-//!     // `BackendError::unsupported("read-only backend")`.
-//! #   fn create(&self, _: Task) -> BackendFuture<'_, TaskInfo> { unsupported() }
-//! #   fn update(&self, _: Task) -> BackendFuture<'_, TaskInfo> { unsupported() }
-//! #   fn remove<'a>(&'a self, _: &'a str) -> BackendFuture<'a, ()> { unsupported() }
-//! #   fn pause<'a>(&'a self, _: &'a str) -> BackendFuture<'a, TaskInfo> { unsupported() }
-//! #   fn resume<'a>(&'a self, _: &'a str) -> BackendFuture<'a, TaskInfo> { unsupported() }
-//! #   fn run_now<'a>(&'a self, _: &'a str) -> BackendFuture<'a, RunRecord> { unsupported() }
-//! #   fn runs<'a>(&'a self, _: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>> { unsupported() }
-//! #   fn run(&self, _: RunId) -> BackendFuture<'_, RunRecord> { unsupported() }
-//! #   fn stats(&self) -> BackendFuture<'_, Stats> { Box::pin(async { Ok(Stats::default()) }) }
-//! #   fn subscribe(&self) -> EventStream { EventStream::closed() }
-//! #   fn preview(&self, _: &TriggerSpec, _: usize) -> Result<TriggerPreview, BackendError> { Err(BackendError::unsupported("read-only")) }
-//! #   fn jobs(&self) -> Vec<String> { vec![] }
-//! #   fn status(&self) -> SchedulerStatus { SchedulerStatus { lifecycle: Lifecycle::Running, paused: false, timezone: "UTC".into(), now: jiff::Timestamp::UNIX_EPOCH } }
-//! #   fn set_paused(&self, _: bool) -> Result<(), BackendError> { Err(BackendError::unsupported("read-only")) }
-//! }
-//! # fn unsupported<T: Send + 'static>() -> BackendFuture<'static, T> { Box::pin(async { Err(BackendError::unsupported("read-only")) }) }
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -261,7 +220,46 @@ pub struct BulkOutcome {
 
 /// Everything a dashboard needs from a scheduler. Object-safe: use `Arc<dyn TaskBackend>`.
 ///
-/// See the [module docs](self) for adapting another scheduler.
+/// The web layer talks to the scheduler only through this trait, so the dashboard can sit on
+/// another scheduler too: implement the trait over that scheduler's own API, mapping its tasks
+/// and runs into the plain data types here ([`TaskInfo`], [`RunRecord`], [`Stats`], …), and
+/// hand it to the dashboard. [`crate::Scheduler`] implements it.
+///
+/// # Adapting another scheduler
+/// ```
+/// use taskdeck::*;
+///
+/// /// A read-only view of some other system's jobs.
+/// struct Legacy;
+///
+/// impl TaskBackend for Legacy {
+///     fn list<'a>(&'a self, q: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>> {
+///         Box::pin(async move {
+///             Ok(Page { items: vec![], total: 0, page: q.page.max(1), per_page: 50 })
+///         })
+///     }
+///     fn get<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskDetail> {
+///         Box::pin(async move { Err(BackendError::not_found(format!("no task {id:?}"))) })
+///     }
+///     // … the other methods likewise; mutating ones may answer
+///     // `BackendError::unsupported("read-only backend")`.
+/// #   fn create(&self, _: Task) -> BackendFuture<'_, TaskInfo> { unsupported() }
+/// #   fn update(&self, _: Task) -> BackendFuture<'_, TaskInfo> { unsupported() }
+/// #   fn remove<'a>(&'a self, _: &'a str) -> BackendFuture<'a, ()> { unsupported() }
+/// #   fn pause<'a>(&'a self, _: &'a str) -> BackendFuture<'a, TaskInfo> { unsupported() }
+/// #   fn resume<'a>(&'a self, _: &'a str) -> BackendFuture<'a, TaskInfo> { unsupported() }
+/// #   fn run_now<'a>(&'a self, _: &'a str) -> BackendFuture<'a, RunRecord> { unsupported() }
+/// #   fn runs<'a>(&'a self, _: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>> { unsupported() }
+/// #   fn run(&self, _: RunId) -> BackendFuture<'_, RunRecord> { unsupported() }
+/// #   fn stats(&self) -> BackendFuture<'_, Stats> { Box::pin(async { Ok(Stats::default()) }) }
+/// #   fn subscribe(&self) -> EventStream { EventStream::closed() }
+/// #   fn preview(&self, _: &TriggerSpec, _: usize) -> Result<TriggerPreview, BackendError> { Err(BackendError::unsupported("read-only")) }
+/// #   fn jobs(&self) -> Vec<String> { vec![] }
+/// #   fn status(&self) -> SchedulerStatus { SchedulerStatus { lifecycle: Lifecycle::Running, paused: false, timezone: "UTC".into(), now: jiff::Timestamp::UNIX_EPOCH } }
+/// #   fn set_paused(&self, _: bool) -> Result<(), BackendError> { Err(BackendError::unsupported("read-only")) }
+/// }
+/// # fn unsupported<T: Send + 'static>() -> BackendFuture<'static, T> { Box::pin(async { Err(BackendError::unsupported("read-only")) }) }
+/// ```
 pub trait TaskBackend: Send + Sync + 'static {
     /// A filtered, sorted page of tasks.
     fn list<'a>(&'a self, query: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>>;

@@ -122,7 +122,7 @@
 //! ## Cargo features
 //! | feature | what it adds |
 //! |---|---|
-//! | `tracing-layer` | [`RunLogLayer`](crate::RunLogLayer): `tracing` events emitted inside a run become its log lines |
+//! | `tracing-layer` | [`RunLogLayer`]: `tracing` events emitted inside a run become its log lines |
 //! | `axum` | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
 //! | `actix` | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
 //! | `postgres` | `PostgresStore`: one schedule in PostgreSQL shared by any number of replicas, each fire run once |

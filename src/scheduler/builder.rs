@@ -64,7 +64,7 @@ impl SchedulerBuilder {
         self
     }
 
-    /// The time source. Default [`SystemClock`]; tests use [`ManualClock`].
+    /// The time source. Default [`SystemClock`]; tests use [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

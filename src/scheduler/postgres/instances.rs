@@ -1,0 +1,328 @@
+//! Keeping replicas in touch through PostgreSQL: heartbeats that renew leases and flush
+//! counters, reaping runs of dead replicas, pruning history, the Instances list, and the audit
+//! log.
+
+use super::*;
+
+impl Shared {
+    pub(super) async fn heartbeat(&self, beat: Beat) -> Result<Vec<RunRecord>, Error> {
+        let result = self.heartbeat_inner(beat).await;
+        let mut since = self
+            .connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(_) => {
+                since.get_or_insert_with(Instant::now);
+            }
+            Err(_) => *since = None,
+        }
+        result
+    }
+
+    pub(super) async fn heartbeat_inner(&self, beat: Beat) -> Result<Vec<RunRecord>, Error> {
+        let mut sorted = beat.jobs.clone();
+        sorted.sort();
+        *self.jobs.write().unwrap_or_else(|p| p.into_inner()) = sorted;
+        let c = self.client().await?;
+        let lease = self.lease.as_secs_f64();
+        c.execute(
+            "insert into taskdeck_instances (id, host, pid, started_at, heartbeat_at, running, jobs) \
+             values ($1, $2, $3, $4, now(), $5, $6) \
+             on conflict (id) do update set heartbeat_at = now(), running = excluded.running, \
+             jobs = excluded.jobs",
+            &[
+                &self.instance,
+                &self.host,
+                &(self.pid as i32),
+                &self.started_at,
+                &i64_of(beat.running),
+                &beat.jobs,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        c.execute(
+            "update taskdeck_runs set lease_until = now() + make_interval(secs => $2) \
+             where instance_id = $1 and status = 'running'",
+            &[&self.instance, &lease],
+        )
+        .await
+        .map_err(pg)?;
+        self.flush(&c).await?;
+        let settled = self
+            .connected_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() >= self.lease);
+        let reaped = if settled {
+            self.reap(&c).await?
+        } else {
+            Vec::new()
+        };
+        let prune = {
+            let mut last = self.last_prune.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= self.prune_every);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if prune {
+            drop(c);
+            self.prune().await?;
+        }
+        Ok(reaped)
+    }
+
+    /// Adds this replica's counter deltas to the database. Rows are written in key order so
+    /// replicas flushing at once cannot deadlock.
+    pub(super) async fn flush(&self, c: &deadpool_postgres::Object) -> Result<(), Error> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let r = self.flush_counters(c, &pending).await;
+        if r.is_err() {
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .merge(pending);
+        }
+        r
+    }
+
+    pub(super) async fn flush_counters(
+        &self,
+        c: &deadpool_postgres::Object,
+        p: &Counters,
+    ) -> Result<(), Error> {
+        let statuses: Vec<&str> = p.by_status.keys().map(|s| s.as_str()).collect();
+        let counts: Vec<i64> = p.by_status.values().map(|n| i64_of(*n)).collect();
+        let minutes: Vec<i64> = p.minutes.keys().copied().collect();
+        let runs: Vec<i64> = p.minutes.values().map(|w| i64_of(w.runs)).collect();
+        let failures: Vec<i64> = p.minutes.values().map(|w| i64_of(w.failures)).collect();
+        let not_run: Vec<i64> = p.minutes.values().map(|w| i64_of(w.not_run)).collect();
+        let totals_params: [&(dyn ToSql + Sync); 2] = [&statuses, &counts];
+        let minutes_params: [&(dyn ToSql + Sync); 4] = [&minutes, &runs, &failures, &not_run];
+        let totals = c.execute(
+            "insert into taskdeck_status_totals (status, count) \
+             select * from unnest($1::text[], $2::bigint[]) \
+             on conflict (status) do update set count = taskdeck_status_totals.count + excluded.count",
+            &totals_params,
+        );
+        let mins = c.execute(
+            "insert into taskdeck_minutes (minute, runs, failures, not_run) \
+             select * from unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) \
+             on conflict (minute) do update set runs = taskdeck_minutes.runs + excluded.runs, \
+             failures = taskdeck_minutes.failures + excluded.failures, \
+             not_run = taskdeck_minutes.not_run + excluded.not_run",
+            &minutes_params,
+        );
+        tokio::try_join!(totals, mins).map_err(pg)?;
+        for (job, h) in &p.durations {
+            let buckets: Vec<i64> = h.buckets.iter().map(|b| i64_of(*b)).collect();
+            c.execute(
+                "insert into taskdeck_job_durations (job, buckets, count, sum_seconds) \
+                 values ($1, $2, $3, $4) on conflict (job) do update set \
+                 buckets = (select array_agg(coalesce(a, 0) + coalesce(b, 0) order by n) \
+                   from unnest(taskdeck_job_durations.buckets, excluded.buckets) \
+                   with ordinality as u(a, b, n)), \
+                 count = taskdeck_job_durations.count + excluded.count, \
+                 sum_seconds = taskdeck_job_durations.sum_seconds + excluded.sum_seconds",
+                &[job, &buckets, &i64_of(h.count), &h.sum_seconds],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        Ok(())
+    }
+
+    /// Records runs whose lease lapsed and whose instance stopped heartbeating as interrupted,
+    /// freeing their `max_instances` slots.
+    pub(super) async fn reap(
+        &self,
+        c: &deadpool_postgres::Object,
+    ) -> Result<Vec<RunRecord>, Error> {
+        let stale = self.lease.as_secs_f64();
+        let rows = c
+            .query(
+                &format!(
+                    "with x as (update taskdeck_runs r set status = 'interrupted', \
+                       finished_at = now(), lease_until = null, \
+                       error = 'instance ' || coalesce(r.instance_id, '?') || \
+                         ' stopped renewing its lease (it died or lost the database)' \
+                     where r.status = 'running' and r.lease_until < now() \
+                       and not exists (select 1 from taskdeck_instances i \
+                         where i.id = r.instance_id and i.heartbeat_at > now() - make_interval(secs => $1)) \
+                     returning r.*), \
+                   t as (update taskdeck_tasks set running = greatest(running - c.n, 0) \
+                     from (select task_id, count(*)::int as n from x group by task_id) c \
+                     where taskdeck_tasks.id = c.task_id) \
+                   select {RUN_COLS} from x"
+                ),
+                &[&stale],
+            )
+            .await
+            .map_err(pg)?;
+        let reaped = rows
+            .iter()
+            .map(Self::run_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        for run in &reaped {
+            self.count(run);
+            let payload = self.notice(&Event::RunFinished {
+                run_id: run.id,
+                task_id: run.task_id.clone(),
+                status: run.status,
+                duration_ms: run.duration_ms(),
+            });
+            c.execute("select pg_notify($1, $2)", &[&self.channel, &payload])
+                .await
+                .map_err(pg)?;
+        }
+        Ok(reaped)
+    }
+
+    /// Prunes history, old counters, the audit log and long-gone instances; one replica at a
+    /// time.
+    pub(super) async fn prune(&self) -> Result<(), Error> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let locked: bool = tx
+            .query_one(
+                "select pg_try_advisory_xact_lock(hashtext('taskdeck.prune.' || $1::text))",
+                &[&self.schema],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        if !locked {
+            return Ok(());
+        }
+        let per_task = self.history.per_task as i64;
+        let total = self.history.total as i64;
+        let now_min = Timestamp::now().as_second().div_euclid(60);
+        tx.execute(
+            "delete from taskdeck_runs where id in (select id from ( \
+               select id, row_number() over (partition by task_id order by id desc) as n \
+               from taskdeck_runs where status <> 'running') x where x.n > $1)",
+            &[&per_task],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "delete from taskdeck_runs where status <> 'running' and id <= \
+             (select id from taskdeck_runs order by id desc offset $1 limit 1)",
+            &[&total],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "delete from taskdeck_minutes where minute <= $1",
+            &[&(now_min - 24 * 60)],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "delete from taskdeck_audit where id <= \
+             (select id from taskdeck_audit order by id desc offset $1 limit 1)",
+            &[&(self.audit_capacity as i64)],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "delete from taskdeck_instances where heartbeat_at < now() - interval '1 day'",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)
+    }
+
+    pub(super) async fn leave(&self) -> Result<(), Error> {
+        let c = self.client().await?;
+        self.flush(&c).await?;
+        c.execute(
+            "delete from taskdeck_instances where id = $1",
+            &[&self.instance],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn instances(&self) -> Result<Vec<InstanceInfo>, Error> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "select i.id, i.host, i.pid, i.started_at, i.heartbeat_at, \
+                   (select count(*) from taskdeck_runs r where r.status = 'running' and r.instance_id = i.id), \
+                   i.jobs, i.heartbeat_at < now() - make_interval(secs => $1) \
+                 from taskdeck_instances i order by i.started_at, i.id",
+                &[&self.lease.as_secs_f64()],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                InstanceInfo {
+                    this: id == self.instance,
+                    id,
+                    host: r.get(1),
+                    pid: r.get::<_, i32>(2) as u32,
+                    started_at: r.get(3),
+                    heartbeat_at: r.get(4),
+                    running: r.get::<_, i64>(5) as u64,
+                    jobs: r.get(6),
+                    stale: r.get(7),
+                }
+            })
+            .collect())
+    }
+
+    pub(super) async fn audit_insert(&self, e: AuditEntry) -> Result<(), Error> {
+        let c = self.client().await?;
+        c.execute(
+            "insert into taskdeck_audit (at, actor, address, action, target, outcome) \
+             values ($1, $2, $3, $4, $5, $6)",
+            &[
+                &e.at, &e.actor, &e.address, &e.action, &e.target, &e.outcome,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn audit_page(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<AuditEntry>, usize), Error> {
+        let c = self.client().await?;
+        let (offset, limit) = (offset as i64, limit as i64);
+        let params: [&(dyn ToSql + Sync); 2] = [&offset, &limit];
+        let rows = c.query(
+            "select at, actor, address, action, target, outcome from taskdeck_audit \
+             order by id desc offset $1 limit $2",
+            &params,
+        );
+        let count = c.query_one("select count(*) from taskdeck_audit", &[]);
+        let (rows, count) = tokio::try_join!(rows, count).map_err(pg)?;
+        let entries = rows
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.get(0),
+                actor: r.get(1),
+                address: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+                outcome: r.get(5),
+            })
+            .collect();
+        Ok((entries, count.get::<_, i64>(0) as usize))
+    }
+}

@@ -1,0 +1,365 @@
+//! Runs in PostgreSQL: begun under `max_instances` and a lease, recorded, finished, listed; and
+//! the overview's counts.
+
+use super::*;
+
+impl Shared {
+    pub(super) async fn begin_runs(
+        &self,
+        drafts: Vec<(RunRecord, u32)>,
+    ) -> Result<Vec<Option<RunRecord>>, Error> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "with t as (update taskdeck_tasks set running = running + 1 \
+                   where id = $1::text and running < $2::int returning id), \
+                 i as (insert into taskdeck_runs (task_id, job, cause, scheduled_at, finished_at, \
+                   status, error, attempt, instance_id, lease_until) \
+                   select $1::text, $3::text, $4::text, $5::timestamptz, \
+                     case when exists (select 1 from t) then null else $5::timestamptz end, \
+                     case when exists (select 1 from t) then 'running' else 'skipped' end, \
+                     case when exists (select 1 from t) then null else $6::text end, \
+                     $7::int, $8::text, \
+                     case when exists (select 1 from t) \
+                       then now() + make_interval(secs => $9::float8) else null end \
+                   where exists (select 1 from taskdeck_tasks where id = $1::text) \
+                   returning id, status) \
+                 select i.id, i.status, pg_notify($10::text, case when i.status = 'running' \
+                   then json_build_object('i', $8::text, 'e', json_build_object('type', \
+                     'run_started', 'run_id', i.id, 'task_id', $1::text, 'attempt', $7::int))::text \
+                   else json_build_object('i', $8::text, 'e', json_build_object('type', \
+                     'run_finished', 'run_id', i.id, 'task_id', $1::text, 'status', 'skipped', \
+                     'duration_ms', null))::text end) from i",
+            )
+            .await
+            .map_err(pg)?;
+        let lease = self.lease.as_secs_f64();
+        let calls = drafts.iter().map(|(d, max)| {
+            let error = format!("{max} run(s) already going; max_instances is {max}");
+            let max = i32_of(*max);
+            let attempt = i32_of(d.attempt);
+            let stmt = &stmt;
+            let c = &c;
+            async move {
+                c.query_opt(
+                    stmt,
+                    &[
+                        &d.task_id,
+                        &max,
+                        &d.job,
+                        &cause_str(d.cause),
+                        &d.scheduled_at,
+                        &error,
+                        &attempt,
+                        &self.instance,
+                        &lease,
+                        &self.channel,
+                    ],
+                )
+                .await
+                .map(|row| row.map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), error)))
+            }
+        });
+        // Sent together on one connection: one round trip's wait for the whole batch.
+        let results = futures_util::future::join_all(calls).await;
+        let mut out = Vec::with_capacity(drafts.len());
+        for ((mut draft, _), r) in drafts.into_iter().zip(results) {
+            match r.map_err(pg)? {
+                None => out.push(None),
+                Some((id, status, error)) => {
+                    draft.id = id as u64;
+                    if status == "running" {
+                        draft.status = RunStatus::Running;
+                    } else {
+                        draft.status = RunStatus::Skipped;
+                        draft.started_at = None;
+                        draft.finished_at = Some(draft.scheduled_at);
+                        draft.error = Some(error);
+                        self.count(&draft);
+                    }
+                    out.push(Some(draft));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn record_run(&self, mut draft: RunRecord) -> Result<RunRecord, Error> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "with i as (insert into taskdeck_runs (task_id, job, cause, scheduled_at, \
+                   started_at, finished_at, status, error, attempt, logs, logs_dropped, instance_id) \
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id) \
+                 select i.id, pg_notify($13, json_build_object('i', $12::text, 'e', \
+                   json_build_object('type', 'run_finished', 'run_id', i.id, 'task_id', $1::text, \
+                   'status', $7::text, 'duration_ms', null))::text) from i",
+            )
+            .await
+            .map_err(pg)?;
+        let logs = serde_json::to_value(&draft.logs).map_err(|e| Error::Store(e.to_string()))?;
+        let row = c
+            .query_one(
+                &stmt,
+                &[
+                    &draft.task_id,
+                    &draft.job,
+                    &cause_str(draft.cause),
+                    &draft.scheduled_at,
+                    &draft.started_at,
+                    &draft.finished_at,
+                    &draft.status.as_str(),
+                    &draft.error,
+                    &i32_of(draft.attempt),
+                    &logs,
+                    &i32_of(draft.logs_dropped),
+                    &self.instance,
+                    &self.channel,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        draft.id = row.get::<_, i64>(0) as u64;
+        self.count(&draft);
+        Ok(draft)
+    }
+
+    pub(super) async fn finish_run(&self, run: RunRecord) -> Result<(), Error> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "with old as (select id, task_id, status from taskdeck_runs where id = $1 for update), \
+                 r as (update taskdeck_runs u set status = $2, started_at = $3, finished_at = $4, \
+                   error = $5, logs = $6, logs_dropped = $7, lease_until = null \
+                   from old where u.id = old.id returning u.id, u.task_id, old.status as was), \
+                 t as (update taskdeck_tasks t set \
+                   running = case when r.was = 'running' then greatest(t.running - 1, 0) else t.running end, \
+                   last_run_id = case when t.last_run_id is null or t.last_run_id <= r.id then r.id else t.last_run_id end, \
+                   last_status = case when t.last_run_id is null or t.last_run_id <= r.id then $2 else t.last_status end, \
+                   last_scheduled_at = case when t.last_run_id is null or t.last_run_id <= r.id then $8 else t.last_scheduled_at end, \
+                   last_finished_at = case when t.last_run_id is null or t.last_run_id <= r.id then $4 else t.last_finished_at end, \
+                   last_error = case when t.last_run_id is null or t.last_run_id <= r.id then $5 else t.last_error end \
+                   from r where t.id = r.task_id) \
+                 select r.was, pg_notify($9, $10) from r",
+            )
+            .await
+            .map_err(pg)?;
+        let logs = serde_json::to_value(&run.logs).map_err(|e| Error::Store(e.to_string()))?;
+        let payload = self.notice(&Event::RunFinished {
+            run_id: run.id,
+            task_id: run.task_id.clone(),
+            status: run.status,
+            duration_ms: run.duration_ms(),
+        });
+        let row = c
+            .query_opt(
+                &stmt,
+                &[
+                    &i64_of(run.id),
+                    &run.status.as_str(),
+                    &run.started_at,
+                    &run.finished_at,
+                    &run.error,
+                    &logs,
+                    &i32_of(run.logs_dropped),
+                    &run.scheduled_at,
+                    &self.channel,
+                    &payload,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        match row.as_ref().map(|r| r.get::<_, String>(0)) {
+            Some(was) if was == "running" => self.count(&run),
+            Some(was) => tracing::warn!(run = run.id, was = %was,
+                "a run ended after another replica had recorded it as {was}; kept its real outcome"),
+            None => tracing::warn!(run = run.id, "a run ended that is no longer in the history"),
+        }
+        Ok(())
+    }
+
+    pub(super) async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>, Error> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "select {RUN_COLS} from taskdeck_runs where id = $1"
+            ))
+            .await
+            .map_err(pg)?;
+        match c.query_opt(&stmt, &[&i64_of(id)]).await.map_err(pg)? {
+            Some(row) => Ok(Some(Self::run_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn list_runs(&self, q: &RunQuery) -> Result<Page<RunRecord>, Error> {
+        let (page, per_page, offset) = paging(q.page, q.per_page);
+        let mut filters = Vec::new();
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        if let Some(t) = &q.task_id {
+            params.push(Box::new(t.clone()));
+            filters.push(format!("task_id = ${}", params.len()));
+        }
+        if let Some(s) = q.status {
+            params.push(Box::new(s.as_str()));
+            filters.push(format!("status = ${}", params.len()));
+        }
+        if q.failures_only {
+            let failures: Vec<&str> = RunStatus::ALL
+                .iter()
+                .filter(|s| s.is_failure())
+                .map(|s| s.as_str())
+                .collect();
+            params.push(Box::new(failures));
+            filters.push(format!("status = any(${})", params.len()));
+        }
+        if let Some(t) = q.since {
+            params.push(Box::new(t));
+            filters.push(format!("scheduled_at >= ${}", params.len()));
+        }
+        if let Some(t) = q.until {
+            params.push(Box::new(t));
+            filters.push(format!("scheduled_at < ${}", params.len()));
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("where {}", filters.join(" and "))
+        };
+        let c = self.client().await?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        let count_sql = format!("select count(*) from taskdeck_runs {filter}");
+        let rows_sql = format!(
+            "select {RUN_COLS} from taskdeck_runs {filter} order by id desc limit {per_page} offset {offset}"
+        );
+        let (count_stmt, rows_stmt) =
+            tokio::try_join!(c.prepare_cached(&count_sql), c.prepare_cached(&rows_sql))
+                .map_err(pg)?;
+        let (count, rows) =
+            tokio::try_join!(c.query_one(&count_stmt, &refs), c.query(&rows_stmt, &refs))
+                .map_err(pg)?;
+        let items = rows
+            .iter()
+            .map(Self::run_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total: count.get::<_, i64>(0) as usize,
+            page,
+            per_page,
+        })
+    }
+
+    pub(super) async fn stats(&self, now: Timestamp) -> Result<Stats, Error> {
+        let c = self.client().await?;
+        let now_min = now.as_second().div_euclid(60);
+        let states = c.query(
+            "select state, count(*) from taskdeck_tasks group by state",
+            &[],
+        );
+        let running = c.query_one(
+            "select count(*) from taskdeck_runs where status = 'running'",
+            &[],
+        );
+        let day_ago = now_min - 24 * 60;
+        let day_params: [&(dyn ToSql + Sync); 1] = [&day_ago];
+        let minutes = c.query(
+            "select minute, runs, failures, not_run from taskdeck_minutes where minute > $1",
+            &day_params,
+        );
+        let totals = c.query("select status, count from taskdeck_status_totals", &[]);
+        let durations = c.query(
+            "select job, buckets, count, sum_seconds from taskdeck_job_durations",
+            &[],
+        );
+        let (states, running, minutes, totals, durations) =
+            tokio::try_join!(states, running, minutes, totals, durations).map_err(pg)?;
+        let mut stats = Stats {
+            running_runs: running.get::<_, i64>(0) as u64,
+            ..Stats::default()
+        };
+        let mut counts = StateCounts::default();
+        for r in &states {
+            let n = r.get::<_, i64>(1) as usize;
+            match r.get::<_, i16>(0) {
+                0 => counts.scheduled += n,
+                1 => counts.running += n,
+                2 => counts.paused += n,
+                _ => counts.completed += n,
+            }
+        }
+        stats.tasks = counts;
+        let mut pending = Counters::default();
+        for r in &minutes {
+            pending.minutes.insert(
+                r.get(0),
+                WindowCounts {
+                    runs: r.get::<_, i64>(1) as u64,
+                    failures: r.get::<_, i64>(2) as u64,
+                    not_run: r.get::<_, i64>(3) as u64,
+                },
+            );
+        }
+        for r in &totals {
+            if let Ok(st) = status_of(r.get(0)) {
+                pending.by_status.insert(st, r.get::<_, i64>(1) as u64);
+            }
+        }
+        for r in &durations {
+            let buckets: Vec<i64> = r.get(1);
+            pending.durations.insert(
+                r.get(0),
+                Histogram {
+                    buckets: buckets.into_iter().map(|b| b as u64).collect(),
+                    count: r.get::<_, i64>(2) as u64,
+                    sum_seconds: r.get(3),
+                },
+            );
+        }
+        // Include what this replica has not flushed yet, so its own runs count at once.
+        {
+            let mine = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let copy = Counters {
+                by_status: mine.by_status.clone(),
+                durations: mine.durations.clone(),
+                minutes: mine.minutes.clone(),
+            };
+            drop(mine);
+            pending.merge(copy);
+        }
+        for (m, w) in &pending.minutes {
+            if *m > now_min - 60 && *m <= now_min {
+                stats.last_hour.add(*w);
+            }
+            if *m > now_min - 24 * 60 && *m <= now_min {
+                stats.last_day.add(*w);
+            }
+        }
+        stats.runs_by_status = pending.by_status;
+        stats.job_durations = pending.durations;
+        Ok(stats)
+    }
+
+    pub(super) async fn durations(&self, task_id: &str) -> Result<DurationStats, Error> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "select (extract(epoch from finished_at - started_at) * 1000)::bigint \
+                 from taskdeck_runs where task_id = $1 and status <> 'running' \
+                 and started_at is not null and finished_at is not null \
+                 order by id desc limit $2",
+            )
+            .await
+            .map_err(pg)?;
+        let rows = c
+            .query(&stmt, &[&task_id, &DURATION_SAMPLE])
+            .await
+            .map_err(pg)?;
+        let mut d: Vec<u64> = rows
+            .iter()
+            .map(|r| r.get::<_, i64>(0).max(0) as u64)
+            .collect();
+        Ok(DurationStats::from_durations(&mut d))
+    }
+}

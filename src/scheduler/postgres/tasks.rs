@@ -1,0 +1,323 @@
+//! Tasks in PostgreSQL: add, change, remove, read, list with every dashboard filter and sort,
+//! and claim due fires with `FOR UPDATE SKIP LOCKED`.
+
+use super::*;
+
+impl Shared {
+    pub(super) async fn insert(&self, rec: TaskRecord) -> Result<(), Error> {
+        let c = self.client().await?;
+        let t = &rec.task;
+        let spec = serde_json::to_value(&**t).map_err(|e| Error::Store(e.to_string()))?;
+        let haystack = lower(&format!("{}\n{}\n{}", t.id, t.name, t.job));
+        let payload = self.notice(&Event::TaskAdded {
+            task_id: t.id.clone(),
+        });
+        let stmt = c
+            .prepare_cached(
+                "with i as (insert into taskdeck_tasks (id, name_key, haystack, job, trigger_kind, \
+                 spec, paused, anchor, created_at, updated_at, next_fire) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id) \
+                 select pg_notify($12, $13) from i",
+            )
+            .await
+            .map_err(pg)?;
+        let r = c
+            .execute(
+                &stmt,
+                &[
+                    &t.id,
+                    &lower(&t.name),
+                    &haystack,
+                    &t.job,
+                    &rec.trigger.kind().as_str(),
+                    &spec,
+                    &t.paused,
+                    &rec.anchor,
+                    &rec.created_at,
+                    &rec.updated_at,
+                    &rec.next_fire,
+                    &self.channel,
+                    &payload,
+                ],
+            )
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                Err(Error::DuplicateTask { id: t.id.clone() })
+            }
+            Err(e) => Err(pg(e)),
+        }
+    }
+
+    /// Reads a task for change inside `tx`, applies `change`, writes it back and notifies.
+    pub(super) async fn modify(
+        &self,
+        id: &str,
+        event: Event,
+        change: impl FnOnce(&mut TaskRecord) + Send,
+    ) -> Result<TaskRecord, Error> {
+        let mut c = self.client().await?;
+        let tz = self.tz();
+        let tx = c.transaction().await.map_err(pg)?;
+        let select = tx
+            .prepare_cached(&format!(
+                "select {TASK_COLS} from taskdeck_tasks where id = $1 for update"
+            ))
+            .await
+            .map_err(pg)?;
+        let Some(row) = tx.query_opt(&select, &[&id]).await.map_err(pg)? else {
+            return Err(Error::UnknownTask { id: id.to_string() });
+        };
+        let mut rec = self.task_row(&row, &tz)?;
+        change(&mut rec);
+        let t = &rec.task;
+        let spec = serde_json::to_value(&**t).map_err(|e| Error::Store(e.to_string()))?;
+        let haystack = lower(&format!("{}\n{}\n{}", t.id, t.name, t.job));
+        let update = tx
+            .prepare_cached(
+                "update taskdeck_tasks set name_key = $2, haystack = $3, job = $4, \
+                 trigger_kind = $5, spec = $6, paused = $7, anchor = $8, updated_at = $9, \
+                 next_fire = $10 where id = $1",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            &update,
+            &[
+                &id,
+                &lower(&t.name),
+                &haystack,
+                &t.job,
+                &rec.trigger.kind().as_str(),
+                &spec,
+                &t.paused,
+                &rec.anchor,
+                &rec.updated_at,
+                &rec.next_fire,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "select pg_notify($1, $2)",
+            &[&self.channel, &self.notice(&event)],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(rec)
+    }
+
+    pub(super) async fn remove(&self, id: &str) -> Result<TaskRecord, Error> {
+        let c = self.client().await?;
+        let payload = self.notice(&Event::TaskRemoved {
+            task_id: id.to_string(),
+        });
+        let stmt = c
+            .prepare_cached(&format!(
+                "with d as (delete from taskdeck_tasks where id = $1 returning {TASK_COLS}) \
+                 select d.*, pg_notify($2, $3) from d"
+            ))
+            .await
+            .map_err(pg)?;
+        let row = c
+            .query_opt(&stmt, &[&id, &self.channel, &payload])
+            .await
+            .map_err(pg)?
+            .ok_or_else(|| Error::UnknownTask { id: id.to_string() })?;
+        self.task_row(&row, &self.tz())
+    }
+
+    pub(super) async fn get(&self, id: &str) -> Result<Option<TaskRecord>, Error> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "select {TASK_COLS} from taskdeck_tasks where id = $1"
+            ))
+            .await
+            .map_err(pg)?;
+        match c.query_opt(&stmt, &[&id]).await.map_err(pg)? {
+            Some(row) => Ok(Some(self.task_row(&row, &self.tz())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn list(&self, q: &TaskQuery) -> Result<Page<TaskRecord>, Error> {
+        let (page, per_page, offset) = paging(q.page, q.per_page);
+        let mut filters = Vec::new();
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let needle =
+            q.q.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(lower);
+        if let Some(n) = needle {
+            params.push(Box::new(n));
+            filters.push(format!("strpos(haystack, ${}) > 0", params.len()));
+        }
+        if let Some(s) = q.state {
+            params.push(Box::new(state_ix(s)));
+            filters.push(format!("state = ${}", params.len()));
+        }
+        if let Some(j) = &q.job {
+            params.push(Box::new(j.clone()));
+            filters.push(format!("job = ${}", params.len()));
+        }
+        if let Some(k) = q.trigger {
+            params.push(Box::new(k.as_str()));
+            filters.push(format!("trigger_kind = ${}", params.len()));
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("where {}", filters.join(" and "))
+        };
+        let (asc, desc) = match q.sort {
+            TaskSort::NextRun => (
+                "next_fire asc nulls last, id asc",
+                "next_fire desc nulls first, id desc",
+            ),
+            TaskSort::Name => ("name_key asc, id asc", "name_key desc, id desc"),
+            TaskSort::Id => ("id asc", "id desc"),
+            TaskSort::LastRun => (
+                "last_at asc nulls last, id asc",
+                "last_at desc nulls first, id desc",
+            ),
+            TaskSort::State => (
+                "state asc, next_fire asc nulls last, id asc",
+                "state desc, next_fire desc nulls first, id desc",
+            ),
+        };
+        let order = if q.desc { desc } else { asc };
+        let c = self.client().await?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        let count_sql = format!("select count(*) from taskdeck_tasks {filter}");
+        let rows_sql = format!(
+            "select {TASK_COLS} from taskdeck_tasks {filter} order by {order} limit {per_page} offset {offset}"
+        );
+        let (count, rows) = {
+            let count_stmt = c.prepare_cached(&count_sql);
+            let rows_stmt = c.prepare_cached(&rows_sql);
+            let (count_stmt, rows_stmt) = tokio::try_join!(count_stmt, rows_stmt).map_err(pg)?;
+            tokio::try_join!(c.query_one(&count_stmt, &refs), c.query(&rows_stmt, &refs))
+                .map_err(pg)?
+        };
+        let tz = self.tz();
+        let items = rows
+            .iter()
+            .map(|r| self.task_row(r, &tz))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total: count.get::<_, i64>(0) as usize,
+            page,
+            per_page,
+        })
+    }
+
+    pub(super) fn jobs_filter(&self) -> Vec<String> {
+        self.jobs.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(super) async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DueFire>, Error> {
+        let jobs = self.jobs_filter();
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.client().await?;
+        let tz = self.tz();
+        let tx = c.transaction().await.map_err(pg)?;
+        let select = tx
+            .prepare_cached(&format!(
+                "select {TASK_COLS} from taskdeck_tasks \
+                 where next_fire <= $1 and next_fire is not null and not paused and job = any($2) \
+                 order by next_fire limit $3 for update skip locked"
+            ))
+            .await
+            .map_err(pg)?;
+        let rows = tx
+            .query(&select, &[&now, &jobs, &(limit as i64)])
+            .await
+            .map_err(pg)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut nexts: Vec<Option<Timestamp>> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let rec = match self.task_row(row, &tz) {
+                Ok(r) => r,
+                Err(e) => {
+                    // An unreadable row must not block the others: take it off the schedule.
+                    let id: String = row.get(0);
+                    tracing::error!(task = %id, error = %e, "cannot schedule a stored task");
+                    ids.push(id);
+                    nexts.push(None);
+                    continue;
+                }
+            };
+            let Some(first) = rec.next_fire else {
+                continue;
+            };
+            let (due, next) = rec.due_fires(first, now);
+            ids.push(rec.task.id.clone());
+            nexts.push(next);
+            out.push(due);
+        }
+        let update = tx
+            .prepare_cached(
+                "update taskdeck_tasks t set next_fire = u.next \
+                 from unnest($1::text[], $2::timestamptz[]) as u(id, next) where t.id = u.id",
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(&update, &[&ids, &nexts]).await.map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(out)
+    }
+
+    pub(super) async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
+        let jobs = self.jobs_filter();
+        if jobs.is_empty() {
+            return Ok(None);
+        }
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "select next_fire from taskdeck_tasks \
+                 where next_fire is not null and not paused and job = any($1) \
+                 order by next_fire limit 1",
+            )
+            .await
+            .map_err(pg)?;
+        Ok(c.query_opt(&stmt, &[&jobs])
+            .await
+            .map_err(pg)?
+            .map(|r| r.get(0)))
+    }
+
+    pub(super) async fn jobs(&self) -> Result<Vec<String>, Error> {
+        let c = self.client().await?;
+        // A loose index scan over (job, …): one probe per distinct job, not one per task.
+        let rows = c
+            .query(
+                "with recursive j as ( \
+                   (select job from taskdeck_tasks order by job limit 1) \
+                   union all \
+                   select (select t.job from taskdeck_tasks t where t.job > j.job order by t.job limit 1) \
+                   from j where j.job is not null) \
+                 select job from j where job is not null",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
