@@ -47,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = accepted?;
+                let _ = stream.set_nodelay(true);
                 let conn = builder.serve_connection(TokioIo::new(stream), service_fn(hello)).into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;

@@ -62,6 +62,9 @@ impl Dashboard {
                             continue;
                         }
                     };
+                    // Responses go out in one write; do not hold their last segment back
+                    // waiting for the client's delayed ACK.
+                    let _ = stream.set_nodelay(true);
                     let svc = self.for_client(peer);
                     let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
                     let conn = graceful.watch(conn);
