@@ -59,29 +59,45 @@ impl Render for StateBadge {
 }
 
 /// "in 5m", "3h ago", "now".
-pub(crate) fn relative(now: Timestamp, at: Timestamp) -> String {
+#[cfg(test)]
+fn relative(now: Timestamp, at: Timestamp) -> String {
+    let mut s = String::with_capacity(12);
+    relative_into(&mut s, now, at);
+    s
+}
+
+/// [`relative`], appended to `out`.
+fn relative_into(out: &mut String, now: Timestamp, at: Timestamp) {
     let d = at.duration_since(now);
     let future = d.is_positive();
     let secs = d.abs().as_secs();
     if secs < 1 {
-        return "now".into();
+        out.push_str("now");
+        return;
     }
-    let text = short(SignedDuration::from_secs(secs));
     if future {
-        format!("in {text}")
-    } else {
-        format!("{text} ago")
+        out.push_str("in ");
+    }
+    short_into(out, secs);
+    if !future {
+        out.push_str(" ago");
     }
 }
 
 fn short(d: SignedDuration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
-    }
+    let mut s = String::with_capacity(8);
+    short_into(&mut s, d.as_secs());
+    s
+}
+
+fn short_into(out: &mut String, s: i64) {
+    use std::fmt::Write as _;
+    let _ = match s {
+        0..60 => write!(out, "{s}s"),
+        60..3600 => write!(out, "{}m", s / 60),
+        3600..86400 => write!(out, "{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => write!(out, "{}d {}h", s / 86400, (s % 86400) / 3600),
+    };
 }
 
 /// An absolute time in the scheduler's zone: `2026-11-23 18:04:05 CET`. Formatted by hand:
@@ -134,17 +150,18 @@ pub(crate) struct When<'a>(&'a View<'a>, Option<Timestamp>);
 
 impl Render for When<'_> {
     fn render_to(&self, out: &mut String) {
-        use std::fmt::Write as _;
         let Some(at) = self.1 else {
             out.push_str("<span class=\"muted\">—</span>");
             return;
         };
         // Digits, letters, `-`, `:`, `.` and a zone abbreviation: nothing to escape but the
         // abbreviation, which comes from the time zone database.
-        let _ = write!(out, "<time datetime=\"{at}\" title=\"");
+        out.push_str("<time datetime=\"");
+        let _ = jiff::fmt::temporal::DateTimePrinter::new().print_timestamp(&at, &mut *out);
+        out.push_str("\" title=\"");
         absolute_into(out, self.0, at);
         out.push_str("\">");
-        out.push_str(&relative(self.0.now, at));
+        relative_into(out, self.0.now, at);
         out.push_str("</time>");
     }
 }
