@@ -156,6 +156,15 @@ async fn three_replicas_run_a_thousand_fires_exactly_once() {
     }
     let seen = seen.lock().unwrap().clone();
     let distinct: HashSet<&String> = seen.iter().map(|(id, _, _)| id).collect();
+    let mut times: HashMap<&String, Vec<(Timestamp, usize)>> = HashMap::new();
+    for (id, at, n) in &seen {
+        times.entry(id).or_default().push((*at, *n));
+    }
+    let twice: Vec<_> = times.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "ran more than once (task, [(scheduled, replica)]): {twice:?}"
+    );
     assert_eq!(seen.len(), 1000, "jobs executed");
     assert_eq!(distinct.len(), 1000, "each task ran once");
     let all = runs(

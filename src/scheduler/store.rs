@@ -178,6 +178,10 @@ impl TaskRecord {
         let mut cursor = first;
         let next = loop {
             match self.trigger.next_after(cursor, self.anchor) {
+                // The fire `first` stands for, at a finer precision than the store keeps
+                // (PostgreSQL keeps microseconds; a one-off date may carry nanoseconds): the
+                // same fire, not another one.
+                Some(t) if t.as_microsecond() == first.as_microsecond() => cursor = t,
                 Some(t) if t <= now => {
                     if fires.len() < MAX_CATCHUP {
                         fires.push(t);
@@ -644,6 +648,29 @@ pub trait Store: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fire_stored_at_microseconds_is_not_fired_twice() {
+        let at: Timestamp = "2026-11-23T22:20:07.992986333Z".parse().unwrap();
+        let stored: Timestamp = "2026-11-23T22:20:07.992986Z".parse().unwrap();
+        let task = Task::new("once", "job").at(at);
+        let trigger = Trigger::new(&task.trigger, &jiff::tz::TimeZone::UTC).unwrap();
+        let rec = TaskRecord {
+            task: Arc::new(task),
+            trigger,
+            anchor: stored,
+            created_at: stored,
+            updated_at: stored,
+            next_fire: Some(stored),
+            last_run: None,
+            running: 0,
+        };
+        for now in [stored, at, at + Duration::from_secs(1)] {
+            let (due, next) = rec.due_fires(stored, now);
+            assert_eq!(due.fires, vec![stored], "now {now}");
+            assert_eq!(next, None, "now {now}");
+        }
+    }
 
     #[test]
     fn paging_defaults_and_caps() {

@@ -177,7 +177,16 @@ impl PostgresStoreBuilder {
             last_prune: Mutex::new(None),
             notices: notices.clone(),
         });
-        let listener = tokio::spawn(listen::run(config, channel, instance, notices));
+        let (listening, listening_rx) = tokio::sync::oneshot::channel();
+        let listener = tokio::spawn(listen::run(config, channel, instance, notices, listening));
+        // Changes made by others from here on reach this replica: wait until it listens (it
+        // retries on its own if the database is slow to accept the connection).
+        if tokio::time::timeout(Duration::from_secs(10), listening_rx)
+            .await
+            .is_err()
+        {
+            tracing::warn!("not listening for changes yet; carrying on (they are also polled)");
+        }
         tracing::info!(schema = %shared.schema, instance = %shared.instance, "PostgreSQL store connected");
         Ok(PostgresStore {
             shared,

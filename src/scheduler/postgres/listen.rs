@@ -29,15 +29,18 @@ pub(super) fn payload(instance: &str, event: &Event) -> String {
     .unwrap_or_default()
 }
 
-/// Runs until aborted (when the store is dropped).
+/// Runs until aborted (when the store is dropped). `listening` is told once the first
+/// `LISTEN` is in place.
 pub(super) async fn run(
     config: tokio_postgres::Config,
     channel: String,
     instance: String,
     notices: broadcast::Sender<Notice>,
+    listening: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut wait = Duration::from_millis(250);
     let mut first = true;
+    let mut listening = Some(listening);
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut conn)) => {
@@ -64,6 +67,9 @@ pub(super) async fn run(
                     .await
                 {
                     Ok(()) => {
+                        if let Some(tx) = listening.take() {
+                            let _ = tx.send(());
+                        }
                         if !first {
                             tracing::info!("listening for taskdeck changes again");
                             // Changes made while disconnected were not heard: look again.
