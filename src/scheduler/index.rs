@@ -22,7 +22,8 @@ use super::trigger::TriggerKind;
 
 const KINDS: [TriggerKind; 3] = [TriggerKind::Interval, TriggerKind::Cron, TriggerKind::Date];
 
-fn state_ix(s: TaskState) -> usize {
+/// A state's position in display order (also its code in the PostgreSQL store).
+pub(crate) fn state_ix(s: TaskState) -> usize {
     match s {
         TaskState::Scheduled => 0,
         TaskState::Running => 1,
@@ -49,7 +50,8 @@ fn next_key(next: Option<Timestamp>) -> NextKey {
     }
 }
 
-fn lower(s: &str) -> Box<str> {
+/// Lower-cased, as names are sorted and searched.
+pub(crate) fn lower(s: &str) -> Box<str> {
     s.chars()
         .flat_map(char::to_lowercase)
         .collect::<String>()
@@ -57,7 +59,7 @@ fn lower(s: &str) -> Box<str> {
 }
 
 /// Lower-cased "id\nname\njob", searched by `q`.
-fn haystack(t: &Task) -> Box<str> {
+pub(crate) fn haystack(t: &Task) -> Box<str> {
     lower(&format!("{}\n{}\n{}", t.id, t.name, t.job))
 }
 

@@ -25,6 +25,7 @@ use tokio_postgres::{NoTls, Row};
 use super::error::Error;
 use super::events::Event;
 use super::history::{LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus};
+use super::index::lower;
 use super::memory::HistoryLimits;
 use super::store::{
     paging, window_delta, Beat, DueFire, DurationStats, Histogram, InstanceInfo, LastRun, Notice,
@@ -212,17 +213,75 @@ pub(crate) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// A state's code in the `state` column: its display-order position, as the memory index
+/// orders states.
 fn state_ix(s: TaskState) -> i16 {
-    match s {
-        TaskState::Scheduled => 0,
-        TaskState::Running => 1,
-        TaskState::Paused => 2,
-        TaskState::Completed => 3,
+    super::index::state_ix(s) as i16
+}
+
+/// The stored definition and search text of a task.
+fn task_columns(t: &Task) -> Result<(Value, String), Error> {
+    let spec = serde_json::to_value(t).map_err(|e| Error::Store(e.to_string()))?;
+    Ok((spec, super::index::haystack(t).into()))
+}
+
+/// A `where` clause built from the conditions a list query sets, with their parameters.
+#[derive(Default)]
+struct Filters {
+    conds: Vec<String>,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Filters {
+    /// Adds `cond`, whose `$` stands for `value`'s parameter.
+    fn add(&mut self, cond: &str, value: impl ToSql + Sync + Send + 'static) {
+        self.params.push(Box::new(value));
+        self.conds
+            .push(cond.replace('$', &format!("${}", self.params.len())));
+    }
+
+    fn clause(&self) -> String {
+        if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!("where {}", self.conds.join(" and "))
+        }
     }
 }
 
-fn lower(s: &str) -> String {
-    s.chars().flat_map(char::to_lowercase).collect()
+impl Shared {
+    /// One page of `table`'s `cols` in `order`, and how many rows match in all: both queries
+    /// sent together on one connection.
+    async fn fetch_page(
+        &self,
+        table: &str,
+        cols: &str,
+        filters: &Filters,
+        order: &str,
+        per_page: u32,
+        offset: usize,
+    ) -> Result<(Vec<Row>, usize), Error> {
+        let c = self.client().await?;
+        let params: Vec<&(dyn ToSql + Sync)> = filters
+            .params
+            .iter()
+            .map(|p| &**p as &(dyn ToSql + Sync))
+            .collect();
+        let filter = filters.clause();
+        let count_sql = format!("select count(*) from {table} {filter}");
+        let rows_sql = format!(
+            "select {cols} from {table} {filter} order by {order} limit {per_page} offset {offset}"
+        );
+        let (count_stmt, rows_stmt) =
+            tokio::try_join!(c.prepare_cached(&count_sql), c.prepare_cached(&rows_sql))
+                .map_err(pg)?;
+        let (count, rows) = tokio::try_join!(
+            c.query_one(&count_stmt, &params),
+            c.query(&rows_stmt, &params)
+        )
+        .map_err(pg)?;
+        Ok((rows, count.get::<_, i64>(0) as usize))
+    }
 }
 
 fn status_of(s: &str) -> Result<RunStatus, Error> {

@@ -194,15 +194,12 @@ impl Shared {
 
     pub(super) async fn list_runs(&self, q: &RunQuery) -> Result<Page<RunRecord>, Error> {
         let (page, per_page, offset) = paging(q.page, q.per_page);
-        let mut filters = Vec::new();
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut filters = Filters::default();
         if let Some(t) = &q.task_id {
-            params.push(Box::new(t.clone()));
-            filters.push(format!("task_id = ${}", params.len()));
+            filters.add("task_id = $", t.clone());
         }
         if let Some(s) = q.status {
-            params.push(Box::new(s.as_str()));
-            filters.push(format!("status = ${}", params.len()));
+            filters.add("status = $", s.as_str());
         }
         if q.failures_only {
             let failures: Vec<&str> = RunStatus::ALL
@@ -210,42 +207,31 @@ impl Shared {
                 .filter(|s| s.is_failure())
                 .map(|s| s.as_str())
                 .collect();
-            params.push(Box::new(failures));
-            filters.push(format!("status = any(${})", params.len()));
+            filters.add("status = any($)", failures);
         }
         if let Some(t) = q.since {
-            params.push(Box::new(t));
-            filters.push(format!("scheduled_at >= ${}", params.len()));
+            filters.add("scheduled_at >= $", t);
         }
         if let Some(t) = q.until {
-            params.push(Box::new(t));
-            filters.push(format!("scheduled_at < ${}", params.len()));
+            filters.add("scheduled_at < $", t);
         }
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("where {}", filters.join(" and "))
-        };
-        let c = self.client().await?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-        let count_sql = format!("select count(*) from taskdeck_runs {filter}");
-        let rows_sql = format!(
-            "select {RUN_COLS} from taskdeck_runs {filter} order by id desc limit {per_page} offset {offset}"
-        );
-        let (count_stmt, rows_stmt) =
-            tokio::try_join!(c.prepare_cached(&count_sql), c.prepare_cached(&rows_sql))
-                .map_err(pg)?;
-        let (count, rows) =
-            tokio::try_join!(c.query_one(&count_stmt, &refs), c.query(&rows_stmt, &refs))
-                .map_err(pg)?;
+        let (rows, total) = self
+            .fetch_page(
+                "taskdeck_runs",
+                RUN_COLS,
+                &filters,
+                "id desc",
+                per_page,
+                offset,
+            )
+            .await?;
         let items = rows
             .iter()
             .map(Self::run_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,
-            total: count.get::<_, i64>(0) as usize,
+            total,
             page,
             per_page,
         })

@@ -7,8 +7,7 @@ impl Shared {
     pub(super) async fn insert(&self, rec: TaskRecord) -> Result<(), Error> {
         let c = self.client().await?;
         let t = &rec.task;
-        let spec = serde_json::to_value(&**t).map_err(|e| Error::Store(e.to_string()))?;
-        let haystack = lower(&format!("{}\n{}\n{}", t.id, t.name, t.job));
+        let (spec, haystack) = task_columns(t)?;
         let payload = self.notice(&Event::TaskAdded {
             task_id: t.id.clone(),
         });
@@ -26,7 +25,7 @@ impl Shared {
                 &stmt,
                 &[
                     &t.id,
-                    &lower(&t.name),
+                    &String::from(lower(&t.name)),
                     &haystack,
                     &t.job,
                     &rec.trigger.kind().as_str(),
@@ -72,8 +71,7 @@ impl Shared {
         let mut rec = self.task_row(&row, &tz)?;
         change(&mut rec);
         let t = &rec.task;
-        let spec = serde_json::to_value(&**t).map_err(|e| Error::Store(e.to_string()))?;
-        let haystack = lower(&format!("{}\n{}\n{}", t.id, t.name, t.job));
+        let (spec, haystack) = task_columns(t)?;
         let update = tx
             .prepare_cached(
                 "update taskdeck_tasks set name_key = $2, haystack = $3, job = $4, \
@@ -86,7 +84,7 @@ impl Shared {
             &update,
             &[
                 &id,
-                &lower(&t.name),
+                &String::from(lower(&t.name)),
                 &haystack,
                 &t.job,
                 &rec.trigger.kind().as_str(),
@@ -145,34 +143,24 @@ impl Shared {
 
     pub(super) async fn list(&self, q: &TaskQuery) -> Result<Page<TaskRecord>, Error> {
         let (page, per_page, offset) = paging(q.page, q.per_page);
-        let mut filters = Vec::new();
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut filters = Filters::default();
         let needle =
             q.q.as_deref()
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(lower);
         if let Some(n) = needle {
-            params.push(Box::new(n));
-            filters.push(format!("strpos(haystack, ${}) > 0", params.len()));
+            filters.add("strpos(haystack, $) > 0", String::from(n));
         }
         if let Some(s) = q.state {
-            params.push(Box::new(state_ix(s)));
-            filters.push(format!("state = ${}", params.len()));
+            filters.add("state = $", state_ix(s));
         }
         if let Some(j) = &q.job {
-            params.push(Box::new(j.clone()));
-            filters.push(format!("job = ${}", params.len()));
+            filters.add("job = $", j.clone());
         }
         if let Some(k) = q.trigger {
-            params.push(Box::new(k.as_str()));
-            filters.push(format!("trigger_kind = ${}", params.len()));
+            filters.add("trigger_kind = $", k.as_str());
         }
-        let filter = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("where {}", filters.join(" and "))
-        };
         let (asc, desc) = match q.sort {
             TaskSort::NextRun => (
                 "next_fire asc nulls last, id asc",
@@ -190,20 +178,16 @@ impl Shared {
             ),
         };
         let order = if q.desc { desc } else { asc };
-        let c = self.client().await?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-        let count_sql = format!("select count(*) from taskdeck_tasks {filter}");
-        let rows_sql = format!(
-            "select {TASK_COLS} from taskdeck_tasks {filter} order by {order} limit {per_page} offset {offset}"
-        );
-        let (count, rows) = {
-            let count_stmt = c.prepare_cached(&count_sql);
-            let rows_stmt = c.prepare_cached(&rows_sql);
-            let (count_stmt, rows_stmt) = tokio::try_join!(count_stmt, rows_stmt).map_err(pg)?;
-            tokio::try_join!(c.query_one(&count_stmt, &refs), c.query(&rows_stmt, &refs))
-                .map_err(pg)?
-        };
+        let (rows, total) = self
+            .fetch_page(
+                "taskdeck_tasks",
+                TASK_COLS,
+                &filters,
+                order,
+                per_page,
+                offset,
+            )
+            .await?;
         let tz = self.tz();
         let items = rows
             .iter()
@@ -211,7 +195,7 @@ impl Shared {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,
-            total: count.get::<_, i64>(0) as usize,
+            total,
             page,
             per_page,
         })
