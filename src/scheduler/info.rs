@@ -42,7 +42,7 @@ impl TaskInfo {
         TaskInfo {
             state: rec.state(),
             trigger_kind: rec.trigger.kind(),
-            trigger_text: rec.trigger.describe(),
+            trigger_text: rec.trigger.text().to_owned(),
             next_fire: rec.next_fire,
             last_run: rec.last_run,
             running: rec.running,

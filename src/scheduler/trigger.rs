@@ -116,10 +116,17 @@ impl TriggerSpec {
 /// let next = trigger.next_after(from, from).unwrap();
 /// assert_eq!(next.to_string(), "2026-03-29T01:30:00Z"); // 03:30 CEST
 /// ```
+///
+/// Cheap to clone (one shared allocation): every listed task carries its trigger.
 #[derive(Clone, Debug)]
-pub struct Trigger {
+pub struct Trigger(Arc<Checked>);
+
+#[derive(Debug)]
+struct Checked {
     spec: TriggerSpec,
     compiled: Compiled,
+    /// [`Trigger::describe`]'s text, written once.
+    text: Box<str>,
 }
 
 #[derive(Clone, Debug)]
@@ -244,15 +251,17 @@ impl Trigger {
             }
             TriggerSpec::Date { at } => Compiled::Date { at: *at },
         };
-        Ok(Trigger {
+        let text = describe(&compiled).into_boxed_str();
+        Ok(Trigger(Arc::new(Checked {
             spec: spec.clone(),
             compiled,
-        })
+            text,
+        })))
     }
 
     /// Rejects a one-off date that is not after `now`, and an interval whose end has passed.
     pub fn check_future(&self, now: Timestamp) -> Result<(), TriggerError> {
-        match &self.compiled {
+        match &self.0.compiled {
             Compiled::Date { at } if *at <= now => Err(TriggerError::DateInPast { at: *at }),
             Compiled::Interval { end: Some(end), .. } if *end <= now => {
                 Err(TriggerError::DateInPast { at: *end })
@@ -263,12 +272,12 @@ impl Trigger {
 
     /// The spec this trigger was made from.
     pub fn spec(&self) -> &TriggerSpec {
-        &self.spec
+        &self.0.spec
     }
 
     /// The kind of this trigger.
     pub fn kind(&self) -> TriggerKind {
-        self.spec.kind()
+        self.0.spec.kind()
     }
 
     /// The first fire time strictly after `after`, or `None` when the trigger is exhausted.
@@ -276,7 +285,7 @@ impl Trigger {
     /// `anchor` is when the task's current schedule began (added, or trigger changed): an
     /// interval without a start fires at `anchor + k·every` for k ≥ 1.
     pub fn next_after(&self, after: Timestamp, anchor: Timestamp) -> Option<Timestamp> {
-        match &self.compiled {
+        match &self.0.compiled {
             Compiled::Interval { every, start, end } => {
                 let origin = start.unwrap_or(anchor);
                 let next = if after < origin {
@@ -324,30 +333,42 @@ impl Trigger {
 
     /// A sentence for people: "every 30s", "At 03:30:00 (Europe/Berlin)", "once at …".
     pub fn describe(&self) -> String {
-        self.to_string()
+        self.0.text.to_string()
+    }
+
+    /// [`Trigger::describe`]'s text, borrowed.
+    pub fn text(&self) -> &str {
+        &self.0.text
     }
 }
 
 impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.compiled {
-            Compiled::Interval { every, start, end } => {
-                write!(f, "every {}", duration::format(*every))?;
-                if let Some(s) = start {
-                    write!(f, " from {}", s.strftime("%Y-%m-%d %H:%M:%S UTC"))?;
-                }
-                if let Some(e) = end {
-                    write!(f, " until {}", e.strftime("%Y-%m-%d %H:%M:%S UTC"))?;
-                }
-                Ok(())
+        f.write_str(&self.0.text)
+    }
+}
+
+/// The sentence [`Trigger::describe`] gives.
+fn describe(compiled: &Compiled) -> String {
+    match compiled {
+        Compiled::Interval { every, start, end } => {
+            let mut s = format!("every {}", duration::format(*every));
+            if let Some(at) = start {
+                s.push_str(" from ");
+                s.push_str(&at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string());
             }
-            Compiled::Cron { pattern, tz } => {
-                let text = pattern.text.trim_end_matches('.');
-                let name = tz.iana_name().unwrap_or("UTC");
-                write!(f, "{text} ({name})")
+            if let Some(at) = end {
+                s.push_str(" until ");
+                s.push_str(&at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string());
             }
-            Compiled::Date { at } => write!(f, "once at {}", at.strftime("%Y-%m-%d %H:%M:%S UTC")),
+            s
         }
+        Compiled::Cron { pattern, tz } => {
+            let text = pattern.text.trim_end_matches('.');
+            let name = tz.iana_name().unwrap_or("UTC");
+            format!("{text} ({name})")
+        }
+        Compiled::Date { at } => format!("once at {}", at.strftime("%Y-%m-%d %H:%M:%S UTC")),
     }
 }
 
