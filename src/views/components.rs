@@ -26,6 +26,16 @@ pub(crate) fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[last..]);
 }
 
+/// A string spliced into a template through [`escape_into`] rather than maud's escaper, which
+/// goes character by character: for the URLs and tokens every page carries dozens of.
+pub(crate) struct Esc<S: AsRef<str>>(pub(crate) S);
+
+impl<S: AsRef<str>> Render for Esc<S> {
+    fn render_to(&self, out: &mut String) {
+        escape_into(out, self.0.as_ref());
+    }
+}
+
 /// A run outcome as a coloured badge with its name (never colour alone).
 pub(crate) struct StatusBadge(pub(crate) RunStatus);
 
@@ -67,7 +77,7 @@ fn relative(now: Timestamp, at: Timestamp) -> String {
 }
 
 /// [`relative`], appended to `out`.
-fn relative_into(out: &mut String, now: Timestamp, at: Timestamp) {
+pub(crate) fn relative_into(out: &mut String, now: Timestamp, at: Timestamp) {
     let d = at.duration_since(now);
     let future = d.is_positive();
     let secs = d.abs().as_secs();
@@ -154,16 +164,21 @@ impl Render for When<'_> {
             out.push_str("<span class=\"muted\">—</span>");
             return;
         };
-        // Digits, letters, `-`, `:`, `.` and a zone abbreviation: nothing to escape but the
-        // abbreviation, which comes from the time zone database.
-        out.push_str("<time datetime=\"");
-        let _ = jiff::fmt::temporal::DateTimePrinter::new().print_timestamp(&at, &mut *out);
-        out.push_str("\" title=\"");
-        absolute_into(out, self.0, at);
-        out.push_str("\">");
+        time_open_into(out, self.0, at);
         relative_into(out, self.0.now, at);
         out.push_str("</time>");
     }
+}
+
+/// The opening tag of [`when`]'s `<time>`: machine-readable and absolute forms.
+pub(crate) fn time_open_into(out: &mut String, v: &View<'_>, at: Timestamp) {
+    // Digits, letters, `-`, `:`, `.` and a zone abbreviation: nothing to escape but the
+    // abbreviation, which comes from the time zone database.
+    out.push_str("<time datetime=\"");
+    let _ = jiff::fmt::temporal::DateTimePrinter::new().print_timestamp(&at, &mut *out);
+    out.push_str("\" title=\"");
+    absolute_into(out, v, at);
+    out.push_str("\">");
 }
 
 /// A duration in milliseconds for people: `850 ms`, `12.4 s`, `3m 20s`.
@@ -199,9 +214,9 @@ pub(crate) fn action_button(
         ButtonKind::Danger => "btn btn-danger",
     };
     html! {
-        form.inline method="post" action=(action) data-confirm=[confirm] {
+        form.inline method="post" action=(Esc(action)) data-confirm=[confirm] {
             (v.csrf_field())
-            input type="hidden" name="back" value=(back);
+            input type="hidden" name="back" value=(Esc(back));
             button.(class) type="submit" { (label) }
         }
     }

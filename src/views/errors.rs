@@ -1,5 +1,6 @@
 //! Error and confirmation pages.
 
+use super::components::Esc;
 use http::StatusCode;
 use maud::{html, Markup};
 
@@ -37,7 +38,7 @@ pub(crate) fn confirm(
                 input type="hidden" name="back" value=(back);
                 button.btn.btn-danger type="submit" { "Yes, remove" }
                 " "
-                a.btn href=(v.urls.at(back)) { "Cancel" }
+                a.btn href=(Esc(v.urls.at(back))) { "Cancel" }
             }
         }
     }

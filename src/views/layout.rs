@@ -2,7 +2,7 @@
 
 use maud::{html, Markup, Render, DOCTYPE};
 
-use super::components::{action_button, ButtonKind};
+use super::components::{action_button, ButtonKind, Esc};
 use super::{Flash, Nav, View};
 use crate::scheduler::Lifecycle;
 
@@ -27,12 +27,12 @@ pub(crate) fn page(
         (DOCTYPE)
         html lang="en" {
             (head(v, title, true))
-            body data-events=(u.at("/events")) {
+            body data-events=(Esc(u.at("/events"))) {
                 a.skip href="#main" { "Skip to content" }
                 div.shell {
                     nav.sidebar aria-label="Main" {
-                        a.brand href=(u.root()) {
-                            img src=(v.asset("favicon.svg")) alt="" width="22" height="22";
+                        a.brand href=(Esc(u.root())) {
+                            img src=(Esc(v.asset("favicon.svg"))) alt="" width="22" height="22";
                             span { (v.title) }
                         }
                         (item(Nav::Overview, u.root(), "Overview", "◧"))
@@ -43,8 +43,8 @@ pub(crate) fn page(
                             (item(Nav::Audit, u.at("/audit"), "Audit", "✎"))
                         }
                         div.nav-foot {
-                            a.nav-item href=(u.at("/api/stats")) { span.nav-icon aria-hidden="true" { "{}" } "JSON API" }
-                            a.nav-item href=(u.at("/metrics")) { span.nav-icon aria-hidden="true" { "#" } "Metrics" }
+                            a.nav-item href=(Esc(u.at("/api/stats"))) { span.nav-icon aria-hidden="true" { "{}" } "JSON API" }
+                            a.nav-item href=(Esc(u.at("/metrics"))) { span.nav-icon aria-hidden="true" { "#" } "Metrics" }
                         }
                     }
                     div.content {
@@ -56,7 +56,7 @@ pub(crate) fn page(
                                     span.user title={"Signed in as " (u.id)} {
                                         (u.name) " · " span.muted { (u.role().map(|r| r.as_str()).unwrap_or("no role")) }
                                     }
-                                    form.inline method="post" action=(v.urls.at("/logout")) {
+                                    form.inline method="post" action=(Esc(v.urls.at("/logout"))) {
                                         (v.csrf_field())
                                         button.btn type="submit" { "Sign out" }
                                     }
@@ -79,11 +79,11 @@ pub(crate) fn head(v: &View<'_>, title: &str, script: bool) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="color-scheme" content="light dark";
             title { (title) " · " (v.title) }
-            link rel="stylesheet" href=(v.asset("app.css"));
-            link rel="stylesheet" href=(v.asset("theme.css"));
-            link rel="icon" type="image/svg+xml" href=(v.asset("favicon.svg"));
+            link rel="stylesheet" href=(Esc(v.asset("app.css")));
+            link rel="stylesheet" href=(Esc(v.asset("theme.css")));
+            link rel="icon" type="image/svg+xml" href=(Esc(v.asset("favicon.svg")));
             @if script {
-                script src=(v.asset("app.js")) defer {}
+                script src=(Esc(v.asset("app.js"))) defer {}
             }
         }
     }

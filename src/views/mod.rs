@@ -50,7 +50,7 @@ impl View<'_> {
     pub(crate) fn csrf_field(&self) -> maud::Markup {
         maud::html! {
             @if let Some(t) = self.csrf {
-                input type="hidden" name="csrf" value=(t);
+                input type="hidden" name="csrf" value=(components::Esc(t));
             }
         }
     }

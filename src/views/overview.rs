@@ -2,7 +2,7 @@
 
 use maud::{html, Markup};
 
-use super::components::{when, StatusBadge};
+use super::components::{when, Esc, StatusBadge};
 use super::View;
 use crate::scheduler::{Page, RunRecord, Stats, TaskInfo, TaskState};
 
@@ -27,7 +27,7 @@ pub(crate) fn overview(
     let failures_url = u.with_query("/runs", [("status", "failures")]);
     let count = |state: TaskState| {
         html! {
-            a.stat href=(u.with_query("/tasks", [("state", state.as_str())])) {
+            a.stat href=(Esc(u.with_query("/tasks", [("state", state.as_str())]))) {
                 span.stat-num { (stats.tasks.get(state)) }
                 span.stat-label { span class={"dot s-" (state.as_str())} {} (state.as_str()) }
             }
@@ -35,7 +35,7 @@ pub(crate) fn overview(
     };
     html! {
         div.stats data-live="stats" {
-            a.stat href=(u.at("/tasks")) {
+            a.stat href=(Esc(u.at("/tasks"))) {
                 span.stat-num { (stats.tasks.total()) }
                 span.stat-label { "tasks" }
             }
@@ -58,14 +58,14 @@ pub(crate) fn overview(
             section.card {
                 h2 { "Next up" }
                 @if next.items.is_empty() {
-                    p.empty { "Nothing is scheduled. " a href=(u.at("/tasks/new")) { "Create a task" } " or resume a paused one." }
+                    p.empty { "Nothing is scheduled. " a href=(Esc(u.at("/tasks/new"))) { "Create a task" } " or resume a paused one." }
                 } @else {
                     div.table-wrap { table.table {
                         thead { tr { th scope="col" { "Task" } th scope="col" { "Trigger" } th scope="col" { "Next run" } } }
                         tbody {
                             @for t in &next.items {
                                 tr {
-                                    td { a.mono href=(u.task(&t.task.id, "")) { (t.task.id) } }
+                                    td { a.mono href=(Esc(u.task(&t.task.id, ""))) { (t.task.id) } }
                                     td.muted { (t.trigger_text) }
                                     td { (when(v, t.next_fire)) }
                                 }
@@ -84,15 +84,15 @@ pub(crate) fn overview(
                         tbody {
                             @for r in &failures.items {
                                 tr {
-                                    td { a.mono href=(u.task(&r.task_id, "")) { (r.task_id) } }
-                                    td { a href=(u.run(r.id)) { (StatusBadge(r.status)) } }
+                                    td { a.mono href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
+                                    td { a href=(Esc(u.run(r.id))) { (StatusBadge(r.status)) } }
                                     td { (when(v, r.finished_at.or(Some(r.scheduled_at)))) }
                                     td.error-text { (r.error.as_deref().unwrap_or("")) }
                                 }
                             }
                         }
                     } }
-                    p { a href=(u.with_query("/runs", [("status", "failures")])) { "All failures →" } }
+                    p { a href=(Esc(u.with_query("/runs", [("status", "failures")]))) { "All failures →" } }
                 }
             }
         }

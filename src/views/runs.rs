@@ -2,7 +2,7 @@
 
 use maud::{html, Markup};
 
-use super::components::{absolute, millis, pager, when, StatusBadge};
+use super::components::{absolute, millis, pager, when, Esc, StatusBadge};
 use super::View;
 use crate::scheduler::{LogLevel, Page, RunQuery, RunRecord, RunStatus};
 
@@ -21,7 +21,7 @@ pub(crate) fn runs(
             .unwrap_or("")
     };
     html! {
-        form.filters method="get" action=(u.at("/runs")) role="search" {
+        form.filters method="get" action=(Esc(u.at("/runs"))) role="search" {
             label { span.sr-only { "Task id" } input type="search" name="task" value=(q.task_id.as_deref().unwrap_or("")) placeholder="Task id"; }
             label { span.sr-only { "Outcome" }
                 select name="status" {
@@ -35,13 +35,13 @@ pub(crate) fn runs(
             label.range { "From" input type="datetime-local" name="since" value=(get("since")) step="1"; }
             label.range { "to" input type="datetime-local" name="until" value=(get("until")) step="1"; }
             button.btn.btn-primary type="submit" { "Filter" }
-            a.btn href=(u.at("/runs")) { "Reset" }
+            a.btn href=(Esc(u.at("/runs"))) { "Reset" }
         }
         div.table-wrap data-live="runs" {
             @if page.items.is_empty() {
                 div.empty.card {
                     @if raw.iter().any(|(k, v)| *k != "per_page" && !v.is_empty()) {
-                        p { "No run matches these filters. " a href=(u.at("/runs")) { "Clear the filters" } "." }
+                        p { "No run matches these filters. " a href=(Esc(u.at("/runs"))) { "Clear the filters" } "." }
                     } @else {
                         p { "No runs yet. Runs appear here as tasks fire; to try one now, open a task and use " em { "Run now" } "." }
                     }
@@ -55,8 +55,8 @@ pub(crate) fn runs(
                     tbody {
                         @for r in &page.items {
                             tr {
-                                td { a.mono href=(u.run(r.id)) { "#" (r.id) } }
-                                td { a.mono href=(u.task(&r.task_id, "")) { (r.task_id) } }
+                                td { a.mono href=(Esc(u.run(r.id))) { "#" (r.id) } }
+                                td { a.mono href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
                                 td { (StatusBadge(r.status)) }
                                 td { (when(v, Some(r.scheduled_at))) }
                                 td { (r.duration_ms().map(millis).unwrap_or_default()) }
@@ -81,7 +81,7 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
             section.card {
                 h2 { (StatusBadge(r.status)) " run #" (r.id) }
                 dl.kv {
-                    dt { "Task" } dd { a.mono href=(u.task(&r.task_id, "")) { (r.task_id) } }
+                    dt { "Task" } dd { a.mono href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
                     dt { "Job" } dd.mono { (r.job) }
                     dt { "Cause" } dd { (format!("{:?}", r.cause).to_lowercase()) }
                     dt { "Attempt" } dd { (r.attempt) }

@@ -3,7 +3,7 @@
 use maud::{html, Markup};
 
 use super::components::{
-    absolute, action_button, millis, pager, when, ButtonKind, StateBadge, StatusBadge,
+    absolute, action_button, millis, pager, when, ButtonKind, Esc, StateBadge, StatusBadge,
 };
 use super::runs::logs;
 use super::View;
@@ -37,12 +37,12 @@ pub(crate) fn task(
                 }
             }
             @if v.can_admin {
-                a.btn href=(u.task(id, "/edit")) { "Edit" }
+                a.btn href=(Esc(u.task(id, "/edit"))) { "Edit" }
                 (action_button(v, &u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), "/tasks"))
             }
         }
         @if !d.info.job_registered {
-            div.flash.flash-err role="alert" { "Job " code { (t.job) } " is not registered in this process, so it does not run here. With a shared store, instances that register it run it (see " a href=(v.urls.at("/instances")) { "Instances" } ")." }
+            div.flash.flash-err role="alert" { "Job " code { (t.job) } " is not registered in this process, so it does not run here. With a shared store, instances that register it run it (see " a href=(Esc(v.urls.at("/instances"))) { "Instances" } ")." }
         }
         @if let Some(l) = last_error {
             div.card.error-card {
@@ -106,7 +106,7 @@ pub(crate) fn task(
                         tbody {
                             @for r in &runs.items {
                                 tr.selected[selected.is_some_and(|s| s.id == r.id)] {
-                                    td { a.mono href=(u.with_query(&format!("/tasks/{}", crate::web::segment(id)), [("run", r.id.to_string().as_str())])) { "#" (r.id) } }
+                                    td { a.mono href=(Esc(u.with_query(&format!("/tasks/{}", crate::web::segment(id)), [("run", r.id.to_string().as_str())]))) { "#" (r.id) } }
                                     td { (StatusBadge(r.status)) }
                                     td { (when(v, Some(r.scheduled_at))) }
                                     td { (r.duration_ms().map(millis).unwrap_or_default()) }
@@ -120,7 +120,7 @@ pub(crate) fn task(
             }
             section.card {
                 @if let Some(r) = selected {
-                    h2 { "Run " a href=(u.run(r.id)) { "#" (r.id) } " " (StatusBadge(r.status)) }
+                    h2 { "Run " a href=(Esc(u.run(r.id))) { "#" (r.id) } " " (StatusBadge(r.status)) }
                     @if let Some(e) = &r.error { pre.error-text { (e) } }
                     (logs(v, r))
                 } @else {

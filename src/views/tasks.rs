@@ -2,18 +2,25 @@
 
 use maud::{html, Markup, Render};
 
-use super::components::{escape_into, pager, when, StateBadge, StatusBadge};
+use jiff::Timestamp;
+
+use super::components::{
+    escape_into, pager, relative_into, time_open_into, Esc, StateBadge, StatusBadge,
+};
 use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
+use crate::web::{Fragments, Holes, Level};
 
 /// The tasks body. `here` is the current relative URL (actions come back to it). The rows are
-/// written straight into the page being rendered around them (see [`TasksBody`]).
+/// written straight into the page being rendered around them (see [`TasksBody`]), from
+/// `kept` rows where they are still right.
 pub(crate) fn tasks<'a>(
     v: &'a View<'a>,
     q: &TaskQuery,
     page: &'a Page<TaskInfo>,
     jobs: &[String],
     here: &str,
+    kept: Option<&'a Fragments>,
 ) -> TasksBody<'a> {
     let u = v.urls;
     let page_s = page.page.to_string();
@@ -62,11 +69,11 @@ pub(crate) fn tasks<'a>(
             _ => None,
         };
         html! {
-            th scope="col" aria-sort=[aria] { a href=(u.with_query("/tasks", pairs)) { (label) (arrow) } }
+            th scope="col" aria-sort=[aria] { a href=(Esc(u.with_query("/tasks", pairs))) { (label) (arrow) } }
         }
     };
     let head = html! {
-        form.filters method="get" action=(u.at("/tasks")) role="search" {
+        form.filters method="get" action=(Esc(u.at("/tasks"))) role="search" {
             label.grow { span.sr-only { "Search" }
                 input type="search" name="q" value=(q.q.as_deref().unwrap_or("")) placeholder="Search id, name or job…";
             }
@@ -97,27 +104,27 @@ pub(crate) fn tasks<'a>(
             @if q.sort != TaskSort::NextRun { input type="hidden" name="sort" value=(q.sort.as_str()); }
             @if q.desc { input type="hidden" name="dir" value="desc"; }
             button.btn.btn-primary type="submit" { "Filter" }
-            a.btn href=(u.at("/tasks")) { "Reset" }
-            @if v.can_admin { a.btn.btn-primary.push href=(u.at("/tasks/new")) { "+ New task" } }
+            a.btn href=(Esc(u.at("/tasks"))) { "Reset" }
+            @if v.can_admin { a.btn.btn-primary.push href=(Esc(u.at("/tasks/new"))) { "+ New task" } }
         }
         // Bulk actions only when there are rows to select.
         @if v.can_operate && !page.items.is_empty() {
-            form #bulk method="post" action=(u.at("/tasks/bulk/run")) {
+            form #bulk method="post" action=(Esc(u.at("/tasks/bulk/run"))) {
                 (v.csrf_field())
                 input type="hidden" name="back" value=(here);
                 div.bulkbar {
                     span.muted { "With selected:" }
-                    button.btn type="submit" formaction=(u.at("/tasks/bulk/run")) { "Run now" }
-                    button.btn type="submit" formaction=(u.at("/tasks/bulk/pause")) { "Pause" }
-                    button.btn type="submit" formaction=(u.at("/tasks/bulk/resume")) { "Resume" }
+                    button.btn type="submit" formaction=(Esc(u.at("/tasks/bulk/run"))) { "Run now" }
+                    button.btn type="submit" formaction=(Esc(u.at("/tasks/bulk/pause"))) { "Pause" }
+                    button.btn type="submit" formaction=(Esc(u.at("/tasks/bulk/resume"))) { "Resume" }
                     @if v.can_admin {
-                        button.btn.btn-danger type="submit" formaction=(u.at("/tasks/bulk/remove")) data-confirm="Remove the selected tasks? Their history is kept." { "Remove" }
+                        button.btn.btn-danger type="submit" formaction=(Esc(u.at("/tasks/bulk/remove"))) data-confirm="Remove the selected tasks? Their history is kept." { "Remove" }
                     }
                 }
             }
         }
         @if v.can_operate {
-            form #row-actions method="post" action=(u.at("/tasks")) hidden {
+            form #row-actions method="post" action=(Esc(u.at("/tasks"))) hidden {
                 (v.csrf_field())
                 input type="hidden" name="back" value=(here);
             }
@@ -127,9 +134,9 @@ pub(crate) fn tasks<'a>(
             @if page.items.is_empty() {
                 div.empty.card {
                     @if q.q.is_some() || q.state.is_some() || q.job.is_some() || q.trigger.is_some() {
-                        p { "No task matches these filters. " a href=(u.at("/tasks")) { "Clear the filters" } "." }
+                        p { "No task matches these filters. " a href=(Esc(u.at("/tasks"))) { "Clear the filters" } "." }
                     } @else {
-                        p { "No tasks yet. " a href=(u.at("/tasks/new")) { "Create one" } " from a registered job, or add tasks in code with Scheduler::add." }
+                        p { "No tasks yet. " a href=(Esc(u.at("/tasks/new"))) { "Create one" } " from a registered job, or add tasks in code with Scheduler::add." }
                     }
                 }
             } @else {
@@ -151,7 +158,7 @@ pub(crate) fn tasks<'a>(
     TasksBody {
         head,
         table,
-        rows: Rows(v, &page.items),
+        rows: Rows(v, &page.items, kept),
         pager: pager(v, "/tasks", &params, page.page, page.pages(), page.total),
     }
 }
@@ -186,18 +193,35 @@ impl Render for TasksBody<'_> {
 }
 
 /// The table's rows, with room for all of them reserved once instead of the page growing by
-/// doubling as rows arrive.
-struct Rows<'a>(&'a View<'a>, &'a [TaskInfo]);
+/// doubling as rows arrive; copied from kept rows when there are some (see [`Fragments`]).
+struct Rows<'a>(&'a View<'a>, &'a [TaskInfo], Option<&'a Fragments>);
 
 /// About what one row takes, in bytes.
 const ROW_BYTES: usize = 1100;
 
 impl Render for Rows<'_> {
     fn render_to(&self, out: &mut String) {
-        out.reserve(self.1.len() * ROW_BYTES);
-        for t in self.1 {
-            Row(self.0, t).render_to(out);
-        }
+        let (v, items) = (self.0, self.1);
+        out.reserve(items.len() * ROW_BYTES);
+        let Some(kept) = self.2 else {
+            for t in items {
+                Row(v, t).write(out, None);
+            }
+            return;
+        };
+        let level = Level::of(v.can_operate, v.can_admin);
+        let now = v.now;
+        kept.with_slots(items, |slots| {
+            for (slot, t) in slots.iter().zip(items) {
+                let row = kept.row(slot, level, v.urls.base(), |text, holes| {
+                    Row(v, t).write(text, Some(holes))
+                });
+                match row {
+                    Some(row) => row.write(out, |out, at| relative_into(out, now, at)),
+                    None => Row(v, t).write(out, None),
+                }
+            }
+        });
     }
 }
 
@@ -207,9 +231,24 @@ impl Render for Rows<'_> {
 /// value goes through [`escape_into`], and URLs are built from encoded parts that need no escaping.
 struct Row<'a>(&'a View<'a>, &'a TaskInfo);
 
-impl Render for Row<'_> {
-    fn render_to(&self, out: &mut String) {
+impl Row<'_> {
+    /// Appends the row. With `holes`, its relative times are left out and their places
+    /// noted instead (offsets from where the row starts).
+    fn write(&self, out: &mut String, mut holes: Option<&mut Holes>) {
         let (v, t) = (self.0, self.1);
+        let start = out.len();
+        let mut when = |out: &mut String, at: Option<Timestamp>| {
+            let Some(at) = at else {
+                out.push_str("<span class=\"muted\">—</span>");
+                return;
+            };
+            time_open_into(out, v, at);
+            match holes.as_deref_mut() {
+                Some(h) => h.push(out.len() - start, at),
+                None => relative_into(out, v.now, at),
+            }
+            out.push_str("</time>");
+        };
         let u = v.urls;
         let id = t.task.id.as_str();
         out.push_str(if t.state == TaskState::Paused {
@@ -242,7 +281,7 @@ impl Render for Row<'_> {
         out.push_str("</td><td class=\"trigger\">");
         escape_into(out, &t.trigger_text);
         out.push_str("</td><td>");
-        when(v, t.next_fire).render_to(out);
+        when(out, t.next_fire);
         out.push_str("</td><td>");
         match &t.last_run {
             Some(l) => {
@@ -251,7 +290,7 @@ impl Render for Row<'_> {
                 out.push_str("\">");
                 StatusBadge(l.status).render_to(out);
                 out.push_str("</a> ");
-                when(v, l.finished_at.or(Some(l.scheduled_at))).render_to(out);
+                when(out, l.finished_at.or(Some(l.scheduled_at)));
             }
             None => out.push_str("<span class=\"muted\">never</span>"),
         }
@@ -307,19 +346,20 @@ mod tests {
 
     use super::*;
     use crate::scheduler::{LastRun, RunStatus, Task, TaskInfo, TaskRecord, Trigger};
+    use crate::views::components::when;
 
     /// The row as a maud template: what [`Row`] must write.
     fn template(v: &View<'_>, t: &TaskInfo) -> Markup {
         let u = v.urls;
         let id = &t.task.id;
         let button = |action: &str, label: &str, class: &str, confirm: Option<String>| {
-            html! { button class=(class) form="row-actions" formaction=(u.task(id, action)) data-confirm=[confirm] { (label) } }
+            html! { button class=(class) form="row-actions" formaction=(Esc(u.task(id, action))) data-confirm=[confirm] { (label) } }
         };
         html! {
             tr.paused[t.state == TaskState::Paused] {
                 @if v.can_operate { td { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; } }
                 td {
-                    a.task-name href=(u.task(id, "")) { (t.task.name) }
+                    a.task-name href=(Esc(u.task(id, ""))) { (t.task.name) }
                     @if t.task.name != *id { div.mono.muted.small { (id) } }
                 }
                 td.mono { (t.task.job) @if !t.job_registered { " " span.badge.b-failed title="No job of this name is registered in this process" { "unregistered" } } }
@@ -327,7 +367,7 @@ mod tests {
                 td { (when(v, t.next_fire)) }
                 td {
                     @if let Some(l) = &t.last_run {
-                        a href=(u.run(l.run_id)) { (StatusBadge(l.status)) }
+                        a href=(Esc(u.run(l.run_id))) { (StatusBadge(l.status)) }
                         " " (when(v, l.finished_at.or(Some(l.scheduled_at))))
                     } @else { span.muted { "never" } }
                 }
@@ -422,7 +462,7 @@ mod tests {
                 };
                 for t in &rows {
                     let mut ours = String::new();
-                    Row(&v, t).render_to(&mut ours);
+                    Row(&v, t).write(&mut ours, None);
                     // maud writes an empty `class=""` for an unset class toggle; the row omits it.
                     let want = template(&v, t)
                         .into_string()
@@ -431,5 +471,84 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Rows copied from kept ones equal rows written afresh: at a later time (relative
+    /// times move on), for every permission level, after a task changes, and for a second
+    /// base path sharing the kept rows.
+    #[test]
+    fn kept_rows_match_fresh_ones() {
+        let assets = crate::web::Assets::new("#000");
+        let kept = Fragments::default();
+        let mut rows = vec![
+            info("plain", "plain", false, None, true),
+            info("named", "Named <x>", false, Some(RunStatus::Failed), true),
+            info(
+                "paused.one",
+                "Paused",
+                true,
+                Some(RunStatus::Succeeded),
+                false,
+            ),
+        ];
+        let render = |rows: &[TaskInfo],
+                      prefix: &str,
+                      now: jiff::Timestamp,
+                      level: usize,
+                      kept: Option<&Fragments>| {
+            let urls = crate::web::Urls::new(crate::web::MountPrefix::new(prefix).unwrap());
+            let st = crate::backend::SchedulerStatus {
+                lifecycle: crate::scheduler::Lifecycle::Running,
+                paused: false,
+                timezone: "UTC".into(),
+                now,
+            };
+            let v = View {
+                urls: &urls,
+                assets: &assets,
+                title: "t",
+                status: &st,
+                tz: jiff::tz::TimeZone::UTC,
+                now,
+                user: None,
+                csrf: None,
+                can_operate: level > 0,
+                can_admin: level > 1,
+                here: "/tasks",
+            };
+            let mut out = String::new();
+            Rows(&v, rows, kept).render_to(&mut out);
+            out
+        };
+        let t0: jiff::Timestamp = "2026-03-01T10:00:30Z".parse().unwrap();
+        for (step, now) in [
+            t0,
+            t0 + std::time::Duration::from_secs(45),
+            t0 + std::time::Duration::from_secs(7200),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if step == 2 {
+                // A task changes: its kept rows must not be used.
+                rows[0] = info("plain", "Renamed", true, Some(RunStatus::TimedOut), true);
+            }
+            for level in 0..3 {
+                for prefix in ["/ops", "/other/base"] {
+                    let fresh = render(&rows, prefix, now, level, None);
+                    assert_eq!(
+                        render(&rows, prefix, now, level, Some(&kept)),
+                        fresh,
+                        "{step} {level} {prefix}"
+                    );
+                }
+            }
+            let fresh = render(&rows, "/ops", now, 2, None);
+            assert!(
+                fresh.contains(if step == 0 { ">in 1m" } else { "ago<" }),
+                "{fresh}"
+            );
+        }
+        assert_eq!(kept.len(), 3);
     }
 }

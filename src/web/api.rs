@@ -68,7 +68,10 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.bad(&e),
     };
     match cx.shared.backend.list(&q).await {
-        Ok(page) => super::response::json_bytes(StatusCode::OK, super::json::task_page(&page)),
+        Ok(page) => super::response::json_bytes(
+            StatusCode::OK,
+            super::json::task_page(&page, Some(&cx.shared.fragments)),
+        ),
         Err(e) => cx.fail(&e),
     }
 }

@@ -304,6 +304,7 @@ impl DashboardBuilder {
                 read_only: self.read_only,
                 audit: audit_sink,
                 throttle: Throttle::default(),
+                fragments: Default::default(),
             }),
             client: None,
         })

@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) read_only: bool,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) throttle: Throttle,
+    /// Task rows and JSON kept between requests.
+    pub(crate) fragments: super::Fragments,
 }
 
 /// The dashboard: a `hyper::service::Service` for any request body type.

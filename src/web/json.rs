@@ -8,17 +8,30 @@ use std::io::Write as _;
 
 use jiff::Timestamp;
 
+use super::Fragments;
 use crate::scheduler::{LastRun, Page, TaskInfo, TaskOptions};
 
-/// `page` as JSON.
-pub(crate) fn task_page(page: &Page<TaskInfo>) -> Vec<u8> {
+/// `page` as JSON, copying each task's object from `kept` where it is still right.
+pub(crate) fn task_page(page: &Page<TaskInfo>, kept: Option<&Fragments>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + page.items.len() * 640);
     out.extend_from_slice(b"{\"items\":[");
-    for (i, t) in page.items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    match kept {
+        Some(k) => k.with_slots(&page.items, |slots| {
+            for (i, (slot, t)) in slots.iter().zip(&page.items).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(k.json(slot, |o| task_info(o, t)));
+            }
+        }),
+        None => {
+            for (i, t) in page.items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                task_info(&mut out, t);
+            }
         }
-        task_info(&mut out, t);
     }
     let _ = write!(
         out,
@@ -229,8 +242,15 @@ mod tests {
                 page: 3,
                 per_page: 50,
             };
-            let ours = String::from_utf8(task_page(&page)).unwrap();
-            assert_eq!(ours, serde_json::to_string(&page).unwrap());
+            let want = serde_json::to_string(&page).unwrap();
+            let ours = String::from_utf8(task_page(&page, None)).unwrap();
+            assert_eq!(ours, want);
+            // Made afresh, then copied from what was kept.
+            let kept = Fragments::default();
+            for _ in 0..2 {
+                let ours = String::from_utf8(task_page(&page, Some(&kept))).unwrap();
+                assert_eq!(ours, want);
+            }
         }
     }
 }

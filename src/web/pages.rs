@@ -47,7 +47,14 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
     };
     let jobs = cx.shared.backend.jobs();
     let view = cx.view();
-    let body = views::tasks::tasks(&view, &q, &page, &jobs, cx.here());
+    let body = views::tasks::tasks(
+        &view,
+        &q,
+        &page,
+        &jobs,
+        cx.here(),
+        Some(&cx.shared.fragments),
+    );
     cx.page(StatusCode::OK, "Tasks", Nav::Tasks, body)
 }
 

@@ -126,6 +126,11 @@ impl Urls {
         Urls { base }
     }
 
+    /// The base path: empty at the root, else `/…` without a trailing slash.
+    pub(crate) fn base(&self) -> &str {
+        self.base.as_str()
+    }
+
     /// `base` + `rel`, where `rel` starts with `/`.
     pub(crate) fn at(&self, rel: &str) -> String {
         let mut s = String::with_capacity(self.base.as_str().len() + rel.len());
