@@ -11,7 +11,7 @@
 //!
 //! Only text search (`q`) scans: substring matching has no cheap index.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -98,8 +98,11 @@ impl Snap {
 /// The task table with its indexes.
 #[derive(Debug, Default)]
 pub(crate) struct TaskIndex {
-    /// Boxed rows: B-tree nodes reserve room for 11 entries, so keep them small.
-    tasks: BTreeMap<Arc<str>, Box<Entry>>,
+    /// Boxed rows, found by hashing: a listed page looks up each of its rows, and a B-tree
+    /// search compared a dozen ids per row.
+    tasks: HashMap<Arc<str>, Box<Entry>>,
+    /// Ids in order.
+    by_id: BTreeSet<Arc<str>>,
     due: BTreeSet<(Timestamp, Arc<str>)>,
     no_next: BTreeSet<Arc<str>>,
     by_state: [BTreeSet<(NextKey, Arc<str>)>; 4],
@@ -128,12 +131,14 @@ impl TaskIndex {
             id: id.clone(),
         };
         self.tasks.insert(id.clone(), Box::new(entry));
+        self.by_id.insert(id.clone());
         self.apply(&id, None, Some(&snap));
         true
     }
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<TaskRecord> {
         let entry = self.tasks.remove(id)?;
+        self.by_id.remove(id);
         let snap = Snap::of(&entry.rec);
         self.apply(&entry.id, Some(&snap), None);
         Some(entry.rec)
@@ -317,14 +322,14 @@ impl TaskIndex {
                 }
             }
             (TaskSort::Name, _) => dir(self.by_name.iter().map(|(_, id)| id), desc),
-            (TaskSort::Id, _) => dir(self.tasks.keys(), desc),
+            (TaskSort::Id, _) => dir(self.by_id.iter(), desc),
             (TaskSort::LastRun, _) => {
                 let ran = self.by_last.iter().map(|(_, id)| id);
-                let never = self
-                    .tasks
-                    .iter()
-                    .filter(|(_, e)| e.rec.last_run.is_none())
-                    .map(|(id, _)| id);
+                let never = self.by_id.iter().filter(|id| {
+                    self.tasks
+                        .get(&**id)
+                        .is_some_and(|e| e.rec.last_run.is_none())
+                });
                 if desc {
                     Box::new(never.rev().chain(ran.rev()))
                 } else {
@@ -406,7 +411,7 @@ impl TaskIndex {
         match q.sort {
             TaskSort::NextRun => hits.sort_by_key(|e| (next_key(e.rec.next_fire), e.id.clone())),
             TaskSort::Name => hits.sort_by_cached_key(|e| (lower(&e.rec.task.name), e.id.clone())),
-            TaskSort::Id => {}
+            TaskSort::Id => hits.sort_by(|a, b| a.id.cmp(&b.id)),
             TaskSort::LastRun => hits.sort_by_key(|e| (last(&e.rec), e.id.clone())),
             TaskSort::State => hits.sort_by_key(|e| {
                 (
@@ -431,7 +436,7 @@ impl TaskIndex {
     /// Every row, for scans that cannot use an index.
     #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &TaskRecord> {
-        self.tasks.values().map(|e| &e.rec)
+        self.by_id.iter().filter_map(|id| self.get(id))
     }
 }
 
