@@ -375,14 +375,15 @@ impl TaskIndex {
         if offset >= total {
             return (Vec::new(), total);
         }
-        let items = self
-            .ordered(q)
-            .filter_map(|id| self.tasks.get(id))
-            .filter(|e| self.matches(e, q, needle))
-            .skip(offset)
-            .take(limit)
-            .map(|e| e.rec.clone())
-            .collect();
+        let mut items = Vec::with_capacity(limit.min(total - offset));
+        items.extend(
+            self.ordered(q)
+                .filter_map(|id| self.tasks.get(id))
+                .filter(|e| self.matches(e, q, needle))
+                .skip(offset)
+                .take(limit)
+                .map(|e| e.rec.clone()),
+        );
         (items, total)
     }
 

@@ -51,7 +51,7 @@ pub use history::{
     LogLevel, LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
     MAX_LOG_LINE_BYTES,
 };
-pub use info::TaskInfo;
+pub use info::{TaskInfo, TriggerText};
 pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
 #[cfg(feature = "postgres")]

@@ -1,5 +1,7 @@
 //! Small widgets: badges, times, durations, action buttons, pagination.
 
+use std::borrow::Cow;
+
 use jiff::{SignedDuration, Timestamp};
 use maud::{html, Markup, Render};
 
@@ -33,6 +35,53 @@ pub(crate) struct Esc<S: AsRef<str>>(pub(crate) S);
 impl<S: AsRef<str>> Render for Esc<S> {
     fn render_to(&self, out: &mut String) {
         escape_into(out, self.0.as_ref());
+    }
+}
+
+/// A link under the base path, `base + rel`, written straight into the page (no URL string
+/// is built first).
+pub(crate) struct Href<'a>(pub(crate) &'a str, pub(crate) Cow<'a, str>);
+
+impl Render for Href<'_> {
+    fn render_to(&self, out: &mut String) {
+        escape_into(out, self.0);
+        escape_into(out, &self.1);
+    }
+}
+
+/// [`crate::web::Urls::with_query`], written straight into the page: pairs with an empty
+/// value are left out, and the `&` between pairs is written as `&amp;`.
+pub(crate) struct HrefQuery<'a>(&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+impl Render for HrefQuery<'_> {
+    fn render_to(&self, out: &mut String) {
+        escape_into(out, self.0);
+        escape_into(out, self.1);
+        let mut sep = "?";
+        for (k, v) in self.2.iter().filter(|(_, v)| !v.is_empty()) {
+            out.push_str(sep);
+            sep = "&amp;";
+            // Form encoding leaves only letters, digits, `*-._+%`: nothing to escape.
+            out.extend(form_urlencoded::byte_serialize(k.as_bytes()));
+            out.push('=');
+            out.extend(form_urlencoded::byte_serialize(v.as_bytes()));
+        }
+    }
+}
+
+impl crate::web::Urls {
+    /// [`Href`] to `rel`.
+    pub(crate) fn href<'a>(&'a self, rel: &'a str) -> Href<'a> {
+        Href(self.base(), Cow::Borrowed(rel))
+    }
+
+    /// [`HrefQuery`] to `rel` with `pairs`.
+    pub(crate) fn href_query<'a>(
+        &'a self,
+        rel: &'a str,
+        pairs: &'a [(&'a str, &'a str)],
+    ) -> HrefQuery<'a> {
+        HrefQuery(self.base(), rel, pairs)
     }
 }
 
@@ -239,7 +288,9 @@ pub(crate) fn pager(
             .copied()
             .collect();
         pairs.push(("page", &p));
-        v.urls.with_query(rel, pairs)
+        let mut href = String::new();
+        v.urls.href_query(rel, &pairs).render_to(&mut href);
+        maud::PreEscaped(href)
     };
     html! {
         nav.pager aria-label="Pages" {

@@ -2,7 +2,7 @@
 
 use maud::{html, Markup, Render, DOCTYPE};
 
-use super::components::{action_button, ButtonKind, Esc};
+use super::components::{action_button, ButtonKind};
 use super::{Flash, Nav, View};
 use crate::scheduler::Lifecycle;
 
@@ -15,36 +15,37 @@ pub(crate) fn page(
     body: impl Render,
 ) -> Markup {
     let u = v.urls;
-    let item = |target: Nav, href: String, label: &str, icon: &str| {
-        html! {
-            a.nav-item.current[nav == target] href=(href)
-                aria-current=[(nav == target).then_some("page")] {
-                span.nav-icon aria-hidden="true" { (icon) } (label)
-            }
-        }
-    };
+    const ITEMS: [(Nav, &str, &str, &str); 5] = [
+        (Nav::Overview, "/", "Overview", "◧"),
+        (Nav::Tasks, "/tasks", "Tasks", "☰"),
+        (Nav::Runs, "/runs", "Runs", "↻"),
+        (Nav::Instances, "/instances", "Instances", "▦"),
+        (Nav::Audit, "/audit", "Audit", "✎"),
+    ];
     html! {
         (DOCTYPE)
         html lang="en" {
             (head(v, title, true))
-            body data-events=(Esc(u.at("/events"))) {
+            body data-events=(u.href("/events")) {
                 a.skip href="#main" { "Skip to content" }
                 div.shell {
                     nav.sidebar aria-label="Main" {
-                        a.brand href=(Esc(u.root())) {
-                            img src=(Esc(v.asset("favicon.svg"))) alt="" width="22" height="22";
+                        a.brand href=(u.href("/")) {
+                            img src=(v.asset("favicon.svg")) alt="" width="22" height="22";
                             span { (v.title) }
                         }
-                        (item(Nav::Overview, u.root(), "Overview", "◧"))
-                        (item(Nav::Tasks, u.at("/tasks"), "Tasks", "☰"))
-                        (item(Nav::Runs, u.at("/runs"), "Runs", "↻"))
-                        (item(Nav::Instances, u.at("/instances"), "Instances", "▦"))
-                        @if v.user.is_some() {
-                            (item(Nav::Audit, u.at("/audit"), "Audit", "✎"))
+                        // The audit log records who did what: only with sign-in.
+                        @for (target, rel, label, icon) in ITEMS {
+                            @if target != Nav::Audit || v.user.is_some() {
+                                a.nav-item.current[nav == target] href=(u.href(rel))
+                                    aria-current=[(nav == target).then_some("page")] {
+                                    span.nav-icon aria-hidden="true" { (icon) } (label)
+                                }
+                            }
                         }
                         div.nav-foot {
-                            a.nav-item href=(Esc(u.at("/api/stats"))) { span.nav-icon aria-hidden="true" { "{}" } "JSON API" }
-                            a.nav-item href=(Esc(u.at("/metrics"))) { span.nav-icon aria-hidden="true" { "#" } "Metrics" }
+                            a.nav-item href=(u.href("/api/stats")) { span.nav-icon aria-hidden="true" { "{}" } "JSON API" }
+                            a.nav-item href=(u.href("/metrics")) { span.nav-icon aria-hidden="true" { "#" } "Metrics" }
                         }
                     }
                     div.content {
@@ -56,7 +57,7 @@ pub(crate) fn page(
                                     span.user title={"Signed in as " (u.id)} {
                                         (u.name) " · " span.muted { (u.role().map(|r| r.as_str()).unwrap_or("no role")) }
                                     }
-                                    form.inline method="post" action=(Esc(v.urls.at("/logout"))) {
+                                    form.inline method="post" action=(v.urls.href("/logout")) {
                                         (v.csrf_field())
                                         button.btn type="submit" { "Sign out" }
                                     }
@@ -79,11 +80,11 @@ pub(crate) fn head(v: &View<'_>, title: &str, script: bool) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="color-scheme" content="light dark";
             title { (title) " · " (v.title) }
-            link rel="stylesheet" href=(Esc(v.asset("app.css")));
-            link rel="stylesheet" href=(Esc(v.asset("theme.css")));
-            link rel="icon" type="image/svg+xml" href=(Esc(v.asset("favicon.svg")));
+            link rel="stylesheet" href=(v.asset("app.css"));
+            link rel="stylesheet" href=(v.asset("theme.css"));
+            link rel="icon" type="image/svg+xml" href=(v.asset("favicon.svg"));
             @if script {
-                script src=(Esc(v.asset("app.js"))) defer {}
+                script src=(v.asset("app.js")) defer {}
             }
         }
     }

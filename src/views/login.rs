@@ -1,6 +1,5 @@
 //! The sign-in page: a plain form, or the backend's explanation of how to get in.
 
-use super::components::Esc;
 use maud::{html, Markup, DOCTYPE};
 
 use super::View;
@@ -21,7 +20,7 @@ pub(crate) fn login(
             body.login-page {
                 main #main.login-box {
                     div.brand {
-                        img src=(Esc(v.asset("favicon.svg"))) alt="" width="28" height="28";
+                        img src=(v.asset("favicon.svg")) alt="" width="28" height="28";
                         span { (v.title) }
                     }
                     h1 { "Sign in" }
@@ -29,7 +28,7 @@ pub(crate) fn login(
                         div.flash.flash-err role="alert" { (e) }
                     }
                     @if form {
-                        form.card method="post" action=(Esc(v.urls.at("/login"))) {
+                        form.card method="post" action=(v.urls.href("/login")) {
                             input type="hidden" name="next" value=(next);
                             div.field {
                                 label for="username" { "Username" }

@@ -42,8 +42,8 @@ pub(crate) struct View<'a> {
 
 impl View<'_> {
     /// URL of an embedded asset, versioned by its content hash.
-    pub(crate) fn asset(&self, name: &str) -> String {
-        self.urls.at(&self.assets.path(name))
+    pub(crate) fn asset(&self, name: &str) -> components::Href<'_> {
+        components::Href(self.urls.base(), self.assets.path(name))
     }
 
     /// The hidden CSRF field for a POST form (nothing when login is off).

@@ -27,7 +27,7 @@ pub(crate) fn overview(
     let failures_url = u.with_query("/runs", [("status", "failures")]);
     let count = |state: TaskState| {
         html! {
-            a.stat href=(Esc(u.with_query("/tasks", [("state", state.as_str())]))) {
+            a.stat href=(u.href_query("/tasks", &[("state", state.as_str())])) {
                 span.stat-num { (stats.tasks.get(state)) }
                 span.stat-label { span class={"dot s-" (state.as_str())} {} (state.as_str()) }
             }
@@ -35,7 +35,7 @@ pub(crate) fn overview(
     };
     html! {
         div.stats data-live="stats" {
-            a.stat href=(Esc(u.at("/tasks"))) {
+            a.stat href=(u.href("/tasks")) {
                 span.stat-num { (stats.tasks.total()) }
                 span.stat-label { "tasks" }
             }
@@ -58,7 +58,7 @@ pub(crate) fn overview(
             section.card {
                 h2 { "Next up" }
                 @if next.items.is_empty() {
-                    p.empty { "Nothing is scheduled. " a href=(Esc(u.at("/tasks/new"))) { "Create a task" } " or resume a paused one." }
+                    p.empty { "Nothing is scheduled. " a href=(u.href("/tasks/new")) { "Create a task" } " or resume a paused one." }
                 } @else {
                     div.table-wrap { table.table {
                         thead { tr { th scope="col" { "Task" } th scope="col" { "Trigger" } th scope="col" { "Next run" } } }
@@ -92,7 +92,7 @@ pub(crate) fn overview(
                             }
                         }
                     } }
-                    p { a href=(Esc(u.with_query("/runs", [("status", "failures")]))) { "All failures →" } }
+                    p { a href=(u.href_query("/runs", &[("status", "failures")])) { "All failures →" } }
                 }
             }
         }

@@ -21,7 +21,7 @@ pub(crate) fn runs(
             .unwrap_or("")
     };
     html! {
-        form.filters method="get" action=(Esc(u.at("/runs"))) role="search" {
+        form.filters method="get" action=(u.href("/runs")) role="search" {
             label { span.sr-only { "Task id" } input type="search" name="task" value=(q.task_id.as_deref().unwrap_or("")) placeholder="Task id"; }
             label { span.sr-only { "Outcome" }
                 select name="status" {
@@ -35,13 +35,13 @@ pub(crate) fn runs(
             label.range { "From" input type="datetime-local" name="since" value=(get("since")) step="1"; }
             label.range { "to" input type="datetime-local" name="until" value=(get("until")) step="1"; }
             button.btn.btn-primary type="submit" { "Filter" }
-            a.btn href=(Esc(u.at("/runs"))) { "Reset" }
+            a.btn href=(u.href("/runs")) { "Reset" }
         }
         div.table-wrap data-live="runs" {
             @if page.items.is_empty() {
                 div.empty.card {
                     @if raw.iter().any(|(k, v)| *k != "per_page" && !v.is_empty()) {
-                        p { "No run matches these filters. " a href=(Esc(u.at("/runs"))) { "Clear the filters" } "." }
+                        p { "No run matches these filters. " a href=(u.href("/runs")) { "Clear the filters" } "." }
                     } @else {
                         p { "No runs yet. Runs appear here as tasks fire; to try one now, open a task and use " em { "Run now" } "." }
                     }

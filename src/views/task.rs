@@ -42,7 +42,7 @@ pub(crate) fn task(
             }
         }
         @if !d.info.job_registered {
-            div.flash.flash-err role="alert" { "Job " code { (t.job) } " is not registered in this process, so it does not run here. With a shared store, instances that register it run it (see " a href=(Esc(v.urls.at("/instances"))) { "Instances" } ")." }
+            div.flash.flash-err role="alert" { "Job " code { (t.job) } " is not registered in this process, so it does not run here. With a shared store, instances that register it run it (see " a href=(v.urls.href("/instances")) { "Instances" } ")." }
         }
         @if let Some(l) = last_error {
             div.card.error-card {

@@ -5,7 +5,7 @@ use maud::{html, Markup, Render};
 use jiff::Timestamp;
 
 use super::components::{
-    escape_into, pager, relative_into, time_open_into, Esc, StateBadge, StatusBadge,
+    escape_into, pager, relative_into, time_open_into, StateBadge, StatusBadge,
 };
 use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
@@ -46,34 +46,34 @@ pub(crate) fn tasks<'a>(
         ("per_page", &per_page_s),
         ("page", &page_s),
     ];
-    let sort_link = |sort: TaskSort, label: &str| {
+    let sort_link = |sort: TaskSort, label: &'static str| {
         let active = q.sort == sort;
-        let desc = active && !q.desc;
-        let mut pairs: Vec<(&str, &str)> = params
+        // The other filters, then this sort: at most 5 + 2 pairs.
+        let mut pairs = [("", ""); 8];
+        let mut n = 0;
+        for &(k, val) in params
             .iter()
             .filter(|(k, _)| !matches!(*k, "sort" | "dir" | "page"))
-            .copied()
-            .collect();
-        pairs.push(("sort", sort.as_str()));
-        if desc {
-            pairs.push(("dir", "desc"));
+        {
+            pairs[n] = (k, val);
+            n += 1;
         }
-        let arrow = match (active, q.desc) {
-            (true, false) => " ▲",
-            (true, true) => " ▼",
-            _ => "",
-        };
-        let aria = match (active, q.desc) {
-            (true, false) => Some("ascending"),
-            (true, true) => Some("descending"),
-            _ => None,
-        };
-        html! {
-            th scope="col" aria-sort=[aria] { a href=(Esc(u.with_query("/tasks", pairs))) { (label) (arrow) } }
+        pairs[n] = ("sort", sort.as_str());
+        n += 1;
+        if active && !q.desc {
+            pairs[n] = ("dir", "desc");
+            n += 1;
+        }
+        SortHead {
+            urls: u,
+            pairs,
+            n,
+            label,
+            order: active.then_some(q.desc),
         }
     };
     let head = html! {
-        form.filters method="get" action=(Esc(u.at("/tasks"))) role="search" {
+        form.filters method="get" action=(u.href("/tasks")) role="search" {
             label.grow { span.sr-only { "Search" }
                 input type="search" name="q" value=(q.q.as_deref().unwrap_or("")) placeholder="Search id, name or job…";
             }
@@ -104,27 +104,27 @@ pub(crate) fn tasks<'a>(
             @if q.sort != TaskSort::NextRun { input type="hidden" name="sort" value=(q.sort.as_str()); }
             @if q.desc { input type="hidden" name="dir" value="desc"; }
             button.btn.btn-primary type="submit" { "Filter" }
-            a.btn href=(Esc(u.at("/tasks"))) { "Reset" }
-            @if v.can_admin { a.btn.btn-primary.push href=(Esc(u.at("/tasks/new"))) { "+ New task" } }
+            a.btn href=(u.href("/tasks")) { "Reset" }
+            @if v.can_admin { a.btn.btn-primary.push href=(u.href("/tasks/new")) { "+ New task" } }
         }
         // Bulk actions only when there are rows to select.
         @if v.can_operate && !page.items.is_empty() {
-            form #bulk method="post" action=(Esc(u.at("/tasks/bulk/run"))) {
+            form #bulk method="post" action=(u.href("/tasks/bulk/run")) {
                 (v.csrf_field())
                 input type="hidden" name="back" value=(here);
                 div.bulkbar {
                     span.muted { "With selected:" }
-                    button.btn type="submit" formaction=(Esc(u.at("/tasks/bulk/run"))) { "Run now" }
-                    button.btn type="submit" formaction=(Esc(u.at("/tasks/bulk/pause"))) { "Pause" }
-                    button.btn type="submit" formaction=(Esc(u.at("/tasks/bulk/resume"))) { "Resume" }
+                    button.btn type="submit" formaction=(u.href("/tasks/bulk/run")) { "Run now" }
+                    button.btn type="submit" formaction=(u.href("/tasks/bulk/pause")) { "Pause" }
+                    button.btn type="submit" formaction=(u.href("/tasks/bulk/resume")) { "Resume" }
                     @if v.can_admin {
-                        button.btn.btn-danger type="submit" formaction=(Esc(u.at("/tasks/bulk/remove"))) data-confirm="Remove the selected tasks? Their history is kept." { "Remove" }
+                        button.btn.btn-danger type="submit" formaction=(u.href("/tasks/bulk/remove")) data-confirm="Remove the selected tasks? Their history is kept." { "Remove" }
                     }
                 }
             }
         }
         @if v.can_operate {
-            form #row-actions method="post" action=(Esc(u.at("/tasks"))) hidden {
+            form #row-actions method="post" action=(u.href("/tasks")) hidden {
                 (v.csrf_field())
                 input type="hidden" name="back" value=(here);
             }
@@ -134,9 +134,9 @@ pub(crate) fn tasks<'a>(
             @if page.items.is_empty() {
                 div.empty.card {
                     @if q.q.is_some() || q.state.is_some() || q.job.is_some() || q.trigger.is_some() {
-                        p { "No task matches these filters. " a href=(Esc(u.at("/tasks"))) { "Clear the filters" } "." }
+                        p { "No task matches these filters. " a href=(u.href("/tasks")) { "Clear the filters" } "." }
                     } @else {
-                        p { "No tasks yet. " a href=(Esc(u.at("/tasks/new"))) { "Create one" } " from a registered job, or add tasks in code with Scheduler::add." }
+                        p { "No tasks yet. " a href=(u.href("/tasks/new")) { "Create one" } " from a registered job, or add tasks in code with Scheduler::add." }
                     }
                 }
             } @else {
@@ -160,6 +160,37 @@ pub(crate) fn tasks<'a>(
         table,
         rows: Rows(v, &page.items, kept),
         pager: pager(v, "/tasks", &params, page.page, page.pages(), page.total),
+    }
+}
+
+/// A sortable column's header: a link that sorts by it (the other way when it is the sort
+/// already), marked with the current order. Written straight into the page.
+struct SortHead<'a> {
+    urls: &'a crate::web::Urls,
+    pairs: [(&'a str, &'a str); 8],
+    n: usize,
+    label: &'static str,
+    /// `Some(descending)` when this is the current sort.
+    order: Option<bool>,
+}
+
+impl Render for SortHead<'_> {
+    fn render_to(&self, out: &mut String) {
+        out.push_str("<th scope=\"col\"");
+        let (aria, arrow) = match self.order {
+            Some(false) => (" aria-sort=\"ascending\"", " ▲"),
+            Some(true) => (" aria-sort=\"descending\"", " ▼"),
+            None => ("", ""),
+        };
+        out.push_str(aria);
+        out.push_str("><a href=\"");
+        self.urls
+            .href_query("/tasks", &self.pairs[..self.n])
+            .render_to(out);
+        out.push_str("\">");
+        out.push_str(self.label);
+        out.push_str(arrow);
+        out.push_str("</a></th>");
     }
 }
 
@@ -353,13 +384,13 @@ mod tests {
         let u = v.urls;
         let id = &t.task.id;
         let button = |action: &str, label: &str, class: &str, confirm: Option<String>| {
-            html! { button class=(class) form="row-actions" formaction=(Esc(u.task(id, action))) data-confirm=[confirm] { (label) } }
+            html! { button class=(class) form="row-actions" formaction=(u.task(id, action)) data-confirm=[confirm] { (label) } }
         };
         html! {
             tr.paused[t.state == TaskState::Paused] {
                 @if v.can_operate { td { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; } }
                 td {
-                    a.task-name href=(Esc(u.task(id, ""))) { (t.task.name) }
+                    a.task-name href=(u.task(id, "")) { (t.task.name) }
                     @if t.task.name != *id { div.mono.muted.small { (id) } }
                 }
                 td.mono { (t.task.job) @if !t.job_registered { " " span.badge.b-failed title="No job of this name is registered in this process" { "unregistered" } } }
@@ -367,7 +398,7 @@ mod tests {
                 td { (when(v, t.next_fire)) }
                 td {
                     @if let Some(l) = &t.last_run {
-                        a href=(Esc(u.run(l.run_id))) { (StatusBadge(l.status)) }
+                        a href=(u.run(l.run_id)) { (StatusBadge(l.status)) }
                         " " (when(v, l.finished_at.or(Some(l.scheduled_at))))
                     } @else { span.muted { "never" } }
                 }

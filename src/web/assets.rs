@@ -25,6 +25,8 @@ struct Asset {
     gzip: Option<Bytes>,
     /// First 16 hex digits of the SHA-256 of `raw`.
     hash: String,
+    /// `/assets/{name}?v={hash}`.
+    path: String,
     etag: HeaderValue,
 }
 
@@ -45,6 +47,7 @@ impl Asset {
             content_type,
             raw: raw.into(),
             gzip: gzip.map(Bytes::from),
+            path: format!("/assets/{name}?v={hash}"),
             hash,
             etag,
         }
@@ -72,10 +75,10 @@ impl Assets {
     }
 
     /// The versioned URL path (relative) of `name`: `/assets/app.css?v=0123abcd…`.
-    pub(crate) fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> std::borrow::Cow<'_, str> {
         match self.files.iter().find(|a| a.name == name) {
-            Some(a) => format!("/assets/{}?v={}", a.name, a.hash),
-            None => format!("/assets/{name}"),
+            Some(a) => a.path.as_str().into(),
+            None => format!("/assets/{name}").into(),
         }
     }
 
