@@ -255,7 +255,8 @@ async fn every_response_carries_security_headers() {
             "no CORS: {path}"
         );
     }
-    // Redirects and 304s are never rendered: they carry nosniff and a cache policy only.
+    // Redirects are never rendered: they carry nosniff and a cache policy only (304s, with no
+    // body, carry only what RFC 9110 asks: see the assets test).
     let r = srv.post_form("/tasks/alpha/pause", "").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(r.header("x-content-type-options"), "nosniff");
@@ -680,6 +681,18 @@ async fn health_metrics_and_assets() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     assert!(r.body.is_empty());
+    // What RFC 9110 asks a 304 to repeat from the 200, and nothing for a body it lacks.
+    assert_eq!(r.header("etag"), etag);
+    assert!(r.header("cache-control").contains("immutable"));
+    assert_eq!(r.header("vary"), "Accept-Encoding");
+    assert_eq!(r.header("x-content-type-options"), "");
+    // The version is matched as written: another one is revalidated, not cached for a year.
+    let stale = format!("{}0", css);
+    let r = srv
+        .request(Method::GET, &stale, &[("if-none-match", &etag)], "")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert!(r.header("cache-control").contains("must-revalidate"));
     assert_eq!(
         srv.get("/dashboard/assets/nope.js").await.status,
         StatusCode::NOT_FOUND

@@ -1,7 +1,9 @@
 //! Our own static files, embedded in the binary: served with a strong `ETag`, a one-year
 //! immutable cache when asked for by their content-hashed URL, and gzip when accepted.
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
@@ -30,6 +32,20 @@ struct Asset {
     etag: HeaderValue,
 }
 
+/// `s` as a `'static` string, made once per distinct value in the process (one per asset
+/// content: the built-in files and each theme colour). Headers made from static strings are
+/// copied into responses without touching a reference count that concurrent requests share.
+fn interned(s: String) -> &'static str {
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&known) = seen.get(s.as_str()) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(s.into_boxed_str());
+    seen.insert(leaked);
+    leaked
+}
+
 impl Asset {
     fn new(name: &'static str, content_type: &'static str, raw: Vec<u8>) -> Asset {
         let digest = Sha256::digest(&raw);
@@ -40,8 +56,8 @@ impl Asset {
             .and_then(|()| enc.finish())
             .ok()
             .filter(|g| g.len() < raw.len());
-        let etag = HeaderValue::from_str(&format!("\"{hash}\""))
-            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        // Hex digits in quotes: always a valid header value.
+        let etag = HeaderValue::from_static(interned(format!("\"{hash}\"")));
         Asset {
             name,
             content_type,
@@ -96,20 +112,20 @@ impl Assets {
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| t.trim() == a.etag || t.trim() == "*"));
-        let gzip_ok = req
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(accepts_gzip);
         let (status, body, gz) = if not_modified {
             (StatusCode::NOT_MODIFIED, Body::empty(), false)
         } else {
+            let gzip_ok = req
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(accepts_gzip);
             match (&a.gzip, gzip_ok) {
                 (Some(g), true) => (StatusCode::OK, Body::full(g.clone()), true),
                 _ => (StatusCode::OK, Body::full(a.raw.clone()), false),
             }
         };
-        // A 304 carries ETag, Cache-Control, Vary and nosniff only.
-        let room = if not_modified { 6 } else { 12 };
+        // A 304 carries ETag, Cache-Control and Vary only (what RFC 9110 asks of it).
+        let room = if not_modified { 4 } else { 12 };
         let mut r = super::response::sized(status, body, room);
         let h = r.headers_mut();
         h.insert(header::ETAG, a.etag.clone());

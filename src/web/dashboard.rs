@@ -190,11 +190,13 @@ impl Dashboard {
                 None => &shared.prefix,
             };
             let rel = mount.strip(path).unwrap_or(path);
-            let urls = Urls::new(forwarded.join(mount));
+            // Built when needed: assets and the health check have no links (and joining
+            // shares the prefix, a reference count every request would fight over).
+            let urls = || Urls::new(forwarded.join(mount));
             let query = parts.uri.query().unwrap_or("");
             let wants_json = rel.starts_with("/api/") || accepts_json(&parts.headers);
             if rel.is_empty() {
-                let mut to = urls.root();
+                let mut to = urls().root();
                 if !query.is_empty() {
                     to.push('?');
                     to.push_str(query);
@@ -226,21 +228,16 @@ impl Dashboard {
                     break 'answer response::method_not_allowed(&allow, wants_json)
                 }
                 Err(Miss::NotFound) => {
-                    break 'answer handlers::not_found(shared, &urls, wants_json);
+                    break 'answer handlers::not_found(shared, &urls(), wants_json);
                 }
             };
             // Assets and the health check need no identity, body or context: answer them first
             // (a browser sends its session cookie with every asset; verifying it would be waste).
             if handlers::is_stateless(found.handler) {
-                let version = form_urlencoded::parse(query.as_bytes())
-                    .find(|(k, _)| k == "v")
-                    .map(|(_, v)| v);
-                break 'answer handlers::stateless(
-                    shared,
-                    &found,
-                    version.as_deref(),
-                    &parts.headers,
-                );
+                // An asset's version is hex digits: no decoding needed (an encoded one simply
+                // does not match).
+                let version = query.split('&').find_map(|p| p.strip_prefix("v="));
+                break 'answer handlers::stateless(shared, &found, version, &parts.headers);
             }
             let form = if unsafe_method {
                 match Box::pin(read_body(&parts.headers, body, shared.body_limit)).await {
@@ -265,6 +262,8 @@ impl Dashboard {
             } else {
                 Bytes::new()
             };
+
+            let urls = urls();
 
             // 3b. auth: who is asking, and may they
             let partial = parts

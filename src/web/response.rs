@@ -239,11 +239,16 @@ const COOP: http::HeaderName = http::HeaderName::from_static("cross-origin-opene
 
 /// Adds the security headers; HTML and JSON are never cached.
 ///
-/// Every response gets `nosniff` and a `Cache-Control`. The policies that govern a rendered
-/// document (CSP, framing, referrer, opener) go on every response that has a body to render,
-/// not on redirects and 304s: a browser renders neither, and those two are the hottest
-/// responses (the sign-in gate, asset revalidation), where every header byte costs.
+/// Every response but a 304 gets `nosniff` and a `Cache-Control` (a 304 has no body, and
+/// keeps the `Cache-Control` its asset sets). The policies that govern a rendered document
+/// (CSP, framing, referrer, opener) go on every response that has a body to render, not on
+/// redirects and 304s: a browser renders neither, and those two are the hottest responses
+/// (the sign-in gate, asset revalidation), where every header byte costs.
 pub(crate) fn secure(status: StatusCode, headers: &mut HeaderMap) {
+    // A 304 has no body to sniff, and the cached response it revalidates keeps its headers.
+    if status == StatusCode::NOT_MODIFIED {
+        return;
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
