@@ -81,6 +81,11 @@ pub(crate) struct Shared {
 ///
 /// Cheap to clone. Serve it with [`Dashboard::serve`], from your own hyper accept loop, or
 /// through a framework adapter.
+///
+/// The tasks page and `/api/tasks` keep each listed task's rendered row and JSON between
+/// requests (the page is fetched again on every live update), and reuse them while the task
+/// is unchanged in every field; relative times are written per request. What is kept is
+/// bounded at 4 MiB per dashboard, then dropped and refilled.
 #[derive(Clone)]
 pub struct Dashboard {
     pub(crate) shared: Arc<Shared>,
