@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use croner::parser::{CronParser, Seconds};
@@ -125,8 +125,9 @@ pub struct Trigger(Arc<Checked>);
 struct Checked {
     spec: TriggerSpec,
     compiled: Compiled,
-    /// [`Trigger::describe`]'s text, written once.
-    text: Box<str>,
+    /// [`Trigger::describe`]'s text, written the first time it is asked for (an idle task
+    /// that is never listed does not pay for it).
+    text: OnceLock<Box<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -251,11 +252,10 @@ impl Trigger {
             }
             TriggerSpec::Date { at } => Compiled::Date { at: *at },
         };
-        let text = describe(&compiled).into_boxed_str();
         Ok(Trigger(Arc::new(Checked {
             spec: spec.clone(),
             compiled,
-            text,
+            text: OnceLock::new(),
         })))
     }
 
@@ -333,18 +333,20 @@ impl Trigger {
 
     /// A sentence for people: "every 30s", "At 03:30:00 (Europe/Berlin)", "once at …".
     pub fn describe(&self) -> String {
-        self.0.text.to_string()
+        self.text().to_string()
     }
 
     /// [`Trigger::describe`]'s text, borrowed.
     pub fn text(&self) -> &str {
-        &self.0.text
+        self.0
+            .text
+            .get_or_init(|| describe(&self.0.compiled).into_boxed_str())
     }
 }
 
 impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.text)
+        f.write_str(self.text())
     }
 }
 
