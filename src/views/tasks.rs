@@ -543,8 +543,8 @@ mod tests {
                 now,
                 user: None,
                 csrf: None,
-                can_operate: level > 0,
-                can_admin: level > 1,
+                can_operate: level & 1 != 0,
+                can_admin: level & 2 != 0,
                 here: "/tasks",
             };
             let mut out = String::new();
@@ -564,7 +564,7 @@ mod tests {
                 // A task changes: its kept rows must not be used.
                 rows[0] = info("plain", "Renamed", true, Some(RunStatus::TimedOut), true);
             }
-            for level in 0..3 {
+            for level in 0..4 {
                 for prefix in ["/ops", "/other/base"] {
                     let fresh = render(&rows, prefix, now, level, None);
                     assert_eq!(

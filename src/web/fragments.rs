@@ -37,25 +37,18 @@ pub(crate) struct Fragments {
 pub(crate) struct Slot {
     info: TaskInfo,
     /// The row, by permission level (see [`Level`]).
-    rows: [OnceLock<Row>; 3],
+    rows: [OnceLock<Row>; 4],
     json: OnceLock<Box<[u8]>>,
 }
 
-/// Which of a row's variants a viewer gets.
+/// Which of a row's variants a viewer gets: exactly the permissions a row is drawn with, so
+/// that no combination shares another's markup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Level {
-    View = 0,
-    Operate = 1,
-    Admin = 2,
-}
+pub(crate) struct Level(usize);
 
 impl Level {
     pub(crate) fn of(can_operate: bool, can_admin: bool) -> Level {
-        match (can_operate, can_admin) {
-            (_, true) => Level::Admin,
-            (true, false) => Level::Operate,
-            (false, false) => Level::View,
-        }
+        Level(usize::from(can_operate) | usize::from(can_admin) << 1)
     }
 }
 
@@ -157,7 +150,7 @@ impl Fragments {
         base: &str,
         render: impl FnOnce(&mut String, &mut Holes),
     ) -> Option<&'s Row> {
-        let row = slot.rows[level as usize].get_or_init(|| {
+        let row = slot.rows[level.0].get_or_init(|| {
             let mut text = String::with_capacity(1024);
             let mut holes = Holes::default();
             render(&mut text, &mut holes);
@@ -306,13 +299,22 @@ mod tests {
     fn a_row_kept_under_one_base_is_not_given_to_another() {
         let kept = Fragments::default();
         kept.with_slots(&[info("a")], |slots| {
-            let r = kept.row(slots[0], Level::Admin, "/one", |o, _| o.push_str("row"));
+            let r = kept.row(slots[0], Level::of(true, true), "/one", |o, _| {
+                o.push_str("row")
+            });
             assert!(r.is_some());
             assert!(kept
-                .row(slots[0], Level::Admin, "/two", |_, _| unreachable!())
+                .row(
+                    slots[0],
+                    Level::of(true, true),
+                    "/two",
+                    |_, _| unreachable!()
+                )
                 .is_none());
             // Levels are kept apart.
-            let r = kept.row(slots[0], Level::View, "/two", |o, _| o.push_str("view"));
+            let r = kept.row(slots[0], Level::of(false, false), "/two", |o, _| {
+                o.push_str("view")
+            });
             let mut out = String::new();
             r.unwrap().write(&mut out, |_, _| ());
             assert_eq!(out, "view");
