@@ -271,6 +271,28 @@ pub(crate) fn action_button(
     }
 }
 
+/// A pager link: `rel` with `params`, its `page` replaced.
+struct PageLink<'a> {
+    urls: &'a crate::web::Urls,
+    rel: &'a str,
+    params: &'a [(&'a str, &'a str)],
+    page: u32,
+}
+
+impl Render for PageLink<'_> {
+    fn render_to(&self, out: &mut String) {
+        let page = self.page.to_string();
+        let mut pairs: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .filter(|(k, _)| *k != "page")
+            .copied()
+            .collect();
+        pairs.push(("page", &page));
+        self.urls.href_query(self.rel, &pairs).render_to(out);
+    }
+}
+
 /// Previous / next links keeping the other query parameters.
 pub(crate) fn pager(
     v: &View<'_>,
@@ -280,17 +302,11 @@ pub(crate) fn pager(
     pages: u32,
     total: usize,
 ) -> Markup {
-    let link = |p: u32| {
-        let p = p.to_string();
-        let mut pairs: Vec<(&str, &str)> = params
-            .iter()
-            .filter(|(k, _)| *k != "page")
-            .copied()
-            .collect();
-        pairs.push(("page", &p));
-        let mut href = String::new();
-        v.urls.href_query(rel, &pairs).render_to(&mut href);
-        maud::PreEscaped(href)
+    let link = |page: u32| PageLink {
+        urls: v.urls,
+        rel,
+        params,
+        page,
     };
     html! {
         nav.pager aria-label="Pages" {
