@@ -427,6 +427,49 @@ mod tests {
     }
 
     #[test]
+    fn pager_links_keep_the_query_and_encode_it() {
+        let urls = crate::web::Urls::new(crate::web::MountPrefix::new("/ops").unwrap());
+        let assets = crate::web::Assets::new("#000");
+        let st = crate::backend::SchedulerStatus {
+            lifecycle: crate::scheduler::Lifecycle::Running,
+            paused: false,
+            timezone: "UTC".into(),
+            now: Timestamp::UNIX_EPOCH,
+        };
+        let v = View {
+            urls: &urls,
+            assets: &assets,
+            title: "t",
+            status: &st,
+            tz: jiff::tz::TimeZone::UTC,
+            now: Timestamp::UNIX_EPOCH,
+            user: None,
+            csrf: None,
+            can_operate: false,
+            can_admin: false,
+            here: "/",
+        };
+        let params = [("q", "a b&<\"x\">"), ("state", ""), ("page", "2")];
+        let html = pager(&v, "/tasks", &params, 2, 3, 123).into_string();
+        assert!(
+            html.contains(
+                r#"<a class="btn" href="/ops/tasks?q=a+b%26%3C%22x%22%3E&amp;page=1" rel="prev">"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"<a class="btn" href="/ops/tasks?q=a+b%26%3C%22x%22%3E&amp;page=3" rel="next">"#
+            ),
+            "{html}"
+        );
+        assert!(html.contains("123 total · page 2 of 3"), "{html}");
+        // The same as escaping the string the URL helper builds.
+        let built = urls.with_query("/tasks", [("q", params[0].1), ("page", "3")]);
+        assert!(html.contains(&maud::html! { (built) }.into_string()));
+    }
+
+    #[test]
     fn times_in_the_scheduler_zone() {
         let urls = crate::web::Urls::new(crate::web::MountPrefix::default());
         let assets = crate::web::Assets::new("#000");
