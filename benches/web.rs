@@ -1,6 +1,6 @@
 //! Dashboard benches, in-process (no sockets): the smallest request through the whole pipeline
 //! and router (`/health`); the tasks page, its JSON twin and the overview at 1,000 and
-//! 100,000 tasks; a task page with 100 and 10,000 runs of history; session verification.
+//! 100,000 tasks, and the tasks page with its rows written afresh; a task page with 100 and 10,000 runs of history; session verification.
 //!
 //! `cargo bench --bench web`
 
@@ -104,6 +104,25 @@ fn web(c: &mut Criterion) {
             "/dashboard/tasks?state=scheduled&sort=name",
         );
         page(c, &rt, &format!("overview, {n} tasks"), &d, "/dashboard/");
+        // The same page reached under a second mount path: its rows were kept with the first
+        // path's links, so every row is written afresh (what a first view costs).
+        let first = rt.block_on(d.handle(get("/dashboard/tasks")));
+        assert_eq!(first.status(), StatusCode::OK);
+        let other = taskdeck::MountedAt(taskdeck::MountPrefix::new("/other").expect("prefix"));
+        c.bench_function(
+            &format!("tasks page, 50 of {n}, rows written afresh"),
+            |b| {
+                b.iter(|| {
+                    let mut req = get(black_box("/other/tasks"));
+                    req.extensions_mut().insert(other.clone());
+                    let r = rt.block_on(d.handle(req));
+                    assert_eq!(r.status(), StatusCode::OK);
+                    rt.block_on(r.into_body().collect())
+                        .expect("body")
+                        .to_bytes()
+                })
+            },
+        );
     }
     for runs in [100usize, 10_000] {
         let d = dashboard(&rt, 100, runs);
