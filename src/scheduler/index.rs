@@ -376,14 +376,29 @@ impl TaskIndex {
             return (Vec::new(), total);
         }
         let mut items = Vec::with_capacity(limit.min(total - offset));
-        items.extend(
-            self.ordered(q)
-                .filter_map(|id| self.tasks.get(id))
-                .filter(|e| self.matches(e, q, needle))
-                .skip(offset)
-                .take(limit)
-                .map(|e| e.rec.clone()),
-        );
+        // When the index walked holds exactly the matching rows, skip ids without looking
+        // their rows up: a deep page costs a walk over ids, not a lookup per skipped row.
+        let exact = q.job.is_none()
+            && q.trigger.is_none()
+            && (q.state.is_none() || q.sort == TaskSort::NextRun);
+        if exact {
+            items.extend(
+                self.ordered(q)
+                    .skip(offset)
+                    .take(limit)
+                    .filter_map(|id| self.tasks.get(id))
+                    .map(|e| e.rec.clone()),
+            );
+        } else {
+            items.extend(
+                self.ordered(q)
+                    .filter_map(|id| self.tasks.get(id))
+                    .filter(|e| self.matches(e, q, needle))
+                    .skip(offset)
+                    .take(limit)
+                    .map(|e| e.rec.clone()),
+            );
+        }
         (items, total)
     }
 
