@@ -244,7 +244,8 @@ impl Render for Rows<'_> {
         let now = v.now;
         kept.with_slots(items, |slots| {
             for (slot, t) in slots.iter().zip(items) {
-                let row = kept.row(slot, level, v.urls.base(), |text, holes| {
+                let key = (v.urls.base(), v.status.timezone.as_str());
+                let row = kept.row(slot, level, key, |text, holes| {
                     Row(v, t).write(text, Some(holes))
                 });
                 match row {
@@ -506,7 +507,7 @@ mod tests {
 
     /// Rows copied from kept ones equal rows written afresh: at a later time (relative
     /// times move on), for every permission level, after a task changes, and for a second
-    /// base path sharing the kept rows.
+    /// base path or time zone sharing the kept rows.
     #[test]
     fn kept_rows_match_fresh_ones() {
         let assets = crate::web::Assets::new("#000");
@@ -523,7 +524,7 @@ mod tests {
             ),
         ];
         let render = |rows: &[TaskInfo],
-                      prefix: &str,
+                      (prefix, zone): (&str, &str),
                       now: jiff::Timestamp,
                       level: usize,
                       kept: Option<&Fragments>| {
@@ -531,7 +532,7 @@ mod tests {
             let st = crate::backend::SchedulerStatus {
                 lifecycle: crate::scheduler::Lifecycle::Running,
                 paused: false,
-                timezone: "UTC".into(),
+                timezone: zone.into(),
                 now,
             };
             let v = View {
@@ -539,7 +540,7 @@ mod tests {
                 assets: &assets,
                 title: "t",
                 status: &st,
-                tz: jiff::tz::TimeZone::UTC,
+                tz: jiff::tz::TimeZone::get(zone).unwrap(),
                 now,
                 user: None,
                 csrf: None,
@@ -565,16 +566,20 @@ mod tests {
                 rows[0] = info("plain", "Renamed", true, Some(RunStatus::TimedOut), true);
             }
             for level in 0..4 {
-                for prefix in ["/ops", "/other/base"] {
-                    let fresh = render(&rows, prefix, now, level, None);
+                for key in [
+                    ("/ops", "UTC"),
+                    ("/other/base", "UTC"),
+                    ("/ops", "America/New_York"),
+                ] {
+                    let fresh = render(&rows, key, now, level, None);
                     assert_eq!(
-                        render(&rows, prefix, now, level, Some(&kept)),
+                        render(&rows, key, now, level, Some(&kept)),
                         fresh,
-                        "{step} {level} {prefix}"
+                        "{step} {level} {key:?}"
                     );
                 }
             }
-            let fresh = render(&rows, "/ops", now, 2, None);
+            let fresh = render(&rows, ("/ops", "UTC"), now, 2, None);
             assert!(
                 fresh.contains(if step == 0 { ">in 1m" } else { "ago<" }),
                 "{fresh}"

@@ -54,9 +54,11 @@ impl Level {
 
 /// A kept row: its markup without its relative times, and where they go.
 pub(crate) struct Row {
-    /// The base path its links were made under (a dashboard reached through several
-    /// prefixes keeps the first; the others render their rows each time).
+    /// The base path its links were made under and the time zone its times were shown in
+    /// (a dashboard reached through several prefixes keeps the first; the others render
+    /// their rows each time).
     base: Box<str>,
+    zone: Box<str>,
     text: Box<str>,
     /// Byte offsets into `text`, ascending, each with the time to write there.
     holes: Box<[(usize, Timestamp)]>,
@@ -141,13 +143,13 @@ impl Fragments {
         f(&refs)
     }
 
-    /// The row of `slot` at `level` with links under `base`, rendered by `render` the first
-    /// time; `None` when the row kept has links under another base.
+    /// The row of `slot` at `level` with links under `base` and times in `zone`, rendered by
+    /// `render` the first time; `None` when the row kept was made for another base or zone.
     pub(crate) fn row<'s>(
         &self,
         slot: &'s Slot,
         level: Level,
-        base: &str,
+        (base, zone): (&str, &str),
         render: impl FnOnce(&mut String, &mut Holes),
     ) -> Option<&'s Row> {
         let row = slot.rows[level.0].get_or_init(|| {
@@ -157,11 +159,12 @@ impl Fragments {
             self.bytes.fetch_add(text.len(), Ordering::Relaxed);
             Row {
                 base: base.into(),
+                zone: zone.into(),
                 text: text.into_boxed_str(),
                 holes: holes.0.into_boxed_slice(),
             }
         });
-        (*row.base == *base).then_some(row)
+        (*row.base == *base && *row.zone == *zone).then_some(row)
     }
 
     /// The JSON object of `slot`, written by `write` the first time.
@@ -296,25 +299,23 @@ mod tests {
     }
 
     #[test]
-    fn a_row_kept_under_one_base_is_not_given_to_another() {
+    fn a_row_kept_for_one_base_or_zone_is_not_given_to_another() {
         let kept = Fragments::default();
         kept.with_slots(&[info("a")], |slots| {
-            let r = kept.row(slots[0], Level::of(true, true), "/one", |o, _| {
-                o.push_str("row")
-            });
+            let admin = Level::of(true, true);
+            let r = kept.row(slots[0], admin, ("/one", "UTC"), |o, _| o.push_str("row"));
             assert!(r.is_some());
-            assert!(kept
-                .row(
-                    slots[0],
-                    Level::of(true, true),
-                    "/two",
-                    |_, _| unreachable!()
-                )
-                .is_none());
+            let other = |key| kept.row(slots[0], admin, key, |_, _| unreachable!());
+            assert!(other(("/two", "UTC")).is_none());
+            assert!(other(("/one", "Europe/Berlin")).is_none());
+            assert!(other(("/one", "UTC")).is_some());
             // Levels are kept apart.
-            let r = kept.row(slots[0], Level::of(false, false), "/two", |o, _| {
-                o.push_str("view")
-            });
+            let r = kept.row(
+                slots[0],
+                Level::of(false, false),
+                ("/two", "UTC"),
+                |o, _| o.push_str("view"),
+            );
             let mut out = String::new();
             r.unwrap().write(&mut out, |_, _| ());
             assert_eq!(out, "view");
