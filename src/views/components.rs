@@ -392,24 +392,10 @@ mod tests {
     fn action_button_escapes_and_carries_back_and_csrf() {
         let urls = crate::web::Urls::new(crate::web::MountPrefix::default());
         let assets = crate::web::Assets::new("#000");
-        let st = crate::backend::SchedulerStatus {
-            lifecycle: crate::scheduler::Lifecycle::Running,
-            paused: false,
-            timezone: "UTC".into(),
-            now: Timestamp::UNIX_EPOCH,
-        };
+        let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
         let v = View {
-            urls: &urls,
-            assets: &assets,
-            title: "t",
-            status: &st,
-            tz: jiff::tz::TimeZone::UTC,
-            now: Timestamp::UNIX_EPOCH,
-            user: None,
             csrf: Some("tok\"<"),
-            can_operate: true,
-            can_admin: true,
-            here: "/",
+            ..View::test(&urls, &assets, &st, true, true)
         };
         let html = action_button(
             &v,
@@ -430,25 +416,8 @@ mod tests {
     fn pager_links_keep_the_query_and_encode_it() {
         let urls = crate::web::Urls::new(crate::web::MountPrefix::new("/ops").unwrap());
         let assets = crate::web::Assets::new("#000");
-        let st = crate::backend::SchedulerStatus {
-            lifecycle: crate::scheduler::Lifecycle::Running,
-            paused: false,
-            timezone: "UTC".into(),
-            now: Timestamp::UNIX_EPOCH,
-        };
-        let v = View {
-            urls: &urls,
-            assets: &assets,
-            title: "t",
-            status: &st,
-            tz: jiff::tz::TimeZone::UTC,
-            now: Timestamp::UNIX_EPOCH,
-            user: None,
-            csrf: None,
-            can_operate: false,
-            can_admin: false,
-            here: "/",
-        };
+        let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
+        let v = View::test(&urls, &assets, &st, false, false);
         let params = [("q", "a b&<\"x\">"), ("state", ""), ("page", "2")];
         let html = pager(&v, "/tasks", &params, 2, 3, 123).into_string();
         assert!(
@@ -474,25 +443,8 @@ mod tests {
         let urls = crate::web::Urls::new(crate::web::MountPrefix::default());
         let assets = crate::web::Assets::new("#000");
         let now: Timestamp = "2026-11-23T17:04:05Z".parse().unwrap();
-        let st = crate::backend::SchedulerStatus {
-            lifecycle: crate::scheduler::Lifecycle::Running,
-            paused: false,
-            timezone: "Europe/Berlin".into(),
-            now,
-        };
-        let v = View {
-            urls: &urls,
-            assets: &assets,
-            title: "t",
-            status: &st,
-            tz: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(),
-            now,
-            user: None,
-            csrf: None,
-            can_operate: false,
-            can_admin: false,
-            here: "/",
-        };
+        let st = crate::views::test_status("Europe/Berlin", now);
+        let v = View::test(&urls, &assets, &st, false, false);
         assert_eq!(absolute(&v, now), "2026-11-23 18:04:05 CET");
         let summer: Timestamp = "2026-07-01T00:00:09Z".parse().unwrap();
         assert_eq!(absolute(&v, summer), "2026-07-01 02:00:09 CEST");

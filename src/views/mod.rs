@@ -40,6 +40,44 @@ pub(crate) struct View<'a> {
     pub(crate) here: &'a str,
 }
 
+/// The scheduler as a test view shows it: running, times in `zone` at `now`.
+#[cfg(test)]
+pub(crate) fn test_status(zone: &str, now: Timestamp) -> SchedulerStatus {
+    SchedulerStatus {
+        lifecycle: crate::scheduler::Lifecycle::Running,
+        paused: false,
+        timezone: zone.into(),
+        now,
+    }
+}
+
+#[cfg(test)]
+impl<'a> View<'a> {
+    /// A view for tests: nobody signed in, no CSRF token, times in the status's zone at its
+    /// time, with the given permissions.
+    pub(crate) fn test(
+        urls: &'a Urls,
+        assets: &'a Assets,
+        status: &'a SchedulerStatus,
+        can_operate: bool,
+        can_admin: bool,
+    ) -> View<'a> {
+        View {
+            urls,
+            assets,
+            title: "t",
+            status,
+            tz: TimeZone::get(&status.timezone).expect("zone"),
+            now: status.now,
+            user: None,
+            csrf: None,
+            can_operate,
+            can_admin,
+            here: "/",
+        }
+    }
+}
+
 impl View<'_> {
     /// URL of an embedded asset, versioned by its content hash.
     pub(crate) fn asset(&self, name: &str) -> components::Href<'_> {

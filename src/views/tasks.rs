@@ -452,12 +452,7 @@ mod tests {
     fn hand_written_row_matches_the_template() {
         let assets = crate::web::Assets::new("#000");
         let now: jiff::Timestamp = "2026-03-01T10:00:30Z".parse().unwrap();
-        let st = crate::backend::SchedulerStatus {
-            lifecycle: crate::scheduler::Lifecycle::Running,
-            paused: false,
-            timezone: "Europe/Berlin".into(),
-            now,
-        };
+        let st = crate::views::test_status("Europe/Berlin", now);
         let rows = [
             info("plain", "plain", false, None, true),
             info(
@@ -479,19 +474,7 @@ mod tests {
         for prefix in ["", "/ops/jobs"] {
             let urls = crate::web::Urls::new(crate::web::MountPrefix::new(prefix).unwrap());
             for (operate, admin) in [(false, false), (true, false), (true, true)] {
-                let v = View {
-                    urls: &urls,
-                    assets: &assets,
-                    title: "t",
-                    status: &st,
-                    tz: jiff::tz::TimeZone::get("Europe/Berlin").unwrap(),
-                    now,
-                    user: None,
-                    csrf: None,
-                    can_operate: operate,
-                    can_admin: admin,
-                    here: "/tasks",
-                };
+                let v = View::test(&urls, &assets, &st, operate, admin);
                 for t in &rows {
                     let mut ours = String::new();
                     Row(&v, t).write(&mut ours, None);
@@ -529,25 +512,8 @@ mod tests {
                       level: usize,
                       kept: Option<&Fragments>| {
             let urls = crate::web::Urls::new(crate::web::MountPrefix::new(prefix).unwrap());
-            let st = crate::backend::SchedulerStatus {
-                lifecycle: crate::scheduler::Lifecycle::Running,
-                paused: false,
-                timezone: zone.into(),
-                now,
-            };
-            let v = View {
-                urls: &urls,
-                assets: &assets,
-                title: "t",
-                status: &st,
-                tz: jiff::tz::TimeZone::get(zone).unwrap(),
-                now,
-                user: None,
-                csrf: None,
-                can_operate: level & 1 != 0,
-                can_admin: level & 2 != 0,
-                here: "/tasks",
-            };
+            let st = crate::views::test_status(zone, now);
+            let v = View::test(&urls, &assets, &st, level & 1 != 0, level & 2 != 0);
             let mut out = String::new();
             Rows(&v, rows, kept).render_to(&mut out);
             out
