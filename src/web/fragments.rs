@@ -2,7 +2,7 @@
 //!
 //! The tasks page and its JSON twin are the dashboard's hottest answers, and the page is
 //! fetched again on every live update while most of its rows have not changed. Each listed
-//! task's row markup (one per permission level) and JSON object are kept here with the
+//! task's row markup (one per permission pair, base path and time zone) and JSON object are kept here with the
 //! [`TaskInfo`] they were made from; a later request reuses them while the task it lists is
 //! equal in every field, and makes them afresh otherwise. So nothing is ever invalidated by
 //! hand: a changed task simply no longer matches.
