@@ -2,10 +2,10 @@
 //!
 //! The tasks page and its JSON twin are the dashboard's hottest answers, and the page is
 //! fetched again on every live update while most of its rows have not changed. Each listed
-//! task's row markup (one per permission pair, base path and time zone) and JSON object are kept here with the
-//! [`TaskInfo`] they were made from; a later request reuses them while the task it lists is
-//! equal in every field, and makes them afresh otherwise. So nothing is ever invalidated by
-//! hand: a changed task simply no longer matches.
+//! task's row markup (one per permission pair, base path and time zone) and JSON object are
+//! kept here with the [`TaskInfo`] they were made from; a later request reuses them while the
+//! task it lists is equal in every field, and makes them afresh otherwise. So nothing is ever
+//! invalidated by hand: a changed task simply no longer matches.
 //!
 //! The only thing in a row that changes with the clock, its relative times ("in 5m"), is
 //! not kept: a row is kept with the places those go, and each request writes them.
