@@ -209,18 +209,30 @@ pub(crate) struct When<'a>(&'a View<'a>, Option<Timestamp>);
 
 impl Render for When<'_> {
     fn render_to(&self, out: &mut String) {
-        let Some(at) = self.1 else {
-            out.push_str("<span class=\"muted\">—</span>");
-            return;
-        };
-        time_open_into(out, self.0, at);
-        relative_into(out, self.0.now, at);
-        out.push_str("</time>");
+        let now = self.0.now;
+        when_into(out, self.0, self.1, |out, at| relative_into(out, now, at));
     }
 }
 
+/// [`when`], with its relative part written by `relative` (which may also leave it out and
+/// note the place: see the kept task rows).
+pub(crate) fn when_into(
+    out: &mut String,
+    v: &View<'_>,
+    at: Option<Timestamp>,
+    relative: impl FnOnce(&mut String, Timestamp),
+) {
+    let Some(at) = at else {
+        out.push_str("<span class=\"muted\">—</span>");
+        return;
+    };
+    time_open_into(out, v, at);
+    relative(out, at);
+    out.push_str("</time>");
+}
+
 /// The opening tag of [`when`]'s `<time>`: machine-readable and absolute forms.
-pub(crate) fn time_open_into(out: &mut String, v: &View<'_>, at: Timestamp) {
+fn time_open_into(out: &mut String, v: &View<'_>, at: Timestamp) {
     // Digits, letters, `-`, `:`, `.` and a zone abbreviation: nothing to escape but the
     // abbreviation, which comes from the time zone database.
     out.push_str("<time datetime=\"");

@@ -4,9 +4,7 @@ use maud::{html, Markup, Render};
 
 use jiff::Timestamp;
 
-use super::components::{
-    escape_into, pager, relative_into, time_open_into, StateBadge, StatusBadge,
-};
+use super::components::{escape_into, pager, relative_into, when_into, StateBadge, StatusBadge};
 use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
 use crate::web::{Fragments, Holes, Level};
@@ -270,16 +268,10 @@ impl Row<'_> {
         let (v, t) = (self.0, self.1);
         let start = out.len();
         let mut when = |out: &mut String, at: Option<Timestamp>| {
-            let Some(at) = at else {
-                out.push_str("<span class=\"muted\">—</span>");
-                return;
-            };
-            time_open_into(out, v, at);
-            match holes.as_deref_mut() {
+            when_into(out, v, at, |out, at| match holes.as_deref_mut() {
                 Some(h) => h.push(out.len() - start, at),
                 None => relative_into(out, v.now, at),
-            }
-            out.push_str("</time>");
+            })
         };
         let u = v.urls;
         let id = t.task.id.as_str();
