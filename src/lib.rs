@@ -140,6 +140,8 @@ pub use adapters::actix;
 pub use adapters::axum;
 mod auth;
 mod backend;
+mod cookies;
+mod links;
 mod scheduler;
 mod views;
 mod web;
@@ -152,10 +154,9 @@ pub use backend::{
     BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,
     TriggerPreview,
 };
+pub use links::{MountPrefix, PrefixError};
 pub use scheduler::*;
-pub use web::{
-    Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountPrefix, MountedAt, PrefixError,
-};
+pub use web::{Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

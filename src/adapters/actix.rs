@@ -28,7 +28,8 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http_body::{Body as _, Frame};
 
-use crate::web::{Body, ClientAddr, ConfigError, Dashboard, MountPrefix, MountedAt};
+use crate::links::MountPrefix;
+use crate::web::{Body, ClientAddr, ConfigError, Dashboard, MountedAt};
 
 /// An actix scope at `path` that serves the dashboard. Refuses `/` (serve the dashboard
 /// directly, or use [`default_service`]) and unclean prefixes, saying why.

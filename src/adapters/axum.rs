@@ -24,7 +24,8 @@ use std::task::{Context, Poll};
 use axum::extract::{ConnectInfo, NestedPath, OriginalUri, Request};
 use axum::response::Response;
 
-use crate::web::{ClientAddr, ConfigError, Dashboard, MountPrefix, MountedAt};
+use crate::links::MountPrefix;
+use crate::web::{ClientAddr, ConfigError, Dashboard, MountedAt};
 
 /// The dashboard as a tower service for axum: see [`Dashboard::into_axum`].
 #[derive(Clone, Debug)]

@@ -141,7 +141,7 @@ impl JwtBackend {
 
     fn cookie_token<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
         let name = self.cookie.as_deref()?;
-        crate::web::cookie(req.headers, name)
+        crate::cookies::value(req.headers, name)
     }
 
     /// The user a token stands for, if it verifies.

@@ -192,14 +192,6 @@ impl fmt::Debug for dyn AuthBackend {
     }
 }
 
-/// What a request needs to be allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Need {
-    /// Nothing: login, logout, assets, health.
-    Public,
-    Role(Role),
-}
-
 /// Fills `buf` from the operating system's random source.
 pub(crate) fn random_bytes(buf: &mut [u8]) {
     use password_hash::rand_core::{OsRng, RngCore};

@@ -1,32 +1,12 @@
 //! Small widgets: badges, times, durations, action buttons, pagination.
 
-use std::borrow::Cow;
-
 use jiff::{SignedDuration, Timestamp};
 use maud::{html, Markup, Render};
 
 use super::View;
 use crate::scheduler::{RunStatus, TaskState};
 
-/// Appends `s` escaped for HTML, like maud's own escaping (`&`, `<`, `>`, `"`), but copied in
-/// runs between special characters instead of byte by byte: the tasks table escapes a few
-/// hundred strings per page, and maud's escaper was a quarter of its cost.
-pub(crate) fn escape_into(out: &mut String, s: &str) {
-    let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let entity = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            _ => continue,
-        };
-        out.push_str(&s[last..i]);
-        out.push_str(entity);
-        last = i + 1;
-    }
-    out.push_str(&s[last..]);
-}
+pub(crate) use crate::links::{escape_into, Href};
 
 /// A string spliced into a template through [`escape_into`] rather than maud's escaper, which
 /// goes character by character: for the URLs and tokens every page carries dozens of.
@@ -35,53 +15,6 @@ pub(crate) struct Esc<S: AsRef<str>>(pub(crate) S);
 impl<S: AsRef<str>> Render for Esc<S> {
     fn render_to(&self, out: &mut String) {
         escape_into(out, self.0.as_ref());
-    }
-}
-
-/// A link under the base path, `base + rel`, written straight into the page (no URL string
-/// is built first).
-pub(crate) struct Href<'a>(pub(crate) &'a str, pub(crate) Cow<'a, str>);
-
-impl Render for Href<'_> {
-    fn render_to(&self, out: &mut String) {
-        escape_into(out, self.0);
-        escape_into(out, &self.1);
-    }
-}
-
-/// [`crate::web::Urls::with_query`], written straight into the page: pairs with an empty
-/// value are left out, and the `&` between pairs is written as `&amp;`.
-pub(crate) struct HrefQuery<'a>(&'a str, &'a str, &'a [(&'a str, &'a str)]);
-
-impl Render for HrefQuery<'_> {
-    fn render_to(&self, out: &mut String) {
-        escape_into(out, self.0);
-        escape_into(out, self.1);
-        let mut sep = "?";
-        for (k, v) in self.2.iter().filter(|(_, v)| !v.is_empty()) {
-            out.push_str(sep);
-            sep = "&amp;";
-            // Form encoding leaves only letters, digits, `*-._+%`: nothing to escape.
-            out.extend(form_urlencoded::byte_serialize(k.as_bytes()));
-            out.push('=');
-            out.extend(form_urlencoded::byte_serialize(v.as_bytes()));
-        }
-    }
-}
-
-impl crate::web::Urls {
-    /// [`Href`] to `rel`.
-    pub(crate) fn href<'a>(&'a self, rel: &'a str) -> Href<'a> {
-        Href(self.base(), Cow::Borrowed(rel))
-    }
-
-    /// [`HrefQuery`] to `rel` with `pairs`.
-    pub(crate) fn href_query<'a>(
-        &'a self,
-        rel: &'a str,
-        pairs: &'a [(&'a str, &'a str)],
-    ) -> HrefQuery<'a> {
-        HrefQuery(self.base(), rel, pairs)
     }
 }
 
@@ -285,7 +218,7 @@ pub(crate) fn action_button(
 
 /// A pager link: `rel` with `params`, its `page` replaced.
 struct PageLink<'a> {
-    urls: &'a crate::web::Urls,
+    urls: &'a crate::links::Urls,
     rel: &'a str,
     params: &'a [(&'a str, &'a str)],
     page: u32,
@@ -402,8 +335,8 @@ mod tests {
 
     #[test]
     fn action_button_escapes_and_carries_back_and_csrf() {
-        let urls = crate::web::Urls::new(crate::web::MountPrefix::default());
-        let assets = crate::web::Assets::new("#000");
+        let urls = crate::links::Urls::new(crate::links::MountPrefix::default());
+        let assets = crate::views::assets::Assets::new("#000");
         let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
         let v = View {
             csrf: Some("tok\"<"),
@@ -426,8 +359,8 @@ mod tests {
 
     #[test]
     fn pager_links_keep_the_query_and_encode_it() {
-        let urls = crate::web::Urls::new(crate::web::MountPrefix::new("/ops").unwrap());
-        let assets = crate::web::Assets::new("#000");
+        let urls = crate::links::Urls::new(crate::links::MountPrefix::new("/ops").unwrap());
+        let assets = crate::views::assets::Assets::new("#000");
         let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
         let v = View::test(&urls, &assets, &st, false, false);
         let params = [("q", "a b&<\"x\">"), ("state", ""), ("page", "2")];
@@ -452,8 +385,8 @@ mod tests {
 
     #[test]
     fn times_in_the_scheduler_zone() {
-        let urls = crate::web::Urls::new(crate::web::MountPrefix::default());
-        let assets = crate::web::Assets::new("#000");
+        let urls = crate::links::Urls::new(crate::links::MountPrefix::default());
+        let assets = crate::views::assets::Assets::new("#000");
         let now: Timestamp = "2026-11-23T17:04:05Z".parse().unwrap();
         let st = crate::views::test_status("Europe/Berlin", now);
         let v = View::test(&urls, &assets, &st, false, false);

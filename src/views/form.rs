@@ -2,8 +2,8 @@
 
 use maud::{html, Markup};
 
+use super::task_form::{FieldErrors, TaskForm};
 use super::View;
-use crate::web::{FieldErrors, TaskForm};
 
 /// The form body. `editing` is the task id when editing (the id is then fixed).
 pub(crate) fn task_form(

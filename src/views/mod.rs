@@ -1,16 +1,19 @@
 //! Server-rendered pages: one function per page returning `maud::Markup`, widgets as small
 //! `Render` types. maud escapes everything; no task or user data goes through `PreEscaped`.
 
+pub(crate) mod assets;
 pub(crate) mod audit;
 pub(crate) mod components;
 pub(crate) mod errors;
 pub(crate) mod form;
+pub(crate) mod fragments;
 pub(crate) mod instances;
 pub(crate) mod layout;
 pub(crate) mod login;
 pub(crate) mod overview;
 pub(crate) mod runs;
 pub(crate) mod task;
+pub(crate) mod task_form;
 pub(crate) mod tasks;
 
 use jiff::tz::TimeZone;
@@ -18,7 +21,8 @@ use jiff::Timestamp;
 
 use crate::auth::User;
 use crate::backend::SchedulerStatus;
-use crate::web::{Assets, Urls};
+use crate::links::Urls;
+use assets::Assets;
 
 /// What every page needs to render.
 pub(crate) struct View<'a> {

@@ -106,7 +106,7 @@ pub(crate) fn task(
                         tbody {
                             @for r in &runs.items {
                                 tr.selected[selected.is_some_and(|s| s.id == r.id)] {
-                                    td { a.mono href=(Esc(u.with_query(&format!("/tasks/{}", crate::web::segment(id)), [("run", r.id.to_string().as_str())]))) { "#" (r.id) } }
+                                    td { a.mono href=(Esc(u.with_query(&crate::links::Urls::task_rel(id, ""), [("run", r.id.to_string().as_str())]))) { "#" (r.id) } }
                                     td { (StatusBadge(r.status)) }
                                     td { (when(v, Some(r.scheduled_at))) }
                                     td { (r.duration_ms().map(millis).unwrap_or_default()) }
@@ -115,7 +115,7 @@ pub(crate) fn task(
                             }
                         }
                     } }
-                    (pager(v, &format!("/tasks/{}", crate::web::segment(id)), &[], runs.page, runs.pages(), runs.total))
+                    (pager(v, &crate::links::Urls::task_rel(id, ""), &[], runs.page, runs.pages(), runs.total))
                 }
             }
             section.card {

@@ -5,9 +5,9 @@ use maud::{html, Markup, Render};
 use jiff::Timestamp;
 
 use super::components::{escape_into, pager, relative_into, when_into, StateBadge, StatusBadge};
+use super::fragments::{Fragments, Holes, Level};
 use super::View;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
-use crate::web::{Fragments, Holes, Level};
 
 /// The tasks body. `here` is the current relative URL (actions come back to it). The rows are
 /// written straight into the page being rendered around them (see [`TasksBody`]), from
@@ -164,7 +164,7 @@ pub(crate) fn tasks<'a>(
 /// A sortable column's header: a link that sorts by it (the other way when it is the sort
 /// already), marked with the current order. Written straight into the page.
 struct SortHead<'a> {
-    urls: &'a crate::web::Urls,
+    urls: &'a crate::links::Urls,
     pairs: [(&'a str, &'a str); 8],
     n: usize,
     label: &'static str,
@@ -340,7 +340,7 @@ impl Row<'_> {
 /// default type; fifty rows of three buttons make the attribute worth leaving out).
 fn button(
     out: &mut String,
-    u: &crate::web::Urls,
+    u: &crate::links::Urls,
     id: &str,
     action: &str,
     label: &str,
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn hand_written_row_matches_the_template() {
-        let assets = crate::web::Assets::new("#000");
+        let assets = crate::views::assets::Assets::new("#000");
         let now: jiff::Timestamp = "2026-03-01T10:00:30Z".parse().unwrap();
         let st = crate::views::test_status("Europe/Berlin", now);
         let rows = [
@@ -464,7 +464,7 @@ mod tests {
             info("odd:id_1", "odd", false, Some(RunStatus::Failed), true),
         ];
         for prefix in ["", "/ops/jobs"] {
-            let urls = crate::web::Urls::new(crate::web::MountPrefix::new(prefix).unwrap());
+            let urls = crate::links::Urls::new(crate::links::MountPrefix::new(prefix).unwrap());
             for (operate, admin) in [(false, false), (true, false), (true, true)] {
                 let v = View::test(&urls, &assets, &st, operate, admin);
                 for t in &rows {
@@ -485,7 +485,7 @@ mod tests {
     /// base path or time zone sharing the kept rows.
     #[test]
     fn kept_rows_match_fresh_ones() {
-        let assets = crate::web::Assets::new("#000");
+        let assets = crate::views::assets::Assets::new("#000");
         let kept = Fragments::default();
         let mut rows = vec![
             info("plain", "plain", false, None, true),
@@ -503,7 +503,7 @@ mod tests {
                       now: jiff::Timestamp,
                       level: usize,
                       kept: Option<&Fragments>| {
-            let urls = crate::web::Urls::new(crate::web::MountPrefix::new(prefix).unwrap());
+            let urls = crate::links::Urls::new(crate::links::MountPrefix::new(prefix).unwrap());
             let st = crate::views::test_status(zone, now);
             let v = View::test(&urls, &assets, &st, level & 1 != 0, level & 2 != 0);
             let mut out = String::new();

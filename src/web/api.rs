@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::handlers::Ctx;
+use super::context::Ctx;
 use super::request::{field_error, BadRequest, Params};
-use super::response::{json, json_error, json_sized, text, Resp};
+use super::response::{json, json_sized, text, Resp};
 use crate::backend::BulkAction;
 use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState, TriggerSpec};
 
@@ -35,12 +35,14 @@ pub(crate) fn run_query(p: &Params, tz: &jiff::tz::TimeZone) -> Result<RunQuery,
     let time = |name: &str| -> Result<Option<jiff::Timestamp>, BadRequest> {
         match p.get(name) {
             None => Ok(None),
-            Some(v) => super::form::parse_time(v, tz).map(Some).ok_or_else(|| {
-                field_error(
-                    name,
-                    format!("{v:?} is not a date and time like 2030-01-31T09:30"),
-                )
-            }),
+            Some(v) => crate::views::task_form::parse_time(v, tz)
+                .map(Some)
+                .ok_or_else(|| {
+                    field_error(
+                        name,
+                        format!("{v:?} is not a date and time like 2030-01-31T09:30"),
+                    )
+                }),
         }
     };
     let status = p.get("status");
@@ -129,42 +131,26 @@ pub(crate) async fn task_runs(cx: &Ctx<'_>, id: &str) -> Resp {
     }
 }
 
-pub(crate) async fn action(cx: &Ctx<'_>, id: &str, action: &str) -> Resp {
+pub(crate) async fn action(cx: &Ctx<'_>, id: &str, action: BulkAction) -> Resp {
     let b = &cx.shared.backend;
     let result = match action {
-        "run" => b.run_now(id).await.map(|r| json(StatusCode::ACCEPTED, &r)),
-        "pause" => b.pause(id).await.map(|t| json(StatusCode::OK, &t)),
-        "resume" => b.resume(id).await.map(|t| json(StatusCode::OK, &t)),
-        "remove" => b
+        BulkAction::Run => b.run_now(id).await.map(|r| json(StatusCode::ACCEPTED, &r)),
+        BulkAction::Pause => b.pause(id).await.map(|t| json(StatusCode::OK, &t)),
+        BulkAction::Resume => b.resume(id).await.map(|t| json(StatusCode::OK, &t)),
+        BulkAction::Remove => b
             .remove(id)
             .await
             .map(|()| json(StatusCode::OK, &serde_json::json!({"removed": id}))),
-        other => {
-            return json_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                &format!("unknown action {other:?}; expected run, pause, resume or remove"),
-                Some("action"),
-            )
-        }
     };
     result.unwrap_or_else(|e| cx.fail(&e))
 }
 
-pub(crate) async fn bulk(cx: &Ctx<'_>, action: &str, body: &[u8]) -> Resp {
+pub(crate) async fn bulk(cx: &Ctx<'_>, action: BulkAction, body: &[u8]) -> Resp {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Ids {
         ids: Vec<String>,
     }
-    let Ok(action) = action.parse::<BulkAction>() else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "unknown bulk action; expected run, pause, resume or remove",
-            Some("action"),
-        );
-    };
     let ids: Ids = match parse_json(body) {
         Ok(i) => i,
         Err(e) => return cx.bad(&e),

@@ -5,14 +5,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::assets::Assets;
-use super::dashboard::{Dashboard, Shared};
-use super::prefix::{MountPrefix, PrefixError};
-use super::router::Router;
+use super::context::Shared;
+use super::dashboard::Dashboard;
+use super::routes::Router;
 use crate::auth::session::Keys;
 use crate::auth::throttle::Throttle;
 use crate::auth::{AuditLog, AuditSink, AuthBackend};
 use crate::backend::TaskBackend;
+use crate::links::{MountPrefix, PrefixError};
+use crate::views::assets::Assets;
 
 /// A setting [`DashboardBuilder::build`] refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +89,18 @@ impl fmt::Debug for DashboardBuilder {
             .field("prefix", &self.prefix)
             .field("title", &self.title)
             .finish_non_exhaustive()
+    }
+}
+
+impl Dashboard {
+    /// A builder over `backend` (usually a [`crate::Scheduler`]).
+    pub fn builder(backend: impl TaskBackend) -> DashboardBuilder {
+        Self::builder_arc(Arc::new(backend))
+    }
+
+    /// A builder over a shared backend.
+    pub fn builder_arc(backend: Arc<dyn TaskBackend>) -> DashboardBuilder {
+        DashboardBuilder::new(backend)
     }
 }
 
@@ -296,9 +309,9 @@ impl DashboardBuilder {
                 session_cookie: cookie,
                 session_ttl: self.session_ttl,
                 same_site: if self.same_site_strict {
-                    "Strict"
+                    cookie::SameSite::Strict
                 } else {
-                    "Lax"
+                    cookie::SameSite::Lax
                 },
                 force_secure: self.force_secure,
                 read_only: self.read_only,

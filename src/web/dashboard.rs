@@ -19,24 +19,17 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode};
 
-use super::assets::Assets;
-use super::builder::DashboardBuilder;
-use super::gate;
-use super::handlers::{self, Ctx};
-use super::prefix::{MountPrefix, Urls};
+use super::context::{not_found, Ctx, Shared};
 use super::request::{read_body, BadRequest, Params};
 use super::response::{self, json_error, text, Body, Resp};
-use super::router::{Miss, Router};
-use crate::auth::session::Keys;
-use crate::auth::throttle::Throttle;
-use crate::auth::{AuditSink, AuthBackend};
-use crate::backend::TaskBackend;
+use super::routes::Miss;
+use super::{gate, handlers};
+use crate::links::{MountPrefix, Urls};
 
 /// Longest accepted query string, in bytes.
 const MAX_QUERY: usize = 4096;
@@ -51,31 +44,6 @@ pub struct ClientAddr(pub SocketAddr);
 /// request extension when you nest the dashboard in another framework yourself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountedAt(pub MountPrefix);
-
-/// What every clone of a dashboard shares.
-pub(crate) struct Shared {
-    pub(crate) backend: Arc<dyn TaskBackend>,
-    pub(crate) prefix: MountPrefix,
-    pub(crate) title: String,
-    pub(crate) assets: Assets,
-    pub(crate) router: Router,
-    pub(crate) trusted_proxies: Vec<IpAddr>,
-    pub(crate) body_limit: usize,
-    pub(crate) keepalive: Duration,
-    /// Set when serving stops: event streams end.
-    pub(crate) closing: tokio::sync::watch::Sender<bool>,
-    pub(crate) auth: Option<Arc<dyn AuthBackend>>,
-    pub(crate) keys: Keys,
-    pub(crate) session_cookie: String,
-    pub(crate) session_ttl: Duration,
-    pub(crate) same_site: &'static str,
-    pub(crate) force_secure: bool,
-    pub(crate) read_only: bool,
-    pub(crate) audit: Arc<dyn AuditSink>,
-    pub(crate) throttle: Throttle,
-    /// Task rows and JSON kept between requests.
-    pub(crate) fragments: super::Fragments,
-}
 
 /// The dashboard: a `hyper::service::Service` for any request body type.
 ///
@@ -102,16 +70,6 @@ impl fmt::Debug for Dashboard {
 }
 
 impl Dashboard {
-    /// A builder over `backend` (usually a [`crate::Scheduler`]).
-    pub fn builder(backend: impl TaskBackend) -> DashboardBuilder {
-        Self::builder_arc(Arc::new(backend))
-    }
-
-    /// A builder over a shared backend.
-    pub fn builder_arc(backend: Arc<dyn TaskBackend>) -> DashboardBuilder {
-        DashboardBuilder::new(backend)
-    }
-
     /// This dashboard, for requests from `addr` (a per-connection clone in an accept loop).
     pub fn for_client(&self, addr: SocketAddr) -> Dashboard {
         Dashboard {
@@ -233,12 +191,12 @@ impl Dashboard {
                     break 'answer response::method_not_allowed(&allow, wants_json)
                 }
                 Err(Miss::NotFound) => {
-                    break 'answer handlers::not_found(shared, &urls(), wants_json);
+                    break 'answer not_found(shared, &urls(), wants_json);
                 }
             };
             // Assets and the health check need no identity, body or context: answer them first
             // (a browser sends its session cookie with every asset; verifying it would be waste).
-            if handlers::is_stateless(found.handler) {
+            if handlers::is_stateless(found.route.handler) {
                 // An asset's version is hex digits: no decoding needed (an encoded one simply
                 // does not match).
                 let version = query.split('&').find_map(|p| p.strip_prefix("v="));
@@ -275,12 +233,11 @@ impl Dashboard {
                 .headers
                 .get(HX_REQUEST)
                 .is_some_and(|v| v.as_bytes() == b"true");
-            let need = gate::need(found.handler, found.action);
             let identity = gate::identify(shared, &parts, rel, peer).await;
             if let Some(refusal) = gate::check(
                 shared,
                 &gate::Asked {
-                    need,
+                    access: found.route.access,
                     identity: &identity,
                     unsafe_method,
                     headers: &parts.headers,
@@ -324,9 +281,8 @@ impl Dashboard {
                         format!("{rel}?{query}").into()
                     },
                 };
-                let (handler, id, action) = (found.handler, found.id, found.action);
-                let resp = handlers::dispatch(&cx, found, &form).await;
-                gate::audit_change(&cx, need, handler, id, action, &form, resp.status());
+                let resp = handlers::dispatch(&cx, &found, &form).await;
+                gate::audit(&cx, &found, &form, resp.status());
                 resp
             })
             .await
@@ -409,20 +365,6 @@ where
         let (parts, body) = req.into_parts();
         Box::pin(Dashboard::respond(self.clone(), parts, body))
     }
-}
-
-/// A cookie header value for the flash message shown on the next page.
-pub(crate) fn flash_cookie(urls: &Urls, kind: &str, message: &str) -> Option<HeaderValue> {
-    let value: String = percent_encoding::utf8_percent_encode(
-        &format!("{kind}|{message}"),
-        percent_encoding::NON_ALPHANUMERIC,
-    )
-    .to_string();
-    HeaderValue::from_str(&format!(
-        "taskdeck_flash={value}; Path={}; Max-Age=60; HttpOnly; SameSite=Lax",
-        urls.cookie_path()
-    ))
-    .ok()
 }
 
 #[cfg(test)]

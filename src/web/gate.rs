@@ -1,4 +1,4 @@
-//! The auth gate, in one place before routing hands over: identify the user, refuse the
+//! The auth gate, in one place before a handler runs, reading the route table: identify the user, refuse the
 //! unauthenticated (303 to login, 401 + `HX-Redirect` for partial requests, 401 JSON for the
 //! API), check the CSRF token on unsafe requests with ambient credentials, check the role, and
 //! afterwards audit every change.
@@ -9,13 +9,13 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::StatusCode;
 
-use super::dashboard::Shared;
-use super::handlers::Ctx;
-use super::prefix::Urls;
+use super::context::{Ctx, Denied, Shared};
 use super::request::Params;
 use super::response::{json_error, see_other_owned, text, Resp};
-use super::router::Handler;
-use crate::auth::{AuditEntry, Need, RequestParts, Role, User};
+use super::routes::{Access, Audit, Found, Target};
+use crate::auth::{RequestParts, Role, User};
+use crate::cookies;
+use crate::links::Urls;
 
 /// Who a request speaks for.
 #[derive(Debug, Default)]
@@ -23,33 +23,6 @@ pub(crate) struct Identity {
     pub(crate) user: Option<User>,
     /// What CSRF tokens are bound to, for credentials the browser sends by itself.
     pub(crate) binding: Option<String>,
-}
-
-/// What each handler needs.
-pub(crate) fn need(h: Handler, action: Option<&str>) -> Need {
-    use Handler::*;
-    let removing = action == Some("remove");
-    match h {
-        Login | LoginSubmit | Logout | Asset | Health | AuthRoute => Need::Public,
-        TaskNew | TaskCreate | TaskEdit | TaskUpdate | ApiTaskCreate | ApiTaskUpdate => {
-            Need::Role(Role::Admin)
-        }
-        TaskAction | ApiTaskAction | Bulk | ApiBulk if removing => Need::Role(Role::Admin),
-        TaskAction | ApiTaskAction | Bulk | ApiBulk | SchedulerAction => Need::Role(Role::Operator),
-        _ => Need::Role(Role::Viewer),
-    }
-}
-
-/// The value of cookie `name`, if sent.
-pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 pub(crate) async fn identify(
@@ -61,8 +34,10 @@ pub(crate) async fn identify(
     let Some(auth) = &shared.auth else {
         return Identity::default();
     };
-    if let Some(value) = cookie(&parts.headers, &shared.session_cookie) {
-        let now = jiff::Timestamp::now().as_second();
+    // Every cookie of the session's name is tried: a junk one set for another path or by a
+    // sibling application must not hide a valid one.
+    let now = jiff::Timestamp::now().as_second();
+    for value in cookies::values(&parts.headers, &shared.session_cookie) {
         if let Some(s) = shared.keys.verify(&shared.session_cookie, value, now) {
             return Identity {
                 user: Some(s.user()),
@@ -87,7 +62,7 @@ pub(crate) async fn identify(
 
 /// The request, as the gate sees it.
 pub(crate) struct Asked<'a> {
-    pub(crate) need: Need,
+    pub(crate) access: Access,
     pub(crate) identity: &'a Identity,
     pub(crate) unsafe_method: bool,
     pub(crate) headers: &'a HeaderMap,
@@ -106,18 +81,17 @@ pub(crate) fn check(shared: &Shared, a: &Asked<'_>) -> Option<Resp> {
 
 #[allow(clippy::result_large_err)] // the error is the response itself, sent once
 fn refusal(shared: &Shared, a: &Asked<'_>) -> Result<(), Resp> {
-    let Need::Role(role) = a.need else {
+    let Access::Role(role) = a.access else {
         return Ok(());
     };
-    if shared.read_only && role > Role::Viewer {
-        return Err(forbidden(a.json, "the dashboard is read-only"));
+    let user = a.identity.user.as_ref();
+    match shared.permits(user, role) {
+        Ok(()) => {}
+        Err(Denied::ReadOnly) => return Err(forbidden(a.json, "the dashboard is read-only")),
+        Err(Denied::SignIn) => return Err(unauthenticated(a)),
+        // CSRF is checked first: a forged request learns nothing about roles.
+        Err(Denied::Role) => {}
     }
-    if shared.auth.is_none() {
-        return Ok(());
-    }
-    let Some(user) = &a.identity.user else {
-        return Err(unauthenticated(a));
-    };
     if a.unsafe_method {
         if let Some(binding) = &a.identity.binding {
             let token = a
@@ -135,7 +109,7 @@ fn refusal(shared: &Shared, a: &Asked<'_>) -> Result<(), Resp> {
             }
         }
     }
-    if !user.has(role) {
+    if let Some(user) = user.filter(|u| !u.has(role)) {
         let have = user.role().map(Role::as_str).unwrap_or("no role");
         return Err(forbidden(
             a.json,
@@ -182,46 +156,26 @@ fn unauthenticated(a: &Asked<'_>) -> Resp {
     }
 }
 
-/// Audits a request that changes state (anything needing more than the viewer role).
-pub(crate) fn audit_change(
-    cx: &Ctx<'_>,
-    need: Need,
-    handler: Handler,
-    id: Option<&str>,
-    action: Option<&str>,
-    form: &[u8],
-    status: StatusCode,
-) {
-    if !matches!(need, Need::Role(r) if r > Role::Viewer) {
-        return;
-    }
+/// Records what the route's [`Audit`] entry says, once the handler has answered `status`.
+pub(crate) fn audit(cx: &Ctx<'_>, found: &Found<'_>, form: &[u8], status: StatusCode) {
+    let (action, target, confirmed) = match found.route.audit {
+        Audit::Change { action, target } => (action, target, false),
+        Audit::Confirmed { action, target } => (action, target, true),
+        Audit::ByHandler(_) | Audit::Not(_) => return,
+    };
     let params = Params::parse(form);
-    // A remove from a page without `confirm` only asked for confirmation.
-    if matches!(handler, Handler::TaskAction | Handler::Bulk)
-        && action == Some("remove")
-        && params.get("confirm") != Some("yes")
-        && status == StatusCode::OK
-    {
+    // A page post without `confirm` that answered 200 only asked for confirmation.
+    if confirmed && params.get("confirm") != Some("yes") && status == StatusCode::OK {
         return;
     }
-    use Handler::*;
-    let (what, target) = match handler {
-        TaskAction | ApiTaskAction => (format!("task.{}", action.unwrap_or("")), id.map(decode)),
-        Bulk => (
-            format!("bulk.{}", action.unwrap_or("")),
-            Some(params.all("id").collect::<Vec<_>>().join(",")),
-        ),
-        ApiBulk => (format!("bulk.{}", action.unwrap_or("")), None),
-        TaskCreate => ("task.create".into(), params.get("id").map(String::from)),
-        ApiTaskCreate => (
-            "task.create".into(),
-            serde_json::from_slice::<serde_json::Value>(form)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(String::from)),
-        ),
-        TaskUpdate | ApiTaskUpdate => ("task.update".into(), id.map(decode)),
-        SchedulerAction => (format!("scheduler.{}", action.unwrap_or("")), None),
-        _ => return,
+    let target = match target {
+        Target::PathId => found.id.map(decode),
+        Target::FormId => params.get("id").map(String::from),
+        Target::FormIds => Some(params.all("id").collect::<Vec<_>>().join(",")),
+        Target::JsonId => serde_json::from_slice::<serde_json::Value>(form)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(String::from)),
+        Target::None => None,
     };
     let outcome = if status.is_success() || status.is_redirection() {
         "ok".to_string()
@@ -232,26 +186,11 @@ pub(crate) fn audit_change(
             status.canonical_reason().unwrap_or("")
         )
     };
-    record(cx, &what, target, outcome);
+    cx.record(action, target, outcome);
 }
 
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// Adds an audit entry for this request's user.
-pub(crate) fn record(cx: &Ctx<'_>, action: &str, target: Option<String>, outcome: String) {
-    cx.shared.audit.record(AuditEntry {
-        at: jiff::Timestamp::now(),
-        actor: cx
-            .user
-            .map(|u| u.id.clone())
-            .unwrap_or_else(|| "anonymous".into()),
-        address: cx.client.map(|a| a.to_string()),
-        action: action.to_string(),
-        target,
-        outcome,
-    });
 }

@@ -8,8 +8,8 @@ use std::io::Write as _;
 
 use jiff::Timestamp;
 
-use super::Fragments;
 use crate::scheduler::{LastRun, Page, TaskInfo, TaskOptions};
+use crate::views::fragments::Fragments;
 
 /// `page` as JSON, copying each task's object from `kept` where it is still right.
 pub(crate) fn task_page(page: &Page<TaskInfo>, kept: Option<&Fragments>) -> Vec<u8> {

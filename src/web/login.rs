@@ -5,14 +5,14 @@ use std::time::Instant;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 
-use super::gate::record;
-use super::handlers::Ctx;
-use super::prefix::safe_relative;
+use super::context::{not_found, Ctx};
 use super::request::Params;
 use super::response::{html, json, see_other, Resp};
 use crate::auth::session::Session;
 use crate::auth::LoginResult;
 use crate::backend::BackendError;
+use crate::cookies;
+use crate::links::safe_relative;
 use crate::views;
 
 /// `next` if it is a path under this dashboard's base, else the dashboard root.
@@ -75,8 +75,7 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
         .throttle
         .retry_after(cx.client, username, Instant::now());
     if !wait.is_zero() {
-        record(
-            cx,
+        cx.record(
             "login_throttled",
             Some(username.to_string()),
             "429 Too Many Requests".into(),
@@ -103,8 +102,7 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
             cx.shared
                 .throttle
                 .failed(cx.client, username, Instant::now());
-            record(
-                cx,
+            cx.record(
                 "login_failed",
                 Some(username.to_string()),
                 "bad credentials".into(),
@@ -121,17 +119,6 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
     }
 }
 
-fn session_cookie(cx: &Ctx<'_>, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = if cx.secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite={}{secure}",
-        cx.shared.session_cookie,
-        cx.urls.cookie_path(),
-        cx.shared.same_site
-    ))
-    .ok()
-}
-
 /// Signs `user` in: a new session cookie, an audit entry, 303 to `next`.
 fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
     let now = jiff::Timestamp::now().as_second();
@@ -139,7 +126,14 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
     let session = Session::new(user, now, ttl);
     let value = cx.shared.keys.sign(&cx.shared.session_cookie, &session);
     let mut r = see_other(next);
-    if let Some(c) = session_cookie(cx, &value, ttl) {
+    let c = cookies::session(
+        &cx.shared.session_cookie,
+        &value,
+        cx.cookie_scope(),
+        ttl,
+        cx.shared.same_site,
+    );
+    if let Some(c) = c {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     cx.shared.audit.record(crate::auth::AuditEntry {
@@ -156,7 +150,7 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
 /// `/auth/…`: the backend's own routes.
 pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     let Some(auth) = &cx.shared.auth else {
-        return super::handlers::not_found(cx.shared, &cx.urls, cx.json);
+        return not_found(cx.shared, &cx.urls, cx.json);
     };
     let path = cx.here.split('?').next().unwrap_or("");
     let rp = crate::auth::RequestParts {
@@ -166,7 +160,7 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
         client: cx.client,
     };
     match auth.extra_route(&rp, body).await {
-        None => super::handlers::not_found(cx.shared, &cx.urls, cx.json),
+        None => not_found(cx.shared, &cx.urls, cx.json),
         Some(crate::auth::AuthReply::SignIn { user, next }) => {
             let next = safe_next(cx, next.as_deref());
             start_session(cx, &user, &next)
@@ -180,12 +174,17 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
 
 pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
     let mut r = see_other(&cx.urls.at("/login"));
-    if let Some(c) = session_cookie(cx, "", 0) {
+    let c = cookies::clearing(
+        &cx.shared.session_cookie,
+        cx.cookie_scope(),
+        cx.shared.same_site,
+    );
+    if let Some(c) = c {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
         auth.logout(user).await;
-        record(cx, "logout", None, "ok".into());
+        cx.record("logout", None, "ok".into());
     }
     r
 }

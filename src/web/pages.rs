@@ -3,12 +3,12 @@
 use http::StatusCode;
 
 use super::api::{run_query, task_query};
-use super::form::{form_field, TaskForm};
-use super::handlers::Ctx;
+use super::context::Ctx;
 use super::request::{field_error, Params};
 use super::response::Resp;
 use crate::backend::BulkAction;
 use crate::scheduler::{Page, RunQuery, TaskQuery, TaskSort, TaskState};
+use crate::views::task_form::{form_field, TaskForm};
 use crate::views::{self, Nav};
 
 pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
@@ -83,7 +83,7 @@ fn render_form(
     cx: &Ctx<'_>,
     status: StatusCode,
     form: &TaskForm,
-    errors: &super::form::FieldErrors,
+    errors: &crate::views::task_form::FieldErrors,
     editing: Option<&str>,
 ) -> Resp {
     let jobs = cx.shared.backend.jobs();
@@ -120,7 +120,7 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
             } else {
                 "Created"
             };
-            let to = format!("/tasks/{}", super::prefix::segment(&id));
+            let to = crate::links::Urls::task_rel(&id, "");
             cx.go(&to, true, &format!("{verb} task {id}."))
         }
         Err(e) if e.is_invalid() || e.is_conflict() => {
@@ -171,19 +171,19 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
 
 /// `POST /tasks/{id}/{run|pause|resume|remove}`. Remove asks for confirmation first (the
 /// script asks in the page; without it, a confirmation page does).
-pub(crate) async fn task_action(cx: &Ctx<'_>, id: &str, action: &str, p: &Params) -> Resp {
+pub(crate) async fn task_action(cx: &Ctx<'_>, id: &str, action: BulkAction, p: &Params) -> Resp {
     let b = &cx.shared.backend;
-    let fallback = format!("/tasks/{}", super::prefix::segment(id));
+    let fallback = crate::links::Urls::task_rel(id, "");
     let result = match action {
-        "run" => b.run_now(id).await.map(|r| match r.status {
+        BulkAction::Run => b.run_now(id).await.map(|r| match r.status {
             crate::scheduler::RunStatus::Skipped => {
                 format!("Run of {id} skipped: {}", r.error.unwrap_or_default())
             }
             _ => format!("Started run #{} of {id}.", r.id),
         }),
-        "pause" => b.pause(id).await.map(|_| format!("Paused {id}.")),
-        "resume" => b.resume(id).await.map(|_| format!("Resumed {id}.")),
-        "remove" => {
+        BulkAction::Pause => b.pause(id).await.map(|_| format!("Paused {id}.")),
+        BulkAction::Resume => b.resume(id).await.map(|_| format!("Resumed {id}.")),
+        BulkAction::Remove => {
             if p.get("confirm") != Some("yes") {
                 return confirm_page(
                     cx,
@@ -199,18 +199,13 @@ pub(crate) async fn task_action(cx: &Ctx<'_>, id: &str, action: &str, p: &Params
                 Ok(msg) => {
                     let to = p
                         .get("back")
-                        .and_then(super::prefix::safe_relative)
+                        .and_then(crate::links::safe_relative)
                         .filter(|b| !b.starts_with(&fallback))
                         .unwrap_or("/tasks");
                     cx.go(to, true, &msg)
                 }
                 Err(e) => cx.fail(&e),
             };
-        }
-        other => {
-            return cx.fail(&crate::backend::BackendError::not_found(format!(
-                "unknown action {other:?}; expected run, pause, resume or remove"
-            )))
         }
     };
     match result {
@@ -229,18 +224,13 @@ fn confirm_page(
 ) -> Resp {
     let back = p
         .get("back")
-        .and_then(super::prefix::safe_relative)
+        .and_then(crate::links::safe_relative)
         .unwrap_or("/tasks");
     let body = views::errors::confirm(&cx.view(), question, action, hidden, back);
     cx.page(StatusCode::OK, "Confirm", Nav::Tasks, body)
 }
 
-pub(crate) async fn bulk(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
-    let Ok(act) = action.parse::<BulkAction>() else {
-        return cx.fail(&crate::backend::BackendError::not_found(format!(
-            "unknown bulk action {action:?}; expected run, pause, resume or remove"
-        )));
-    };
+pub(crate) async fn bulk(cx: &Ctx<'_>, act: BulkAction, p: &Params) -> Resp {
     let ids: Vec<String> = p.all("id").map(String::from).take(1000).collect();
     if ids.is_empty() {
         return cx.back(p, "/tasks", false, "Select at least one task first.");
@@ -275,16 +265,7 @@ pub(crate) async fn bulk(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
     }
 }
 
-pub(crate) fn scheduler_action(cx: &Ctx<'_>, action: &str, p: &Params) -> Resp {
-    let paused = match action {
-        "pause" => true,
-        "resume" => false,
-        other => {
-            return cx.fail(&crate::backend::BackendError::not_found(format!(
-                "unknown scheduler action {other:?}; expected pause or resume"
-            )))
-        }
-    };
+pub(crate) fn scheduler_action(cx: &Ctx<'_>, paused: bool, p: &Params) -> Resp {
     match cx.shared.backend.set_paused(paused) {
         Ok(()) => cx.back(
             p,

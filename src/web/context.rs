@@ -1,0 +1,287 @@
+//! What every request shares ([`Shared`], one per dashboard) and what each handler gets
+//! ([`Ctx`], one per request), with the few things every handler does through them:
+//! rendering a page, answering a failure, redirecting with a flash message, auditing.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap};
+use http::StatusCode;
+use jiff::tz::TimeZone;
+
+use super::request::{BadRequest, Params};
+use super::response::{html, json_error, Resp};
+use super::routes::Router;
+use crate::auth::session::Keys;
+use crate::auth::throttle::Throttle;
+use crate::auth::{AuditEntry, AuditSink, AuthBackend, Role, User};
+use crate::backend::{BackendError, SchedulerStatus, TaskBackend};
+use crate::cookies;
+use crate::links::{safe_relative, MountPrefix, Urls};
+use crate::views::assets::Assets;
+use crate::views::fragments::Fragments;
+use crate::views::{self, Flash, View};
+
+/// What every clone of a dashboard shares.
+pub(crate) struct Shared {
+    pub(crate) backend: Arc<dyn TaskBackend>,
+    pub(crate) prefix: MountPrefix,
+    pub(crate) title: String,
+    pub(crate) assets: Assets,
+    pub(crate) router: Router,
+    pub(crate) trusted_proxies: Vec<IpAddr>,
+    pub(crate) body_limit: usize,
+    pub(crate) keepalive: Duration,
+    /// Set when serving stops: event streams end.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
+    pub(crate) auth: Option<Arc<dyn AuthBackend>>,
+    pub(crate) keys: Keys,
+    pub(crate) session_cookie: String,
+    pub(crate) session_ttl: Duration,
+    pub(crate) same_site: cookie::SameSite,
+    pub(crate) force_secure: bool,
+    pub(crate) read_only: bool,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) throttle: Throttle,
+    /// Task rows and JSON kept between requests.
+    pub(crate) fragments: Fragments,
+}
+
+/// Why the gate refuses a signed-in (or anonymous) request its role.
+#[derive(Debug)]
+pub(crate) enum Denied {
+    /// The dashboard is read-only and this needs more than viewing.
+    ReadOnly,
+    /// Login is on and nobody is signed in.
+    SignIn,
+    /// The user lacks the role.
+    Role,
+}
+
+impl Shared {
+    /// The one role check: may `user` act with `role`'s rights here?
+    pub(crate) fn permits(&self, user: Option<&User>, role: Role) -> Result<(), Denied> {
+        if self.read_only && role > Role::Viewer {
+            return Err(Denied::ReadOnly);
+        }
+        if self.auth.is_none() {
+            return Ok(());
+        }
+        match user {
+            None => Err(Denied::SignIn),
+            Some(u) if u.has(role) => Ok(()),
+            Some(_) => Err(Denied::Role),
+        }
+    }
+}
+
+/// What a handler gets: the request, already checked, and where it is mounted.
+pub(crate) struct Ctx<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) urls: Urls,
+    pub(crate) query: Params,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) method: &'a http::Method,
+    /// `HX-Request: true`: answer with the page's main fragment only.
+    pub(crate) partial: bool,
+    /// Answer errors as JSON.
+    pub(crate) json: bool,
+    /// The signed-in user (login on).
+    pub(crate) user: Option<&'a User>,
+    /// The CSRF token for this user's forms (login on, ambient credentials).
+    pub(crate) csrf: Option<&'a str>,
+    /// The client's address.
+    pub(crate) client: Option<std::net::IpAddr>,
+    /// The current page relative to the base, with its query.
+    pub(crate) here: std::borrow::Cow<'a, str>,
+    /// Filled on first use by [`Ctx::view`].
+    pub(crate) status: std::sync::OnceLock<(SchedulerStatus, TimeZone)>,
+    /// The request came over HTTPS (as a trusted proxy says, or by configuration).
+    pub(crate) secure: bool,
+}
+
+impl Ctx<'_> {
+    /// The current page, relative to the base, with its query.
+    pub(crate) fn here(&self) -> &str {
+        &self.here
+    }
+
+    /// The flash message left by the previous action, if any.
+    fn flash(&self) -> Option<Flash> {
+        let (ok, message) = cookies::read_flash(self.headers)?;
+        Some(Flash { ok, message })
+    }
+
+    /// What every cookie this request sets shares: the base path, and `Secure` over HTTPS.
+    pub(crate) fn cookie_scope(&self) -> cookies::Scope<'_> {
+        cookies::Scope {
+            path: self.urls.cookie_path(),
+            secure: self.secure,
+        }
+    }
+
+    /// Renders a page (or just its main fragment for partial requests).
+    pub(crate) fn page(
+        &self,
+        status: StatusCode,
+        title: &str,
+        nav: views::Nav,
+        body: impl maud::Render,
+    ) -> Resp {
+        let flash = self.flash();
+        let view = self.view();
+        let out = if self.partial {
+            maud::Render::render(&views::layout::main(&view, flash.as_ref(), body))
+        } else {
+            views::layout::page(&view, title, nav, flash.as_ref(), body)
+        };
+        let mut r = html(status, out.into_string());
+        if flash.is_some() {
+            if let Some(v) = cookies::clear_flash(self.cookie_scope()) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        r
+    }
+
+    /// The scheduler's status and zone, read once per request however many views need them.
+    fn status(&self) -> &(SchedulerStatus, TimeZone) {
+        self.status.get_or_init(|| {
+            let st = self.shared.backend.status();
+            let tz = jiff::tz::db().get(&st.timezone).unwrap_or(TimeZone::UTC);
+            (st, tz)
+        })
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        let (st, tz) = self.status();
+        View {
+            urls: &self.urls,
+            assets: &self.shared.assets,
+            title: &self.shared.title,
+            status: st,
+            tz: tz.clone(),
+            now: st.now,
+            user: self.user,
+            csrf: self.csrf,
+            can_operate: self.may(Role::Operator),
+            can_admin: self.may(Role::Admin),
+            here: &self.here,
+        }
+    }
+
+    /// True when this request's user may act with `role`'s rights (what the gate would
+    /// let through; the pages use it to show only the buttons that work).
+    pub(crate) fn may(&self, role: Role) -> bool {
+        self.shared.permits(self.user, role).is_ok()
+    }
+
+    /// 303 back to `back` (a form's hidden field, checked) or `fallback`, with a flash message.
+    pub(crate) fn back(&self, form: &Params, fallback: &str, ok: bool, message: &str) -> Resp {
+        let rel = form.get("back").and_then(safe_relative).unwrap_or(fallback);
+        self.go(rel, ok, message)
+    }
+
+    /// 303 to `rel` (relative to the base) with a flash message.
+    pub(crate) fn go(&self, rel: &str, ok: bool, message: &str) -> Resp {
+        let mut r = super::response::see_other(&self.urls.at(rel));
+        let kind = if ok { "ok" } else { "err" };
+        if let Some(c) = cookies::flash(kind, message, self.cookie_scope()) {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+        r
+    }
+
+    /// A backend failure as JSON or an error page.
+    pub(crate) fn fail(&self, e: &BackendError) -> Resp {
+        let status = status_of(e);
+        if self.json {
+            json_error(status, e.code(), e.message(), e.field())
+        } else {
+            let view = self.view();
+            let body = views::errors::error(&view, status, e.message());
+            self.page(status, "Error", views::Nav::None, body)
+        }
+    }
+
+    /// Malformed input as JSON or an error page.
+    pub(crate) fn bad(&self, e: &BadRequest) -> Resp {
+        let (field, message) = match e {
+            BadRequest::Field { field, message } => (Some(field.as_str()), message.clone()),
+            other => (None, other.to_string()),
+        };
+        let err = match field {
+            Some(f) => BackendError::invalid(format!("{f}: {message}")),
+            None => BackendError::invalid(message),
+        };
+        if self.json {
+            json_error(StatusCode::BAD_REQUEST, "invalid", &err.to_string(), field)
+        } else {
+            self.fail(&err)
+        }
+    }
+}
+
+/// The one place a backend error becomes an HTTP status.
+pub(crate) fn status_of(e: &BackendError) -> StatusCode {
+    if e.is_invalid() {
+        StatusCode::BAD_REQUEST
+    } else if e.is_not_found() {
+        StatusCode::NOT_FOUND
+    } else if e.is_conflict() {
+        StatusCode::CONFLICT
+    } else if e.is_unsupported() {
+        StatusCode::NOT_IMPLEMENTED
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// The 404 page (or JSON) for an unknown path.
+pub(crate) fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp {
+    if json {
+        return json_error(StatusCode::NOT_FOUND, "not_found", "no such URL", None);
+    }
+    let st = shared.backend.status();
+    let view = View {
+        urls,
+        assets: &shared.assets,
+        title: &shared.title,
+        status: &st,
+        tz: TimeZone::UTC,
+        now: st.now,
+        user: None,
+        csrf: None,
+        can_operate: false,
+        can_admin: false,
+        here: "/",
+    };
+    let body = views::errors::error(
+        &view,
+        StatusCode::NOT_FOUND,
+        "There is no page at this address.",
+    );
+    html(
+        StatusCode::NOT_FOUND,
+        views::layout::page(&view, "Not found", views::Nav::None, None, body).into_string(),
+    )
+}
+
+/// Adds an audit entry for this request's user.
+impl Ctx<'_> {
+    pub(crate) fn record(&self, action: &str, target: Option<String>, outcome: String) {
+        let cx = self;
+        cx.shared.audit.record(AuditEntry {
+            at: jiff::Timestamp::now(),
+            actor: cx
+                .user
+                .map(|u| u.id.clone())
+                .unwrap_or_else(|| "anonymous".into()),
+            address: cx.client.map(|a| a.to_string()),
+            action: action.to_string(),
+            target,
+            outcome,
+        });
+    }
+}
