@@ -17,7 +17,7 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let s = Scheduler::builder()
-            .history(taskdeck::HistoryLimits {
+            .history(taskdeck::store::HistoryLimits {
                 per_task: 100,
                 total: 100_000,
             })

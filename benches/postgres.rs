@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use taskdeck::store::*;
 use taskdeck::*;
 
 fn main() {

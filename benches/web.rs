@@ -10,9 +10,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
-use taskdeck::{
-    Dashboard, HistoryLimits, ManualClock, PasswordBackend, Role, Scheduler, Task, TaskContext,
-};
+use taskdeck::store::HistoryLimits;
+use taskdeck::{Dashboard, ManualClock, PasswordBackend, Role, Scheduler, Task, TaskContext};
 
 fn get(path: &str) -> Request<Empty<bytes::Bytes>> {
     Request::get(path).body(Empty::new()).expect("request")

@@ -138,25 +138,66 @@ mod adapters;
 pub use adapters::actix;
 #[cfg(feature = "axum")]
 pub use adapters::axum;
+mod audit;
 mod auth;
-mod backend;
 mod cookies;
+mod entropy;
 mod links;
 mod scheduler;
+mod seam;
 mod views;
 mod web;
 
-pub use auth::{
-    AuditEntry, AuditLog, AuditPage, AuditSink, AuthBackend, AuthFuture, AuthReply, JwtBackend,
-    JwtError, LoginResult, PasswordBackend, ProxyHeaderBackend, RequestParts, Role, User,
+// The scheduler: jobs, tasks, triggers, runs, events, clocks.
+#[cfg(feature = "tracing-layer")]
+pub use scheduler::RunLogLayer;
+pub use scheduler::{
+    Clock, Error, Event, EventStream, JobError, JobResult, Lifecycle, LogLevel, LogLine,
+    ManualClock, Recv, RunCause, RunId, RunQuery, RunRecord, RunStatus, Scheduler,
+    SchedulerBuilder, Sleep, SystemClock, Task, TaskContext, TaskOptions, TriggerError,
+    TriggerKind, TriggerSpec, MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES,
 };
-pub use backend::{
+
+// The seam: what a dashboard asks of a scheduler, and the data it answers in.
+pub use scheduler::{
+    DurationStats, Histogram, InstanceInfo, LastRun, Page, StateCounts, Stats, TaskInfo, TaskQuery,
+    TaskSort, TaskState, TriggerText, WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS,
+    MAX_PER_PAGE,
+};
+pub use seam::{
     BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,
     TriggerPreview,
 };
+
+// The dashboard, its login and its audit log.
+pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
+pub use auth::{
+    AuthBackend, AuthFuture, AuthReply, JwtBackend, JwtError, LoginResult, PasswordBackend,
+    ProxyHeaderBackend, RequestParts, Role, User,
+};
 pub use links::{MountPrefix, PrefixError};
-pub use scheduler::*;
 pub use web::{Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
+
+/// Where tasks and runs are kept: the [`Store`](store::Store) trait a scheduler reads and
+/// writes through, the in-memory store (the default) and the PostgreSQL store shared by
+/// replicas (feature `postgres`), and the types a store implementation deals in.
+///
+/// Most services never name anything here but a store to build the scheduler with:
+///
+/// ```
+/// use taskdeck::store::{HistoryLimits, MemoryStore};
+/// let store = MemoryStore::with_limits(HistoryLimits::default());
+/// let scheduler = taskdeck::Scheduler::builder().store(store).build()?;
+/// # Ok::<(), taskdeck::Error>(())
+/// ```
+pub mod store {
+    pub use crate::scheduler::{
+        Beat, DueFire, HistoryLimits, MemoryStore, Notice, Sharing, Store, StoreFuture, TaskRecord,
+        Trigger,
+    };
+    #[cfg(feature = "postgres")]
+    pub use crate::scheduler::{PostgresStore, PostgresStoreBuilder};
+}
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

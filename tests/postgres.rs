@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use taskdeck::store::*;
 use taskdeck::*;
 
 fn url() -> Option<String> {
@@ -53,8 +54,14 @@ fn builder(url: &str, schema: &str) -> PostgresStoreBuilder {
 }
 
 async fn replica(url: &str, schema: &str) -> Scheduler {
+    replica_with_audit(url, schema).await.0
+}
+
+/// A replica and the shared audit log its dashboard writes to.
+async fn replica_with_audit(url: &str, schema: &str) -> (Scheduler, Arc<dyn AuditSink>) {
     let store = builder(url, schema).connect().await.unwrap();
-    Scheduler::builder().store(store).build().unwrap()
+    let audit = store.audit_log();
+    (Scheduler::builder().store(store).build().unwrap(), audit)
 }
 
 /// Raw SQL access for checks the API does not offer.
@@ -470,9 +477,11 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
     let Some(url) = url() else { return };
     let schema = schema("list");
     let clock = ManualClock::new("2026-03-01T08:00:00Z".parse().unwrap());
+    let store = builder(&url, &schema).connect().await.unwrap();
+    let audit = store.audit_log();
     let pg = Scheduler::builder()
         .clock(clock.clone())
-        .store(builder(&url, &schema).connect().await.unwrap())
+        .store(store)
         .build()
         .unwrap();
     let mem = Scheduler::builder().clock(clock.clone()).build().unwrap();
@@ -579,7 +588,7 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
     assert_eq!(a.task.paused, b.task.paused);
 
     // The audit log lives in the database.
-    let sink = TaskBackend::audit_sink(&pg).expect("a PostgreSQL audit sink");
+    let sink = audit;
     sink.record(AuditEntry {
         at: Timestamp::now(),
         actor: "ops".into(),
@@ -650,8 +659,8 @@ async fn survives_losing_its_connections() {
 async fn every_replicas_dashboard_shows_the_shared_state() {
     let Some(url) = url() else { return };
     let schema = schema("dash");
-    let a = replica(&url, &schema).await;
-    let b = replica(&url, &schema).await;
+    let (a, audit_a) = replica_with_audit(&url, &schema).await;
+    let (b, audit_b) = replica_with_audit(&url, &schema).await;
     for s in [&a, &b] {
         s.register("beat", |_ctx: TaskContext| async { Ok(()) });
         s.start().unwrap();
@@ -659,8 +668,8 @@ async fn every_replicas_dashboard_shows_the_shared_state() {
     a.add(Task::new("shared", "beat").every(Duration::from_secs(3600)))
         .await
         .unwrap();
-    let web_a = common::serve(Dashboard::builder(a.clone())).await;
-    let web_b = common::serve(Dashboard::builder(b.clone())).await;
+    let web_a = common::serve(Dashboard::builder(a.clone()).audit_sink(audit_a)).await;
+    let web_b = common::serve(Dashboard::builder(b.clone()).audit_sink(audit_b)).await;
 
     // A change through A's dashboard shows on B's, and lands in the shared audit log.
     let r = web_a

@@ -660,7 +660,7 @@ async fn backend_trait_serves_the_dashboard_view() {
     assert!(err.is_not_found());
     let err = backend.create(Task::new("y", "missing")).await.unwrap_err();
     assert_eq!((err.is_invalid(), err.field()), (true, Some("job")));
-    assert_eq!(backend.jobs(), vec!["count".to_string()]);
+    assert_eq!(backend.jobs().await.unwrap(), vec!["count".to_string()]);
     let preview = backend
         .preview(
             &TriggerSpec::Cron {
@@ -669,6 +669,7 @@ async fn backend_trait_serves_the_dashboard_view() {
             },
             2,
         )
+        .await
         .unwrap();
     assert_eq!(preview.fires[0].to_string(), "2026-01-06T00:00:00Z");
 }

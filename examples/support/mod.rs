@@ -29,7 +29,7 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Scheduler, Box<dyn st
     if let Some(url) = env("TASKDECK_DATABASE_URL") {
         #[cfg(feature = "postgres")]
         {
-            let store = taskdeck::PostgresStore::builder(&url)
+            let store = taskdeck::store::PostgresStore::builder(&url)
                 .schema(&env("TASKDECK_DATABASE_SCHEMA").unwrap_or_else(|| "taskdeck_demo".into()))
                 .connect()
                 .await?;

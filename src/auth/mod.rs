@@ -9,7 +9,6 @@
 //! verify function), [`JwtBackend`] (bearer tokens) and [`ProxyHeaderBackend`] (a header set
 //! by a trusted reverse proxy). See `examples/custom_auth.rs` for writing your own.
 
-mod audit;
 mod jwt;
 mod password;
 mod proxy;
@@ -25,9 +24,6 @@ use std::str::FromStr;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "postgres")]
-pub(crate) use audit::trace as trace_audit;
-pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
 pub use jwt::{JwtBackend, JwtError};
 pub use password::PasswordBackend;
 pub use proxy::ProxyHeaderBackend;
@@ -190,12 +186,6 @@ impl fmt::Debug for dyn AuthBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AuthBackend")
     }
-}
-
-/// Fills `buf` from the operating system's random source.
-pub(crate) fn random_bytes(buf: &mut [u8]) {
-    use password_hash::rand_core::{OsRng, RngCore};
-    OsRng.fill_bytes(buf);
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ impl PasswordBackend {
     /// An argon2id PHC hash of `password` with a random salt.
     pub fn hash(password: &str) -> Result<String, String> {
         let mut salt = [0u8; 16];
-        super::random_bytes(&mut salt);
+        crate::entropy::random_bytes(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)

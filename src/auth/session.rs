@@ -36,7 +36,7 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(user: &User, now: i64, ttl_secs: i64) -> Session {
         let mut sid = [0u8; 16];
-        super::random_bytes(&mut sid);
+        crate::entropy::random_bytes(&mut sid);
         Session {
             sub: user.id.clone(),
             name: user.name.clone(),

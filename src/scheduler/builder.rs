@@ -20,7 +20,8 @@ use super::{Activity, Inner, Lifecycle, Scheduler};
 /// Builds a [`Scheduler`]. Every setting has a default.
 ///
 /// ```
-/// use taskdeck::{HistoryLimits, Scheduler};
+/// use taskdeck::store::HistoryLimits;
+/// use taskdeck::Scheduler;
 /// let scheduler = Scheduler::builder()
 ///     .timezone("Europe/Berlin")
 ///     .history(HistoryLimits { per_task: 200, total: 20_000 })

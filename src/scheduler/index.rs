@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::store::{StateCounts, TaskQuery, TaskRecord, TaskSort, TaskState};
+use super::model::{StateCounts, TaskQuery, TaskSort, TaskState};
+use super::store::TaskRecord;
 use super::task::Task;
 use super::trigger::TriggerKind;
 
@@ -462,7 +463,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::scheduler::store::LastRun;
+    use crate::scheduler::model::LastRun;
     use crate::scheduler::{RunStatus, Trigger};
 
     fn naive(all: &[TaskRecord], q: &TaskQuery) -> Vec<String> {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::store::{LastRun, TaskRecord, TaskState};
+use super::model::{LastRun, TaskState};
+use super::store::TaskRecord;
 use super::task::Task;
 use super::trigger::{Trigger, TriggerKind};
 

@@ -12,10 +12,10 @@ use jiff::Timestamp;
 use super::error::Error;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
 use super::index::TaskIndex;
-use super::store::{
-    paging, window_delta, DueFire, DurationStats, Histogram, LastRun, Page, Stats, Store,
-    StoreFuture, TaskQuery, TaskRecord, WindowCounts,
+use super::model::{
+    paging, DurationStats, Histogram, LastRun, Page, Stats, TaskQuery, WindowCounts,
 };
+use super::store::{window_delta, DueFire, Store, StoreFuture, TaskRecord};
 use super::task::Task;
 use super::trigger::Trigger;
 
@@ -45,7 +45,7 @@ impl Default for HistoryLimits {
 /// The in-memory store: fast, and gone when the process ends.
 ///
 /// ```
-/// use taskdeck::{HistoryLimits, MemoryStore};
+/// use taskdeck::store::{HistoryLimits, MemoryStore};
 /// let store = MemoryStore::with_limits(HistoryLimits { per_task: 500, total: 50_000 });
 /// # drop(store);
 /// ```
@@ -438,7 +438,7 @@ impl Store for MemoryStore {
 
 /// Counts by state of the tasks matching nothing but `state`; used by tests.
 #[cfg(test)]
-fn count_state(store: &MemoryStore, state: super::store::TaskState) -> usize {
+fn count_state(store: &MemoryStore, state: super::model::TaskState) -> usize {
     store
         .read()
         .tasks
@@ -455,7 +455,7 @@ mod tests {
 
     use super::*;
     use crate::scheduler::history::RunCause;
-    use crate::scheduler::store::{TaskSort, TaskState};
+    use crate::scheduler::model::{TaskSort, TaskState};
     use crate::scheduler::trigger::TriggerSpec;
 
     fn ts(s: &str) -> Timestamp {

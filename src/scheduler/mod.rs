@@ -21,6 +21,7 @@ mod info;
 mod instance;
 mod job;
 mod memory;
+mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod run;
@@ -54,13 +55,13 @@ pub use history::{
 pub use info::{TaskInfo, TriggerText};
 pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
+pub use model::{
+    DurationStats, Histogram, InstanceInfo, LastRun, Page, StateCounts, Stats, TaskQuery, TaskSort,
+    TaskState, WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE,
+};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
-pub use store::{
-    Beat, DueFire, DurationStats, Histogram, InstanceInfo, LastRun, Notice, Page, Sharing,
-    StateCounts, Stats, Store, StoreFuture, TaskQuery, TaskRecord, TaskSort, TaskState,
-    WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE,
-};
+pub use store::{Beat, DueFire, Notice, Sharing, Store, StoreFuture, TaskRecord};
 pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};
 pub use trigger::{Trigger, TriggerKind, TriggerSpec};
 
@@ -504,10 +505,6 @@ impl Scheduler {
             stale: false,
             this: true,
         }])
-    }
-
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
     }
 
     /// Subscribes to change events.

@@ -5,94 +5,29 @@
 //! shaped for that: [`Store::claim_due`] hands out each due fire exactly once and advances the
 //! task's next fire time in the same step, and [`Store::begin_run`] checks `max_instances` and
 //! counts the run in the same step. A database store implements them with row locks
-//! (`SELECT … FOR UPDATE SKIP LOCKED`); [`crate::MemoryStore`] with one mutex.
+//! (`SELECT … FOR UPDATE SKIP LOCKED`); [`crate::store::MemoryStore`] with one mutex.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::broadcast;
 
 use super::error::Error;
 use super::events::Event;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
+use super::model::{
+    DurationStats, InstanceInfo, LastRun, Page, Stats, TaskQuery, TaskState, WindowCounts,
+};
 use super::task::Task;
-use super::trigger::{Trigger, TriggerKind};
-use crate::auth::AuditSink;
+use super::trigger::Trigger;
 
 /// The future type of every [`Store`] method.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
-
-/// Where a task stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    /// Waiting for its next fire.
-    Scheduled,
-    /// At least one run is going.
-    Running,
-    /// Paused: does not fire until resumed.
-    Paused,
-    /// Its trigger will not fire again (a past one-off date, an interval past its end).
-    Completed,
-}
-
-impl TaskState {
-    /// All states, in display order.
-    pub const ALL: [TaskState; 4] = [
-        TaskState::Scheduled,
-        TaskState::Running,
-        TaskState::Paused,
-        TaskState::Completed,
-    ];
-
-    /// The lower-case name used in URLs and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Scheduled => "scheduled",
-            TaskState::Running => "running",
-            TaskState::Paused => "paused",
-            TaskState::Completed => "completed",
-        }
-    }
-}
-
-impl FromStr for TaskState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        TaskState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown task state {s:?}; expected scheduled, running, paused or completed"
-                )
-            })
-    }
-}
-
-/// The latest finished run of a task, kept on the task for listing and sorting.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LastRun {
-    /// The run.
-    pub run_id: RunId,
-    /// How it ended.
-    pub status: RunStatus,
-    /// When it was scheduled.
-    #[serde(serialize_with = "super::text::timestamp")]
-    pub scheduled_at: Timestamp,
-    /// When it ended.
-    #[serde(serialize_with = "super::text::opt_timestamp")]
-    pub finished_at: Option<Timestamp>,
-    /// Its error, if it failed.
-    pub error: Option<String>,
-}
 
 /// A task as stored: its definition plus the scheduler's state for it.
 #[derive(Clone, Debug)]
@@ -204,126 +139,6 @@ impl TaskRecord {
     }
 }
 
-/// Order of a task list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskSort {
-    /// Soonest next fire first; tasks that will not fire last.
-    #[default]
-    NextRun,
-    /// By name, case-insensitively.
-    Name,
-    /// By id.
-    Id,
-    /// Most recently finished first when descending.
-    LastRun,
-    /// By state, then next fire.
-    State,
-}
-
-impl TaskSort {
-    /// All sorts.
-    pub const ALL: [TaskSort; 5] = [
-        TaskSort::NextRun,
-        TaskSort::Name,
-        TaskSort::Id,
-        TaskSort::LastRun,
-        TaskSort::State,
-    ];
-
-    /// The name used in URLs and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskSort::NextRun => "next_run",
-            TaskSort::Name => "name",
-            TaskSort::Id => "id",
-            TaskSort::LastRun => "last_run",
-            TaskSort::State => "state",
-        }
-    }
-}
-
-impl FromStr for TaskSort {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        TaskSort::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown sort {s:?}; expected next_run, name, id, last_run or state")
-            })
-    }
-}
-
-/// Default rows per page.
-pub const DEFAULT_PER_PAGE: u32 = 50;
-/// Most rows per page.
-pub const MAX_PER_PAGE: u32 = 500;
-
-/// Which tasks to list, in which order, which page.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TaskQuery {
-    /// Case-insensitive text that the id, name or job must contain.
-    pub q: Option<String>,
-    /// Only tasks in this state.
-    pub state: Option<TaskState>,
-    /// Only tasks of this job.
-    pub job: Option<String>,
-    /// Only tasks with this kind of trigger.
-    pub trigger: Option<TriggerKind>,
-    /// Order.
-    pub sort: TaskSort,
-    /// Reverse the order.
-    pub desc: bool,
-    /// 1-based page number; 0 is read as 1.
-    pub page: u32,
-    /// Rows per page; 0 means 50, capped at 500.
-    pub per_page: u32,
-}
-
-/// `(page, per_page)` with defaults and caps applied, and the row offset.
-pub(crate) fn paging(page: u32, per_page: u32) -> (u32, u32, usize) {
-    let page = page.max(1);
-    let per_page = match per_page {
-        0 => DEFAULT_PER_PAGE,
-        n => n.min(MAX_PER_PAGE),
-    };
-    let offset = (page as usize - 1).saturating_mul(per_page as usize);
-    (page, per_page, offset)
-}
-
-/// One page of a list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Page<T> {
-    /// The rows.
-    pub items: Vec<T>,
-    /// Rows matching the filter, on all pages.
-    pub total: usize,
-    /// This page's number, from 1.
-    pub page: u32,
-    /// Rows per page.
-    pub per_page: u32,
-}
-
-impl<T> Page<T> {
-    /// Number of pages (at least 1).
-    pub fn pages(&self) -> u32 {
-        let per = self.per_page.max(1) as usize;
-        u32::try_from(self.total.div_ceil(per).max(1)).unwrap_or(u32::MAX)
-    }
-
-    /// Maps the rows, keeping the paging.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            total: self.total,
-            page: self.page,
-            per_page: self.per_page,
-        }
-    }
-}
-
 /// A due fire handed out by [`Store::claim_due`].
 #[derive(Clone, Debug)]
 pub struct DueFire {
@@ -334,56 +149,6 @@ pub struct DueFire {
     /// More fires came due than are listed (a long outage of a fast trigger); the rest were
     /// passed over.
     pub truncated: bool,
-}
-
-/// Counts of tasks by state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StateCounts {
-    /// Waiting for a fire.
-    pub scheduled: usize,
-    /// With a run going.
-    pub running: usize,
-    /// Paused.
-    pub paused: usize,
-    /// Will not fire again.
-    pub completed: usize,
-}
-
-impl StateCounts {
-    /// All tasks.
-    pub fn total(&self) -> usize {
-        self.scheduled + self.running + self.paused + self.completed
-    }
-
-    /// The count for one state.
-    pub fn get(&self, state: TaskState) -> usize {
-        match state {
-            TaskState::Scheduled => self.scheduled,
-            TaskState::Running => self.running,
-            TaskState::Paused => self.paused,
-            TaskState::Completed => self.completed,
-        }
-    }
-}
-
-/// Runs and failures over a time window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowCounts {
-    /// Finished runs (any outcome but missed and skipped).
-    pub runs: u64,
-    /// Of those, failures (failed, panicked, timed out).
-    pub failures: u64,
-    /// Fires recorded as missed or skipped.
-    pub not_run: u64,
-}
-
-impl WindowCounts {
-    /// Adds `other` to these counts.
-    pub fn add(&mut self, other: WindowCounts) {
-        self.runs += other.runs;
-        self.failures += other.failures;
-        self.not_run += other.not_run;
-    }
 }
 
 /// The minute (seconds since the epoch / 60) a stored run counts in, and what it adds there.
@@ -399,91 +164,6 @@ pub(crate) fn window_delta(run: &RunRecord) -> (i64, WindowCounts) {
         }
     }
     (at.as_second().div_euclid(60), d)
-}
-
-/// Numbers for the overview.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    /// Tasks by state.
-    pub tasks: StateCounts,
-    /// Runs going now.
-    pub running_runs: u64,
-    /// The last 60 minutes.
-    pub last_hour: WindowCounts,
-    /// The last 24 hours.
-    pub last_day: WindowCounts,
-    /// Finished runs by outcome since the store was created.
-    pub runs_by_status: BTreeMap<RunStatus, u64>,
-    /// Run durations per job since the store was created.
-    pub job_durations: BTreeMap<String, Histogram>,
-}
-
-/// Upper bounds, in seconds, of the [`Histogram`] buckets.
-pub const DURATION_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0,
-];
-
-/// A run-duration histogram over [`DURATION_BUCKETS`] (counts per bucket, not cumulative;
-/// longer runs only count in `count` and `sum_seconds`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Histogram {
-    /// Runs per bucket.
-    pub buckets: Vec<u64>,
-    /// All runs.
-    pub count: u64,
-    /// Sum of durations, seconds.
-    pub sum_seconds: f64,
-}
-
-impl Histogram {
-    /// Counts one duration.
-    pub fn observe(&mut self, ms: u64) {
-        if self.buckets.len() != DURATION_BUCKETS.len() {
-            self.buckets = vec![0; DURATION_BUCKETS.len()];
-        }
-        let secs = ms as f64 / 1000.0;
-        if let Some(i) = DURATION_BUCKETS.iter().position(|le| secs <= *le) {
-            self.buckets[i] += 1;
-        }
-        self.count += 1;
-        self.sum_seconds += secs;
-    }
-}
-
-/// Duration percentiles over a task's kept history.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DurationStats {
-    /// Runs measured.
-    pub count: usize,
-    /// Median, milliseconds.
-    pub p50_ms: u64,
-    /// 90th percentile.
-    pub p90_ms: u64,
-    /// 99th percentile.
-    pub p99_ms: u64,
-    /// Longest.
-    pub max_ms: u64,
-}
-
-impl DurationStats {
-    /// Percentiles of `durations` (sorted in place), nearest-rank.
-    pub fn from_durations(durations: &mut [u64]) -> DurationStats {
-        if durations.is_empty() {
-            return DurationStats::default();
-        }
-        durations.sort_unstable();
-        let pick = |p: usize| {
-            let rank = (p * durations.len()).div_ceil(100).max(1);
-            durations[rank - 1]
-        };
-        DurationStats {
-            count: durations.len(),
-            p50_ms: pick(50),
-            p90_ms: pick(90),
-            p99_ms: pick(99),
-            max_ms: durations[durations.len() - 1],
-        }
-    }
 }
 
 /// How a store shared by several processes wants the scheduler to keep in touch: see
@@ -504,29 +184,6 @@ pub struct Beat {
     pub jobs: Vec<String>,
     /// Runs this process is executing now.
     pub running: u64,
-}
-
-/// One scheduler process sharing a store.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InstanceInfo {
-    /// Its id, unique per process start.
-    pub id: String,
-    /// Host name.
-    pub host: String,
-    /// Process id.
-    pub pid: u32,
-    /// When it started.
-    pub started_at: Timestamp,
-    /// Its latest heartbeat.
-    pub heartbeat_at: Timestamp,
-    /// Runs it is executing now.
-    pub running: u64,
-    /// Jobs registered in it.
-    pub jobs: Vec<String>,
-    /// It missed heartbeats: it died, hangs or lost the store.
-    pub stale: bool,
-    /// This process.
-    pub this: bool,
 }
 
 /// A change made through the store by this or another process, announced by a shared store
@@ -638,16 +295,12 @@ pub trait Store: Send + Sync + 'static {
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         None
     }
-
-    /// Where a shared store keeps the dashboard's audit log; `None` keeps it in memory.
-    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
-        None
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::model::paging;
 
     #[test]
     fn a_fire_stored_at_microseconds_is_not_fired_twice() {

@@ -109,7 +109,8 @@ impl TriggerSpec {
 /// A checked trigger that computes fire times.
 ///
 /// ```
-/// use taskdeck::{Trigger, TriggerSpec};
+/// use taskdeck::store::Trigger;
+/// use taskdeck::TriggerSpec;
 /// let spec = TriggerSpec::Cron { expr: "0 30 3 * * *".into(), timezone: Some("Europe/Berlin".into()) };
 /// let trigger = Trigger::new(&spec, &jiff::tz::TimeZone::UTC).unwrap();
 /// let from: jiff::Timestamp = "2026-03-28T12:00:00Z".parse().unwrap();

@@ -4,7 +4,7 @@ use maud::{html, Markup};
 
 use super::components::{absolute, pager};
 use super::View;
-use crate::auth::AuditEntry;
+use crate::audit::AuditEntry;
 
 /// The audit body.
 pub(crate) fn audit(

@@ -20,8 +20,8 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::auth::User;
-use crate::backend::SchedulerStatus;
 use crate::links::Urls;
+use crate::seam::SchedulerStatus;
 use assets::Assets;
 
 /// What every page needs to render.

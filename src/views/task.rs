@@ -7,8 +7,8 @@ use super::components::{
 };
 use super::runs::logs;
 use super::View;
-use crate::backend::TaskDetail;
 use crate::scheduler::{format_duration, Page, RunRecord};
+use crate::seam::TaskDetail;
 
 /// The task page body.
 pub(crate) fn task(

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::context::Ctx;
 use super::request::{field_error, BadRequest, Params};
 use super::response::{json, json_sized, text, Resp};
-use crate::backend::BulkAction;
 use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState, TriggerSpec};
+use crate::seam::BulkAction;
 
 /// The task list query from URL parameters (shared with the tasks page).
 pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
@@ -193,21 +193,25 @@ pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
 }
 
 pub(crate) async fn stats(cx: &Ctx<'_>) -> Resp {
+    let scheduler = match cx.shared.backend.status().await {
+        Ok(s) => s,
+        Err(e) => return cx.fail(&e),
+    };
     match cx.shared.backend.stats().await {
         Ok(s) => json(
             StatusCode::OK,
-            &serde_json::json!({"scheduler": cx.shared.backend.status(), "stats": s}),
+            &serde_json::json!({"scheduler": scheduler, "stats": s}),
         ),
         Err(e) => cx.fail(&e),
     }
 }
 
-pub(crate) fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
+pub(crate) async fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     let spec: TriggerSpec = match parse_json(body) {
         Ok(s) => s,
         Err(e) => return cx.bad(&e),
     };
-    match cx.shared.backend.preview(&spec, 10) {
+    match cx.shared.backend.preview(&spec, 10).await {
         Ok(p) => json(StatusCode::OK, &p),
         Err(e) => cx.fail(&e),
     }

@@ -8,11 +8,12 @@ use std::time::Duration;
 use super::context::Shared;
 use super::dashboard::Dashboard;
 use super::routes::Router;
+use crate::audit::{AuditLog, AuditSink};
 use crate::auth::session::Keys;
 use crate::auth::throttle::Throttle;
-use crate::auth::{AuditLog, AuditSink, AuthBackend};
-use crate::backend::TaskBackend;
+use crate::auth::AuthBackend;
 use crate::links::{MountPrefix, PrefixError};
+use crate::seam::TaskBackend;
 use crate::views::assets::Assets;
 
 /// A setting [`DashboardBuilder::build`] refused.
@@ -212,14 +213,15 @@ impl DashboardBuilder {
     }
 
     /// Audit entries kept in memory. Default 1,000. Not used when the audit log lives
-    /// elsewhere ([`DashboardBuilder::audit_sink`], or a shared store such as PostgreSQL).
+    /// elsewhere ([`DashboardBuilder::audit_sink`]).
     pub fn audit_capacity(mut self, n: usize) -> Self {
         self.audit_capacity = n;
         self
     }
 
-    /// Where the audit log goes. Default: the backend's (a scheduler on a PostgreSQL store
-    /// keeps it in the database, shared by every replica), else memory.
+    /// Where the audit log goes. Default: memory ([`DashboardBuilder::audit_capacity`]).
+    /// With several replicas, give every dashboard the shared store's log
+    /// (`PostgresStore::audit_log`) so that each shows every replica's entries.
     pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit_sink = Some(sink);
         self
@@ -266,7 +268,7 @@ impl DashboardBuilder {
         }
         if secrets.is_empty() {
             let mut key = vec![0u8; 32];
-            crate::auth::random_bytes(&mut key);
+            crate::entropy::random_bytes(&mut key);
             if self.auth.is_some() {
                 tracing::warn!(
                     "no session secret configured (TASKDECK_SECRET or DashboardBuilder::secret): using a random key; sessions end when the process restarts and are not shared between replicas"
@@ -274,7 +276,7 @@ impl DashboardBuilder {
             }
             secrets.push(key);
         }
-        let audit_sink = match self.audit_sink.or_else(|| self.backend.audit_sink()) {
+        let audit_sink = match self.audit_sink {
             Some(sink) => sink,
             None => Arc::new(AuditLog::new(self.audit_capacity)),
         };

@@ -13,12 +13,14 @@ use jiff::tz::TimeZone;
 use super::request::{BadRequest, Params};
 use super::response::{html, json_error, Resp};
 use super::routes::Router;
+use crate::audit::{AuditEntry, AuditSink};
 use crate::auth::session::Keys;
 use crate::auth::throttle::Throttle;
-use crate::auth::{AuditEntry, AuditSink, AuthBackend, Role, User};
-use crate::backend::{BackendError, SchedulerStatus, TaskBackend};
+use crate::auth::{AuthBackend, Role, User};
 use crate::cookies;
 use crate::links::{safe_relative, MountPrefix, Urls};
+use crate::scheduler::Lifecycle;
+use crate::seam::{BackendError, SchedulerStatus, TaskBackend};
 use crate::views::assets::Assets;
 use crate::views::fragments::Fragments;
 use crate::views::{self, Flash, View};
@@ -145,13 +147,20 @@ impl Ctx<'_> {
         r
     }
 
-    /// The scheduler's status and zone, read once per request however many views need them.
-    fn status(&self) -> &(SchedulerStatus, TimeZone) {
-        self.status.get_or_init(|| {
-            let st = self.shared.backend.status();
+    /// Reads the scheduler's status and zone once per request, before any view needs them
+    /// (dispatch does it for every route that renders a page).
+    pub(crate) async fn load_status(&self) {
+        if self.status.get().is_none() {
+            let st = read_status(&*self.shared.backend).await;
             let tz = jiff::tz::db().get(&st.timezone).unwrap_or(TimeZone::UTC);
-            (st, tz)
-        })
+            let _ = self.status.set((st, tz));
+        }
+    }
+
+    /// The status [`Ctx::load_status`] read (a stopped scheduler in UTC if it did not run).
+    fn status(&self) -> &(SchedulerStatus, TimeZone) {
+        self.status
+            .get_or_init(|| (unknown_status(), TimeZone::UTC))
     }
 
     pub(crate) fn view(&self) -> View<'_> {
@@ -238,12 +247,32 @@ pub(crate) fn status_of(e: &BackendError) -> StatusCode {
     }
 }
 
+/// The scheduler's status, or, when the backend cannot say, a stopped one in UTC (logged).
+pub(crate) async fn read_status(backend: &dyn TaskBackend) -> SchedulerStatus {
+    match backend.status().await {
+        Ok(st) => st,
+        Err(e) => {
+            tracing::warn!(error = %e, "the backend could not report the scheduler's status");
+            unknown_status()
+        }
+    }
+}
+
+fn unknown_status() -> SchedulerStatus {
+    SchedulerStatus {
+        lifecycle: Lifecycle::Stopped,
+        paused: false,
+        timezone: "UTC".into(),
+        now: jiff::Timestamp::now(),
+    }
+}
+
 /// The 404 page (or JSON) for an unknown path.
-pub(crate) fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp {
+pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp {
     if json {
         return json_error(StatusCode::NOT_FOUND, "not_found", "no such URL", None);
     }
-    let st = shared.backend.status();
+    let st = read_status(&*shared.backend).await;
     let view = View {
         urls,
         assets: &shared.assets,

@@ -191,7 +191,7 @@ impl Dashboard {
                     break 'answer response::method_not_allowed(&allow, wants_json)
                 }
                 Err(Miss::NotFound) => {
-                    break 'answer not_found(shared, &urls(), wants_json);
+                    break 'answer not_found(shared, &urls(), wants_json).await;
                 }
             };
             // Assets and the health check need no identity, body or context: answer them first

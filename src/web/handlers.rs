@@ -19,6 +19,9 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
     });
     let id = id.as_deref().unwrap_or("");
     let form = || Params::parse(body);
+    if found.route.handler.renders() {
+        cx.load_status().await;
+    }
     match found.route.handler {
         Handler::Overview => pages::overview(cx).await,
         Handler::Tasks => pages::tasks(cx).await,
@@ -29,7 +32,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::TaskUpdate => pages::task_save(cx, Some(id), &form()).await,
         Handler::TaskAction(action) => pages::task_action(cx, id, action, &form()).await,
         Handler::Bulk(action) => pages::bulk(cx, action, &form()).await,
-        Handler::SchedulerPause(paused) => pages::scheduler_action(cx, paused, &form()),
+        Handler::SchedulerPause(paused) => pages::scheduler_action(cx, paused, &form()).await,
         Handler::Runs => pages::runs(cx).await,
         Handler::RunDetail => pages::run_detail(cx, id).await,
         Handler::Events => sse::stream(
@@ -47,7 +50,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::ApiRuns => api::runs(cx).await,
         Handler::ApiRun => api::run(cx, id).await,
         Handler::ApiStats => api::stats(cx).await,
-        Handler::ApiPreview => api::preview(cx, body),
+        Handler::ApiPreview => api::preview(cx, body).await,
         Handler::Health | Handler::Asset => {
             stateless(cx.shared, found, cx.query.get("v"), cx.headers)
         }

@@ -10,9 +10,9 @@ use super::request::Params;
 use super::response::{html, json, see_other, Resp};
 use crate::auth::session::Session;
 use crate::auth::LoginResult;
-use crate::backend::BackendError;
 use crate::cookies;
 use crate::links::safe_relative;
+use crate::seam::BackendError;
 use crate::views;
 
 /// `next` if it is a path under this dashboard's base, else the dashboard root.
@@ -136,7 +136,7 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
     if let Some(c) = c {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
-    cx.shared.audit.record(crate::auth::AuditEntry {
+    cx.shared.audit.record(crate::audit::AuditEntry {
         at: jiff::Timestamp::now(),
         actor: user.id.clone(),
         address: cx.client.map(|a| a.to_string()),
@@ -150,7 +150,7 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
 /// `/auth/…`: the backend's own routes.
 pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     let Some(auth) = &cx.shared.auth else {
-        return not_found(cx.shared, &cx.urls, cx.json);
+        return not_found(cx.shared, &cx.urls, cx.json).await;
     };
     let path = cx.here.split('?').next().unwrap_or("");
     let rp = crate::auth::RequestParts {
@@ -160,7 +160,7 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
         client: cx.client,
     };
     match auth.extra_route(&rp, body).await {
-        None => not_found(cx.shared, &cx.urls, cx.json),
+        None => not_found(cx.shared, &cx.urls, cx.json).await,
         Some(crate::auth::AuthReply::SignIn { user, next }) => {
             let next = safe_next(cx, next.as_deref());
             start_session(cx, &user, &next)

@@ -6,8 +6,8 @@ use super::api::{run_query, task_query};
 use super::context::Ctx;
 use super::request::{field_error, Params};
 use super::response::Resp;
-use crate::backend::BulkAction;
 use crate::scheduler::{Page, RunQuery, TaskQuery, TaskSort, TaskState};
+use crate::seam::BulkAction;
 use crate::views::task_form::{form_field, TaskForm};
 use crate::views::{self, Nav};
 
@@ -45,7 +45,7 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Ok(p) => p,
         Err(e) => return cx.fail(&e),
     };
-    let jobs = cx.shared.backend.jobs();
+    let jobs = jobs(cx).await;
     let view = cx.view();
     let body = views::tasks::tasks(
         &view,
@@ -63,30 +63,41 @@ pub(crate) async fn task_new(cx: &Ctx<'_>) -> Resp {
     if let Some(job) = cx.query.get("job") {
         form.job = job.to_string();
     }
-    render_form(cx, StatusCode::OK, &form, &Vec::new(), None)
+    render_form(cx, StatusCode::OK, &form, &Vec::new(), None).await
 }
 
 pub(crate) async fn task_edit(cx: &Ctx<'_>, id: &str) -> Resp {
     match cx.shared.backend.get(id).await {
-        Ok(d) => render_form(
-            cx,
-            StatusCode::OK,
-            &TaskForm::from_task(&d.info.task),
-            &Vec::new(),
-            Some(id),
-        ),
+        Ok(d) => {
+            render_form(
+                cx,
+                StatusCode::OK,
+                &TaskForm::from_task(&d.info.task),
+                &Vec::new(),
+                Some(id),
+            )
+            .await
+        }
         Err(e) => cx.fail(&e),
     }
 }
 
-fn render_form(
+/// The registered jobs, for filters and forms; none (logged) when the backend cannot say.
+async fn jobs(cx: &Ctx<'_>) -> Vec<String> {
+    cx.shared.backend.jobs().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the backend could not list its jobs");
+        Vec::new()
+    })
+}
+
+async fn render_form(
     cx: &Ctx<'_>,
     status: StatusCode,
     form: &TaskForm,
     errors: &crate::views::task_form::FieldErrors,
     editing: Option<&str>,
 ) -> Resp {
-    let jobs = cx.shared.backend.jobs();
+    let jobs = jobs(cx).await;
     let body = views::form::task_form(&cx.view(), form, errors, &jobs, editing);
     let title = match editing {
         Some(id) => format!("Edit {id}"),
@@ -105,7 +116,7 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
     let tz = cx.view().tz;
     let task = match form.to_task(&tz) {
         Ok(t) => t,
-        Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing),
+        Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing).await,
     };
     let b = &cx.shared.backend;
     let id = task.id.clone();
@@ -130,7 +141,7 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
                 (false, None) => "form",
             };
             let errs = vec![(field, e.message().to_string())];
-            render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing)
+            render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing).await
         }
         Err(e) => cx.fail(&e),
     }
@@ -265,8 +276,8 @@ pub(crate) async fn bulk(cx: &Ctx<'_>, act: BulkAction, p: &Params) -> Resp {
     }
 }
 
-pub(crate) fn scheduler_action(cx: &Ctx<'_>, paused: bool, p: &Params) -> Resp {
-    match cx.shared.backend.set_paused(paused) {
+pub(crate) async fn scheduler_action(cx: &Ctx<'_>, paused: bool, p: &Params) -> Resp {
+    match cx.shared.backend.set_paused(paused).await {
         Ok(()) => cx.back(
             p,
             "/",
@@ -311,7 +322,7 @@ pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
 
 pub(crate) async fn run_detail(cx: &Ctx<'_>, id: &str) -> Resp {
     let Ok(run_id) = id.parse::<u64>() else {
-        return cx.fail(&crate::backend::BackendError::not_found(format!(
+        return cx.fail(&crate::seam::BackendError::not_found(format!(
             "no run {id:?}; run ids are numbers"
         )));
     };

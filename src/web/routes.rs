@@ -14,7 +14,7 @@ use http::Method;
 use matchit::Router as Table;
 
 use crate::auth::Role;
-use crate::backend::BulkAction;
+use crate::seam::BulkAction;
 
 /// What handles a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,22 @@ pub(crate) enum Handler {
     Instances,
     ApiInstances,
     AuthRoute,
+}
+
+impl Handler {
+    /// True when the handler may render a page (and so needs the scheduler's status first).
+    /// No wildcard: a new handler must say.
+    pub(crate) fn renders(self) -> bool {
+        use Handler::*;
+        match self {
+            Overview | Tasks | TaskNew | TaskCreate | TaskDetail | TaskEdit | TaskUpdate
+            | TaskAction(_) | Bulk(_) | SchedulerPause(_) | Runs | RunDetail | Login
+            | LoginSubmit | Audit | Instances | AuthRoute => true,
+            Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
+            | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiStats | ApiPreview
+            | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout => false,
+        }
+    }
 }
 
 /// Who may use a route.

@@ -149,7 +149,7 @@ impl PostgresStoreBuilder {
             .build()
             .map_err(|e| invalid("pool_size", e.to_string()))?;
         let mut id = [0u8; 6];
-        crate::auth::random_bytes(&mut id);
+        crate::entropy::random_bytes(&mut id);
         let instance: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let channel = format!("taskdeck_{schema}");
         let (notices, _) = broadcast::channel(1024);

@@ -27,14 +27,14 @@ use super::events::Event;
 use super::history::{LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus};
 use super::index::lower;
 use super::memory::HistoryLimits;
-use super::store::{
-    paging, window_delta, Beat, DueFire, DurationStats, Histogram, InstanceInfo, LastRun, Notice,
-    Page, Sharing, StateCounts, Stats, Store, StoreFuture, TaskQuery, TaskRecord, TaskSort,
-    TaskState, WindowCounts,
+use super::model::{
+    paging, DurationStats, Histogram, InstanceInfo, LastRun, Page, StateCounts, Stats, TaskQuery,
+    TaskSort, TaskState, WindowCounts,
 };
+use super::store::{window_delta, Beat, DueFire, Notice, Sharing, Store, StoreFuture, TaskRecord};
 use super::task::Task;
 use super::trigger::Trigger;
-use crate::auth::{AuditEntry, AuditPage, AuditSink};
+use crate::audit::{AuditEntry, AuditPage, AuditSink};
 
 /// Most recent runs the duration percentiles are taken over.
 const DURATION_SAMPLE: i64 = 200;
@@ -88,7 +88,8 @@ impl Drop for AbortOnDrop {
 /// before storing the run (two consecutive statements, well under a millisecond apart).
 ///
 /// ```no_run
-/// use taskdeck::{PostgresStore, Scheduler};
+/// use taskdeck::store::PostgresStore;
+/// use taskdeck::Scheduler;
 /// # async fn f() -> Result<(), taskdeck::Error> {
 /// let store = PostgresStore::builder("postgres://taskdeck@127.0.0.1/app")
 ///     .schema("taskdeck")
@@ -418,6 +419,21 @@ impl PostgresStore {
         Self::builder(url).connect().await
     }
 
+    /// The dashboard's audit log in this database, shared by every replica (bounded by the
+    /// builder's `audit_capacity`). Give it to the dashboard:
+    ///
+    /// ```no_run
+    /// # async fn f(scheduler: taskdeck::Scheduler, store: taskdeck::store::PostgresStore)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let dashboard = taskdeck::Dashboard::builder(scheduler)
+    ///     .audit_sink(store.audit_log())
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn audit_log(&self) -> Arc<dyn AuditSink> {
+        Arc::new(PgAudit(self.shared.clone()))
+    }
+
     /// This process's instance id, as on the Instances page.
     pub fn instance_id(&self) -> &str {
         &self.shared.instance
@@ -546,10 +562,6 @@ impl Store for PostgresStore {
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         Some(self.shared.notices.subscribe())
     }
-
-    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
-        Some(Arc::new(PgAudit(self.shared.clone())))
-    }
 }
 
 /// The audit log in PostgreSQL.
@@ -557,7 +569,7 @@ struct PgAudit(Arc<Shared>);
 
 impl AuditSink for PgAudit {
     fn record(&self, entry: AuditEntry) {
-        crate::auth::trace_audit(&entry);
+        crate::audit::trace(&entry);
         let shared = self.0.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {

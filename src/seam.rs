@@ -3,12 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::AuditSink;
 use crate::scheduler::{
     DurationStats, Error, EventStream, InstanceInfo, Lifecycle, Page, RunId, RunQuery, RunRecord,
     Scheduler, Stats, Task, TaskInfo, TaskQuery, TriggerSpec,
@@ -253,10 +251,10 @@ pub struct BulkOutcome {
 /// #   fn run(&self, _: RunId) -> BackendFuture<'_, RunRecord> { unsupported() }
 /// #   fn stats(&self) -> BackendFuture<'_, Stats> { Box::pin(async { Ok(Stats::default()) }) }
 /// #   fn subscribe(&self) -> EventStream { EventStream::closed() }
-/// #   fn preview(&self, _: &TriggerSpec, _: usize) -> Result<TriggerPreview, BackendError> { Err(BackendError::unsupported("read-only")) }
-/// #   fn jobs(&self) -> Vec<String> { vec![] }
-/// #   fn status(&self) -> SchedulerStatus { SchedulerStatus { lifecycle: Lifecycle::Running, paused: false, timezone: "UTC".into(), now: jiff::Timestamp::UNIX_EPOCH } }
-/// #   fn set_paused(&self, _: bool) -> Result<(), BackendError> { Err(BackendError::unsupported("read-only")) }
+/// #   fn preview<'a>(&'a self, _: &'a TriggerSpec, _: usize) -> BackendFuture<'a, TriggerPreview> { unsupported() }
+/// #   fn jobs(&self) -> BackendFuture<'_, Vec<String>> { Box::pin(async { Ok(vec![]) }) }
+/// #   fn status(&self) -> BackendFuture<'_, SchedulerStatus> { Box::pin(async { Ok(SchedulerStatus { lifecycle: Lifecycle::Running, paused: false, timezone: "UTC".into(), now: jiff::Timestamp::UNIX_EPOCH }) }) }
+/// #   fn set_paused(&self, _: bool) -> BackendFuture<'_, ()> { unsupported() }
 /// }
 /// # fn unsupported<T: Send + 'static>() -> BackendFuture<'static, T> { Box::pin(async { Err(BackendError::unsupported("read-only")) }) }
 /// ```
@@ -305,22 +303,23 @@ pub trait TaskBackend: Send + Sync + 'static {
     /// Change events.
     fn subscribe(&self) -> EventStream;
     /// Describes a trigger and previews its first `n` fires, checking it.
-    fn preview(&self, spec: &TriggerSpec, n: usize) -> Result<TriggerPreview, BackendError>;
+    fn preview<'a>(&'a self, spec: &'a TriggerSpec, n: usize) -> BackendFuture<'a, TriggerPreview>;
     /// Names of the jobs tasks may use.
-    fn jobs(&self) -> Vec<String>;
+    fn jobs(&self) -> BackendFuture<'_, Vec<String>>;
     /// The scheduler as a whole.
-    fn status(&self) -> SchedulerStatus;
+    fn status(&self) -> BackendFuture<'_, SchedulerStatus>;
     /// Pauses (`true`) or resumes (`false`) the whole scheduler.
-    fn set_paused(&self, paused: bool) -> Result<(), BackendError>;
+    fn set_paused(&self, paused: bool) -> BackendFuture<'_, ()>;
     /// The scheduler processes behind this backend, for the Instances page. Default: none
     /// known (the page says so).
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
-    /// Where the dashboard keeps its audit log, when the backend has a shared place for it.
-    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
-        None
-    }
+}
+
+/// An answer known at once, as a backend future.
+fn ready<'a, T: Send + 'a>(r: Result<T, BackendError>) -> BackendFuture<'a, T> {
+    Box::pin(std::future::ready(r))
 }
 
 fn boxed<'a, T, F>(f: F) -> BackendFuture<'a, T>
@@ -388,38 +387,36 @@ impl TaskBackend for Scheduler {
         Scheduler::subscribe(self)
     }
 
-    fn preview(&self, spec: &TriggerSpec, n: usize) -> Result<TriggerPreview, BackendError> {
-        let (text, fires) = self.preview_trigger(spec, n)?;
-        Ok(TriggerPreview { text, fires })
+    fn preview<'a>(&'a self, spec: &'a TriggerSpec, n: usize) -> BackendFuture<'a, TriggerPreview> {
+        let preview = self
+            .preview_trigger(spec, n)
+            .map(|(text, fires)| TriggerPreview { text, fires });
+        ready(preview.map_err(BackendError::from))
     }
 
-    fn jobs(&self) -> Vec<String> {
-        Scheduler::jobs(self)
+    fn jobs(&self) -> BackendFuture<'_, Vec<String>> {
+        ready(Ok(Scheduler::jobs(self)))
     }
 
-    fn status(&self) -> SchedulerStatus {
-        SchedulerStatus {
+    fn status(&self) -> BackendFuture<'_, SchedulerStatus> {
+        ready(Ok(SchedulerStatus {
             lifecycle: self.lifecycle(),
             paused: self.is_paused(),
             timezone: self.timezone().iana_name().unwrap_or("UTC").to_string(),
             now: self.now(),
-        }
+        }))
     }
 
-    fn set_paused(&self, paused: bool) -> Result<(), BackendError> {
+    fn set_paused(&self, paused: bool) -> BackendFuture<'_, ()> {
         if paused {
             self.pause_all();
         } else {
             self.resume_all();
         }
-        Ok(())
+        ready(Ok(()))
     }
 
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         boxed(Scheduler::instances(self))
-    }
-
-    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
-        self.store().audit_sink()
     }
 }

@@ -1,5 +1,8 @@
 //! The audit log: every state change and every login, logout and failed login. Bounded in
 //! memory (oldest entries go first).
+//!
+//! A leaf: the dashboard writes entries, [`AuditSink`] is where they go, and a shared store
+//! (PostgreSQL) may offer one. It imports nothing of the crate.
 
 use std::collections::VecDeque;
 use std::future::Future;
