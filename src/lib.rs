@@ -48,7 +48,7 @@
 //! [`Dashboard`] is a hand-written `hyper::service::Service` over any [`TaskBackend`]: pages
 //! for the overview, tasks (search, filters, sort, paging, row and bulk actions), task detail
 //! and edit, runs; live updates over server-sent events; a JSON API; `/health` and
-//! `/metrics`. The URL map is in the README.
+//! `/metrics`. The [URL map](#url-map) is below.
 //!
 //! ```no_run
 //! # async fn f(scheduler: taskdeck::Scheduler) -> Result<(), Box<dyn std::error::Error>> {
@@ -130,6 +130,7 @@
 //! ## Logging
 //! The crate logs through `tracing`: task changes and lifecycle at `info`, failed runs at
 //! `warn`, panics and store failures at `error`, each fire at `debug`.
+#![doc = include_str!("url-map.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -225,8 +225,7 @@ fn web_files_import_each_other_without_cycles() {
         };
         let deps = edges.entry(module[1].as_str()).or_default();
         for r in references(module, shipped) {
-            if r.len() >= 2 && r[0] == "web" && names.contains(r[1].as_str()) && r[1] != module[1]
-            {
+            if r.len() >= 2 && r[0] == "web" && names.contains(r[1].as_str()) && r[1] != module[1] {
                 deps.insert(r[1].clone());
             }
         }
@@ -262,10 +261,17 @@ fn web_files_import_each_other_without_cycles() {
     let mut state = BTreeMap::new();
     for n in edges.keys() {
         if let Some(cycle) = visit(n, &edges, &mut state, &mut Vec::new()) {
-            panic!("web files import each other in a cycle: {}", cycle.join(" → "));
+            panic!(
+                "web files import each other in a cycle: {}",
+                cycle.join(" → ")
+            );
         }
     }
-    assert!(edges.len() > 10, "the web files were found ({})", edges.len());
+    assert!(
+        edges.len() > 10,
+        "the web files were found ({})",
+        edges.len()
+    );
 }
 
 #[test]
@@ -276,7 +282,13 @@ fn the_checker_sees_imports() {
         "use super::{context, routes::Found};\nuse crate::{views, links::Urls};\n// crate::web\nlet x = crate::auth::Role::Viewer;",
     );
     let flat: Vec<String> = refs.iter().map(|r| r.join("::")).collect();
-    for want in ["web::context", "web::routes", "views", "links", "auth::Role"] {
+    for want in [
+        "web::context",
+        "web::routes",
+        "views",
+        "links",
+        "auth::Role",
+    ] {
         assert!(flat.contains(&want.to_string()), "{want} in {flat:?}");
     }
     assert!(!flat.contains(&"web".to_string()), "comments are skipped");

@@ -274,8 +274,22 @@ impl Row<'_> {
             })
         };
         let u = v.urls;
-        let id = t.task.id.as_str();
-        out.push_str(if t.state == TaskState::Paused {
+        // Taken apart without `..`: a new field does not compile until this row says
+        // whether it shows it.
+        let TaskInfo {
+            task,
+            state,
+            trigger_kind: _,
+            trigger_text,
+            next_fire,
+            last_run,
+            running: _,
+            created_at: _,
+            updated_at: _,
+            job_registered,
+        } = t;
+        let id = task.id.as_str();
+        out.push_str(if *state == TaskState::Paused {
             "<tr class=\"paused\">"
         } else {
             "<tr>"
@@ -290,24 +304,24 @@ impl Row<'_> {
         out.push_str("<td><a class=\"task-name\" href=\"");
         u.push_task(out, id, "");
         out.push_str("\">");
-        escape_into(out, &t.task.name);
+        escape_into(out, &task.name);
         out.push_str("</a>");
-        if t.task.name != id {
+        if task.name != id {
             out.push_str("<div class=\"mono muted small\">");
             escape_into(out, id);
             out.push_str("</div>");
         }
         out.push_str("</td><td class=\"mono\">");
-        escape_into(out, &t.task.job);
-        if !t.job_registered {
+        escape_into(out, &task.job);
+        if !job_registered {
             out.push_str(" <span class=\"badge b-failed\" title=\"No job of this name is registered in this process\">unregistered</span>");
         }
         out.push_str("</td><td class=\"trigger\">");
-        escape_into(out, &t.trigger_text);
+        escape_into(out, trigger_text);
         out.push_str("</td><td>");
-        when(out, t.next_fire);
+        when(out, *next_fire);
         out.push_str("</td><td>");
-        match &t.last_run {
+        match last_run {
             Some(l) => {
                 out.push_str("<a href=\"");
                 u.push_run(out, l.run_id);
@@ -319,11 +333,11 @@ impl Row<'_> {
             None => out.push_str("<span class=\"muted\">never</span>"),
         }
         out.push_str("</td><td>");
-        StateBadge(t.state).render_to(out);
+        StateBadge(*state).render_to(out);
         out.push_str("</td><td class=\"actions\">");
         if v.can_operate {
             button(out, u, id, "/run", "Run", "btn", false);
-            if t.task.paused {
+            if task.paused {
                 button(out, u, id, "/resume", "Resume", "btn", false);
             } else {
                 button(out, u, id, "/pause", "Pause", "btn", false);

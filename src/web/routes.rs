@@ -8,7 +8,7 @@
 //!
 //! Paths are relative to the base path. A matched path with no entry for the request's
 //! method answers 405 with `Allow`; `HEAD` is accepted wherever `GET` is. The table is the
-//! URL map of the crate docs (`docs/url-map.md`), which a test keeps equal to it.
+//! URL map of the crate docs (`src/url-map.md`), which a test keeps equal to it.
 
 use http::Method;
 use matchit::Router as Table;
@@ -705,6 +705,52 @@ mod tests {
                 assert_eq!(r.access, ADMIN, "{} {}", r.method, r.path);
             }
         }
+    }
+
+    /// The URL map in the crate docs lists exactly the table's routes, each with the role it
+    /// needs and the action it is audited as.
+    #[test]
+    fn the_documented_url_map_is_the_table() {
+        let doc = include_str!("../url-map.md");
+        let mut documented = Vec::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+            assert!(cells.len() >= 5, "a URL map row has five cells: {line}");
+            let method = cells[0].trim_matches('`');
+            let path = cells[1].trim_matches('`');
+            let route = ROUTES
+                .iter()
+                .find(|r| r.method.as_str() == method && r.path == path)
+                .unwrap_or_else(|| panic!("the URL map lists {method} {path}, which is no route"));
+            let who = match route.access {
+                Access::Public(_) => "anyone",
+                Access::Role(r) => r.as_str(),
+            };
+            assert_eq!(cells[2], who, "{method} {path}: who may use it");
+            let audited = cells[3];
+            match route.audit {
+                Audit::Change { action, .. } => {
+                    assert_eq!(audited, format!("`{action}`"), "{method} {path}")
+                }
+                Audit::Confirmed { action, .. } => assert_eq!(
+                    audited,
+                    format!("`{action}` (once confirmed)"),
+                    "{method} {path}"
+                ),
+                Audit::ByHandler(_) => assert!(audited != "—", "{method} {path}: audited"),
+                Audit::Not(_) => assert_eq!(audited, "—", "{method} {path}: not audited"),
+            }
+            documented.push((method, path));
+        }
+        for r in ROUTES {
+            assert!(
+                documented.contains(&(r.method.as_str(), r.path)),
+                "{} {} is missing from the URL map (src/url-map.md)",
+                r.method,
+                r.path
+            );
+        }
+        assert_eq!(documented.len(), ROUTES.len(), "each route is listed once");
     }
 
     struct Case {
