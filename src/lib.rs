@@ -51,6 +51,7 @@
 //! `/metrics`. The [URL map](#url-map) is below.
 //!
 //! ```no_run
+//! # #[cfg(feature = "dashboard")]
 //! # async fn f(scheduler: taskdeck::Scheduler) -> Result<(), Box<dyn std::error::Error>> {
 //! let dashboard = taskdeck::Dashboard::builder(scheduler.clone())
 //!     .prefix("/dashboard")
@@ -120,12 +121,23 @@
 //! wait with [`Scheduler::settled`] or on [`Scheduler::subscribe`] events: nothing sleeps.
 //!
 //! ## Cargo features
-//! | feature | what it adds |
-//! |---|---|
-//! | `tracing-layer` | [`RunLogLayer`]: `tracing` events emitted inside a run become its log lines |
-//! | `axum` | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
-//! | `actix` | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
-//! | `postgres` | `PostgresStore`: one schedule in PostgreSQL shared by any number of replicas, each fire run once |
+//! Pay for what you use: `default-features = false` gives the scheduler alone (tokio, jiff,
+//! croner, serde), without HTTP, templates or password hashing.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `dashboard` | yes | [`Dashboard`]: the web dashboard, JSON API, live updates, signed sessions, [`ProxyHeaderBackend`] |
+//! | `password` | yes | [`PasswordBackend`]: username and password login with argon2 hashes (implies `dashboard`) |
+//! | `jwt` | no | [`JwtBackend`]: bearer tokens, HS256/384/512, RS256, ES256 (implies `dashboard`) |
+//! | `axum` | no | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
+//! | `actix` | no | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
+//! | `postgres` | no | [`store::PostgresStore`]: one schedule in PostgreSQL shared by any number of replicas, each fire run once |
+//! | `tracing-layer` | no | [`RunLogLayer`]: `tracing` events emitted inside a run become its log lines |
+//!
+//! ## Where things are
+//! The root holds what a service names: the scheduler and its tasks, the [`TaskBackend`] seam
+//! with the data it answers in, and the dashboard with its login. How tasks are stored, and
+//! what a store of your own implements, is under [`store`].
 //!
 //! ## Logging
 //! The crate logs through `tracing`: task changes and lifecycle at `info`, failed runs at
@@ -134,19 +146,26 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "dashboard")]
 mod adapters;
 #[cfg(feature = "actix")]
 pub use adapters::actix;
 #[cfg(feature = "axum")]
 pub use adapters::axum;
 mod audit;
+#[cfg(feature = "dashboard")]
 mod auth;
+#[cfg(feature = "dashboard")]
 mod cookies;
+#[cfg(any(feature = "dashboard", feature = "postgres"))]
 mod entropy;
+#[cfg(feature = "dashboard")]
 mod links;
 mod scheduler;
 mod seam;
+#[cfg(feature = "dashboard")]
 mod views;
+#[cfg(feature = "dashboard")]
 mod web;
 
 // The scheduler: jobs, tasks, triggers, runs, events, clocks.
@@ -172,11 +191,17 @@ pub use seam::{
 
 // The dashboard, its login and its audit log.
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
+#[cfg(feature = "dashboard")]
 pub use auth::{
-    AuthBackend, AuthFuture, AuthReply, JwtBackend, JwtError, LoginResult, PasswordBackend,
-    ProxyHeaderBackend, RequestParts, Role, User,
+    AuthBackend, AuthFuture, AuthReply, LoginResult, ProxyHeaderBackend, RequestParts, Role, User,
 };
+#[cfg(feature = "jwt")]
+pub use auth::{JwtBackend, JwtError};
+#[cfg(feature = "password")]
+pub use auth::PasswordBackend;
+#[cfg(feature = "dashboard")]
 pub use links::{MountPrefix, PrefixError};
+#[cfg(feature = "dashboard")]
 pub use web::{Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
 
 /// Where tasks and runs are kept: the [`Store`](store::Store) trait a scheduler reads and
@@ -200,6 +225,6 @@ pub mod store {
     pub use crate::scheduler::{PostgresStore, PostgresStoreBuilder};
 }
 
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "password", feature = "jwt"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -9,7 +9,9 @@
 //! verify function), [`JwtBackend`] (bearer tokens) and [`ProxyHeaderBackend`] (a header set
 //! by a trusted reverse proxy). See `examples/custom_auth.rs` for writing your own.
 
+#[cfg(feature = "jwt")]
 mod jwt;
+#[cfg(feature = "password")]
 mod password;
 mod proxy;
 pub(crate) mod session;
@@ -24,7 +26,9 @@ use std::str::FromStr;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "jwt")]
 pub use jwt::{JwtBackend, JwtError};
+#[cfg(feature = "password")]
 pub use password::PasswordBackend;
 pub use proxy::ProxyHeaderBackend;
 

@@ -18,6 +18,8 @@ mod events;
 mod history;
 mod index;
 mod info;
+#[cfg(feature = "dashboard")]
+mod info_json;
 mod instance;
 mod job;
 mod memory;
@@ -45,6 +47,7 @@ pub use builder::SchedulerBuilder;
 #[cfg(feature = "tracing-layer")]
 pub use capture::RunLogLayer;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+#[cfg(feature = "dashboard")]
 pub(crate) use duration::{format as format_duration, parse as parse_duration};
 pub use error::{Error, TriggerError};
 pub use events::{Event, EventStream, Recv};
