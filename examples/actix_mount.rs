@@ -11,13 +11,14 @@ mod support;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
-use taskdeck::Dashboard;
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let scheduler = support::demo_scheduler(0).await?;
+    let demo = support::demo_scheduler(0).await?;
+    let scheduler = demo.scheduler.clone();
     let (auth, how) = support::demo_login()?;
-    let dashboard = Dashboard::builder(scheduler.clone())
+    let dashboard = demo
+        .dashboard()
         .title("admin (actix)")
         .auth(auth)
         .build()?;

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use taskdeck::Dashboard;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let scheduler = support::demo_scheduler(0).await?;
+    let demo = support::demo_scheduler(0).await?;
+    let scheduler = demo.scheduler.clone();
     let (auth, how) = support::demo_login()?;
-    let dashboard = Dashboard::builder(scheduler.clone())
+    let dashboard = demo
+        .dashboard()
         .title("jobs (axum)")
         .auth(auth)
         .trust_proxy(IpAddr::V4(Ipv4Addr::LOCALHOST))

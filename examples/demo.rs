@@ -19,7 +19,6 @@ mod support;
 
 use std::time::Duration;
 
-use taskdeck::Dashboard;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,10 +36,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|_| format!("TASKDECK_TASKS must be a number, not {v:?}"))?,
         None => 0,
     };
-    let scheduler = support::demo_scheduler(extra).await?;
+    let demo = support::demo_scheduler(extra).await?;
+    let scheduler = demo.scheduler.clone();
     let (auth, how) = support::demo_login()?;
     // TASKDECK_SECRET, when set, signs the session cookies (so logins survive restarts).
-    let dashboard = Dashboard::builder(scheduler.clone())
+    let dashboard = demo
+        .dashboard()
         .prefix(&prefix)
         .title("taskdeck demo")
         .auth(auth)

@@ -10,15 +10,16 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use taskdeck::Dashboard;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let scheduler = support::demo_scheduler(0).await?;
+    let demo = support::demo_scheduler(0).await?;
+    let scheduler = demo.scheduler.clone();
     let (auth, how) = support::demo_login()?;
     // Served at the root of this listener; nginx strips /ops/taskdeck and says so in
     // X-Forwarded-Prefix, which is believed only from nginx's address.
-    let dashboard = Dashboard::builder(scheduler.clone())
+    let dashboard = demo
+        .dashboard()
         .title("taskdeck behind nginx")
         .auth(auth)
         .trust_proxy(IpAddr::V4(Ipv4Addr::LOCALHOST))

@@ -2,10 +2,14 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use taskdeck::{JobError, PasswordBackend, Role, Scheduler, Task, TaskContext};
+use taskdeck::{
+    AuditSink, Dashboard, DashboardBuilder, JobError, PasswordBackend, Role, Scheduler, Task,
+    TaskContext,
+};
 
 /// A variable from the environment, `None` when unset or empty.
 pub(crate) fn env(k: &str) -> Option<String> {
@@ -19,13 +23,33 @@ pub(crate) fn addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
         .parse()?)
 }
 
+/// A started demo scheduler, and where its dashboards keep their audit log.
+pub(crate) struct Demo {
+    pub(crate) scheduler: Scheduler,
+    /// The shared store's audit log, when the schedule lives in PostgreSQL.
+    audit: Option<Arc<dyn AuditSink>>,
+}
+
+impl Demo {
+    /// A dashboard builder over the scheduler, writing to the shared audit log if there is one.
+    pub(crate) fn dashboard(&self) -> DashboardBuilder {
+        let builder = Dashboard::builder(self.scheduler.clone());
+        match &self.audit {
+            Some(audit) => builder.audit_sink(audit.clone()),
+            None => builder,
+        }
+    }
+}
+
 /// A started scheduler with the demo's dozen sample tasks and `extra` generated ones.
 ///
-/// With `TASKDECK_DATABASE_URL` set (and the `postgres` feature), the schedule lives in
-/// PostgreSQL and is shared with every other demo pointed at the same database.
-pub(crate) async fn demo_scheduler(extra: usize) -> Result<Scheduler, Box<dyn std::error::Error>> {
+/// With `TASKDECK_DATABASE_URL` set (and the `postgres` feature), the schedule and the audit
+/// log live in PostgreSQL and are shared with every other demo pointed at the same database.
+pub(crate) async fn demo_scheduler(extra: usize) -> Result<Demo, Box<dyn std::error::Error>> {
     #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
     let mut builder = Scheduler::builder();
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+    let mut audit: Option<Arc<dyn AuditSink>> = None;
     if let Some(url) = env("TASKDECK_DATABASE_URL") {
         #[cfg(feature = "postgres")]
         {
@@ -37,6 +61,7 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Scheduler, Box<dyn st
                 instance = store.instance_id(),
                 "schedule shared through PostgreSQL"
             );
+            audit = Some(store.audit_log());
             builder = builder.store(store);
         }
         #[cfg(not(feature = "postgres"))]
@@ -51,7 +76,7 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Scheduler, Box<dyn st
     register_jobs(&scheduler).await;
     add_tasks(&scheduler, extra).await?;
     scheduler.start()?;
-    Ok(scheduler)
+    Ok(Demo { scheduler, audit })
 }
 
 /// One admin user from `TASKDECK_DEMO_USER` / `TASKDECK_DEMO_PASSWORD` (generated when unset),
