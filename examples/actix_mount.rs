@@ -17,11 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let demo = support::demo_scheduler(0).await?;
     let scheduler = demo.scheduler.clone();
     let (auth, how) = support::demo_login()?;
-    let dashboard = demo
-        .dashboard()
-        .title("admin (actix)")
-        .auth(auth)
-        .build()?;
+    let dashboard = demo.dashboard().title("admin (actix)").auth(auth).build()?;
     // Fail at start, with the reason, rather than inside the worker factory.
     taskdeck::actix::scope("/admin", dashboard.clone())?;
 

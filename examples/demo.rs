@@ -19,7 +19,6 @@ mod support;
 
 use std::time::Duration;
 
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()

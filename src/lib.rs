@@ -191,14 +191,14 @@ pub use seam::{
 
 // The dashboard, its login and its audit log.
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
+#[cfg(feature = "password")]
+pub use auth::PasswordBackend;
 #[cfg(feature = "dashboard")]
 pub use auth::{
     AuthBackend, AuthFuture, AuthReply, LoginResult, ProxyHeaderBackend, RequestParts, Role, User,
 };
 #[cfg(feature = "jwt")]
 pub use auth::{JwtBackend, JwtError};
-#[cfg(feature = "password")]
-pub use auth::PasswordBackend;
 #[cfg(feature = "dashboard")]
 pub use links::{MountPrefix, PrefixError};
 #[cfg(feature = "dashboard")]

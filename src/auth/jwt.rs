@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use super::{AuthBackend, AuthFuture, RequestParts, Role, User};
 
+/// Fewest bytes of an HMAC secret (the output size of SHA-256).
+const MIN_SECRET: usize = 32;
+
 /// A key that did not load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtError(String);
@@ -34,6 +37,11 @@ impl std::error::Error for JwtError {}
 pub struct JwtBackend {
     key: DecodingKey,
     validation: Validation,
+    /// Claims a token must carry: `exp`, and `aud` / `iss` once configured.
+    required: Vec<&'static str>,
+    /// Why the key cannot be used (an HMAC secret under 32 bytes), reported when the
+    /// dashboard is built.
+    weak: Option<String>,
     cookie: Option<String>,
     default_role: Option<Role>,
     help: String,
@@ -53,10 +61,13 @@ impl JwtBackend {
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp"]);
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.leeway = 30;
         JwtBackend {
             key,
             validation,
+            required: vec!["exp"],
+            weak: None,
             cookie: None,
             default_role: Some(Role::Viewer),
             help: "Send a JSON Web Token from your identity provider as \
@@ -67,17 +78,17 @@ impl JwtBackend {
 
     /// HMAC-SHA256 tokens with a shared secret.
     pub fn hs256(secret: &[u8]) -> JwtBackend {
-        Self::with(DecodingKey::from_secret(secret), Algorithm::HS256)
+        Self::with(DecodingKey::from_secret(secret), Algorithm::HS256).checked_secret(secret)
     }
 
     /// HMAC-SHA384 tokens.
     pub fn hs384(secret: &[u8]) -> JwtBackend {
-        Self::with(DecodingKey::from_secret(secret), Algorithm::HS384)
+        Self::with(DecodingKey::from_secret(secret), Algorithm::HS384).checked_secret(secret)
     }
 
     /// HMAC-SHA512 tokens.
     pub fn hs512(secret: &[u8]) -> JwtBackend {
-        Self::with(DecodingKey::from_secret(secret), Algorithm::HS512)
+        Self::with(DecodingKey::from_secret(secret), Algorithm::HS512).checked_secret(secret)
     }
 
     /// RSA (RS256) tokens, verified with a PEM public key.
@@ -92,15 +103,36 @@ impl JwtBackend {
         Ok(Self::with(key, Algorithm::ES256))
     }
 
-    /// Requires this `aud`.
-    pub fn audience(mut self, aud: &str) -> Self {
-        self.validation.set_audience(&[aud]);
+    /// An HMAC secret shorter than the hash is guessable offline from one token: refuse it
+    /// (the dashboard's `build` reports why).
+    fn checked_secret(mut self, secret: &[u8]) -> Self {
+        if secret.len() < MIN_SECRET {
+            self.weak = Some(format!(
+                "the JWT HMAC secret is {} bytes; use at least {MIN_SECRET} random bytes",
+                secret.len()
+            ));
+        }
         self
     }
 
-    /// Requires this `iss`.
+    fn require(&mut self, claim: &'static str) {
+        if !self.required.contains(&claim) {
+            self.required.push(claim);
+        }
+        self.validation.set_required_spec_claims(&self.required);
+    }
+
+    /// Requires this `aud`: a token without an `aud` claim, or with another, is refused.
+    pub fn audience(mut self, aud: &str) -> Self {
+        self.validation.set_audience(&[aud]);
+        self.require("aud");
+        self
+    }
+
+    /// Requires this `iss`: a token without an `iss` claim, or with another, is refused.
     pub fn issuer(mut self, iss: &str) -> Self {
         self.validation.set_issuer(&[iss]);
+        self.require("iss");
         self
     }
 
@@ -174,6 +206,10 @@ impl JwtBackend {
 }
 
 impl AuthBackend for JwtBackend {
+    fn config_error(&self) -> Option<String> {
+        self.weak.clone()
+    }
+
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
         let token = self.bearer(req).or_else(|| self.cookie_token(req));
         let user = token.and_then(|t| self.user_of(t));

@@ -113,8 +113,11 @@ pub struct RequestParts<'a> {
     pub path: &'a str,
     /// The headers.
     pub headers: &'a HeaderMap,
-    /// The client's address, when known.
+    /// The client's address, when known: behind a trusted proxy, the address that proxy
+    /// forwarded for (see `DashboardBuilder::trust_proxy`), else the connection's.
     pub client: Option<IpAddr>,
+    /// The address of the connection itself (a proxy's, when there is one).
+    pub peer: Option<IpAddr>,
 }
 
 /// The answer to a login form.
@@ -161,6 +164,12 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// Called when a user signs out (after the session cookie is cleared).
     fn logout<'a>(&'a self, _user: &'a User) -> AuthFuture<'a, ()> {
         Box::pin(async {})
+    }
+
+    /// Why this backend cannot be used as configured (a secret too short to be safe), asked
+    /// once when the dashboard is built, which then fails with this message. Default: none.
+    fn config_error(&self) -> Option<String> {
+        None
     }
 
     /// Text for the login page when there is no password form: how to get in.

@@ -57,10 +57,10 @@ impl ProxyHeaderBackend {
 
 impl AuthBackend for ProxyHeaderBackend {
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
-        let trusted = req.client.is_some_and(|c| self.trusted.contains(&c));
+        let trusted = req.peer.is_some_and(|c| self.trusted.contains(&c));
         let user = if !trusted {
             if req.headers.contains_key(self.user_header.as_str()) {
-                tracing::debug!(client = ?req.client, "ignoring a user header from an untrusted address");
+                tracing::debug!(peer = ?req.peer, "ignoring a user header from an untrusted address");
             }
             None
         } else {

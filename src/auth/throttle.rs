@@ -19,6 +19,9 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Clone, Copy, Debug)]
 struct Record {
     failures: u32,
+    /// Attempts being judged now: counted before the password is hashed, so a burst of
+    /// concurrent attempts gets no more judgements than the same attempts one by one.
+    pending: u32,
     last: Instant,
 }
 
@@ -29,6 +32,83 @@ impl Record {
         }
         let exp = (self.failures - FREE_FAILURES).min(20);
         Duration::from_secs(1u64 << exp).min(cap)
+    }
+
+    /// How long until another attempt may be judged.
+    fn retry_after(&self, cap: Duration, now: Instant) -> Duration {
+        if self.pending > 0 && self.failures + self.pending >= FREE_FAILURES {
+            // Every attempt the sequential allowance gives is being judged: wait for their
+            // outcome.
+            return PENDING_WAIT;
+        }
+        (self.last + self.wait(cap)).saturating_duration_since(now)
+    }
+}
+
+/// What a client is told to wait while earlier attempts of its own are still being judged.
+const PENDING_WAIT: Duration = Duration::from_secs(1);
+
+/// At most so many password checks at once, and so many more waiting; beyond, sign-ins are
+/// refused at once (503). A check (argon2) holds about 19 MiB while it runs.
+#[derive(Debug)]
+pub(crate) struct LoginSlots {
+    running: tokio::sync::Semaphore,
+    /// Checks running or waiting.
+    inside: std::sync::atomic::AtomicUsize,
+    /// Most checks running or waiting.
+    limit: usize,
+}
+
+/// A place among the running checks; gives it back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot<'s> {
+    _permit: tokio::sync::SemaphorePermit<'s>,
+    inside: &'s std::sync::atomic::AtomicUsize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.inside
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl LoginSlots {
+    /// `running` checks at once (at least one), `queue` more waiting.
+    pub(crate) fn new(running: usize, queue: usize) -> LoginSlots {
+        let running = running.max(1);
+        LoginSlots {
+            running: tokio::sync::Semaphore::new(running),
+            inside: std::sync::atomic::AtomicUsize::new(0),
+            limit: running + queue,
+        }
+    }
+
+    /// Waits for a place, or `None` at once when the queue is full.
+    pub(crate) async fn enter(&self) -> Option<Slot<'_>> {
+        use std::sync::atomic::Ordering;
+        if self.inside.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.inside.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        // Counted as inside from here: a waiter dropped before it gets a permit gives its
+        // place back through this guard.
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize, bool);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+        let mut waiting = Waiting(&self.inside, false);
+        // The semaphore is never closed.
+        let permit = self.running.acquire().await.ok()?;
+        waiting.1 = true;
+        Some(Slot {
+            _permit: permit,
+            inside: &self.inside,
+        })
     }
 }
 
@@ -44,6 +124,39 @@ pub(crate) struct Throttle {
     map: Mutex<HashMap<Key, Record>>,
 }
 
+/// A login attempt allowed to be judged. Its outcome must be told ([`Attempt::failed`],
+/// [`Attempt::succeeded`]); dropped without one (the client went away), it only stops
+/// counting as pending.
+#[derive(Debug)]
+pub(crate) struct Attempt<'t> {
+    throttle: &'t Throttle,
+    addr: Option<IpAddr>,
+    user: String,
+    done: bool,
+}
+
+impl Attempt<'_> {
+    /// The password was wrong: counts a failure for the address and the username.
+    pub(crate) fn failed(mut self, now: Instant) {
+        self.done = true;
+        self.throttle.settle(self.addr, &self.user, Some(now));
+    }
+
+    /// The password was right: forgets the address's and username's failures.
+    pub(crate) fn succeeded(mut self) {
+        self.done = true;
+        self.throttle.settle(self.addr, &self.user, None);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.throttle.release(self.addr, &self.user);
+        }
+    }
+}
+
 impl Throttle {
     fn keys(addr: Option<IpAddr>, user: &str) -> Vec<(Key, Duration)> {
         let mut k = vec![(Key::User(user.to_ascii_lowercase()), USER_CAP)];
@@ -53,32 +166,118 @@ impl Throttle {
         k
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Record>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// How long until this address and username may try again (zero: now).
+    #[cfg(test)]
     pub(crate) fn retry_after(&self, addr: Option<IpAddr>, user: &str, now: Instant) -> Duration {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.lock();
+        Self::wait_in(&map, addr, user, now)
+    }
+
+    fn wait_in(
+        map: &HashMap<Key, Record>,
+        addr: Option<IpAddr>,
+        user: &str,
+        now: Instant,
+    ) -> Duration {
         Self::keys(addr, user)
             .iter()
-            .filter_map(|(k, cap)| map.get(k).map(|r| (r, *cap)))
-            .map(|(r, cap)| (r.last + r.wait(cap)).saturating_duration_since(now))
+            .filter_map(|(k, cap)| map.get(k).map(|r| r.retry_after(*cap, now)))
             .max()
             .unwrap_or(Duration::ZERO)
     }
 
-    pub(crate) fn failed(&self, addr: Option<IpAddr>, user: &str, now: Instant) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_ENTRIES {
-            map.retain(|_, r| now.duration_since(r.last) < FORGET_AFTER);
-            if map.len() >= MAX_ENTRIES {
-                // Still full: drop the stalest half rather than grow without bound.
-                let mut ages: Vec<Instant> = map.values().map(|r| r.last).collect();
-                ages.sort_unstable();
-                let cut = ages[ages.len() / 2];
-                map.retain(|_, r| r.last > cut);
-            }
+    /// Lets one attempt be judged now, counting it as pending for its address and username,
+    /// or says how long to wait first. Checking and counting are one step, under one lock.
+    pub(crate) fn begin(
+        &self,
+        addr: Option<IpAddr>,
+        user: &str,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Duration> {
+        let mut map = self.lock();
+        let wait = Self::wait_in(&map, addr, user, now);
+        if !wait.is_zero() {
+            return Err(wait);
         }
+        Self::make_room(&mut map, now);
         for (k, _) in Self::keys(addr, user) {
             let r = map.entry(k).or_insert(Record {
                 failures: 0,
+                pending: 0,
+                last: now,
+            });
+            if now.duration_since(r.last) >= FORGET_AFTER && r.pending == 0 {
+                r.failures = 0;
+            }
+            r.pending += 1;
+        }
+        Ok(Attempt {
+            throttle: self,
+            addr,
+            user: user.to_string(),
+            done: false,
+        })
+    }
+
+    /// Past [`MAX_ENTRIES`], forgets quiet records, then the stalest half of the rest (never
+    /// one with an attempt pending).
+    fn make_room(map: &mut HashMap<Key, Record>, now: Instant) {
+        if map.len() < MAX_ENTRIES {
+            return;
+        }
+        map.retain(|_, r| r.pending > 0 || now.duration_since(r.last) < FORGET_AFTER);
+        if map.len() >= MAX_ENTRIES {
+            let mut ages: Vec<Instant> = map.values().map(|r| r.last).collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            map.retain(|_, r| r.pending > 0 || r.last > cut);
+        }
+    }
+
+    /// An attempt's outcome: a failure at `failed_at`, or a success (`None`).
+    fn settle(&self, addr: Option<IpAddr>, user: &str, failed_at: Option<Instant>) {
+        let mut map = self.lock();
+        for (k, _) in Self::keys(addr, user) {
+            match failed_at {
+                Some(now) => {
+                    let r = map.entry(k).or_insert(Record {
+                        failures: 0,
+                        pending: 1,
+                        last: now,
+                    });
+                    r.pending = r.pending.saturating_sub(1);
+                    r.failures += 1;
+                    r.last = now;
+                }
+                None => {
+                    map.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// An attempt that ended without an outcome.
+    fn release(&self, addr: Option<IpAddr>, user: &str) {
+        let mut map = self.lock();
+        for (k, _) in Self::keys(addr, user) {
+            if let Some(r) = map.get_mut(&k) {
+                r.pending = r.pending.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Counts a failure at once (tests of the arithmetic).
+    #[cfg(test)]
+    pub(crate) fn failed(&self, addr: Option<IpAddr>, user: &str, now: Instant) {
+        let mut map = self.lock();
+        for (k, _) in Self::keys(addr, user) {
+            let r = map.entry(k).or_insert(Record {
+                failures: 0,
+                pending: 0,
                 last: now,
             });
             if now.duration_since(r.last) >= FORGET_AFTER {
@@ -89,11 +288,9 @@ impl Throttle {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn succeeded(&self, addr: Option<IpAddr>, user: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, _) in Self::keys(addr, user) {
-            map.remove(&k);
-        }
+        self.settle(addr, user, None);
     }
 }
 
@@ -148,5 +345,53 @@ mod tests {
         );
         t.succeeded(ip, "ada");
         assert_eq!(t.retry_after(ip, "ada", t0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_burst_is_judged_no_more_than_one_by_one() {
+        let t = Throttle::default();
+        let ip = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let t0 = Instant::now();
+        // Two hundred attempts at once: only the free ones may be judged.
+        let mut judged = Vec::new();
+        let mut refused = 0;
+        for _ in 0..200 {
+            match t.begin(ip, "ada", t0) {
+                Ok(a) => judged.push(a),
+                Err(wait) => {
+                    assert_eq!(wait, PENDING_WAIT);
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(judged.len() as u32, FREE_FAILURES);
+        assert_eq!(refused, 200 - FREE_FAILURES);
+        for a in judged {
+            a.failed(t0);
+        }
+        // Then the same wait as after three failures one by one.
+        assert_eq!(t.begin(ip, "ada", t0).unwrap_err(), Duration::from_secs(1));
+        let later = t0 + Duration::from_secs(1);
+        let a = t.begin(ip, "ada", later).expect("after the wait");
+        assert!(
+            t.begin(ip, "ada", later).is_err(),
+            "one at a time once slowed"
+        );
+        drop(a);
+        assert!(
+            t.begin(ip, "ada", later).is_ok(),
+            "an attempt dropped without an outcome stops counting"
+        );
+    }
+
+    #[test]
+    fn success_forgets() {
+        let t = Throttle::default();
+        let ip = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let t0 = Instant::now();
+        t.begin(ip, "ada", t0).unwrap().failed(t0);
+        t.begin(ip, "ada", t0).unwrap().succeeded();
+        assert_eq!(t.retry_after(ip, "ada", t0), Duration::ZERO);
+        assert!(t.lock().is_empty());
     }
 }

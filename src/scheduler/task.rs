@@ -305,6 +305,14 @@ pub(crate) fn check_id(id: &str) -> Result<(), Error> {
             format!("{id:?} is reserved (a dashboard URL); choose another id"),
         ));
     }
+    // `.` and `..` as a path segment are resolved away by browsers and proxies: a link to
+    // task `..` would lead to another page.
+    if id.bytes().all(|b| b == b'.') {
+        return Err(invalid(
+            "id",
+            "may not be made only of dots (it would read as a relative path in URLs)",
+        ));
+    }
     if let Some(c) = id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
@@ -327,6 +335,11 @@ mod tests {
             ("nightly-report", true),
             ("a.b:c_d-1", true),
             ("", false),
+            (".", false),
+            ("..", false),
+            ("...", false),
+            (".hidden", true),
+            ("a..b", true),
             ("has space", false),
             ("slash/y", false),
             ("ünï", false),

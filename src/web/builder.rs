@@ -10,7 +10,7 @@ use super::dashboard::Dashboard;
 use super::routes::Router;
 use crate::audit::{AuditLog, AuditSink};
 use crate::auth::session::Keys;
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{LoginSlots, Throttle};
 use crate::auth::AuthBackend;
 use crate::links::{MountPrefix, PrefixError};
 use crate::seam::TaskBackend;
@@ -30,6 +30,8 @@ pub enum ConfigError {
     Limit(String),
     /// A session secret is too short.
     Secret(String),
+    /// The login backend cannot be used as configured.
+    Auth(String),
     /// The dashboard cannot be mounted where asked.
     Mount(String),
 }
@@ -46,6 +48,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Limit(why) => write!(f, "invalid limit: {why}"),
             ConfigError::Secret(why) => write!(f, "invalid session secret: {why}"),
             ConfigError::Mount(why) => f.write_str(why),
+            ConfigError::Auth(why) => write!(f, "invalid login backend: {why}"),
         }
     }
 }
@@ -81,6 +84,8 @@ pub struct DashboardBuilder {
     force_secure: bool,
     read_only: bool,
     audit_capacity: usize,
+    login_checks: usize,
+    login_queue: usize,
     audit_sink: Option<Arc<dyn AuditSink>>,
 }
 
@@ -124,6 +129,8 @@ impl DashboardBuilder {
             force_secure: false,
             read_only: false,
             audit_capacity: 1000,
+            login_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            login_queue: 64,
             audit_sink: None,
         }
     }
@@ -147,8 +154,11 @@ impl DashboardBuilder {
         self
     }
 
-    /// Trusts `X-Forwarded-Prefix` and `X-Forwarded-Proto` from this proxy address. From any
-    /// other address those headers are ignored. Default: trust none.
+    /// Trusts this proxy address: its `X-Forwarded-Prefix` and `X-Forwarded-Proto`, and the
+    /// client address it forwards (`Forwarded` or `X-Forwarded-For`: the rightmost address
+    /// that is not itself a trusted proxy), which then counts for the login throttle, the
+    /// audit log and login backends. From any other address those headers are ignored.
+    /// Default: trust none.
     pub fn trust_proxy(mut self, addr: IpAddr) -> Self {
         self.trusted_proxies.push(addr);
         self
@@ -212,6 +222,20 @@ impl DashboardBuilder {
         self
     }
 
+    /// Most password checks running at once (each argon2 check holds about 19 MiB while it
+    /// runs). Default: the available parallelism.
+    pub fn login_concurrency(mut self, n: usize) -> Self {
+        self.login_checks = n.max(1);
+        self
+    }
+
+    /// Most sign-ins waiting for a password check; beyond, a sign-in is answered 503 with
+    /// `Retry-After` at once. Default 64.
+    pub fn login_queue(mut self, n: usize) -> Self {
+        self.login_queue = n;
+        self
+    }
+
     /// Audit entries kept in memory. Default 1,000. Not used when the audit log lives
     /// elsewhere ([`DashboardBuilder::audit_sink`]).
     pub fn audit_capacity(mut self, n: usize) -> Self {
@@ -230,6 +254,9 @@ impl DashboardBuilder {
     /// Checks the settings.
     pub fn build(self) -> Result<Dashboard, ConfigError> {
         let prefix = MountPrefix::new(&self.prefix).map_err(ConfigError::Prefix)?;
+        if let Some(why) = self.auth.as_ref().and_then(|a| a.config_error()) {
+            return Err(ConfigError::Auth(why));
+        }
         let title = self.title.trim().to_string();
         if title.is_empty() || title.len() > 80 {
             return Err(ConfigError::Title(
@@ -319,6 +346,7 @@ impl DashboardBuilder {
                 read_only: self.read_only,
                 audit: audit_sink,
                 throttle: Throttle::default(),
+                login_slots: LoginSlots::new(self.login_checks, self.login_queue),
                 fragments: Default::default(),
             }),
             client: None,

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) read_only: bool,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) throttle: Throttle,
+    /// Password checks running and waiting, bounded.
+    pub(crate) login_slots: crate::auth::throttle::LoginSlots,
     /// Task rows and JSON kept between requests.
     pub(crate) fragments: Fragments,
 }
@@ -93,8 +95,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) user: Option<&'a User>,
     /// The CSRF token for this user's forms (login on, ambient credentials).
     pub(crate) csrf: Option<&'a str>,
-    /// The client's address.
+    /// The client's address (behind a trusted proxy, the one it forwarded for).
     pub(crate) client: Option<std::net::IpAddr>,
+    /// The connection's address (a proxy's, when there is one).
+    pub(crate) peer: Option<std::net::IpAddr>,
     /// The current page relative to the base, with its query.
     pub(crate) here: std::borrow::Cow<'a, str>,
     /// Filled on first use by [`Ctx::view`].
@@ -205,11 +209,12 @@ impl Ctx<'_> {
     /// A backend failure as JSON or an error page.
     pub(crate) fn fail(&self, e: &BackendError) -> Resp {
         let status = status_of(e);
+        let message = public_message(e);
         if self.json {
-            json_error(status, e.code(), e.message(), e.field())
+            json_error(status, e.code(), message, e.field())
         } else {
             let view = self.view();
-            let body = views::errors::error(&view, status, e.message());
+            let body = views::errors::error(&view, status, message);
             self.page(status, "Error", views::Nav::None, body)
         }
     }
@@ -229,6 +234,18 @@ impl Ctx<'_> {
         } else {
             self.fail(&err)
         }
+    }
+}
+
+/// What a user is told of a backend failure. Bad input, unknown ids and conflicts say what to
+/// fix; a store that failed (a database's own message, which can name tables, hosts or
+/// users) is logged in full and answered with a generic sentence.
+pub(crate) fn public_message(e: &BackendError) -> &str {
+    if e.is_unavailable() {
+        tracing::error!(error = %e.message(), "the scheduler's store failed");
+        "The scheduler's store did not answer. The details are in the server's log."
+    } else {
+        e.message()
     }
 }
 

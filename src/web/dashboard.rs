@@ -233,7 +233,9 @@ impl Dashboard {
                 .headers
                 .get(HX_REQUEST)
                 .is_some_and(|v| v.as_bytes() == b"true");
-            let identity = gate::identify(shared, &parts, rel, peer).await;
+            // Behind a trusted proxy, the address it forwarded for; else the connection's.
+            let client = super::client::real_client(&parts.headers, peer, &shared.trusted_proxies);
+            let identity = gate::identify(shared, &parts, rel, client, peer).await;
             if let Some(refusal) = gate::check(
                 shared,
                 &gate::Asked {
@@ -272,7 +274,8 @@ impl Dashboard {
                     json: wants_json,
                     user: identity.user.as_ref(),
                     csrf: csrf.as_deref(),
-                    client: peer,
+                    client,
+                    peer,
                     secure,
                     status: std::sync::OnceLock::new(),
                     here: if query.is_empty() {

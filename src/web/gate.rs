@@ -30,6 +30,7 @@ pub(crate) async fn identify(
     parts: &Parts,
     rel: &str,
     client: Option<IpAddr>,
+    peer: Option<IpAddr>,
 ) -> Identity {
     let Some(auth) = &shared.auth else {
         return Identity::default();
@@ -50,6 +51,7 @@ pub(crate) async fn identify(
         path: rel,
         headers: &parts.headers,
         client,
+        peer,
     };
     match auth.authenticate(&rp).await {
         Some(user) => Identity {

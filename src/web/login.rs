@@ -70,38 +70,41 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
             Some("Enter a username and a password."),
         );
     }
-    let wait = cx
+    // The attempt is counted before the password is checked: a burst of concurrent attempts
+    // gets no more judgements than the same attempts one after another.
+    let attempt = match cx
         .shared
         .throttle
-        .retry_after(cx.client, username, Instant::now());
-    if !wait.is_zero() {
+        .begin(cx.client, username, Instant::now())
+    {
+        Ok(a) => a,
+        Err(wait) => return throttled(cx, &next, username, wait),
+    };
+    // At most so many password checks at once; a bounded queue waits, beyond it 503.
+    let Some(_slot) = cx.shared.login_slots.enter().await else {
         cx.record(
-            "login_throttled",
+            "login_busy",
             Some(username.to_string()),
-            "429 Too Many Requests".into(),
+            "503 Service Unavailable".into(),
         );
-        let secs = wait.as_secs().max(1);
         let mut r = page(
             cx,
-            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
             &next,
             username,
-            Some(&format!("Too many failed sign-ins. Try again in {secs} s.")),
+            Some("Too many sign-ins at once. Try again in a moment."),
         );
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
-    }
+    };
     match auth.login(username, password).await {
         LoginResult::Success(user) => {
-            cx.shared.throttle.succeeded(cx.client, username);
+            attempt.succeeded();
             start_session(cx, &user, &next)
         }
         LoginResult::Failure => {
-            cx.shared
-                .throttle
-                .failed(cx.client, username, Instant::now());
+            attempt.failed(Instant::now());
             cx.record(
                 "login_failed",
                 Some(username.to_string()),
@@ -116,6 +119,29 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
             )
         }
         LoginResult::Unsupported => page(cx, StatusCode::BAD_REQUEST, &next, username, None),
+    }
+}
+
+/// 429 with `Retry-After`: this client or username must wait before another attempt.
+fn throttled(cx: &Ctx<'_>, next: &str, username: &str, wait: std::time::Duration) -> Resp {
+    {
+        cx.record(
+            "login_throttled",
+            Some(username.to_string()),
+            "429 Too Many Requests".into(),
+        );
+        let secs = wait.as_secs().max(1);
+        let mut r = page(
+            cx,
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            username,
+            Some(&format!("Too many failed sign-ins. Try again in {secs} s.")),
+        );
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
     }
 }
 
@@ -158,6 +184,7 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
         path,
         headers: cx.headers,
         client: cx.client,
+        peer: cx.peer,
     };
     match auth.extra_route(&rp, body).await {
         None => not_found(cx.shared, &cx.urls, cx.json).await,

@@ -5,6 +5,7 @@
 mod api;
 mod assets;
 mod builder;
+mod client;
 mod context;
 mod dashboard;
 mod form;

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::api::{run_query, task_query};
-use super::context::Ctx;
+use super::context::{public_message, Ctx};
 use super::request::{field_error, Params};
 use super::response::Resp;
 use crate::scheduler::{Page, RunQuery, TaskQuery, TaskSort, TaskState};
@@ -222,7 +222,7 @@ pub(crate) async fn task_action(cx: &Ctx<'_>, id: &str, action: BulkAction, p: &
     match result {
         Ok(msg) => cx.back(p, &fallback, true, &msg),
         Err(e) if e.is_not_found() => cx.fail(&e),
-        Err(e) => cx.back(p, &fallback, false, e.message()),
+        Err(e) => cx.back(p, &fallback, false, public_message(&e)),
     }
 }
 
@@ -288,7 +288,7 @@ pub(crate) async fn scheduler_action(cx: &Ctx<'_>, paused: bool, p: &Params) -> 
                 "Scheduler resumed."
             },
         ),
-        Err(e) => cx.back(p, "/", false, e.message()),
+        Err(e) => cx.back(p, "/", false, public_message(&e)),
     }
 }
 

@@ -270,15 +270,25 @@ impl Shared {
             .collect();
         let filter = filters.clause();
         let count_sql = format!("select count(*) from {table} {filter}");
+        // The page's limit and offset are parameters, not text: the statements cached on each
+        // pooled connection are one per filter shape and order, whatever page is asked for.
+        let n = params.len();
         let rows_sql = format!(
-            "select {cols} from {table} {filter} order by {order} limit {per_page} offset {offset}"
+            "select {cols} from {table} {filter} order by {order} limit ${} offset ${}",
+            n + 1,
+            n + 2
         );
+        let limit = i64::from(per_page);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut row_params = params.clone();
+        row_params.push(&limit);
+        row_params.push(&offset);
         let (count_stmt, rows_stmt) =
             tokio::try_join!(c.prepare_cached(&count_sql), c.prepare_cached(&rows_sql))
                 .map_err(pg)?;
         let (count, rows) = tokio::try_join!(
             c.query_one(&count_stmt, &params),
-            c.query(&rows_stmt, &params)
+            c.query(&rows_stmt, &row_params)
         )
         .map_err(pg)?;
         Ok((rows, count.get::<_, i64>(0) as usize))
