@@ -1,0 +1,489 @@
+//! The dashboard under attack, over real sockets on 127.0.0.1: what a stranger or a careless
+//! client can make it do, and the bounds that hold. Each test names the attack it pins.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use common::*;
+use http::{Method, StatusCode};
+use taskdeck::*;
+use tokio::sync::watch;
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn admin_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| PasswordBackend::hash("admin-pw").unwrap())
+}
+
+fn passwords() -> PasswordBackend {
+    PasswordBackend::new()
+        .user("admin", admin_hash(), Role::Admin)
+        .unwrap()
+}
+
+/// A password check that counts how many attempts it judges, how many at once at most, and
+/// holds each until `open` says so.
+#[derive(Clone)]
+struct Gate {
+    judged: Arc<AtomicUsize>,
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    open: watch::Sender<bool>,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            judged: Arc::default(),
+            running: Arc::default(),
+            most: Arc::default(),
+            open: watch::channel(false).0,
+        }
+    }
+
+    fn backend(&self) -> PasswordBackend {
+        let g = self.clone();
+        PasswordBackend::new().verify_with(move |_user, _password| {
+            let g = g.clone();
+            async move {
+                g.judged.fetch_add(1, Ordering::SeqCst);
+                let now = g.running.fetch_add(1, Ordering::SeqCst) + 1;
+                g.most.fetch_max(now, Ordering::SeqCst);
+                let mut open = g.open.subscribe();
+                let _ = open.wait_for(|o| *o).await;
+                g.running.fetch_sub(1, Ordering::SeqCst);
+                None
+            }
+        })
+    }
+
+    /// Waits until `n` checks are running.
+    async fn until_running(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.running.load(Ordering::SeqCst) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "checks never started"
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+async fn login(srv: &Server, form: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+    h.extend_from_slice(headers);
+    srv.request(Method::POST, "/login", &h, form).await
+}
+
+/// Attack: 200 concurrent wrong passwords from one address. Before, every one was judged (an
+/// argon2 hash each) before the throttle counted any; now the burst gets the sequential
+/// allowance (3) and the rest 429 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_one_client_is_judged_like_one_by_one() {
+    let (s, _c) = scheduler().await;
+    let gate = Gate::new();
+    let srv = Arc::new(
+        serve(
+            Dashboard::builder(s.clone())
+                .auth(gate.backend())
+                .secret(SECRET),
+        )
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let srv = srv.clone();
+        tasks.push(tokio::spawn(async move {
+            login(&srv, "username=admin&password=wrong", &[])
+                .await
+                .status
+        }));
+    }
+    // The refused ones answer while the judged ones are still held.
+    gate.until_running(2).await;
+    let mut refused = 0;
+    let mut pending = Vec::new();
+    for t in tasks {
+        if t.is_finished() {
+            let st = t.await.unwrap();
+            assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+            refused += 1;
+        } else {
+            pending.push(t);
+        }
+    }
+    gate.open.send_replace(true);
+    for t in pending {
+        let st = t.await.unwrap();
+        if st == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        } else {
+            assert_eq!(st, StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_eq!(gate.judged.load(Ordering::SeqCst), 3, "judged");
+    assert_eq!(refused, 197);
+}
+
+/// Attack: 64 concurrent sign-ins from 64 clients. Before, all 64 hashed at once (380 to 666
+/// MB of argon2 memory); now at most `login_concurrency` run, `login_queue` wait, and the rest
+/// get 503 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sign_ins_are_capped_and_queued() {
+    let (s, _c) = scheduler().await;
+    let gate = Gate::new();
+    let srv = Arc::new(
+        serve(
+            Dashboard::builder(s.clone())
+                .auth(gate.backend())
+                .secret(SECRET)
+                .trust_proxy(LOCAL)
+                .login_concurrency(2)
+                .login_queue(8),
+        )
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let srv = srv.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = format!("198.51.100.{}", i + 1);
+            let r = login(
+                &srv,
+                &format!("username=user{i}&password=wrong"),
+                &[("x-forwarded-for", &client)],
+            )
+            .await;
+            (r.status, r.header("retry-after").to_string())
+        }));
+    }
+    gate.until_running(2).await;
+    // Everyone beyond the 2 running and 8 waiting is refused without waiting for them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tasks.iter().filter(|t| t.is_finished()).count() < 54 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the overflow was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gate.open.send_replace(true);
+    let mut busy = 0;
+    let mut judged = 0;
+    for t in tasks {
+        let (st, retry) = t.await.unwrap();
+        match st {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(retry, "1");
+                busy += 1;
+            }
+            StatusCode::UNAUTHORIZED => judged += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((judged, busy), (10, 54));
+    assert_eq!(gate.most.load(Ordering::SeqCst), 2, "checks at once");
+}
+
+/// Attack: behind a trusted proxy, a few wrong passwords from anyone used to give everyone
+/// (the proxy's one address) 429. Now each forwarded client is throttled on its own, the
+/// audit log names it, and forwarded headers from anyone else are ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_counts_alone() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET)
+            .trust_proxy(LOCAL),
+    )
+    .await;
+    let stranger = [("x-forwarded-for", "203.0.113.66")];
+    for _ in 0..3 {
+        let r = login(&srv, "username=mallory&password=x", &stranger).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&srv, "username=mallory&password=x", &stranger).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger waits"
+    );
+    // A client forging a chain is judged by the address the proxy appended.
+    let forged = [("x-forwarded-for", "198.51.100.7, 203.0.113.66")];
+    let r = login(&srv, "username=mallory&password=x", &forged).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "forged entries ignored"
+    );
+    // The real user, another client behind the same proxy, signs in.
+    let user = [("x-forwarded-for", "192.0.2.10")];
+    let r = login(&srv, "username=admin&password=admin-pw", &user).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cookie = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let audit = srv
+        .request(Method::GET, "/api/audit", &[("cookie", &cookie)], "")
+        .await
+        .body;
+    assert!(audit.contains("\"address\":\"203.0.113.66\""), "{audit}");
+    assert!(audit.contains("\"address\":\"192.0.2.10\""), "{audit}");
+
+    // Not a trusted proxy: the forwarded header means nothing.
+    let direct = serve(
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET),
+    )
+    .await;
+    for i in 0..3 {
+        let claim = format!("203.0.113.{i}");
+        let r = login(
+            &direct,
+            "username=mallory&password=x",
+            &[("x-forwarded-for", &claim)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(
+        &direct,
+        "username=other&password=x",
+        &[("x-forwarded-for", "192.0.2.99")],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a new X-Forwarded-For does not make a new client"
+    );
+}
+
+/// Attack: task ids `.` and `..` were accepted (201), and browsers resolve their links to
+/// other routes.
+#[tokio::test]
+async fn ids_of_dots_are_refused() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    for id in [".", "..", "..."] {
+        let body = format!(
+            r#"{{"id":"{id}","job":"report","trigger":{{"kind":"interval","every":"1m"}}}}"#
+        );
+        let r = srv.post_json(Method::POST, "/api/tasks", &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{id}: {}", r.body);
+        assert!(r.body.contains("dots"), "{}", r.body);
+    }
+}
+
+/// Attack: a junk cookie with the session's name placed before the real one signed the user
+/// out (the first match won). And the flash cookie never got `Secure`.
+#[tokio::test]
+async fn a_junk_cookie_does_not_hide_the_session_and_every_cookie_is_secure() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET)
+            .secure_cookies(true),
+    )
+    .await;
+    let r = login(&srv, "username=admin&password=admin-pw", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.header("set-cookie").contains("Secure"));
+    let session = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let both = format!("taskdeck_session=junk; {session}");
+    let r = srv
+        .request(Method::GET, "/api/tasks", &[("cookie", &both)], "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the valid cookie counts");
+    // A page action leaves a flash message: its cookie is Secure too.
+    let page = srv
+        .request(Method::GET, "/tasks", &[("cookie", &session)], "")
+        .await;
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .unwrap();
+    let r = srv
+        .request(
+            Method::POST,
+            "/scheduler/pause",
+            &[
+                ("cookie", &session),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let flash = r.header("set-cookie");
+    assert!(flash.starts_with("taskdeck_flash="), "{flash}");
+    assert!(flash.contains("Secure"), "{flash}");
+}
+
+/// Attack: `.audience()` / `.issuer()` did not make `aud` / `iss` required, `nbf` was not
+/// checked, and an HMAC secret of any length was accepted.
+#[tokio::test]
+async fn jwt_is_strict() {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    let (s, _c) = scheduler().await;
+    let key = b"jwt-secret-jwt-secret-jwt-secret!";
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(
+                JwtBackend::hs256(key)
+                    .audience("taskdeck")
+                    .issuer("https://id.test")
+                    .leeway(0),
+            )
+            .secret(SECRET),
+    )
+    .await;
+    let now = jiff::Timestamp::now().as_second();
+    let token = |claims: serde_json::Value| {
+        encode(&Header::default(), &claims, &EncodingKey::from_secret(key)).unwrap()
+    };
+    let ask = |t: String| {
+        let srv = &srv;
+        async move {
+            srv.request(
+                Method::GET,
+                "/api/tasks",
+                &[("authorization", &format!("Bearer {t}"))],
+                "",
+            )
+            .await
+            .status
+        }
+    };
+    let good = serde_json::json!({"sub": "ci", "exp": now + 300, "aud": "taskdeck", "iss": "https://id.test"});
+    assert_eq!(ask(token(good.clone())).await, StatusCode::OK);
+    let mut no_aud = good.clone();
+    no_aud.as_object_mut().unwrap().remove("aud");
+    assert_eq!(
+        ask(token(no_aud)).await,
+        StatusCode::UNAUTHORIZED,
+        "aud required"
+    );
+    let mut no_iss = good.clone();
+    no_iss.as_object_mut().unwrap().remove("iss");
+    assert_eq!(
+        ask(token(no_iss)).await,
+        StatusCode::UNAUTHORIZED,
+        "iss required"
+    );
+    let mut early = good.clone();
+    early["nbf"] = serde_json::json!(now + 3600);
+    assert_eq!(
+        ask(token(early)).await,
+        StatusCode::UNAUTHORIZED,
+        "nbf checked"
+    );
+
+    let err = Dashboard::builder(s.clone())
+        .auth(JwtBackend::hs256(b"short"))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("at least 32"), "{err}");
+}
+
+/// A backend whose store is down, with a message that names its database host and user.
+struct Broken(Scheduler);
+
+const LEAK: &str = "FATAL: password authentication failed for user \"prod\" at 10.9.8.7";
+
+impl TaskBackend for Broken {
+    fn list<'a>(&'a self, _q: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>> {
+        Box::pin(async { Err(BackendError::unavailable(LEAK)) })
+    }
+    fn get<'a>(&'a self, _id: &'a str) -> BackendFuture<'a, TaskDetail> {
+        Box::pin(async { Err(BackendError::unavailable(LEAK)) })
+    }
+    fn create(&self, t: Task) -> BackendFuture<'_, TaskInfo> {
+        TaskBackend::create(&self.0, t)
+    }
+    fn update(&self, t: Task) -> BackendFuture<'_, TaskInfo> {
+        TaskBackend::update(&self.0, t)
+    }
+    fn remove<'a>(&'a self, id: &'a str) -> BackendFuture<'a, ()> {
+        TaskBackend::remove(&self.0, id)
+    }
+    fn pause<'a>(&'a self, _id: &'a str) -> BackendFuture<'a, TaskInfo> {
+        Box::pin(async { Err(BackendError::unavailable(LEAK)) })
+    }
+    fn resume<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskInfo> {
+        TaskBackend::resume(&self.0, id)
+    }
+    fn run_now<'a>(&'a self, id: &'a str) -> BackendFuture<'a, RunRecord> {
+        TaskBackend::run_now(&self.0, id)
+    }
+    fn runs<'a>(&'a self, q: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>> {
+        TaskBackend::runs(&self.0, q)
+    }
+    fn run(&self, id: RunId) -> BackendFuture<'_, RunRecord> {
+        TaskBackend::run(&self.0, id)
+    }
+    fn stats(&self) -> BackendFuture<'_, Stats> {
+        TaskBackend::stats(&self.0)
+    }
+    fn subscribe(&self) -> EventStream {
+        self.0.subscribe()
+    }
+    fn preview<'a>(&'a self, spec: &'a TriggerSpec, n: usize) -> BackendFuture<'a, TriggerPreview> {
+        TaskBackend::preview(&self.0, spec, n)
+    }
+    fn jobs(&self) -> BackendFuture<'_, Vec<String>> {
+        TaskBackend::jobs(&self.0)
+    }
+    fn status(&self) -> BackendFuture<'_, SchedulerStatus> {
+        TaskBackend::status(&self.0)
+    }
+    fn set_paused(&self, paused: bool) -> BackendFuture<'_, ()> {
+        TaskBackend::set_paused(&self.0, paused)
+    }
+}
+
+/// Attack: store errors, with the database's own message, were shown to viewers.
+#[tokio::test]
+async fn store_errors_are_not_shown() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(Dashboard::builder(Broken(s.clone()))).await;
+    for path in ["/tasks", "/api/tasks", "/tasks/alpha", "/api/tasks/alpha"] {
+        let r = srv.get(path).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(
+            !r.body.contains("10.9.8.7") && !r.body.contains("prod"),
+            "{path}: {}",
+            r.body
+        );
+        assert!(r.body.contains("did not answer"), "{path}: {}", r.body);
+    }
+    let r = srv.post_form("/tasks/alpha/pause", "back=%2Ftasks").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        !r.header("set-cookie").contains("10.9.8.7"),
+        "{}",
+        r.header("set-cookie")
+    );
+}
