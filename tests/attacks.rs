@@ -12,6 +12,8 @@ use std::time::Duration;
 use common::*;
 use http::{Method, StatusCode};
 use taskdeck::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
@@ -486,4 +488,174 @@ async fn store_errors_are_not_shown() {
         "{}",
         r.header("set-cookie")
     );
+}
+
+/// Sends `raw` on a new connection and reads until the head of the answer is in (or the
+/// connection ends), within `within`.
+async fn raw_head(addr: std::net::SocketAddr, raw: &str, within: Duration) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    (s, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// True when the server closes `s` within `within` (a read returns end of stream).
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    closed.unwrap_or(false)
+}
+
+/// Attack: connections that send nothing stayed open for good (1,200 held, none closed after
+/// 35 s), and a request whose body stalls held its connection for good.
+#[tokio::test]
+async fn idle_and_stalled_connections_are_closed() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .header_timeout(Duration::from_millis(300))
+            .body_timeout(Duration::from_millis(300)),
+    )
+    .await;
+    // Fifty connections that never send a byte.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(TcpStream::connect(srv.addr).await.unwrap());
+    }
+    for (i, c) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(c, Duration::from_secs(5)).await,
+            "idle connection {i} left open"
+        );
+    }
+    // A head that never ends.
+    let (mut half, _) = raw_head(
+        srv.addr,
+        "GET /health HTTP/1.1\r\nHost: x\r\n",
+        Duration::ZERO,
+    )
+    .await;
+    assert!(
+        closed_within(&mut half, Duration::from_secs(5)).await,
+        "half a head"
+    );
+    // A body that stalls after its head: 408, and the connection is closed.
+    let (mut stalled, head) = raw_head(
+        srv.addr,
+        "POST /api/preview HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\":",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(
+        closed_within(&mut stalled, Duration::from_secs(5)).await,
+        "stalled body"
+    );
+}
+
+/// Attack: there was no cap on connections. Past `max_connections` the server stops
+/// accepting until one closes.
+#[tokio::test]
+async fn connections_are_capped() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).max_connections(4)).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let (c, head) = raw_head(
+            srv.addr,
+            "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        held.push(c);
+    }
+    // The fifth waits in the backlog: no answer while the four stay open.
+    let fifth = tokio::spawn(raw_head(
+        srv.addr,
+        "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(10),
+    ));
+    let early = tokio::time::timeout(Duration::from_millis(300), async {
+        while !fifth.is_finished() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        early.is_err(),
+        "the fifth connection was served past the cap"
+    );
+    drop(held.pop());
+    let (_c, head) = fifth.await.unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "served once one closed: {head}"
+    );
+}
+
+/// Attack: one session could hold any number of `/events` streams.
+#[tokio::test]
+async fn live_streams_are_capped() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .max_streams_per_session(2)
+            .max_streams(3),
+    )
+    .await;
+    let open = || {
+        raw_head(
+            srv.addr,
+            "GET /events HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_secs(5),
+        )
+    };
+    let (a, head) = open().await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_b, head) = open().await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_c, head) = open().await;
+    assert!(
+        head.starts_with("HTTP/1.1 429"),
+        "a third from the same client: {head}"
+    );
+    assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+    // A closed stream gives its place back.
+    drop(a);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_d, head) = open().await;
+        if head.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back: {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -5,9 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::context::Shared;
+use super::context::{Limits, Shared};
 use super::dashboard::Dashboard;
 use super::routes::Router;
+use super::sse::Streams;
 use crate::audit::{AuditLog, AuditSink};
 use crate::auth::session::Keys;
 use crate::auth::throttle::{LoginSlots, Throttle};
@@ -86,6 +87,9 @@ pub struct DashboardBuilder {
     audit_capacity: usize,
     login_checks: usize,
     login_queue: usize,
+    limits: Limits,
+    streams_per_session: usize,
+    streams_total: usize,
     audit_sink: Option<Arc<dyn AuditSink>>,
 }
 
@@ -131,6 +135,14 @@ impl DashboardBuilder {
             audit_capacity: 1000,
             login_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
             login_queue: 64,
+            limits: Limits {
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
+                max_connections: 1024,
+                h2_keepalive: Duration::from_secs(20),
+            },
+            streams_per_session: 8,
+            streams_total: 1024,
             audit_sink: None,
         }
     }
@@ -219,6 +231,48 @@ impl DashboardBuilder {
     /// Refuses every change (run, pause, create, …) to everyone, and hides their buttons.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// How long a connection served by [`Dashboard::serve`] may take to send a whole request
+    /// head: from being accepted, and again after each response. A connection that sends
+    /// nothing is closed after it. Default 10 s.
+    pub fn header_timeout(mut self, t: Duration) -> Self {
+        self.limits.header_timeout = t;
+        self
+    }
+
+    /// How long a request body may take to arrive once its head is in; past it the answer is
+    /// 408 and the connection is closed. Applies however the dashboard is served. Default 30 s.
+    pub fn body_timeout(mut self, t: Duration) -> Self {
+        self.limits.body_timeout = t;
+        self
+    }
+
+    /// Most connections [`Dashboard::serve`] serves at once; past it, accepting waits for one
+    /// to close (new clients wait in the listen backlog). Default 1,024.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n.max(1);
+        self
+    }
+
+    /// HTTP/2 keep-alive: [`Dashboard::serve`] pings an HTTP/2 peer this often and drops it
+    /// when a ping goes unanswered as long. Default 20 s.
+    pub fn http2_keep_alive(mut self, every: Duration) -> Self {
+        self.limits.h2_keepalive = every;
+        self
+    }
+
+    /// Most live event streams (`/events`) one session may hold open (a bearer user or, with
+    /// login off, a client address counts as one); past it, 429. Default 8.
+    pub fn max_streams_per_session(mut self, n: usize) -> Self {
+        self.streams_per_session = n.max(1);
+        self
+    }
+
+    /// Most live event streams in total; past it, 429. Default 1,024.
+    pub fn max_streams(mut self, n: usize) -> Self {
+        self.streams_total = n.max(1);
         self
     }
 
@@ -347,6 +401,8 @@ impl DashboardBuilder {
                 audit: audit_sink,
                 throttle: Throttle::default(),
                 login_slots: LoginSlots::new(self.login_checks, self.login_queue),
+                streams: Arc::new(Streams::new(self.streams_per_session, self.streams_total)),
+                limits: self.limits,
                 fragments: Default::default(),
             }),
             client: None,

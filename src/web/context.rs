@@ -48,8 +48,25 @@ pub(crate) struct Shared {
     pub(crate) throttle: Throttle,
     /// Password checks running and waiting, bounded.
     pub(crate) login_slots: crate::auth::throttle::LoginSlots,
+    /// Open event streams, bounded per session and in total.
+    pub(crate) streams: Arc<super::sse::Streams>,
+    /// Connection bounds for [`crate::Dashboard::serve`].
+    pub(crate) limits: Limits,
     /// Task rows and JSON kept between requests.
     pub(crate) fragments: Fragments,
+}
+
+/// How long a connection may take, and how many there may be (see `DashboardBuilder`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// From accepting a connection, or finishing a response on it, to a whole request head.
+    pub(crate) header_timeout: Duration,
+    /// To read a whole request body once its head is in.
+    pub(crate) body_timeout: Duration,
+    /// Connections served at once; past it, accepting waits.
+    pub(crate) max_connections: usize,
+    /// HTTP/2 keep-alive ping interval (a peer that does not answer in as long is dropped).
+    pub(crate) h2_keepalive: Duration,
 }
 
 /// Why the gate refuses a signed-in (or anonymous) request its role.
@@ -93,6 +110,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) json: bool,
     /// The signed-in user (login on).
     pub(crate) user: Option<&'a User>,
+    /// What this request's credentials are bound to: the session id for a session cookie,
+    /// `user:<id>` for a browser-sent backend credential (login on).
+    pub(crate) session: Option<&'a str>,
     /// The CSRF token for this user's forms (login on, ambient credentials).
     pub(crate) csrf: Option<&'a str>,
     /// The client's address (behind a trusted proxy, the one it forwarded for).

@@ -203,9 +203,26 @@ impl Dashboard {
                 break 'answer handlers::stateless(shared, &found, version, &parts.headers);
             }
             let form = if unsafe_method {
-                match Box::pin(read_body(&parts.headers, body, shared.body_limit)).await {
-                    Ok(b) => b,
-                    Err(e @ BadRequest::TooLarge { .. }) => {
+                let read = read_body(&parts.headers, body, shared.body_limit);
+                match Box::pin(tokio::time::timeout(shared.limits.body_timeout, read)).await {
+                    Err(_elapsed) => {
+                        let mut r = refuse(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "body_timeout",
+                            &format!(
+                                "the request body did not arrive within {} s",
+                                shared.limits.body_timeout.as_secs()
+                            ),
+                            wants_json,
+                        );
+                        // What is left of the body will not be read: do not reuse this
+                        // connection.
+                        r.headers_mut()
+                            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                        break 'answer r;
+                    }
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e @ BadRequest::TooLarge { .. })) => {
                         break 'answer refuse(
                             StatusCode::PAYLOAD_TOO_LARGE,
                             "too_large",
@@ -213,7 +230,7 @@ impl Dashboard {
                             wants_json,
                         )
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         break 'answer refuse(
                             StatusCode::BAD_REQUEST,
                             "bad_body",
@@ -274,6 +291,7 @@ impl Dashboard {
                     json: wants_json,
                     user: identity.user.as_ref(),
                     csrf: csrf.as_deref(),
+                    session: identity.binding.as_deref(),
                     client,
                     peer,
                     secure,

@@ -35,11 +35,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::SchedulerPause(paused) => pages::scheduler_action(cx, paused, &form()).await,
         Handler::Runs => pages::runs(cx).await,
         Handler::RunDetail => pages::run_detail(cx, id).await,
-        Handler::Events => sse::stream(
-            cx.shared.backend.subscribe(),
-            cx.shared.keepalive,
-            cx.shared.closing.subscribe(),
-        ),
+        Handler::Events => events(cx),
         Handler::ApiTasks => api::tasks(cx).await,
         Handler::ApiTaskCreate => api::create(cx, body).await,
         Handler::ApiTask => api::task(cx, id).await,
@@ -63,6 +59,45 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::ApiAudit => login::audit_api(cx).await,
         Handler::Instances => pages::instances(cx).await,
         Handler::ApiInstances => api::instances(cx).await,
+    }
+}
+
+/// `/events`: a live stream, within the per-session and total bounds (429 beyond).
+fn events(cx: &Ctx<'_>) -> Resp {
+    let holder = match (cx.session, cx.user, cx.client) {
+        (Some(binding), _, _) => binding.to_string(),
+        (None, Some(user), _) => format!("user:{}", user.id),
+        (None, None, Some(ip)) => format!("addr:{ip}"),
+        (None, None, None) => "anonymous".to_string(),
+    };
+    match cx.shared.streams.hold(&holder) {
+        Ok(held) => sse::stream(
+            cx.shared.backend.subscribe(),
+            cx.shared.keepalive,
+            cx.shared.closing.subscribe(),
+            held,
+        ),
+        Err(why) => {
+            let message = match why {
+                sse::Refused::Holder(n) => {
+                    format!("this session already has {n} live streams open; close a tab and retry")
+                }
+                sse::Refused::Total(n) => {
+                    format!("the dashboard already serves {n} live streams; retry later")
+                }
+            };
+            let mut r = super::response::json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                &message,
+                None,
+            );
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("10"),
+            );
+            r
+        }
     }
 }
 
