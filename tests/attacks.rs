@@ -659,3 +659,100 @@ async fn live_streams_are_capped() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Attack: 1,100 failed sign-ins in 4 s, no account needed, pushed every earlier entry (the
+/// admin's own sign-in included) out of the 1,000-entry audit log, and viewers could read the
+/// usernames tried there.
+#[tokio::test]
+async fn strangers_cannot_flush_the_audit_log() {
+    let (s, _c) = scheduler().await;
+    let viewer = PasswordBackend::hash("viewer-pw").unwrap();
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(passwords().user("viewer", &viewer, Role::Viewer).unwrap())
+            .secret(SECRET)
+            .trust_proxy(LOCAL)
+            .audit_sink(Arc::new(AuditLog::with_bounds(50, 20))),
+    )
+    .await;
+    let r = login(&srv, "username=admin&password=admin-pw", &[]).await;
+    let admin = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    // One client, 1,100 wrong passwords; then 60 more clients, one each.
+    for _ in 0..1100 {
+        let r = login(
+            &srv,
+            "username=root&password=x",
+            &[("x-forwarded-for", "203.0.113.9")],
+        )
+        .await;
+        assert!(r.status == StatusCode::UNAUTHORIZED || r.status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    for i in 0..60 {
+        let client = format!("198.51.100.{}", i + 1);
+        login(
+            &srv,
+            &format!("username=guess{i}&password=x"),
+            &[("x-forwarded-for", &client)],
+        )
+        .await;
+    }
+    let audit: serde_json::Value = serde_json::from_str(
+        &srv.request(
+            Method::GET,
+            "/api/audit?per_page=500",
+            &[("cookie", &admin)],
+            "",
+        )
+        .await
+        .body,
+    )
+    .unwrap();
+    let items = audit["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|e| e["action"] == "login" && e["actor"] == "admin"),
+        "the admin's sign-in is still there"
+    );
+    let from_one = items
+        .iter()
+        .filter(|e| e["address"] == "203.0.113.9")
+        .count();
+    assert!(
+        from_one <= 2,
+        "one client's 1,100 refusals fold into {from_one} entries"
+    );
+    let strangers = items.iter().filter(|e| e["actor"] == "anonymous").count();
+    assert_eq!(strangers, 20, "strangers' entries keep their own bound");
+    assert!(
+        audit.to_string().contains("guess59"),
+        "admins see the usernames tried"
+    );
+
+    let r = login(&srv, "username=viewer&password=viewer-pw", &[]).await;
+    let viewer = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let seen = srv
+        .request(
+            Method::GET,
+            "/api/audit?per_page=500",
+            &[("cookie", &viewer)],
+            "",
+        )
+        .await
+        .body;
+    assert!(
+        !seen.contains("guess59") && !seen.contains("root"),
+        "{seen}"
+    );
+    assert!(seen.contains("admins only"));
+}

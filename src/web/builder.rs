@@ -400,6 +400,7 @@ impl DashboardBuilder {
                 read_only: self.read_only,
                 audit: audit_sink,
                 throttle: Throttle::default(),
+                refusals: crate::audit::Refusals::default(),
                 login_slots: LoginSlots::new(self.login_checks, self.login_queue),
                 streams: Arc::new(Streams::new(self.streams_per_session, self.streams_total)),
                 limits: self.limits,

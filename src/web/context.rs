@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) read_only: bool,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) throttle: Throttle,
+    /// Refused sign-ins, folded per client and window before they reach the audit log.
+    pub(crate) refusals: crate::audit::Refusals,
     /// Password checks running and waiting, bounded.
     pub(crate) login_slots: crate::auth::throttle::LoginSlots,
     /// Open event streams, bounded per session and in total.
@@ -336,6 +338,22 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
 
 /// Adds an audit entry for this request's user.
 impl Ctx<'_> {
+    /// Audits a refused sign-in of nobody signed in (`username` tried), folded with the same
+    /// client's other refusals of the same window.
+    pub(crate) fn record_refused(&self, action: &str, username: &str, outcome: &str) {
+        let entry = AuditEntry {
+            at: jiff::Timestamp::now(),
+            actor: crate::audit::ANONYMOUS.into(),
+            address: self.client.map(|a| a.to_string()),
+            action: action.to_string(),
+            target: Some(username.chars().take(64).collect()),
+            outcome: outcome.to_string(),
+        };
+        for e in self.shared.refusals.note(entry) {
+            self.shared.audit.record(e);
+        }
+    }
+
     pub(crate) fn record(&self, action: &str, target: Option<String>, outcome: String) {
         let cx = self;
         cx.shared.audit.record(AuditEntry {
@@ -343,7 +361,7 @@ impl Ctx<'_> {
             actor: cx
                 .user
                 .map(|u| u.id.clone())
-                .unwrap_or_else(|| "anonymous".into()),
+                .unwrap_or_else(|| crate::audit::ANONYMOUS.into()),
             address: cx.client.map(|a| a.to_string()),
             action: action.to_string(),
             target,

@@ -82,11 +82,7 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
     };
     // At most so many password checks at once; a bounded queue waits, beyond it 503.
     let Some(_slot) = cx.shared.login_slots.enter().await else {
-        cx.record(
-            "login_busy",
-            Some(username.to_string()),
-            "503 Service Unavailable".into(),
-        );
+        cx.record_refused("login_busy", username, "503 Service Unavailable");
         let mut r = page(
             cx,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -105,11 +101,7 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
         }
         LoginResult::Failure => {
             attempt.failed(Instant::now());
-            cx.record(
-                "login_failed",
-                Some(username.to_string()),
-                "bad credentials".into(),
-            );
+            cx.record_refused("login_failed", username, "bad credentials");
             page(
                 cx,
                 StatusCode::UNAUTHORIZED,
@@ -125,11 +117,7 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
 /// 429 with `Retry-After`: this client or username must wait before another attempt.
 fn throttled(cx: &Ctx<'_>, next: &str, username: &str, wait: std::time::Duration) -> Resp {
     {
-        cx.record(
-            "login_throttled",
-            Some(username.to_string()),
-            "429 Too Many Requests".into(),
-        );
+        cx.record_refused("login_throttled", username, "429 Too Many Requests");
         let secs = wait.as_secs().max(1);
         let mut r = page(
             cx,
@@ -226,6 +214,7 @@ pub(crate) async fn audit_page(cx: &Ctx<'_>) -> Resp {
         Ok(p) => p,
         Err(e) => return cx.fail(&BackendError::unavailable(format!("audit log: {e}"))),
     };
+    let entries = for_viewer(cx, entries);
     let pages = u32::try_from(total.div_ceil(per).max(1)).unwrap_or(u32::MAX);
     let body = views::audit::audit(&cx.view(), &entries, page, pages, total);
     cx.page(StatusCode::OK, "Audit log", views::Nav::Audit, body)
@@ -244,8 +233,28 @@ pub(crate) async fn audit_api(cx: &Ctx<'_>) -> Resp {
         Ok(p) => p,
         Err(e) => return cx.fail(&BackendError::unavailable(format!("audit log: {e}"))),
     };
+    let items = for_viewer(cx, items);
     json(
         StatusCode::OK,
         &serde_json::json!({"items": items, "total": total, "page": page, "per_page": per}),
     )
+}
+
+/// The audit entries as this user may see them: the usernames strangers tried are for admins
+/// only (they are often a real user's password typed in the wrong field).
+fn for_viewer(
+    cx: &Ctx<'_>,
+    mut entries: Vec<crate::audit::AuditEntry>,
+) -> Vec<crate::audit::AuditEntry> {
+    // By role, not by `may`: a read-only dashboard still shows its admins everything.
+    let admin =
+        cx.shared.auth.is_none() || cx.user.is_some_and(|u| u.has(crate::auth::Role::Admin));
+    if !admin {
+        for e in entries.iter_mut().filter(|e| e.is_anonymous()) {
+            if e.target.is_some() {
+                e.target = Some("(hidden: admins only)".into());
+            }
+        }
+    }
+    entries
 }

@@ -224,10 +224,22 @@ impl Shared {
         )
         .await
         .map_err(pg)?;
+        // Signed-in users' entries and strangers' (refused sign-ins) each within a bound of
+        // their own: strangers cannot push out what users did.
+        let strangers = (self.audit_capacity / 10).max(100);
         tx.execute(
-            "delete from taskdeck_audit where id <= \
-             (select id from taskdeck_audit order by id desc offset $1 limit 1)",
+            "delete from taskdeck_audit where actor <> 'anonymous' and id <= \
+             (select id from taskdeck_audit where actor <> 'anonymous' \
+              order by id desc offset $1 limit 1)",
             &[&(self.audit_capacity as i64)],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "delete from taskdeck_audit where actor = 'anonymous' and id <= \
+             (select id from taskdeck_audit where actor = 'anonymous' \
+              order by id desc offset $1 limit 1)",
+            &[&(strangers as i64)],
         )
         .await
         .map_err(pg)?;
