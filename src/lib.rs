@@ -161,6 +161,8 @@ mod cookies;
 mod entropy;
 #[cfg(feature = "dashboard")]
 mod links;
+#[cfg(any(feature = "dashboard", feature = "postgres"))]
+mod revocations;
 mod scheduler;
 mod seam;
 #[cfg(feature = "dashboard")]
@@ -195,12 +197,15 @@ pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
 pub use auth::PasswordBackend;
 #[cfg(feature = "dashboard")]
 pub use auth::{
-    AuthBackend, AuthFuture, AuthReply, LoginResult, ProxyHeaderBackend, RequestParts, Role, User,
+    AuthBackend, AuthFuture, AuthReply, LoginResult, ProxyHeaderBackend, Refresh, RequestParts,
+    Role, User,
 };
 #[cfg(feature = "jwt")]
 pub use auth::{JwtBackend, JwtError};
 #[cfg(feature = "dashboard")]
 pub use links::{MountPrefix, PrefixError};
+#[cfg(any(feature = "dashboard", feature = "postgres"))]
+pub use revocations::{Ended, Revocation, RevocationFuture, RevocationStore};
 #[cfg(feature = "dashboard")]
 pub use web::{Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
 

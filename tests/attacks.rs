@@ -756,3 +756,140 @@ async fn strangers_cannot_flush_the_audit_log() {
     );
     assert!(seen.contains("admins only"));
 }
+
+async fn csrf_of(srv: &Server, cookie: &str) -> String {
+    let page = srv
+        .request(Method::GET, "/tasks", &[("cookie", cookie)], "")
+        .await;
+    page.body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn sign_in(srv: &Server, user: &str, pw: &str) -> String {
+    let r = login(srv, &format!("username={user}&password={pw}"), &[]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "sign in as {user}: {}",
+        r.body
+    );
+    r.header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn api_status(srv: &Server, cookie: &str) -> StatusCode {
+    srv.request(Method::GET, "/api/tasks", &[("cookie", cookie)], "")
+        .await
+        .status
+}
+
+async fn post_as(srv: &Server, path: &str, cookie: &str) -> Reply {
+    let csrf = csrf_of(srv, cookie).await;
+    srv.request(
+        Method::POST,
+        path,
+        &[
+            ("cookie", cookie),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("csrf={csrf}"),
+    )
+    .await
+}
+
+/// Attack: after `POST /logout`, a copied session cookie still opened every page and the API
+/// until it expired 12 h later.
+#[tokio::test]
+async fn signed_out_sessions_stay_out() {
+    let (s, _c) = scheduler().await;
+    let dashboard = Dashboard::builder(s.clone())
+        .auth(passwords())
+        .secret(SECRET)
+        .build()
+        .unwrap();
+    let srv = serve_dashboard(dashboard.clone()).await;
+    let laptop = sign_in(&srv, "admin", "admin-pw").await;
+    let phone = sign_in(&srv, "admin", "admin-pw").await;
+    let copied = laptop.clone();
+    let r = post_as(&srv, "/logout", &laptop).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        api_status(&srv, &copied).await,
+        StatusCode::UNAUTHORIZED,
+        "copied cookie"
+    );
+    assert_eq!(
+        srv.request(Method::GET, "/tasks", &[("cookie", &copied)], "")
+            .await
+            .status,
+        StatusCode::SEE_OTHER,
+        "pages send it to sign in"
+    );
+    assert_eq!(
+        api_status(&srv, &phone).await,
+        StatusCode::OK,
+        "other sessions stay"
+    );
+
+    // Sign out everywhere: every session of the user ends, a new sign-in works at once.
+    let tablet = sign_in(&srv, "admin", "admin-pw").await;
+    let r = post_as(&srv, "/logout/all", &phone).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(api_status(&srv, &phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(api_status(&srv, &tablet).await, StatusCode::UNAUTHORIZED);
+    let again = sign_in(&srv, "admin", "admin-pw").await;
+    assert_eq!(
+        api_status(&srv, &again).await,
+        StatusCode::OK,
+        "a new sign-in"
+    );
+
+    // The library call.
+    dashboard.end_sessions("admin").await;
+    assert_eq!(api_status(&srv, &again).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A user removed or demoted in the backend kept access and roles until the cookie expired.
+#[tokio::test]
+async fn removed_and_demoted_users_lose_access_at_the_next_recheck() {
+    let (s, _c) = scheduler().await;
+    let users = passwords();
+    let op = PasswordBackend::hash("op-pw").unwrap();
+    users.set_user("op", &op, Role::Operator).unwrap();
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(users.clone())
+            .secret(SECRET)
+            .session_recheck(Duration::ZERO),
+    )
+    .await;
+    let operator = sign_in(&srv, "op", "op-pw").await;
+    let admin = sign_in(&srv, "admin", "admin-pw").await;
+    let r = post_as(&srv, "/tasks/alpha/run", &operator).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "an operator runs tasks");
+    users.set_user("op", &op, Role::Viewer).unwrap();
+    let r = post_as(&srv, "/tasks/alpha/run", &operator).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "demoted: {}", r.body);
+    assert_eq!(
+        api_status(&srv, &operator).await,
+        StatusCode::OK,
+        "still a viewer"
+    );
+    assert!(users.remove_user("op"));
+    assert_eq!(
+        api_status(&srv, &operator).await,
+        StatusCode::UNAUTHORIZED,
+        "removed"
+    );
+    assert_eq!(
+        api_status(&srv, &admin).await,
+        StatusCode::OK,
+        "others unaffected"
+    );
+}

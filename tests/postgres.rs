@@ -829,3 +829,83 @@ async fn history_is_pruned_in_the_database() {
     .await;
     s.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A sign-out on one replica's dashboard holds on every replica's within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_holds_on_every_replica() {
+    let Some(url) = url() else { return };
+    let schema = schema("revoke");
+    let store_a = builder(&url, &schema).connect().await.unwrap();
+    let store_b = builder(&url, &schema).connect().await.unwrap();
+    let (ended_a, ended_b) = (store_a.revocations(), store_b.revocations());
+    let a = Scheduler::builder().store(store_a).build().unwrap();
+    let b = Scheduler::builder().store(store_b).build().unwrap();
+    let secret = b"0123456789abcdef0123456789abcdef-replicas";
+    let web = |s: &Scheduler, ended: Arc<dyn RevocationStore>| {
+        Dashboard::builder(s.clone())
+            .auth(common::admin_login())
+            .secret(secret)
+            .revocations(ended)
+    };
+    let web_a = common::serve(web(&a, ended_a)).await;
+    let web_b = common::serve(web(&b, ended_b.clone())).await;
+    let r = web_a
+        .request(
+            http::Method::POST,
+            "/login",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "username=admin&password=admin-pw",
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(status(&web_b, &cookie).await, 200, "B takes A's session");
+    // Sign out on A.
+    let page = web_a
+        .request(http::Method::GET, "/tasks", &[("cookie", &cookie)], "")
+        .await;
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let out = web_a
+        .request(
+            http::Method::POST,
+            "/logout",
+            &[
+                ("cookie", &cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(status(&web_a, &cookie).await, 401, "at once on A");
+    let signed_out = tokio::time::Instant::now();
+    until(5, "B refuses the signed-out session", || async {
+        status(&web_b, &cookie).await == 401
+    })
+    .await;
+    let took = signed_out.elapsed();
+    eprintln!("B refused the signed-out session after {took:?}");
+    // The entry is in the database until the session would have expired.
+    let (entries, _) = ended_b.since(0).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].until > jiff::Timestamp::now().as_second() + 3600);
+}
+
+async fn status(srv: &common::Server, cookie: &str) -> http::StatusCode {
+    srv.request(http::Method::GET, "/api/tasks", &[("cookie", cookie)], "")
+        .await
+        .status
+}

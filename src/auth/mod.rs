@@ -120,6 +120,19 @@ pub struct RequestParts<'a> {
     pub peer: Option<IpAddr>,
 }
 
+/// What a backend says of a signed-in user when re-checked ([`AuthBackend::refresh`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Still there, with the same roles.
+    Unchanged,
+    /// Still there, now like this (its roles changed): the session goes on with these.
+    Changed(User),
+    /// Gone: every session of the user ends.
+    Removed,
+    /// The backend cannot tell: the session stands as signed.
+    Unknown,
+}
+
 /// The answer to a login form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoginResult {
@@ -159,6 +172,14 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// Checks a username and password from the login form.
     fn login<'a>(&'a self, _username: &'a str, _password: &'a str) -> AuthFuture<'a, LoginResult> {
         Box::pin(async { LoginResult::Unsupported })
+    }
+
+    /// Who a signed-in user is now, asked for each session at most once per
+    /// `DashboardBuilder::session_recheck` interval (default 60 s), so a user removed or
+    /// demoted in the backend loses access or roles without waiting for the cookie to expire.
+    /// Default: [`Refresh::Unknown`] (the session stands as signed).
+    fn refresh<'a>(&'a self, _user: &'a User) -> AuthFuture<'a, Refresh> {
+        Box::pin(std::future::ready(Refresh::Unknown))
     }
 
     /// Called when a user signs out (after the session cookie is cleared).

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-use super::{AuthBackend, AuthFuture, LoginResult, RequestParts, Role, User};
+use super::{AuthBackend, AuthFuture, LoginResult, Refresh, RequestParts, Role, User};
 
 type Verify = Arc<dyn Fn(String, String) -> AuthFuture<'static, Option<User>> + Send + Sync>;
 
@@ -24,7 +24,7 @@ type Verify = Arc<dyn Fn(String, String) -> AuthFuture<'static, Option<User>> + 
 /// ```
 #[derive(Clone)]
 pub struct PasswordBackend {
-    users: Arc<HashMap<String, (String, Role)>>,
+    users: Arc<RwLock<HashMap<String, (String, Role)>>>,
     verify: Option<Verify>,
     dummy: Arc<String>,
 }
@@ -32,7 +32,7 @@ pub struct PasswordBackend {
 impl std::fmt::Debug for PasswordBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordBackend")
-            .field("users", &self.users.len())
+            .field("users", &self.read_users().len())
             .field("custom_verify", &self.verify.is_some())
             .finish()
     }
@@ -49,18 +49,44 @@ impl PasswordBackend {
     pub fn new() -> PasswordBackend {
         let dummy = Self::hash("taskdeck dummy password").unwrap_or_default();
         PasswordBackend {
-            users: Arc::new(HashMap::new()),
+            users: Arc::new(RwLock::new(HashMap::new())),
             verify: None,
             dummy: Arc::new(dummy),
         }
     }
 
     /// Adds a user with a PHC hash string (from [`PasswordBackend::hash`] or any argon2 tool).
-    pub fn user(mut self, username: &str, phc: &str, role: Role) -> Result<Self, String> {
+    pub fn user(self, username: &str, phc: &str, role: Role) -> Result<Self, String> {
         PasswordHash::new(phc)
             .map_err(|e| format!("the password hash of {username:?} is not a PHC string: {e}"))?;
-        Arc::make_mut(&mut self.users).insert(username.to_string(), (phc.to_string(), role));
+        self.set_user(username, phc, role)?;
         Ok(self)
+    }
+
+    /// Adds or replaces a user at any time: clones of a backend share one user list, so keep
+    /// a clone to manage users after handing one to the dashboard. Signed-in sessions of a
+    /// user whose role changes get the new role at their next re-check
+    /// (`DashboardBuilder::session_recheck`).
+    pub fn set_user(&self, username: &str, phc: &str, role: Role) -> Result<(), String> {
+        PasswordHash::new(phc)
+            .map_err(|e| format!("the password hash of {username:?} is not a PHC string: {e}"))?;
+        self.write_users()
+            .insert(username.to_string(), (phc.to_string(), role));
+        Ok(())
+    }
+
+    /// Removes a user: no new sign-ins, and its signed-in sessions end at their next re-check
+    /// (unless [`PasswordBackend::verify_with`] may still know it). True when it was there.
+    pub fn remove_user(&self, username: &str) -> bool {
+        self.write_users().remove(username).is_some()
+    }
+
+    fn read_users(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (String, Role)>> {
+        self.users.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_users(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (String, Role)>> {
+        self.users.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Checks logins with your own async function instead of (or after) the user list.
@@ -114,6 +140,23 @@ fn check(phc: &str, password: &str) -> bool {
 }
 
 impl AuthBackend for PasswordBackend {
+    fn refresh<'a>(&'a self, user: &'a User) -> AuthFuture<'a, Refresh> {
+        let now = match self.read_users().get(&user.id) {
+            Some((_, role)) => {
+                let current = User::new(&user.id, &user.name, *role);
+                if current.roles == user.roles {
+                    Refresh::Unchanged
+                } else {
+                    Refresh::Changed(current)
+                }
+            }
+            // Users of the verify function are not listed: it cannot say without a password.
+            None if self.verify.is_some() => Refresh::Unknown,
+            None => Refresh::Removed,
+        };
+        Box::pin(std::future::ready(now))
+    }
+
     fn authenticate<'a>(&'a self, _req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
         // Form logins live in the dashboard's session cookie.
         Box::pin(async { None })
@@ -121,7 +164,7 @@ impl AuthBackend for PasswordBackend {
 
     fn login<'a>(&'a self, username: &'a str, password: &'a str) -> AuthFuture<'a, LoginResult> {
         Box::pin(async move {
-            let known = self.users.get(username).cloned();
+            let known = self.read_users().get(username).cloned();
             let (phc, role) = match &known {
                 Some((h, r)) => (h.clone(), Some(*r)),
                 None => (self.dummy.to_string(), None),

@@ -29,6 +29,11 @@ pub(crate) struct Session {
     pub(crate) iat: i64,
     /// Expires at, Unix seconds.
     pub(crate) exp: i64,
+    /// Issued at, Unix milliseconds: "sign out everywhere" ends the sessions issued up to a
+    /// millisecond, so a sign-in right after it stands. (0 in cookies from before it was
+    /// added: such sessions end with any sign-out-everywhere of their user.)
+    #[serde(default)]
+    pub(crate) iat_ms: i64,
     /// Random per login: CSRF tokens are bound to it.
     pub(crate) sid: String,
 }
@@ -43,6 +48,9 @@ impl Session {
             roles: user.roles.clone(),
             iat: now,
             exp: now.saturating_add(ttl_secs),
+            iat_ms: jiff::Timestamp::now()
+                .as_millisecond()
+                .max(now.saturating_mul(1000)),
             sid: B64.encode(sid),
         }
     }

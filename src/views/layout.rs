@@ -61,6 +61,10 @@ pub(crate) fn page(
                                         (v.csrf_field())
                                         button.btn type="submit" { "Sign out" }
                                     }
+                                    form.inline method="post" action=(v.urls.href("/logout/all")) {
+                                        (v.csrf_field())
+                                        button.btn type="submit" title="End every session of yours, in every browser and on every replica" data-confirm="Sign out everywhere? Every browser signed in as you must sign in again." { "Sign out everywhere" }
+                                    }
                                 }
                             }
                         }

@@ -8,12 +8,14 @@ use std::time::Duration;
 use super::context::{Limits, Shared};
 use super::dashboard::Dashboard;
 use super::routes::Router;
+use super::sessions::Sessions;
 use super::sse::Streams;
 use crate::audit::{AuditLog, AuditSink};
 use crate::auth::session::Keys;
 use crate::auth::throttle::{LoginSlots, Throttle};
 use crate::auth::AuthBackend;
 use crate::links::{MountPrefix, PrefixError};
+use crate::revocations::RevocationStore;
 use crate::seam::TaskBackend;
 use crate::views::assets::Assets;
 
@@ -81,6 +83,8 @@ pub struct DashboardBuilder {
     secrets: Vec<Vec<u8>>,
     session_cookie: String,
     session_ttl: Duration,
+    session_recheck: Duration,
+    revocations: Option<Arc<dyn RevocationStore>>,
     same_site_strict: bool,
     force_secure: bool,
     read_only: bool,
@@ -129,6 +133,8 @@ impl DashboardBuilder {
             secrets: Vec::new(),
             session_cookie: "taskdeck_session".into(),
             session_ttl: Duration::from_secs(12 * 3600),
+            session_recheck: Duration::from_secs(60),
+            revocations: None,
             same_site_strict: false,
             force_secure: false,
             read_only: false,
@@ -206,6 +212,22 @@ impl DashboardBuilder {
     /// The session cookie's name. Default `taskdeck_session`.
     pub fn session_cookie(mut self, name: &str) -> Self {
         self.session_cookie = name.to_string();
+        self
+    }
+
+    /// How often a signed-in session is re-checked with the login backend
+    /// ([`crate::AuthBackend::refresh`]): a user removed or demoted there loses access or roles
+    /// within this time. `Duration::ZERO` checks on every request. Default 60 s.
+    pub fn session_recheck(mut self, every: Duration) -> Self {
+        self.session_recheck = every;
+        self
+    }
+
+    /// Where sessions ended on this dashboard are shared with other replicas, and read from
+    /// them (at least twice a second): `PostgresStore::revocations`. Default: this process
+    /// only.
+    pub fn revocations(mut self, store: Arc<dyn RevocationStore>) -> Self {
+        self.revocations = Some(store);
         self
     }
 
@@ -401,6 +423,11 @@ impl DashboardBuilder {
                 audit: audit_sink,
                 throttle: Throttle::default(),
                 refusals: crate::audit::Refusals::default(),
+                sessions: Arc::new(Sessions::new(
+                    self.revocations,
+                    self.session_recheck,
+                    self.session_ttl,
+                )),
                 login_slots: LoginSlots::new(self.login_checks, self.login_queue),
                 streams: Arc::new(Streams::new(self.streams_per_session, self.streams_total)),
                 limits: self.limits,

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) read_only: bool,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) throttle: Throttle,
+    /// Ended sessions and re-checks of live ones.
+    pub(crate) sessions: Arc<super::sessions::Sessions>,
     /// Refused sign-ins, folded per client and window before they reach the audit log.
     pub(crate) refusals: crate::audit::Refusals,
     /// Password checks running and waiting, bounded.

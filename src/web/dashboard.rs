@@ -78,6 +78,14 @@ impl Dashboard {
         }
     }
 
+    /// Ends every session of the user `user_id` (as [`crate::User::id`]) issued until now:
+    /// its cookies open nothing more here, and on every replica sharing this dashboard's
+    /// [`crate::RevocationStore`] within a second. For a user removed or locked out outside the
+    /// dashboard. Returns once ended here (sharing failures are logged).
+    pub async fn end_sessions(&self, user_id: &str) {
+        self.shared.sessions.end_user(user_id).await;
+    }
+
     /// The configured mount prefix.
     pub fn prefix(&self) -> &MountPrefix {
         &self.shared.prefix

@@ -40,8 +40,12 @@ pub(crate) async fn identify(
     let now = jiff::Timestamp::now().as_second();
     for value in cookies::values(&parts.headers, &shared.session_cookie) {
         if let Some(s) = shared.keys.verify(&shared.session_cookie, value, now) {
+            // Ended (signed out, or its user removed): as good as no cookie.
+            let Some(user) = shared.sessions.current(&**auth, &s).await else {
+                continue;
+            };
             return Identity {
-                user: Some(s.user()),
+                user: Some(user),
                 binding: Some(s.sid),
             };
         }

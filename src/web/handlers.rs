@@ -54,6 +54,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::Login => login::login_page(cx),
         Handler::LoginSubmit => login::login_submit(cx, &form()).await,
         Handler::Logout => login::logout(cx).await,
+        Handler::LogoutAll => login::logout_all(cx).await,
         Handler::Audit => login::audit_page(cx).await,
         Handler::AuthRoute => login::backend_route(cx, body).await,
         Handler::ApiAudit => login::audit_api(cx).await,

@@ -198,8 +198,30 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
+        // The cookie is cleared, and a copy of it no longer opens anything.
+        if let Some(sid) = cx.session.filter(|b| !b.starts_with("user:")) {
+            cx.shared.sessions.end_session(sid, &user.id).await;
+        }
         auth.logout(user).await;
         cx.record("logout", None, "ok".into());
+    }
+    r
+}
+
+/// `POST /logout/all`: ends every session of this user, on every replica, and signs out here.
+pub(crate) async fn logout_all(cx: &Ctx<'_>) -> Resp {
+    let mut r = see_other(&cx.urls.at("/login"));
+    let c = cookies::clearing(
+        &cx.shared.session_cookie,
+        cx.cookie_scope(),
+        cx.shared.same_site,
+    );
+    if let Some(c) = c {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
+        cx.shared.sessions.end_user(&user.id).await;
+        auth.logout(user).await;
     }
     r
 }

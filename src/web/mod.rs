@@ -18,6 +18,7 @@ mod request;
 mod response;
 mod routes;
 mod serve;
+mod sessions;
 mod sse;
 
 pub use builder::{ConfigError, DashboardBuilder};

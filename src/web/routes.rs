@@ -50,6 +50,7 @@ pub(crate) enum Handler {
     Login,
     LoginSubmit,
     Logout,
+    LogoutAll,
     Audit,
     ApiAudit,
     Instances,
@@ -68,7 +69,7 @@ impl Handler {
             | LoginSubmit | Audit | Instances | AuthRoute => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
             | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiStats | ApiPreview
-            | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout => false,
+            | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout | LogoutAll => false,
         }
     }
 }
@@ -531,6 +532,16 @@ pub(crate) static ROUTES: &[Route] = &[
         audit: Audit::ByHandler("logout"),
     },
     Route {
+        method: Method::POST,
+        path: "/logout/all",
+        handler: Handler::LogoutAll,
+        access: VIEWER,
+        audit: Audit::Change {
+            action: "logout.all",
+            target: Target::None,
+        },
+    },
+    Route {
         method: Method::GET,
         path: "/auth/{*rest}",
         handler: Handler::AuthRoute,
@@ -648,6 +659,7 @@ mod tests {
             ("POST", "/api/preview"),
             ("POST", "/login"),
             ("POST", "/logout"),
+            ("POST", "/logout/all"),
             ("POST", "/auth/{*rest}"),
         ];
         for r in ROUTES {

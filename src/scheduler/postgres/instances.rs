@@ -3,6 +3,7 @@
 //! log.
 
 use super::*;
+use crate::revocations::Ended;
 
 impl Shared {
     pub(super) async fn heartbeat(&self, beat: Beat) -> Result<Vec<RunRecord>, Error> {
@@ -244,6 +245,12 @@ impl Shared {
         .await
         .map_err(pg)?;
         tx.execute(
+            "delete from taskdeck_revocations where until < $1",
+            &[&jiff::Timestamp::now().as_second()],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
             "delete from taskdeck_instances where heartbeat_at < now() - interval '1 day'",
             &[],
         )
@@ -293,6 +300,59 @@ impl Shared {
                 }
             })
             .collect())
+    }
+
+    pub(super) async fn revocation_insert(&self, r: Revocation) -> Result<(), Error> {
+        let c = self.client().await?;
+        let (sid, user) = match &r.ended {
+            Ended::Session { sid, user } => (Some(sid.as_str()), user.as_str()),
+            Ended::User(user) => (None, user.as_str()),
+        };
+        c.execute(
+            "insert into taskdeck_revocations (sid, user_id, at_ms, until) values ($1, $2, $3, $4)",
+            &[&sid, &user, &r.at_ms, &r.until],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    /// Ended sessions stored after `cursor` that have not expired, oldest first (at most
+    /// 1,000 at a time), and the cursor to ask from next.
+    pub(super) async fn revocations_since(
+        &self,
+        cursor: i64,
+    ) -> Result<(Vec<Revocation>, i64), Error> {
+        let c = self.client().await?;
+        let now = jiff::Timestamp::now().as_second();
+        let rows = c
+            .query(
+                "select id, sid, user_id, at_ms, until from taskdeck_revocations \
+                 where id > $1 order by id limit 1000",
+                &[&cursor],
+            )
+            .await
+            .map_err(pg)?;
+        let mut next = cursor;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            next = next.max(r.get::<_, i64>(0));
+            let until: i64 = r.get(4);
+            if until <= now {
+                continue;
+            }
+            let sid: Option<String> = r.get(1);
+            let user: String = r.get(2);
+            out.push(Revocation {
+                ended: match sid {
+                    Some(sid) => Ended::Session { sid, user },
+                    None => Ended::User(user),
+                },
+                at_ms: r.get(3),
+                until,
+            });
+        }
+        Ok((out, next))
     }
 
     pub(super) async fn audit_insert(&self, e: AuditEntry) -> Result<(), Error> {

@@ -35,6 +35,7 @@ use super::store::{window_delta, Beat, DueFire, Notice, Sharing, Store, StoreFut
 use super::task::Task;
 use super::trigger::Trigger;
 use crate::audit::{AuditEntry, AuditPage, AuditSink};
+use crate::revocations::{Revocation, RevocationFuture, RevocationStore};
 
 /// Most recent runs the duration percentiles are taken over.
 const DURATION_SAMPLE: i64 = 200;
@@ -444,6 +445,23 @@ impl PostgresStore {
         Arc::new(PgAudit(self.shared.clone()))
     }
 
+    /// Sessions ended on any replica's dashboard, kept in this database until they would
+    /// have expired. Give it to every replica's dashboard so that a sign-out on one holds on
+    /// all within a second:
+    ///
+    /// ```no_run
+    /// # async fn f(scheduler: taskdeck::Scheduler, store: taskdeck::store::PostgresStore)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let dashboard = taskdeck::Dashboard::builder(scheduler)
+    ///     .audit_sink(store.audit_log())
+    ///     .revocations(store.revocations())
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn revocations(&self) -> Arc<dyn RevocationStore> {
+        Arc::new(PgRevocations(self.shared.clone()))
+    }
+
     /// This process's instance id, as on the Instances page.
     pub fn instance_id(&self) -> &str {
         &self.shared.instance
@@ -571,6 +589,24 @@ impl Store for PostgresStore {
 
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         Some(self.shared.notices.subscribe())
+    }
+}
+
+/// Ended sessions in PostgreSQL.
+struct PgRevocations(Arc<Shared>);
+
+impl RevocationStore for PgRevocations {
+    fn publish(&self, r: Revocation) -> RevocationFuture<'_, ()> {
+        Box::pin(async move { self.0.revocation_insert(r).await.map_err(|e| e.to_string()) })
+    }
+
+    fn since(&self, cursor: i64) -> RevocationFuture<'_, (Vec<Revocation>, i64)> {
+        Box::pin(async move {
+            self.0
+                .revocations_since(cursor)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -103,6 +103,17 @@ const MIGRATIONS: &[&str] = &[
         outcome text not null
     );
     "#,
+    // 2: ended sessions, shared by every replica's dashboard.
+    r#"
+    create table taskdeck_revocations (
+        id bigint generated always as identity primary key,
+        sid text,
+        user_id text not null,
+        at_ms bigint not null,
+        until bigint not null
+    );
+    create index taskdeck_revocations_until on taskdeck_revocations (until);
+    "#,
 ];
 
 /// The schema version this build writes.

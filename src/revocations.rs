@@ -1,0 +1,183 @@
+//! Ended sessions: a session signed out on one replica is refused on every replica until it
+//! would have expired anyway.
+//!
+//! Session cookies are signed, not stored, so ending one means remembering it until its expiry:
+//! by its id (a sign-out), or by its user and a time (every session of that user issued
+//! before it: "sign out everywhere", a removed user). Every entry is dropped at the expiry of
+//! the sessions it ends, so the set holds no more than the sessions started within one session
+//! lifetime, and each check is a hash lookup or two.
+//!
+//! With several replicas, a [`RevocationStore`] shares the entries: each replica publishes
+//! what it ends and reads what the others ended at least twice a second. The PostgreSQL store
+//! offers one (`PostgresStore::revocations`). A leaf: it imports nothing of the crate.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+
+/// What an entry ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// One session, by its id (and its user's, which stands in when too many sessions are
+    /// ended one by one).
+    Session {
+        /// The session id.
+        sid: String,
+        /// Its user's id.
+        user: String,
+    },
+    /// Every session of this user id issued at or before [`Revocation::at_ms`].
+    User(String),
+}
+
+/// One ended session, or every session of a user up to a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// What it ends.
+    pub ended: Ended,
+    /// When it was made, Unix milliseconds (for [`Ended::User`], sessions issued at or
+    /// before it are ended).
+    pub at_ms: i64,
+    /// When it may be forgotten, Unix seconds: the latest expiry of the sessions it ends.
+    pub until: i64,
+}
+
+/// The future of [`RevocationStore`] methods.
+pub type RevocationFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// Where replicas share the sessions they end.
+pub trait RevocationStore: Send + Sync + 'static {
+    /// Stores an entry for every replica.
+    fn publish(&self, r: Revocation) -> RevocationFuture<'_, ()>;
+    /// Entries stored after `cursor` (0 at first), with the cursor to ask from next time.
+    fn since(&self, cursor: i64) -> RevocationFuture<'_, (Vec<Revocation>, i64)>;
+}
+
+/// Most entries kept by id; past it (after dropping expired ones) a sign-out ends every
+/// session of its user instead, which still holds and costs one entry per user.
+const MAX_SESSIONS: usize = 200_000;
+
+/// The ended sessions one process knows of.
+#[derive(Debug, Default)]
+pub(crate) struct RevocationSet {
+    /// False while nothing is ended: the check per request is one atomic load.
+    any: AtomicBool,
+    inner: RwLock<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// Session id → until.
+    sessions: HashMap<String, i64>,
+    /// User id → (issued at or before, in milliseconds; until).
+    users: HashMap<String, (i64, i64)>,
+}
+
+impl RevocationSet {
+    /// True when the session `sid` of `user`, issued at `iat_ms` (Unix milliseconds), has
+    /// been ended.
+    pub(crate) fn is_ended(&self, sid: &str, user: &str, iat_ms: i64) -> bool {
+        if !self.any.load(Ordering::Acquire) {
+            return false;
+        }
+        let e = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        e.sessions.contains_key(sid) || e.users.get(user).is_some_and(|(at, _)| iat_ms <= *at)
+    }
+
+    /// Adds an entry (dropping those past their time, as of `now`).
+    pub(crate) fn add(&self, r: &Revocation, now: i64) {
+        let mut e = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if r.until <= now {
+            return;
+        }
+        match &r.ended {
+            Ended::Session { sid, user } => {
+                if e.sessions.len() >= MAX_SESSIONS {
+                    e.sessions.retain(|_, until| *until > now);
+                }
+                if e.sessions.len() < MAX_SESSIONS {
+                    e.sessions.insert(sid.clone(), r.until);
+                } else {
+                    // Still full: the user loses every session issued up to now instead,
+                    // which ends this one too.
+                    tracing::warn!("too many ended sessions to keep one by one");
+                    end_user(&mut e, user, (now * 1000).max(r.at_ms), r.until);
+                }
+            }
+            Ended::User(user) => end_user(&mut e, user, r.at_ms, r.until),
+        }
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Drops entries past their time.
+    pub(crate) fn prune(&self, now: i64) {
+        let mut e = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        e.sessions.retain(|_, until| *until > now);
+        e.users.retain(|_, (_, until)| *until > now);
+        let any = !e.sessions.is_empty() || !e.users.is_empty();
+        self.any.store(any, Ordering::Release);
+    }
+
+    /// Entries kept, for tests and metrics.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        let e = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        e.sessions.len() + e.users.len()
+    }
+}
+
+fn end_user(e: &mut Entries, user: &str, at: i64, until: i64) {
+    let slot = e.users.entry(user.to_string()).or_insert((at, until));
+    slot.0 = slot.0.max(at);
+    slot.1 = slot.1.max(until);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(sid: &str, until: i64) -> Revocation {
+        Revocation {
+            ended: Ended::Session {
+                sid: sid.into(),
+                user: "ada".into(),
+            },
+            at_ms: 0,
+            until,
+        }
+    }
+
+    #[test]
+    fn ends_sessions_and_users_until_their_time() {
+        let s = RevocationSet::default();
+        assert!(!s.is_ended("a", "ada", 10));
+        s.add(&session("a", 100), 50);
+        assert!(s.is_ended("a", "ada", 10));
+        assert!(!s.is_ended("b", "ada", 10), "other sessions stay");
+        s.add(
+            &Revocation {
+                ended: Ended::User("bob".into()),
+                at_ms: 60_000,
+                until: 200,
+            },
+            60,
+        );
+        assert!(s.is_ended("x", "bob", 60_000) && s.is_ended("y", "bob", 10));
+        assert!(
+            !s.is_ended("z", "bob", 60_001),
+            "a later sign-in is a new session"
+        );
+        s.prune(150);
+        assert!(!s.is_ended("a", "ada", 10), "forgotten once expired");
+        assert_eq!(s.len(), 1);
+        s.prune(300);
+        assert_eq!(s.len(), 0);
+        s.add(&session("old", 10), 20);
+        assert_eq!(s.len(), 0, "already past its time");
+    }
+}

@@ -1,0 +1,212 @@
+//! Signed-in sessions after their cookie verifies: ended ones are refused, and each live one
+//! is re-checked with the login backend at a bounded interval.
+//!
+//! - **Ended sessions** ([`crate::revocations`]): a sign-out ends its session, "sign out
+//!   everywhere" and [`crate::Dashboard::end_sessions`] every session of a user. With a
+//!   shared [`RevocationStore`], what one replica ends is read by the others every
+//!   [`POLL`]; what this replica ends holds here at once.
+//! - **Re-checks**: at most once per session and interval (`DashboardBuilder::session_recheck`,
+//!   default 60 s) the backend says who the user is now ([`AuthBackend::refresh`]): removed
+//!   users lose their sessions, demoted ones their roles.
+//!
+//! Per request this costs one atomic load while nothing is ended (a read lock and a lookup
+//! otherwise) and one lock and lookup for the re-check; `cargo bench --bench web` measures it
+//! ("verified session").
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use crate::auth::session::Session;
+use crate::auth::{AuthBackend, Refresh, User};
+use crate::revocations::{Ended, Revocation, RevocationSet, RevocationStore};
+
+/// How often a replica reads the sessions others ended.
+pub(crate) const POLL: Duration = Duration::from_millis(500);
+
+/// Most sessions whose last re-check is remembered; past it the memory starts over (each
+/// session is then re-checked once more).
+const MAX_CHECKED: usize = 100_000;
+
+/// What the dashboard knows of live sessions.
+pub(crate) struct Sessions {
+    ended: RevocationSet,
+    store: Option<Arc<dyn RevocationStore>>,
+    polling: OnceLock<()>,
+    recheck: Duration,
+    checked: Mutex<HashMap<String, Checked>>,
+    /// The session lifetime: how long an ending must be remembered.
+    ttl: Duration,
+}
+
+struct Checked {
+    at: Instant,
+    /// `None`: unchanged; `Some`: the user as the backend now says.
+    now: Option<User>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("shared", &self.store.is_some())
+            .field("recheck", &self.recheck)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+impl Sessions {
+    pub(crate) fn new(
+        store: Option<Arc<dyn RevocationStore>>,
+        recheck: Duration,
+        ttl: Duration,
+    ) -> Sessions {
+        Sessions {
+            ended: RevocationSet::default(),
+            store,
+            polling: OnceLock::new(),
+            recheck,
+            checked: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    fn until(&self, now: i64) -> i64 {
+        now.saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// The user a verified session speaks for now, or `None` when it was ended or its user
+    /// removed.
+    pub(crate) async fn current(
+        self: &Arc<Self>,
+        auth: &dyn AuthBackend,
+        s: &Session,
+    ) -> Option<User> {
+        self.start_polling();
+        if self.ended.is_ended(&s.sid, &s.sub, s.iat_ms) {
+            return None;
+        }
+        let now = Instant::now();
+        {
+            let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = checked.get(&s.sid) {
+                if now.duration_since(c.at) < self.recheck {
+                    return Some(c.now.clone().unwrap_or_else(|| s.user()));
+                }
+            }
+        }
+        let user = s.user();
+        let verdict = match auth.refresh(&user).await {
+            Refresh::Unchanged | Refresh::Unknown => None,
+            Refresh::Changed(u) => Some(u),
+            Refresh::Removed => {
+                self.end_user(&s.sub).await;
+                return None;
+            }
+        };
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.len() >= MAX_CHECKED {
+            let recheck = self.recheck;
+            checked.retain(|_, c| now.duration_since(c.at) < recheck);
+            if checked.len() >= MAX_CHECKED {
+                checked.clear();
+            }
+        }
+        let answer = verdict.clone().unwrap_or(user);
+        checked.insert(
+            s.sid.clone(),
+            Checked {
+                at: now,
+                now: verdict,
+            },
+        );
+        Some(answer)
+    }
+
+    /// Ends one session of `user` (a sign-out) until it would have expired.
+    pub(crate) async fn end_session(&self, sid: &str, user: &str) {
+        let now = jiff::Timestamp::now();
+        self.end(Revocation {
+            ended: Ended::Session {
+                sid: sid.to_string(),
+                user: user.to_string(),
+            },
+            at_ms: now.as_millisecond(),
+            until: self.until(now.as_second()),
+        })
+        .await;
+    }
+
+    /// Ends every session of `user` issued until now.
+    pub(crate) async fn end_user(&self, user: &str) {
+        let now = jiff::Timestamp::now();
+        self.end(Revocation {
+            ended: Ended::User(user.to_string()),
+            at_ms: now.as_millisecond(),
+            until: self.until(now.as_second()),
+        })
+        .await;
+    }
+
+    /// Holds here at once, and for every replica once published.
+    async fn end(&self, r: Revocation) {
+        let now = now_secs();
+        self.ended.prune(now);
+        self.ended.add(&r, now);
+        if let Ended::User(user) = &r.ended {
+            let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            checked.retain(|_, c| c.now.as_ref().is_none_or(|u| &u.id != user));
+        }
+        if let Some(store) = &self.store {
+            if let Err(e) = store.publish(r).await {
+                tracing::error!(error = %e, "could not share an ended session with other replicas");
+            }
+        }
+    }
+
+    /// Starts reading what other replicas end (once, and only with a shared store and a
+    /// runtime). The task ends with the dashboard.
+    fn start_polling(self: &Arc<Self>) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if self.polling.get().is_some() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.polling.set(()).is_err() {
+            return;
+        }
+        let me: Weak<Sessions> = Arc::downgrade(self);
+        rt.spawn(async move {
+            let mut cursor = 0;
+            let mut tick = tokio::time::interval(POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                let Some(sessions) = me.upgrade() else { return };
+                match store.since(cursor).await {
+                    Ok((list, next)) => {
+                        let now = now_secs();
+                        for r in &list {
+                            sessions.ended.add(r, now);
+                        }
+                        cursor = next;
+                        failing = false;
+                    }
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "could not read the sessions other replicas ended");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+}
