@@ -13,6 +13,7 @@ use super::context::{Ctx, Denied, Shared};
 use super::request::Params;
 use super::response::{json_error, see_other_owned, text, Resp};
 use super::routes::{Access, Audit, Found, Target};
+use super::sessions::Known;
 use crate::auth::{RequestParts, Role, User};
 use crate::cookies;
 use crate::links::Urls;
@@ -38,16 +39,12 @@ pub(crate) async fn identify(
     // Every cookie of the session's name is tried: a junk one set for another path or by a
     // sibling application must not hide a valid one.
     let now = jiff::Timestamp::now().as_second();
-    for value in cookies::values(&parts.headers, &shared.session_cookie) {
-        if let Some(s) = shared.keys.verify(&shared.session_cookie, value, now) {
-            // Ended (signed out, or its user removed): as good as no cookie.
-            let Some(user) = shared.sessions.current(&**auth, &s).await else {
-                continue;
-            };
-            return Identity {
-                user: Some(user),
-                binding: Some(s.sid),
-            };
+    // Boxed before it is awaited, so that every request's future holds a pointer, not the
+    // session's state (an `if let` on the call itself would keep its value across the await).
+    let from_cookie = from_session(shared, &**auth, &parts.headers, now).map(Box::pin);
+    if let Some(pending) = from_cookie {
+        if let Some(identity) = pending.await {
+            return identity;
         }
     }
     let rp = RequestParts {
@@ -64,6 +61,45 @@ pub(crate) async fn identify(
         },
         None => Identity::default(),
     }
+}
+
+/// The identity a session cookie gives, if any of the request's session cookies verifies:
+/// `None` at once when none does. Ended sessions (signed out, or their user removed) count as
+/// no cookie. The backend is asked only for a session due for its re-check.
+fn from_session<'a>(
+    shared: &'a Shared,
+    auth: &'a dyn crate::auth::AuthBackend,
+    headers: &'a HeaderMap,
+    now: i64,
+) -> Option<impl std::future::Future<Output = Option<Identity>> + 'a> {
+    let mut found = None;
+    for value in cookies::values(headers, &shared.session_cookie) {
+        let Some(s) = shared.keys.verify(&shared.session_cookie, value, now) else {
+            continue;
+        };
+        match shared.sessions.known(&s) {
+            Known::Ended => continue,
+            Known::Current(user) => {
+                found = Some((s, Some(user)));
+                break;
+            }
+            Known::Due => {
+                found = Some((s, None));
+                break;
+            }
+        }
+    }
+    let (s, user) = found?;
+    Some(async move {
+        let user = match user {
+            Some(user) => Some(user),
+            None => shared.sessions.recheck(auth, &s).await,
+        };
+        user.map(|user| Identity {
+            user: Some(user),
+            binding: Some(s.sid),
+        })
+    })
 }
 
 /// The request, as the gate sees it.

@@ -28,6 +28,17 @@ pub(crate) const POLL: Duration = Duration::from_millis(500);
 /// session is then re-checked once more).
 const MAX_CHECKED: usize = 100_000;
 
+/// A verified session, as far as this process knows without asking the backend.
+#[derive(Debug)]
+pub(crate) enum Known {
+    /// Signed out, or its user's sessions ended.
+    Ended,
+    /// Checked within the interval: this user.
+    Current(User),
+    /// Not checked within the interval: ask the backend.
+    Due,
+}
+
 /// What the dashboard knows of live sessions.
 pub(crate) struct Sessions {
     ended: RevocationSet,
@@ -78,26 +89,26 @@ impl Sessions {
         now.saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX))
     }
 
-    /// The user a verified session speaks for now, or `None` when it was ended or its user
-    /// removed.
-    pub(crate) async fn current(
-        self: &Arc<Self>,
-        auth: &dyn AuthBackend,
-        s: &Session,
-    ) -> Option<User> {
+    /// What is known of a verified session without asking the backend: the common case, with
+    /// no waiting (the gate awaits [`Sessions::recheck`] only when this says [`Known::Due`]).
+    pub(crate) fn known(self: &Arc<Self>, s: &Session) -> Known {
         self.start_polling();
         if self.ended.is_ended(&s.sid, &s.sub, s.iat_ms) {
-            return None;
+            return Known::Ended;
         }
-        let now = Instant::now();
-        {
-            let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = checked.get(&s.sid) {
-                if now.duration_since(c.at) < self.recheck {
-                    return Some(c.now.clone().unwrap_or_else(|| s.user()));
-                }
+        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        match checked.get(&s.sid) {
+            Some(c) if c.at.elapsed() < self.recheck => {
+                Known::Current(c.now.clone().unwrap_or_else(|| s.user()))
             }
+            _ => Known::Due,
         }
+    }
+
+    /// Asks the backend who a session's user is now; `None` when the user was removed (every
+    /// session of theirs then ends).
+    pub(crate) async fn recheck(&self, auth: &dyn AuthBackend, s: &Session) -> Option<User> {
+        let now = Instant::now();
         let user = s.user();
         let verdict = match auth.refresh(&user).await {
             Refresh::Unchanged | Refresh::Unknown => None,
