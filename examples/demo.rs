@@ -19,6 +19,30 @@ mod support;
 
 use std::time::Duration;
 
+/// The password login, and bearer tokens signed with `secret` (`TASKDECK_JWT_AUDIENCE`, when
+/// set, is required in them) for scripts.
+#[cfg(feature = "jwt")]
+fn with_bearer_tokens(
+    builder: taskdeck::DashboardBuilder,
+    password: taskdeck::PasswordBackend,
+    secret: &str,
+) -> Result<taskdeck::DashboardBuilder, Box<dyn std::error::Error>> {
+    let mut jwt = taskdeck::JwtBackend::hs256(secret.as_bytes());
+    if let Some(aud) = support::env("TASKDECK_JWT_AUDIENCE") {
+        jwt = jwt.audience(&aud);
+    }
+    Ok(builder.auth(support::PasswordOrBearer { password, jwt }))
+}
+
+#[cfg(not(feature = "jwt"))]
+fn with_bearer_tokens(
+    _: taskdeck::DashboardBuilder,
+    _: taskdeck::PasswordBackend,
+    _: &str,
+) -> Result<taskdeck::DashboardBuilder, Box<dyn std::error::Error>> {
+    Err("TASKDECK_JWT_SECRET is set: run the demo with --features jwt".into())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -38,13 +62,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let demo = support::demo_scheduler(extra).await?;
     let scheduler = demo.scheduler.clone();
     let (auth, how) = support::demo_login()?;
+    let (auth, others) = support::demo_users(auth)?;
     // TASKDECK_SECRET, when set, signs the session cookies (so logins survive restarts).
-    let dashboard = demo
-        .dashboard()
-        .prefix(&prefix)
-        .title("taskdeck demo")
-        .auth(auth)
-        .build()?;
+    let mut builder = demo.dashboard().prefix(&prefix).title("taskdeck demo");
+    for proxy in support::trusted_proxies()? {
+        builder = builder.trust_proxy(proxy);
+    }
+    let builder = match support::env("TASKDECK_JWT_SECRET") {
+        None => builder.auth(auth),
+        Some(secret) => with_bearer_tokens(builder, auth, &secret)?,
+    };
+    let dashboard = builder.build()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let url = format!(
         "http://{}{}/",
@@ -53,6 +81,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("taskdeck demo: {} tasks; dashboard at {url}", 12 + extra);
     println!("{how}");
+    if let Some(others) = others {
+        println!("{others}");
+    }
     println!("Ctrl-C to stop");
     dashboard
         .serve_listener(listener, support::stop_signal())

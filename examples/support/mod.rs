@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskdeck::{
-    AuditSink, Dashboard, DashboardBuilder, JobError, PasswordBackend, Role, Scheduler, Task,
-    TaskContext,
+    AuditSink, Dashboard, DashboardBuilder, JobError, PasswordBackend, RevocationStore, Role,
+    Scheduler, Task, TaskContext,
 };
 
 /// A variable from the environment, `None` when unset or empty.
@@ -26,16 +26,16 @@ pub(crate) fn addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
 /// A started demo scheduler, and where its dashboards keep their audit log.
 pub(crate) struct Demo {
     pub(crate) scheduler: Scheduler,
-    /// The shared store's audit log, when the schedule lives in PostgreSQL.
-    audit: Option<Arc<dyn AuditSink>>,
+    /// The shared store's audit log and ended sessions, when the schedule lives in PostgreSQL.
+    shared: Option<(Arc<dyn AuditSink>, Arc<dyn RevocationStore>)>,
 }
 
 impl Demo {
     /// A dashboard builder over the scheduler, writing to the shared audit log if there is one.
     pub(crate) fn dashboard(&self) -> DashboardBuilder {
         let builder = Dashboard::builder(self.scheduler.clone());
-        match &self.audit {
-            Some(audit) => builder.audit_sink(audit.clone()),
+        match &self.shared {
+            Some((audit, ended)) => builder.audit_sink(audit.clone()).revocations(ended.clone()),
             None => builder,
         }
     }
@@ -49,7 +49,7 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Demo, Box<dyn std::er
     #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
     let mut builder = Scheduler::builder();
     #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
-    let mut audit: Option<Arc<dyn AuditSink>> = None;
+    let mut shared: Option<(Arc<dyn AuditSink>, Arc<dyn RevocationStore>)> = None;
     if let Some(url) = env("TASKDECK_DATABASE_URL") {
         #[cfg(feature = "postgres")]
         {
@@ -61,7 +61,7 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Demo, Box<dyn std::er
                 instance = store.instance_id(),
                 "schedule shared through PostgreSQL"
             );
-            audit = Some(store.audit_log());
+            shared = Some((store.audit_log(), store.revocations()));
             builder = builder.store(store);
         }
         #[cfg(not(feature = "postgres"))]
@@ -76,7 +76,7 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Demo, Box<dyn std::er
     register_jobs(&scheduler).await;
     add_tasks(&scheduler, extra).await?;
     scheduler.start()?;
-    Ok(Demo { scheduler, audit })
+    Ok(Demo { scheduler, shared })
 }
 
 /// One admin user from `TASKDECK_DEMO_USER` / `TASKDECK_DEMO_PASSWORD` (generated when unset),
@@ -222,5 +222,87 @@ pub(crate) async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Extra users from `TASKDECK_DEMO_USERS`: `name:password:role`, comma-separated (roles
+/// `viewer`, `operator`, `admin`), added to `backend`; and a line saying who they are.
+pub(crate) fn demo_users(
+    backend: PasswordBackend,
+) -> Result<(PasswordBackend, Option<String>), Box<dyn std::error::Error>> {
+    let Some(list) = env("TASKDECK_DEMO_USERS") else {
+        return Ok((backend, None));
+    };
+    let mut names = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut parts = entry.splitn(3, ':');
+        let (Some(name), Some(password), Some(role)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!("TASKDECK_DEMO_USERS: {entry:?} is not name:password:role").into());
+        };
+        let role: Role = role
+            .parse()
+            .map_err(|e| format!("TASKDECK_DEMO_USERS: {e}"))?;
+        backend.set_user(name, &PasswordBackend::hash(password)?, role)?;
+        names.push(format!("{name} ({})", role.as_str()));
+    }
+    Ok((backend, Some(format!("also: {}", names.join(", ")))))
+}
+
+/// The proxies the demo trusts, from `TASKDECK_TRUSTED_PROXIES` (comma-separated addresses):
+/// their `X-Forwarded-For` / `Forwarded` client address, prefix and scheme are believed.
+pub(crate) fn trusted_proxies() -> Result<Vec<std::net::IpAddr>, Box<dyn std::error::Error>> {
+    let Some(list) = env("TASKDECK_TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse()
+                .map_err(|_| format!("TASKDECK_TRUSTED_PROXIES: {a:?} is not an IP address").into())
+        })
+        .collect()
+}
+
+/// The demo's login with bearer tokens beside it: a browser signs in with a password, a script
+/// sends `Authorization: Bearer <token>`.
+#[cfg(feature = "jwt")]
+#[derive(Debug)]
+pub(crate) struct PasswordOrBearer {
+    pub(crate) password: PasswordBackend,
+    pub(crate) jwt: taskdeck::JwtBackend,
+}
+
+#[cfg(feature = "jwt")]
+impl taskdeck::AuthBackend for PasswordOrBearer {
+    fn authenticate<'a>(
+        &'a self,
+        req: &'a taskdeck::RequestParts<'a>,
+    ) -> taskdeck::AuthFuture<'a, Option<taskdeck::User>> {
+        self.jwt.authenticate(req)
+    }
+
+    fn login<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> taskdeck::AuthFuture<'a, taskdeck::LoginResult> {
+        self.password.login(username, password)
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        user: &'a taskdeck::User,
+    ) -> taskdeck::AuthFuture<'a, taskdeck::Refresh> {
+        self.password.refresh(user)
+    }
+
+    fn is_ambient(&self, req: &taskdeck::RequestParts<'_>) -> bool {
+        self.jwt.is_ambient(req)
+    }
+
+    fn config_error(&self) -> Option<String> {
+        self.jwt.config_error()
     }
 }
