@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, RwLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 
 use super::{AuthBackend, AuthFuture, LoginResult, Refresh, RequestParts, Role, User};
@@ -129,14 +129,102 @@ impl PasswordBackend {
     }
 }
 
+/// A password check waiting for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `f` on one of a few threads kept for password hashing (as many as the machine has
+/// cores), and waits for it without blocking the runtime.
+///
+/// Not tokio's blocking pool: it starts a new thread whenever none is idle, and each thread's
+/// allocator keeps the 19 MiB an argon2 check used, so 64 sign-ins left 450 MB resident even
+/// with 2 checks at a time. Here the memory kept is a few threads' worth.
+async fn on_hash_threads<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    static JOBS: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("taskdeck-hash-{i}"))
+                .spawn(move || loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
+        Mutex::new(tx)
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    jobs.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(job)
+        .ok()?;
+    rx.await.ok()
+}
+
+/// Most argon2 working memory a stored hash may ask for (its `m` parameter), in KiB: 256 MiB.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+
+thread_local! {
+    /// This hashing thread's argon2 working memory, kept between checks: freeing and
+    /// allocating 19 MiB per check left the allocator holding about that much more after each
+    /// of the first ten sign-ins (230 MB in all), whatever ran at once.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// True when `password` matches the argon2 PHC string `phc`, compared in constant time.
 fn check(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (
+        argon2::Params::try_from(&hash),
+        argon2::Algorithm::try_from(hash.algorithm),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    if params.m_cost() > MAX_MEMORY_KIB {
+        tracing::warn!("a stored password hash asks for more than 256 MiB; refused");
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let hashed = BLOCKS.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon.hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut out,
+            &mut memory[..blocks],
+        )
+    });
+    // `Output` compares in constant time.
+    hashed.is_ok() && password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 impl AuthBackend for PasswordBackend {
@@ -170,7 +258,7 @@ impl AuthBackend for PasswordBackend {
                 None => (self.dummy.to_string(), None),
             };
             let pw = password.to_string();
-            let ok = tokio::task::spawn_blocking(move || check(&phc, &pw))
+            let ok = on_hash_threads(move || check(&phc, &pw))
                 .await
                 .unwrap_or(false);
             if let (true, Some(role)) = (ok, role) {
