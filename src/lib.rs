@@ -230,6 +230,9 @@ pub mod store {
     pub use crate::scheduler::{PostgresStore, PostgresStoreBuilder};
 }
 
+#[cfg(all(test, feature = "dashboard"))]
+mod properties;
+
 #[cfg(all(doctest, feature = "password", feature = "jwt"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

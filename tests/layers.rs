@@ -15,15 +15,24 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("entropy", &[]),
     ("cookies", &[]),
     ("links", &[]),
+    ("revocations", &[]),
     // The scheduler stands alone, but for the audit log a shared store keeps and the
     // operating system's random bytes.
-    ("scheduler", &["audit", "entropy"]),
+    ("scheduler", &["audit", "entropy", "revocations"]),
     // The seam: the trait a dashboard talks to, over the scheduler's data.
     ("seam", &["scheduler"]),
     // Login sits beside the web layer, below it.
     (
         "auth",
-        &["audit", "cookies", "entropy", "links", "scheduler", "seam"],
+        &[
+            "audit",
+            "cookies",
+            "entropy",
+            "links",
+            "revocations",
+            "scheduler",
+            "seam",
+        ],
     ),
     // Pages: what the seam answers, drawn with links.
     ("views", &["audit", "auth", "links", "scheduler", "seam"]),
@@ -36,6 +45,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "cookies",
             "entropy",
             "links",
+            "revocations",
             "scheduler",
             "seam",
             "views",

@@ -24,3 +24,8 @@ mod sse;
 pub use builder::{ConfigError, DashboardBuilder};
 pub use dashboard::{ClientAddr, Dashboard, MountedAt};
 pub use response::Body;
+
+#[cfg(test)]
+pub(crate) use client::real_client;
+#[cfg(test)]
+pub(crate) use request::Params;
