@@ -205,7 +205,9 @@ pub use auth::{JwtBackend, JwtError};
 #[cfg(feature = "dashboard")]
 pub use links::{MountPrefix, PrefixError};
 #[cfg(any(feature = "dashboard", feature = "postgres"))]
-pub use revocations::{Ended, Revocation, RevocationFuture, RevocationStore};
+pub use revocations::{
+    Ended, Revocation, RevocationFuture, RevocationStore, PAGE as REVOCATION_PAGE,
+};
 #[cfg(feature = "dashboard")]
 pub use web::{Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
 

@@ -11,7 +11,7 @@ use crate::auth::session::{Keys, Session};
 use crate::auth::{Role, User};
 use crate::cookies;
 use crate::links::{safe_relative, MountPrefix, Urls};
-use crate::web::{real_client, Params};
+use crate::web::{real_client, ClientHeader, Params};
 
 /// Any header value a client could send (visible ASCII, spaces and tabs).
 fn header_text() -> impl Strategy<Value = String> {
@@ -103,16 +103,20 @@ proptest! {
 
     #[test]
     fn forwarded_chains_never_panic(values in proptest::collection::vec(header_text(), 0..3), forwarded in any::<bool>(), peer in any::<[u8; 4]>()) {
-        let name = if forwarded { "forwarded" } else { "x-forwarded-for" };
+        let (name, header) = if forwarded {
+            ("forwarded", ClientHeader::Forwarded)
+        } else {
+            ("x-forwarded-for", ClientHeader::XForwardedFor)
+        };
         let h = headers(name, &values);
         let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
         let peer = IpAddr::from(peer);
         // From anyone else, the headers change nothing.
         if peer != proxy {
-            prop_assert_eq!(real_client(&h, Some(peer), &[proxy]), Some(peer));
+            prop_assert_eq!(real_client(&h, Some(peer), &[proxy], header), Some(peer));
         }
         // From the proxy: always some address.
-        prop_assert!(real_client(&h, Some(proxy), &[proxy]).is_some());
+        prop_assert!(real_client(&h, Some(proxy), &[proxy], header).is_some());
     }
 
     #[test]
@@ -120,11 +124,12 @@ proptest! {
         let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
         let chain: Vec<String> = hops.iter().map(|h| IpAddr::from(*h).to_string()).collect();
         let h = headers("x-forwarded-for", &[chain.join(", ")]);
+        let header = ClientHeader::XForwardedFor;
         let want = hops.iter().rev().map(|h| IpAddr::from(*h)).find(|a| *a != proxy).unwrap_or(
             // Every hop is the proxy itself.
             proxy,
         );
-        prop_assert_eq!(real_client(&h, Some(proxy), &[proxy]), Some(want));
+        prop_assert_eq!(real_client(&h, Some(proxy), &[proxy], header), Some(want));
     }
 
     #[test]

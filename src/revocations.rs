@@ -54,9 +54,14 @@ pub type RevocationFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>
 pub trait RevocationStore: Send + Sync + 'static {
     /// Stores an entry for every replica.
     fn publish(&self, r: Revocation) -> RevocationFuture<'_, ()>;
-    /// Entries stored after `cursor` (0 at first), with the cursor to ask from next time.
+    /// Entries stored after `cursor` (0 at first), with the cursor to ask from next time; at
+    /// most [`PAGE`] at a time (a full page means ask again at once). Entries may come again:
+    /// adding one twice changes nothing.
     fn since(&self, cursor: i64) -> RevocationFuture<'_, (Vec<Revocation>, i64)>;
 }
+
+/// Most entries a [`RevocationStore::since`] answer should hold.
+pub const PAGE: usize = 1000;
 
 /// Most entries kept by id; past it (after dropping expired ones) a sign-out ends every
 /// session of its user instead, which still holds and costs one entry per user.

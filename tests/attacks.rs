@@ -551,6 +551,14 @@ async fn idle_and_stalled_connections_are_closed() {
             "idle connection {i} left open"
         );
     }
+    // The first bytes of what could be the HTTP/2 preface, then nothing.
+    for start in ["P", "PRI * HTTP/2.0\r\n"] {
+        let (mut c, _) = raw_head(srv.addr, start, Duration::ZERO).await;
+        assert!(
+            closed_within(&mut c, Duration::from_secs(5)).await,
+            "a stall after {start:?}"
+        );
+    }
     // A head that never ends.
     let (mut half, _) = raw_head(
         srv.addr,
@@ -892,4 +900,47 @@ async fn removed_and_demoted_users_lose_access_at_the_next_recheck() {
         StatusCode::OK,
         "others unaffected"
     );
+}
+
+/// A live stream opened with a session kept delivering events after the session was signed
+/// out.
+#[tokio::test]
+async fn live_streams_end_with_their_session() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET)
+            .sse_keepalive(Duration::from_secs(1)),
+    )
+    .await;
+    let cookie = sign_in(&srv, "admin", "admin-pw").await;
+    let (mut stream, head) = raw_head(
+        srv.addr,
+        &format!("GET /events HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let r = post_as(&srv, "/logout", &cookie).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // The stream's chunked body ends (`0\r\n\r\n`) within a few keep-alive ticks.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(5).any(|w| w == b"0\r\n\r\n") {
+                        return true;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(ended, "the stream outlived its session");
 }

@@ -51,6 +51,22 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "views",
         ],
     ),
+    // Property tests of the parsers strangers reach (test-only): they may look at anything.
+    (
+        "properties",
+        &[
+            "audit",
+            "auth",
+            "cookies",
+            "entropy",
+            "links",
+            "revocations",
+            "scheduler",
+            "seam",
+            "views",
+            "web",
+        ],
+    ),
     // Framework adapters: the top.
     ("adapters", &["links", "web"]),
 ];

@@ -163,6 +163,11 @@ async fn on_hash_threads<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stat
     });
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
+        // Nobody waits any more (the client went away while the check was queued): skip the
+        // 19 MiB and tens of milliseconds it would cost.
+        if tx.is_closed() {
+            return;
+        }
         let _ = tx.send(f());
     });
     jobs.lock()

@@ -125,8 +125,9 @@ pub(crate) struct Throttle {
 }
 
 /// A login attempt allowed to be judged. Its outcome must be told ([`Attempt::failed`],
-/// [`Attempt::succeeded`]); dropped without one (the client went away), it only stops
-/// counting as pending.
+/// [`Attempt::succeeded`]); dropped without one (the client went away, maybe while its
+/// password was being checked), it counts as a failure, so that hanging up cannot be used to
+/// try passwords without being slowed.
 #[derive(Debug)]
 pub(crate) struct Attempt<'t> {
     throttle: &'t Throttle,
@@ -152,7 +153,8 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.throttle.release(self.addr, &self.user);
+            self.throttle
+                .settle(self.addr, &self.user, Some(Instant::now()));
         }
     }
 }
@@ -256,16 +258,6 @@ impl Throttle {
                 None => {
                     map.remove(&k);
                 }
-            }
-        }
-    }
-
-    /// An attempt that ended without an outcome.
-    fn release(&self, addr: Option<IpAddr>, user: &str) {
-        let mut map = self.lock();
-        for (k, _) in Self::keys(addr, user) {
-            if let Some(r) = map.get_mut(&k) {
-                r.pending = r.pending.saturating_sub(1);
             }
         }
     }
@@ -379,8 +371,8 @@ mod tests {
         );
         drop(a);
         assert!(
-            t.begin(ip, "ada", later).is_ok(),
-            "an attempt dropped without an outcome stops counting"
+            t.begin(ip, "ada", later).is_err(),
+            "an attempt dropped without an outcome (a hang-up) counts as a failure"
         );
     }
 

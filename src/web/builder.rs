@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::client::ClientHeader;
 use super::context::{Limits, Shared};
 use super::dashboard::Dashboard;
 use super::routes::Router;
@@ -84,6 +85,7 @@ pub struct DashboardBuilder {
     session_cookie: String,
     session_ttl: Duration,
     session_recheck: Duration,
+    client_header: ClientHeader,
     revocations: Option<Arc<dyn RevocationStore>>,
     same_site_strict: bool,
     force_secure: bool,
@@ -134,6 +136,7 @@ impl DashboardBuilder {
             session_cookie: "taskdeck_session".into(),
             session_ttl: Duration::from_secs(12 * 3600),
             session_recheck: Duration::from_secs(60),
+            client_header: ClientHeader::XForwardedFor,
             revocations: None,
             same_site_strict: false,
             force_secure: false,
@@ -178,7 +181,20 @@ impl DashboardBuilder {
     /// audit log and login backends. From any other address those headers are ignored.
     /// Default: trust none.
     pub fn trust_proxy(mut self, addr: IpAddr) -> Self {
-        self.trusted_proxies.push(addr);
+        self.trusted_proxies.push(addr.to_canonical());
+        self
+    }
+
+    /// Reads the client's address from a trusted proxy's RFC 7239 `Forwarded` header instead
+    /// of `X-Forwarded-For`. Only for a proxy that sets `Forwarded` itself and drops the
+    /// client's own: one that passes it through would let any client name any address.
+    /// Default: `X-Forwarded-For`.
+    pub fn client_from_forwarded(mut self, yes: bool) -> Self {
+        self.client_header = if yes {
+            ClientHeader::Forwarded
+        } else {
+            ClientHeader::XForwardedFor
+        };
         self
     }
 
@@ -423,6 +439,7 @@ impl DashboardBuilder {
                 audit: audit_sink,
                 throttle: Throttle::default(),
                 refusals: crate::audit::Refusals::default(),
+                client_header: self.client_header,
                 sessions: Arc::new(Sessions::new(
                     self.revocations,
                     self.session_recheck,

@@ -16,19 +16,31 @@ const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 /// Most hops looked at; a longer chain is not a real deployment's.
 const MAX_HOPS: usize = 32;
 
-/// The client's address for a request from `peer`. `Forwarded` is read when present, else
-/// `X-Forwarded-For`. A hop that is not an address (`unknown`, an obfuscated name, garbage)
-/// ends the walk at the proxy that wrote it: that proxy's address stands for the client.
+/// Which header carries the client's address from a trusted proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientHeader {
+    /// `X-Forwarded-For` (what nginx, Traefik and most proxies set).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`: only for proxies that set it themselves, since a proxy that
+    /// passes a client's own `Forwarded` through would let the client name any address.
+    Forwarded,
+}
+
+/// The client's address for a request from `peer`, reading `header` when the peer is a trusted
+/// proxy. A hop that is not an address (`unknown`, an obfuscated name, garbage) ends the walk
+/// at the proxy that wrote it: that proxy's address stands for the client. IPv4 addresses
+/// written as IPv6 (`::ffff:10.0.0.1`, as a dual-stack listener sees them) count as IPv4.
 pub(crate) fn real_client(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
     trusted: &[IpAddr],
+    header: ClientHeader,
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     if !trusted.contains(&peer) {
         return Some(peer);
     }
-    let hops: Vec<&str> = if headers.contains_key(FORWARDED) {
+    let hops: Vec<&str> = if header == ClientHeader::Forwarded {
         headers
             .get_all(FORWARDED)
             .iter()
@@ -47,7 +59,7 @@ pub(crate) fn real_client(
     };
     let mut client = peer;
     for hop in hops.iter().rev().take(MAX_HOPS) {
-        match parse_addr(hop) {
+        match parse_addr(hop).map(|a| a.to_canonical()) {
             Some(addr) if trusted.contains(&addr) => client = addr,
             Some(addr) => return Some(addr),
             None => return Some(client),
@@ -96,6 +108,8 @@ mod tests {
         peer: &'static str,
         want: &'static str,
     }
+
+    const XFF: ClientHeader = ClientHeader::XForwardedFor;
 
     #[test]
     fn table() {
@@ -152,7 +166,35 @@ mod tests {
                 peer: "10.0.0.1",
                 want: "10.0.0.1",
             },
-            // RFC 7239, with ports, quotes and IPv6, preferred over X-Forwarded-For.
+            // A client's own `Forwarded` means nothing unless the proxy is said to set it.
+            Case {
+                headers: &[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "1.1.1.1")],
+                peer: "10.0.0.1",
+                want: "1.1.1.1",
+            },
+            // An IPv4 proxy seen through a dual-stack listener.
+            Case {
+                headers: &[("x-forwarded-for", "1.1.1.1")],
+                peer: "::ffff:10.0.0.1",
+                want: "1.1.1.1",
+            },
+        ];
+        for c in cases {
+            let mut h = HeaderMap::new();
+            for (k, v) in c.headers {
+                h.append(*k, v.parse().unwrap());
+            }
+            let got = real_client(&h, Some(ip(c.peer)), &trusted, XFF);
+            assert_eq!(got, Some(ip(c.want)), "{:?} from {}", c.headers, c.peer);
+        }
+        assert_eq!(real_client(&HeaderMap::new(), None, &trusted, XFF), None);
+    }
+
+    #[test]
+    fn rfc7239_when_the_proxy_sets_it() {
+        let trusted = [ip("10.0.0.1")];
+        let cases = [
+            // RFC 7239, with ports, quotes and IPv6.
             Case {
                 headers: &[
                     (
@@ -180,9 +222,8 @@ mod tests {
             for (k, v) in c.headers {
                 h.append(*k, v.parse().unwrap());
             }
-            let got = real_client(&h, Some(ip(c.peer)), &trusted);
+            let got = real_client(&h, Some(ip(c.peer)), &trusted, ClientHeader::Forwarded);
             assert_eq!(got, Some(ip(c.want)), "{:?} from {}", c.headers, c.peer);
         }
-        assert_eq!(real_client(&HeaderMap::new(), None, &trusted), None);
     }
 }

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) throttle: Throttle,
     /// Ended sessions and re-checks of live ones.
     pub(crate) sessions: Arc<super::sessions::Sessions>,
+    /// Where a trusted proxy writes the client's address.
+    pub(crate) client_header: super::client::ClientHeader,
     /// Refused sign-ins, folded per client and window before they reach the audit log.
     pub(crate) refusals: crate::audit::Refusals,
     /// Password checks running and waiting, bounded.
@@ -117,6 +119,8 @@ pub(crate) struct Ctx<'a> {
     /// What this request's credentials are bound to: the session id for a session cookie,
     /// `user:<id>` for a browser-sent backend credential (login on).
     pub(crate) session: Option<&'a str>,
+    /// The session cookie this request came with, when it did.
+    pub(crate) session_meta: Option<&'a super::gate::SessionMeta>,
     /// The CSRF token for this user's forms (login on, ambient credentials).
     pub(crate) csrf: Option<&'a str>,
     /// The client's address (behind a trusted proxy, the one it forwarded for).

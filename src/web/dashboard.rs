@@ -110,7 +110,7 @@ impl Dashboard {
     fn client(&self, ext: &http::Extensions) -> Option<IpAddr> {
         self.client
             .or_else(|| ext.get::<ClientAddr>().map(|c| c.0))
-            .map(|a| a.ip())
+            .map(|a| a.ip().to_canonical())
     }
 
     /// The trusted forwarded prefix, if the peer is a trusted proxy and the header is clean.
@@ -259,7 +259,12 @@ impl Dashboard {
                 .get(HX_REQUEST)
                 .is_some_and(|v| v.as_bytes() == b"true");
             // Behind a trusted proxy, the address it forwarded for; else the connection's.
-            let client = super::client::real_client(&parts.headers, peer, &shared.trusted_proxies);
+            let client = super::client::real_client(
+                &parts.headers,
+                peer,
+                &shared.trusted_proxies,
+                shared.client_header,
+            );
             let identity = gate::identify(shared, &parts, rel, client, peer).await;
             if let Some(refusal) = gate::check(
                 shared,
@@ -300,6 +305,7 @@ impl Dashboard {
                     user: identity.user.as_ref(),
                     csrf: csrf.as_deref(),
                     session: identity.binding.as_deref(),
+                    session_meta: identity.session.as_ref(),
                     client,
                     peer,
                     secure,

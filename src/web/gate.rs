@@ -24,6 +24,18 @@ pub(crate) struct Identity {
     pub(crate) user: Option<User>,
     /// What CSRF tokens are bound to, for credentials the browser sends by itself.
     pub(crate) binding: Option<String>,
+    /// The session cookie it came from, if it did.
+    pub(crate) session: Option<SessionMeta>,
+}
+
+/// What a request's session is, for ending it (sign-out) and for ending what it opened (a live
+/// stream) once it is ended or expires.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionMeta {
+    pub(crate) sid: String,
+    pub(crate) user: String,
+    pub(crate) iat_ms: i64,
+    pub(crate) exp: i64,
 }
 
 pub(crate) async fn identify(
@@ -58,6 +70,7 @@ pub(crate) async fn identify(
         Some(user) => Identity {
             binding: auth.is_ambient(&rp).then(|| format!("user:{}", user.id)),
             user: Some(user),
+            session: None,
         },
         None => Identity::default(),
     }
@@ -97,7 +110,13 @@ fn from_session<'a>(
         };
         user.map(|user| Identity {
             user: Some(user),
-            binding: Some(s.sid),
+            binding: Some(s.sid.clone()),
+            session: Some(SessionMeta {
+                sid: s.sid,
+                user: s.sub,
+                iat_ms: s.iat_ms,
+                exp: s.exp,
+            }),
         })
     })
 }

@@ -71,12 +71,19 @@ fn events(cx: &Ctx<'_>) -> Resp {
         (None, None, Some(ip)) => format!("addr:{ip}"),
         (None, None, None) => "anonymous".to_string(),
     };
+    // A stream opened with a session ends when the session does.
+    let alive = cx.session_meta.map(|s| {
+        let sessions = cx.shared.sessions.clone();
+        let s = s.clone();
+        Box::new(move || sessions.is_live(&s.sid, &s.user, s.iat_ms, s.exp)) as sse::Alive
+    });
     match cx.shared.streams.hold(&holder) {
         Ok(held) => sse::stream(
             cx.shared.backend.subscribe(),
             cx.shared.keepalive,
             cx.shared.closing.subscribe(),
             held,
+            alive,
         ),
         Err(why) => {
             let message = match why {

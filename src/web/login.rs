@@ -199,8 +199,11 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
     }
     if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
         // The cookie is cleared, and a copy of it no longer opens anything.
-        if let Some(sid) = cx.session.filter(|b| !b.starts_with("user:")) {
-            cx.shared.sessions.end_session(sid, &user.id).await;
+        if let Some(s) = cx.session_meta {
+            cx.shared
+                .sessions
+                .end_session(&s.sid, &user.id, s.exp)
+                .await;
         }
         auth.logout(user).await;
         cx.record("logout", None, "ok".into());

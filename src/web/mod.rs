@@ -26,6 +26,6 @@ pub use dashboard::{ClientAddr, Dashboard, MountedAt};
 pub use response::Body;
 
 #[cfg(test)]
-pub(crate) use client::real_client;
+pub(crate) use client::{real_client, ClientHeader};
 #[cfg(test)]
 pub(crate) use request::Params;

@@ -18,10 +18,95 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::Dashboard;
+
+/// What an HTTP/2 client sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Reads a connection's first bytes by `deadline`: until they are not a beginning of the
+/// HTTP/2 preface (an HTTP/1 request) or are all of it. `None` when the client sends nothing,
+/// closes, or stalls first.
+async fn first_bytes(
+    mut stream: TcpStream,
+    deadline: tokio::time::Instant,
+) -> Option<Rewind<TcpStream>> {
+    let mut buf = [0u8; 24];
+    let mut n = 0;
+    while n < buf.len() && buf[..n] == H2_PREFACE[..n] {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf[n..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+            Ok(Ok(read)) => n += read,
+        }
+    }
+    Some(Rewind {
+        first: buf,
+        len: n,
+        pos: 0,
+        inner: stream,
+    })
+}
+
+/// A stream whose first bytes, already read, are read again before the rest.
+struct Rewind<S> {
+    first: [u8; 24],
+    len: usize,
+    pos: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.pos < self.len {
+            let take = (self.len - self.pos).min(out.remaining());
+            let from = self.pos;
+            out.put_slice(&self.first[from..from + take]);
+            self.pos += take;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, out)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// How long shutdown waits for open connections to finish.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -94,15 +179,13 @@ impl Dashboard {
                     tokio::spawn(async move {
                         let _slot = slot;
                         // Telling HTTP/1 from HTTP/2 waits for the first bytes, which the
-                        // HTTP/1 header timeout does not cover: a connection that sends
-                        // nothing in as long is closed unserved.
-                        let mut first = [0u8; 1];
-                        match tokio::time::timeout(limits.header_timeout, stream.peek(&mut first))
-                            .await
-                        {
-                            Ok(Ok(n)) if n > 0 => {}
-                            _ => return,
-                        }
+                        // HTTP/1 header timeout does not cover: read them here within it (a
+                        // connection that sends nothing, or stalls inside what could be the
+                        // HTTP/2 preface, is closed unserved), then hand them on.
+                        let deadline = tokio::time::Instant::now() + limits.header_timeout;
+                        let Some(stream) = first_bytes(stream, deadline).await else {
+                            return;
+                        };
                         let conn = builder.serve_connection(TokioIo::new(stream), svc);
                         if let Err(e) = watcher.watch(conn.into_owned()).await {
                             tracing::debug!(error = %e, "connection ended with an error");

@@ -137,8 +137,8 @@ impl Sessions {
         Some(answer)
     }
 
-    /// Ends one session of `user` (a sign-out) until it would have expired.
-    pub(crate) async fn end_session(&self, sid: &str, user: &str) {
+    /// Ends one session of `user` (a sign-out) until it expires at `exp` (Unix seconds).
+    pub(crate) async fn end_session(&self, sid: &str, user: &str, exp: i64) {
         let now = jiff::Timestamp::now();
         self.end(Revocation {
             ended: Ended::Session {
@@ -146,9 +146,14 @@ impl Sessions {
                 user: user.to_string(),
             },
             at_ms: now.as_millisecond(),
-            until: self.until(now.as_second()),
+            until: exp.max(now.as_second()),
         })
         .await;
+    }
+
+    /// True while a session may still be used: not ended, not expired.
+    pub(crate) fn is_live(&self, sid: &str, user: &str, iat_ms: i64, exp: i64) -> bool {
+        exp > now_secs() && !self.ended.is_ended(sid, user, iat_ms)
     }
 
     /// Ends every session of `user` issued until now.
@@ -202,20 +207,30 @@ impl Sessions {
             loop {
                 tick.tick().await;
                 let Some(sessions) = me.upgrade() else { return };
-                match store.since(cursor).await {
-                    Ok((list, next)) => {
-                        let now = now_secs();
-                        for r in &list {
-                            sessions.ended.add(r, now);
+                // Pages until a short one: after a restart, every unexpired entry is read
+                // before the next tick.
+                loop {
+                    match store.since(cursor).await {
+                        Ok((list, next)) => {
+                            let now = now_secs();
+                            for r in &list {
+                                sessions.ended.add(r, now);
+                            }
+                            let more = list.len() >= crate::revocations::PAGE && next > cursor;
+                            cursor = next;
+                            failing = false;
+                            if !more {
+                                break;
+                            }
                         }
-                        cursor = next;
-                        failing = false;
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!(error = %e, "could not read the sessions other replicas ended");
+                            }
+                            failing = true;
+                            break;
+                        }
                     }
-                    Err(e) if !failing => {
-                        failing = true;
-                        tracing::warn!(error = %e, "could not read the sessions other replicas ended");
-                    }
-                    Err(_) => {}
                 }
             }
         });

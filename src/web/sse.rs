@@ -93,12 +93,17 @@ impl Streams {
     }
 }
 
-/// Starts streaming `events` to a new client; `held` counts it until the stream ends.
+/// Whether a stream may go on: false once the session that opened it is ended or expired.
+pub(crate) type Alive = Box<dyn Fn() -> bool + Send>;
+
+/// Starts streaming `events` to a new client; `held` counts it until the stream ends, and
+/// `alive`, asked on every keep-alive tick, ends it when its session does.
 pub(crate) fn stream(
     mut events: EventStream,
     keepalive: Duration,
     mut closing: watch::Receiver<bool>,
     held: Held,
+    alive: Option<Alive>,
 ) -> Resp {
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     tokio::spawn(async move {
@@ -126,7 +131,13 @@ pub(crate) fn stream(
                     Recv::Lagged(n) => Bytes::from(format!("event: lagged\ndata: {n}\n\n")),
                     Recv::Closed => return,
                 },
-                _ = tick.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                _ = tick.tick() => {
+                    if alive.as_ref().is_some_and(|a| !a()) {
+                        // Signed out, ended everywhere, or expired: the stream ends too.
+                        return;
+                    }
+                    Bytes::from_static(b": keep-alive\n\n")
+                }
                 () = tx.closed() => return,
                 _ = closing.wait_for(|c| *c) => return,
             };

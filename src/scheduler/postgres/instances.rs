@@ -318,7 +318,9 @@ impl Shared {
     }
 
     /// Ended sessions stored after `cursor` that have not expired, oldest first (at most
-    /// 1,000 at a time), and the cursor to ask from next.
+    /// 1,000 at a time), and the cursor to ask from next. Entries of the last 10 s are read
+    /// again whatever the cursor: ids are handed out before commit, so one committed late
+    /// can sit below a cursor that has passed it.
     pub(super) async fn revocations_since(
         &self,
         cursor: i64,
@@ -328,8 +330,8 @@ impl Shared {
         let rows = c
             .query(
                 "select id, sid, user_id, at_ms, until from taskdeck_revocations \
-                 where id > $1 order by id limit 1000",
-                &[&cursor],
+                 where id > $1 or at_ms > $2 order by id limit 1000",
+                &[&cursor, &(now * 1000 - 10_000)],
             )
             .await
             .map_err(pg)?;

@@ -271,14 +271,7 @@ impl Shared {
             .collect();
         let filter = filters.clause();
         let count_sql = format!("select count(*) from {table} {filter}");
-        // The page's limit and offset are parameters, not text: the statements cached on each
-        // pooled connection are one per filter shape and order, whatever page is asked for.
-        let n = params.len();
-        let rows_sql = format!(
-            "select {cols} from {table} {filter} order by {order} limit ${} offset ${}",
-            n + 1,
-            n + 2
-        );
+        let rows_sql = page_sql(table, cols, &filter, order, params.len());
         let limit = i64::from(per_page);
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let mut row_params = params.clone();
@@ -294,6 +287,18 @@ impl Shared {
         .map_err(pg)?;
         Ok((rows, count.get::<_, i64>(0) as usize))
     }
+}
+
+/// The statement for one page of rows after `n` filter parameters. The page's limit and
+/// offset are parameters too, not text: the statement is the key of the prepared-statement
+/// cache of each pooled connection, so there is one per filter shape and order, whatever
+/// page is asked for (a page number pasted in made one more per page and connection).
+fn page_sql(table: &str, cols: &str, filter: &str, order: &str, n: usize) -> String {
+    format!(
+        "select {cols} from {table} {filter} order by {order} limit ${} offset ${}",
+        n + 1,
+        n + 2
+    )
 }
 
 fn status_of(s: &str) -> Result<RunStatus, Error> {
@@ -636,5 +641,22 @@ impl AuditSink for PgAudit {
                 .await
                 .map_err(|e| e.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_is_one_statement() {
+        let a = page_sql("t", "id", "where job = $1", "id asc", 1);
+        assert_eq!(
+            a,
+            "select id from t where job = $1 order by id asc limit $2 offset $3"
+        );
+        // The text, which keys the statement cache, holds no page number to vary.
+        assert!(!a.contains("50") && !a.contains("100"));
+        assert_eq!(page_sql("t", "id", "", "id asc", 0).matches('$').count(), 2);
     }
 }
