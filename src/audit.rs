@@ -59,7 +59,14 @@ impl AuditEntry {
 
 /// Logs an audit entry at info level, without secrets.
 pub(crate) fn trace(entry: &AuditEntry) {
-    tracing::info!(actor = %entry.actor, action = %entry.action, target = entry.target.as_deref(),
+    // What strangers typed as a username is often a password in the wrong field: the log
+    // does not get it (admins see it in the audit log).
+    let target = if entry.is_anonymous() {
+        None
+    } else {
+        entry.target.as_deref()
+    };
+    tracing::info!(actor = %entry.actor, action = %entry.action, target,
         outcome = %entry.outcome, "audit");
 }
 

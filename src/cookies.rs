@@ -96,6 +96,17 @@ pub(crate) fn flash(kind: &str, message: &str, scope: Scope<'_>) -> Option<Heade
     header(c)
 }
 
+/// Name of the cookie a browser keeps once it has signed in: it names the users who signed
+/// in on it, signed, so that strangers' failed sign-ins as those users do not slow it.
+pub(crate) const DEVICE: &str = "taskdeck_device";
+
+/// The device cookie, for a year.
+pub(crate) fn device(value: &str, scope: Scope<'_>) -> Option<HeaderValue> {
+    let mut c = build(DEVICE, value, scope, 365 * 24 * 3600);
+    c.set_same_site(SameSite::Lax);
+    header(c)
+}
+
 /// The flash message the request carries, as `(ok, message)`; at most 300 characters.
 pub(crate) fn read_flash(headers: &HeaderMap) -> Option<(bool, String)> {
     let raw = value(headers, FLASH)?;

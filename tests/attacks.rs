@@ -944,3 +944,69 @@ async fn live_streams_end_with_their_session() {
     .unwrap_or(false);
     assert!(ended, "the stream outlived its session");
 }
+
+/// A stranger guessing the admin's password elsewhere kept the admin out: the per-username wait
+/// applied to everyone, renewed by one wrong guess a minute. A browser that has signed in as
+/// the admin before is not slowed by it.
+#[tokio::test]
+async fn strangers_cannot_keep_a_user_out() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET)
+            .trust_proxy(LOCAL),
+    )
+    .await;
+    let office = [("x-forwarded-for", "192.0.2.10")];
+    let r = login(&srv, "username=admin&password=admin-pw", &office).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let device = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("taskdeck_device="))
+        .expect("a device cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    // Someone else guesses the admin's password.
+    for i in 0..3 {
+        let from = format!("203.0.113.{i}");
+        let r = login(
+            &srv,
+            "username=admin&password=x",
+            &[("x-forwarded-for", &from)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&srv, "username=admin&password=admin-pw", &office).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a new browser waits"
+    );
+    let r = login(
+        &srv,
+        "username=admin&password=admin-pw",
+        &[("x-forwarded-for", "192.0.2.10"), ("cookie", &device)],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the admin's own browser gets in"
+    );
+    // A forged device cookie counts for nothing.
+    let forged = format!("{}x", device.trim_end_matches(|c: char| c != '.'));
+    let r = login(
+        &srv,
+        "username=admin&password=admin-pw",
+        &[("x-forwarded-for", "192.0.2.11"), ("cookie", &forged)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+}

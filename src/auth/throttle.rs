@@ -132,7 +132,7 @@ pub(crate) struct Throttle {
 pub(crate) struct Attempt<'t> {
     throttle: &'t Throttle,
     addr: Option<IpAddr>,
-    user: String,
+    user: Option<String>,
     done: bool,
 }
 
@@ -140,13 +140,14 @@ impl Attempt<'_> {
     /// The password was wrong: counts a failure for the address and the username.
     pub(crate) fn failed(mut self, now: Instant) {
         self.done = true;
-        self.throttle.settle(self.addr, &self.user, Some(now));
+        self.throttle
+            .settle(self.addr, self.user.as_deref(), Some(now));
     }
 
     /// The password was right: forgets the address's and username's failures.
     pub(crate) fn succeeded(mut self) {
         self.done = true;
-        self.throttle.settle(self.addr, &self.user, None);
+        self.throttle.settle(self.addr, self.user.as_deref(), None);
     }
 }
 
@@ -154,16 +155,22 @@ impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.done {
             self.throttle
-                .settle(self.addr, &self.user, Some(Instant::now()));
+                .settle(self.addr, self.user.as_deref(), Some(Instant::now()));
         }
     }
 }
 
 impl Throttle {
-    fn keys(addr: Option<IpAddr>, user: &str) -> Vec<(Key, Duration)> {
-        let mut k = vec![(Key::User(user.to_ascii_lowercase()), USER_CAP)];
+    /// What an attempt is counted against: the username (unless the browser has signed in
+    /// as that user before: see [`Throttle::begin`]) and the client, an IPv6 client by its
+    /// /64 (one subscriber's whole block, which it can draw fresh addresses from).
+    fn keys(addr: Option<IpAddr>, user: Option<&str>) -> Vec<(Key, Duration)> {
+        let mut k = Vec::with_capacity(2);
+        if let Some(u) = user {
+            k.push((Key::User(u.to_ascii_lowercase()), USER_CAP));
+        }
         if let Some(a) = addr {
-            k.push((Key::Addr(a), ADDR_CAP));
+            k.push((Key::Addr(client_key(a)), ADDR_CAP));
         }
         k
     }
@@ -174,7 +181,12 @@ impl Throttle {
 
     /// How long until this address and username may try again (zero: now).
     #[cfg(test)]
-    pub(crate) fn retry_after(&self, addr: Option<IpAddr>, user: &str, now: Instant) -> Duration {
+    pub(crate) fn retry_after(
+        &self,
+        addr: Option<IpAddr>,
+        user: Option<&str>,
+        now: Instant,
+    ) -> Duration {
         let map = self.lock();
         Self::wait_in(&map, addr, user, now)
     }
@@ -182,7 +194,7 @@ impl Throttle {
     fn wait_in(
         map: &HashMap<Key, Record>,
         addr: Option<IpAddr>,
-        user: &str,
+        user: Option<&str>,
         now: Instant,
     ) -> Duration {
         Self::keys(addr, user)
@@ -197,7 +209,7 @@ impl Throttle {
     pub(crate) fn begin(
         &self,
         addr: Option<IpAddr>,
-        user: &str,
+        user: Option<&str>,
         now: Instant,
     ) -> Result<Attempt<'_>, Duration> {
         let mut map = self.lock();
@@ -220,7 +232,7 @@ impl Throttle {
         Ok(Attempt {
             throttle: self,
             addr,
-            user: user.to_string(),
+            user: user.map(str::to_string),
             done: false,
         })
     }
@@ -241,7 +253,7 @@ impl Throttle {
     }
 
     /// An attempt's outcome: a failure at `failed_at`, or a success (`None`).
-    fn settle(&self, addr: Option<IpAddr>, user: &str, failed_at: Option<Instant>) {
+    fn settle(&self, addr: Option<IpAddr>, user: Option<&str>, failed_at: Option<Instant>) {
         let mut map = self.lock();
         for (k, _) in Self::keys(addr, user) {
             match failed_at {
@@ -264,7 +276,7 @@ impl Throttle {
 
     /// Counts a failure at once (tests of the arithmetic).
     #[cfg(test)]
-    pub(crate) fn failed(&self, addr: Option<IpAddr>, user: &str, now: Instant) {
+    pub(crate) fn failed(&self, addr: Option<IpAddr>, user: Option<&str>, now: Instant) {
         let mut map = self.lock();
         for (k, _) in Self::keys(addr, user) {
             let r = map.entry(k).or_insert(Record {
@@ -281,8 +293,19 @@ impl Throttle {
     }
 
     #[cfg(test)]
-    pub(crate) fn succeeded(&self, addr: Option<IpAddr>, user: &str) {
+    pub(crate) fn succeeded(&self, addr: Option<IpAddr>, user: Option<&str>) {
         self.settle(addr, user, None);
+    }
+}
+
+/// The throttle's key for a client address: IPv4 as it is, IPv6 by its /64.
+fn client_key(a: IpAddr) -> IpAddr {
+    match a.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 
@@ -297,46 +320,46 @@ mod tests {
         let ip = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
         let t0 = Instant::now();
         for _ in 0..3 {
-            t.failed(ip, "ada", t0);
+            t.failed(ip, Some("ada"), t0);
         }
-        assert_eq!(t.retry_after(ip, "ada", t0), Duration::from_secs(1));
+        assert_eq!(t.retry_after(ip, Some("ada"), t0), Duration::from_secs(1));
         for _ in 0..5 {
-            t.failed(ip, "ada", t0);
+            t.failed(ip, Some("ada"), t0);
         }
         assert_eq!(
-            t.retry_after(ip, "ada", t0),
+            t.retry_after(ip, Some("ada"), t0),
             Duration::from_secs(32),
             "address doubles"
         );
         let other_ip = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
         assert_eq!(
-            t.retry_after(other_ip, "ada", t0),
+            t.retry_after(other_ip, Some("ada"), t0),
             Duration::from_secs(32).min(USER_CAP),
             "username slowed from anywhere"
         );
         assert_eq!(
-            t.retry_after(other_ip, "bob", t0),
+            t.retry_after(other_ip, Some("bob"), t0),
             Duration::ZERO,
             "others unaffected"
         );
         for _ in 0..30 {
-            t.failed(ip, "ada", t0);
+            t.failed(ip, Some("ada"), t0);
         }
-        assert_eq!(t.retry_after(ip, "ada", t0), ADDR_CAP, "capped");
+        assert_eq!(t.retry_after(ip, Some("ada"), t0), ADDR_CAP, "capped");
         assert_eq!(
-            t.retry_after(other_ip, "ada", t0),
+            t.retry_after(other_ip, Some("ada"), t0),
             USER_CAP,
             "a real user waits at most a minute"
         );
         let later = t0 + FORGET_AFTER + Duration::from_secs(1);
-        t.failed(ip, "ada", later);
+        t.failed(ip, Some("ada"), later);
         assert_eq!(
-            t.retry_after(ip, "ada", later),
+            t.retry_after(ip, Some("ada"), later),
             Duration::ZERO,
             "forgotten after a quiet period"
         );
-        t.succeeded(ip, "ada");
-        assert_eq!(t.retry_after(ip, "ada", t0), Duration::ZERO);
+        t.succeeded(ip, Some("ada"));
+        assert_eq!(t.retry_after(ip, Some("ada"), t0), Duration::ZERO);
     }
 
     #[test]
@@ -348,7 +371,7 @@ mod tests {
         let mut judged = Vec::new();
         let mut refused = 0;
         for _ in 0..200 {
-            match t.begin(ip, "ada", t0) {
+            match t.begin(ip, Some("ada"), t0) {
                 Ok(a) => judged.push(a),
                 Err(wait) => {
                     assert_eq!(wait, PENDING_WAIT);
@@ -362,17 +385,55 @@ mod tests {
             a.failed(t0);
         }
         // Then the same wait as after three failures one by one.
-        assert_eq!(t.begin(ip, "ada", t0).unwrap_err(), Duration::from_secs(1));
+        assert_eq!(
+            t.begin(ip, Some("ada"), t0).unwrap_err(),
+            Duration::from_secs(1)
+        );
         let later = t0 + Duration::from_secs(1);
-        let a = t.begin(ip, "ada", later).expect("after the wait");
+        let a = t.begin(ip, Some("ada"), later).expect("after the wait");
         assert!(
-            t.begin(ip, "ada", later).is_err(),
+            t.begin(ip, Some("ada"), later).is_err(),
             "one at a time once slowed"
         );
         drop(a);
         assert!(
-            t.begin(ip, "ada", later).is_err(),
+            t.begin(ip, Some("ada"), later).is_err(),
             "an attempt dropped without an outcome (a hang-up) counts as a failure"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_block_counts_as_one_client() {
+        let t = Throttle::default();
+        let t0 = Instant::now();
+        for i in 1..=3u16 {
+            let a = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, i));
+            t.begin(Some(a), Some(&format!("u{i}")), t0)
+                .unwrap()
+                .failed(t0);
+        }
+        let fresh = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 9, 9, 9, 9));
+        assert!(t.begin(Some(fresh), Some("new"), t0).is_err(), "same /64");
+        let other = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+        assert!(t.begin(Some(other), Some("new"), t0).is_ok(), "another /64");
+    }
+
+    #[test]
+    fn a_known_browser_is_not_slowed_by_strangers() {
+        let t = Throttle::default();
+        let t0 = Instant::now();
+        let stranger = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)));
+        for _ in 0..3 {
+            t.begin(stranger, Some("ada"), t0).unwrap().failed(t0);
+        }
+        let office = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)));
+        assert!(
+            t.begin(office, Some("ada"), t0).is_err(),
+            "a new browser waits"
+        );
+        assert!(
+            t.begin(office, None, t0).is_ok(),
+            "ada's own browser does not"
         );
     }
 
@@ -381,9 +442,9 @@ mod tests {
         let t = Throttle::default();
         let ip = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
         let t0 = Instant::now();
-        t.begin(ip, "ada", t0).unwrap().failed(t0);
-        t.begin(ip, "ada", t0).unwrap().succeeded();
-        assert_eq!(t.retry_after(ip, "ada", t0), Duration::ZERO);
+        t.begin(ip, Some("ada"), t0).unwrap().failed(t0);
+        t.begin(ip, Some("ada"), t0).unwrap().succeeded();
+        assert_eq!(t.retry_after(ip, Some("ada"), t0), Duration::ZERO);
         assert!(t.lock().is_empty());
     }
 }

@@ -72,10 +72,14 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
     }
     // The attempt is counted before the password is checked: a burst of concurrent attempts
     // gets no more judgements than the same attempts one after another.
+    // A browser that signed in as this user before is not slowed by strangers' failures
+    // against the username (only by its own address's).
+    let known = known_device(cx, username);
+    let throttled_as = (!known).then_some(username);
     let attempt = match cx
         .shared
         .throttle
-        .begin(cx.client, username, Instant::now())
+        .begin(cx.client, throttled_as, Instant::now())
     {
         Ok(a) => a,
         Err(wait) => return throttled(cx, &next, username, wait),
@@ -97,7 +101,11 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
     match auth.login(username, password).await {
         LoginResult::Success(user) => {
             attempt.succeeded();
-            start_session(cx, &user, &next)
+            let mut r = start_session(cx, &user, &next);
+            if let Some(c) = cookies::device(&device_token(cx, username), cx.cookie_scope()) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            r
         }
         LoginResult::Failure => {
             attempt.failed(Instant::now());
@@ -112,6 +120,27 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
         }
         LoginResult::Unsupported => page(cx, StatusCode::BAD_REQUEST, &next, username, None),
     }
+}
+
+/// The device cookie's value for `username`: the name and a MAC of it under the session keys.
+fn device_token(cx: &Ctx<'_>, username: &str) -> String {
+    use base64::Engine as _;
+    let name = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(username);
+    let mac = cx.shared.keys.csrf(&format!("device:{username}"));
+    format!("{name}.{mac}")
+}
+
+/// True when the request carries a device cookie this dashboard signed for `username`.
+fn known_device(cx: &Ctx<'_>, username: &str) -> bool {
+    use base64::Engine as _;
+    cookies::values(cx.headers, cookies::DEVICE).any(|v| {
+        let Some((name, mac)) = v.split_once('.') else {
+            return false;
+        };
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(name);
+        decoded.is_ok_and(|n| n == username.as_bytes())
+            && cx.shared.keys.csrf_ok(&format!("device:{username}"), mac)
+    })
 }
 
 /// 429 with `Retry-After`: this client or username must wait before another attempt.
