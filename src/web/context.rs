@@ -62,6 +62,16 @@ pub(crate) struct Shared {
     pub(crate) fragments: Fragments,
 }
 
+/// What a request's session is, for ending it (sign-out) and for ending what it opened (a live
+/// stream) once it is ended or expires.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionMeta {
+    pub(crate) sid: String,
+    pub(crate) user: String,
+    pub(crate) iat_ms: i64,
+    pub(crate) exp: i64,
+}
+
 /// How long a connection may take, and how many there may be (see `DashboardBuilder`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -120,7 +130,7 @@ pub(crate) struct Ctx<'a> {
     /// `user:<id>` for a browser-sent backend credential (login on).
     pub(crate) session: Option<&'a str>,
     /// The session cookie this request came with, when it did.
-    pub(crate) session_meta: Option<&'a super::gate::SessionMeta>,
+    pub(crate) session_meta: Option<&'a SessionMeta>,
     /// The CSRF token for this user's forms (login on, ambient credentials).
     pub(crate) csrf: Option<&'a str>,
     /// The client's address (behind a trusted proxy, the one it forwarded for).

@@ -305,7 +305,7 @@ impl Dashboard {
                     user: identity.user.as_ref(),
                     csrf: csrf.as_deref(),
                     session: identity.binding.as_deref(),
-                    session_meta: identity.session.as_ref(),
+                    session_meta: identity.session.as_deref(),
                     client,
                     peer,
                     secure,

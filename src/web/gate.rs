@@ -9,7 +9,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::StatusCode;
 
-use super::context::{Ctx, Denied, Shared};
+use super::context::{Ctx, Denied, SessionMeta, Shared};
 use super::request::Params;
 use super::response::{json_error, see_other_owned, text, Resp};
 use super::routes::{Access, Audit, Found, Target};
@@ -25,17 +25,7 @@ pub(crate) struct Identity {
     /// What CSRF tokens are bound to, for credentials the browser sends by itself.
     pub(crate) binding: Option<String>,
     /// The session cookie it came from, if it did.
-    pub(crate) session: Option<SessionMeta>,
-}
-
-/// What a request's session is, for ending it (sign-out) and for ending what it opened (a live
-/// stream) once it is ended or expires.
-#[derive(Clone, Debug)]
-pub(crate) struct SessionMeta {
-    pub(crate) sid: String,
-    pub(crate) user: String,
-    pub(crate) iat_ms: i64,
-    pub(crate) exp: i64,
+    pub(crate) session: Option<Box<SessionMeta>>,
 }
 
 pub(crate) async fn identify(
@@ -111,12 +101,12 @@ fn from_session<'a>(
         user.map(|user| Identity {
             user: Some(user),
             binding: Some(s.sid.clone()),
-            session: Some(SessionMeta {
+            session: Some(Box::new(SessionMeta {
                 sid: s.sid,
                 user: s.sub,
                 iat_ms: s.iat_ms,
                 exp: s.exp,
-            }),
+            })),
         })
     })
 }
