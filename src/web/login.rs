@@ -216,7 +216,8 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     }
 }
 
-pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
+/// 303 to the sign-in page, clearing the session cookie.
+fn signed_out(cx: &Ctx<'_>) -> Resp {
     let mut r = see_other(&cx.urls.at("/login"));
     let c = cookies::clearing(
         &cx.shared.session_cookie,
@@ -226,6 +227,11 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
     if let Some(c) = c {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
+    r
+}
+
+pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
+    let r = signed_out(cx);
     if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
         // The cookie is cleared, and a copy of it no longer opens anything.
         if let Some(s) = cx.session_meta {
@@ -242,15 +248,7 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
 
 /// `POST /logout/all`: ends every session of this user, on every replica, and signs out here.
 pub(crate) async fn logout_all(cx: &Ctx<'_>) -> Resp {
-    let mut r = see_other(&cx.urls.at("/login"));
-    let c = cookies::clearing(
-        &cx.shared.session_cookie,
-        cx.cookie_scope(),
-        cx.shared.same_site,
-    );
-    if let Some(c) = c {
-        r.headers_mut().append(header::SET_COOKIE, c);
-    }
+    let r = signed_out(cx);
     if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
         cx.shared.sessions.end_user(&user.id).await;
         auth.logout(user).await;
