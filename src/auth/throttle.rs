@@ -264,6 +264,9 @@ impl Throttle {
                         last: now,
                     });
                     r.pending = r.pending.saturating_sub(1);
+                    if now.duration_since(r.last) >= FORGET_AFTER {
+                        r.failures = 0;
+                    }
                     r.failures += 1;
                     r.last = now;
                 }
@@ -277,19 +280,7 @@ impl Throttle {
     /// Counts a failure at once (tests of the arithmetic).
     #[cfg(test)]
     pub(crate) fn failed(&self, addr: Option<IpAddr>, user: Option<&str>, now: Instant) {
-        let mut map = self.lock();
-        for (k, _) in Self::keys(addr, user) {
-            let r = map.entry(k).or_insert(Record {
-                failures: 0,
-                pending: 0,
-                last: now,
-            });
-            if now.duration_since(r.last) >= FORGET_AFTER {
-                r.failures = 0;
-            }
-            r.failures += 1;
-            r.last = now;
-        }
+        self.settle(addr, user, Some(now));
     }
 
     #[cfg(test)]

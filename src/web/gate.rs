@@ -14,6 +14,7 @@ use super::request::Params;
 use super::response::{json_error, see_other_owned, text, Resp};
 use super::routes::{Access, Audit, Found, Target};
 use super::sessions::Known;
+use crate::auth::session::Session;
 use crate::auth::{RequestParts, Role, User};
 use crate::cookies;
 use crate::links::Urls;
@@ -41,11 +42,19 @@ pub(crate) async fn identify(
     // Every cookie of the session's name is tried: a junk one set for another path or by a
     // sibling application must not hide a valid one.
     let now = jiff::Timestamp::now().as_second();
-    // Boxed before it is awaited, so that every request's future holds a pointer, not the
-    // session's state (an `if let` on the call itself would keep its value across the await).
-    let from_cookie = from_session(shared, &**auth, &parts.headers, now).map(Box::pin);
-    if let Some(pending) = from_cookie {
-        if let Some(identity) = pending.await {
+    let due = match from_session(shared, &parts.headers, now) {
+        Some(FromCookie::Current(identity)) => return identity,
+        Some(FromCookie::Due(s)) => Some(s),
+        None => None,
+    };
+    if let Some(s) = due {
+        // Only a session due for its re-check waits, in a future of its own, boxed before it is
+        // awaited so that every request's future holds a pointer, not the session's state.
+        let recheck = Box::pin(async move {
+            let user = shared.sessions.recheck(&**auth, &s).await?;
+            Some(signed_in(*s, user))
+        });
+        if let Some(identity) = recheck.await {
             return identity;
         }
     }
@@ -66,49 +75,43 @@ pub(crate) async fn identify(
     }
 }
 
-/// The identity a session cookie gives, if any of the request's session cookies verifies:
-/// `None` at once when none does. Ended sessions (signed out, or their user removed) count as
-/// no cookie. The backend is asked only for a session due for its re-check.
-fn from_session<'a>(
-    shared: &'a Shared,
-    auth: &'a dyn crate::auth::AuthBackend,
-    headers: &'a HeaderMap,
-    now: i64,
-) -> Option<impl std::future::Future<Output = Option<Identity>> + 'a> {
-    let mut found = None;
+/// What the request's session cookies give, as far as this process knows without asking the
+/// backend.
+enum FromCookie {
+    /// A live session, checked within the interval.
+    Current(Identity),
+    /// A live session due for its re-check with the backend.
+    Due(Box<Session>),
+}
+
+/// The first of the request's session cookies that verifies and was not ended (signed out,
+/// or its user removed); `None` when none does.
+fn from_session(shared: &Shared, headers: &HeaderMap, now: i64) -> Option<FromCookie> {
     for value in cookies::values(headers, &shared.session_cookie) {
         let Some(s) = shared.keys.verify(&shared.session_cookie, value, now) else {
             continue;
         };
         match shared.sessions.known(&s) {
             Known::Ended => continue,
-            Known::Current(user) => {
-                found = Some((s, Some(user)));
-                break;
-            }
-            Known::Due => {
-                found = Some((s, None));
-                break;
-            }
+            Known::Current(user) => return Some(FromCookie::Current(signed_in(s, user))),
+            Known::Due => return Some(FromCookie::Due(Box::new(s))),
         }
     }
-    let (s, user) = found?;
-    Some(async move {
-        let user = match user {
-            Some(user) => Some(user),
-            None => shared.sessions.recheck(auth, &s).await,
-        };
-        user.map(|user| Identity {
-            user: Some(user),
-            binding: Some(s.sid.clone()),
-            session: Some(Box::new(SessionMeta {
-                sid: s.sid,
-                user: s.sub,
-                iat_ms: s.iat_ms,
-                exp: s.exp,
-            })),
-        })
-    })
+    None
+}
+
+/// The identity of `user`, signed in with the session `s`.
+fn signed_in(s: Session, user: User) -> Identity {
+    Identity {
+        user: Some(user),
+        binding: Some(s.sid.clone()),
+        session: Some(Box::new(SessionMeta {
+            sid: s.sid,
+            user: s.sub,
+            iat_ms: s.iat_ms,
+            exp: s.exp,
+        })),
+    }
 }
 
 /// The request, as the gate sees it.

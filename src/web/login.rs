@@ -122,11 +122,16 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
     }
 }
 
+/// What a device cookie's MAC is bound to: its username, apart from every CSRF binding.
+fn device_binding(username: &str) -> String {
+    format!("device:{username}")
+}
+
 /// The device cookie's value for `username`: the name and a MAC of it under the session keys.
 fn device_token(cx: &Ctx<'_>, username: &str) -> String {
     use base64::Engine as _;
     let name = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(username);
-    let mac = cx.shared.keys.csrf(&format!("device:{username}"));
+    let mac = cx.shared.keys.csrf(&device_binding(username));
     format!("{name}.{mac}")
 }
 
@@ -139,7 +144,7 @@ fn known_device(cx: &Ctx<'_>, username: &str) -> bool {
         };
         let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(name);
         decoded.is_ok_and(|n| n == username.as_bytes())
-            && cx.shared.keys.csrf_ok(&format!("device:{username}"), mac)
+            && cx.shared.keys.csrf_ok(&device_binding(username), mac)
     })
 }
 
