@@ -107,6 +107,18 @@ pub(crate) fn device(value: &str, scope: Scope<'_>) -> Option<HeaderValue> {
     header(c)
 }
 
+/// A login backend's flow state (an OIDC sign-in under way), for ten minutes. `Lax` whatever
+/// the session's setting: the identity provider sends the browser back with a cross-site
+/// top-level GET, which must carry it.
+pub(crate) fn flow(name: &str, value: &str, scope: Scope<'_>) -> Option<HeaderValue> {
+    let mut c = build(name, value, scope, FLOW_TTL);
+    c.set_same_site(SameSite::Lax);
+    header(c)
+}
+
+/// How long a backend's flow state lasts, in seconds.
+pub(crate) const FLOW_TTL: i64 = 600;
+
 /// The flash message the request carries, as `(ok, message)`; at most 300 characters.
 pub(crate) fn read_flash(headers: &HeaderMap) -> Option<(bool, String)> {
     let raw = value(headers, FLASH)?;

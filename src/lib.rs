@@ -82,11 +82,17 @@
 //! - [`PasswordBackend`]: a user list with argon2 PHC hashes ([`PasswordBackend::hash`]) or
 //!   your own check ([`PasswordBackend::verify_with`]); unknown users take as long as wrong
 //!   passwords;
-//! - [`JwtBackend`]: `Authorization: Bearer` tokens (HS256/384/512, RS256, ES256), `exp`
-//!   required, `aud`/`iss` checked when set, claims `sub`, `name`, `roles`;
+//! - [`JwtBackend`]: bearer tokens from `Authorization` (or a header or cookie you name), one
+//!   key or a JWKS document (keys by `kid`), several algorithms, `exp` required, `aud`/`iss`
+//!   checked when set, claim names and role mapping configurable, a least role;
+//! - `OidcBackend` (feature `oidc`): OpenID Connect single sign-on, the code flow with PKCE,
+//!   discovery, rotating keys, roles from a claim;
 //! - [`ProxyHeaderBackend`]: a header set by an authenticating proxy, trusted only from its
 //!   addresses;
 //! - or your own: implement [`AuthBackend`] (see `examples/custom_auth.rs`).
+//!
+//! Combine them with [`DashboardBuilder::also`]: the first that recognises a request wins,
+//! and the login page offers every interactive way in.
 //!
 //! The dashboard signs its own session cookies (HMAC-SHA256 over the cookie name and payload;
 //! [`DashboardBuilder::secret`], rotation by adding older secrets), gates every route but
@@ -128,7 +134,8 @@
 //! |---|---|---|
 //! | `dashboard` | yes | [`Dashboard`]: the web dashboard, JSON API, live updates, signed sessions, [`ProxyHeaderBackend`] |
 //! | `password` | yes | [`PasswordBackend`]: username and password login with argon2 hashes (implies `dashboard`) |
-//! | `jwt` | no | [`JwtBackend`]: bearer tokens, HS256/384/512, RS256, ES256 (implies `dashboard`) |
+//! | `jwt` | no | [`JwtBackend`]: bearer tokens, HMAC, RSA, ECDSA and EdDSA keys or a JWKS document (implies `dashboard`) |
+//! | `oidc` | no | `OidcBackend`: OpenID Connect sign-in, and `JwtBackend::jwks_url`; HTTPS through rustls with ring (implies `jwt`) |
 //! | `axum` | no | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
 //! | `actix` | no | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
 //! | `postgres` | no | [`store::PostgresStore`]: one schedule in PostgreSQL shared by any number of replicas, each fire run once |
@@ -193,12 +200,14 @@ pub use seam::{
 
 // The dashboard, its login and its audit log.
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditSink};
+#[cfg(feature = "oidc")]
+pub use auth::OidcBackend;
 #[cfg(feature = "password")]
 pub use auth::PasswordBackend;
 #[cfg(feature = "dashboard")]
 pub use auth::{
-    AuthBackend, AuthFuture, AuthReply, LoginResult, ProxyHeaderBackend, Refresh, RequestParts,
-    Role, User,
+    AuthBackend, AuthFuture, AuthReply, LoginHelp, LoginResult, ProxyHeaderBackend, Refresh,
+    RequestParts, Role, SignInMethod, User,
 };
 #[cfg(feature = "jwt")]
 pub use auth::{JwtBackend, JwtError};

@@ -121,15 +121,114 @@ impl MountPrefix {
     }
 }
 
+/// Where signing in and out live, relative to the base (`DashboardBuilder::login_path`):
+/// `/login` and `/logout` unless configured. Interned, so copying them costs nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SignPaths {
+    pub(crate) login: &'static str,
+    pub(crate) logout: &'static str,
+    pub(crate) logout_all: &'static str,
+}
+
+/// The default places.
+static DEFAULT_SIGN: SignPaths = SignPaths {
+    login: "/login",
+    logout: "/logout",
+    logout_all: "/logout/all",
+};
+
+impl SignPaths {
+    /// `/login`, `/logout`, `/logout/all`.
+    pub(crate) fn default_paths() -> &'static SignPaths {
+        &DEFAULT_SIGN
+    }
+
+    /// The sign-in page at `login` (a clean path like `/signin` or `/account/signin`), with
+    /// sign-out beside it (`/logout`, `/account/logout`) and `…/logout/all` below that.
+    pub(crate) fn at(login: &str) -> Result<&'static SignPaths, String> {
+        let ok = login.starts_with('/')
+            && login.len() > 1
+            && login.len() <= 64
+            && !login.ends_with('/')
+            && login.split('/').skip(1).all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            });
+        if !ok {
+            return Err(format!(
+                "login_path {login:?} must be a path like \"/signin\": segments of letters, digits, '-', '_' or '.'"
+            ));
+        }
+        let dir = &login[..login.rfind('/').unwrap_or(0)];
+        let logout = format!("{dir}/logout");
+        if logout == login {
+            return Err(format!(
+                "login_path {login:?} would be the sign-out path; choose another name"
+            ));
+        }
+        if login == DEFAULT_SIGN.login {
+            return Ok(&DEFAULT_SIGN);
+        }
+        // Interned, so that links hold one pointer (every request's future holds its links).
+        static SEEN: std::sync::Mutex<Vec<&'static SignPaths>> = std::sync::Mutex::new(Vec::new());
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&known) = seen.iter().find(|s| s.login == login) {
+            return Ok(known);
+        }
+        let paths: &'static SignPaths = Box::leak(Box::new(SignPaths {
+            login: intern(login.to_string()),
+            logout_all: intern(format!("{logout}/all")),
+            logout: intern(logout),
+        }));
+        seen.push(paths);
+        Ok(paths)
+    }
+}
+
+/// `s` as a `'static` string, made once per distinct value in the process (the built-in files'
+/// hashes, each theme, each configured sign-in path): headers and links made from static
+/// strings cost no reference count that concurrent requests share.
+pub(crate) fn intern(s: String) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&known) = seen.get(s.as_str()) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(s.into_boxed_str());
+    seen.insert(leaked);
+    leaked
+}
+
 /// Links for one request, all under its external base path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Urls {
     base: MountPrefix,
+    sign: &'static SignPaths,
 }
 
 impl Urls {
+    #[cfg(test)]
     pub(crate) fn new(base: MountPrefix) -> Urls {
-        Urls { base }
+        Urls {
+            base,
+            sign: &DEFAULT_SIGN,
+        }
+    }
+
+    /// Links under `base`, with sign-in and sign-out at `sign`.
+    pub(crate) fn with_sign(base: MountPrefix, sign: &'static SignPaths) -> Urls {
+        Urls { base, sign }
+    }
+
+    /// Where signing in and out live.
+    pub(crate) fn sign(&self) -> &'static SignPaths {
+        self.sign
     }
 
     /// The base path: empty at the root, else `/…` without a trailing slash.
@@ -204,9 +303,12 @@ impl Urls {
     /// The sign-in page with `next` set to `rel?query` under the base, built in one buffer.
     pub(crate) fn login_for(&self, rel: &str, query: &str) -> String {
         let base = self.base.as_str();
-        let mut s = String::with_capacity(2 * (base.len() + rel.len() + query.len()) + 24);
+        let mut s = String::with_capacity(
+            2 * (base.len() + rel.len() + query.len()) + self.sign.login.len() + 18,
+        );
         s.push_str(base);
-        s.push_str("/login?next=");
+        s.push_str(self.sign.login);
+        s.push_str("?next=");
         s.extend(form_urlencoded::byte_serialize(base.as_bytes()));
         s.extend(form_urlencoded::byte_serialize(rel.as_bytes()));
         if !query.is_empty() {

@@ -1,11 +1,14 @@
-//! Bearer tokens: JWTs in `Authorization: Bearer …` (or a cookie), checked with jsonwebtoken.
+//! Bearer tokens: JWTs in `Authorization: Bearer …` (or another header, or a cookie),
+//! checked with jsonwebtoken.
 
 use std::fmt;
 
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use super::{AuthBackend, AuthFuture, RequestParts, Role, User};
+use super::claims::ClaimMap;
+use super::jwks::KeySet;
+use super::{AuthBackend, AuthFuture, LoginHelp, RequestParts, Role, User};
 
 /// Fewest bytes of an HMAC secret (the output size of SHA-256).
 const MIN_SECRET: usize = 32;
@@ -22,85 +25,146 @@ impl fmt::Display for JwtError {
 
 impl std::error::Error for JwtError {}
 
-/// Signs users in from JWTs: HS256/384/512, RS256 or ES256. `exp` is required; `aud` and
-/// `iss` are checked when set; claims map to the user's id (`sub`), name (`name`) and roles
-/// (`roles`: a list or one string of `viewer`, `operator`, `admin`).
+/// Signs users in from JWTs (HMAC, RSA, RSA-PSS, ECDSA or EdDSA), from one key or a JWKS
+/// document (keys by `kid`; from a URL with the `oidc` feature, refetched when a token names
+/// a key it lacks). `exp` is always required; `aud` and `iss` are checked once set.
+///
+/// By default the token comes from `Authorization: Bearer …`, the user's id from `sub`, the
+/// name from `name` and the roles from `roles` (a list, or one string of `viewer`,
+/// `operator`, `admin`, separated by commas or spaces); each is configurable, and claim
+/// names may be dotted paths (`realm_access.roles`).
 ///
 /// ```
-/// use taskdeck::JwtBackend;
+/// use taskdeck::{JwtBackend, Role};
 /// let backend = JwtBackend::hs256(b"a secret of at least thirty-two bytes!!")
+///     .algorithms(&["HS256", "HS512"])
 ///     .audience("taskdeck")
-///     .issuer("https://id.example.com");
+///     .issuer("https://id.example.com")
+///     .user_claim("email")
+///     .roles_claim("groups")
+///     .map_role("platform-team", Role::Admin)
+///     .header("X-Api-Token")
+///     .require_role(Role::Operator);
 /// # drop(backend);
 /// ```
 #[derive(Clone)]
 pub struct JwtBackend {
-    key: DecodingKey,
+    source: Source,
     validation: Validation,
     /// Claims a token must carry: `exp`, and `aud` / `iss` once configured.
     required: Vec<&'static str>,
-    /// Why the key cannot be used (an HMAC secret under 32 bytes), reported when the
-    /// dashboard is built.
+    /// Why the backend cannot be used (an HMAC secret under 32 bytes, an unknown algorithm),
+    /// reported when the dashboard is built.
     weak: Option<String>,
+    header: http::HeaderName,
     cookie: Option<String>,
-    default_role: Option<Role>,
+    claims: ClaimMap,
     help: String,
+}
+
+#[derive(Clone)]
+enum Source {
+    One(DecodingKey),
+    Set(KeySet),
+    #[cfg(feature = "oidc")]
+    Remote(std::sync::Arc<super::jwks::RemoteKeys>),
 }
 
 impl fmt::Debug for JwtBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtBackend")
             .field("algorithms", &self.validation.algorithms)
+            .field("header", &self.header)
             .field("cookie", &self.cookie)
             .finish_non_exhaustive()
     }
 }
 
 impl JwtBackend {
-    fn with(key: DecodingKey, alg: Algorithm) -> JwtBackend {
-        let mut validation = Validation::new(alg);
+    fn with(source: Source, algs: Vec<Algorithm>) -> JwtBackend {
+        let mut validation = Validation::new(algs.first().copied().unwrap_or(Algorithm::RS256));
+        validation.algorithms = algs;
         validation.set_required_spec_claims(&["exp"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = 30;
         JwtBackend {
-            key,
+            source,
             validation,
             required: vec!["exp"],
             weak: None,
+            header: http::header::AUTHORIZATION,
             cookie: None,
-            default_role: Some(Role::Viewer),
-            help: "Send a JSON Web Token from your identity provider as \
-                   Authorization: Bearer <token>."
-                .into(),
+            claims: ClaimMap::new("roles", Some(Role::Viewer)),
+            help:
+                "Scripts and API clients: send a JSON Web Token as Authorization: Bearer <token>."
+                    .into(),
         }
     }
 
     /// HMAC-SHA256 tokens with a shared secret.
     pub fn hs256(secret: &[u8]) -> JwtBackend {
-        Self::with(DecodingKey::from_secret(secret), Algorithm::HS256).checked_secret(secret)
+        Self::hmac(secret, Algorithm::HS256)
     }
 
     /// HMAC-SHA384 tokens.
     pub fn hs384(secret: &[u8]) -> JwtBackend {
-        Self::with(DecodingKey::from_secret(secret), Algorithm::HS384).checked_secret(secret)
+        Self::hmac(secret, Algorithm::HS384)
     }
 
     /// HMAC-SHA512 tokens.
     pub fn hs512(secret: &[u8]) -> JwtBackend {
-        Self::with(DecodingKey::from_secret(secret), Algorithm::HS512).checked_secret(secret)
+        Self::hmac(secret, Algorithm::HS512)
+    }
+
+    fn hmac(secret: &[u8], alg: Algorithm) -> JwtBackend {
+        Self::with(Source::One(DecodingKey::from_secret(secret)), vec![alg]).checked_secret(secret)
     }
 
     /// RSA (RS256) tokens, verified with a PEM public key.
     pub fn rs256_pem(pem: &[u8]) -> Result<JwtBackend, JwtError> {
         let key = DecodingKey::from_rsa_pem(pem).map_err(|e| JwtError(e.to_string()))?;
-        Ok(Self::with(key, Algorithm::RS256))
+        Ok(Self::with(Source::One(key), vec![Algorithm::RS256]))
     }
 
     /// ECDSA P-256 (ES256) tokens, verified with a PEM public key.
     pub fn es256_pem(pem: &[u8]) -> Result<JwtBackend, JwtError> {
         let key = DecodingKey::from_ec_pem(pem).map_err(|e| JwtError(e.to_string()))?;
-        Ok(Self::with(key, Algorithm::ES256))
+        Ok(Self::with(Source::One(key), vec![Algorithm::ES256]))
+    }
+
+    /// Tokens verified with the keys of a JWKS document (`{"keys": [...]}`), chosen by the
+    /// token's `kid`. Accepts RS256 unless [`JwtBackend::algorithms`] says otherwise.
+    pub fn jwks(document: &[u8]) -> Result<JwtBackend, JwtError> {
+        let set = KeySet::from_jwks(document, false).map_err(JwtError)?;
+        Ok(Self::with(Source::Set(set), vec![Algorithm::RS256]))
+    }
+
+    /// [`JwtBackend::jwks`] from a file.
+    pub fn jwks_file(path: impl AsRef<std::path::Path>) -> Result<JwtBackend, JwtError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| JwtError(format!("reading {}: {e}", path.display())))?;
+        Self::jwks(&bytes)
+    }
+
+    /// Tokens verified with the keys of the JWKS document at `url` (`https://`, or `http://`
+    /// to a loopback address), fetched at the first token and again, at most once a minute,
+    /// when a token names a key it lacks (key rotation). Public keys only.
+    #[cfg(feature = "oidc")]
+    pub fn jwks_url(url: &str) -> Result<JwtBackend, JwtError> {
+        let fetch = super::fetch::Fetch::new(std::time::Duration::from_secs(10), false)
+            .map_err(JwtError)?;
+        fetch.check_url(url).map_err(JwtError)?;
+        let remote = super::jwks::RemoteKeys::new(
+            url.to_string(),
+            fetch,
+            std::time::Duration::from_secs(60),
+        );
+        Ok(Self::with(
+            Source::Remote(std::sync::Arc::new(remote)),
+            vec![Algorithm::RS256],
+        ))
     }
 
     /// An HMAC secret shorter than the hash is guessable offline from one token: refuse it
@@ -120,6 +184,25 @@ impl JwtBackend {
             self.required.push(claim);
         }
         self.validation.set_required_spec_claims(&self.required);
+    }
+
+    /// The algorithms accepted (`"HS256"`, `"RS256"`, `"ES256"`, `"EdDSA"`, …); a token
+    /// signed with any other is refused. They must suit the key (HMAC ones for a secret).
+    /// Default: the constructor's one.
+    pub fn algorithms(mut self, names: &[&str]) -> Self {
+        let mut algs = Vec::new();
+        for n in names {
+            match super::jwks::parse_algorithm(n) {
+                Ok(a) => algs.push(a),
+                Err(e) => self.weak = Some(e),
+            }
+        }
+        if algs.is_empty() {
+            self.weak = Some("JwtBackend::algorithms needs at least one algorithm".into());
+        } else {
+            self.validation.algorithms = algs;
+        }
+        self
     }
 
     /// Requires this `aud`: a token without an `aud` claim, or with another, is refused.
@@ -142,15 +225,59 @@ impl JwtBackend {
         self
     }
 
-    /// Also accept the token from this cookie.
+    /// The header the token comes in, as `Bearer <token>` or bare. Default `Authorization`.
+    /// Tokens in a header are not ambient: unsafe requests need no CSRF token.
+    pub fn header(mut self, name: &str) -> Self {
+        match http::HeaderName::from_bytes(name.trim().as_bytes()) {
+            Ok(h) => self.header = h,
+            Err(_) => self.weak = Some(format!("{name:?} is not a header name")),
+        }
+        self
+    }
+
+    /// Also accept the token from this cookie (bare, or `Bearer <token>`). A browser sends
+    /// cookies by itself, so unsafe requests signed in this way need a CSRF token.
     pub fn cookie(mut self, name: &str) -> Self {
         self.cookie = Some(name.to_string());
         self
     }
 
-    /// The role of tokens without a `roles` claim (default viewer; `None` refuses them).
+    /// The claim holding the user's id. Default `sub`.
+    pub fn user_claim(mut self, claim: &str) -> Self {
+        self.claims.user = claim.to_string();
+        self
+    }
+
+    /// The claim holding the display name (the id when absent). Default `name`.
+    pub fn name_claim(mut self, claim: &str) -> Self {
+        self.claims.name = claim.to_string();
+        self
+    }
+
+    /// The claim holding roles or groups. Default `roles`.
+    pub fn roles_claim(mut self, claim: &str) -> Self {
+        self.claims.roles = claim.to_string();
+        self
+    }
+
+    /// A value of the roles claim (a group name) that grants `role`. `viewer`, `operator` and
+    /// `admin` always grant themselves.
+    pub fn map_role(mut self, value: &str, role: Role) -> Self {
+        self.claims.map.push((value.to_string(), role));
+        self
+    }
+
+    /// The role of tokens whose roles claim grants none (default viewer; `None` refuses
+    /// them).
     pub fn default_role(mut self, role: Option<Role>) -> Self {
-        self.default_role = role;
+        self.claims.default_role = role;
+        self
+    }
+
+    /// The least role that gets in at all: a valid token with less is refused as if it were
+    /// no token (for example `Role::Admin` for an admins-only dashboard). Default: any role.
+    pub fn require_role(mut self, role: Role) -> Self {
+        self.claims.require = Some(role);
         self
     }
 
@@ -160,48 +287,68 @@ impl JwtBackend {
         self
     }
 
-    fn bearer<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
-        req.headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+    fn from_header<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
+        let v = req.headers.get(&self.header)?.to_str().ok()?;
+        Some(strip_bearer(v, self.header == http::header::AUTHORIZATION)?.trim())
     }
 
     fn cookie_token<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
         let name = self.cookie.as_deref()?;
-        crate::cookies::value(req.headers, name)
+        let v = crate::cookies::value(req.headers, name)?;
+        strip_bearer(v, false)
     }
 
-    /// The user a token stands for, if it verifies.
+    /// The user a token stands for, if it verifies (with a JWKS URL: only once its keys
+    /// have been fetched; the dashboard uses the asynchronous check).
     pub fn user_of(&self, token: &str) -> Option<User> {
-        if token.len() > 8192 {
-            return None;
-        }
-        let data = decode::<Value>(token, &self.key, &self.validation).ok()?;
-        let c = data.claims;
-        let id = c.get("sub").and_then(Value::as_str)?.to_string();
-        let name = c
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or(&id)
-            .to_string();
-        let mut roles: Vec<Role> = match c.get("roles") {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(|r| r.parse().ok())
-                .collect(),
-            Some(Value::String(s)) => s.split([',', ' ']).filter_map(|r| r.parse().ok()).collect(),
-            _ => Vec::new(),
+        let header = decode_header(token).ok()?;
+        let key = match &self.source {
+            Source::One(k) => k.clone(),
+            Source::Set(set) => set.find(header.kid.as_deref())?.clone(),
+            #[cfg(feature = "oidc")]
+            Source::Remote(_) => return None,
         };
-        if roles.is_empty() {
-            roles.extend(self.default_role);
+        self.claims_with(token, &key).ok()
+    }
+
+    async fn check(&self, token: &str) -> Result<User, String> {
+        if token.len() > 8192 {
+            return Err("token longer than 8 KiB".into());
         }
-        Some(User { id, name, roles })
+        let header = decode_header(token).map_err(|e| e.to_string())?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(format!("algorithm {:?} is not accepted", header.alg));
+        }
+        let key = match &self.source {
+            Source::One(k) => k.clone(),
+            Source::Set(set) => set
+                .find(header.kid.as_deref())
+                .ok_or_else(|| format!("no key {:?}", header.kid))?
+                .clone(),
+            #[cfg(feature = "oidc")]
+            Source::Remote(r) => r.find(header.kid.as_deref()).await?,
+        };
+        self.claims_with(token, &key)
+    }
+
+    fn claims_with(&self, token: &str, key: &DecodingKey) -> Result<User, String> {
+        if token.len() > 8192 {
+            return Err("token longer than 8 KiB".into());
+        }
+        let data = decode::<Value>(token, key, &self.validation).map_err(|e| e.to_string())?;
+        self.claims
+            .user_of(&data.claims)
+            .map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// `Bearer <token>` or, where bare tokens are fine, the value itself.
+fn strip_bearer(v: &str, must: bool) -> Option<&str> {
+    let v = v.trim();
+    match v.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => Some(&v[7..]),
+        _ if must => None,
+        _ => Some(v),
     }
 }
 
@@ -211,17 +358,29 @@ impl AuthBackend for JwtBackend {
     }
 
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
-        let token = self.bearer(req).or_else(|| self.cookie_token(req));
-        let user = token.and_then(|t| self.user_of(t));
-        Box::pin(async move { user })
+        let token = self.from_header(req).or_else(|| self.cookie_token(req));
+        Box::pin(async move {
+            let token = token.filter(|t| !t.is_empty())?;
+            match self.check(token).await {
+                Ok(u) => Some(u),
+                Err(why) => {
+                    tracing::debug!(%why, "refused a bearer token");
+                    None
+                }
+            }
+        })
     }
 
-    fn login_help(&self) -> Option<String> {
-        Some(self.help.clone())
+    fn login_help(&self) -> Option<LoginHelp> {
+        Some(LoginHelp::text(self.help.clone()))
+    }
+
+    fn sign_in_methods(&self) -> Vec<super::SignInMethod> {
+        Vec::new()
     }
 
     fn is_ambient(&self, req: &RequestParts<'_>) -> bool {
-        // A token in Authorization was put there on purpose; one in a cookie was not.
-        self.bearer(req).is_none()
+        // A token in a header was put there on purpose; one in a cookie was not.
+        self.from_header(req).is_none()
     }
 }

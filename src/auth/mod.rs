@@ -9,8 +9,17 @@
 //! verify function), [`JwtBackend`] (bearer tokens) and [`ProxyHeaderBackend`] (a header set
 //! by a trusted reverse proxy). See `examples/custom_auth.rs` for writing your own.
 
+pub(crate) mod chain;
+#[cfg(feature = "jwt")]
+mod claims;
+#[cfg(feature = "oidc")]
+mod fetch;
+#[cfg(feature = "jwt")]
+mod jwks;
 #[cfg(feature = "jwt")]
 mod jwt;
+#[cfg(feature = "oidc")]
+mod oidc;
 #[cfg(feature = "password")]
 mod password;
 mod proxy;
@@ -28,6 +37,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "jwt")]
 pub use jwt::{JwtBackend, JwtError};
+#[cfg(feature = "oidc")]
+pub use oidc::OidcBackend;
 #[cfg(feature = "password")]
 pub use password::PasswordBackend;
 pub use proxy::ProxyHeaderBackend;
@@ -106,11 +117,14 @@ impl User {
 
 /// The parts of a request a backend may look at.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RequestParts<'a> {
     /// The method.
     pub method: &'a Method,
     /// The path relative to the dashboard's base (`/tasks`).
     pub path: &'a str,
+    /// The query string, without `?` (`""` when there is none).
+    pub query: &'a str,
     /// The headers.
     pub headers: &'a HeaderMap,
     /// The client's address, when known: behind a trusted proxy, the address that proxy
@@ -118,6 +132,16 @@ pub struct RequestParts<'a> {
     pub client: Option<IpAddr>,
     /// The address of the connection itself (a proxy's, when there is one).
     pub peer: Option<IpAddr>,
+    /// The dashboard's external base path as the browser sees it (`""` at the root,
+    /// `/ops/jobs` when mounted there, with a trusted proxy's `X-Forwarded-Prefix` included):
+    /// links a backend hands out (a callback URL) start with it.
+    pub base: &'a str,
+    /// True when the browser reached the dashboard over HTTPS, as far as it can tell (a
+    /// trusted proxy's `X-Forwarded-Proto`, or `DashboardBuilder::secure_cookies`).
+    pub secure: bool,
+    /// On a backend's own routes: the `flow` value it handed out with
+    /// [`AuthReply::Begin`] to this browser, verified and at most ten minutes old.
+    pub flow: Option<&'a str>,
 }
 
 /// What a backend says of a signed-in user when re-checked ([`AuthBackend::refresh`]).
@@ -158,8 +182,110 @@ pub enum AuthReply {
     },
     /// Go elsewhere (303), e.g. to an identity provider.
     Redirect(String),
+    /// Go to `to` (303) and keep `flow` (at most 2 KiB) for this browser's next visit to the
+    /// backend's routes, within ten minutes: it comes back as [`RequestParts::flow`]. The
+    /// dashboard keeps it in a cookie signed with its session keys, so it cannot be forged
+    /// and works across replicas; a sign-in or refusal clears it.
+    Begin {
+        /// Where to send the browser, e.g. the provider's authorization endpoint.
+        to: String,
+        /// What to remember (a `state`, a `nonce`, a PKCE verifier, where to go after).
+        flow: String,
+    },
     /// A page of the backend's own, with a status.
     Html(u16, String),
+    /// A sign-in refused for a reason worth recording (a forged `state`, a token for another
+    /// audience): the login page shows `message` with `status`, and the audit log records
+    /// `action` with `reason`.
+    Refused {
+        /// The HTTP status, e.g. 400 or 403.
+        status: u16,
+        /// What the person is told, in plain words.
+        message: String,
+        /// The audit action, e.g. `oidc_refused`.
+        action: String,
+        /// What the audit log records of why (no secrets).
+        reason: String,
+    },
+}
+
+/// An interactive way in, offered on the login page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignInMethod {
+    /// The username and password form ([`AuthBackend::login`]).
+    Password,
+    /// A button that goes to one of the backend's routes, e.g. `/auth/oidc/start`; the
+    /// dashboard adds its base path and `?next=`.
+    Link {
+        /// The button's text, e.g. "Sign in with Example ID".
+        label: String,
+        /// A path under the dashboard, beginning `/auth/`.
+        path: String,
+    },
+}
+
+/// The login page's text for a backend: plain text and at most one link, both escaped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginHelp {
+    text: String,
+    link: Option<(String, String)>,
+}
+
+impl LoginHelp {
+    /// Plain text.
+    pub fn text(text: impl Into<String>) -> LoginHelp {
+        LoginHelp {
+            text: text.into(),
+            link: None,
+        }
+    }
+
+    /// Adds one link after the text: `url` must be an absolute `http://` or `https://` URL
+    /// (anything else, `javascript:` included, is refused with a message saying so).
+    pub fn link(mut self, url: &str, label: &str) -> Result<LoginHelp, String> {
+        let url = url.trim();
+        let lower = url.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
+        let host_ok = rest.is_some_and(|r| {
+            let host = r.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty()
+        });
+        if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "the login help link {url:?} is not an absolute http(s) URL"
+            ));
+        }
+        if label.trim().is_empty() {
+            return Err("the login help link needs a text".into());
+        }
+        self.link = Some((url.to_string(), label.trim().to_string()));
+        Ok(self)
+    }
+
+    /// The text.
+    pub fn as_text(&self) -> &str {
+        &self.text
+    }
+
+    /// The link's URL and text, if there is one.
+    pub fn as_link(&self) -> Option<(&str, &str)> {
+        self.link.as_ref().map(|(u, l)| (u.as_str(), l.as_str()))
+    }
+}
+
+impl From<&str> for LoginHelp {
+    fn from(s: &str) -> LoginHelp {
+        LoginHelp::text(s)
+    }
+}
+
+impl From<String> for LoginHelp {
+    fn from(s: String) -> LoginHelp {
+        LoginHelp::text(s)
+    }
 }
 
 /// Who is asking. Object-safe: the dashboard holds an `Arc<dyn AuthBackend>`.
@@ -168,6 +294,13 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// trusted header). `None`: not signed in this way. Session cookies from the login form
     /// are checked by the dashboard before this is asked.
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>>;
+
+    /// False when [`AuthBackend::authenticate`] never names a user (the backend signs people
+    /// in only through the login form or its own routes, after which the dashboard's session
+    /// cookie speaks for them): the dashboard then does not ask it. Default `true`.
+    fn reads_credentials(&self) -> bool {
+        true
+    }
 
     /// Checks a username and password from the login form.
     fn login<'a>(&'a self, _username: &'a str, _password: &'a str) -> AuthFuture<'a, LoginResult> {
@@ -182,9 +315,12 @@ pub trait AuthBackend: Send + Sync + 'static {
         Box::pin(std::future::ready(Refresh::Unknown))
     }
 
-    /// Called when a user signs out (after the session cookie is cleared).
-    fn logout<'a>(&'a self, _user: &'a User) -> AuthFuture<'a, ()> {
-        Box::pin(async {})
+    /// Called when a user who signed in through this backend signs out (after the session
+    /// cookie is cleared and the session ended). May say where to send the browser next: an
+    /// absolute `https://` (or `http://`) URL such as an identity provider's sign-out
+    /// endpoint, or a path under the dashboard. `None` (the default): the sign-in page.
+    fn logout<'a>(&'a self, _user: &'a User) -> AuthFuture<'a, Option<String>> {
+        Box::pin(async { None })
     }
 
     /// Why this backend cannot be used as configured (a secret too short to be safe), asked
@@ -193,9 +329,27 @@ pub trait AuthBackend: Send + Sync + 'static {
         None
     }
 
-    /// Text for the login page when there is no password form: how to get in.
-    fn login_help(&self) -> Option<String> {
+    /// What the login page says of this backend: how to get in, with at most one link.
+    fn login_help(&self) -> Option<LoginHelp> {
         None
+    }
+
+    /// The interactive ways in this backend offers on the login page: a password form, a
+    /// "Sign in with …" button. Default: the password form when the backend gives no
+    /// [`AuthBackend::login_help`], else none.
+    fn sign_in_methods(&self) -> Vec<SignInMethod> {
+        if self.login_help().is_none() {
+            vec![SignInMethod::Password]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Extra public paths under the dashboard's base (besides `/auth/…`) that this backend
+    /// answers through [`AuthBackend::extra_route`], such as files an identity provider
+    /// fetches. matchit syntax (`/sso/{file}`). Default: none.
+    fn public_paths(&self) -> Vec<String> {
+        Vec::new()
     }
 
     /// Answers the backend's own routes under `{base}/auth/…` (an OAuth callback, a magic
@@ -238,5 +392,26 @@ mod tests {
         assert!("root".parse::<Role>().is_err());
         let none = User { roles: vec![], ..u };
         assert!(!none.has(Role::Viewer));
+    }
+
+    #[test]
+    fn help_links_must_be_http() {
+        let ok =
+            LoginHelp::text("Ask").link("https://wiki.example.com/access", "How to get access");
+        assert_eq!(
+            ok.unwrap().as_link(),
+            Some(("https://wiki.example.com/access", "How to get access"))
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.example",
+            "/relative",
+            "https://",
+            "https://a b",
+            "data:text/html,x",
+        ] {
+            assert!(LoginHelp::text("x").link(bad, "t").is_err(), "{bad}");
+        }
+        assert!(LoginHelp::text("x").link("https://a.example", " ").is_err());
     }
 }

@@ -233,6 +233,10 @@ fn check(phc: &str, password: &str) -> bool {
 }
 
 impl AuthBackend for PasswordBackend {
+    fn reads_credentials(&self) -> bool {
+        false
+    }
+
     fn refresh<'a>(&'a self, user: &'a User) -> AuthFuture<'a, Refresh> {
         let now = match self.read_users().get(&user.id) {
             Some((_, role)) => {

@@ -90,7 +90,9 @@ impl AuthBackend for ProxyHeaderBackend {
         Box::pin(async move { user })
     }
 
-    fn login_help(&self) -> Option<String> {
-        Some("Sign in through your company's single sign-on; this dashboard trusts the proxy in front of it.".into())
+    fn login_help(&self) -> Option<super::LoginHelp> {
+        Some(super::LoginHelp::text(
+            "Sign in through your company's single sign-on; this dashboard trusts the proxy in front of it.",
+        ))
     }
 }

@@ -36,10 +36,18 @@ pub(crate) struct Session {
     pub(crate) iat_ms: i64,
     /// Random per login: CSRF tokens are bound to it.
     pub(crate) sid: String,
+    /// Which of the dashboard's login backends signed it in (its place in the order they
+    /// were configured): re-checks and sign-out go to that one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) via: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 impl Session {
-    pub(crate) fn new(user: &User, now: i64, ttl_secs: i64) -> Session {
+    pub(crate) fn new(user: &User, via: u8, now: i64, ttl_secs: i64) -> Session {
         let mut sid = [0u8; 16];
         crate::entropy::random_bytes(&mut sid);
         Session {
@@ -52,6 +60,7 @@ impl Session {
                 .as_millisecond()
                 .max(now.saturating_mul(1000)),
             sid: B64.encode(sid),
+            via,
         }
     }
 
@@ -121,6 +130,38 @@ impl Keys {
         (s.exp > now && s.iat <= now + 60).then_some(s)
     }
 
+    /// A value for the cookie `cookie` that carries `payload` until `exp` (Unix seconds),
+    /// MAC'd like a session: a login backend's state between its own routes (an OIDC flow).
+    pub(crate) fn seal(&self, cookie: &str, payload: &str, exp: i64) -> String {
+        let body = B64.encode(serde_json::json!({"v": payload, "exp": exp}).to_string());
+        let key = self.keys.first().map(Vec::as_slice).unwrap_or(&[]);
+        let tag = Self::mac(key, &[b"taskdeck flow", cookie.as_bytes(), body.as_bytes()])
+            .finalize()
+            .into_bytes();
+        format!("{body}.{}", B64.encode(tag))
+    }
+
+    /// The payload of a value made by [`Keys::seal`] for `cookie`, if it verifies under any
+    /// key and has not expired.
+    pub(crate) fn open(&self, cookie: &str, value: &str, now: i64) -> Option<String> {
+        if value.len() > MAX_COOKIE {
+            return None;
+        }
+        let (body, tag) = value.split_once('.')?;
+        let tag = B64.decode(tag).ok()?;
+        let ok = self.keys.iter().any(|k| {
+            Self::mac(k, &[b"taskdeck flow", cookie.as_bytes(), body.as_bytes()])
+                .verify_slice(&tag)
+                .is_ok()
+        });
+        if !ok {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&B64.decode(body).ok()?).ok()?;
+        let exp = v.get("exp")?.as_i64()?;
+        (exp > now).then(|| v.get("v")?.as_str().map(String::from))?
+    }
+
     /// The CSRF token for a session id (or, for users without a session, their user id).
     pub(crate) fn csrf(&self, binding: &str) -> String {
         let key = self.keys.first().map(Vec::as_slice).unwrap_or(&[]);
@@ -148,12 +189,28 @@ impl Keys {
 mod tests {
     use super::*;
 
+    #[test]
+    fn sealed_values_open_once_untampered_and_unexpired() {
+        let k = keys();
+        let v = k.seal("flow", "state-123", 1_000);
+        assert_eq!(k.open("flow", &v, 999).as_deref(), Some("state-123"));
+        assert_eq!(k.open("flow", &v, 1_000), None, "expired");
+        assert_eq!(k.open("other", &v, 999), None, "moved to another cookie");
+        let mut t = v.clone();
+        t.insert(3, 'x');
+        assert_eq!(k.open("flow", &t, 999), None, "tampered");
+        // A session cookie is not a flow value, nor the other way round.
+        let s = k.sign("flow", &session(10));
+        assert_eq!(k.open("flow", &s, 11), None);
+        assert!(k.verify("flow", &v, 999).is_none());
+    }
+
     fn keys() -> Keys {
         Keys::new(vec![vec![7u8; 32]])
     }
 
     fn session(now: i64) -> Session {
-        Session::new(&User::new("u1", "Ada", Role::Admin), now, 3600)
+        Session::new(&User::new("u1", "Ada", Role::Admin), 0, now, 3600)
     }
 
     #[test]

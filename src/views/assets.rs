@@ -1,9 +1,7 @@
 //! Our own static files (CSS, JS, favicon), embedded in the binary, hashed and compressed once
 //! at startup. Pages link them by their content-hashed URL; `web::assets` serves them.
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
@@ -29,20 +27,6 @@ pub(crate) struct Asset {
     pub(crate) etag: HeaderValue,
 }
 
-/// `s` as a `'static` string, made once per distinct value in the process (one per asset
-/// content: the built-in files and each theme colour). Headers made from static strings are
-/// copied into responses without touching a reference count that concurrent requests share.
-fn interned(s: String) -> &'static str {
-    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&known) = seen.get(s.as_str()) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(s.into_boxed_str());
-    seen.insert(leaked);
-    leaked
-}
-
 impl Asset {
     fn new(name: &'static str, content_type: &'static str, raw: Vec<u8>) -> Asset {
         let digest = Sha256::digest(&raw);
@@ -54,7 +38,7 @@ impl Asset {
             .ok()
             .filter(|g| g.len() < raw.len());
         // Hex digits in quotes: always a valid header value.
-        let etag = HeaderValue::from_static(interned(format!("\"{hash}\"")));
+        let etag = HeaderValue::from_static(crate::links::intern(format!("\"{hash}\"")));
         Asset {
             name,
             content_type,
@@ -74,17 +58,30 @@ pub(crate) struct Assets {
 }
 
 impl Assets {
-    /// `accent` is a validated CSS colour; it goes into the generated `theme.css`.
-    pub(crate) fn new(accent: &str) -> Assets {
-        let theme = format!(":root {{ --accent: {accent}; }}\n");
-        Assets {
-            files: vec![
-                Asset::new("app.css", "text/css; charset=utf-8", APP_CSS.into()),
-                Asset::new("theme.css", "text/css; charset=utf-8", theme.into_bytes()),
-                Asset::new("app.js", "text/javascript; charset=utf-8", APP_JS.into()),
-                Asset::new("favicon.svg", "image/svg+xml", FAVICON.into()),
-            ],
+    /// `theme` is the generated `theme.css` (validated colours); `favicon` and `logo` are the
+    /// host's images with their sniffed types (our own icon without a favicon).
+    pub(crate) fn new(
+        theme: String,
+        favicon: Option<(Vec<u8>, &'static str)>,
+        logo: Option<(Vec<u8>, &'static str)>,
+    ) -> Assets {
+        let icon = favicon.unwrap_or_else(|| (FAVICON.into(), "image/svg+xml"));
+        let mut files = vec![
+            Asset::new("app.css", "text/css; charset=utf-8", APP_CSS.into()),
+            Asset::new("theme.css", "text/css; charset=utf-8", theme.into_bytes()),
+            Asset::new("app.js", "text/javascript; charset=utf-8", APP_JS.into()),
+            Asset::new("favicon", icon.1, icon.0),
+        ];
+        if let Some((bytes, kind)) = logo {
+            files.push(Asset::new("logo", kind, bytes));
         }
+        Assets { files }
+    }
+
+    /// The built-in files with the default theme.
+    #[cfg(test)]
+    pub(crate) fn default_theme() -> Assets {
+        Assets::new(":root { --accent: #0b7285; }\n".into(), None, None)
     }
 
     /// The versioned URL path (relative) of `name`: `/assets/app.css?v=0123abcd…`.

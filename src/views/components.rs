@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn action_button_escapes_and_carries_back_and_csrf() {
         let urls = crate::links::Urls::new(crate::links::MountPrefix::default());
-        let assets = crate::views::assets::Assets::new("#000");
+        let assets = crate::views::assets::Assets::default_theme();
         let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
         let v = View {
             csrf: Some("tok\"<"),
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn pager_links_keep_the_query_and_encode_it() {
         let urls = crate::links::Urls::new(crate::links::MountPrefix::new("/ops").unwrap());
-        let assets = crate::views::assets::Assets::new("#000");
+        let assets = crate::views::assets::Assets::default_theme();
         let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
         let v = View::test(&urls, &assets, &st, false, false);
         let params = [("q", "a b&<\"x\">"), ("state", ""), ("page", "2")];
@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn times_in_the_scheduler_zone() {
         let urls = crate::links::Urls::new(crate::links::MountPrefix::default());
-        let assets = crate::views::assets::Assets::new("#000");
+        let assets = crate::views::assets::Assets::default_theme();
         let now: Timestamp = "2026-11-23T17:04:05Z".parse().unwrap();
         let st = crate::views::test_status("Europe/Berlin", now);
         let v = View::test(&urls, &assets, &st, false, false);

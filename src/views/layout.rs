@@ -31,7 +31,7 @@ pub(crate) fn page(
                 div.shell {
                     nav.sidebar aria-label="Main" {
                         a.brand href=(u.href("/")) {
-                            img src=(v.asset("favicon.svg")) alt="" width="22" height="22";
+                            (brand_mark(v, 22))
                             span { (v.title) }
                         }
                         // The audit log records who did what: only with sign-in.
@@ -57,11 +57,11 @@ pub(crate) fn page(
                                     span.user title={"Signed in as " (u.id)} {
                                         (u.name) " · " span.muted { (u.role().map(|r| r.as_str()).unwrap_or("no role")) }
                                     }
-                                    form.inline method="post" action=(v.urls.href("/logout")) {
+                                    form.inline method="post" action=(v.urls.href(v.urls.sign().logout)) {
                                         (v.csrf_field())
                                         button.btn type="submit" { "Sign out" }
                                     }
-                                    form.inline method="post" action=(v.urls.href("/logout/all")) {
+                                    form.inline method="post" action=(v.urls.href(v.urls.sign().logout_all)) {
                                         (v.csrf_field())
                                         button.btn type="submit" title="End every session of yours, in every browser and on every replica" data-confirm="Sign out everywhere? Every browser signed in as you must sign in again." { "Sign out everywhere" }
                                     }
@@ -76,6 +76,18 @@ pub(crate) fn page(
     }
 }
 
+/// The host's logo, else the favicon, `size` pixels high; decorative (the title beside it
+/// names the dashboard).
+pub(crate) fn brand_mark(v: &View<'_>, size: u32) -> Markup {
+    html! {
+        @if v.brand.logo {
+            img.logo src=(v.asset("logo")) alt="" height=(size);
+        } @else {
+            img src=(v.asset("favicon")) alt="" width=(size) height=(size);
+        }
+    }
+}
+
 /// The document head: our styles, icon and (optionally) script; nothing inline.
 pub(crate) fn head(v: &View<'_>, title: &str, script: bool) -> Markup {
     html! {
@@ -86,7 +98,7 @@ pub(crate) fn head(v: &View<'_>, title: &str, script: bool) -> Markup {
             title { (title) " · " (v.title) }
             link rel="stylesheet" href=(v.asset("app.css"));
             link rel="stylesheet" href=(v.asset("theme.css"));
-            link rel="icon" type="image/svg+xml" href=(v.asset("favicon.svg"));
+            link rel="icon" type=(v.brand.favicon_type) href=(v.asset("favicon"));
             @if script {
                 script src=(v.asset("app.js")) defer {}
             }

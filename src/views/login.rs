@@ -1,8 +1,44 @@
-//! The sign-in page: a plain form, or the backend's explanation of how to get in.
+//! The sign-in page: every interactive way in the login backends offer (a password form,
+//! "Sign in with …" buttons), and what they say of how to get in.
 
 use maud::{html, Markup, DOCTYPE};
 
 use super::View;
+use crate::auth::{LoginHelp, SignInMethod};
+
+/// What the login page offers.
+#[derive(Debug, Default)]
+pub(crate) struct Offer<'a> {
+    /// Show the username and password form.
+    pub(crate) password: bool,
+    /// Buttons: their text and full link (base, path and `next` already in).
+    pub(crate) links: Vec<(&'a str, String)>,
+    /// Each backend's help.
+    pub(crate) helps: &'a [LoginHelp],
+    /// Said when there is no way in at all.
+    pub(crate) closed: Option<&'a str>,
+}
+
+impl<'a> Offer<'a> {
+    /// The offer of `methods`, with `link` making a button's URL from its path.
+    pub(crate) fn of(
+        methods: &'a [SignInMethod],
+        helps: &'a [LoginHelp],
+        link: impl Fn(&str) -> String,
+    ) -> Offer<'a> {
+        let mut offer = Offer {
+            helps,
+            ..Offer::default()
+        };
+        for m in methods {
+            match m {
+                SignInMethod::Password => offer.password = true,
+                SignInMethod::Link { label, path } => offer.links.push((label, link(path))),
+            }
+        }
+        offer
+    }
+}
 
 /// The whole login page (it has no sidebar: nothing else is reachable yet).
 pub(crate) fn login(
@@ -10,8 +46,7 @@ pub(crate) fn login(
     next: &str,
     username: &str,
     error: Option<&str>,
-    help: Option<&str>,
-    form: bool,
+    offer: &Offer<'_>,
 ) -> Markup {
     html! {
         (DOCTYPE)
@@ -20,19 +55,28 @@ pub(crate) fn login(
             body.login-page {
                 main #main.login-box {
                     div.brand {
-                        img src=(v.asset("favicon.svg")) alt="" width="28" height="28";
+                        (super::layout::brand_mark(v, 28))
                         span { (v.title) }
                     }
                     h1 { "Sign in" }
+                    @if let Some(d) = &v.brand.description {
+                        p.description { (d) }
+                    }
                     @if let Some(e) = error {
                         div.flash.flash-err role="alert" { (e) }
                     }
-                    @if form {
-                        form.card method="post" action=(v.urls.href("/login")) {
+                    @for (label, href) in &offer.links {
+                        a.btn.btn-primary.btn-block.sso href=(href) { (label) }
+                    }
+                    @if offer.password {
+                        @if !offer.links.is_empty() {
+                            p.or.muted { span { "or with a password" } }
+                        }
+                        form.card method="post" action=(v.urls.href(v.urls.sign().login)) {
                             input type="hidden" name="next" value=(next);
                             div.field {
                                 label for="username" { "Username" }
-                                input #username type="text" name="username" value=(username) autocomplete="username" required autofocus;
+                                input #username type="text" name="username" value=(username) autocomplete="username" required autofocus[offer.links.is_empty()];
                             }
                             div.field {
                                 label for="password" { "Password" }
@@ -41,8 +85,16 @@ pub(crate) fn login(
                             button.btn.btn-primary type="submit" { "Sign in" }
                         }
                     }
-                    @if let Some(h) = help {
-                        p.card.muted { (h) }
+                    @for h in offer.helps {
+                        p.card.muted.help {
+                            (h.as_text())
+                            @if let Some((url, text)) = h.as_link() {
+                                " " a href=(url) rel="noopener noreferrer" { (text) }
+                            }
+                        }
+                    }
+                    @if let Some(c) = offer.closed {
+                        p.card.muted { (c) }
                     }
                 }
             }

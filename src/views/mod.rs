@@ -3,6 +3,7 @@
 
 pub(crate) mod assets;
 pub(crate) mod audit;
+pub(crate) mod brand;
 pub(crate) mod components;
 pub(crate) mod errors;
 pub(crate) mod form;
@@ -23,12 +24,15 @@ use crate::auth::User;
 use crate::links::Urls;
 use crate::seam::SchedulerStatus;
 use assets::Assets;
+pub(crate) use brand::Brand;
 
 /// What every page needs to render.
 pub(crate) struct View<'a> {
     pub(crate) urls: &'a Urls,
     pub(crate) assets: &'a Assets,
     pub(crate) title: &'a str,
+    /// The host's description, logo and favicon.
+    pub(crate) brand: &'a Brand,
     pub(crate) status: &'a SchedulerStatus,
     pub(crate) tz: TimeZone,
     pub(crate) now: Timestamp,
@@ -70,6 +74,7 @@ impl<'a> View<'a> {
             urls,
             assets,
             title: "t",
+            brand: &brand::DEFAULT,
             status,
             tz: TimeZone::get(&status.timezone).expect("zone"),
             now: status.now,

@@ -34,6 +34,9 @@ pub(crate) fn overview(
         }
     };
     html! {
+        @if let Some(d) = &v.brand.description {
+            p.description { (d) }
+        }
         div.stats data-live="stats" {
             a.stat href=(u.href("/tasks")) {
                 span.stat-num { (stats.tasks.total()) }

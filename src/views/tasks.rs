@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn hand_written_row_matches_the_template() {
-        let assets = crate::views::assets::Assets::new("#000");
+        let assets = crate::views::assets::Assets::default_theme();
         let now: jiff::Timestamp = "2026-03-01T10:00:30Z".parse().unwrap();
         let st = crate::views::test_status("Europe/Berlin", now);
         let rows = [
@@ -499,7 +499,7 @@ mod tests {
     /// base path or time zone sharing the kept rows.
     #[test]
     fn kept_rows_match_fresh_ones() {
-        let assets = crate::views::assets::Assets::new("#000");
+        let assets = crate::views::assets::Assets::default_theme();
         let kept = Fragments::default();
         let mut rows = vec![
             info("plain", "plain", false, None, true),

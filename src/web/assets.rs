@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn etag_revalidation_and_gzip() {
-        let assets = Assets::new("#0b7285");
+        let assets = Assets::default_theme();
         let path = assets.path("app.css");
         let v = path.split("v=").nth(1).unwrap();
         let r = serve(&assets, "app.css", Some(v), &HeaderMap::new());

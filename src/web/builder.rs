@@ -12,6 +12,7 @@ use super::routes::Router;
 use super::sessions::Sessions;
 use super::sse::Streams;
 use crate::audit::{AuditLog, AuditSink};
+use crate::auth::chain::Backends;
 use crate::auth::session::Keys;
 use crate::auth::throttle::{LoginSlots, Throttle};
 use crate::auth::AuthBackend;
@@ -38,6 +39,12 @@ pub enum ConfigError {
     Auth(String),
     /// The dashboard cannot be mounted where asked.
     Mount(String),
+    /// A colour pairing would fail WCAG AA contrast (each line names one, with its ratio).
+    Contrast(Vec<String>),
+    /// A branding image or text is unusable.
+    Brand(String),
+    /// A sign-in path or public path clashes or is malformed.
+    Path(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -53,6 +60,13 @@ impl fmt::Display for ConfigError {
             ConfigError::Secret(why) => write!(f, "invalid session secret: {why}"),
             ConfigError::Mount(why) => f.write_str(why),
             ConfigError::Auth(why) => write!(f, "invalid login backend: {why}"),
+            ConfigError::Contrast(short) => write!(
+                f,
+                "colours fail WCAG AA contrast: {}; pick darker (or lighter) colours, or call allow_low_contrast(true) to only warn",
+                short.join("; ")
+            ),
+            ConfigError::Brand(why) => write!(f, "invalid branding: {why}"),
+            ConfigError::Path(why) => write!(f, "invalid path: {why}"),
         }
     }
 }
@@ -80,7 +94,14 @@ pub struct DashboardBuilder {
     trusted_proxies: Vec<IpAddr>,
     body_limit: usize,
     keepalive: Duration,
-    auth: Option<Arc<dyn AuthBackend>>,
+    auth: Vec<Arc<dyn AuthBackend>>,
+    login_path: Option<String>,
+    public_paths: Vec<String>,
+    description: Option<String>,
+    favicon: Option<Vec<u8>>,
+    logo: Option<Vec<u8>>,
+    sidebar: Option<String>,
+    allow_low_contrast: bool,
     secrets: Vec<Vec<u8>>,
     session_cookie: String,
     session_ttl: Duration,
@@ -131,7 +152,14 @@ impl DashboardBuilder {
             trusted_proxies: Vec::new(),
             body_limit: 64 * 1024,
             keepalive: Duration::from_secs(15),
-            auth: None,
+            auth: Vec::new(),
+            login_path: None,
+            public_paths: Vec::new(),
+            description: None,
+            favicon: None,
+            logo: None,
+            sidebar: None,
+            allow_low_contrast: false,
             secrets: Vec::new(),
             session_cookie: "taskdeck_session".into(),
             session_ttl: Duration::from_secs(12 * 3600),
@@ -169,9 +197,62 @@ impl DashboardBuilder {
         self
     }
 
-    /// Accent colour, `#rgb` or `#rrggbb`. Default `#0b7285`.
+    /// Accent colour, `#rgb` or `#rrggbb`. Default `#0b7285`. It must reach WCAG AA (4.5:1)
+    /// as white button text's background and as link text on the light and dark pages, else
+    /// [`DashboardBuilder::build`] refuses it with the ratios it measured.
     pub fn accent_color(mut self, colour: &str) -> Self {
         self.accent = colour.to_string();
+        self
+    }
+
+    /// The sidebar's background, `#rgb` or `#rrggbb`, in both themes. Its text is white or
+    /// dark, whichever reads better, and must reach 4.5:1. Default: the panel colour.
+    pub fn sidebar_color(mut self, colour: &str) -> Self {
+        self.sidebar = Some(colour.to_string());
+        self
+    }
+
+    /// Build with colours that fail WCAG AA, logging a warning with the ratios instead of
+    /// refusing them. Default `false`.
+    pub fn allow_low_contrast(mut self, yes: bool) -> Self {
+        self.allow_low_contrast = yes;
+        self
+    }
+
+    /// A sentence or two on the login page and the overview (plain text, at most 500 bytes).
+    pub fn description(mut self, text: &str) -> Self {
+        self.description = Some(text.to_string());
+        self
+    }
+
+    /// The browser tab's icon: PNG, ICO, GIF, JPEG, WebP or SVG bytes (at most 256 KiB),
+    /// served under a content-hashed URL. Default: taskdeck's.
+    pub fn favicon(mut self, image: impl Into<Vec<u8>>) -> Self {
+        self.favicon = Some(image.into());
+        self
+    }
+
+    /// A logo shown beside the title in the sidebar and on the login page, in place of the
+    /// icon: image bytes as for [`DashboardBuilder::favicon`].
+    pub fn logo(mut self, image: impl Into<Vec<u8>>) -> Self {
+        self.logo = Some(image.into());
+        self
+    }
+
+    /// Where the sign-in page lives, relative to the base, e.g. `/signin`. Sign-out is beside
+    /// it (`/logout` for `/signin`, `/account/logout` for `/account/signin`), and sign-out
+    /// everywhere below that (`…/logout/all`). Default `/login`.
+    pub fn login_path(mut self, path: &str) -> Self {
+        self.login_path = Some(path.to_string());
+        self
+    }
+
+    /// Opens a path (matchit syntax, e.g. `/sso/metadata.xml` or `/sso/{file}`) to everyone
+    /// and hands it to the login backends' `AuthBackend::extra_route`, as `/auth/…` is.
+    /// For a backend's own routes or files outside `/auth/`. A path the dashboard already
+    /// serves is refused at build.
+    pub fn public_path(mut self, path: &str) -> Self {
+        self.public_paths.push(path.to_string());
         self
     }
 
@@ -210,10 +291,31 @@ impl DashboardBuilder {
         self
     }
 
-    /// Turns login on with this backend. Default: off (everyone may do everything; put the
-    /// dashboard behind your own access control).
+    /// Turns login on with this backend, in place of any given before. Default: off (everyone
+    /// may do everything; put the dashboard behind your own access control).
     pub fn auth(mut self, backend: impl AuthBackend) -> Self {
-        self.auth = Some(Arc::new(backend));
+        self.auth = vec![Arc::new(backend)];
+        self
+    }
+
+    /// Adds another login backend after those given: the first that recognises a request
+    /// wins, the login page offers every interactive way in (a password form, "Sign in
+    /// with …" buttons), and API calls may use any non-interactive one (a bearer token).
+    ///
+    /// ```
+    /// # #[cfg(feature = "jwt")] {
+    /// use taskdeck::{Dashboard, JwtBackend, PasswordBackend, Role, Scheduler};
+    /// let scheduler = Scheduler::builder().build()?;
+    /// let hash = PasswordBackend::hash("correct horse battery staple")?;
+    /// let dashboard = Dashboard::builder(scheduler)
+    ///     .auth(PasswordBackend::new().user("ada", &hash, Role::Admin)?)
+    ///     .also(JwtBackend::hs256(b"thirty-two bytes of shared secret!!").audience("taskdeck"))
+    ///     .build()?;
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn also(mut self, backend: impl AuthBackend) -> Self {
+        self.auth.push(Arc::new(backend));
         self
     }
 
@@ -346,7 +448,11 @@ impl DashboardBuilder {
     /// Checks the settings.
     pub fn build(self) -> Result<Dashboard, ConfigError> {
         let prefix = MountPrefix::new(&self.prefix).map_err(ConfigError::Prefix)?;
-        if let Some(why) = self.auth.as_ref().and_then(|a| a.config_error()) {
+        if self.auth.len() > 32 {
+            return Err(ConfigError::Auth("at most 32 login backends".into()));
+        }
+        let auth = Backends::new(self.auth);
+        if let Some(why) = auth.as_ref().and_then(Backends::config_error) {
             return Err(ConfigError::Auth(why));
         }
         let title = self.title.trim().to_string();
@@ -355,11 +461,54 @@ impl DashboardBuilder {
                 "it must be 1 to 80 bytes long".to_string(),
             ));
         }
-        let a = self.accent.trim();
-        let hex = a.strip_prefix('#').unwrap_or("");
-        if !(hex.len() == 3 || hex.len() == 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if crate::views::brand::parse_hex(&self.accent).is_none() {
             return Err(ConfigError::Accent(self.accent.clone()));
         }
+        let theme = match crate::views::brand::theme(&self.accent, self.sidebar.as_deref()) {
+            Ok(css) => css,
+            Err(short) if short.iter().any(|s| s.contains("is not a colour")) => {
+                return Err(ConfigError::Brand(short.join("; ")))
+            }
+            Err(short) if self.allow_low_contrast => {
+                tracing::warn!(pairs = %short.join("; "), "dashboard colours fail WCAG AA contrast");
+                crate::views::brand::theme_unchecked(&self.accent, self.sidebar.as_deref())
+            }
+            Err(short) => return Err(ConfigError::Contrast(short)),
+        };
+        let description = match self.description.map(|d| d.trim().to_string()) {
+            Some(d) if d.len() > 500 => {
+                return Err(ConfigError::Brand(format!(
+                    "the description is {} bytes; at most 500",
+                    d.len()
+                )))
+            }
+            Some(d) if d.is_empty() => None,
+            d => d,
+        };
+        let image = |what: &str, bytes: Option<Vec<u8>>| match bytes {
+            None => Ok(None),
+            Some(b) => crate::views::brand::image_type(&b)
+                .map(|t| Some((b, t)))
+                .map_err(|e| ConfigError::Brand(format!("{what}: {e}"))),
+        };
+        let favicon = image("favicon", self.favicon)?;
+        let logo = image("logo", self.logo)?;
+        let brand = crate::views::Brand {
+            description,
+            favicon_type: favicon.as_ref().map_or("image/svg+xml", |f| f.1),
+            logo: logo.is_some(),
+        };
+        let sign = match &self.login_path {
+            Some(p) => crate::links::SignPaths::at(p).map_err(ConfigError::Path)?,
+            None => crate::links::SignPaths::default_paths(),
+        };
+        let mut public = self.public_paths;
+        public.extend(
+            auth.as_ref()
+                .map(Backends::public_paths)
+                .unwrap_or_default(),
+        );
+        let router = Router::new(sign, &public).map_err(ConfigError::Path)?;
         if !(1024..=16 * 1024 * 1024).contains(&self.body_limit) {
             return Err(ConfigError::Limit(
                 "body_limit must be between 1 KiB and 16 MiB".into(),
@@ -388,7 +537,7 @@ impl DashboardBuilder {
         if secrets.is_empty() {
             let mut key = vec![0u8; 32];
             crate::entropy::random_bytes(&mut key);
-            if self.auth.is_some() {
+            if auth.is_some() {
                 tracing::warn!(
                     "no session secret configured (TASKDECK_SECRET or DashboardBuilder::secret): using a random key; sessions end when the process restarts and are not shared between replicas"
                 );
@@ -419,13 +568,15 @@ impl DashboardBuilder {
                 backend: self.backend,
                 prefix,
                 title,
-                assets: Assets::new(a),
-                router: Router::new(),
+                assets: Assets::new(theme, favicon, logo),
+                brand,
+                sign,
+                router,
                 trusted_proxies: self.trusted_proxies,
                 body_limit: self.body_limit,
                 keepalive: self.keepalive,
                 closing: tokio::sync::watch::Sender::new(false),
-                auth: self.auth,
+                auth,
                 keys: Keys::new(secrets),
                 session_cookie: cookie,
                 session_ttl: self.session_ttl,

@@ -14,9 +14,10 @@ use super::request::{BadRequest, Params};
 use super::response::{html, json_error, Resp};
 use super::routes::Router;
 use crate::audit::{AuditEntry, AuditSink};
+use crate::auth::chain::Backends;
 use crate::auth::session::Keys;
 use crate::auth::throttle::Throttle;
-use crate::auth::{AuthBackend, Role, User};
+use crate::auth::{Role, User};
 use crate::cookies;
 use crate::links::{safe_relative, MountPrefix, Urls};
 use crate::scheduler::Lifecycle;
@@ -37,7 +38,11 @@ pub(crate) struct Shared {
     pub(crate) keepalive: Duration,
     /// Set when serving stops: event streams end.
     pub(crate) closing: tokio::sync::watch::Sender<bool>,
-    pub(crate) auth: Option<Arc<dyn AuthBackend>>,
+    pub(crate) auth: Option<Backends>,
+    /// Where signing in and out live.
+    pub(crate) sign: &'static crate::links::SignPaths,
+    /// The description, logo and colours (`DashboardBuilder::description`, …).
+    pub(crate) brand: crate::views::Brand,
     pub(crate) keys: Keys,
     pub(crate) session_cookie: String,
     pub(crate) session_ttl: Duration,
@@ -70,6 +75,8 @@ pub(crate) struct SessionMeta {
     pub(crate) user: String,
     pub(crate) iat_ms: i64,
     pub(crate) exp: i64,
+    /// The login backend that signed it in.
+    pub(crate) via: u8,
 }
 
 /// How long a connection may take, and how many there may be (see `DashboardBuilder`).
@@ -97,6 +104,16 @@ pub(crate) enum Denied {
 }
 
 impl Shared {
+    /// True when the browser reached the dashboard over HTTPS as far as it can tell: cookies
+    /// are forced secure, or a trusted proxy says `X-Forwarded-Proto: https`.
+    pub(crate) fn secure(&self, headers: &http::HeaderMap, peer: Option<IpAddr>) -> bool {
+        self.force_secure
+            || (peer.is_some_and(|p| self.trusted_proxies.contains(&p))
+                && headers
+                    .get("x-forwarded-proto")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")))
+    }
+
     /// The one role check: may `user` act with `role`'s rights here?
     pub(crate) fn permits(&self, user: Option<&User>, role: Role) -> Result<(), Denied> {
         if self.read_only && role > Role::Viewer {
@@ -211,6 +228,7 @@ impl Ctx<'_> {
             urls: &self.urls,
             assets: &self.shared.assets,
             title: &self.shared.title,
+            brand: &self.shared.brand,
             status: st,
             tz: tz.clone(),
             now: st.now,
@@ -332,6 +350,7 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
         urls,
         assets: &shared.assets,
         title: &shared.title,
+        brand: &shared.brand,
         status: &st,
         tz: TimeZone::UTC,
         now: st.now,

@@ -163,7 +163,7 @@ impl Dashboard {
             let rel = mount.strip(path).unwrap_or(path);
             // Built when needed: assets and the health check have no links (and joining
             // shares the prefix, a reference count every request would fight over).
-            let urls = || Urls::new(forwarded.join(mount));
+            let urls = || Urls::with_sign(forwarded.join(mount), shared.sign);
             let query = parts.uri.query().unwrap_or("");
             let wants_json = rel.starts_with("/api/") || accepts_json(&parts.headers);
             if rel.is_empty() {
@@ -265,7 +265,7 @@ impl Dashboard {
                 &shared.trusted_proxies,
                 shared.client_header,
             );
-            let identity = gate::identify(shared, &parts, rel, client, peer).await;
+            let identity = gate::identify(shared, &parts, rel, &urls, client, peer).await;
             if let Some(refusal) = gate::check(
                 shared,
                 &gate::Asked {
@@ -285,12 +285,7 @@ impl Dashboard {
             }
 
             // 4. handler
-            let secure = shared.force_secure
-                || (peer.is_some_and(|p| shared.trusted_proxies.contains(&p))
-                    && parts
-                        .headers
-                        .get(X_FORWARDED_PROTO)
-                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
+            let secure = shared.secure(&parts.headers, peer);
             // The handler's context lives in the boxed handler future, not in every request's.
             Box::pin(async {
                 let csrf = identity.binding.as_deref().map(|b| shared.keys.csrf(b));

@@ -33,6 +33,7 @@ pub(crate) async fn identify(
     shared: &Shared,
     parts: &Parts,
     rel: &str,
+    urls: &Urls,
     client: Option<IpAddr>,
     peer: Option<IpAddr>,
 ) -> Identity {
@@ -51,23 +52,48 @@ pub(crate) async fn identify(
         // Only a session due for its re-check waits, in a future of its own, boxed before it is
         // awaited so that every request's future holds a pointer, not the session's state.
         let recheck = Box::pin(async move {
-            let user = shared.sessions.recheck(&**auth, &s).await?;
+            // A session of a backend no longer configured stands as signed.
+            let user = match auth.get(s.via) {
+                Some(backend) => shared.sessions.recheck(backend, &s).await?,
+                None => s.user(),
+            };
             Some(signed_in(*s, user))
         });
         if let Some(identity) = recheck.await {
             return identity;
         }
     }
+    if !auth.reads_credentials() {
+        return Identity::default();
+    }
+    // Backends that read credentials from the request are asked in a future of their own, so
+    // that every request's future stays small.
+    Box::pin(ask_backends(shared, auth, parts, rel, urls, client, peer)).await
+}
+
+async fn ask_backends(
+    shared: &Shared,
+    auth: &crate::auth::chain::Backends,
+    parts: &Parts,
+    rel: &str,
+    urls: &Urls,
+    client: Option<IpAddr>,
+    peer: Option<IpAddr>,
+) -> Identity {
     let rp = RequestParts {
         method: &parts.method,
         path: rel,
+        query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
         client,
         peer,
+        base: urls.base(),
+        secure: shared.secure(&parts.headers, peer),
+        flow: None,
     };
     match auth.authenticate(&rp).await {
-        Some(user) => Identity {
-            binding: auth.is_ambient(&rp).then(|| format!("user:{}", user.id)),
+        Some((user, ambient)) => Identity {
+            binding: ambient.then(|| format!("user:{}", user.id)),
             user: Some(user),
             session: None,
         },
@@ -110,6 +136,7 @@ fn signed_in(s: Session, user: User) -> Identity {
             user: s.sub,
             iat_ms: s.iat_ms,
             exp: s.exp,
+            via: s.via,
         })),
     }
 }

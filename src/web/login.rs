@@ -29,20 +29,18 @@ pub(crate) fn safe_next(cx: &Ctx<'_>, next: Option<&str>) -> String {
 
 fn page(cx: &Ctx<'_>, status: StatusCode, next: &str, username: &str, error: Option<&str>) -> Resp {
     let v = cx.view();
-    let (form, help) = match &cx.shared.auth {
-        Some(a) => {
-            let help = a.login_help();
-            // Backends that explain another way in show no password form.
-            (help.is_none(), help)
-        }
-        None => (
-            false,
-            Some("Login is not enabled for this dashboard.".to_string()),
-        ),
+    let (methods, helps) = match &cx.shared.auth {
+        Some(a) => (a.methods(), a.helps()),
+        None => (Vec::new(), Vec::new()),
     };
+    let link = |path: &str| cx.urls.with_query(path, [("next", next)]);
+    let mut offer = views::login::Offer::of(&methods, &helps, link);
+    if cx.shared.auth.is_none() {
+        offer.closed = Some("Login is not enabled for this dashboard.");
+    }
     html(
         status,
-        views::login::login(&v, next, username, error, help.as_deref(), form).into_string(),
+        views::login::login(&v, next, username, error, &offer).into_string(),
     )
 }
 
@@ -98,10 +96,11 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
-    match auth.login(username, password).await {
+    let (via, judged) = auth.login(username, password).await;
+    match judged {
         LoginResult::Success(user) => {
             attempt.succeeded();
-            let mut r = start_session(cx, &user, &next);
+            let mut r = start_session(cx, &user, via, &next);
             if let Some(c) = cookies::device(&device_token(cx, username), cx.cookie_scope()) {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }
@@ -168,10 +167,10 @@ fn throttled(cx: &Ctx<'_>, next: &str, username: &str, wait: std::time::Duration
 }
 
 /// Signs `user` in: a new session cookie, an audit entry, 303 to `next`.
-fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
+fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, via: u8, next: &str) -> Resp {
     let now = jiff::Timestamp::now().as_second();
     let ttl = i64::try_from(cx.shared.session_ttl.as_secs()).unwrap_or(i64::MAX);
-    let session = Session::new(user, now, ttl);
+    let session = Session::new(user, via, now, ttl);
     let value = cx.shared.keys.sign(&cx.shared.session_cookie, &session);
     let mut r = see_other(next);
     let c = cookies::session(
@@ -195,35 +194,97 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, next: &str) -> Resp {
     r
 }
 
-/// `/auth/…`: the backend's own routes.
+/// `/auth/…` and the backends' public paths: the backends' own routes.
 pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     let Some(auth) = &cx.shared.auth else {
         return not_found(cx.shared, &cx.urls, cx.json).await;
     };
-    let path = cx.here.split('?').next().unwrap_or("");
+    let (path, query) = cx.here.split_once('?').unwrap_or((&cx.here, ""));
+    let flow_cookie = flow_cookie(cx);
+    let now = jiff::Timestamp::now().as_second();
+    let flow = cookies::values(cx.headers, &flow_cookie)
+        .find_map(|v| cx.shared.keys.open(&flow_cookie, v, now));
     let rp = crate::auth::RequestParts {
         method: cx.method,
         path,
+        query,
         headers: cx.headers,
         client: cx.client,
         peer: cx.peer,
+        base: cx.urls.base(),
+        secure: cx.secure,
+        flow: flow.as_deref(),
     };
-    match auth.extra_route(&rp, body).await {
-        None => not_found(cx.shared, &cx.urls, cx.json).await,
-        Some(crate::auth::AuthReply::SignIn { user, next }) => {
-            let next = safe_next(cx, next.as_deref());
-            start_session(cx, &user, &next)
+    use crate::auth::AuthReply;
+    let reply = auth.extra_route(&rp, body).await;
+    let clear_flow = |mut r: Resp| {
+        if flow.is_some() {
+            if let Some(c) =
+                cookies::clearing(&flow_cookie, cx.cookie_scope(), cookie::SameSite::Lax)
+            {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
         }
-        Some(crate::auth::AuthReply::Redirect(to)) => see_other(&to),
-        Some(crate::auth::AuthReply::Html(status, page)) => {
+        r
+    };
+    match reply {
+        None => not_found(cx.shared, &cx.urls, cx.json).await,
+        Some((via, AuthReply::SignIn { user, next })) => {
+            let next = safe_next(cx, next.as_deref());
+            clear_flow(start_session(cx, &user, via, &next))
+        }
+        Some((_, AuthReply::Redirect(to))) => see_other(&to),
+        Some((_, AuthReply::Begin { to, flow })) => {
+            if flow.len() > 2048 {
+                tracing::warn!(
+                    bytes = flow.len(),
+                    "a login backend's flow state is over 2 KiB; refused"
+                );
+                return cx.fail(&BackendError::unavailable("the sign-in could not start"));
+            }
+            let sealed = cx
+                .shared
+                .keys
+                .seal(&flow_cookie, &flow, now + cookies::FLOW_TTL);
+            let mut r = see_other(&to);
+            if let Some(c) = cookies::flow(&flow_cookie, &sealed, cx.cookie_scope()) {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            r
+        }
+        Some((_, AuthReply::Html(status, page))) => {
             html(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), page)
+        }
+        Some((
+            _,
+            AuthReply::Refused {
+                status,
+                message,
+                action,
+                reason,
+            },
+        )) => {
+            cx.record_refused(&action, &reason, &message);
+            let status = StatusCode::from_u16(status)
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            let next = safe_next(cx, None);
+            clear_flow(page(cx, status, &next, "", Some(&message)))
         }
     }
 }
 
-/// 303 to the sign-in page, clearing the session cookie.
-fn signed_out(cx: &Ctx<'_>) -> Resp {
-    let mut r = see_other(&cx.urls.at("/login"));
+/// The name of the cookie that keeps a backend's flow state.
+fn flow_cookie(cx: &Ctx<'_>) -> String {
+    format!("{}_flow", cx.shared.session_cookie)
+}
+
+/// 303 to `to` (the sign-in page unless a backend says otherwise), clearing the session
+/// cookie.
+fn signed_out(cx: &Ctx<'_>, to: Option<String>) -> Resp {
+    let to = to.unwrap_or_else(|| cx.urls.at(cx.urls.sign().login));
+    let mut r = see_other(&to);
     let c = cookies::clearing(
         &cx.shared.session_cookie,
         cx.cookie_scope(),
@@ -235,9 +296,29 @@ fn signed_out(cx: &Ctx<'_>) -> Resp {
     r
 }
 
+/// Where a backend's `logout` may send the browser: an absolute http(s) URL, or a path under
+/// this dashboard (anything else goes to the sign-in page).
+fn after_logout(cx: &Ctx<'_>, to: Option<String>) -> Option<String> {
+    let to = to?;
+    let lower = to.to_ascii_lowercase();
+    let absolute = (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !to.chars().any(|c| c.is_whitespace() || c.is_control());
+    if absolute {
+        return Some(to);
+    }
+    let next = safe_next(cx, Some(&to));
+    (next == to).then_some(next)
+}
+
+/// The backend that signed this request's user in.
+fn signed_in_by<'s>(cx: &Ctx<'s>) -> Option<&'s dyn crate::auth::AuthBackend> {
+    let auth = cx.shared.auth.as_ref()?;
+    auth.get(cx.session_meta.map_or(0, |s| s.via))
+}
+
 pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
-    let r = signed_out(cx);
-    if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
+    let mut to = None;
+    if let Some(user) = cx.user {
         // The cookie is cleared, and a copy of it no longer opens anything.
         if let Some(s) = cx.session_meta {
             cx.shared
@@ -245,20 +326,24 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
                 .end_session(&s.sid, &user.id, s.exp)
                 .await;
         }
-        auth.logout(user).await;
+        if let Some(b) = signed_in_by(cx) {
+            to = after_logout(cx, b.logout(user).await);
+        }
         cx.record("logout", None, "ok".into());
     }
-    r
+    signed_out(cx, to)
 }
 
 /// `POST /logout/all`: ends every session of this user, on every replica, and signs out here.
 pub(crate) async fn logout_all(cx: &Ctx<'_>) -> Resp {
-    let r = signed_out(cx);
-    if let (Some(user), Some(auth)) = (cx.user, &cx.shared.auth) {
+    let mut to = None;
+    if let Some(user) = cx.user {
         cx.shared.sessions.end_user(&user.id).await;
-        auth.logout(user).await;
+        if let Some(b) = signed_in_by(cx) {
+            to = after_logout(cx, b.logout(user).await);
+        }
     }
-    r
+    signed_out(cx, to)
 }
 
 pub(crate) async fn audit_page(cx: &Ctx<'_>) -> Resp {

@@ -14,6 +14,7 @@ use http::Method;
 use matchit::Router as Table;
 
 use crate::auth::Role;
+use crate::links::SignPaths;
 use crate::seam::BulkAction;
 
 /// What handles a request.
@@ -580,22 +581,45 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new() -> Router {
-        let mut paths: Vec<(&'static str, Vec<&'static Route>)> = Vec::new();
+    /// The table's routes, with signing in and out at `sign`, and `public` paths answered by
+    /// the login backends as `/auth/…` is. A clash (a public path the dashboard serves) is an
+    /// error naming it.
+    pub(crate) fn new(sign: &SignPaths, public: &[String]) -> Result<Router, String> {
+        let mut paths: Vec<(String, Vec<&'static Route>)> = Vec::new();
+        let placed = |r: &Route| match r.path {
+            "/login" => sign.login,
+            "/logout" => sign.logout,
+            "/logout/all" => sign.logout_all,
+            p => p,
+        };
         for r in ROUTES {
-            match paths.iter_mut().find(|(p, _)| *p == r.path) {
+            let path = placed(r);
+            match paths.iter_mut().find(|(p, _)| p == path) {
                 Some((_, rs)) => rs.push(r),
-                None => paths.push((r.path, vec![r])),
+                None => paths.push((path.to_string(), vec![r])),
             }
         }
         let mut table = Table::new();
         for (path, routes) in paths {
-            // The table is a constant checked by the tests below, so inserting cannot fail.
-            if let Err(e) = table.insert(path, routes) {
-                tracing::error!(path, error = %e, "route conflict");
-            }
+            table
+                .insert(path.clone(), routes)
+                .map_err(|e| format!("{path} clashes with another route: {e}"))?;
         }
-        Router { table }
+        for p in public {
+            if !p.starts_with('/') || p.len() > 200 {
+                return Err(format!(
+                    "public path {p:?} must start with '/' (at most 200 bytes)"
+                ));
+            }
+            let routes: Vec<&'static Route> = ROUTES
+                .iter()
+                .filter(|r| matches!(r.handler, Handler::AuthRoute))
+                .collect();
+            table
+                .insert(p.clone(), routes)
+                .map_err(|e| format!("public path {p} clashes with a dashboard route: {e}"))?;
+        }
+        Ok(Router { table })
     }
 
     pub(crate) fn find<'p>(&self, method: &Method, path: &'p str) -> Result<Found<'p>, Miss> {
@@ -641,7 +665,7 @@ mod tests {
             );
         }
         let mut t = Table::new();
-        let router = Router::new();
+        let router = Router::new(SignPaths::default_paths(), &[]).unwrap();
         for r in ROUTES {
             let _ = t.insert(r.path, ());
             // Each path routes back to its own entry.
@@ -773,7 +797,7 @@ mod tests {
 
     #[test]
     fn table() {
-        let r = Router::new();
+        let r = Router::new(SignPaths::default_paths(), &[]).unwrap();
         let cases = [
             Case {
                 method: Method::GET,

@@ -1,0 +1,168 @@
+//! The HTTP client login backends talk to identity providers with: hyper's client over rustls
+//! (webpki roots), every call bounded in time and in the bytes it reads. Plain `http://` only
+//! to loopback addresses, unless allowed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Most bytes read from a provider's answer.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// A shared client.
+#[derive(Clone)]
+pub(crate) struct Fetch {
+    client: Arc<Client<Https, Full<Bytes>>>,
+    timeout: Duration,
+    allow_http: bool,
+}
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetch")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetch {
+    pub(crate) fn new(timeout: Duration, allow_http: bool) -> Result<Fetch, String> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| format!("TLS setup: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(4)
+            .build(https);
+        Ok(Fetch {
+            client: Arc::new(client),
+            timeout,
+            allow_http,
+        })
+    }
+
+    /// Whether `url` may be fetched: `https://`, or `http://` to a loopback host (or any host
+    /// when allowed).
+    pub(crate) fn check_url(&self, url: &str) -> Result<http::Uri, String> {
+        check_url(url, self.allow_http)
+    }
+
+    /// The body of a 200 answer to `GET url`.
+    pub(crate) async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let uri = self.check_url(url)?;
+        let req = http::Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let (status, body) = self.send(req, url).await?;
+        if status != 200 {
+            return Err(format!("{url} answered {status}"));
+        }
+        Ok(body)
+    }
+
+    /// `POST url` with a form body and an optional `Authorization` value: the status and
+    /// body, whatever the status.
+    pub(crate) async fn post_form(
+        &self,
+        url: &str,
+        form: &str,
+        authorization: Option<&str>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let uri = self.check_url(url)?;
+        let mut req = http::Request::post(uri)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(a) = authorization {
+            req = req.header(http::header::AUTHORIZATION, a);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(form.to_string())))
+            .map_err(|e| e.to_string())?;
+        self.send(req, url).await
+    }
+
+    async fn send(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        url: &str,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let call = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let status = resp.status().as_u16();
+            let body = Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| format!("{url}: reading the answer: {e}"))?
+                .to_bytes();
+            Ok((status, body.to_vec()))
+        };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "{url} did not answer within {} s",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+}
+
+pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<http::Uri, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("{url:?} has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") => {
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| a.is_loopback());
+            if loopback || allow_http {
+                Ok(uri)
+            } else {
+                Err(format!(
+                    "{url:?} is plain http: use https (http is allowed only to loopback addresses, unless allowed with allow_http)"
+                ))
+            }
+        }
+        _ => Err(format!("{url:?} must be an https:// URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_https_or_loopback_http() {
+        assert!(super::check_url("https://id.example.com/x", false).is_ok());
+        assert!(super::check_url("http://127.0.0.1:8080/x", false).is_ok());
+        assert!(super::check_url("http://[::1]:8080/x", false).is_ok());
+        assert!(super::check_url("http://localhost/x", false).is_ok());
+        assert!(super::check_url("http://id.example.com/x", false).is_err());
+        assert!(super::check_url("http://id.example.com/x", true).is_ok());
+        assert!(super::check_url("ftp://id.example.com/x", true).is_err());
+        assert!(super::check_url("/relative", true).is_err());
+    }
+}

@@ -1,0 +1,691 @@
+//! OpenID Connect sign-in: the authorization-code flow with PKCE, `state` and `nonce`,
+//! against a provider found by discovery, its ID tokens checked with jsonwebtoken against the
+//! provider's JWKS (cached, fetched again for an unknown `kid`).
+//!
+//! Routes, under the dashboard's base: `/auth/oidc/start` sends the browser to the provider;
+//! `/auth/oidc/callback` takes it back, exchanges the code and signs the user in. The flow's
+//! secrets (state, nonce, PKCE verifier, where to go after) stay in a cookie the dashboard
+//! signs, so any replica can finish a sign-in another began.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::claims::{ClaimMap, NoUser};
+use super::fetch::Fetch;
+use super::jwks::RemoteKeys;
+use super::{AuthBackend, AuthFuture, AuthReply, RequestParts, Role, SignInMethod, User};
+
+const START: &str = "/auth/oidc/start";
+const CALLBACK: &str = "/auth/oidc/callback";
+
+/// Sign-in through an OpenID Connect provider (Keycloak, Entra ID, Okta, Google, Dex, …).
+///
+/// Roles come from a claim of the ID token (`groups` unless set) through
+/// [`OidcBackend::map_role`]; a user the map grants nothing is refused, unless a
+/// [`OidcBackend::default_role`] is set. Register `{origin}{base}/auth/oidc/callback` as the
+/// redirect URI at the provider, e.g. `https://ops.example.com/jobs/auth/oidc/callback`.
+///
+/// ```no_run
+/// use taskdeck::{Dashboard, OidcBackend, Role, Scheduler};
+/// let scheduler = Scheduler::builder().build()?;
+/// let sso = OidcBackend::new("https://id.example.com/realms/ops", "taskdeck", Some("client-secret"))?
+///     .label("Sign in with Example ID")
+///     .map_role("ops-admins", Role::Admin)
+///     .map_role("ops", Role::Operator)
+///     .redirect_origin("https://ops.example.com")
+///     .sign_out_at_provider(true);
+/// let dashboard = Dashboard::builder(scheduler).auth(sso).build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct OidcBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    scopes: String,
+    label: String,
+    claims: ClaimMap,
+    origin: Option<String>,
+    sign_out: bool,
+    post_logout: Option<String>,
+    algorithms: Vec<Algorithm>,
+    leeway: u64,
+    fetch: Fetch,
+    min_refetch: Duration,
+    provider: RwLock<Option<Arc<Provider>>>,
+    discovering: tokio::sync::Mutex<Option<Instant>>,
+    /// `state`s already used on this replica (a replayed callback), newest last, bounded.
+    used: Mutex<VecDeque<String>>,
+    error: Option<String>,
+}
+
+/// What discovery found.
+struct Provider {
+    authorization_endpoint: String,
+    token_endpoint: String,
+    end_session_endpoint: Option<String>,
+    basic_auth: bool,
+    keys: RemoteKeys,
+}
+
+/// What the flow cookie keeps between the start and the callback.
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    state: String,
+    nonce: String,
+    verifier: String,
+    redirect_uri: String,
+    next: Option<String>,
+}
+
+/// Most remembered used states.
+const USED: usize = 4096;
+
+impl fmt::Debug for OidcBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The client secret is never printed.
+        f.debug_struct("OidcBackend")
+            .field("issuer", &self.inner.issuer)
+            .field("client_id", &self.inner.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcBackend {
+    /// A provider at `issuer` (its discovery document is
+    /// `{issuer}/.well-known/openid-configuration`), this dashboard registered there as
+    /// `client_id`, with a client secret for confidential clients (`None` for a public
+    /// client, which PKCE protects). `issuer` must be `https://`, or `http://` to a loopback
+    /// address (for local testing).
+    pub fn new(
+        issuer: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+    ) -> Result<OidcBackend, String> {
+        let issuer = issuer.trim().trim_end_matches('/').to_string();
+        let fetch = Fetch::new(Duration::from_secs(10), false)?;
+        fetch.check_url(&issuer)?;
+        if client_id.trim().is_empty() {
+            return Err("the OIDC client id is empty".into());
+        }
+        Ok(OidcBackend {
+            inner: Arc::new(Inner {
+                issuer,
+                client_id: client_id.trim().to_string(),
+                client_secret: client_secret.map(str::to_string).filter(|s| !s.is_empty()),
+                scopes: "openid profile email".into(),
+                label: "Sign in with single sign-on".into(),
+                claims: ClaimMap {
+                    plain_names: false,
+                    ..ClaimMap::new("groups", None)
+                },
+                origin: None,
+                sign_out: false,
+                post_logout: None,
+                algorithms: vec![Algorithm::RS256],
+                leeway: 30,
+                fetch,
+                min_refetch: Duration::from_secs(10),
+                provider: RwLock::new(None),
+                discovering: tokio::sync::Mutex::new(None),
+                used: Mutex::new(VecDeque::new()),
+                error: None,
+            }),
+        })
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => {
+                tracing::error!("OidcBackend settings changed after it was cloned; ignored");
+            }
+        }
+        self
+    }
+
+    /// The sign-in button's text. Default "Sign in with single sign-on".
+    pub fn label(self, text: &str) -> Self {
+        let text = text.trim().to_string();
+        self.edit(|i| i.label = text)
+    }
+
+    /// Scopes asked for besides `openid` (e.g. `"profile email groups"`). Default
+    /// `"profile email"`.
+    pub fn scopes(self, scopes: &str) -> Self {
+        let mut s = String::from("openid");
+        for scope in scopes.split_whitespace().filter(|s| *s != "openid") {
+            s.push(' ');
+            s.push_str(scope);
+        }
+        self.edit(|i| i.scopes = s)
+    }
+
+    /// A value of the roles claim that grants `role` (a group name, an app role).
+    pub fn map_role(self, value: &str, role: Role) -> Self {
+        let value = value.to_string();
+        self.edit(|i| i.claims.map.push((value, role)))
+    }
+
+    /// The claim the roles come from. Default `groups`. Dotted paths reach nested claims
+    /// (`realm_access.roles`).
+    pub fn roles_claim(self, claim: &str) -> Self {
+        let claim = claim.to_string();
+        self.edit(|i| i.claims.roles = claim)
+    }
+
+    /// The claim holding the user's id. Default `sub`.
+    pub fn user_claim(self, claim: &str) -> Self {
+        let claim = claim.to_string();
+        self.edit(|i| i.claims.user = claim)
+    }
+
+    /// The claim holding the display name. Default `name`.
+    pub fn name_claim(self, claim: &str) -> Self {
+        let claim = claim.to_string();
+        self.edit(|i| i.claims.name = claim)
+    }
+
+    /// The role of a user the map grants nothing. Default none: such users are refused.
+    pub fn default_role(self, role: Option<Role>) -> Self {
+        self.edit(|i| i.claims.default_role = role)
+    }
+
+    /// The scheme and host the browser reaches the dashboard at (`https://ops.example.com`),
+    /// for the redirect URI. Default: taken from each request (its `Host`, and HTTPS as the
+    /// dashboard sees it); set it in production, where a proxy may rewrite `Host`.
+    pub fn redirect_origin(self, origin: &str) -> Self {
+        let origin = origin.trim().trim_end_matches('/').to_string();
+        let bad = !(origin.starts_with("https://") || origin.starts_with("http://"))
+            || origin
+                .split("://")
+                .nth(1)
+                .is_some_and(|h| h.is_empty() || h.contains('/'));
+        self.edit(|i| {
+            if bad {
+                i.error = Some(format!(
+                    "redirect_origin {origin:?} must be a scheme and host, like https://ops.example.com"
+                ));
+            }
+            i.origin = Some(origin);
+        })
+    }
+
+    /// On sign-out, also end the session at the provider (its `end_session_endpoint`, when
+    /// discovery lists one). Default `false`.
+    pub fn sign_out_at_provider(self, yes: bool) -> Self {
+        self.edit(|i| i.sign_out = yes)
+    }
+
+    /// Where the provider sends the browser after its sign-out
+    /// (`post_logout_redirect_uri`; it must be registered there too).
+    pub fn post_logout_redirect(self, url: &str) -> Self {
+        let url = url.to_string();
+        self.edit(|i| i.post_logout = Some(url))
+    }
+
+    /// ID-token algorithms accepted. Default `RS256`.
+    pub fn algorithms(self, names: &[&str]) -> Self {
+        let parsed: Result<Vec<Algorithm>, String> = names
+            .iter()
+            .map(|n| super::jwks::parse_algorithm(n))
+            .collect();
+        self.edit(|i| match parsed {
+            Ok(a) if !a.is_empty() && a.iter().all(|a| !is_hmac(*a)) => i.algorithms = a,
+            Ok(_) => i.error = Some("OIDC ID tokens need at least one public-key algorithm".into()),
+            Err(e) => i.error = Some(e),
+        })
+    }
+
+    /// Plain `http://` to a provider that is not on a loopback address. Only for a provider on
+    /// a trusted network. Default `false`.
+    pub fn allow_http(self, yes: bool) -> Self {
+        let fetch = Fetch::new(Duration::from_secs(10), yes);
+        self.edit(|i| match fetch {
+            Ok(f) => i.fetch = f,
+            Err(e) => i.error = Some(e),
+        })
+    }
+
+    /// Least time between two fetches of the provider's keys for an unknown `kid`. Default
+    /// 10 s.
+    pub fn key_refetch_interval(self, every: Duration) -> Self {
+        self.edit(|i| i.min_refetch = every)
+    }
+
+    /// Clock leeway for `exp`, `iat` and `nbf`. Default 30 s.
+    pub fn leeway(self, secs: u64) -> Self {
+        self.edit(|i| i.leeway = secs)
+    }
+}
+
+fn is_hmac(a: Algorithm) -> bool {
+    matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+fn random(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    crate::entropy::random_bytes(&mut b);
+    B64.encode(b)
+}
+
+/// The value of `name` in a query string, decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn constant_eq(a: &str, b: &str) -> bool {
+    use hmac::Mac as _;
+    // Compare MACs of both under a fresh key: equal-length, constant-time.
+    let key = random(16);
+    let tag = |s: &str| {
+        let mut m = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(key.as_bytes())
+            .expect("HMAC takes any key length");
+        m.update(s.as_bytes());
+        m.finalize().into_bytes()
+    };
+    let ta = tag(a);
+    let mut m = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes any key length");
+    m.update(b.as_bytes());
+    m.verify_slice(&ta).is_ok()
+}
+
+fn refused(status: u16, message: &str, reason: impl Into<String>) -> AuthReply {
+    AuthReply::Refused {
+        status,
+        message: message.to_string(),
+        action: "oidc_refused".into(),
+        reason: reason.into(),
+    }
+}
+
+impl Inner {
+    /// The provider's endpoints, discovered at first use and kept; a failed discovery is
+    /// tried again at most every 10 s.
+    async fn provider(&self) -> Result<Arc<Provider>, String> {
+        if let Some(p) = self
+            .provider
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(p);
+        }
+        let mut last = self.discovering.lock().await;
+        if let Some(p) = self
+            .provider
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(p);
+        }
+        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(10)) {
+            return Err("the identity provider could not be reached a moment ago".into());
+        }
+        *last = Some(Instant::now());
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let doc: Value = serde_json::from_slice(&self.fetch.get(&url).await?)
+            .map_err(|e| format!("{url}: not JSON: {e}"))?;
+        let field = |name: &str| -> Result<String, String> {
+            doc.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("{url}: no {name}"))
+        };
+        let issuer = field("issuer")?;
+        if issuer.trim_end_matches('/') != self.issuer {
+            return Err(format!(
+                "the discovery document names issuer {issuer:?}, not {:?}",
+                self.issuer
+            ));
+        }
+        let authorization_endpoint = field("authorization_endpoint")?;
+        let token_endpoint = field("token_endpoint")?;
+        let jwks_uri = field("jwks_uri")?;
+        for u in [&authorization_endpoint, &token_endpoint, &jwks_uri] {
+            self.fetch.check_url(u)?;
+        }
+        let methods: Vec<&str> = doc
+            .get("token_endpoint_auth_methods_supported")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        // client_secret_basic is the default when the provider lists none.
+        let basic_auth = methods.is_empty() || methods.contains(&"client_secret_basic");
+        let p = Arc::new(Provider {
+            authorization_endpoint,
+            token_endpoint,
+            end_session_endpoint: doc
+                .get("end_session_endpoint")
+                .and_then(Value::as_str)
+                .filter(|u| self.fetch.check_url(u).is_ok())
+                .map(str::to_string),
+            basic_auth,
+            keys: RemoteKeys::new(jwks_uri, self.fetch.clone(), self.min_refetch),
+        });
+        *self.provider.write().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
+        Ok(p)
+    }
+
+    fn redirect_uri(&self, req: &RequestParts<'_>) -> Option<String> {
+        let origin = match &self.origin {
+            Some(o) => o.clone(),
+            None => {
+                let host = req.headers.get(http::header::HOST)?.to_str().ok()?;
+                let clean = !host.is_empty()
+                    && host.len() <= 255
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+                if !clean {
+                    return None;
+                }
+                let scheme = if req.secure { "https" } else { "http" };
+                format!("{scheme}://{host}")
+            }
+        };
+        Some(format!("{origin}{}{CALLBACK}", req.base))
+    }
+
+    async fn start(&self, req: &RequestParts<'_>) -> AuthReply {
+        let provider = match self.provider().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "OIDC discovery failed");
+                return refused(
+                    503,
+                    "The identity provider cannot be reached. Try again in a moment.",
+                    format!("discovery: {e}"),
+                );
+            }
+        };
+        let Some(redirect_uri) = self.redirect_uri(req) else {
+            return refused(400, "The request has no usable Host header.", "no Host");
+        };
+        let next = query_param(req.query, "next");
+        let flow = Flow {
+            state: random(24),
+            nonce: random(24),
+            verifier: random(48),
+            redirect_uri,
+            next,
+        };
+        let challenge = B64.encode(Sha256::digest(flow.verifier.as_bytes()));
+        let mut url = provider.authorization_endpoint.clone();
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", &flow.redirect_uri)
+                .append_pair("scope", &self.scopes)
+                .append_pair("state", &flow.state)
+                .append_pair("nonce", &flow.nonce)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256")
+                .finish(),
+        );
+        AuthReply::Begin {
+            to: url,
+            flow: serde_json::to_string(&flow).unwrap_or_default(),
+        }
+    }
+
+    async fn callback(&self, req: &RequestParts<'_>) -> AuthReply {
+        let query = req.query;
+        if let Some(err) = query_param(query, "error") {
+            let err: String = err.chars().take(100).collect();
+            return refused(
+                403,
+                &format!("The identity provider did not sign you in ({err})."),
+                format!("provider error: {err}"),
+            );
+        }
+        let Some(flow) = req.flow.and_then(|f| serde_json::from_str::<Flow>(f).ok()) else {
+            return refused(
+                400,
+                "This sign-in has expired or was started in another browser. Start again.",
+                "no flow cookie",
+            );
+        };
+        let state = query_param(query, "state").unwrap_or_default();
+        if !constant_eq(&state, &flow.state) {
+            return refused(
+                403,
+                "The sign-in answer does not match the sign-in this browser started. Start again.",
+                "state mismatch",
+            );
+        }
+        if !self.first_use(&flow.state) {
+            return refused(
+                403,
+                "This sign-in answer was already used. Start again.",
+                "replayed callback",
+            );
+        }
+        let Some(code) = query_param(query, "code").filter(|c| !c.is_empty() && c.len() <= 2048)
+        else {
+            return refused(400, "The sign-in answer has no code.", "no code");
+        };
+        let provider = match self.provider().await {
+            Ok(p) => p,
+            Err(e) => {
+                return refused(
+                    503,
+                    "The identity provider cannot be reached. Try again in a moment.",
+                    format!("discovery: {e}"),
+                )
+            }
+        };
+        let id_token = match self.exchange(&provider, &code, &flow).await {
+            Ok(t) => t,
+            Err(e) => {
+                return refused(
+                    403,
+                    "The identity provider did not accept the sign-in code (it may have been used already). Start again.",
+                    format!("token exchange: {e}"),
+                )
+            }
+        };
+        let claims = match self.verify(&provider, &id_token, &flow.nonce).await {
+            Ok(c) => c,
+            Err(e) => {
+                return refused(
+                    403,
+                    "The identity provider's answer did not verify. Start again.",
+                    format!("ID token: {e}"),
+                )
+            }
+        };
+        match self.claims.user_of(&claims) {
+            Ok(user) => AuthReply::SignIn {
+                user,
+                next: flow.next,
+            },
+            Err(NoUser::NoId(claim)) => refused(
+                403,
+                "The identity provider did not say who you are.",
+                format!("no {claim} claim"),
+            ),
+            Err(NoUser::NoRole) => {
+                let who = claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .chars()
+                    .take(64)
+                    .collect::<String>();
+                refused(
+                    403,
+                    "Your account has no role on this dashboard. Ask an administrator for access.",
+                    format!("no role for {who}"),
+                )
+            }
+        }
+    }
+
+    /// True the first time this replica sees `state` finish.
+    fn first_use(&self, state: &str) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        if used.iter().any(|s| s == state) {
+            return false;
+        }
+        if used.len() >= USED {
+            used.pop_front();
+        }
+        used.push_back(state.to_string());
+        true
+    }
+
+    async fn exchange(&self, p: &Provider, code: &str, flow: &Flow) -> Result<String, String> {
+        let (form, auth) = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "authorization_code")
+                .append_pair("code", code)
+                .append_pair("redirect_uri", &flow.redirect_uri)
+                .append_pair("code_verifier", &flow.verifier);
+            let mut auth = None;
+            match (&self.client_secret, p.basic_auth) {
+                (Some(secret), true) => {
+                    let enc =
+                        |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                    let pair = format!("{}:{}", enc(&self.client_id), enc(secret));
+                    auth = Some(format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair)
+                    ));
+                }
+                (Some(secret), false) => {
+                    form.append_pair("client_id", &self.client_id)
+                        .append_pair("client_secret", secret);
+                }
+                (None, _) => {
+                    form.append_pair("client_id", &self.client_id);
+                }
+            }
+            (form.finish(), auth)
+        };
+        let (status, body) = self
+            .fetch
+            .post_form(&p.token_endpoint, &form, auth.as_deref())
+            .await?;
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if status != 200 {
+            let err = v
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no error code");
+            return Err(format!("the token endpoint answered {status} ({err})"));
+        }
+        v.get("id_token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| "the token endpoint's answer has no id_token".into())
+    }
+
+    async fn verify(&self, p: &Provider, token: &str, nonce: &str) -> Result<Value, String> {
+        if token.len() > 16 * 1024 {
+            return Err("longer than 16 KiB".into());
+        }
+        let header = decode_header(token).map_err(|e| e.to_string())?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(format!("algorithm {:?} is not accepted", header.alg));
+        }
+        let key = p.keys.find(header.kid.as_deref()).await?;
+        let mut v = Validation::new(header.alg);
+        v.algorithms = self.algorithms.clone();
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.client_id]);
+        v.leeway = self.leeway;
+        let data = decode::<Value>(token, &key, &v).map_err(|e| e.to_string())?;
+        let claims = data.claims;
+        let got = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
+        if !constant_eq(got, nonce) {
+            return Err("nonce mismatch".into());
+        }
+        // With several audiences, the token must be meant for this client (`azp`).
+        if let Some(Value::Array(aud)) = claims.get("aud") {
+            if aud.len() > 1 {
+                let azp = claims.get("azp").and_then(Value::as_str);
+                if azp != Some(self.client_id.as_str()) {
+                    return Err("several audiences and azp is not this client".into());
+                }
+            }
+        }
+        Ok(claims)
+    }
+}
+
+impl AuthBackend for OidcBackend {
+    fn reads_credentials(&self) -> bool {
+        false
+    }
+
+    fn authenticate<'a>(&'a self, _req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
+        // Signed-in users carry the dashboard's session cookie.
+        Box::pin(std::future::ready(None))
+    }
+
+    fn config_error(&self) -> Option<String> {
+        self.inner.error.clone()
+    }
+
+    fn sign_in_methods(&self) -> Vec<SignInMethod> {
+        vec![SignInMethod::Link {
+            label: self.inner.label.clone(),
+            path: START.into(),
+        }]
+    }
+
+    fn extra_route<'a>(
+        &'a self,
+        req: &'a RequestParts<'a>,
+        _body: &'a [u8],
+    ) -> AuthFuture<'a, Option<AuthReply>> {
+        Box::pin(async move {
+            if req.method != http::Method::GET {
+                return None;
+            }
+            match req.path {
+                START => Some(self.inner.start(req).await),
+                CALLBACK => Some(self.inner.callback(req).await),
+                _ => None,
+            }
+        })
+    }
+
+    fn logout<'a>(&'a self, _user: &'a User) -> AuthFuture<'a, Option<String>> {
+        Box::pin(async move {
+            if !self.inner.sign_out {
+                return None;
+            }
+            let p = self.inner.provider().await.ok()?;
+            let end = p.end_session_endpoint.as_ref()?;
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("client_id", &self.inner.client_id);
+            if let Some(to) = &self.inner.post_logout {
+                q.append_pair("post_logout_redirect_uri", to);
+            }
+            let sep = if end.contains('?') { '&' } else { '?' };
+            Some(format!("{end}{sep}{}", q.finish()))
+        })
+    }
+}
