@@ -306,13 +306,33 @@ fn constant_eq(a: &str, b: &str) -> bool {
     m.verify_slice(&ta).is_ok()
 }
 
-fn refused(status: u16, message: &str, reason: impl Into<String>) -> AuthReply {
+/// A refused sign-in: `action` names the check that failed (`oidc_wrong_nonce`, …), so each
+/// kind has its own audit entry (repeats from one client are folded per kind).
+fn refused(status: u16, action: &str, message: &str, reason: impl Into<String>) -> AuthReply {
     AuthReply::Refused {
         status,
         message: message.to_string(),
-        action: "oidc_refused".into(),
+        action: action.to_string(),
         reason: reason.into(),
     }
+}
+
+/// Why an ID token was refused: the audit action and what it records.
+type Refusal = (&'static str, String);
+
+fn token_refusal(e: &jsonwebtoken::errors::Error) -> Refusal {
+    use jsonwebtoken::errors::ErrorKind as K;
+    let action = match e.kind() {
+        K::InvalidAudience => "oidc_wrong_audience",
+        K::InvalidIssuer => "oidc_wrong_issuer",
+        K::ExpiredSignature => "oidc_expired",
+        K::ImmatureSignature => "oidc_not_yet_valid",
+        K::InvalidSignature => "oidc_bad_signature",
+        K::InvalidAlgorithm => "oidc_bad_algorithm",
+        K::MissingRequiredClaim(_) => "oidc_missing_claim",
+        _ => "oidc_bad_token",
+    };
+    (action, format!("ID token: {e}"))
 }
 
 impl Inner {
@@ -411,13 +431,19 @@ impl Inner {
                 tracing::warn!(error = %e, "OIDC discovery failed");
                 return refused(
                     503,
+                    "oidc_unavailable",
                     "The identity provider cannot be reached. Try again in a moment.",
                     format!("discovery: {e}"),
                 );
             }
         };
         let Some(redirect_uri) = self.redirect_uri(req) else {
-            return refused(400, "The request has no usable Host header.", "no Host");
+            return refused(
+                400,
+                "oidc_no_host",
+                "The request has no usable Host header.",
+                "no Host",
+            );
         };
         let next = query_param(req.query, "next");
         let flow = Flow {
@@ -454,6 +480,7 @@ impl Inner {
             let err: String = err.chars().take(100).collect();
             return refused(
                 403,
+                "oidc_provider_error",
                 &format!("The identity provider did not sign you in ({err})."),
                 format!("provider error: {err}"),
             );
@@ -461,6 +488,7 @@ impl Inner {
         let Some(flow) = req.flow.and_then(|f| serde_json::from_str::<Flow>(f).ok()) else {
             return refused(
                 400,
+                "oidc_no_flow",
                 "This sign-in has expired or was started in another browser. Start again.",
                 "no flow cookie",
             );
@@ -469,6 +497,7 @@ impl Inner {
         if !constant_eq(&state, &flow.state) {
             return refused(
                 403,
+                "oidc_state_mismatch",
                 "The sign-in answer does not match the sign-in this browser started. Start again.",
                 "state mismatch",
             );
@@ -476,19 +505,26 @@ impl Inner {
         if !self.first_use(&flow.state) {
             return refused(
                 403,
+                "oidc_replayed",
                 "This sign-in answer was already used. Start again.",
                 "replayed callback",
             );
         }
         let Some(code) = query_param(query, "code").filter(|c| !c.is_empty() && c.len() <= 2048)
         else {
-            return refused(400, "The sign-in answer has no code.", "no code");
+            return refused(
+                400,
+                "oidc_no_code",
+                "The sign-in answer has no code.",
+                "no code",
+            );
         };
         let provider = match self.provider().await {
             Ok(p) => p,
             Err(e) => {
                 return refused(
                     503,
+                    "oidc_unavailable",
                     "The identity provider cannot be reached. Try again in a moment.",
                     format!("discovery: {e}"),
                 )
@@ -499,6 +535,7 @@ impl Inner {
             Err(e) => {
                 return refused(
                     403,
+                    "oidc_code_refused",
                     "The identity provider did not accept the sign-in code (it may have been used already). Start again.",
                     format!("token exchange: {e}"),
                 )
@@ -506,11 +543,12 @@ impl Inner {
         };
         let claims = match self.verify(&provider, &id_token, &flow.nonce).await {
             Ok(c) => c,
-            Err(e) => {
+            Err((action, reason)) => {
                 return refused(
                     403,
+                    action,
                     "The identity provider's answer did not verify. Start again.",
-                    format!("ID token: {e}"),
+                    reason,
                 )
             }
         };
@@ -521,6 +559,7 @@ impl Inner {
             },
             Err(NoUser::NoId(claim)) => refused(
                 403,
+                "oidc_no_user",
                 "The identity provider did not say who you are.",
                 format!("no {claim} claim"),
             ),
@@ -534,6 +573,7 @@ impl Inner {
                     .collect::<String>();
                 refused(
                     403,
+                    "oidc_no_role",
                     "Your account has no role on this dashboard. Ask an administrator for access.",
                     format!("no role for {who}"),
                 )
@@ -600,33 +640,43 @@ impl Inner {
             .ok_or_else(|| "the token endpoint's answer has no id_token".into())
     }
 
-    async fn verify(&self, p: &Provider, token: &str, nonce: &str) -> Result<Value, String> {
+    async fn verify(&self, p: &Provider, token: &str, nonce: &str) -> Result<Value, Refusal> {
         if token.len() > 16 * 1024 {
-            return Err("longer than 16 KiB".into());
+            return Err(("oidc_bad_token", "ID token longer than 16 KiB".into()));
         }
-        let header = decode_header(token).map_err(|e| e.to_string())?;
+        let header = decode_header(token).map_err(|e| token_refusal(&e))?;
         if !self.algorithms.contains(&header.alg) {
-            return Err(format!("algorithm {:?} is not accepted", header.alg));
+            return Err((
+                "oidc_bad_algorithm",
+                format!("ID token algorithm {:?} is not accepted", header.alg),
+            ));
         }
-        let key = p.keys.find(header.kid.as_deref()).await?;
+        let key = p
+            .keys
+            .find(header.kid.as_deref())
+            .await
+            .map_err(|e| ("oidc_unknown_key", format!("ID token: {e}")))?;
         let mut v = Validation::new(header.alg);
         v.algorithms = self.algorithms.clone();
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.client_id]);
         v.leeway = self.leeway;
-        let data = decode::<Value>(token, &key, &v).map_err(|e| e.to_string())?;
+        let data = decode::<Value>(token, &key, &v).map_err(|e| token_refusal(&e))?;
         let claims = data.claims;
         let got = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
         if !constant_eq(got, nonce) {
-            return Err("nonce mismatch".into());
+            return Err(("oidc_wrong_nonce", "ID token: nonce mismatch".into()));
         }
         // With several audiences, the token must be meant for this client (`azp`).
         if let Some(Value::Array(aud)) = claims.get("aud") {
             if aud.len() > 1 {
                 let azp = claims.get("azp").and_then(Value::as_str);
                 if azp != Some(self.client_id.as_str()) {
-                    return Err("several audiences and azp is not this client".into());
+                    return Err((
+                        "oidc_wrong_audience",
+                        "ID token: several audiences and azp is not this client".into(),
+                    ));
                 }
             }
         }

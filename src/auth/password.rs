@@ -89,6 +89,75 @@ impl PasswordBackend {
         self.users.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A backend with the users of a list: one `name:phc-hash:role` entry per line (or
+    /// separated by spaces, so one environment variable can hold several); blank lines and
+    /// lines starting with `#` are skipped. Hashes are PHC strings (argon2, from
+    /// [`PasswordBackend::hash`] or `cargo run --example hash_password`); a plaintext
+    /// password is refused. Errors name the entry and user, never the hash.
+    ///
+    /// ```
+    /// use taskdeck::PasswordBackend;
+    /// let ada = PasswordBackend::hash("correct horse battery staple")?;
+    /// let bob = PasswordBackend::hash("tr0ub4dor&3")?;
+    /// let list = format!("# who:hash:role\nada:{ada}:admin\nbob:{bob}:viewer\n");
+    /// let backend = PasswordBackend::from_list(&list)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_list(list: &str) -> Result<PasswordBackend, String> {
+        let backend = PasswordBackend::new();
+        let mut count = 0;
+        let entries = list
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .flat_map(str::split_whitespace);
+        for (i, entry) in entries.enumerate() {
+            let n = i + 1;
+            let mut parts = entry.splitn(3, ':');
+            let (Some(name), Some(hash), Some(role)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(format!(
+                    "user entry {n} is not name:phc-hash:role (three fields separated by ':')"
+                ));
+            };
+            if name.is_empty() || name.len() > 256 {
+                return Err(format!("user entry {n} has an empty or over-long name"));
+            }
+            let role: Role = role
+                .parse()
+                .map_err(|e| format!("user entry {n} ({name}): {e}"))?;
+            if !hash.starts_with('$') || PasswordHash::new(hash).is_err() {
+                return Err(format!(
+                    "user entry {n} ({name}): the password must be a PHC hash such as $argon2id$v=19$…, not plaintext; make one with `cargo run --example hash_password`"
+                ));
+            }
+            if backend.read_users().contains_key(name) {
+                return Err(format!("user entry {n}: {name} is listed twice"));
+            }
+            backend.set_user(name, hash, role)?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err("the user list has no entries".into());
+        }
+        Ok(backend)
+    }
+
+    /// [`PasswordBackend::from_list`] from a file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<PasswordBackend, String> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the user list {}: {e}", path.display()))?;
+        Self::from_list(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// [`PasswordBackend::from_list`] from an environment variable (entries separated by
+    /// spaces or newlines).
+    pub fn from_env(var: &str) -> Result<PasswordBackend, String> {
+        let text = std::env::var(var).map_err(|_| format!("{var} is not set"))?;
+        Self::from_list(&text).map_err(|e| format!("{var}: {e}"))
+    }
+
     /// Checks logins with your own async function instead of (or after) the user list.
     pub fn verify_with<F, Fut>(mut self, f: F) -> Self
     where
@@ -280,6 +349,41 @@ impl AuthBackend for PasswordBackend {
             }
             LoginResult::Failure
         })
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_and_refuse_plaintext() {
+        let h = PasswordBackend::hash("pw").unwrap();
+        let b = PasswordBackend::from_list(&format!(
+            "# users\n\nada:{h}:admin\n  bob:{h}:viewer  carl:{h}:operator\n"
+        ))
+        .unwrap();
+        assert_eq!(b.read_users().len(), 3);
+        assert_eq!(b.read_users()["carl"].1, Role::Operator);
+        let e = PasswordBackend::from_list("ada:hunter2:admin").unwrap_err();
+        assert!(
+            e.contains("entry 1 (ada)") && e.contains("not plaintext") && !e.contains("hunter2"),
+            "{e}"
+        );
+        assert!(PasswordBackend::from_list(&format!("ada:{h}:root"))
+            .unwrap_err()
+            .contains("unknown role"));
+        assert!(PasswordBackend::from_list(&format!("ada:{h}"))
+            .unwrap_err()
+            .contains("three fields"));
+        assert!(
+            PasswordBackend::from_list(&format!("ada:{h}:admin ada:{h}:viewer"))
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(PasswordBackend::from_list("# nobody\n")
+            .unwrap_err()
+            .contains("no entries"));
     }
 }
 

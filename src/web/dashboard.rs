@@ -328,7 +328,6 @@ impl Dashboard {
 // Header names `http` has no constants for, as constants: looking one up by `&str` parses
 // the name on every request.
 const X_FORWARDED_PREFIX: http::HeaderName = http::HeaderName::from_static("x-forwarded-prefix");
-const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 const HX_REQUEST: http::HeaderName = http::HeaderName::from_static("hx-request");
 const SEC_FETCH_SITE: http::HeaderName = http::HeaderName::from_static("sec-fetch-site");
 

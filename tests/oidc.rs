@@ -1,0 +1,502 @@
+//! OpenID Connect sign-in end to end over real sockets, against a provider the tests start
+//! (tests/support/oidc_provider.rs): the happy path under a mount prefix and behind a proxy's
+//! prefix, key rotation, provider sign-out, combined backends, and every hostile case refused
+//! with a message and an audit entry.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "support/oidc_provider.rs"]
+mod provider;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{client_for, serve, Reply, Server};
+use http::{Method, StatusCode};
+use provider::{Person, Provider, Twist};
+use taskdeck::{AuditLog, Dashboard, JwtBackend, OidcBackend, Role, Scheduler};
+
+const CLIENT: &str = "taskdeck";
+const SECRET: &str = "provider-client-secret";
+
+fn sso(p: &Provider) -> OidcBackend {
+    OidcBackend::new(&p.issuer, CLIENT, Some(SECRET))
+        .unwrap()
+        .label("Sign in with Test ID")
+        .map_role("taskdeck-operators", Role::Operator)
+        .map_role("taskdeck-admins", Role::Admin)
+        .key_refetch_interval(Duration::ZERO)
+        .sign_out_at_provider(true)
+}
+
+struct Setup {
+    provider: Provider,
+    srv: Server,
+    audit: Arc<AuditLog>,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    let provider = Provider::start("127.0.0.1:0", CLIENT, SECRET).await;
+    let audit = Arc::new(AuditLog::new(200));
+    let s = Scheduler::builder().build().unwrap();
+    let srv = serve(
+        Dashboard::builder(s)
+            .prefix(prefix)
+            .auth(sso(&provider))
+            .audit_sink(audit.clone())
+            .session_recheck(Duration::ZERO),
+    )
+    .await;
+    Setup {
+        provider,
+        srv,
+        audit,
+    }
+}
+
+/// The cookie `name=value` a response sets, if any.
+fn set_cookie(r: &Reply, name: &str) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")) && !v.starts_with(&format!("{name}=;")))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+/// Starts a sign-in at the dashboard and lets the provider approve it: the callback's path
+/// and query on the dashboard, and the flow cookie.
+async fn approve(srv: &Server, provider: &Provider, start: &str) -> (String, String) {
+    let r = srv.get(start).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let flow = set_cookie(&r, "taskdeck_session_flow").expect("flow cookie");
+    let to = r.header("location").to_string();
+    assert!(
+        to.starts_with(&format!("{}/authorize?", provider.issuer)),
+        "{to}"
+    );
+    for p in [
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "scope=openid",
+    ] {
+        assert!(to.contains(p), "{p} in {to}");
+    }
+    let at_provider = client_for(provider.addr);
+    let path = to.strip_prefix(&provider.issuer).unwrap();
+    let r = at_provider.get(path).await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    let back = r.header("location").to_string();
+    let callback = back
+        .strip_prefix(&format!("http://{}", srv.addr))
+        .expect("callback on the dashboard")
+        .to_string();
+    (callback, flow)
+}
+
+async fn with_cookie(srv: &Server, path: &str, cookie: &str) -> Reply {
+    srv.request(Method::GET, path, &[("cookie", cookie)], "")
+        .await
+}
+
+fn audited(audit: &AuditLog, action: &str) -> Vec<taskdeck::AuditEntry> {
+    audit
+        .page(0, 500)
+        .0
+        .into_iter()
+        .filter(|e| e.action == action)
+        .collect()
+}
+
+#[tokio::test]
+async fn signs_in_under_a_prefix_and_out_at_the_provider() {
+    let t = setup("/ops").await;
+    let login = t.srv.get("/ops/login?next=%2Fops%2Ftasks").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(
+        login.body.contains("Sign in with Test ID"),
+        "{}",
+        login.body
+    );
+    assert!(
+        !login.body.contains("type=\"password\""),
+        "no password form without a password backend"
+    );
+    let start = login
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/auth/oidc/start"))
+        .unwrap();
+    assert_eq!(start, "/ops/auth/oidc/start?next=%2Fops%2Ftasks");
+
+    let (callback, flow) = approve(&t.srv, &t.provider, &start).await;
+    assert!(
+        callback.starts_with("/ops/auth/oidc/callback?code="),
+        "{callback}"
+    );
+    let r = with_cookie(&t.srv, &callback, &flow).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.header("location"), "/ops/tasks");
+    let session = set_cookie(&r, "taskdeck_session").expect("session cookie");
+    let cleared = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("taskdeck_session_flow=;"));
+    assert!(cleared, "the flow cookie is cleared once used");
+
+    // Signed in, as an operator (the provider's group), re-checked on every request.
+    let page = with_cookie(&t.srv, "/ops/tasks", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Olive Operator"), "{}", page.body);
+    assert!(page.body.contains("operator"));
+    let again = with_cookie(&t.srv, "/ops/", &session).await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "a re-check keeps an OIDC session"
+    );
+    assert_eq!(audited(&t.audit, "login").len(), 1);
+
+    // Sign-out ends the session here and goes to the provider's end-session endpoint.
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let out = t
+        .srv
+        .request(
+            Method::POST,
+            "/ops/logout",
+            &[
+                ("cookie", &session),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        out.header("location"),
+        format!("{}/logout?client_id={CLIENT}", t.provider.issuer)
+    );
+    let after = with_cookie(&t.srv, "/ops/tasks", &session).await;
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie opens nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_callback_follows_a_proxy_prefix() {
+    let provider = Provider::start("127.0.0.1:0", CLIENT, SECRET).await;
+    let s = Scheduler::builder().build().unwrap();
+    let srv = serve(
+        Dashboard::builder(s)
+            .prefix("/ops")
+            .auth(sso(&provider))
+            .trust_proxy("127.0.0.1".parse().unwrap()),
+    )
+    .await;
+    let r = srv
+        .request(
+            Method::GET,
+            "/ops/auth/oidc/start",
+            &[
+                ("x-forwarded-prefix", "/edge"),
+                ("x-forwarded-proto", "https"),
+                ("host", "ops.example.com"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let to = r.header("location");
+    let redirect = form_urlencoded::parse(to.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(
+        redirect,
+        "https://ops.example.com/edge/ops/auth/oidc/callback"
+    );
+    let cookie = r.header("set-cookie");
+    assert!(
+        cookie.contains("Path=/edge/ops") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn keys_rotate_and_unknown_keys_are_refused() {
+    let t = setup("/").await;
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let fetched = t.provider.jwks_fetches();
+    assert_eq!(fetched, 1);
+
+    // The provider rotates to key b: the dashboard fetches the key set again and signs in.
+    t.provider.rotate();
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(set_cookie(&r, "taskdeck_session").is_some());
+    assert_eq!(t.provider.jwks_fetches(), fetched + 1);
+
+    // A token signed with a key the provider never published.
+    t.provider.twist_next(Twist {
+        key: Some(2),
+        ..Twist::default()
+    });
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("did not verify"), "{}", r.body);
+    assert!(set_cookie(&r, "taskdeck_session").is_none());
+    let e = audited(&t.audit, "oidc_unknown_key");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].target.as_deref().unwrap().contains("key-c"), "{e:?}");
+}
+
+/// Each twist of the ID token is refused with a message, no session, and an audit entry of
+/// its own kind.
+#[tokio::test]
+async fn bad_id_tokens_are_refused_and_audited() {
+    let t = setup("/").await;
+    let cases = [
+        (
+            Twist {
+                nonce: Some("not-the-nonce".into()),
+                ..Twist::default()
+            },
+            "oidc_wrong_nonce",
+        ),
+        (
+            Twist {
+                audience: Some("another-client".into()),
+                ..Twist::default()
+            },
+            "oidc_wrong_audience",
+        ),
+        (
+            Twist {
+                exp_in: Some(-3600),
+                ..Twist::default()
+            },
+            "oidc_expired",
+        ),
+        (
+            Twist {
+                issuer: Some("https://evil.example".into()),
+                ..Twist::default()
+            },
+            "oidc_wrong_issuer",
+        ),
+    ];
+    for (twist, action) in cases {
+        t.provider.twist_next(twist);
+        let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+        let r = with_cookie(&t.srv, &cb, &flow).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}");
+        assert!(r.body.contains("did not verify"), "{action}: {}", r.body);
+        assert!(set_cookie(&r, "taskdeck_session").is_none(), "{action}");
+        assert_eq!(audited(&t.audit, action).len(), 1, "{action}");
+    }
+    assert!(audited(&t.audit, "login").is_empty());
+}
+
+#[tokio::test]
+async fn replays_forged_states_and_missing_flows_are_refused() {
+    let t = setup("/").await;
+    // A good sign-in, then its callback replayed with the same flow cookie.
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("already used"), "{}", r.body);
+    assert_eq!(audited(&t.audit, "oidc_replayed").len(), 1);
+
+    // The used code with a fresh flow: its state matches, the provider refuses the code.
+    let calls = t.provider.token_calls();
+    let fresh = t.srv.get("/auth/oidc/start").await;
+    let fresh_flow = set_cookie(&fresh, "taskdeck_session_flow").unwrap();
+    let fresh_state = form_urlencoded::parse(
+        fresh
+            .header("location")
+            .split_once('?')
+            .unwrap()
+            .1
+            .as_bytes(),
+    )
+    .find(|(k, _)| k == "state")
+    .unwrap()
+    .1
+    .into_owned();
+    let old_code = form_urlencoded::parse(cb.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let replay = format!(
+        "/auth/oidc/callback?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", &old_code)
+            .append_pair("state", &fresh_state)
+            .finish()
+    );
+    let r = with_cookie(&t.srv, &replay, &fresh_flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.body.contains("did not accept the sign-in code"),
+        "{}",
+        r.body
+    );
+    assert_eq!(t.provider.token_calls(), calls + 1);
+    assert_eq!(audited(&t.audit, "oidc_code_refused").len(), 1);
+
+    // A state that is not the one this browser's flow holds.
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let forged = cb.replace("state=", "state=x");
+    let r = with_cookie(&t.srv, &forged, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("does not match"), "{}", r.body);
+    assert_eq!(audited(&t.audit, "oidc_state_mismatch").len(), 1);
+
+    // No flow cookie (another browser, or over ten minutes), and a tampered one.
+    let r = t.srv.get(&cb).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Start again"), "{}", r.body);
+    let tampered = format!("{}x", flow);
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &tampered).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        audited(&t.audit, "oidc_no_flow").len(),
+        1,
+        "one entry, the repeat folded"
+    );
+
+    // The provider's own refusal.
+    let r = t
+        .srv
+        .get("/auth/oidc/callback?error=access_denied&state=x")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("access_denied"));
+    assert_eq!(audited(&t.audit, "oidc_provider_error").len(), 1);
+}
+
+#[tokio::test]
+async fn users_without_a_mapped_role_are_refused() {
+    let t = setup("/").await;
+    t.provider.sign_in_as(Person {
+        sub: "u-2002".into(),
+        name: "Nora Nobody".into(),
+        groups: vec!["marketing".into()],
+    });
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("no role on this dashboard"), "{}", r.body);
+    let e = audited(&t.audit, "oidc_no_role");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].target.as_deref().unwrap().contains("u-2002"));
+
+    t.provider.sign_in_as(Person {
+        sub: "u-3003".into(),
+        name: "Ada Admin".into(),
+        groups: vec!["marketing".into(), "taskdeck-admins".into()],
+    });
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    let session = set_cookie(&r, "taskdeck_session").unwrap();
+    let page = with_cookie(&t.srv, "/tasks/new", &session).await;
+    assert_eq!(page.status, StatusCode::OK, "admins may create tasks");
+}
+
+/// Password, bearer tokens and OIDC on one dashboard: the login page offers the form and the
+/// button, API calls use a token, and each session is re-checked by the backend that made it.
+#[tokio::test]
+async fn combined_backends_each_do_their_part() {
+    let provider = Provider::start("127.0.0.1:0", CLIENT, SECRET).await;
+    let secret = b"a shared secret for machine tokens, 32+ bytes";
+    let s = Scheduler::builder().build().unwrap();
+    let srv = serve(
+        Dashboard::builder(s)
+            .auth(common::admin_login())
+            .also(JwtBackend::hs256(secret).audience("taskdeck"))
+            .also(sso(&provider))
+            .session_recheck(Duration::ZERO),
+    )
+    .await;
+    let login = srv.get("/login").await;
+    assert!(
+        login.body.contains("type=\"password\""),
+        "the password form"
+    );
+    assert!(
+        login.body.contains("Sign in with Test ID"),
+        "the SSO button"
+    );
+    assert!(
+        login.body.contains("Authorization: Bearer"),
+        "the token help"
+    );
+
+    // A machine token on the API.
+    let now = jiff::Timestamp::now().as_second();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"sub": "ci", "aud": "taskdeck", "exp": now + 60, "roles": ["operator"]}),
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap();
+    let auth = format!("Bearer {token}");
+    let r = srv
+        .request(Method::GET, "/api/tasks", &[("authorization", &auth)], "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The password form.
+    let r = srv
+        .post_form("/login", "username=admin&password=admin-pw&next=%2Ftasks")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let pw_session = set_cookie(&r, "taskdeck_session").unwrap();
+    assert_eq!(
+        with_cookie(&srv, "/tasks", &pw_session).await.status,
+        StatusCode::OK
+    );
+
+    // OIDC: the password backend, asked first, does not know u-1001; the session stands
+    // because the backend that made it is the one re-checking it.
+    let (cb, flow) = approve(&srv, &provider, "/auth/oidc/start").await;
+    let r = with_cookie(&srv, &cb, &flow).await;
+    let sso_session = set_cookie(&r, "taskdeck_session").unwrap();
+    for _ in 0..2 {
+        let page = with_cookie(&srv, "/tasks", &sso_session).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("Olive Operator"));
+    }
+}

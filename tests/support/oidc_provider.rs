@@ -1,0 +1,367 @@
+//! A small OpenID Connect provider for tests and local trials: discovery, JWKS, an authorize
+//! endpoint that approves at once (no login form) and a token endpoint that checks the client,
+//! the redirect URI, the PKCE verifier and that each code is used once, then issues an RS256 ID
+//! token. Tests steer the next token (audience, nonce, expiry, signing key) and rotate keys.
+//! Never for production: it signs in whoever asks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs8::DecodePrivateKey as _;
+use rsa::traits::PublicKeyParts as _;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+/// Signing keys: `a` is published first, `b` replaces it on rotation, `c` is never published.
+pub(crate) const KEYS: [(&str, &str); 3] = [
+    ("key-a", include_str!("keys/a.pem")),
+    ("key-b", include_str!("keys/b.pem")),
+    ("key-c", include_str!("keys/c.pem")),
+];
+
+/// What the next ID token gets wrong, for the hostile cases.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Twist {
+    pub(crate) audience: Option<String>,
+    pub(crate) nonce: Option<String>,
+    /// Seconds from now to `exp` (negative: already expired).
+    pub(crate) exp_in: Option<i64>,
+    /// Sign with this key (by index into [`KEYS`]).
+    pub(crate) key: Option<usize>,
+    pub(crate) issuer: Option<String>,
+}
+
+/// Who the provider signs in.
+#[derive(Clone, Debug)]
+pub(crate) struct Person {
+    pub(crate) sub: String,
+    pub(crate) name: String,
+    pub(crate) groups: Vec<String>,
+}
+
+struct Code {
+    redirect_uri: String,
+    nonce: String,
+    challenge: String,
+    used: bool,
+    person: Person,
+}
+
+struct State {
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    /// Indices into KEYS that the JWKS publishes; the first signs.
+    published: Vec<usize>,
+    codes: HashMap<String, Code>,
+    person: Person,
+    twist: Twist,
+    jwks_fetches: usize,
+    token_calls: usize,
+    counter: u64,
+}
+
+/// A running provider; stops when dropped.
+pub(crate) struct Provider {
+    pub(crate) addr: SocketAddr,
+    pub(crate) issuer: String,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Provider {
+    /// Starts on `addr` (port 0 for any), for this client.
+    pub(crate) async fn start(addr: &str, client_id: &str, client_secret: &str) -> Provider {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let issuer = format!("http://{addr}");
+        let state = Arc::new(Mutex::new(State {
+            issuer: issuer.clone(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            published: vec![0],
+            codes: HashMap::new(),
+            person: Person {
+                sub: "u-1001".into(),
+                name: "Olive Operator".into(),
+                groups: vec!["taskdeck-operators".into()],
+            },
+            twist: Twist::default(),
+            jwks_fetches: 0,
+            token_calls: 0,
+            counter: 0,
+        }));
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let (sock, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut rx => break,
+                };
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let st = st.clone();
+                        async move { Ok::<_, std::convert::Infallible>(answer(&st, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(sock), svc)
+                        .await;
+                });
+            }
+        });
+        Provider {
+            addr,
+            issuer,
+            state,
+            stop: Some(tx),
+        }
+    }
+
+    /// The next ID token is twisted so; later ones are not.
+    pub(crate) fn twist_next(&self, t: Twist) {
+        self.state.lock().unwrap().twist = t;
+    }
+
+    /// Who signs in from now on.
+    pub(crate) fn sign_in_as(&self, p: Person) {
+        self.state.lock().unwrap().person = p;
+    }
+
+    /// Publishes and signs with key `b` only (key `a` is withdrawn).
+    pub(crate) fn rotate(&self) {
+        self.state.lock().unwrap().published = vec![1];
+    }
+
+    pub(crate) fn jwks_fetches(&self) -> usize {
+        self.state.lock().unwrap().jwks_fetches
+    }
+
+    pub(crate) fn token_calls(&self) -> usize {
+        self.state.lock().unwrap().token_calls
+    }
+}
+
+fn reply(status: StatusCode, ctype: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", ctype)
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+fn json_reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
+    reply(status, "application/json", v.to_string())
+}
+
+fn params(s: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(s.as_bytes()).into_owned().collect()
+}
+
+fn jwk(index: usize) -> Value {
+    let (kid, pem) = KEYS[index];
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
+    let public = key.to_public_key();
+    json!({
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+        "n": B64.encode(public.n().to_bytes_be()),
+        "e": B64.encode(public.e().to_bytes_be()),
+    })
+}
+
+async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let mut s = st.lock().unwrap();
+    match (method, path.as_str()) {
+        (Method::GET, "/.well-known/openid-configuration") => {
+            let i = s.issuer.clone();
+            json_reply(
+                StatusCode::OK,
+                json!({
+                    "issuer": i,
+                    "authorization_endpoint": format!("{i}/authorize"),
+                    "token_endpoint": format!("{i}/token"),
+                    "jwks_uri": format!("{i}/jwks"),
+                    "end_session_endpoint": format!("{i}/logout"),
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "code_challenge_methods_supported": ["S256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                }),
+            )
+        }
+        (Method::GET, "/jwks") => {
+            s.jwks_fetches += 1;
+            let keys: Vec<Value> = s.published.iter().map(|&i| jwk(i)).collect();
+            json_reply(StatusCode::OK, json!({ "keys": keys }))
+        }
+        (Method::GET, "/authorize") => {
+            let q = params(&query);
+            let need = [
+                "response_type",
+                "client_id",
+                "redirect_uri",
+                "state",
+                "nonce",
+                "code_challenge",
+            ];
+            if let Some(missing) = need.iter().find(|k| !q.contains_key(**k)) {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("missing {missing}"),
+                );
+            }
+            if q["client_id"] != s.client_id
+                || q["response_type"] != "code"
+                || q.get("code_challenge_method").map(String::as_str) != Some("S256")
+            {
+                return reply(StatusCode::BAD_REQUEST, "text/plain", "bad request".into());
+            }
+            s.counter += 1;
+            let code = format!("code-{}-{}", s.counter, B64.encode(rand_bytes()));
+            let person = s.person.clone();
+            s.codes.insert(
+                code.clone(),
+                Code {
+                    redirect_uri: q["redirect_uri"].clone(),
+                    nonce: q["nonce"].clone(),
+                    challenge: q["code_challenge"].clone(),
+                    used: false,
+                    person,
+                },
+            );
+            let back = format!(
+                "{}?{}",
+                q["redirect_uri"],
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("code", &code)
+                    .append_pair("state", &q["state"])
+                    .finish()
+            );
+            Response::builder()
+                .status(StatusCode::FOUND)
+                .header("location", back)
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        }
+        (Method::POST, "/token") => {
+            s.token_calls += 1;
+            let f = params(&body);
+            let (client_id, secret) = match auth.as_deref().and_then(|a| a.strip_prefix("Basic ")) {
+                Some(b) => {
+                    let pair = String::from_utf8(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b)
+                            .unwrap_or_default(),
+                    )
+                    .unwrap_or_default();
+                    let (u, p) = pair.split_once(':').unwrap_or(("", ""));
+                    let dec = |x: &str| {
+                        form_urlencoded::parse(format!("a={x}").as_bytes())
+                            .next()
+                            .map(|(_, v)| v.into_owned())
+                            .unwrap_or_default()
+                    };
+                    (dec(u), dec(p))
+                }
+                None => (
+                    f.get("client_id").cloned().unwrap_or_default(),
+                    f.get("client_secret").cloned().unwrap_or_default(),
+                ),
+            };
+            if client_id != s.client_id || secret != s.client_secret {
+                return json_reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+            }
+            let code = f.get("code").cloned().unwrap_or_default();
+            let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+            let redirect = f.get("redirect_uri").cloned().unwrap_or_default();
+            let Some(c) = s.codes.get_mut(&code) else {
+                return json_reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
+            };
+            if c.used {
+                return json_reply(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "invalid_grant", "error_description": "code already used"}),
+                );
+            }
+            c.used = true;
+            if c.redirect_uri != redirect
+                || B64.encode(Sha256::digest(verifier.as_bytes())) != c.challenge
+            {
+                return json_reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
+            }
+            let (nonce, person) = (c.nonce.clone(), c.person.clone());
+            let twist = std::mem::take(&mut s.twist);
+            let now = jiff::Timestamp::now().as_second();
+            let key = twist.key.unwrap_or(s.published[0]);
+            let (kid, pem) = KEYS[key];
+            let claims = json!({
+                "iss": twist.issuer.unwrap_or_else(|| s.issuer.clone()),
+                "aud": twist.audience.unwrap_or_else(|| s.client_id.clone()),
+                "sub": person.sub,
+                "name": person.name,
+                "groups": person.groups,
+                "nonce": twist.nonce.unwrap_or(nonce),
+                "iat": now,
+                "exp": now + twist.exp_in.unwrap_or(300),
+            });
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(kid.into());
+            let token = jsonwebtoken::encode(
+                &header,
+                &claims,
+                &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            )
+            .unwrap();
+            json_reply(
+                StatusCode::OK,
+                json!({"access_token": "opaque", "token_type": "Bearer", "expires_in": 300, "id_token": token}),
+            )
+        }
+        (Method::GET, "/logout") => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            "<!doctype html><title>Signed out</title><h1>Signed out at the provider</h1>".into(),
+        ),
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found".into()),
+    }
+}
+
+fn rand_bytes() -> [u8; 12] {
+    let mut b = [0u8; 12];
+    for x in &mut b {
+        *x = fastrand::u8(..);
+    }
+    b
+}
