@@ -62,12 +62,17 @@ impl KeySet {
 }
 
 #[cfg(feature = "oidc")]
-/// A JWKS document at a URL, cached.
+/// A JWKS document at a URL, cached. Fetched when first needed; fetched again for a `kid` it
+/// lacks, such refetches at most once per `min_refetch` (so a stream of tokens naming made-up
+/// keys costs the provider one request per interval).
 pub(crate) struct RemoteKeys {
     url: String,
     fetch: super::fetch::Fetch,
     min_refetch: Duration,
+    /// The keys, and when the last fetch for an unknown key was (`None`: none yet).
     state: RwLock<(Arc<KeySet>, Option<Instant>)>,
+    /// Whether the keys were ever fetched.
+    loaded: std::sync::atomic::AtomicBool,
     /// One fetch at a time; others wait for its result.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -84,6 +89,7 @@ impl RemoteKeys {
             fetch,
             min_refetch,
             state: RwLock::new((Arc::new(KeySet::default()), None)),
+            loaded: std::sync::atomic::AtomicBool::new(false),
             fetching: tokio::sync::Mutex::new(()),
         }
     }
@@ -96,27 +102,32 @@ impl RemoteKeys {
     /// The key for `kid`: from the cache, else after fetching the document again (at most
     /// once per `min_refetch`, whoever asks).
     pub(crate) async fn find(&self, kid: Option<&str>) -> Result<DecodingKey, String> {
-        let (set, fetched) = self.current();
+        let (set, _) = self.current();
         if let Some(k) = set.find(kid) {
             return Ok(k.clone());
         }
         let _one = self.fetching.lock().await;
         // Someone else may have fetched while this waited.
         let (set, fetched_now) = self.current();
-        if fetched_now != fetched {
-            if let Some(k) = set.find(kid) {
-                return Ok(k.clone());
-            }
+        if let Some(k) = set.find(kid) {
+            return Ok(k.clone());
         }
-        if fetched_now.is_some_and(|at| at.elapsed() < self.min_refetch) {
+        use std::sync::atomic::Ordering;
+        let first = !self.loaded.load(Ordering::Acquire);
+        if !first && fetched_now.is_some_and(|at| at.elapsed() < self.min_refetch) {
             return Err(format!("no key {kid:?} in the provider's key set"));
         }
         let body = self.fetch.get(&self.url).await?;
         let fresh = KeySet::from_jwks(&body, true)?;
         tracing::debug!(url = %self.url, keys = fresh.len(), "fetched the JWKS document");
         let found = fresh.find(kid).cloned();
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) =
-            (Arc::new(fresh), Some(Instant::now()));
+        let refetched = if first {
+            fetched_now
+        } else {
+            Some(Instant::now())
+        };
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(fresh), refetched);
+        self.loaded.store(true, Ordering::Release);
         found.ok_or_else(|| format!("no key {kid:?} in the provider's key set"))
     }
 }

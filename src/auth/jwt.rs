@@ -149,8 +149,8 @@ impl JwtBackend {
     }
 
     /// Tokens verified with the keys of the JWKS document at `url` (`https://`, or `http://`
-    /// to a loopback address), fetched at the first token and again, at most once a minute,
-    /// when a token names a key it lacks (key rotation). Public keys only.
+    /// to a loopback address), fetched at the first token and again when a token names a key
+    /// it lacks (key rotation), such refetches at most once a minute. Public keys only.
     #[cfg(feature = "oidc")]
     pub fn jwks_url(url: &str) -> Result<JwtBackend, JwtError> {
         let fetch = super::fetch::Fetch::new(std::time::Duration::from_secs(10), false)
@@ -198,7 +198,9 @@ impl JwtBackend {
             }
         }
         if algs.is_empty() {
-            self.weak = Some("JwtBackend::algorithms needs at least one algorithm".into());
+            self.weak.get_or_insert_with(|| {
+                "JwtBackend::algorithms needs at least one algorithm".into()
+            });
         } else {
             self.validation.algorithms = algs;
         }

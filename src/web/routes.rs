@@ -594,6 +594,14 @@ impl Router {
         };
         for r in ROUTES {
             let path = placed(r);
+            if path != r.path {
+                if let Some(other) = ROUTES.iter().find(|o| o.path == path) {
+                    return Err(format!(
+                        "{path} (for {}) clashes with the dashboard's own {}",
+                        r.path, other.path
+                    ));
+                }
+            }
             match paths.iter_mut().find(|(p, _)| p == path) {
                 Some((_, rs)) => rs.push(r),
                 None => paths.push((path.to_string(), vec![r])),

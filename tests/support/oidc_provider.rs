@@ -178,7 +178,7 @@ fn params(s: &str) -> HashMap<String, String> {
     form_urlencoded::parse(s.as_bytes()).into_owned().collect()
 }
 
-fn jwk(index: usize) -> Value {
+pub(crate) fn jwk(index: usize) -> Value {
     let (kid, pem) = KEYS[index];
     let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
     let public = key.to_public_key();
