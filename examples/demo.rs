@@ -8,6 +8,14 @@
 //! `TASKDECK_DEMO_USER` (default `admin`) and `TASKDECK_DEMO_PASSWORD` (default: generated;
 //! both printed at start), `TASKDECK_SECRET` (session signing key, at least 32 bytes).
 //!
+//! Single sign-on (`--features oidc`): `TASKDECK_OIDC_ISSUER`, `TASKDECK_OIDC_CLIENT_ID` and
+//! `TASKDECK_OIDC_CLIENT_SECRET` add a "Sign in with single sign-on" button beside the password
+//! form; the provider's `groups` claim maps `taskdeck-admins`, `taskdeck-operators` and
+//! `taskdeck-viewers` to roles (`TASKDECK_OIDC_LABEL` names the button). Try it with
+//! `cargo run --example oidc_provider --features oidc`, a provider for local trials.
+//! Bearer tokens (`--features jwt`): `TASKDECK_JWT_SECRET` (and `TASKDECK_JWT_AUDIENCE`).
+//! Branding: `TASKDECK_ACCENT` and `TASKDECK_SIDEBAR_COLOR` (`#rrggbb`), `TASKDECK_LOGO_FILE`.
+//!
 //! Several replicas: with `TASKDECK_DATABASE_URL` (and `--features postgres`) the schedule lives
 //! in PostgreSQL (schema `TASKDECK_DATABASE_SCHEMA`, default `taskdeck_demo`), so two demos on
 //! two ports share it; give both the same `TASKDECK_SECRET` and `TASKDECK_DEMO_PASSWORD` to
@@ -19,28 +27,55 @@ mod support;
 
 use std::time::Duration;
 
-/// The password login, and bearer tokens signed with `secret` (`TASKDECK_JWT_AUDIENCE`, when
-/// set, is required in them) for scripts.
+/// Bearer tokens signed with `secret` (`TASKDECK_JWT_AUDIENCE`, when set, is required in
+/// them) for scripts, beside the password form.
 #[cfg(feature = "jwt")]
 fn with_bearer_tokens(
     builder: taskdeck::DashboardBuilder,
-    password: taskdeck::PasswordBackend,
     secret: &str,
 ) -> Result<taskdeck::DashboardBuilder, Box<dyn std::error::Error>> {
     let mut jwt = taskdeck::JwtBackend::hs256(secret.as_bytes());
     if let Some(aud) = support::env("TASKDECK_JWT_AUDIENCE") {
         jwt = jwt.audience(&aud);
     }
-    Ok(builder.auth(support::PasswordOrBearer { password, jwt }))
+    Ok(builder.also(jwt))
 }
 
 #[cfg(not(feature = "jwt"))]
 fn with_bearer_tokens(
     _: taskdeck::DashboardBuilder,
-    _: taskdeck::PasswordBackend,
     _: &str,
 ) -> Result<taskdeck::DashboardBuilder, Box<dyn std::error::Error>> {
     Err("TASKDECK_JWT_SECRET is set: run the demo with --features jwt".into())
+}
+
+/// Single sign-on through the provider at `issuer`, beside the password form.
+#[cfg(feature = "oidc")]
+fn with_sso(
+    builder: taskdeck::DashboardBuilder,
+    issuer: &str,
+) -> Result<taskdeck::DashboardBuilder, Box<dyn std::error::Error>> {
+    use taskdeck::Role;
+    let client_id = support::env("TASKDECK_OIDC_CLIENT_ID")
+        .ok_or("TASKDECK_OIDC_ISSUER is set: set TASKDECK_OIDC_CLIENT_ID too")?;
+    let secret = support::env("TASKDECK_OIDC_CLIENT_SECRET");
+    let label =
+        support::env("TASKDECK_OIDC_LABEL").unwrap_or_else(|| "Sign in with single sign-on".into());
+    let sso = taskdeck::OidcBackend::new(issuer, &client_id, secret.as_deref())?
+        .label(&label)
+        .map_role("taskdeck-admins", Role::Admin)
+        .map_role("taskdeck-operators", Role::Operator)
+        .map_role("taskdeck-viewers", Role::Viewer)
+        .sign_out_at_provider(true);
+    Ok(builder.also(sso))
+}
+
+#[cfg(not(feature = "oidc"))]
+fn with_sso(
+    _: taskdeck::DashboardBuilder,
+    _: &str,
+) -> Result<taskdeck::DashboardBuilder, Box<dyn std::error::Error>> {
+    Err("TASKDECK_OIDC_ISSUER is set: run the demo with --features oidc".into())
 }
 
 #[tokio::main]
@@ -64,14 +99,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (auth, how) = support::demo_login()?;
     let (auth, others) = support::demo_users(auth)?;
     // TASKDECK_SECRET, when set, signs the session cookies (so logins survive restarts).
-    let mut builder = demo.dashboard().prefix(&prefix).title("taskdeck demo");
+    let mut builder = demo
+        .dashboard()
+        .prefix(&prefix)
+        .title("taskdeck demo")
+        .description("Sample tasks that report, sync, fail and run slow, to try the dashboard on.")
+        .auth(auth);
+    // Branding to try: TASKDECK_ACCENT, TASKDECK_SIDEBAR_COLOR (#rrggbb), TASKDECK_LOGO_FILE.
+    if let Some(c) = support::env("TASKDECK_ACCENT") {
+        builder = builder.accent_color(&c);
+    }
+    if let Some(c) = support::env("TASKDECK_SIDEBAR_COLOR") {
+        builder = builder.sidebar_color(&c);
+    }
+    if let Some(path) = support::env("TASKDECK_LOGO_FILE") {
+        let logo = std::fs::read(&path).map_err(|e| format!("TASKDECK_LOGO_FILE {path}: {e}"))?;
+        builder = builder.logo(logo);
+    }
     for proxy in support::trusted_proxies()? {
         builder = builder.trust_proxy(proxy);
     }
-    let builder = match support::env("TASKDECK_JWT_SECRET") {
-        None => builder.auth(auth),
-        Some(secret) => with_bearer_tokens(builder, auth, &secret)?,
-    };
+    if let Some(secret) = support::env("TASKDECK_JWT_SECRET") {
+        builder = with_bearer_tokens(builder, &secret)?;
+    }
+    if let Some(issuer) = support::env("TASKDECK_OIDC_ISSUER") {
+        builder = with_sso(builder, &issuer)?;
+    }
     let dashboard = builder.build()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let url = format!(

@@ -289,7 +289,7 @@ impl JwtBackend {
         self
     }
 
-    fn from_header<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
+    fn header_token<'a>(&self, req: &'a RequestParts<'a>) -> Option<&'a str> {
         let v = req.headers.get(&self.header)?.to_str().ok()?;
         Some(strip_bearer(v, self.header == http::header::AUTHORIZATION)?.trim())
     }
@@ -360,7 +360,7 @@ impl AuthBackend for JwtBackend {
     }
 
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
-        let token = self.from_header(req).or_else(|| self.cookie_token(req));
+        let token = self.header_token(req).or_else(|| self.cookie_token(req));
         Box::pin(async move {
             let token = token.filter(|t| !t.is_empty())?;
             match self.check(token).await {
@@ -383,6 +383,6 @@ impl AuthBackend for JwtBackend {
 
     fn is_ambient(&self, req: &RequestParts<'_>) -> bool {
         // A token in a header was put there on purpose; one in a cookie was not.
-        self.from_header(req).is_none()
+        self.header_token(req).is_none()
     }
 }

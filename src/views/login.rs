@@ -101,3 +101,28 @@ pub(crate) fn login(
         }
     }
 }
+
+/// After signing out here, on the way to the identity provider's own sign-out: a refresh
+/// and a link (a sign-out form's answer may not redirect off-site under the dashboard's CSP).
+pub(crate) fn leaving(v: &View<'_>, to: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content={"0; url=" (to)};
+                title { "Signed out · " (v.title) }
+                link rel="stylesheet" href=(v.asset("app.css"));
+                link rel="stylesheet" href=(v.asset("theme.css"));
+            }
+            body.login-page {
+                main #main.login-box {
+                    h1 { "Signed out" }
+                    p { "You are signed out of this dashboard. Taking you to your identity provider to sign out there too." }
+                    a.btn.btn-primary.btn-block href=(to) { "Continue" }
+                }
+            }
+        }
+    }
+}

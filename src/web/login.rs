@@ -283,8 +283,17 @@ fn flow_cookie(cx: &Ctx<'_>) -> String {
 /// 303 to `to` (the sign-in page unless a backend says otherwise), clearing the session
 /// cookie.
 fn signed_out(cx: &Ctx<'_>, to: Option<String>) -> Resp {
-    let to = to.unwrap_or_else(|| cx.urls.at(cx.urls.sign().login));
-    let mut r = see_other(&to);
+    let mut r = match to {
+        // Off-site (an identity provider's sign-out): a sign-out form may not be answered
+        // with a redirect to another origin (CSP `form-action 'self'` covers redirects), so a
+        // page sends the browser on, by a refresh and by a link.
+        Some(to) if !to.starts_with('/') => html(
+            StatusCode::OK,
+            views::login::leaving(&cx.view(), &to).into_string(),
+        ),
+        Some(to) => see_other(&to),
+        None => see_other(&cx.urls.at(cx.urls.sign().login)),
+    };
     let c = cookies::clearing(
         &cx.shared.session_cookie,
         cx.cookie_scope(),

@@ -17,6 +17,7 @@ import { chromium } from "playwright-core";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
 const demoBin = join(targetDir, "debug", "examples", "demo");
+const providerBin = join(targetDir, "debug", "examples", "oidc_provider");
 const artifacts = join(targetDir, "browser-artifacts");
 mkdirSync(artifacts, { recursive: true });
 const axeSource = readFileSync(join(root, "tests", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8");
@@ -47,6 +48,23 @@ async function waitFor(url, ms) {
   }
 }
 
+// The test OpenID provider (examples/oidc_provider.rs): it prints its issuer URL.
+const provider = spawn(providerBin, [], {
+  env: { ...process.env, OIDC_CLIENT_ID: "taskdeck", OIDC_CLIENT_SECRET: "browser-client-secret" },
+  stdio: ["ignore", "pipe", "inherit"],
+});
+process.on("exit", () => provider.kill("SIGTERM"));
+const issuer = await new Promise((resolve, reject) => {
+  let out = "";
+  const timer = setTimeout(() => reject(new Error("the OIDC provider did not start within 30 s")), 30_000);
+  provider.stdout.on("data", (d) => {
+    out += d;
+    const m = out.match(/issuer (\S+)/);
+    if (m) { clearTimeout(timer); resolve(m[1]); }
+  });
+  provider.on("exit", (code) => reject(new Error(`the OIDC provider exited (${code})`)));
+});
+
 const port = await freePort();
 const base = `http://127.0.0.1:${port}${PREFIX}`;
 const demo = spawn(demoBin, [], {
@@ -56,6 +74,12 @@ const demo = spawn(demoBin, [], {
     TASKDECK_PREFIX: PREFIX,
     TASKDECK_DEMO_USER: "admin",
     TASKDECK_DEMO_PASSWORD: PASSWORD,
+    TASKDECK_OIDC_ISSUER: issuer,
+    TASKDECK_OIDC_CLIENT_ID: "taskdeck",
+    TASKDECK_OIDC_CLIENT_SECRET: "browser-client-secret",
+    TASKDECK_OIDC_LABEL: "Sign in with Test ID",
+    TASKDECK_SIDEBAR_COLOR: "#1e1b4b",
+    TASKDECK_LOGO_FILE: join(root, "tests", "browser", "logo.svg"),
     RUST_LOG: "error",
   },
   // The demo's sample jobs fail and panic on purpose; their noise is not the test's.
@@ -129,6 +153,47 @@ try {
   await waitFor(`${base}/health`, 60_000);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await newPage(context, "main");
+
+  await check("the sign-in page: password form, SSO button, branding; screenshots and accessibility", async () => {
+    const anon = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const p = await newPage(anon, "login");
+    for (const scheme of ["light", "dark"]) {
+      for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
+        await p.setViewportSize(viewport);
+        await p.emulateMedia({ colorScheme: scheme });
+        await p.goto(`${base}/login`);
+        await p.getByRole("link", { name: "Sign in with Test ID" }).waitFor();
+        await p.locator("#password").waitFor();
+        await p.getByText("Sample tasks that report").waitFor();
+        assert.match(await p.locator(".brand img").getAttribute("src"), /\/assets\/logo\?v=[0-9a-f]{16}$/);
+        await p.screenshot({ path: join(artifacts, `login-${device}-${scheme}.png`), fullPage: true });
+        if (device === "desktop") await axe(p, `login (${scheme})`);
+      }
+    }
+    await anon.close();
+  });
+
+  await check("single sign-on through the OpenID provider, under the prefix, and out again", async () => {
+    const sso = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const p = await newPage(sso, "sso");
+    await p.goto(`${base}/runs?status=failures`);
+    assert.ok(p.url().startsWith(`${base}/login?next=`), p.url());
+    await Promise.all([
+      p.waitForURL(`${base}/runs?status=failures`),
+      p.getByRole("link", { name: "Sign in with Test ID" }).click(),
+    ]);
+    await p.getByText("Olive Operator").waitFor();
+    assert.match(await p.locator(".user").textContent(), /operator/);
+    // An operator may run tasks, not edit them.
+    await p.goto(`${base}/tasks/heartbeat`);
+    assert.equal(await p.locator("a.btn:has-text('Edit')").count(), 0, "no Edit for an operator");
+    await p.locator(".toolbar button:has-text('Run')").first().waitFor();
+    await Promise.all([p.waitForURL(`${issuer}/logout?**`), p.click("button:has-text('Sign out')")]);
+    await p.getByText("Signed out at the provider").waitFor();
+    await p.goto(`${base}/tasks`);
+    assert.ok(p.url().startsWith(`${base}/login`), `signed out here too: ${p.url()}`);
+    await sso.close();
+  });
 
   await check("sign in: wrong password, then right, lands on next", async () => {
     await page.goto(`${base}/tasks?q=report`);
@@ -332,6 +397,7 @@ try {
 } finally {
   await browser.close();
   demo.kill("SIGTERM");
+  provider.kill("SIGTERM");
 }
 
 if (problems.length) {

@@ -354,6 +354,10 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
             "text/html; charset=utf-8",
             "<!doctype html><title>Signed out</title><h1>Signed out at the provider</h1>".into(),
         ),
+        // Browsers ask for an icon on every page they show.
+        (Method::GET, "/favicon.ico") => {
+            reply(StatusCode::NO_CONTENT, "image/x-icon", String::new())
+        }
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found".into()),
     }
 }
