@@ -244,6 +244,6 @@ pub mod store {
 #[cfg(all(test, feature = "dashboard"))]
 mod properties;
 
-#[cfg(all(doctest, feature = "password", feature = "jwt"))]
+#[cfg(all(doctest, feature = "password", feature = "oidc"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
