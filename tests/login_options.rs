@@ -420,6 +420,23 @@ async fn users_from_a_list_sign_in() {
             r.status
         );
     }
+    // The same list from a file and from an environment variable (entries on one line).
+    let file = std::env::temp_dir().join(format!("taskdeck-users-{}", std::process::id()));
+    std::fs::write(&file, &list).unwrap();
+    let var = format!("TASKDECK_TEST_USERS_{}", std::process::id());
+    std::env::set_var(&var, format!("ada:{a}:admin bo:{b}:viewer"));
+    for backend in [
+        PasswordBackend::from_file(&file).unwrap(),
+        PasswordBackend::from_env(&var).unwrap(),
+    ] {
+        let srv = serve(Dashboard::builder(s.clone()).auth(backend)).await;
+        let r = srv.post_form("/login", "username=bo&password=bo-pw").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+    std::fs::remove_file(&file).unwrap();
+    assert!(PasswordBackend::from_env("TASKDECK_TEST_NO_SUCH_VAR")
+        .unwrap_err()
+        .contains("not set"));
     let e = PasswordBackend::from_list("ada:plaintext-password:admin").unwrap_err();
     assert!(
         e.contains("not plaintext") && !e.contains("plaintext-password"),

@@ -508,3 +508,112 @@ async fn combined_backends_each_do_their_part() {
         assert!(page.body.contains("Olive Operator"));
     }
 }
+
+/// The provider-facing options: the redirect origin, scopes, claims, a default role and where
+/// the provider sends the browser after its sign-out.
+#[tokio::test]
+async fn oidc_options_reach_the_provider() {
+    let provider = Provider::start("127.0.0.1:0", CLIENT, SECRET).await;
+    provider.sign_in_as(Person {
+        sub: "u-4004".into(),
+        name: "Vic Viewer".into(),
+        groups: vec!["marketing".into()],
+    });
+    let backend = OidcBackend::new(&provider.issuer, CLIENT, Some(SECRET))
+        .unwrap()
+        .redirect_origin("https://ops.example.com")
+        .scopes("email groups")
+        .user_claim("name")
+        .default_role(Some(Role::Viewer))
+        .sign_out_at_provider(true)
+        .post_logout_redirect("https://ops.example.com/signed-out");
+    let s = Scheduler::builder().build().unwrap();
+    let srv = serve(Dashboard::builder(s).prefix("/ops").auth(backend)).await;
+    let r = srv.get("/ops/auth/oidc/start").await;
+    let q: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(r.header("location").split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(
+        q["redirect_uri"],
+        "https://ops.example.com/ops/auth/oidc/callback"
+    );
+    assert_eq!(q["scope"], "openid email groups");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["code_challenge"].len(), 43, "base64url of a SHA-256");
+
+    // The provider sends the browser to the registered origin; here the test carries the
+    // callback to the dashboard itself.
+    let (cb, flow) = {
+        let flow = set_cookie(&r, "taskdeck_session_flow").unwrap();
+        let at = client_for(provider.addr);
+        let path = r
+            .header("location")
+            .strip_prefix(&provider.issuer)
+            .unwrap()
+            .to_string();
+        let back = at.get(&path).await.header("location").to_string();
+        let cb = back
+            .strip_prefix("https://ops.example.com")
+            .unwrap()
+            .to_string();
+        (cb, flow)
+    };
+    let r = with_cookie(&srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let session = set_cookie(&r, "taskdeck_session").unwrap();
+    let page = with_cookie(&srv, "/ops/", &session).await;
+    assert!(
+        page.body.contains("title=\"Signed in as Vic Viewer\""),
+        "the id from the name claim"
+    );
+    assert!(page.body.contains("viewer"), "the default role");
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let out = srv
+        .request(
+            Method::POST,
+            "/ops/logout",
+            &[
+                ("cookie", &session),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    let want = format!(
+        "{}/logout?client_id={CLIENT}&post_logout_redirect_uri=https%3A%2F%2Fops.example.com%2Fsigned-out",
+        provider.issuer
+    );
+    assert!(out.links().contains(&want), "{}", out.body);
+
+    // Settings that cannot work are refused when the dashboard is built, or at once.
+    assert!(
+        OidcBackend::new("http://id.example.com", CLIENT, None).is_err(),
+        "plain http"
+    );
+    assert!(
+        OidcBackend::new(&provider.issuer, " ", None).is_err(),
+        "no client id"
+    );
+    let s = Scheduler::builder().build().unwrap();
+    for b in [
+        OidcBackend::new(&provider.issuer, CLIENT, None)
+            .unwrap()
+            .redirect_origin("ops.example.com"),
+        OidcBackend::new(&provider.issuer, CLIENT, None)
+            .unwrap()
+            .algorithms(&["HS256"]),
+    ] {
+        let e = Dashboard::builder(s.clone()).auth(b).build().unwrap_err();
+        assert!(matches!(e, taskdeck::ConfigError::Auth(_)), "{e:?}");
+    }
+}
