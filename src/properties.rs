@@ -54,7 +54,7 @@ proptest! {
         let keys = Keys::new(vec![vec![9u8; 32]]);
         prop_assert_eq!(keys.verify("sid", &junk, 1_000), None);
         let user = User::new(&id, &name, Role::Operator);
-        let s = Session::new(&user, 0, 1_000, 3_600);
+        let s = Session::new(&user, "password", 1_000, 3_600);
         let token = keys.sign("sid", &s);
         prop_assert_eq!(keys.verify("sid", &token, 1_001), Some(s.clone()));
         // Bound to the cookie name, and to every byte.

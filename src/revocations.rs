@@ -86,6 +86,24 @@ struct Entries {
 impl RevocationSet {
     /// True when the session `sid` of `user`, issued at `iat_ms` (Unix milliseconds), has
     /// been ended.
+    /// [`RevocationSet::is_ended`] for `user` of the login backend `via`: every session of a
+    /// user is ended under [`user_key`], so that two backends' users of one id stay apart.
+    /// Builds the key only when some user's sessions were ended.
+    pub(crate) fn is_ended_as(&self, sid: &str, via: &str, user: &str, iat_ms: i64) -> bool {
+        if !self.any.load(Ordering::Acquire) {
+            return false;
+        }
+        let e = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        if e.sessions.contains_key(sid) {
+            return true;
+        }
+        !e.users.is_empty()
+            && e.users
+                .get(&user_key(via, user))
+                .is_some_and(|(at, _)| iat_ms <= *at)
+    }
+
+    #[cfg(test)]
     pub(crate) fn is_ended(&self, sid: &str, user: &str, iat_ms: i64) -> bool {
         if !self.any.load(Ordering::Acquire) {
             return false;
@@ -140,6 +158,17 @@ fn end_user(e: &mut Entries, user: &str, at: i64, until: i64) {
     let slot = e.users.entry(user.to_string()).or_insert((at, until));
     slot.0 = slot.0.max(at);
     slot.1 = slot.1.max(until);
+}
+
+/// How the sessions of `user`, signed in by the login backend `via`, are named when ended
+/// together: `via:user` (backend names have no `:`), so that a user of one backend cannot end
+/// the sessions of another backend's user of the same id.
+pub(crate) fn user_key(via: &str, user: &str) -> String {
+    let mut k = String::with_capacity(via.len() + user.len() + 1);
+    k.push_str(via);
+    k.push(':');
+    k.push_str(user);
+    k
 }
 
 #[cfg(test)]

@@ -61,8 +61,22 @@ async fn jwt_claims_header_cookie_jwks_file_and_least_role() {
         json!({"keys": [provider::jwk(0), provider::jwk(1)]}).to_string(),
     )
     .unwrap();
+    // Keys of a shared provider need an issuer and an audience.
+    let s = Scheduler::builder().build().unwrap();
+    let e = Dashboard::builder(s.clone())
+        .auth(
+            JwtBackend::jwks_file(&file)
+                .unwrap()
+                .audience("taskdeck-api"),
+        )
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("needs .issuer"), "{e}");
     let backend = JwtBackend::jwks_file(&file)
         .unwrap()
+        .issuer("https://id.test")
+        .audience("taskdeck-api")
+        .algorithms(&["RS256", "ES256"])
         .user_claim("email")
         .name_claim("display")
         .roles_claim("realm_access.roles")
@@ -72,7 +86,10 @@ async fn jwt_claims_header_cookie_jwks_file_and_least_role() {
         .require_role(Role::Operator);
     let s = Scheduler::builder().build().unwrap();
     let srv = serve(Dashboard::builder(s).auth(backend)).await;
-    let claims = |roles: &[&str], exp: i64| json!({"email": "ci@example.com", "display": "CI", "realm_access": {"roles": roles}, "exp": exp});
+    let claims = |roles: &[&str], exp: i64| {
+        json!({"email": "ci@example.com", "display": "CI", "realm_access": {"roles": roles},
+               "exp": exp, "iss": "https://id.test", "aud": "taskdeck-api"})
+    };
     let good_a = rs256(0, claims(&["ops"], now() + 60));
     let good_b = rs256(1, claims(&["ops"], now() + 60));
     // The header, bare or with Bearer; any key of the set, chosen by kid.
@@ -96,11 +113,20 @@ async fn jwt_claims_header_cookie_jwks_file_and_least_role() {
     // Below the least role, with a key not in the set, expired, without exp: refused.
     for bad in [
         rs256(0, claims(&["viewer"], now() + 60)),
+        // A provider-wide role called admin is not this dashboard's (JWKS keys: mapped only).
+        rs256(0, claims(&["admin"], now() + 60)),
+        // A token for another audience (say, the OIDC client's ID token).
+        rs256(
+            0,
+            json!({"email": "ci@example.com", "realm_access": {"roles": ["ops"]},
+                        "exp": now() + 60, "iss": "https://id.test", "aud": "taskdeck"}),
+        ),
         rs256(2, claims(&["ops"], now() + 60)),
         rs256(0, claims(&["ops"], now() - 3600)),
         rs256(
             0,
-            json!({"email": "ci@example.com", "realm_access": {"roles": ["ops"]}}),
+            json!({"email": "ci@example.com", "realm_access": {"roles": ["ops"]},
+                   "iss": "https://id.test", "aud": "taskdeck-api"}),
         ),
         // An HMAC token "signed" with a public key's text: not an accepted algorithm.
         hs(
@@ -173,10 +199,17 @@ async fn jwt_several_algorithms_and_a_jwks_url() {
     // Keys from the provider's JWKS URL, fetched again when it rotates.
     let p = provider::Provider::start("127.0.0.1:0", "c", "s").await;
     let srv = serve(
-        Dashboard::builder(s).auth(JwtBackend::jwks_url(&format!("{}/jwks", p.issuer)).unwrap()),
+        Dashboard::builder(s).auth(
+            JwtBackend::jwks_url(&format!("{}/jwks", p.issuer))
+                .unwrap()
+                .issuer(&p.issuer)
+                .audience("taskdeck-api")
+                .map_role("svc-operators", Role::Operator),
+        ),
     )
     .await;
-    let c = json!({"sub": "svc", "exp": now() + 60, "roles": "operator"});
+    let c = json!({"sub": "svc", "exp": now() + 60, "roles": "svc-operators",
+                   "iss": p.issuer, "aud": "taskdeck-api"});
     let bearer = |t: String| format!("Bearer {t}");
     assert_eq!(
         api(&srv, &[("authorization", &bearer(rs256(0, c.clone())))]).await,

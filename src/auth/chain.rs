@@ -1,41 +1,77 @@
 //! Several login backends on one dashboard (`DashboardBuilder::auth(a).also(b)`): the first
 //! that recognises a request wins; the login page offers every interactive way in.
+//!
+//! Each backend has a stable name (its [`AuthBackend::kind`], with `-2`, `-3`, … for repeats of
+//! a kind), kept in the sessions it signs in and in the flow state it hands out: re-checks,
+//! sign-out and flows go back to the same backend even when others are added or reordered,
+//! and a session whose backend is gone ends.
 
 use std::sync::Arc;
 
 use super::{AuthBackend, AuthReply, LoginHelp, LoginResult, RequestParts, SignInMethod, User};
 
-/// The configured backends, in the order they were given. Never empty.
+/// The configured backends, in the order they were given, with their names. Never empty.
 #[derive(Clone)]
 pub(crate) struct Backends {
-    list: Vec<Arc<dyn AuthBackend>>,
+    list: Vec<(String, Arc<dyn AuthBackend>)>,
 }
 
 impl std::fmt::Debug for Backends {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Backends({})", self.list.len())
+        f.debug_list()
+            .entries(self.list.iter().map(|(n, _)| n))
+            .finish()
     }
 }
 
 impl Backends {
     pub(crate) fn new(list: Vec<Arc<dyn AuthBackend>>) -> Option<Backends> {
-        (!list.is_empty()).then_some(Backends { list })
+        let mut named: Vec<(String, Arc<dyn AuthBackend>)> = Vec::with_capacity(list.len());
+        for b in list {
+            let kind: String = b
+                .kind()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                .take(32)
+                .collect();
+            let kind = if kind.is_empty() {
+                "custom".into()
+            } else {
+                kind
+            };
+            let same = named
+                .iter()
+                .filter(|(n, _)| n == &kind || n.starts_with(&format!("{kind}-")))
+                .count();
+            let name = if same == 0 {
+                kind
+            } else {
+                format!("{kind}-{}", same + 1)
+            };
+            named.push((name, b));
+        }
+        (!named.is_empty()).then_some(Backends { list: named })
     }
 
-    /// The backend at `index` (a session remembers which one signed it in).
-    pub(crate) fn get(&self, index: u8) -> Option<&dyn AuthBackend> {
-        self.list.get(usize::from(index)).map(|b| &**b)
+    /// The backend called `name` (a session remembers which one signed it in).
+    pub(crate) fn get(&self, name: &str) -> Option<&dyn AuthBackend> {
+        self.list.iter().find(|(n, _)| n == name).map(|(_, b)| &**b)
+    }
+
+    /// Every backend's name.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().map(|(n, _)| n.as_str())
     }
 
     /// True when some backend reads credentials from requests.
     pub(crate) fn reads_credentials(&self) -> bool {
-        self.list.iter().any(|b| b.reads_credentials())
+        self.list.iter().any(|(_, b)| b.reads_credentials())
     }
 
-    /// The first backend's answer that names a user, with that backend's index and whether
-    /// the credentials were ambient (sent by the browser by itself).
+    /// The first backend's answer that names a user, and whether the credentials were
+    /// ambient (sent by the browser by itself).
     pub(crate) async fn authenticate(&self, rp: &RequestParts<'_>) -> Option<(User, bool)> {
-        for b in self.list.iter().filter(|b| b.reads_credentials()) {
+        for (_, b) in self.list.iter().filter(|(_, b)| b.reads_credentials()) {
             if let Some(user) = b.authenticate(rp).await {
                 return Some((user, b.is_ambient(rp)));
             }
@@ -43,26 +79,33 @@ impl Backends {
         None
     }
 
-    /// The first backend with a password form that judges these credentials, and which one.
-    pub(crate) async fn login(&self, username: &str, password: &str) -> (u8, LoginResult) {
-        for (i, b) in self.list.iter().enumerate() {
+    /// The first backend with a password form that judges these credentials, and its name.
+    pub(crate) async fn login(&self, username: &str, password: &str) -> (&str, LoginResult) {
+        for (name, b) in &self.list {
             match b.login(username, password).await {
                 LoginResult::Unsupported => continue,
-                judged => return (index(i), judged),
+                judged => return (name, judged),
             }
         }
-        (0, LoginResult::Unsupported)
+        ("", LoginResult::Unsupported)
     }
 
-    /// The first backend that answers one of its own routes.
+    /// The first backend that answers one of its own routes, and its name. `flow` is the
+    /// sealed flow state with the name of the backend that handed it out: only that backend
+    /// sees it.
     pub(crate) async fn extra_route(
         &self,
         rp: &RequestParts<'_>,
         body: &[u8],
-    ) -> Option<(u8, AuthReply)> {
-        for (i, b) in self.list.iter().enumerate() {
-            if let Some(reply) = b.extra_route(rp, body).await {
-                return Some((index(i), reply));
+        flow: Option<(&str, &str)>,
+    ) -> Option<(&str, AuthReply)> {
+        for (name, b) in &self.list {
+            let own = RequestParts {
+                flow: flow.filter(|(by, _)| by == name).map(|(_, f)| f),
+                ..*rp
+            };
+            if let Some(reply) = b.extra_route(&own, body).await {
+                return Some((name, reply));
             }
         }
         None
@@ -71,7 +114,7 @@ impl Backends {
     /// Every interactive way in, in order (the password form once).
     pub(crate) fn methods(&self) -> Vec<SignInMethod> {
         let mut out: Vec<SignInMethod> = Vec::new();
-        for m in self.list.iter().flat_map(|b| b.sign_in_methods()) {
+        for m in self.list.iter().flat_map(|(_, b)| b.sign_in_methods()) {
             if !out.contains(&m) {
                 out.push(m);
             }
@@ -81,20 +124,39 @@ impl Backends {
 
     /// Every backend's help text.
     pub(crate) fn helps(&self) -> Vec<LoginHelp> {
-        self.list.iter().filter_map(|b| b.login_help()).collect()
+        self.list
+            .iter()
+            .filter_map(|(_, b)| b.login_help())
+            .collect()
     }
 
     /// The public paths every backend asks for.
     pub(crate) fn public_paths(&self) -> Vec<String> {
-        self.list.iter().flat_map(|b| b.public_paths()).collect()
+        self.list
+            .iter()
+            .flat_map(|(_, b)| b.public_paths())
+            .collect()
     }
 
-    /// The first configuration error.
+    /// The first configuration error: a backend's own, or two backends offering the same
+    /// sign-in button (their routes would collide).
     pub(crate) fn config_error(&self) -> Option<String> {
-        self.list.iter().find_map(|b| b.config_error())
+        if let Some(e) = self.list.iter().find_map(|(_, b)| b.config_error()) {
+            return Some(e);
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for (name, b) in &self.list {
+            for m in b.sign_in_methods() {
+                if let SignInMethod::Link { path, .. } = m {
+                    if seen.contains(&path) {
+                        return Some(format!(
+                            "two login backends start sign-in at {path} ({name} is the second); give each its own route name"
+                        ));
+                    }
+                    seen.push(path);
+                }
+            }
+        }
+        None
     }
-}
-
-fn index(i: usize) -> u8 {
-    u8::try_from(i).unwrap_or(u8::MAX)
 }

@@ -59,6 +59,8 @@ pub struct JwtBackend {
     header: http::HeaderName,
     cookie: Option<String>,
     claims: ClaimMap,
+    /// Keys of a shared provider: `iss` and `aud` must be configured.
+    needs_scope: bool,
     help: String,
 }
 
@@ -96,6 +98,7 @@ impl JwtBackend {
             header: http::header::AUTHORIZATION,
             cookie: None,
             claims: ClaimMap::new("roles", Some(Role::Viewer)),
+            needs_scope: false,
             help:
                 "Scripts and API clients: send a JSON Web Token as Authorization: Bearer <token>."
                     .into(),
@@ -135,9 +138,32 @@ impl JwtBackend {
 
     /// Tokens verified with the keys of a JWKS document (`{"keys": [...]}`), chosen by the
     /// token's `kid`. Accepts RS256 unless [`JwtBackend::algorithms`] says otherwise.
+    ///
+    /// Keys like these usually belong to an identity provider that issues tokens for many
+    /// applications, so: [`JwtBackend::issuer`] and [`JwtBackend::audience`] must be set
+    /// (`build` refuses the dashboard otherwise; give the dashboard's API an audience of its
+    /// own, not the OIDC client id, so that sign-in ID tokens are not bearer tokens here);
+    /// role names are not taken literally (a provider-wide `admin` role is not this
+    /// dashboard's): grant roles with [`JwtBackend::map_role`]; and a token that maps to no
+    /// role is refused unless [`JwtBackend::default_role`] says otherwise.
     pub fn jwks(document: &[u8]) -> Result<JwtBackend, JwtError> {
         let set = KeySet::from_jwks(document, false).map_err(JwtError)?;
-        Ok(Self::with(Source::Set(set), vec![Algorithm::RS256]))
+        Ok(Self::with(Source::Set(set), vec![Algorithm::RS256]).shared_provider())
+    }
+
+    /// The defaults for keys of a shared identity provider (see [`JwtBackend::jwks`]).
+    fn shared_provider(mut self) -> Self {
+        self.claims.plain_names = false;
+        self.claims.default_role = None;
+        self.needs_scope = true;
+        self
+    }
+
+    /// Whether role names in tokens stand for themselves (`viewer`, `operator`, `admin`).
+    /// Default: yes with a secret or PEM key, no with JWKS keys.
+    pub fn plain_role_names(mut self, yes: bool) -> Self {
+        self.claims.plain_names = yes;
+        self
     }
 
     /// [`JwtBackend::jwks`] from a file.
@@ -150,7 +176,8 @@ impl JwtBackend {
 
     /// Tokens verified with the keys of the JWKS document at `url` (`https://`, or `http://`
     /// to a loopback address), fetched at the first token and again when a token names a key
-    /// it lacks (key rotation), such refetches at most once a minute. Public keys only.
+    /// it lacks (key rotation), such refetches at most once a minute. Public keys only. The
+    /// same rules as [`JwtBackend::jwks`]: issuer and audience required, roles mapped.
     #[cfg(feature = "oidc")]
     pub fn jwks_url(url: &str) -> Result<JwtBackend, JwtError> {
         let fetch = super::fetch::Fetch::new(std::time::Duration::from_secs(10), false)
@@ -164,7 +191,8 @@ impl JwtBackend {
         Ok(Self::with(
             Source::Remote(std::sync::Arc::new(remote)),
             vec![Algorithm::RS256],
-        ))
+        )
+        .shared_provider())
     }
 
     /// An HMAC secret shorter than the hash is guessable offline from one token: refuse it
@@ -337,7 +365,15 @@ impl JwtBackend {
         if token.len() > 8192 {
             return Err("token longer than 8 KiB".into());
         }
-        let data = decode::<Value>(token, key, &self.validation).map_err(|e| e.to_string())?;
+        let alg = decode_header(token).map_err(|e| e.to_string())?.alg;
+        if !self.validation.algorithms.contains(&alg) {
+            return Err(format!("algorithm {alg:?} is not accepted"));
+        }
+        // Checked against the token's own (accepted) algorithm: jsonwebtoken wants every
+        // listed algorithm to suit the key, which a list of several families never does.
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![alg];
+        let data = decode::<Value>(token, key, &validation).map_err(|e| e.to_string())?;
         self.claims
             .user_of(&data.claims)
             .map_err(|e| format!("{e:?}"))
@@ -355,8 +391,18 @@ fn strip_bearer(v: &str, must: bool) -> Option<&str> {
 }
 
 impl AuthBackend for JwtBackend {
+    fn kind(&self) -> &str {
+        "jwt"
+    }
+
     fn config_error(&self) -> Option<String> {
-        self.weak.clone()
+        if let Some(w) = &self.weak {
+            return Some(w.clone());
+        }
+        let scoped = self.required.contains(&"iss") && self.required.contains(&"aud");
+        (self.needs_scope && !scoped).then(|| {
+            "a JwtBackend with JWKS keys needs .issuer(…) and .audience(…): the provider's keys sign tokens for other applications too".to_string()
+        })
     }
 
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {

@@ -116,7 +116,7 @@ impl User {
 }
 
 /// The parts of a request a backend may look at.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct RequestParts<'a> {
     /// The method.
@@ -294,6 +294,13 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// trusted header). `None`: not signed in this way. Session cookies from the login form
     /// are checked by the dashboard before this is asked.
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>>;
+
+    /// A short name for this kind of backend (`password`, `jwt`, `oidc`, …): letters, digits,
+    /// `-` and `_`. Sessions remember the backend that signed them in by it (with `-2`, `-3`
+    /// for a second and third backend of one kind), so keep it stable. Default `custom`.
+    fn kind(&self) -> &str {
+        "custom"
+    }
 
     /// False when [`AuthBackend::authenticate`] never names a user (the backend signs people
     /// in only through the login form or its own routes, after which the dashboard's session

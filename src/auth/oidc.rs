@@ -656,8 +656,9 @@ impl Inner {
             .find(header.kid.as_deref())
             .await
             .map_err(|e| ("oidc_unknown_key", format!("ID token: {e}")))?;
+        // The token's own algorithm, accepted above (a list of several families would never
+        // suit one key).
         let mut v = Validation::new(header.alg);
-        v.algorithms = self.algorithms.clone();
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.client_id]);
@@ -685,6 +686,10 @@ impl Inner {
 }
 
 impl AuthBackend for OidcBackend {
+    fn kind(&self) -> &str {
+        "oidc"
+    }
+
     fn reads_credentials(&self) -> bool {
         false
     }

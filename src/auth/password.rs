@@ -302,6 +302,10 @@ fn check(phc: &str, password: &str) -> bool {
 }
 
 impl AuthBackend for PasswordBackend {
+    fn kind(&self) -> &str {
+        "password"
+    }
+
     fn reads_credentials(&self) -> bool {
         false
     }

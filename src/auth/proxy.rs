@@ -56,6 +56,10 @@ impl ProxyHeaderBackend {
 }
 
 impl AuthBackend for ProxyHeaderBackend {
+    fn kind(&self) -> &str {
+        "proxy"
+    }
+
     fn authenticate<'a>(&'a self, req: &'a RequestParts<'a>) -> AuthFuture<'a, Option<User>> {
         let trusted = req.peer.is_some_and(|c| self.trusted.contains(&c));
         let user = if !trusted {

@@ -36,18 +36,14 @@ pub(crate) struct Session {
     pub(crate) iat_ms: i64,
     /// Random per login: CSRF tokens are bound to it.
     pub(crate) sid: String,
-    /// Which of the dashboard's login backends signed it in (its place in the order they
-    /// were configured): re-checks and sign-out go to that one.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub(crate) via: u8,
-}
-
-fn is_zero(v: &u8) -> bool {
-    *v == 0
+    /// The name of the login backend that signed it in: re-checks and sign-out go to that
+    /// one, and a session whose backend is no longer configured ends.
+    #[serde(default)]
+    pub(crate) via: String,
 }
 
 impl Session {
-    pub(crate) fn new(user: &User, via: u8, now: i64, ttl_secs: i64) -> Session {
+    pub(crate) fn new(user: &User, via: &str, now: i64, ttl_secs: i64) -> Session {
         let mut sid = [0u8; 16];
         crate::entropy::random_bytes(&mut sid);
         Session {
@@ -60,7 +56,7 @@ impl Session {
                 .as_millisecond()
                 .max(now.saturating_mul(1000)),
             sid: B64.encode(sid),
-            via,
+            via: via.to_string(),
         }
     }
 
@@ -210,7 +206,7 @@ mod tests {
     }
 
     fn session(now: i64) -> Session {
-        Session::new(&User::new("u1", "Ada", Role::Admin), 0, now, 3600)
+        Session::new(&User::new("u1", "Ada", Role::Admin), "password", now, 3600)
     }
 
     #[test]

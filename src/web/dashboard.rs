@@ -83,7 +83,12 @@ impl Dashboard {
     /// [`crate::RevocationStore`] within a second. For a user removed or locked out outside the
     /// dashboard. Returns once ended here (sharing failures are logged).
     pub async fn end_sessions(&self, user_id: &str) {
-        self.shared.sessions.end_user(user_id).await;
+        let Some(auth) = &self.shared.auth else {
+            return;
+        };
+        for via in auth.names() {
+            self.shared.sessions.end_user(via, user_id).await;
+        }
     }
 
     /// The configured mount prefix.

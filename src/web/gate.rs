@@ -52,11 +52,9 @@ pub(crate) async fn identify(
         // Only a session due for its re-check waits, in a future of its own, boxed before it is
         // awaited so that every request's future holds a pointer, not the session's state.
         let recheck = Box::pin(async move {
-            // A session of a backend no longer configured stands as signed.
-            let user = match auth.get(s.via) {
-                Some(backend) => shared.sessions.recheck(backend, &s).await?,
-                None => s.user(),
-            };
+            // A session of a backend no longer configured ends.
+            let backend = auth.get(&s.via)?;
+            let user = shared.sessions.recheck(backend, &s).await?;
             Some(signed_in(*s, user))
         });
         if let Some(identity) = recheck.await {
@@ -136,7 +134,7 @@ fn signed_in(s: Session, user: User) -> Identity {
             user: s.sub,
             iat_ms: s.iat_ms,
             exp: s.exp,
-            via: s.via,
+            via: s.via.clone(),
         })),
     }
 }

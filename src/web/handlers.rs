@@ -75,7 +75,7 @@ fn events(cx: &Ctx<'_>) -> Resp {
     let alive = cx.session_meta.map(|s| {
         let sessions = cx.shared.sessions.clone();
         let s = s.clone();
-        Box::new(move || sessions.is_live(&s.sid, &s.user, s.iat_ms, s.exp)) as sse::Alive
+        Box::new(move || sessions.is_live(&s.sid, &s.via, &s.user, s.iat_ms, s.exp)) as sse::Alive
     });
     match cx.shared.streams.hold(&holder) {
         Ok(held) => sse::stream(

@@ -97,10 +97,11 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
         return r;
     };
     let (via, judged) = auth.login(username, password).await;
+    let via = via.to_string();
     match judged {
         LoginResult::Success(user) => {
             attempt.succeeded();
-            let mut r = start_session(cx, &user, via, &next);
+            let mut r = start_session(cx, &user, &via, &next);
             if let Some(c) = cookies::device(&device_token(cx, username), cx.cookie_scope()) {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }
@@ -167,7 +168,7 @@ fn throttled(cx: &Ctx<'_>, next: &str, username: &str, wait: std::time::Duration
 }
 
 /// Signs `user` in: a new session cookie, an audit entry, 303 to `next`.
-fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, via: u8, next: &str) -> Resp {
+fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, via: &str, next: &str) -> Resp {
     let now = jiff::Timestamp::now().as_second();
     let ttl = i64::try_from(cx.shared.session_ttl.as_secs()).unwrap_or(i64::MAX);
     let session = Session::new(user, via, now, ttl);
@@ -202,8 +203,10 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     let (path, query) = cx.here.split_once('?').unwrap_or((&cx.here, ""));
     let flow_cookie = flow_cookie(cx);
     let now = jiff::Timestamp::now().as_second();
-    let flow = cookies::values(cx.headers, &flow_cookie)
+    // The sealed value is `backend-name\nflow`: only the backend that began the flow sees it.
+    let sealed = cookies::values(cx.headers, &flow_cookie)
         .find_map(|v| cx.shared.keys.open(&flow_cookie, v, now));
+    let flow = sealed.as_deref().and_then(|s| s.split_once('\n'));
     let rp = crate::auth::RequestParts {
         method: cx.method,
         path,
@@ -213,10 +216,10 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
         peer: cx.peer,
         base: cx.urls.base(),
         secure: cx.secure,
-        flow: flow.as_deref(),
+        flow: None,
     };
     use crate::auth::AuthReply;
-    let reply = auth.extra_route(&rp, body).await;
+    let reply = auth.extra_route(&rp, body, flow).await;
     let clear_flow = |mut r: Resp| {
         if flow.is_some() {
             if let Some(c) =
@@ -319,10 +322,11 @@ fn after_logout(cx: &Ctx<'_>, to: Option<String>) -> Option<String> {
     (next == to).then_some(next)
 }
 
-/// The backend that signed this request's user in.
+/// The backend that signed this request's session in (none for a bearer token: it has no
+/// session to end and nowhere to send the browser).
 fn signed_in_by<'s>(cx: &Ctx<'s>) -> Option<&'s dyn crate::auth::AuthBackend> {
     let auth = cx.shared.auth.as_ref()?;
-    auth.get(cx.session_meta.map_or(0, |s| s.via))
+    auth.get(&cx.session_meta?.via)
 }
 
 pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
@@ -332,7 +336,7 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
         if let Some(s) = cx.session_meta {
             cx.shared
                 .sessions
-                .end_session(&s.sid, &user.id, s.exp)
+                .end_session(&s.sid, &s.via, &user.id, s.exp)
                 .await;
         }
         if let Some(b) = signed_in_by(cx) {
@@ -347,7 +351,9 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
 pub(crate) async fn logout_all(cx: &Ctx<'_>) -> Resp {
     let mut to = None;
     if let Some(user) = cx.user {
-        cx.shared.sessions.end_user(&user.id).await;
+        if let Some(s) = cx.session_meta {
+            cx.shared.sessions.end_user(&s.via, &user.id).await;
+        }
         if let Some(b) = signed_in_by(cx) {
             to = after_logout(cx, b.logout(user).await);
         }

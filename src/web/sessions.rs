@@ -93,7 +93,7 @@ impl Sessions {
     /// no waiting (the gate awaits [`Sessions::recheck`] only when this says [`Known::Due`]).
     pub(crate) fn known(self: &Arc<Self>, s: &Session) -> Known {
         self.start_polling();
-        if self.ended.is_ended(&s.sid, &s.sub, s.iat_ms) {
+        if self.ended.is_ended_as(&s.sid, &s.via, &s.sub, s.iat_ms) {
             return Known::Ended;
         }
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
@@ -114,7 +114,7 @@ impl Sessions {
             Refresh::Unchanged | Refresh::Unknown => None,
             Refresh::Changed(u) => Some(u),
             Refresh::Removed => {
-                self.end_user(&s.sub).await;
+                self.end_user(&s.via, &s.sub).await;
                 return None;
             }
         };
@@ -137,13 +137,14 @@ impl Sessions {
         Some(answer)
     }
 
-    /// Ends one session of `user` (a sign-out) until it expires at `exp` (Unix seconds).
-    pub(crate) async fn end_session(&self, sid: &str, user: &str, exp: i64) {
+    /// Ends one session of `user` (a sign-out through the backend `via`) until it expires at
+    /// `exp` (Unix seconds).
+    pub(crate) async fn end_session(&self, sid: &str, via: &str, user: &str, exp: i64) {
         let now = jiff::Timestamp::now();
         self.end(Revocation {
             ended: Ended::Session {
                 sid: sid.to_string(),
-                user: user.to_string(),
+                user: crate::revocations::user_key(via, user),
             },
             at_ms: now.as_millisecond(),
             until: exp.max(now.as_second()),
@@ -152,15 +153,15 @@ impl Sessions {
     }
 
     /// True while a session may still be used: not ended, not expired.
-    pub(crate) fn is_live(&self, sid: &str, user: &str, iat_ms: i64, exp: i64) -> bool {
-        exp > now_secs() && !self.ended.is_ended(sid, user, iat_ms)
+    pub(crate) fn is_live(&self, sid: &str, via: &str, user: &str, iat_ms: i64, exp: i64) -> bool {
+        exp > now_secs() && !self.ended.is_ended_as(sid, via, user, iat_ms)
     }
 
-    /// Ends every session of `user` issued until now.
-    pub(crate) async fn end_user(&self, user: &str) {
+    /// Ends every session of `user`, signed in through the backend `via`, issued until now.
+    pub(crate) async fn end_user(&self, via: &str, user: &str) {
         let now = jiff::Timestamp::now();
         self.end(Revocation {
-            ended: Ended::User(user.to_string()),
+            ended: Ended::User(crate::revocations::user_key(via, user)),
             at_ms: now.as_millisecond(),
             until: self.until(now.as_second()),
         })
@@ -172,9 +173,12 @@ impl Sessions {
         let now = now_secs();
         self.ended.prune(now);
         self.ended.add(&r, now);
-        if let Ended::User(user) = &r.ended {
+        if let Ended::User(key) = &r.ended {
+            // Re-checked answers about this user are forgotten (those of a user of the same id
+            // through another backend too: they are only asked again).
+            let user = key.split_once(':').map_or(key.as_str(), |(_, u)| u);
             let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-            checked.retain(|_, c| c.now.as_ref().is_none_or(|u| &u.id != user));
+            checked.retain(|_, c| c.now.as_ref().is_none_or(|u| u.id != user));
         }
         if let Some(store) = &self.store {
             if let Err(e) = store.publish(r).await {
