@@ -229,6 +229,27 @@ async fn jwt_several_algorithms_and_a_jwks_url() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(p.jwks_fetches(), 2);
+    // A key set that cannot be fetched is not asked again at every token: strangers sending
+    // tokens with made-up keys cost the provider one request per interval.
+    let s = Scheduler::builder().build().unwrap();
+    let srv = serve(
+        Dashboard::builder(s).auth(
+            JwtBackend::jwks_url(&format!("{}/no-such-jwks", p.issuer))
+                .unwrap()
+                .issuer(&p.issuer)
+                .audience("taskdeck-api"),
+        ),
+    )
+    .await;
+    let before = p.requests();
+    for _ in 0..5 {
+        let t = bearer(rs256(0, json!({"sub": "x", "exp": now() + 60})));
+        assert_eq!(
+            api(&srv, &[("authorization", &t)]).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(p.requests(), before + 1, "one fetch for five tokens");
     assert!(
         JwtBackend::jwks_url("http://id.example.com/jwks").is_err(),
         "plain http"

@@ -44,7 +44,10 @@ async fn setup(prefix: &str) -> Setup {
             .prefix(prefix)
             .auth(sso(&provider))
             .audit_sink(audit.clone())
-            .session_recheck(Duration::ZERO),
+            .session_recheck(Duration::ZERO)
+            // Each test request names a client address of its own (see `with_cookie`), so
+            // that one case's refusals do not throttle the next.
+            .trust_proxy("127.0.0.1".parse().unwrap()),
     )
     .await;
     Setup {
@@ -96,9 +99,23 @@ async fn approve(srv: &Server, provider: &Provider, start: &str) -> (String, Str
     (callback, flow)
 }
 
+/// A GET with a cookie, from a client address of its own each time (behind the trusted test
+/// proxy; elsewhere the header is ignored).
 async fn with_cookie(srv: &Server, path: &str, cookie: &str) -> Reply {
-    srv.request(Method::GET, path, &[("cookie", cookie)], "")
-        .await
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let addr = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+    with_cookie_from(srv, path, cookie, &addr).await
+}
+
+async fn with_cookie_from(srv: &Server, path: &str, cookie: &str, client: &str) -> Reply {
+    srv.request(
+        Method::GET,
+        path,
+        &[("cookie", cookie), ("x-forwarded-for", client)],
+        "",
+    )
+    .await
 }
 
 fn audited(audit: &AuditLog, action: &str) -> Vec<taskdeck::AuditEntry> {
@@ -328,6 +345,17 @@ async fn bad_id_tokens_are_refused_and_audited() {
         assert_eq!(audited(&t.audit, action).len(), 1, "{action}");
     }
     assert!(audited(&t.audit, "login").is_empty());
+
+    // The issuer written with a trailing slash (as some providers do) is the same issuer.
+    t.provider.twist_next(Twist {
+        issuer: Some(format!("{}/", t.provider.issuer)),
+        ..Twist::default()
+    });
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -401,18 +429,64 @@ async fn replays_forged_states_and_missing_flows_are_refused() {
     );
     assert_eq!(
         audited(&t.audit, "oidc_no_flow").len(),
-        1,
-        "one entry, the repeat folded"
+        2,
+        "one entry per client"
     );
 
-    // The provider's own refusal.
-    let r = t
-        .srv
-        .get("/auth/oidc/callback?error=access_denied&state=x")
-        .await;
+    // The provider's own refusal, for the flow this browser began: known codes are named,
+    // anything else is not repeated.
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let state = cb.split("state=").nth(1).unwrap().to_string();
+    let denied = format!("/auth/oidc/callback?error=access_denied&state={state}");
+    let r = with_cookie(&t.srv, &denied, &flow).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(r.body.contains("access_denied"));
+    assert!(r.body.contains("(access_denied)"), "{}", r.body);
     assert_eq!(audited(&t.audit, "oidc_provider_error").len(), 1);
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let state = cb.split("state=").nth(1).unwrap().to_string();
+    let phish = format!("/auth/oidc/callback?error=Call+555-0100+now&state={state}");
+    let r = with_cookie(&t.srv, &phish, &flow).await;
+    assert!(
+        r.body.contains("(an unknown error)") && !r.body.contains("555-0100"),
+        "{}",
+        r.body
+    );
+    // Without this browser's flow, the provider's error is not even read.
+    let r = t.srv.get("/auth/oidc/callback?error=access_denied").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+/// Refused callbacks count as failed sign-ins of their client: past three, the next waits
+/// (429) and the provider is not asked.
+#[tokio::test]
+async fn repeated_refusals_are_throttled_before_the_provider_is_asked() {
+    let t = setup("/").await;
+    let mut last = StatusCode::OK;
+    let mut refused = 0;
+    for _ in 0..6 {
+        let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+        let code = cb.replace("code=", "code=forged");
+        let calls = t.provider.token_calls();
+        last = with_cookie_from(&t.srv, &code, &flow, "10.200.0.1")
+            .await
+            .status;
+        if last == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(
+                t.provider.token_calls(),
+                calls,
+                "no token request once throttled"
+            );
+            break;
+        }
+        assert_eq!(last, StatusCode::FORBIDDEN);
+        refused += 1;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused, 3);
+    // Another client is not slowed by this one.
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie_from(&t.srv, &cb, &flow, "10.200.0.2").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -595,6 +669,34 @@ async fn oidc_options_reach_the_provider() {
     );
     assert!(out.links().contains(&want), "{}", out.body);
 
+    // Two providers: each needs a route name of its own.
+    let s2 = Scheduler::builder().build().unwrap();
+    let e = Dashboard::builder(s2.clone())
+        .auth(sso(&provider))
+        .also(sso(&provider))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("/auth/oidc/start"), "{e}");
+    let two = serve(
+        Dashboard::builder(s2).auth(sso(&provider)).also(
+            sso(&provider)
+                .route_name("corp")
+                .label("Sign in with Corp ID"),
+        ),
+    )
+    .await;
+    let login = two.get("/login").await;
+    assert!(login
+        .links()
+        .iter()
+        .any(|l| l.starts_with("/auth/corp/start")));
+    let r = two.get("/auth/corp/start").await;
+    assert!(
+        r.header("location").contains("auth%2Fcorp%2Fcallback"),
+        "{}",
+        r.header("location")
+    );
+
     // Settings that cannot work are refused when the dashboard is built, or at once.
     assert!(
         OidcBackend::new("http://id.example.com", CLIENT, None).is_err(),
@@ -612,6 +714,9 @@ async fn oidc_options_reach_the_provider() {
         OidcBackend::new(&provider.issuer, CLIENT, None)
             .unwrap()
             .algorithms(&["HS256"]),
+        OidcBackend::new(&provider.issuer, CLIENT, None)
+            .unwrap()
+            .route_name("a/b"),
     ] {
         let e = Dashboard::builder(s.clone()).auth(b).build().unwrap_err();
         assert!(matches!(e, taskdeck::ConfigError::Auth(_)), "{e:?}");

@@ -69,7 +69,8 @@ pub(crate) struct RemoteKeys {
     url: String,
     fetch: super::fetch::Fetch,
     min_refetch: Duration,
-    /// The keys, and when the last fetch for an unknown key was (`None`: none yet).
+    /// The keys, and when the last fetch that counts against the interval was (one for an
+    /// unknown key, or one that failed; `None`: none yet).
     state: RwLock<(Arc<KeySet>, Option<Instant>)>,
     /// Whether the keys were ever fetched.
     loaded: std::sync::atomic::AtomicBool,
@@ -114,18 +115,33 @@ impl RemoteKeys {
         }
         use std::sync::atomic::Ordering;
         let first = !self.loaded.load(Ordering::Acquire);
-        if !first && fetched_now.is_some_and(|at| at.elapsed() < self.min_refetch) {
-            return Err(format!("no key {kid:?} in the provider's key set"));
+        // After the first load, or after any failed fetch, wait an interval before the next
+        // (failures at most 10 s, so that a provider back up is used soon).
+        if let Some(at) = fetched_now {
+            let wait = if first {
+                self.min_refetch.min(Duration::from_secs(10))
+            } else {
+                self.min_refetch
+            };
+            if at.elapsed() < wait {
+                return Err(format!("no key {kid:?} in the provider's key set"));
+            }
         }
-        let body = self.fetch.get(&self.url).await?;
-        let fresh = KeySet::from_jwks(&body, true)?;
+        let fresh = match self.fetch.get(&self.url).await {
+            Ok(body) => KeySet::from_jwks(&body, true),
+            Err(e) => Err(e),
+        };
+        let fresh = match fresh {
+            Ok(f) => f,
+            Err(e) => {
+                let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+                st.1 = Some(Instant::now());
+                return Err(e);
+            }
+        };
         tracing::debug!(url = %self.url, keys = fresh.len(), "fetched the JWKS document");
         let found = fresh.find(kid).cloned();
-        let refetched = if first {
-            fetched_now
-        } else {
-            Some(Instant::now())
-        };
+        let refetched = if first { None } else { Some(Instant::now()) };
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(fresh), refetched);
         self.loaded.store(true, Ordering::Release);
         found.ok_or_else(|| format!("no key {kid:?} in the provider's key set"))

@@ -24,9 +24,6 @@ use super::fetch::Fetch;
 use super::jwks::RemoteKeys;
 use super::{AuthBackend, AuthFuture, AuthReply, RequestParts, Role, SignInMethod, User};
 
-const START: &str = "/auth/oidc/start";
-const CALLBACK: &str = "/auth/oidc/callback";
-
 /// Sign-in through an OpenID Connect provider (Keycloak, Entra ID, Okta, Google, Dex, …).
 ///
 /// Roles come from a claim of the ID token (`groups` unless set) through
@@ -51,8 +48,12 @@ pub struct OidcBackend {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     issuer: String,
+    /// `/auth/{name}/start` and `/auth/{name}/callback` (`route_name`, default `oidc`).
+    start_path: String,
+    callback_path: String,
     client_id: String,
     client_secret: Option<String>,
     scopes: String,
@@ -65,10 +66,12 @@ struct Inner {
     leeway: u64,
     fetch: Fetch,
     min_refetch: Duration,
-    provider: RwLock<Option<Arc<Provider>>>,
-    discovering: tokio::sync::Mutex<Option<Instant>>,
+    /// What clones share: the discovered provider, when discovery last failed, the used
+    /// states.
+    provider: Arc<RwLock<Option<Arc<Provider>>>>,
+    discovering: Arc<tokio::sync::Mutex<Option<Instant>>>,
     /// `state`s already used on this replica (a replayed callback), newest last, bounded.
-    used: Mutex<VecDeque<String>>,
+    used: Arc<Mutex<VecDeque<String>>>,
     error: Option<String>,
 }
 
@@ -90,6 +93,23 @@ struct Flow {
     redirect_uri: String,
     next: Option<String>,
 }
+
+/// The error codes of OAuth 2.0 (RFC 6749 4.1.2.1) and OpenID Connect Core (3.1.2.6).
+const KNOWN_ERRORS: [&str; 13] = [
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+];
 
 /// Most remembered used states.
 const USED: usize = 4096;
@@ -124,6 +144,8 @@ impl OidcBackend {
         Ok(OidcBackend {
             inner: Arc::new(Inner {
                 issuer,
+                start_path: "/auth/oidc/start".into(),
+                callback_path: "/auth/oidc/callback".into(),
                 client_id: client_id.trim().to_string(),
                 client_secret: client_secret.map(str::to_string).filter(|s| !s.is_empty()),
                 scopes: "openid profile email".into(),
@@ -139,22 +161,40 @@ impl OidcBackend {
                 leeway: 30,
                 fetch,
                 min_refetch: Duration::from_secs(10),
-                provider: RwLock::new(None),
-                discovering: tokio::sync::Mutex::new(None),
-                used: Mutex::new(VecDeque::new()),
+                provider: Arc::new(RwLock::new(None)),
+                discovering: Arc::new(tokio::sync::Mutex::new(None)),
+                used: Arc::new(Mutex::new(VecDeque::new())),
                 error: None,
             }),
         })
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => f(inner),
-            None => {
-                tracing::error!("OidcBackend settings changed after it was cloned; ignored");
-            }
-        }
+        // A clone keeps its own settings (and shares what was discovered).
+        f(Arc::make_mut(&mut self.inner));
         self
+    }
+
+    /// The name in this backend's routes: `/auth/{name}/start` and `/auth/{name}/callback`
+    /// (register the latter at the provider). Give each of several `OidcBackend`s its own.
+    /// Letters, digits, `-` and `_`; default `oidc`.
+    pub fn route_name(self, name: &str) -> Self {
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        let name = name.to_string();
+        self.edit(|i| {
+            if ok {
+                i.start_path = format!("/auth/{name}/start");
+                i.callback_path = format!("/auth/{name}/callback");
+            } else {
+                i.error = Some(format!(
+                    "route_name {name:?} must be 1 to 32 letters, digits, '-' or '_'"
+                ));
+            }
+        })
     }
 
     /// The sign-in button's text. Default "Sign in with single sign-on".
@@ -421,7 +461,7 @@ impl Inner {
                 format!("{scheme}://{host}")
             }
         };
-        Some(format!("{origin}{}{CALLBACK}", req.base))
+        Some(format!("{origin}{}{}", req.base, self.callback_path))
     }
 
     async fn start(&self, req: &RequestParts<'_>) -> AuthReply {
@@ -445,7 +485,9 @@ impl Inner {
                 "no Host",
             );
         };
-        let next = query_param(req.query, "next");
+        // Where to go after: a path (the dashboard checks it again at sign-in), kept short so
+        // that the flow cookie stays small.
+        let next = query_param(req.query, "next").filter(|n| n.starts_with('/') && n.len() <= 512);
         let flow = Flow {
             state: random(24),
             nonce: random(24),
@@ -476,15 +518,6 @@ impl Inner {
 
     async fn callback(&self, req: &RequestParts<'_>) -> AuthReply {
         let query = req.query;
-        if let Some(err) = query_param(query, "error") {
-            let err: String = err.chars().take(100).collect();
-            return refused(
-                403,
-                "oidc_provider_error",
-                &format!("The identity provider did not sign you in ({err})."),
-                format!("provider error: {err}"),
-            );
-        }
         let Some(flow) = req.flow.and_then(|f| serde_json::from_str::<Flow>(f).ok()) else {
             return refused(
                 400,
@@ -500,6 +533,22 @@ impl Inner {
                 "oidc_state_mismatch",
                 "The sign-in answer does not match the sign-in this browser started. Start again.",
                 "state mismatch",
+            );
+        }
+        if let Some(err) = query_param(query, "error") {
+            // Only the codes OAuth and OIDC define are shown: the rest of the URL is anyone's.
+            let known = KNOWN_ERRORS.contains(&err.as_str());
+            let shown = if known {
+                err.as_str()
+            } else {
+                "an unknown error"
+            };
+            let logged: String = err.chars().take(64).collect();
+            return refused(
+                403,
+                "oidc_provider_error",
+                &format!("The identity provider did not sign you in ({shown})."),
+                format!("provider error: {logged}"),
             );
         }
         if !self.first_use(&flow.state) {
@@ -660,7 +709,10 @@ impl Inner {
         // suit one key).
         let mut v = Validation::new(header.alg);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.set_issuer(&[&self.issuer]);
+        // Some providers write their issuer with a trailing slash (the configured one is kept
+        // without): either form is this issuer.
+        let slashed = format!("{}/", self.issuer);
+        v.set_issuer(&[self.issuer.as_str(), slashed.as_str()]);
         v.set_audience(&[&self.client_id]);
         v.leeway = self.leeway;
         let data = decode::<Value>(token, &key, &v).map_err(|e| token_refusal(&e))?;
@@ -706,7 +758,7 @@ impl AuthBackend for OidcBackend {
     fn sign_in_methods(&self) -> Vec<SignInMethod> {
         vec![SignInMethod::Link {
             label: self.inner.label.clone(),
-            path: START.into(),
+            path: self.inner.start_path.clone(),
         }]
     }
 
@@ -719,10 +771,12 @@ impl AuthBackend for OidcBackend {
             if req.method != http::Method::GET {
                 return None;
             }
-            match req.path {
-                START => Some(self.inner.start(req).await),
-                CALLBACK => Some(self.inner.callback(req).await),
-                _ => None,
+            if req.path == self.inner.start_path {
+                Some(self.inner.start(req).await)
+            } else if req.path == self.inner.callback_path {
+                Some(self.inner.callback(req).await)
+            } else {
+                None
             }
         })
     }

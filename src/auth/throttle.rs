@@ -144,6 +144,21 @@ impl Attempt<'_> {
             .settle(self.addr, self.user.as_deref(), Some(now));
     }
 
+    /// Nothing was judged (a sign-in began, a backend served a file): no longer pending, and
+    /// no failure counted.
+    pub(crate) fn withdrawn(mut self) {
+        self.done = true;
+        let mut map = self.throttle.lock();
+        for (k, _) in Throttle::keys(self.addr, self.user.as_deref()) {
+            if let Some(r) = map.get_mut(&k) {
+                r.pending = r.pending.saturating_sub(1);
+                if r.pending == 0 && r.failures == 0 {
+                    map.remove(&k);
+                }
+            }
+        }
+    }
+
     /// The password was right: forgets the address's and username's failures.
     pub(crate) fn succeeded(mut self) {
         self.done = true;

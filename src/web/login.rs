@@ -219,7 +219,18 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
         flow: None,
     };
     use crate::auth::AuthReply;
+    // Refusals (a forged state, a replayed code) count as failed sign-ins of this client:
+    // past a few, its next tries wait, before the backend asks the provider anything.
+    let attempt = match cx.shared.throttle.begin(cx.client, None, Instant::now()) {
+        Ok(a) => a,
+        Err(wait) => return throttled(cx, &safe_next(cx, None), "", wait),
+    };
     let reply = auth.extra_route(&rp, body, flow).await;
+    match &reply {
+        Some((_, AuthReply::SignIn { .. })) => attempt.succeeded(),
+        Some((_, AuthReply::Refused { .. })) => attempt.failed(Instant::now()),
+        _ => attempt.withdrawn(),
+    }
     let clear_flow = |mut r: Resp| {
         if flow.is_some() {
             if let Some(c) =
@@ -237,7 +248,7 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
             clear_flow(start_session(cx, &user, via, &next))
         }
         Some((_, AuthReply::Redirect(to))) => see_other(&to),
-        Some((_, AuthReply::Begin { to, flow })) => {
+        Some((via, AuthReply::Begin { to, flow })) => {
             if flow.len() > 2048 {
                 tracing::warn!(
                     bytes = flow.len(),
@@ -245,10 +256,19 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
                 );
                 return cx.fail(&BackendError::unavailable("the sign-in could not start"));
             }
-            let sealed = cx
-                .shared
-                .keys
-                .seal(&flow_cookie, &flow, now + cookies::FLOW_TTL);
+            let sealed = cx.shared.keys.seal(
+                &flow_cookie,
+                &format!("{via}\n{flow}"),
+                now + cookies::FLOW_TTL,
+            );
+            // Browsers drop cookies over 4 KiB, which would break the sign-in silently.
+            if sealed.len() > 3800 {
+                tracing::warn!(
+                    bytes = sealed.len(),
+                    "a login backend's sealed flow state is too large for a cookie; refused"
+                );
+                return cx.fail(&BackendError::unavailable("the sign-in could not start"));
+            }
             let mut r = see_other(&to);
             if let Some(c) = cookies::flow(&flow_cookie, &sealed, cx.cookie_scope()) {
                 r.headers_mut().append(header::SET_COOKIE, c);

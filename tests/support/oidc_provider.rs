@@ -68,6 +68,7 @@ struct State {
     twist: Twist,
     jwks_fetches: usize,
     token_calls: usize,
+    requests: usize,
     counter: u64,
 }
 
@@ -107,6 +108,7 @@ impl Provider {
             twist: Twist::default(),
             jwks_fetches: 0,
             token_calls: 0,
+            requests: 0,
             counter: 0,
         }));
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
@@ -156,6 +158,11 @@ impl Provider {
         self.state.lock().unwrap().jwks_fetches
     }
 
+    /// Every request it answered, whatever the path.
+    pub(crate) fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+
     pub(crate) fn token_calls(&self) -> usize {
         self.state.lock().unwrap().token_calls
     }
@@ -201,6 +208,7 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let body = String::from_utf8_lossy(&body).into_owned();
     let mut s = st.lock().unwrap();
+    s.requests += 1;
     match (method, path.as_str()) {
         (Method::GET, "/.well-known/openid-configuration") => {
             let i = s.issuer.clone();
