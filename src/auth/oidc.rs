@@ -31,6 +31,10 @@ use super::{AuthBackend, AuthFuture, AuthReply, RequestParts, Role, SignInMethod
 /// [`OidcBackend::default_role`] is set. Register `{origin}{base}/auth/oidc/callback` as the
 /// redirect URI at the provider, e.g. `https://ops.example.com/jobs/auth/oidc/callback`.
 ///
+/// A session it signs in lasts the dashboard's `session_ttl`: the provider is not asked again
+/// until the user signs in anew, so end the sessions of a user you disable there with
+/// `Dashboard::end_sessions`. Refused callbacks count as failed sign-ins of their client.
+///
 /// ```no_run
 /// use taskdeck::{Dashboard, OidcBackend, Role, Scheduler};
 /// let scheduler = Scheduler::builder().build()?;
