@@ -8,7 +8,85 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use super::{AuthBackend, AuthReply, LoginHelp, LoginResult, RequestParts, SignInMethod, User};
+
+/// A backend's name, kept inline: sessions carry one, and reading a session cookie on every
+/// request should not allocate for it. At most [`BackendName::MAX`] bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BackendName {
+    len: u8,
+    buf: [u8; BackendName::MAX],
+}
+
+impl BackendName {
+    /// Longest name: a 32-byte kind and a `-NN` suffix.
+    pub(crate) const MAX: usize = 40;
+
+    /// `name`, or `None` when it is too long.
+    pub(crate) fn new(name: &str) -> Option<BackendName> {
+        let bytes = name.as_bytes();
+        if bytes.len() > Self::MAX {
+            return None;
+        }
+        let mut buf = [0u8; Self::MAX];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Some(BackendName {
+            len: u8::try_from(bytes.len()).ok()?,
+            buf,
+        })
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Built from a `&str` cut at its end: always UTF-8.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::ops::Deref for BackendName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Default for BackendName {
+    fn default() -> Self {
+        BackendName {
+            len: 0,
+            buf: [0; Self::MAX],
+        }
+    }
+}
+
+impl std::fmt::Debug for BackendName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BackendName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BackendName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = BackendName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a backend name of at most {} bytes", BackendName::MAX)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BackendName, E> {
+                BackendName::new(v).ok_or_else(|| E::custom("backend name too long"))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
 
 /// The configured backends, in the order they were given, with their names. Never empty.
 #[derive(Clone)]
@@ -34,6 +112,7 @@ impl Backends {
                 .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
                 .take(32)
                 .collect();
+            // `take(32)` of ASCII: the name with its suffix fits a `BackendName`.
             let kind = if kind.is_empty() {
                 "custom".into()
             } else {

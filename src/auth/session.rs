@@ -39,7 +39,7 @@ pub(crate) struct Session {
     /// The name of the login backend that signed it in: re-checks and sign-out go to that
     /// one, and a session whose backend is no longer configured ends.
     #[serde(default)]
-    pub(crate) via: String,
+    pub(crate) via: super::chain::BackendName,
 }
 
 impl Session {
@@ -56,7 +56,7 @@ impl Session {
                 .as_millisecond()
                 .max(now.saturating_mul(1000)),
             sid: B64.encode(sid),
-            via: via.to_string(),
+            via: super::chain::BackendName::new(via).unwrap_or_default(),
         }
     }
 

@@ -77,13 +77,31 @@ pub(crate) fn page(
 }
 
 /// The host's logo, else the favicon, `size` pixels high; decorative (the title beside it
-/// names the dashboard).
-pub(crate) fn brand_mark(v: &View<'_>, size: u32) -> Markup {
-    html! {
-        @if v.brand.logo {
-            img.logo src=(v.asset("logo")) alt="" height=(size);
-        } @else {
-            img src=(v.asset("favicon")) alt="" width=(size) height=(size);
+/// names the dashboard). A `Render` type: written straight into the page.
+pub(crate) fn brand_mark<'a>(v: &'a View<'a>, size: u32) -> BrandMark<'a> {
+    BrandMark(v, size)
+}
+
+/// See [`brand_mark`].
+pub(crate) struct BrandMark<'a>(&'a View<'a>, u32);
+
+impl Render for BrandMark<'_> {
+    fn render_to(&self, out: &mut String) {
+        let (v, size) = (self.0, self.1);
+        if v.brand.logo {
+            out.push_str("<img class=\"logo\" src=\"");
+            v.asset("logo").render_to(out);
+            out.push_str("\" alt=\"\" height=\"");
+            size.render_to(out);
+            out.push_str("\">");
+        } else {
+            out.push_str("<img src=\"");
+            v.asset("favicon").render_to(out);
+            out.push_str("\" alt=\"\" width=\"");
+            size.render_to(out);
+            out.push_str("\" height=\"");
+            size.render_to(out);
+            out.push_str("\">");
         }
     }
 }

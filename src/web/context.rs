@@ -76,7 +76,7 @@ pub(crate) struct SessionMeta {
     pub(crate) iat_ms: i64,
     pub(crate) exp: i64,
     /// The login backend that signed it in.
-    pub(crate) via: String,
+    pub(crate) via: crate::auth::chain::BackendName,
 }
 
 /// How long a connection may take, and how many there may be (see `DashboardBuilder`).

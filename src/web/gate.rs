@@ -134,7 +134,7 @@ fn signed_in(s: Session, user: User) -> Identity {
             user: s.sub,
             iat_ms: s.iat_ms,
             exp: s.exp,
-            via: s.via.clone(),
+            via: s.via,
         })),
     }
 }
