@@ -115,6 +115,7 @@ pub(crate) fn leaving(v: &View<'_>, to: &str) -> Markup {
                 title { "Signed out · " (v.title) }
                 link rel="stylesheet" href=(v.asset("app.css"));
                 link rel="stylesheet" href=(v.asset("theme.css"));
+                link rel="icon" type=(v.brand.favicon_type) href=(v.asset("favicon"));
             }
             body.login-page {
                 main #main.login-box {
