@@ -187,6 +187,23 @@ async fn jwt_several_algorithms_and_a_jwks_url() {
         let status = api(&srv, &[("authorization", &format!("Bearer {t}"))]).await;
         assert_eq!(status == StatusCode::OK, ok, "{alg:?}: {status}");
     }
+    // Clock leeway: a token expired 20 s ago passes with the default 30 s, not with 5 s.
+    let late = hs(
+        Algorithm::HS256,
+        secret,
+        json!({"sub": "u", "exp": now() - 20}),
+    );
+    let late = format!("Bearer {late}");
+    for (leeway, want) in [(30, StatusCode::OK), (5, StatusCode::UNAUTHORIZED)] {
+        let srv =
+            serve(Dashboard::builder(s.clone()).auth(JwtBackend::hs256(secret).leeway(leeway)))
+                .await;
+        assert_eq!(
+            api(&srv, &[("authorization", &late)]).await,
+            want,
+            "leeway {leeway}"
+        );
+    }
     let bad = Dashboard::builder(s.clone())
         .auth(JwtBackend::hs256(secret).algorithms(&["HS999"]))
         .build()
