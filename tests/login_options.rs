@@ -345,30 +345,12 @@ async fn form_login(srv: &Server, at: &str, next: &str) -> (String, String) {
     let page = srv
         .request(Method::GET, "/ops/tasks", &[("cookie", &cookie)], "")
         .await;
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let csrf = page.csrf();
     (cookie, csrf)
 }
 
 async fn logout(srv: &Server, at: &str, cookie: &str, csrf: &str) -> Reply {
-    srv.request(
-        Method::POST,
-        at,
-        &[
-            ("cookie", cookie),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("sec-fetch-site", "same-origin"),
-        ],
-        &format!("csrf={csrf}"),
-    )
-    .await
+    srv.post_signed_in(at, cookie, csrf, "").await
 }
 
 #[tokio::test]

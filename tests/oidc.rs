@@ -178,27 +178,10 @@ async fn signs_in_under_a_prefix_and_out_at_the_provider() {
     assert_eq!(audited(&t.audit, "login").len(), 1);
 
     // Sign-out ends the session here and goes to the provider's end-session endpoint.
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let csrf = page.csrf();
     let out = t
         .srv
-        .request(
-            Method::POST,
-            "/ops/logout",
-            &[
-                ("cookie", &session),
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("sec-fetch-site", "same-origin"),
-            ],
-            &format!("csrf={csrf}"),
-        )
+        .post_signed_in("/ops/logout", &session, &csrf, "")
         .await;
     // A page that sends the browser on: a form's answer may not redirect off-site under the
     // dashboard's CSP (form-action 'self').
@@ -642,27 +625,8 @@ async fn oidc_options_reach_the_provider() {
         "the id from the name claim"
     );
     assert!(page.body.contains("viewer"), "the default role");
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let out = srv
-        .request(
-            Method::POST,
-            "/ops/logout",
-            &[
-                ("cookie", &session),
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("sec-fetch-site", "same-origin"),
-            ],
-            &format!("csrf={csrf}"),
-        )
-        .await;
+    let csrf = page.csrf();
+    let out = srv.post_signed_in("/ops/logout", &session, &csrf, "").await;
     let want = format!(
         "{}/logout?client_id={CLIENT}&post_logout_redirect_uri=https%3A%2F%2Fops.example.com%2Fsigned-out",
         provider.issuer

@@ -97,6 +97,18 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// The CSRF token in the page's first form.
+    pub(crate) fn csrf(&self) -> String {
+        self.body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .expect("a form with a CSRF token")
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
     pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
@@ -169,6 +181,32 @@ impl Server {
                 ("sec-fetch-site", "same-origin"),
             ],
             form,
+        )
+        .await
+    }
+
+    /// A same-origin form post with a session cookie and its CSRF token.
+    pub(crate) async fn post_signed_in(
+        &self,
+        path: &str,
+        cookie: &str,
+        csrf: &str,
+        form: &str,
+    ) -> Reply {
+        let body = if form.is_empty() {
+            format!("csrf={csrf}")
+        } else {
+            format!("csrf={csrf}&{form}")
+        };
+        self.request(
+            Method::POST,
+            path,
+            &[
+                ("cookie", cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            &body,
         )
         .await
     }
