@@ -110,6 +110,17 @@ pub enum RunCause {
     Retry,
 }
 
+impl RunCause {
+    /// The lower-case name used in JSON and in the run's `tracing` span.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunCause::Schedule => "schedule",
+            RunCause::Manual => "manual",
+            RunCause::Retry => "retry",
+        }
+    }
+}
+
 /// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,6 +12,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tracing::Instrument as _;
 
 use super::clock::{add, duration_between};
 use super::duration;
@@ -258,8 +259,21 @@ async fn attempt(
         clock: inner.clock.clone(),
         cancel: inner.cancel.subscribe(),
     };
+    // One span per attempt: a host's subscriber (or OpenTelemetry exporter) sees the job's
+    // events under it. Disabled spans cost a callsite check.
+    let span = tracing::info_span!(
+        "taskdeck.run",
+        task = %task.id,
+        job = %task.job,
+        run = rec.id,
+        attempt = rec.attempt,
+        cause = rec.cause.as_str(),
+    );
     // The call itself happens on first poll, inside `catch_unwind` like every later poll.
-    let mut fut: JobFuture = Box::pin(super::capture::scope(logs, async move { job(ctx).await }));
+    let mut fut: JobFuture = Box::pin(super::capture::scope(
+        logs,
+        async move { job(ctx).await }.instrument(span),
+    ));
     let run =
         std::future::poll_fn(
             |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
