@@ -19,7 +19,8 @@ struct Fields(Vec<(String, String)>);
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push((field.name().to_string(), format!("{value:?}")));
+        self.0
+            .push((field.name().to_string(), format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.push((field.name().to_string(), value.to_string()));
@@ -43,12 +44,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spy {
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
         let mut f = Fields::default();
         event.record(&mut f);
-        let message = f
-            .0
-            .iter()
-            .find(|(k, _)| k == "message")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+        let message =
+            f.0.iter()
+                .find(|(k, _)| k == "message")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
         let span = ctx.event_span(event).map(|s| {
             let fields = s
                 .extensions()
@@ -109,7 +109,10 @@ async fn each_attempt_has_a_span_with_its_fields() {
 
     let seen = seen.lock().unwrap();
     let outside = seen.iter().find(|(m, _)| m == "outside any run").unwrap();
-    assert!(outside.1.is_none(), "an event outside a run has no run span");
+    assert!(
+        outside.1.is_none(),
+        "an event outside a run has no run span"
+    );
     let inside: Vec<_> = seen
         .iter()
         .filter(|(m, _)| m == "working on it")

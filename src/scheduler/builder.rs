@@ -35,6 +35,7 @@ pub struct SchedulerBuilder {
     store: Option<Arc<dyn Store>>,
     history: HistoryLimits,
     event_capacity: usize,
+    cancel_grace: std::time::Duration,
 }
 
 impl fmt::Debug for SchedulerBuilder {
@@ -56,7 +57,15 @@ impl SchedulerBuilder {
             store: None,
             history: HistoryLimits::default(),
             event_capacity: 1024,
+            cancel_grace: std::time::Duration::from_secs(10),
         }
+    }
+
+    /// How long a cancelled run ([`Scheduler::cancel_run`]) may take to stop by itself after
+    /// [`crate::TaskContext::cancelled`] resolves, before it is aborted. Default 10 s.
+    pub fn cancel_grace(mut self, grace: std::time::Duration) -> Self {
+        self.cancel_grace = grace;
+        self
     }
 
     /// Zone for cron triggers that name none (an IANA name). Default `UTC`.
@@ -126,6 +135,8 @@ impl SchedulerBuilder {
                 timer: Mutex::new(None),
                 heartbeat: Mutex::new(None),
                 started_at: Mutex::new(None),
+                running: Mutex::new(std::collections::HashMap::new()),
+                cancel_grace: self.cancel_grace,
             }),
         })
     }

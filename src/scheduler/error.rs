@@ -122,6 +122,14 @@ pub enum Error {
     Start(String),
     /// The scheduler is shutting down and takes no new work.
     ShuttingDown,
+    /// The run is not in a state that allows this (cancelling a finished run, retrying a
+    /// succeeded one).
+    RunState {
+        /// The run.
+        id: u64,
+        /// What state it is in and what would work.
+        message: String,
+    },
     /// The store failed (a database error, for a shared store).
     Store(String),
 }
@@ -145,6 +153,7 @@ impl fmt::Display for Error {
             }
             Error::Start(why) => write!(f, "cannot start the scheduler: {why}"),
             Error::ShuttingDown => write!(f, "the scheduler is shutting down"),
+            Error::RunState { message, .. } => f.write_str(message),
             Error::Store(why) => write!(f, "task store failed: {why}"),
         }
     }
@@ -173,7 +182,10 @@ impl Error {
 
     /// True when the request conflicts with the current state (duplicate id, shutting down).
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::DuplicateTask { .. } | Error::ShuttingDown)
+        matches!(
+            self,
+            Error::DuplicateTask { .. } | Error::ShuttingDown | Error::RunState { .. }
+        )
     }
 
     /// True when the input was at fault: bad field, trigger or job name.

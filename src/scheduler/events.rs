@@ -59,6 +59,16 @@ pub enum Event {
         /// How long it ran, when it ran.
         duration_ms: Option<u64>,
     },
+    /// Someone asked a running run to stop ([`crate::Scheduler::cancel_run`]): the process
+    /// running it signals the job and aborts it after its grace period.
+    RunCancelRequested {
+        /// The run.
+        run_id: RunId,
+        /// Its task.
+        task_id: String,
+        /// Who asked.
+        by: String,
+    },
     /// The whole scheduler was paused: nothing fires until resumed.
     SchedulerPaused,
     /// The whole scheduler was resumed.
@@ -78,6 +88,7 @@ impl Event {
             Event::TaskResumed { .. } => "task_resumed",
             Event::RunStarted { .. } => "run_started",
             Event::RunFinished { .. } => "run_finished",
+            Event::RunCancelRequested { .. } => "run_cancel_requested",
             Event::SchedulerPaused => "scheduler_paused",
             Event::SchedulerResumed => "scheduler_resumed",
             Event::ShuttingDown => "shutting_down",
@@ -93,7 +104,8 @@ impl Event {
             | Event::TaskPaused { task_id }
             | Event::TaskResumed { task_id }
             | Event::RunStarted { task_id, .. }
-            | Event::RunFinished { task_id, .. } => Some(task_id),
+            | Event::RunFinished { task_id, .. }
+            | Event::RunCancelRequested { task_id, .. } => Some(task_id),
             Event::SchedulerPaused | Event::SchedulerResumed | Event::ShuttingDown => None,
         }
     }

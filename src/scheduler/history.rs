@@ -77,6 +77,12 @@ impl RunStatus {
         )
     }
 
+    /// True for the outcomes a retry may follow: failed, panicked, timed out, cancelled,
+    /// interrupted.
+    pub fn is_retryable(self) -> bool {
+        self.is_failure() || self == RunStatus::Cancelled
+    }
+
     /// True once the run is over.
     pub fn is_finished(self) -> bool {
         self != RunStatus::Running
@@ -176,6 +182,35 @@ pub struct RunRecord {
     pub logs: Vec<LogLine>,
     /// Lines that were not kept because the bound was reached.
     pub logs_dropped: u32,
+    /// The args it ran with (the task's at the time; a retry's are its original's).
+    #[serde(default)]
+    pub args: serde_json::Value,
+    /// What the job returned ([`crate::TaskContext::set_result`],
+    /// `Scheduler::register_returning`), at most [`MAX_RESULT_BYTES`] of JSON.
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+    /// The run this one retries, when started by a retry from the dashboard or
+    /// [`crate::Scheduler::retry_run`].
+    #[serde(default)]
+    pub retry_of: Option<RunId>,
+}
+
+/// Largest result kept with a run, as JSON text; a larger one is replaced by a note saying
+/// how large it was.
+pub const MAX_RESULT_BYTES: usize = 16 * 1024;
+
+/// `value` as kept with a run: itself, or a note when its JSON is over [`MAX_RESULT_BYTES`].
+pub(crate) fn bounded_result(value: serde_json::Value) -> serde_json::Value {
+    let size = serde_json::to_string(&value).map_or(0, |s| s.len());
+    if size > MAX_RESULT_BYTES {
+        serde_json::json!({
+            "truncated": true,
+            "bytes": size,
+            "note": format!("the result was {size} bytes of JSON; at most {MAX_RESULT_BYTES} are kept"),
+        })
+    } else {
+        value
+    }
 }
 
 impl RunRecord {

@@ -126,7 +126,19 @@ async fn handle_reaped(inner: &Arc<Inner>, reaped: Vec<RunRecord>) {
             if !inner2.sleep_unless_aborted(due).await {
                 return;
             }
-            let next = begin_one(&inner2, &task, due, RunCause::Retry, rec.attempt + 1).await;
+            let lineage = super::run::Lineage {
+                args: rec.args.clone(),
+                retry_of: rec.id,
+            };
+            let next = begin_one(
+                &inner2,
+                &task,
+                due,
+                RunCause::Retry,
+                rec.attempt + 1,
+                Some(lineage),
+            )
+            .await;
             if let Some(next) = next.filter(|r| r.status == RunStatus::Running) {
                 drive(inner2, task, next).await;
             }
@@ -149,11 +161,19 @@ pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<No
                 let schedule = event.as_ref().is_none_or(|e| {
                     !matches!(
                         e,
-                        super::Event::RunStarted { .. } | super::Event::RunFinished { .. }
+                        super::Event::RunStarted { .. }
+                            | super::Event::RunFinished { .. }
+                            | super::Event::RunCancelRequested { .. }
                     )
                 });
                 if foreign && schedule {
                     inner.poke();
+                }
+                // A cancel asked on another replica, for a run that may be running here.
+                if let (true, Some(super::Event::RunCancelRequested { run_id, by, .. })) =
+                    (foreign, &event)
+                {
+                    inner.cancel_here(*run_id, by);
                 }
                 if let (true, Some(event)) = (foreign, event) {
                     inner.events.send(event);

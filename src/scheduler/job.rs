@@ -98,7 +98,12 @@ pub struct TaskContext {
     pub(crate) args: Arc<Value>,
     pub(crate) logs: LogBuffer,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Shutdown: every run is asked to stop.
     pub(crate) cancel: watch::Receiver<bool>,
+    /// This run was cancelled (`Scheduler::cancel_run`): by whom.
+    pub(crate) run_cancel: watch::Receiver<Option<String>>,
+    /// What the job returned, kept with the run.
+    pub(crate) result: Arc<std::sync::Mutex<Option<Value>>>,
 }
 
 impl fmt::Debug for TaskContext {
@@ -153,16 +158,33 @@ impl TaskContext {
         self.logs.push(self.clock.now(), level, message.as_ref());
     }
 
-    /// True once the scheduler asked running jobs to stop (shutdown).
+    /// True once this run should stop: someone cancelled it ([`crate::Scheduler::cancel_run`],
+    /// the dashboard) or the scheduler is shutting down. Poll it between steps of a long job.
     pub fn is_cancelled(&self) -> bool {
-        *self.cancel.borrow()
+        *self.cancel.borrow() || self.run_cancel.borrow().is_some()
     }
 
-    /// Completes when the scheduler asks running jobs to stop. A job that selects on this can
-    /// finish cleanly within the shutdown grace period; one that does not is aborted after it.
+    /// Completes when this run should stop (see [`TaskContext::is_cancelled`]). A job that
+    /// selects on this can finish cleanly within the grace period (`cancel_grace` for a
+    /// cancelled run, the shutdown grace for a shutdown); one that does not is aborted after
+    /// it. Either way the run ends as cancelled.
     pub async fn cancelled(&self) {
-        let mut rx = self.cancel.clone();
+        let mut shutdown = self.cancel.clone();
+        let mut run = self.run_cancel.clone();
         // An error means the scheduler is gone, which is also a reason to stop.
-        let _ = rx.wait_for(|c| *c).await;
+        tokio::select! {
+            _ = shutdown.wait_for(|c| *c) => {}
+            _ = run.wait_for(|c| c.is_some()) => {}
+        }
+    }
+
+    /// Keeps `value` as this run's result, shown on its page and in the API (replacing any
+    /// result set before). JSON over 16 KiB is replaced by a note of its size.
+    pub fn set_result(&self, value: impl serde::Serialize) {
+        let v = match serde_json::to_value(value) {
+            Ok(v) => super::history::bounded_result(v),
+            Err(e) => serde_json::json!({ "error": format!("the result is not JSON: {e}") }),
+        };
+        *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
     }
 }

@@ -492,6 +492,9 @@ mod tests {
             attempt: 1,
             logs: vec![],
             logs_dropped: 0,
+            args: serde_json::Value::Null,
+            result: None,
+            retry_of: None,
         }
     }
 

@@ -53,7 +53,7 @@ pub use error::{Error, TriggerError};
 pub use events::{Event, EventStream, Recv};
 pub use history::{
     LogLevel, LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
-    MAX_LOG_LINE_BYTES,
+    MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES,
 };
 pub use info::{TaskInfo, TriggerText};
 pub use job::{JobError, JobResult, TaskContext};
@@ -113,9 +113,40 @@ pub(crate) struct Inner {
     /// Heartbeat loop of a shared store; awaited on shutdown so this process leaves.
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
     started_at: Mutex<Option<Timestamp>>,
+    /// Runs executing in this process, each with its cancel signal (who cancelled it).
+    running: Mutex<std::collections::HashMap<RunId, watch::Sender<Option<String>>>>,
+    /// How long a cancelled run may take to stop before it is aborted.
+    cancel_grace: Duration,
+}
+
+/// "succeeded", "is running", … for messages about a run's state.
+fn status_words(status: RunStatus) -> String {
+    match status {
+        RunStatus::Running => "is still running".into(),
+        s => format!("{}", s.as_str().replace('_', " ")),
+    }
 }
 
 impl Inner {
+    /// Signals run `id`, if it runs in this process, that `by` cancelled it. True if it does.
+    pub(crate) fn cancel_here(&self, id: RunId, by: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match running.get(&id) {
+            Some(tx) => {
+                tx.send_if_modified(|c| {
+                    if c.is_none() {
+                        *c = Some(by.to_string());
+                        true
+                    } else {
+                        false
+                    }
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn is_stopping(&self) -> bool {
         matches!(
             *self.lifecycle.borrow(),
@@ -240,6 +271,32 @@ impl Scheduler {
         if self.inner.jobs.insert(name.clone(), job) {
             tracing::warn!(job = %name, "job registered twice; the later one replaces the first");
         }
+    }
+
+    /// Registers a job that returns a value: it is kept as the run's result (JSON, at most
+    /// 16 KiB), shown on the run's page and in the API. Otherwise like [`Scheduler::register`].
+    ///
+    /// ```
+    /// # let scheduler = taskdeck::Scheduler::builder().build().unwrap();
+    /// scheduler.register_returning("count_orders", |_ctx| async move {
+    ///     Ok(serde_json::json!({ "orders": 42 }))
+    /// });
+    /// ```
+    pub fn register_returning<F, Fut, T>(&self, name: impl Into<String>, job: F)
+    where
+        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, job::JobError>> + Send + 'static,
+        T: serde::Serialize + Send + 'static,
+    {
+        let job = Arc::new(job);
+        self.register(name, move |ctx: TaskContext| {
+            let job = job.clone();
+            async move {
+                let value = job(ctx.clone()).await?;
+                ctx.set_result(value);
+                Ok(())
+            }
+        });
     }
 
     /// Names of the registered jobs, sorted.
@@ -374,8 +431,90 @@ impl Scheduler {
             .ok_or_else(|| Error::UnknownTask { id: id.to_string() })?;
         let task = rec.task;
         let now = self.now();
-        let Some(run) = run::begin_one(&self.inner, &task, now, Cause::Manual, 1).await else {
+        let Some(run) = run::begin_one(&self.inner, &task, now, Cause::Manual, 1, None).await
+        else {
             return Err(Error::UnknownTask { id: id.to_string() });
+        };
+        if run.status == RunStatus::Running {
+            let inner = self.inner.clone();
+            let first = run.clone();
+            self.inner
+                .spawn_tracked(async move { run::drive(inner, task, first).await });
+        }
+        Ok(run)
+    }
+
+    /// Asks a running run to stop, on whichever process runs it (with a shared store, the
+    /// others hear of it within about a second): [`TaskContext::cancelled`] resolves, and after
+    /// the [`SchedulerBuilder::cancel_grace`] a job still going is aborted. The run ends as
+    /// cancelled, saying `by` whom. Returns the run as it stands; an error when it is not
+    /// running.
+    pub async fn cancel_run(&self, id: RunId, by: &str) -> Result<RunRecord, Error> {
+        let rec = self.run(id).await?;
+        if rec.status != RunStatus::Running {
+            return Err(Error::RunState {
+                id,
+                message: format!(
+                    "run {id} is not running (it {}); only a running run can be cancelled",
+                    status_words(rec.status)
+                ),
+            });
+        }
+        let by: String = by.chars().take(128).collect();
+        let event = Event::RunCancelRequested {
+            run_id: id,
+            task_id: rec.task_id.clone(),
+            by: by.clone(),
+        };
+        if !self.inner.cancel_here(id, &by) {
+            self.inner.store.announce(event.clone()).await?;
+        }
+        tracing::info!(run = id, task = %rec.task_id, by = %by, "run cancel requested");
+        self.inner.events.send(event);
+        Ok(rec)
+    }
+
+    /// Starts a new run of a finished run's task with the same args, cause `retry` and a link
+    /// to it (`retry_of`). For runs that failed, panicked, timed out, were cancelled or were
+    /// interrupted; an error for others, and when the task is gone.
+    pub async fn retry_run(&self, id: RunId) -> Result<RunRecord, Error> {
+        match self.lifecycle() {
+            Lifecycle::Running => {}
+            Lifecycle::Created => {
+                return Err(Error::Start(
+                    "retry_run needs a started scheduler; call start() first".into(),
+                ))
+            }
+            Lifecycle::ShuttingDown | Lifecycle::Stopped => return Err(Error::ShuttingDown),
+        }
+        let old = self.run(id).await?;
+        if !old.status.is_retryable() {
+            return Err(Error::RunState {
+                id,
+                message: format!(
+                    "run {id} {}; only failed, panicked, timed-out, cancelled or interrupted runs can be retried",
+                    status_words(old.status)
+                ),
+            });
+        }
+        let rec = self
+            .inner
+            .store
+            .get(&old.task_id)
+            .await?
+            .ok_or_else(|| Error::UnknownTask {
+                id: old.task_id.clone(),
+            })?;
+        let task = rec.task;
+        let now = self.now();
+        let lineage = run::Lineage {
+            args: old.args.clone(),
+            retry_of: id,
+        };
+        let Some(run) =
+            run::begin_one(&self.inner, &task, now, Cause::Retry, 1, Some(lineage)).await
+        else {
+            return Err(Error::UnknownTask { id: old.task_id });
         };
         if run.status == RunStatus::Running {
             let inner = self.inner.clone();

@@ -49,7 +49,10 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
             } else if !inner.jobs.contains(&task.job) {
                 not_run.push(unregistered(&task, at, RunCause::Schedule, 1, now));
             } else {
-                drafts.push((draft(&task, at, RunCause::Schedule, 1), opts.max_instances));
+                drafts.push((
+                    draft(&task, at, RunCause::Schedule, 1, now),
+                    opts.max_instances,
+                ));
                 tasks.push(task.clone());
             }
         }
@@ -74,6 +77,15 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
     }
 }
 
+/// What a retry carries over from the run it retries.
+#[derive(Debug)]
+pub(crate) struct Lineage {
+    /// The args that run had.
+    pub(crate) args: serde_json::Value,
+    /// Its id.
+    pub(crate) retry_of: super::history::RunId,
+}
+
 /// Begins a single run (manual runs and retries): the record as running or skipped; `None`
 /// when the task is gone or the store failed.
 pub(crate) async fn begin_one(
@@ -82,12 +94,21 @@ pub(crate) async fn begin_one(
     at: Timestamp,
     cause: RunCause,
     attempt: u32,
+    lineage: Option<Lineage>,
 ) -> Option<RunRecord> {
+    let now = inner.clock.now();
+    let with = |mut rec: RunRecord| {
+        if let Some(l) = &lineage {
+            rec.args = l.args.clone();
+            rec.retry_of = Some(l.retry_of);
+        }
+        rec
+    };
     if !inner.jobs.contains(&task.job) {
-        let rec = unregistered(task, at, cause, attempt, inner.clock.now());
+        let rec = with(unregistered(task, at, cause, attempt, now));
         return record_not_run(inner, rec).await;
     }
-    let d = draft(task, at, cause, attempt);
+    let d = with(draft(task, at, cause, attempt, now));
     match inner
         .store
         .begin_runs(vec![(d, task.options.max_instances)])
@@ -116,6 +137,9 @@ fn started(inner: &Inner, task: &Task, rec: Option<RunRecord>) -> Option<RunReco
 }
 
 fn announce(inner: &Inner, task: &Task, rec: &RunRecord) {
+    if rec.status == RunStatus::Running {
+        track(inner, rec.id);
+    }
     if rec.status == RunStatus::Skipped {
         tracing::info!(task = %task.id, run = rec.id, "fire skipped: max_instances reached");
         inner.emit_finished(rec);
@@ -128,20 +152,25 @@ fn announce(inner: &Inner, task: &Task, rec: &RunRecord) {
     }
 }
 
-fn draft(task: &Task, at: Timestamp, cause: RunCause, attempt: u32) -> RunRecord {
+/// A run about to begin at `now` (its start is known while it runs, and set again when the
+/// job is called, after any jitter).
+fn draft(task: &Task, at: Timestamp, cause: RunCause, attempt: u32, now: Timestamp) -> RunRecord {
     RunRecord {
         id: 0,
         task_id: task.id.clone(),
         job: task.job.clone(),
         cause,
         scheduled_at: at,
-        started_at: None,
+        started_at: Some(now),
         finished_at: None,
         status: RunStatus::Running,
         error: None,
         attempt,
         logs: Vec::new(),
         logs_dropped: 0,
+        args: task.args.clone(),
+        result: None,
+        retry_of: None,
     }
 }
 
@@ -155,7 +184,8 @@ fn missed(task: &Task, at: Timestamp, now: Timestamp) -> RunRecord {
         error: Some(format!(
             "due {late} ago, past the misfire grace time of {grace}"
         )),
-        ..draft(task, at, RunCause::Schedule, 1)
+        started_at: None,
+        ..draft(task, at, RunCause::Schedule, 1, now)
     }
 }
 
@@ -175,7 +205,8 @@ fn unregistered(
             "job {:?} is not registered in this process",
             task.job
         )),
-        ..draft(task, at, cause, attempt)
+        started_at: None,
+        ..draft(task, at, cause, attempt, now)
     }
 }
 
@@ -192,6 +223,50 @@ async fn record_not_run(inner: &Inner, rec: RunRecord) -> Option<RunRecord> {
     }
 }
 
+/// Makes run `id` findable by [`Inner::cancel_here`] (from the moment it begins, so that a
+/// cancel right after "run now" is not lost before its task is spawned); its receiver.
+fn track(inner: &Inner, id: super::history::RunId) -> tokio::sync::watch::Receiver<Option<String>> {
+    let mut running = inner.running.lock().unwrap_or_else(|p| p.into_inner());
+    running
+        .entry(id)
+        .or_insert_with(|| tokio::sync::watch::channel(None).0)
+        .subscribe()
+}
+
+/// A run executing in this process, findable by [`Inner::cancel_here`] until dropped.
+struct Tracked<'a> {
+    inner: &'a Inner,
+    id: super::history::RunId,
+    cancel: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl<'a> Tracked<'a> {
+    /// The run's entry, made when it began ([`track`]) or now.
+    fn new(inner: &'a Inner, id: super::history::RunId) -> Tracked<'a> {
+        let rx = track(inner, id);
+        Tracked {
+            inner,
+            id,
+            cancel: rx,
+        }
+    }
+
+    /// Who cancelled the run, if anyone did.
+    fn cancelled_by(&self) -> Option<String> {
+        self.cancel.borrow().clone()
+    }
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
 /// Runs a begun attempt, then its retries.
 pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord) {
     let opts = &task.options;
@@ -201,10 +276,29 @@ pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord
             inner.clock.now(),
             Duration::from_nanos(fastrand::u64(..=nanos)),
         );
-        if !inner.sleep_unless_aborted(until).await {
-            let cancelled = (RunStatus::Cancelled, Some("cancelled by shutdown".into()));
-            finish(&inner, rec, cancelled, LogBuffer::default()).await;
-            return;
+        let tracked = Tracked::new(&inner, rec.id);
+        let mut cancel = tracked.cancel.clone();
+        let slept = tokio::select! {
+            ok = inner.sleep_unless_aborted(until) => ok.then_some(None),
+            _ = cancel.wait_for(|c| c.is_some()) => Some(Some(tracked.cancelled_by().unwrap_or_default())),
+        };
+        match slept {
+            Some(None) => {}
+            Some(Some(by)) => {
+                let cancelled = (
+                    RunStatus::Cancelled,
+                    Some(format!("cancelled by {by} before it started")),
+                );
+                drop(tracked);
+                finish(&inner, rec, cancelled, LogBuffer::default()).await;
+                return;
+            }
+            None => {
+                let cancelled = (RunStatus::Cancelled, Some("cancelled by shutdown".into()));
+                drop(tracked);
+                finish(&inner, rec, cancelled, LogBuffer::default()).await;
+                return;
+            }
         }
     }
     loop {
@@ -217,9 +311,23 @@ pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord
             return;
         };
         let logs = LogBuffer::default();
-        let result = Box::pin(attempt(&inner, job, &task, &mut rec, logs.clone())).await;
+        let result_slot = Arc::new(std::sync::Mutex::new(None));
+        let tracked = Tracked::new(&inner, rec.id);
+        let result = Box::pin(attempt(
+            &inner,
+            job,
+            &task,
+            &mut rec,
+            logs.clone(),
+            &tracked,
+            result_slot.clone(),
+        ))
+        .await;
+        drop(tracked);
+        rec.result = result_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         let failed = result.0.is_failure();
         let attempt_no = rec.attempt;
+        let (previous, args) = (rec.id, rec.args.clone());
         finish(&inner, rec, result, logs).await;
         if !failed || attempt_no > opts.retries || inner.is_stopping() {
             return;
@@ -230,7 +338,21 @@ pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord
         if !inner.sleep_unless_aborted(due).await {
             return;
         }
-        match begin_one(&inner, &task, due, RunCause::Retry, attempt_no + 1).await {
+        // A retry runs with the args of the attempt it follows, and links to it.
+        let lineage = Lineage {
+            args,
+            retry_of: previous,
+        };
+        match begin_one(
+            &inner,
+            &task,
+            due,
+            RunCause::Retry,
+            attempt_no + 1,
+            Some(lineage),
+        )
+        .await
+        {
             Some(next) if next.status == RunStatus::Running => rec = next,
             _ => return,
         }
@@ -239,13 +361,16 @@ pub(crate) async fn drive(inner: Arc<Inner>, task: Arc<Task>, mut rec: RunRecord
 
 type Outcome = (RunStatus, Option<String>);
 
-/// One call of the job, raced against the timeout and shutdown's abort.
+/// One call of the job, raced against the timeout, a cancel (after its grace period) and
+/// shutdown's abort.
 async fn attempt(
     inner: &Inner,
     job: JobFn,
     task: &Task,
     rec: &mut RunRecord,
     logs: LogBuffer,
+    tracked: &Tracked<'_>,
+    result: Arc<std::sync::Mutex<Option<serde_json::Value>>>,
 ) -> Outcome {
     let started = inner.clock.now();
     rec.started_at = Some(started);
@@ -254,10 +379,12 @@ async fn attempt(
         run_id: rec.id,
         attempt: rec.attempt,
         scheduled_at: rec.scheduled_at,
-        args: Arc::new(task.args.clone()),
+        args: Arc::new(rec.args.clone()),
         logs: logs.clone(),
         clock: inner.clock.clone(),
         cancel: inner.cancel.subscribe(),
+        run_cancel: tracked.cancel.clone(),
+        result,
     };
     // One span per attempt: a host's subscriber (or OpenTelemetry exporter) sees the job's
     // events under it. Disabled spans cost a callsite check.
@@ -289,13 +416,32 @@ async fn attempt(
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
+    // Cancelled: the job is told at once (its context), and aborted after the grace period.
+    let mut cancel = tracked.cancel.clone();
+    let grace_over = async {
+        let _ = cancel.wait_for(|c| c.is_some()).await;
+        let until = add(inner.clock.now(), inner.cancel_grace);
+        inner.clock.sleep_until(until).await;
+    };
+    let outcome = tokio::select! {
         r = run => outcome(r),
         () = timed_out => {
             let t = timeout.map(duration::format).unwrap_or_default();
             (RunStatus::TimedOut, Some(format!("timed out after {t}")))
         }
+        () = grace_over => {
+            let by = tracked.cancelled_by().unwrap_or_default();
+            let g = duration::format(inner.cancel_grace);
+            return (RunStatus::Cancelled, Some(format!("cancelled by {by}; aborted after the grace period of {g}")));
+        }
         () = inner.aborted() => (RunStatus::Cancelled, Some("cancelled by shutdown".into())),
+    };
+    // A job that stopped because it was cancelled (however it ended) was cancelled.
+    match tracked.cancelled_by() {
+        Some(by) if outcome.0 != RunStatus::Cancelled => {
+            (RunStatus::Cancelled, Some(format!("cancelled by {by}")))
+        }
+        _ => outcome,
     }
 }
 

@@ -291,6 +291,12 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
+    /// Tells every process sharing the store of `event` (a cancel for a run another process
+    /// may be running). A store of one process has no one to tell. Default: nothing.
+    fn announce(&self, _event: Event) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Changes announced by a shared store, including those of other processes.
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         None

@@ -338,7 +338,7 @@ const TASK_COLS: &str = "id, spec, paused, anchor, created_at, updated_at, next_
      last_run_id, last_status, last_scheduled_at, last_finished_at, last_error";
 
 const RUN_COLS: &str = "id, task_id, job, cause, scheduled_at, started_at, finished_at, status, \
-     error, attempt, logs, logs_dropped";
+     error, attempt, logs, logs_dropped, args, result, retry_of";
 
 impl Shared {
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
@@ -401,6 +401,9 @@ impl Shared {
             attempt: u32_of(row.get(9)),
             logs,
             logs_dropped: u32_of(row.get(11)),
+            args: row.get::<_, Option<Value>>(12).unwrap_or(Value::Null),
+            result: row.get(13),
+            retry_of: row.get::<_, Option<i64>>(14).map(|r| r as u64),
         })
     }
 
@@ -590,6 +593,20 @@ impl Store for PostgresStore {
 
     fn instances(&self) -> StoreFuture<'_, Vec<InstanceInfo>> {
         boxed(self.shared.instances())
+    }
+
+    fn announce(&self, event: Event) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let c = self.shared.client().await?;
+            let payload = self.shared.notice(&event);
+            c.execute(
+                "select pg_notify($1, $2)",
+                &[&self.shared.channel, &payload],
+            )
+            .await
+            .map_err(pg)?;
+            Ok(())
+        })
     }
 
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {

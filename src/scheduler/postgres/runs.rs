@@ -14,14 +14,16 @@ impl Shared {
                 "with t as (update taskdeck_tasks set running = running + 1 \
                    where id = $1::text and running < $2::int returning id), \
                  i as (insert into taskdeck_runs (task_id, job, cause, scheduled_at, finished_at, \
-                   status, error, attempt, instance_id, lease_until) \
+                   status, error, attempt, instance_id, lease_until, started_at, args, retry_of) \
                    select $1::text, $3::text, $4::text, $5::timestamptz, \
                      case when exists (select 1 from t) then null else $5::timestamptz end, \
                      case when exists (select 1 from t) then 'running' else 'skipped' end, \
                      case when exists (select 1 from t) then null else $6::text end, \
                      $7::int, $8::text, \
                      case when exists (select 1 from t) \
-                       then now() + make_interval(secs => $9::float8) else null end \
+                       then now() + make_interval(secs => $9::float8) else null end, \
+                     case when exists (select 1 from t) then $11::timestamptz else null end, \
+                     $12::jsonb, $13::bigint \
                    where exists (select 1 from taskdeck_tasks where id = $1::text) \
                    returning id, status) \
                  select i.id, i.status, pg_notify($10::text, case when i.status = 'running' \
@@ -54,6 +56,9 @@ impl Shared {
                         &self.instance,
                         &lease,
                         &self.channel,
+                        &d.started_at,
+                        &d.args,
+                        &d.retry_of.map(i64_of),
                     ],
                 )
                 .await
@@ -89,8 +94,10 @@ impl Shared {
         let stmt = c
             .prepare_cached(
                 "with i as (insert into taskdeck_runs (task_id, job, cause, scheduled_at, \
-                   started_at, finished_at, status, error, attempt, logs, logs_dropped, instance_id) \
-                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id) \
+                   started_at, finished_at, status, error, attempt, logs, logs_dropped, instance_id, \
+                   args, result, retry_of) \
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $15, $16) \
+                   returning id) \
                  select i.id, pg_notify($13, json_build_object('i', $12::text, 'e', \
                    json_build_object('type', 'run_finished', 'run_id', i.id, 'task_id', $1::text, \
                    'status', $7::text, 'duration_ms', null))::text) from i",
@@ -115,6 +122,9 @@ impl Shared {
                     &i32_of(draft.logs_dropped),
                     &self.instance,
                     &self.channel,
+                    &draft.args,
+                    &draft.result,
+                    &draft.retry_of.map(i64_of),
                 ],
             )
             .await
@@ -130,7 +140,7 @@ impl Shared {
             .prepare_cached(
                 "with old as (select id, task_id, status from taskdeck_runs where id = $1 for update), \
                  r as (update taskdeck_runs u set status = $2, started_at = $3, finished_at = $4, \
-                   error = $5, logs = $6, logs_dropped = $7, lease_until = null \
+                   error = $5, logs = $6, logs_dropped = $7, lease_until = null, result = $11 \
                    from old where u.id = old.id returning u.id, u.task_id, old.status as was), \
                  t as (update taskdeck_tasks t set \
                    running = case when r.was = 'running' then greatest(t.running - 1, 0) else t.running end, \
@@ -165,6 +175,7 @@ impl Shared {
                     &run.scheduled_at,
                     &self.channel,
                     &payload,
+                    &run.result,
                 ],
             )
             .await

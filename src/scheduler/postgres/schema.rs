@@ -114,6 +114,13 @@ const MIGRATIONS: &[&str] = &[
     );
     create index taskdeck_revocations_until on taskdeck_revocations (until);
     "#,
+    // 3: what a run ran with and returned, and the run a retry follows.
+    r#"
+    alter table taskdeck_runs
+        add column args jsonb,
+        add column result jsonb,
+        add column retry_of bigint;
+    "#,
 ];
 
 /// The schema version this build writes.
