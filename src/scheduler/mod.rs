@@ -123,7 +123,7 @@ pub(crate) struct Inner {
 fn status_words(status: RunStatus) -> String {
     match status {
         RunStatus::Running => "is still running".into(),
-        s => format!("{}", s.as_str().replace('_', " ")),
+        s => s.as_str().replace('_', " "),
     }
 }
 
