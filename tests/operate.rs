@@ -166,7 +166,7 @@ async fn a_retry_runs_with_the_original_args_and_links_to_it() {
     let mut task = (*s.get("f").await.unwrap().task).clone();
     task.args = json!({"order": 8});
     s.update(task).await.unwrap();
-    let retry = s.retry_run(first.id).await.unwrap();
+    let retry = s.retry_run(first.id).await.unwrap().expect("started here");
     assert_eq!(retry.cause, RunCause::Retry);
     assert_eq!(retry.retry_of, Some(first.id));
     assert_eq!(retry.args, json!({"order": 7}));
@@ -189,7 +189,10 @@ async fn a_retry_runs_with_the_original_args_and_links_to_it() {
     // A cancelled run may be retried.
     s.cancel_run(going.id, "ada").await.unwrap();
     wait_for(&mut events, finished).await;
-    let again = s.retry_run(going.id).await.unwrap();
+    let again = s.retry_run(going.id).await.unwrap().expect("started here");
+    // At most once.
+    let e = s.retry_run(going.id).await.unwrap_err();
+    assert!(e.to_string().contains("already retried"), "{e}");
     assert_eq!(again.retry_of, Some(going.id));
     s.cancel_run(again.id, "ada").await.unwrap();
     s.shutdown(Duration::ZERO).await;

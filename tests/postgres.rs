@@ -909,3 +909,97 @@ async fn status(srv: &common::Server, cookie: &str) -> http::StatusCode {
         .await
         .status
 }
+
+/// A cancel asked on one replica stops the run another replica is running; a retry asked on
+/// one replica runs (with the original args) wherever the job is registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_retry_reach_across_replicas() {
+    let Some(url) = url() else { return };
+    let schema = schema("operate");
+    // Replica A runs the jobs; replica B has none of them registered, so it never claims
+    // their fires and can only act through the store.
+    let a = replica(&url, &schema).await;
+    let b = replica(&url, &schema).await;
+    a.register("waits", |ctx: TaskContext| async move {
+        ctx.log("waiting to be cancelled");
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let attempts = Arc::new(AtomicU32::new(0));
+    let seen = attempts.clone();
+    a.register("flaky", move |ctx: TaskContext| {
+        let seen = seen.clone();
+        async move {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(format!("order {} failed", ctx.args()["order"]).into())
+            } else {
+                ctx.set_result(serde_json::json!({"order": ctx.args()["order"]}));
+                Ok(())
+            }
+        }
+    });
+    a.start().unwrap();
+    b.start().unwrap();
+    a.add(Task::new("w", "waits").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    a.add(
+        Task::new("f", "flaky")
+            .every(Duration::from_secs(3600))
+            .args(serde_json::json!({"order": 5})),
+    )
+    .await
+    .unwrap();
+
+    // Cancel from B what runs on A.
+    let run = a.run_now("w").await.unwrap();
+    until(10, "the run is going", || async {
+        b.run(run.id).await.unwrap().status == RunStatus::Running
+    })
+    .await;
+    assert!(b.run(run.id).await.unwrap().started_at.is_some());
+    b.cancel_run(run.id, "bob").await.unwrap();
+    until(10, "the run ends cancelled", || async {
+        b.run(run.id).await.unwrap().status == RunStatus::Cancelled
+    })
+    .await;
+    assert_eq!(
+        a.run(run.id).await.unwrap().error.as_deref(),
+        Some("cancelled by bob")
+    );
+
+    // Retry from B what failed on A: it runs on A, with the failed run's args.
+    let first = a.run_now("f").await.unwrap();
+    until(10, "the first attempt fails", || async {
+        b.run(first.id).await.unwrap().status == RunStatus::Failed
+    })
+    .await;
+    // B has no such job: the retry is handed to A.
+    assert_eq!(b.retry_run(first.id).await.unwrap(), None);
+    let retried = || async {
+        let page = b
+            .runs(&RunQuery {
+                task_id: Some("f".into()),
+                status: Some(RunStatus::Succeeded),
+                ..RunQuery::default()
+            })
+            .await
+            .unwrap();
+        page.items.into_iter().next()
+    };
+    until(10, "the retry succeeds on A", || async {
+        retried().await.is_some()
+    })
+    .await;
+    let done = retried().await.unwrap();
+    assert_eq!(done.cause, RunCause::Retry);
+    assert_eq!(done.args, serde_json::json!({"order": 5}));
+    assert_eq!(done.result, Some(serde_json::json!({"order": 5})));
+    assert_eq!(done.retry_of, Some(first.id));
+    // Once: a second request finds it retried.
+    let e = a.retry_run(first.id).await.unwrap_err();
+    assert!(e.to_string().contains("already retried"), "{e}");
+    for s in [&a, &b] {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+}

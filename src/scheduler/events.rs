@@ -69,6 +69,14 @@ pub enum Event {
         /// Who asked.
         by: String,
     },
+    /// Someone asked for a retry of a run whose job this process does not have: a process that
+    /// has it starts the retry (once: a run is retried at most once).
+    RetryRequested {
+        /// The run to retry.
+        run_id: RunId,
+        /// Its task.
+        task_id: String,
+    },
     /// The whole scheduler was paused: nothing fires until resumed.
     SchedulerPaused,
     /// The whole scheduler was resumed.
@@ -89,6 +97,7 @@ impl Event {
             Event::RunStarted { .. } => "run_started",
             Event::RunFinished { .. } => "run_finished",
             Event::RunCancelRequested { .. } => "run_cancel_requested",
+            Event::RetryRequested { .. } => "retry_requested",
             Event::SchedulerPaused => "scheduler_paused",
             Event::SchedulerResumed => "scheduler_resumed",
             Event::ShuttingDown => "shutting_down",
@@ -105,7 +114,8 @@ impl Event {
             | Event::TaskResumed { task_id }
             | Event::RunStarted { task_id, .. }
             | Event::RunFinished { task_id, .. }
-            | Event::RunCancelRequested { task_id, .. } => Some(task_id),
+            | Event::RunCancelRequested { task_id, .. }
+            | Event::RetryRequested { task_id, .. } => Some(task_id),
             Event::SchedulerPaused | Event::SchedulerResumed | Event::ShuttingDown => None,
         }
     }

@@ -164,6 +164,7 @@ pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<No
                         super::Event::RunStarted { .. }
                             | super::Event::RunFinished { .. }
                             | super::Event::RunCancelRequested { .. }
+                            | super::Event::RetryRequested { .. }
                     )
                 });
                 if foreign && schedule {
@@ -174,6 +175,17 @@ pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<No
                     (foreign, &event)
                 {
                     inner.cancel_here(*run_id, by);
+                }
+                // A retry asked where its job is not registered: each process that has it
+                // tries, and the store lets one begin it.
+                if let (true, Some(super::Event::RetryRequested { run_id, .. })) = (foreign, &event)
+                {
+                    let (inner2, id) = (inner.clone(), *run_id);
+                    inner.spawn_tracked(async move {
+                        if let Err(e) = super::retry_here(&inner2, id).await {
+                            tracing::debug!(run = id, error = %e, "did not start a requested retry");
+                        }
+                    });
                 }
                 if let (true, Some(event)) = (foreign, event) {
                     inner.events.send(event);

@@ -270,6 +270,17 @@ impl Store for MemoryStore {
 
     fn begin_runs(&self, drafts: Vec<(RunRecord, u32)>) -> StoreFuture<'_, Vec<Option<RunRecord>>> {
         let mut m = self.write();
+        // A run is retried at most once.
+        for (d, _) in &drafts {
+            if let Some(of) = d.retry_of {
+                if m.runs.values().any(|r| r.retry_of == Some(of)) {
+                    return ready(Err(Error::RunState {
+                        id: of,
+                        message: format!("run {of} was already retried"),
+                    }));
+                }
+            }
+        }
         let out = drafts
             .into_iter()
             .map(|(mut draft, max_instances)| {

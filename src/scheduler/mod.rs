@@ -119,6 +119,35 @@ pub(crate) struct Inner {
     cancel_grace: Duration,
 }
 
+/// Begins and drives a retry of run `id` in this process.
+pub(crate) async fn retry_here(inner: &Arc<Inner>, id: RunId) -> Result<RunRecord, Error> {
+    let old = inner
+        .store
+        .get_run(id)
+        .await?
+        .ok_or(Error::UnknownRun { id })?;
+    let rec = inner
+        .store
+        .get(&old.task_id)
+        .await?
+        .ok_or_else(|| Error::UnknownTask {
+            id: old.task_id.clone(),
+        })?;
+    let task = rec.task;
+    let now = inner.clock.now();
+    let lineage = run::Lineage {
+        args: old.args.clone(),
+        retry_of: id,
+    };
+    let run = run::begin_one_checked(inner, &task, now, Cause::Retry, 1, Some(lineage)).await?;
+    if run.status == RunStatus::Running {
+        let inner2 = inner.clone();
+        let first = run.clone();
+        inner.spawn_tracked(async move { run::drive(inner2, task, first).await });
+    }
+    Ok(run)
+}
+
 /// "succeeded", "is running", … for messages about a run's state.
 fn status_words(status: RunStatus) -> String {
     match status {
@@ -476,8 +505,11 @@ impl Scheduler {
 
     /// Starts a new run of a finished run's task with the same args, cause `retry` and a link
     /// to it (`retry_of`). For runs that failed, panicked, timed out, were cancelled or were
-    /// interrupted; an error for others, and when the task is gone.
-    pub async fn retry_run(&self, id: RunId) -> Result<RunRecord, Error> {
+    /// interrupted, each at most once; an error for others, and when the task is gone.
+    ///
+    /// With a shared store and a job this process does not have, the retry is handed to a
+    /// process that has it: `Ok(None)`, and the new run appears with `retry_of` set.
+    pub async fn retry_run(&self, id: RunId) -> Result<Option<RunRecord>, Error> {
         match self.lifecycle() {
             Lifecycle::Running => {}
             Lifecycle::Created => {
@@ -497,32 +529,17 @@ impl Scheduler {
                 ),
             });
         }
-        let rec = self
-            .inner
-            .store
-            .get(&old.task_id)
-            .await?
-            .ok_or_else(|| Error::UnknownTask {
-                id: old.task_id.clone(),
-            })?;
-        let task = rec.task;
-        let now = self.now();
-        let lineage = run::Lineage {
-            args: old.args.clone(),
-            retry_of: id,
-        };
-        let Some(run) =
-            run::begin_one(&self.inner, &task, now, Cause::Retry, 1, Some(lineage)).await
-        else {
-            return Err(Error::UnknownTask { id: old.task_id });
-        };
-        if run.status == RunStatus::Running {
-            let inner = self.inner.clone();
-            let first = run.clone();
+        if !self.inner.jobs.contains(&old.job) && self.inner.store.sharing().is_some() {
             self.inner
-                .spawn_tracked(async move { run::drive(inner, task, first).await });
+                .store
+                .announce(Event::RetryRequested {
+                    run_id: id,
+                    task_id: old.task_id.clone(),
+                })
+                .await?;
+            return Ok(None);
         }
-        Ok(run)
+        retry_here(&self.inner, id).await.map(Some)
     }
 
     /// Pauses the whole scheduler: nothing fires until [`Scheduler::resume_all`]. Runs going on

@@ -96,6 +96,28 @@ pub(crate) async fn begin_one(
     attempt: u32,
     lineage: Option<Lineage>,
 ) -> Option<RunRecord> {
+    match begin_one_checked(inner, task, at, cause, attempt, lineage).await {
+        Ok(rec) => Some(rec),
+        Err(e @ super::Error::RunState { .. }) => {
+            tracing::debug!(task = %task.id, error = %e, "did not start a run");
+            None
+        }
+        Err(e) => {
+            tracing::error!(task = %task.id, error = %e, "could not start a run");
+            None
+        }
+    }
+}
+
+/// [`begin_one`], saying why not.
+pub(crate) async fn begin_one_checked(
+    inner: &Inner,
+    task: &Task,
+    at: Timestamp,
+    cause: RunCause,
+    attempt: u32,
+    lineage: Option<Lineage>,
+) -> Result<RunRecord, super::Error> {
     let now = inner.clock.now();
     let with = |mut rec: RunRecord| {
         if let Some(l) = &lineage {
@@ -104,26 +126,21 @@ pub(crate) async fn begin_one(
         }
         rec
     };
+    let gone = || super::Error::UnknownTask {
+        id: task.id.clone(),
+    };
     if !inner.jobs.contains(&task.job) {
         let rec = with(unregistered(task, at, cause, attempt, now));
-        return record_not_run(inner, rec).await;
+        return record_not_run(inner, rec).await.ok_or_else(gone);
     }
     let d = with(draft(task, at, cause, attempt, now));
-    match inner
+    let mut begun = inner
         .store
         .begin_runs(vec![(d, task.options.max_instances)])
-        .await
-    {
-        Ok(mut begun) => {
-            let rec = begun.pop().flatten()?;
-            announce(inner, task, &rec);
-            Some(rec)
-        }
-        Err(e) => {
-            tracing::error!(task = %task.id, error = %e, "could not start a run");
-            None
-        }
-    }
+        .await?;
+    let rec = begun.pop().flatten().ok_or_else(gone)?;
+    announce(inner, task, &rec);
+    Ok(rec)
 }
 
 /// Announces a begun run; returns it when it should be driven (it is running).

@@ -69,7 +69,16 @@ impl Shared {
         let results = futures_util::future::join_all(calls).await;
         let mut out = Vec::with_capacity(drafts.len());
         for ((mut draft, _), r) in drafts.into_iter().zip(results) {
-            match r.map_err(pg)? {
+            let r = r.map_err(|e| match (e.code(), draft.retry_of) {
+                (Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION), Some(of)) => {
+                    Error::RunState {
+                        id: of,
+                        message: format!("run {of} was already retried"),
+                    }
+                }
+                _ => pg(e),
+            });
+            match r? {
                 None => out.push(None),
                 Some((id, status, error)) => {
                     draft.id = id as u64;

@@ -120,6 +120,8 @@ const MIGRATIONS: &[&str] = &[
         add column args jsonb,
         add column result jsonb,
         add column retry_of bigint;
+    -- A run is retried at most once, whichever replica starts it.
+    create unique index taskdeck_runs_retry_of on taskdeck_runs (retry_of) where retry_of is not null;
     "#,
 ];
 
