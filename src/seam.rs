@@ -315,6 +315,19 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
+    /// Asks a running run to stop; `by` names who asked. Default: not offered.
+    fn cancel_run<'a>(&'a self, _id: RunId, _by: &'a str) -> BackendFuture<'a, RunRecord> {
+        ready(Err(BackendError::unsupported(
+            "this backend cannot cancel runs",
+        )))
+    }
+    /// Starts a retry of a finished run; `None` when another process starts it. Default: not
+    /// offered.
+    fn retry_run(&self, _id: RunId) -> BackendFuture<'_, Option<RunRecord>> {
+        ready(Err(BackendError::unsupported(
+            "this backend cannot retry runs",
+        )))
+    }
 }
 
 /// An answer known at once, as a backend future.
@@ -377,6 +390,14 @@ impl TaskBackend for Scheduler {
 
     fn run(&self, id: RunId) -> BackendFuture<'_, RunRecord> {
         boxed(Scheduler::run(self, id))
+    }
+
+    fn cancel_run<'a>(&'a self, id: RunId, by: &'a str) -> BackendFuture<'a, RunRecord> {
+        boxed(Scheduler::cancel_run(self, id, by))
+    }
+
+    fn retry_run(&self, id: RunId) -> BackendFuture<'_, Option<RunRecord>> {
+        boxed(Scheduler::retry_run(self, id))
     }
 
     fn stats(&self) -> BackendFuture<'_, Stats> {

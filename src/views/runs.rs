@@ -2,7 +2,9 @@
 
 use maud::{html, Markup};
 
-use super::components::{absolute, millis, pager, when, Esc, StatusBadge};
+use super::components::{
+    absolute, action_button, millis, pager, when, ButtonKind, Esc, StatusBadge,
+};
 use super::View;
 use crate::scheduler::{LogLevel, Page, RunQuery, RunRecord, RunStatus};
 
@@ -68,6 +70,18 @@ pub(crate) fn runs(
                 }
             }
         }
+        // Retry what the filter shows: the retryable runs of its first 100.
+        @if v.can_operate && page.items.iter().any(|r| r.status.is_retryable()) {
+            form.inline.bulk-retry method="post" action=(u.href("/runs/retry"))
+                data-confirm="Retry every failed, timed-out, cancelled or interrupted run these filters show (at most 100)?" {
+                (v.csrf_field())
+                @for (k, val) in raw.iter().filter(|(k, _)| *k != "per_page") {
+                    input type="hidden" name=(k) value=(val);
+                }
+                input type="hidden" name="back" value=(v.here);
+                button.btn type="submit" { "Retry the failed runs shown" }
+            }
+        }
         (pager(v, "/runs", raw, page.page, page.pages(), page.total))
     }
 }
@@ -76,14 +90,29 @@ pub(crate) fn runs(
 pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
     let u = v.urls;
     let time = |t: Option<jiff::Timestamp>| t.map(|t| absolute(v, t)).unwrap_or_else(|| "—".into());
+    let here = format!("/runs/{}", r.id);
     html! {
+        @if v.can_operate && (r.status == RunStatus::Running || r.status.is_retryable()) {
+            div.toolbar {
+                @if r.status == RunStatus::Running {
+                    (action_button(v, &u.at(&format!("/runs/{}/cancel", r.id)), "Cancel run", ButtonKind::Danger,
+                        Some("Cancel this run? The job is asked to stop and aborted if it does not."), &here))
+                }
+                @if r.status.is_retryable() {
+                    (action_button(v, &u.at(&format!("/runs/{}/retry", r.id)), "Retry", ButtonKind::Primary, None, &here))
+                }
+            }
+        }
         div.grid2 {
             section.card {
                 h2 { (StatusBadge(r.status)) " run #" (r.id) }
                 dl.kv {
                     dt { "Task" } dd { a.mono href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
                     dt { "Job" } dd.mono { (r.job) }
-                    dt { "Cause" } dd { (format!("{:?}", r.cause).to_lowercase()) }
+                    dt { "Cause" } dd { (r.cause.as_str()) }
+                    @if let Some(of) = r.retry_of {
+                        dt { "Retry of" } dd { a.mono href=(Esc(u.run(of))) { "#" (of) } }
+                    }
                     dt { "Attempt" } dd { (r.attempt) }
                     dt { "Scheduled" } dd { (time(Some(r.scheduled_at))) }
                     dt { "Started" } dd { (time(r.started_at)) }
@@ -97,11 +126,29 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
                 @if let Some(e) = &r.error { pre.error-text { (e) } } @else { p.empty { "None." } }
             }
         }
+        div.grid2 {
+            section.card {
+                h2 { "Args" }
+                pre.json aria-label="The args this run ran with" { (pretty(&r.args)) }
+            }
+            section.card {
+                h2 { "Result" }
+                @match &r.result {
+                    Some(result) => pre.json aria-label="What the job returned" { (pretty(result)) },
+                    None => p.empty { "None. Jobs return one with ctx.set_result(…) or Scheduler::register_returning." },
+                }
+            }
+        }
         section.card {
             h2 { "Log" }
             (logs(v, r))
         }
     }
+}
+
+/// JSON for reading: indented (both args and results are bounded when stored).
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
 /// A run's log lines.

@@ -185,6 +185,37 @@ pub(crate) async fn run(cx: &Ctx<'_>, id: &str) -> Resp {
     }
 }
 
+/// `POST /api/runs/{id}/cancel` (202, the run as it stands) and `/retry` (201 with the new
+/// run, or 202 when another replica starts it).
+pub(crate) async fn run_action(
+    cx: &Ctx<'_>,
+    id: &str,
+    action: crate::web::routes::RunAction,
+) -> Resp {
+    use crate::web::routes::RunAction;
+    let Ok(id) = id.parse::<u64>() else {
+        return cx.bad(&field_error("id", "a run id is a number"));
+    };
+    let b = &cx.shared.backend;
+    match action {
+        RunAction::Cancel => match b.cancel_run(id, &cx.actor()).await {
+            Ok(r) => json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({ "cancel_requested": true, "run": r }),
+            ),
+            Err(e) => cx.fail(&e),
+        },
+        RunAction::Retry => match b.retry_run(id).await {
+            Ok(Some(r)) => json(StatusCode::CREATED, &r),
+            Ok(None) => json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({ "retry_requested": true, "retry_of": id }),
+            ),
+            Err(e) => cx.fail(&e),
+        },
+    }
+}
+
 pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
     match cx.shared.backend.instances().await {
         Ok(list) => json(StatusCode::OK, &serde_json::json!({ "items": list })),

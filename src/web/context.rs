@@ -375,6 +375,16 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
 impl Ctx<'_> {
     /// Audits a refused sign-in of nobody signed in (`username` tried), folded with the same
     /// client's other refusals of the same window.
+    /// Who asks, as a run's "cancelled by" names them: the user's id, or with login off the
+    /// client's address.
+    pub(crate) fn actor(&self) -> String {
+        match (self.user, self.client) {
+            (Some(u), _) => u.id.clone(),
+            (None, Some(ip)) => ip.to_string(),
+            (None, None) => "anonymous".into(),
+        }
+    }
+
     pub(crate) fn record_refused(&self, action: &str, username: &str, outcome: &str) {
         let entry = AuditEntry {
             at: jiff::Timestamp::now(),

@@ -35,6 +35,8 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::SchedulerPause(paused) => pages::scheduler_action(cx, paused, &form()).await,
         Handler::Runs => pages::runs(cx).await,
         Handler::RunDetail => pages::run_detail(cx, id).await,
+        Handler::RunAction(action) => pages::run_action(cx, id, action, &form()).await,
+        Handler::RunsRetry => pages::runs_retry(cx, &form()).await,
         Handler::Events => events(cx),
         Handler::ApiTasks => api::tasks(cx).await,
         Handler::ApiTaskCreate => api::create(cx, body).await,
@@ -45,6 +47,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::ApiBulk(action) => api::bulk(cx, action, body).await,
         Handler::ApiRuns => api::runs(cx).await,
         Handler::ApiRun => api::run(cx, id).await,
+        Handler::ApiRunAction(action) => api::run_action(cx, id, action).await,
         Handler::ApiStats => api::stats(cx).await,
         Handler::ApiPreview => api::preview(cx, body).await,
         Handler::Health | Handler::Asset => {

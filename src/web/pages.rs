@@ -334,3 +334,68 @@ pub(crate) async fn run_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         Err(e) => cx.fail(&e),
     }
 }
+
+/// `POST /runs/{id}/cancel` and `/retry`: back to the run's page (or `back`) with a message.
+pub(crate) async fn run_action(
+    cx: &Ctx<'_>,
+    id: &str,
+    action: crate::web::routes::RunAction,
+    p: &Params,
+) -> Resp {
+    use crate::web::routes::RunAction;
+    let Ok(run_id) = id.parse::<u64>() else {
+        return cx.fail(&crate::seam::BackendError::not_found(format!(
+            "no run {id:?}; run ids are numbers"
+        )));
+    };
+    let b = &cx.shared.backend;
+    let fallback = format!("/runs/{run_id}");
+    let result = match action {
+        RunAction::Cancel => b
+            .cancel_run(run_id, &cx.actor())
+            .await
+            .map(|_| format!("Asked run #{run_id} to stop; it ends as cancelled.")),
+        RunAction::Retry => b.retry_run(run_id).await.map(|r| match r {
+            Some(r) => format!("Started run #{} to retry run #{run_id}.", r.id),
+            None => format!("Asked a replica that has this job to retry run #{run_id}."),
+        }),
+    };
+    match result {
+        Ok(msg) => cx.back(p, &fallback, true, &msg),
+        Err(e) if e.is_not_found() => cx.fail(&e),
+        Err(e) => cx.back(p, &fallback, false, public_message(&e)),
+    }
+}
+
+/// Most runs one bulk retry starts.
+const BULK_RETRY: u32 = 100;
+
+/// `POST /runs/retry`: retries the retryable runs the posted filter shows (the first
+/// [`BULK_RETRY`]), back to the runs page with a count.
+pub(crate) async fn runs_retry(cx: &Ctx<'_>, p: &Params) -> Resp {
+    let view = cx.view();
+    let mut q = match run_query(p, &view.tz) {
+        Ok(q) => q,
+        Err(e) => return cx.bad(&e),
+    };
+    q.page = 1;
+    q.per_page = BULK_RETRY;
+    let page = match cx.shared.backend.runs(&q).await {
+        Ok(p) => p,
+        Err(e) => return cx.fail(&e),
+    };
+    let (mut started, mut refused) = (0, 0);
+    for r in page.items.iter().filter(|r| r.status.is_retryable()) {
+        match cx.shared.backend.retry_run(r.id).await {
+            Ok(_) => started += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    let mut msg = format!("Retried {started} run(s).");
+    if refused > 0 {
+        msg.push_str(&format!(
+            " {refused} could not be (already retried, or their task is gone)."
+        ));
+    }
+    cx.back(p, "/runs", refused == 0, &msg)
+}

@@ -33,6 +33,10 @@ pub(crate) enum Handler {
     SchedulerPause(bool),
     Runs,
     RunDetail,
+    /// Cancel or retry one run (a form).
+    RunAction(RunAction),
+    /// Retry the retryable runs a filter shows (a form).
+    RunsRetry,
     Events,
     ApiTasks,
     ApiTaskCreate,
@@ -43,6 +47,7 @@ pub(crate) enum Handler {
     ApiBulk(BulkAction),
     ApiRuns,
     ApiRun,
+    ApiRunAction(RunAction),
     ApiStats,
     ApiPreview,
     Health,
@@ -66,13 +71,21 @@ impl Handler {
         use Handler::*;
         match self {
             Overview | Tasks | TaskNew | TaskCreate | TaskDetail | TaskEdit | TaskUpdate
-            | TaskAction(_) | Bulk(_) | SchedulerPause(_) | Runs | RunDetail | Login
-            | LoginSubmit | Audit | Instances | AuthRoute => true,
+            | TaskAction(_) | Bulk(_) | SchedulerPause(_) | Runs | RunDetail | RunAction(_)
+            | RunsRetry | Login | LoginSubmit | Audit | Instances | AuthRoute => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
-            | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiStats | ApiPreview
-            | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout | LogoutAll => false,
+            | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
+            | ApiPreview | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout
+            | LogoutAll => false,
         }
     }
+}
+
+/// What can be done to one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunAction {
+    Cancel,
+    Retry,
 }
 
 /// Who may use a route.
@@ -307,6 +320,36 @@ pub(crate) static ROUTES: &[Route] = &[
         audit: READ,
     },
     Route {
+        method: Method::POST,
+        path: "/runs/{id}/cancel",
+        handler: Handler::RunAction(RunAction::Cancel),
+        access: OPERATOR,
+        audit: Audit::Change {
+            action: "run.cancel",
+            target: Target::PathId,
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/runs/{id}/retry",
+        handler: Handler::RunAction(RunAction::Retry),
+        access: OPERATOR,
+        audit: Audit::Change {
+            action: "run.retry",
+            target: Target::PathId,
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/runs/retry",
+        handler: Handler::RunsRetry,
+        access: OPERATOR,
+        audit: Audit::Change {
+            action: "runs.retry",
+            target: Target::None,
+        },
+    },
+    Route {
         method: Method::GET,
         path: "/instances",
         handler: Handler::Instances,
@@ -461,6 +504,26 @@ pub(crate) static ROUTES: &[Route] = &[
         handler: Handler::ApiRun,
         access: VIEWER,
         audit: READ,
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/runs/{id}/cancel",
+        handler: Handler::ApiRunAction(RunAction::Cancel),
+        access: OPERATOR,
+        audit: Audit::Change {
+            action: "run.cancel",
+            target: Target::PathId,
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/runs/{id}/retry",
+        handler: Handler::ApiRunAction(RunAction::Retry),
+        access: OPERATOR,
+        audit: Audit::Change {
+            action: "run.retry",
+            target: Target::PathId,
+        },
     },
     Route {
         method: Method::GET,

@@ -1,0 +1,332 @@
+//! Cancel and retry over a real socket: the form routes and the API, roles, CSRF, bad ids,
+//! wrong states, the bulk retry, the run page's args and result, and the audit log.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+use taskdeck::{
+    AuditLog, Dashboard, PasswordBackend, Role, RunStatus, Scheduler, Task, TaskContext,
+};
+
+async fn setup() -> (Scheduler, Server, Arc<AuditLog>) {
+    let s = Scheduler::builder()
+        .cancel_grace(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    s.register("waits", |ctx: TaskContext| async move {
+        ctx.cancelled().await;
+        Ok(())
+    });
+    s.register("fails", |ctx: TaskContext| async move {
+        Err(format!("order {} failed", ctx.args()["order"]).into())
+    });
+    s.register_returning("counts", |_ctx: TaskContext| async move {
+        Ok(json!({"rows": 3}))
+    });
+    for (id, job, args) in [
+        ("w", "waits", json!({})),
+        ("f", "fails", json!({"order": 9})),
+        ("c", "counts", json!({"day": "monday"})),
+    ] {
+        s.add(
+            Task::new(id, job)
+                .every(Duration::from_secs(3600))
+                .args(args),
+        )
+        .await
+        .unwrap();
+    }
+    s.start().unwrap();
+    let op = PasswordBackend::hash("op-pw").unwrap();
+    let viewer = PasswordBackend::hash("viewer-pw").unwrap();
+    let audit = Arc::new(AuditLog::new(100));
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(
+                PasswordBackend::new()
+                    .user("olga", &op, Role::Operator)
+                    .unwrap()
+                    .user("vic", &viewer, Role::Viewer)
+                    .unwrap(),
+            )
+            .audit_sink(audit.clone()),
+    )
+    .await;
+    (s, srv, audit)
+}
+
+async fn sign_in(srv: &Server, user: &str, pw: &str) -> (String, String) {
+    let r = srv
+        .post_form("/login", &format!("username={user}&password={pw}"))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let cookie = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = srv
+        .request(Method::GET, "/runs", &[("cookie", &cookie)], "")
+        .await;
+    (cookie, page.csrf())
+}
+
+async fn until_status(s: &Scheduler, id: u64, want: RunStatus) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while s.run(id).await.unwrap().status != want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {id} never became {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn api_post(srv: &Server, path: &str, cookie: &str, csrf: &str) -> (StatusCode, Value) {
+    let r = srv
+        .request(
+            Method::POST,
+            path,
+            &[
+                ("cookie", cookie),
+                ("x-csrf-token", csrf),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            "",
+        )
+        .await;
+    (
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn cancel_a_running_run_from_the_page_and_the_api() {
+    let (s, srv, audit) = setup().await;
+    let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
+
+    let run = s.run_now("w").await.unwrap();
+    until_status(&s, run.id, RunStatus::Running).await;
+    let page = srv
+        .request(
+            Method::GET,
+            &format!("/runs/{}", run.id),
+            &[("cookie", &cookie)],
+            "",
+        )
+        .await;
+    assert!(
+        page.body.contains("Cancel run"),
+        "an operator sees Cancel on a running run"
+    );
+    let r = srv
+        .post_signed_in(&format!("/runs/{}/cancel", run.id), &cookie, &csrf, "")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), format!("/runs/{}", run.id));
+    until_status(&s, run.id, RunStatus::Cancelled).await;
+    assert_eq!(
+        s.run(run.id).await.unwrap().error.as_deref(),
+        Some("cancelled by olga")
+    );
+    let entries = audit.page(0, 100).0;
+    let e = entries.iter().find(|e| e.action == "run.cancel").unwrap();
+    assert_eq!(
+        (e.actor.as_str(), e.target.as_deref()),
+        ("olga", Some(run.id.to_string().as_str()))
+    );
+
+    // The API: 202 while running, 409 once it is not, 404 and 400 for bad ids.
+    let run = s.run_now("w").await.unwrap();
+    until_status(&s, run.id, RunStatus::Running).await;
+    let (status, body) = api_post(
+        &srv,
+        &format!("/api/runs/{}/cancel", run.id),
+        &cookie,
+        &csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["cancel_requested"], json!(true));
+    assert!(
+        body["run"]["started_at"].is_string(),
+        "a running run shows its start: {body}"
+    );
+    until_status(&s, run.id, RunStatus::Cancelled).await;
+    let (status, body) = api_post(
+        &srv,
+        &format!("/api/runs/{}/cancel", run.id),
+        &cookie,
+        &csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["message"].as_str().unwrap().contains("not running"),
+        "{body}"
+    );
+    let (status, _) = api_post(&srv, "/api/runs/424242/cancel", &cookie, &csrf).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api_post(&srv, "/api/runs/abc/cancel", &cookie, &csrf).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    s.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn retry_one_run_or_what_a_filter_shows() {
+    let (s, srv, audit) = setup().await;
+    let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
+    let first = s.run_now("f").await.unwrap();
+    until_status(&s, first.id, RunStatus::Failed).await;
+
+    let page = srv
+        .request(
+            Method::GET,
+            &format!("/runs/{}", first.id),
+            &[("cookie", &cookie)],
+            "",
+        )
+        .await;
+    assert!(page.body.contains(">Retry<"), "a failed run offers Retry");
+    assert!(
+        page.body.contains("&quot;order&quot;: 9"),
+        "its args are shown"
+    );
+    let (status, body) = api_post(
+        &srv,
+        &format!("/api/runs/{}/retry", first.id),
+        &cookie,
+        &csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["retry_of"], json!(first.id));
+    assert_eq!(body["cause"], json!("retry"));
+    assert_eq!(body["args"], json!({"order": 9}));
+    let retry = body["id"].as_u64().unwrap();
+    until_status(&s, retry, RunStatus::Failed).await;
+    let page = srv
+        .request(
+            Method::GET,
+            &format!("/runs/{retry}"),
+            &[("cookie", &cookie)],
+            "",
+        )
+        .await;
+    assert!(
+        page.body.contains(&format!("href=\"/runs/{}\"", first.id)),
+        "linked to the original"
+    );
+    // Once per run.
+    let (status, body) = api_post(
+        &srv,
+        &format!("/api/runs/{}/retry", first.id),
+        &cookie,
+        &csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A succeeded run: 409, and its result is on its page.
+    let ok = s.run_now("c").await.unwrap();
+    until_status(&s, ok.id, RunStatus::Succeeded).await;
+    let (status, _) = api_post(&srv, &format!("/api/runs/{}/retry", ok.id), &cookie, &csrf).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let page = srv
+        .request(
+            Method::GET,
+            &format!("/runs/{}", ok.id),
+            &[("cookie", &cookie)],
+            "",
+        )
+        .await;
+    assert!(
+        page.body.contains("&quot;rows&quot;: 3"),
+        "the result is shown"
+    );
+    assert!(!page.body.contains(">Retry<"));
+
+    // The bulk retry of what "failures of task f" shows: the retry run (the first is retried).
+    let r = srv
+        .post_signed_in(
+            "/runs/retry",
+            &cookie,
+            &csrf,
+            "task=f&status=failures&back=%2Fruns%3Ftask%3Df",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), "/runs?task=f");
+    let flash = r.header("set-cookie");
+    assert!(
+        flash.contains("Retried%201%20run") && flash.contains("1%20could%20not"),
+        "{flash}"
+    );
+    assert!(audit
+        .page(0, 100)
+        .0
+        .iter()
+        .any(|e| e.action == "runs.retry"));
+    s.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn viewers_and_forged_requests_are_refused() {
+    let (s, srv, _audit) = setup().await;
+    let (viewer, vcsrf) = sign_in(&srv, "vic", "viewer-pw").await;
+    let run = s.run_now("w").await.unwrap();
+    until_status(&s, run.id, RunStatus::Running).await;
+    let page = srv
+        .request(
+            Method::GET,
+            &format!("/runs/{}", run.id),
+            &[("cookie", &viewer)],
+            "",
+        )
+        .await;
+    assert!(
+        !page.body.contains("Cancel run"),
+        "a viewer is not offered Cancel"
+    );
+    let (status, _) = api_post(
+        &srv,
+        &format!("/api/runs/{}/cancel", run.id),
+        &viewer,
+        &vcsrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (op, _) = sign_in(&srv, "olga", "op-pw").await;
+    let (status, _) = api_post(&srv, &format!("/api/runs/{}/cancel", run.id), &op, "forged").await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a missing or wrong CSRF token"
+    );
+    let r = srv
+        .request(
+            Method::GET,
+            &format!("/runs/{}/cancel", run.id),
+            &[("cookie", &op)],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        s.run(run.id).await.unwrap().status,
+        RunStatus::Running,
+        "still running"
+    );
+    let anon = srv.post_form(&format!("/runs/{}/cancel", run.id), "").await;
+    assert_eq!(anon.status, StatusCode::SEE_OTHER);
+    assert!(anon.header("location").starts_with("/login"));
+    s.shutdown(Duration::ZERO).await;
+}
