@@ -132,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?,
         dashboard.prefix().as_str()
     );
-    println!("taskdeck demo: {} tasks; dashboard at {url}", 12 + extra);
+    println!("taskdeck demo: {} tasks; dashboard at {url}", 14 + extra);
     println!("{how}");
     if let Some(others) = others {
         println!("{others}");

@@ -97,9 +97,29 @@ pub(crate) fn demo_login() -> Result<(PasswordBackend, String), Box<dyn std::err
 }
 
 pub(crate) async fn register_jobs(s: &Scheduler) {
-    s.register("send_report", |ctx: TaskContext| async move {
+    // Returns a result, kept with each run and shown on its page.
+    s.register_returning("send_report", |ctx: TaskContext| async move {
         ctx.log(format!("report sent to {}", ctx.args()["to"]));
+        Ok(json!({ "sent_to": ctx.args()["to"], "pages": 3 + ctx.run_id() % 5 }))
+    });
+    // Slow, and honours cancellation: checks between batches and stops cleanly.
+    s.register("import_catalog", |ctx: TaskContext| async move {
+        for batch in 1..=120 {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = ctx.cancelled() => {
+                    ctx.log(format!("cancelled after {} of 120 batches; stopping cleanly", batch - 1));
+                    return Ok(());
+                }
+            }
+            if batch % 10 == 0 {
+                ctx.log(format!("imported batch {batch} of 120"));
+            }
+        }
         Ok(())
+    });
+    s.register("call_webhook", |ctx: TaskContext| async move {
+        Err::<(), JobError>(format!("{} answered 410 Gone", ctx.args()["url"]).into())
     });
     s.register("cleanup", |ctx: TaskContext| async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -117,7 +137,7 @@ pub(crate) async fn register_jobs(s: &Scheduler) {
     s.register("slow_export", |ctx: TaskContext| async move {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(8)) => ctx.log("export done"),
-            () = ctx.cancelled() => ctx.log("export interrupted by shutdown"),
+            () = ctx.cancelled() => ctx.log("export interrupted: cancelled"),
         }
         Ok(())
     });
@@ -182,6 +202,15 @@ pub(crate) async fn add_tasks(s: &Scheduler, extra: usize) -> Result<(), taskdec
             .name("Jittered sync")
             .every(secs(40))
             .jitter(secs(5)),
+        Task::new("catalog-import", "import_catalog")
+            .name("Catalog import (2 min, cancellable)")
+            .every(secs(6 * 3600))
+            .paused(true),
+        Task::new("partner-webhook", "call_webhook")
+            .name("Partner webhook")
+            .every(secs(3600))
+            .paused(true)
+            .args(json!({"url": "https://partner.example.com/hooks/orders"})),
     ];
     // A shared store may hold them already (another replica added them): keep those.
     let add = |t: Task| async move {

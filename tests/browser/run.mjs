@@ -296,6 +296,46 @@ try {
     await page.getByText("At 04:45").first().waitFor();
   });
 
+  await check("cancel a running run, then retry a failed one", async () => {
+    // A slow job that honours cancellation.
+    await page.goto(`${base}/tasks/catalog-import`);
+    await page.click(".toolbar button:has-text('Run')");
+    const started = await page.getByText(/Started run #\d+ of catalog-import\./).textContent();
+    const runId = started.match(/#(\d+)/)[1];
+    await page.goto(`${base}/runs/${runId}`);
+    page.once("dialog", (d) => d.accept());
+    await page.click("button:has-text('Cancel run')");
+    await page.getByText(`Asked run #${runId} to stop; it ends as cancelled.`).waitFor();
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await page.goto(`${base}/runs/${runId}`);
+      const err = await page.locator("pre.error-text").textContent().catch(() => "");
+      if (err === "cancelled by admin") break;
+      assert.ok(Date.now() < deadline, `run ${runId} not cancelled after 15 s (error: ${err})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.match(await page.locator("ol.log").textContent(), /stopping cleanly/);
+    // A job that fails: retry it from its run's page; the new run links back.
+    await page.goto(`${base}/tasks/partner-webhook`);
+    await page.click(".toolbar button:has-text('Run')");
+    const failedText = await page.getByText(/Started run #\d+ of partner-webhook\./).textContent();
+    const failedId = failedText.match(/#(\d+)/)[1];
+    const until = Date.now() + 15_000;
+    for (;;) {
+      await page.goto(`${base}/runs/${failedId}`);
+      if (await page.locator("button:has-text('Retry')").count()) break;
+      assert.ok(Date.now() < until, `run ${failedId} did not fail within 15 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await page.getByText("https://partner.example.com/hooks/orders").first().waitFor();
+    await page.click("button:has-text('Retry')");
+    const retried = await page.getByText(new RegExp(`Started run #\\d+ to retry run #${failedId}\\.`)).textContent();
+    const retryId = retried.match(/#(\d+)/)[1];
+    await page.goto(`${base}/runs/${retryId}`);
+    await page.locator(`a[href="${PREFIX}/runs/${failedId}"]`).waitFor();
+    assert.match(await page.locator("dl.kv").textContent(), /retry/);
+  });
+
   await check("remove with the confirmation", async () => {
     await page.goto(`${base}/tasks/jittery-sync`);
     page.once("dialog", (d) => d.accept());
@@ -308,6 +348,7 @@ try {
     const pages = {
       overview: "/", tasks: "/tasks", task: "/tasks/inventory-sync", edit: "/tasks/inventory-sync/edit",
       new: "/tasks/new", runs: "/runs", audit: "/audit", instances: "/instances",
+      run: "/runs/1",
     };
     for (const scheme of ["light", "dark"]) {
       for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
