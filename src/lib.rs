@@ -118,9 +118,24 @@
 //!
 //! ## Run outcomes
 //! [`RunStatus`]: succeeded, failed (the job returned `Err`), panicked (caught), timed out,
-//! cancelled (shutdown), missed (later than the misfire grace), skipped (`max_instances`
-//! reached, or the job is not registered in this process), interrupted (the process running it
-//! stopped renewing its lease on a shared store).
+//! cancelled (by [`Scheduler::cancel_run`] or shutdown), missed (later than the misfire grace),
+//! skipped (`max_instances` reached, or the job is not registered in this process),
+//! interrupted (the process running it stopped renewing its lease on a shared store).
+//!
+//! ## Operating runs
+//! - **Cancel**: [`Scheduler::cancel_run`] tells the job ([`TaskContext::cancelled`],
+//!   [`TaskContext::is_cancelled`]) and aborts it after
+//!   [`SchedulerBuilder::cancel_grace`] (10 s); the run ends cancelled, saying by whom. With a
+//!   shared store the cancel reaches the replica running it.
+//! - **Retry**: [`Scheduler::retry_run`] starts a new run of a failed, panicked, timed-out,
+//!   cancelled or interrupted run with its args, cause `retry` and `retry_of` set; each run is
+//!   retried at most once (automatic retries included).
+//! - **Args and results**: every [`RunRecord`] keeps the args it ran with; a job returns a result
+//!   with [`Scheduler::register_returning`] or [`TaskContext::set_result`] (JSON, at most
+//!   [`MAX_RESULT_BYTES`]).
+//! - **Tracing**: each attempt runs in a `taskdeck.run` span with `task`, `job`, `run`,
+//!   `attempt` and `cause`, so a subscriber or OpenTelemetry exporter sees which run an event
+//!   came from.
 //!
 //! ## Testing your jobs
 //! Build the scheduler with a [`ManualClock`], move time with [`ManualClock::advance`] and
