@@ -177,6 +177,7 @@ fn checked_theme(accent: &str, sidebar: Option<&str>, strict: bool) -> Result<St
             format!("the current sidebar entry {} on {}", hex(ink), hex(raised)),
             contrast(ink, raised),
         );
+        css.push_str(&format!(":root {{ --sidebar-bg: {}; }}\n", hex(s)));
         css.push_str(&format!(
             ".sidebar {{ --panel: {bg}; --text: {ink}; --muted: {muted}; --link: {ink}; --hover: {raised}; --line: {line}; --accent: {ink}; }}\n",
             bg = hex(s),

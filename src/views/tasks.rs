@@ -295,13 +295,13 @@ impl Row<'_> {
             "<tr>"
         });
         if v.can_operate {
-            out.push_str("<td><input type=\"checkbox\" name=\"id\" value=\"");
+            out.push_str("<td class=\"sel\"><input type=\"checkbox\" name=\"id\" value=\"");
             escape_into(out, id);
             out.push_str("\" form=\"bulk\" aria-label=\"Select ");
             escape_into(out, id);
             out.push_str("\"></td>");
         }
-        out.push_str("<td><a class=\"task-name\" href=\"");
+        out.push_str("<td class=\"name\"><a class=\"task-name\" href=\"");
         u.push_task(out, id, "");
         out.push_str("\">");
         escape_into(out, &task.name);
@@ -311,16 +311,16 @@ impl Row<'_> {
             escape_into(out, id);
             out.push_str("</div>");
         }
-        out.push_str("</td><td class=\"mono\">");
+        out.push_str("</td><td class=\"mono job\">");
         escape_into(out, &task.job);
         if !job_registered {
             out.push_str(" <span class=\"badge b-failed\" title=\"No job of this name is registered in this process\">unregistered</span>");
         }
         out.push_str("</td><td class=\"trigger\">");
         escape_into(out, trigger_text);
-        out.push_str("</td><td>");
+        out.push_str("</td><td class=\"next\">");
         when(out, *next_fire);
-        out.push_str("</td><td>");
+        out.push_str("</td><td class=\"last\">");
         match last_run {
             Some(l) => {
                 out.push_str("<a href=\"");
@@ -332,7 +332,7 @@ impl Row<'_> {
             }
             None => out.push_str("<span class=\"muted\">never</span>"),
         }
-        out.push_str("</td><td>");
+        out.push_str("</td><td class=\"state\">");
         StateBadge(*state).render_to(out);
         out.push_str("</td><td class=\"actions\">");
         if v.can_operate {
@@ -395,21 +395,21 @@ mod tests {
         };
         html! {
             tr.paused[t.state == TaskState::Paused] {
-                @if v.can_operate { td { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; } }
-                td {
+                @if v.can_operate { td.sel { input type="checkbox" name="id" value=(id) form="bulk" aria-label={"Select " (id)}; } }
+                td.name {
                     a.task-name href=(u.task(id, "")) { (t.task.name) }
                     @if t.task.name != *id { div.mono.muted.small { (id) } }
                 }
-                td.mono { (t.task.job) @if !t.job_registered { " " span.badge.b-failed title="No job of this name is registered in this process" { "unregistered" } } }
+                td.mono.job { (t.task.job) @if !t.job_registered { " " span.badge.b-failed title="No job of this name is registered in this process" { "unregistered" } } }
                 td.trigger { (t.trigger_text) }
-                td { (when(v, t.next_fire)) }
-                td {
+                td.next { (when(v, t.next_fire)) }
+                td.last {
                     @if let Some(l) = &t.last_run {
                         a href=(u.run(l.run_id)) { (StatusBadge(l.status)) }
                         " " (when(v, l.finished_at.or(Some(l.scheduled_at))))
                     } @else { span.muted { "never" } }
                 }
-                td { (StateBadge(t.state)) }
+                td.state { (StateBadge(t.state)) }
                 td.actions {
                     @if v.can_operate {
                         (button("/run", "Run", "btn", None))
