@@ -200,7 +200,7 @@ pub use scheduler::{
     ManualClock, Recv, RunCause, RunId, RunQuery, RunRecord, RunStatus, Scheduler,
     SchedulerBuilder, Sleep, SystemClock, Task, TaskContext, TaskOptions, TriggerError,
     TriggerKind, TriggerSpec, MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES,
-    MAX_RESULT_BYTES,
+    MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
 };
 
 // The seam: what a dashboard asks of a scheduler, and the data it answers in.

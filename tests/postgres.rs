@@ -996,6 +996,16 @@ async fn cancel_and_retry_reach_across_replicas() {
     assert_eq!(done.args, serde_json::json!({"order": 5}));
     assert_eq!(done.result, Some(serde_json::json!({"order": 5})));
     assert_eq!(done.retry_of, Some(first.id));
+    // Search by error text and filter by job, in the database.
+    let found = b
+        .runs(&RunQuery {
+            q: Some("ORDER 5 FAILED".into()),
+            job: Some("flaky".into()),
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.items.iter().map(|r| r.id).collect::<Vec<_>>(), vec![first.id]);
     // Once: a second request finds it retried.
     let e = a.retry_run(first.id).await.unwrap_err();
     assert!(e.to_string().contains("already retried"), "{e}");

@@ -330,3 +330,46 @@ async fn viewers_and_forged_requests_are_refused() {
     assert!(anon.header("location").starts_with("/login"));
     s.shutdown(Duration::ZERO).await;
 }
+
+/// `q` finds runs by their error or log text, `job` by their job, on the page and the API;
+/// an over-long search is refused.
+#[tokio::test]
+async fn runs_search_error_and_log_text_and_filter_by_job() {
+    let (s, srv, _audit) = setup().await;
+    let (cookie, _) = sign_in(&srv, "olga", "op-pw").await;
+    let failed = s.run_now("f").await.unwrap();
+    let ok = s.run_now("c").await.unwrap();
+    until_status(&s, failed.id, RunStatus::Failed).await;
+    until_status(&s, ok.id, RunStatus::Succeeded).await;
+    let ids = |path: &str| {
+        let (srv, cookie) = (&srv, cookie.clone());
+        let path = path.to_string();
+        async move {
+            let r = srv.request(Method::GET, &path, &[("cookie", &cookie)], "").await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("/api/runs?q=ORDER+9").await, vec![failed.id], "error text, any case");
+    assert_eq!(ids("/api/runs?job=counts").await, vec![ok.id]);
+    assert_eq!(ids("/api/runs?q=order&job=counts").await, Vec::<u64>::new());
+    let long = "x".repeat(201);
+    let r = srv
+        .request(Method::GET, &format!("/api/runs?q={long}"), &[("cookie", &cookie)], "")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("\"field\":\"q\""), "{}", r.body);
+    let page = srv
+        .request(Method::GET, "/runs?q=order", &[("cookie", &cookie)], "")
+        .await;
+    assert!(page.body.contains("name=\"q\" value=\"order\""));
+    assert!(page.body.contains(&format!("href=\"/runs/{}\"", failed.id)));
+    assert!(!page.body.contains(&format!("href=\"/runs/{}\"", ok.id)));
+    s.shutdown(Duration::ZERO).await;
+}

@@ -195,6 +195,20 @@ pub struct RunRecord {
     pub retry_of: Option<RunId>,
 }
 
+/// How many of the newest runs a text search ([`RunQuery::q`]) looks through.
+pub const SEARCH_WINDOW: usize = 100_000;
+
+/// Longest search text accepted.
+pub const MAX_SEARCH_BYTES: usize = 200;
+
+impl RunRecord {
+    /// True when the error or a log line contains `needle`, already lower-cased.
+    pub(crate) fn mentions(&self, needle: &str) -> bool {
+        let has = |s: &str| s.to_lowercase().contains(needle);
+        self.error.as_deref().is_some_and(has) || self.logs.iter().any(|l| has(&l.message))
+    }
+}
+
 /// Largest result kept with a run, as JSON text; a larger one is replaced by a note saying
 /// how large it was.
 pub const MAX_RESULT_BYTES: usize = 16 * 1024;
@@ -242,6 +256,11 @@ pub struct RunQuery {
     pub since: Option<Timestamp>,
     /// Only runs scheduled before this.
     pub until: Option<Timestamp>,
+    /// Only runs of this job.
+    pub job: Option<String>,
+    /// Only runs whose error or a log line contains this text (case-insensitive), among the
+    /// newest [`SEARCH_WINDOW`] runs: the cost of a search is bounded, whatever the history.
+    pub q: Option<String>,
     /// 1-based page number; 0 is read as 1.
     pub page: u32,
     /// Rows per page; 0 means 50, capped at 500.

@@ -341,14 +341,27 @@ impl Store for MemoryStore {
     fn list_runs<'a>(&'a self, q: &'a RunQuery) -> StoreFuture<'a, Page<RunRecord>> {
         let m = self.read();
         let (page, per_page, offset) = paging(q.page, q.per_page);
+        let needle = q.q.as_deref().map(str::to_lowercase);
         let keep = |r: &RunRecord| {
             q.status.is_none_or(|s| r.status == s)
                 && (!q.failures_only || r.status.is_failure())
                 && q.since.is_none_or(|t| r.scheduled_at >= t)
                 && q.until.is_none_or(|t| r.scheduled_at < t)
+                && q.job.as_deref().is_none_or(|j| r.job == j)
+                && needle.as_deref().is_none_or(|n| r.mentions(n))
         };
-        let unfiltered =
-            q.status.is_none() && !q.failures_only && q.since.is_none() && q.until.is_none();
+        // A search looks through the newest runs only: its cost is bounded.
+        let window = if needle.is_some() {
+            super::history::SEARCH_WINDOW
+        } else {
+            usize::MAX
+        };
+        let unfiltered = q.status.is_none()
+            && !q.failures_only
+            && q.since.is_none()
+            && q.until.is_none()
+            && q.job.is_none()
+            && needle.is_none();
         if unfiltered {
             // Newest first straight from the history's order: cost is the page, not the
             // history's length.
@@ -396,14 +409,14 @@ impl Store for MemoryStore {
         match &q.task_id {
             Some(task) => {
                 if let Some(ids) = m.runs_by_task.get(task) {
-                    for id in ids.iter().rev() {
+                    for id in ids.iter().rev().take(window) {
                         if let Some(r) = m.runs.get(id) {
                             take(r);
                         }
                     }
                 }
             }
-            None => m.runs.values().rev().for_each(take),
+            None => m.runs.values().rev().take(window).for_each(take),
         }
         ready(Ok(Page {
             items,

@@ -53,7 +53,7 @@ pub use error::{Error, TriggerError};
 pub use events::{Event, EventStream, Recv};
 pub use history::{
     LogLevel, LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
-    MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES,
+    MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
 };
 pub use info::{TaskInfo, TriggerText};
 pub use job::{JobError, JobResult, TaskContext};

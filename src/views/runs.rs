@@ -14,6 +14,7 @@ pub(crate) fn runs(
     q: &RunQuery,
     page: &Page<RunRecord>,
     raw: &[(&str, &str)],
+    jobs: &[String],
 ) -> Markup {
     let u = v.urls;
     let get = |k: &str| {
@@ -24,7 +25,16 @@ pub(crate) fn runs(
     };
     html! {
         form.filters method="get" action=(u.href("/runs")) role="search" {
+            label { span.sr-only { "Search errors and logs" } input type="search" name="q" value=(q.q.as_deref().unwrap_or("")) placeholder="Search errors and logs…" maxlength="200"; }
             label { span.sr-only { "Task id" } input type="search" name="task" value=(q.task_id.as_deref().unwrap_or("")) placeholder="Task id"; }
+            label { span.sr-only { "Job" }
+                select name="job" {
+                    option value="" { "Any job" }
+                    @for j in jobs {
+                        option value=(j) selected[q.job.as_deref() == Some(j.as_str())] { (j) }
+                    }
+                }
+            }
             label { span.sr-only { "Outcome" }
                 select name="status" {
                     option value="" { "Any outcome" }

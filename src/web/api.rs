@@ -46,7 +46,19 @@ pub(crate) fn run_query(p: &Params, tz: &jiff::tz::TimeZone) -> Result<RunQuery,
         }
     };
     let status = p.get("status");
+    let text = p.get("q").map(str::trim).filter(|q| !q.is_empty());
+    if let Some(t) = text {
+        let most = crate::scheduler::MAX_SEARCH_BYTES;
+        if t.len() > most {
+            return Err(field_error(
+                "q",
+                format!("the search text is {} bytes; at most {most}", t.len()),
+            ));
+        }
+    }
     Ok(RunQuery {
+        job: p.get("job").filter(|j| !j.is_empty()).map(String::from),
+        q: text.map(String::from),
         task_id: p.get("task").map(String::from),
         status: match status {
             None | Some("failures") => None,

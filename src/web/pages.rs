@@ -302,11 +302,12 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
         Ok(p) => p,
         Err(e) => return cx.fail(&e),
     };
-    let raw: Vec<(&str, &str)> = ["task", "status", "since", "until", "per_page"]
+    let jobs = cx.shared.backend.jobs().await.unwrap_or_default();
+    let raw: Vec<(&str, &str)> = ["q", "task", "job", "status", "since", "until", "per_page"]
         .into_iter()
         .filter_map(|k| cx.query.get(k).map(|v| (k, v)))
         .collect();
-    let body = views::runs::runs(&view, &q, &page, &raw);
+    let body = views::runs::runs(&view, &q, &page, &raw, &jobs);
     cx.page(StatusCode::OK, "Runs", Nav::Runs, body)
 }
 

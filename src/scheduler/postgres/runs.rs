@@ -235,6 +235,20 @@ impl Shared {
         if let Some(t) = q.until {
             filters.add("scheduled_at < $", t);
         }
+        if let Some(j) = &q.job {
+            filters.add("job = $", j.clone());
+        }
+        if let Some(text) = &q.q {
+            // The newest runs only (ids grow), so that a search's cost is bounded.
+            filters.add(
+                "id > (select coalesce(max(id), 0) from taskdeck_runs) - $",
+                i64::try_from(crate::scheduler::SEARCH_WINDOW).unwrap_or(i64::MAX),
+            );
+            filters.add(
+                "(strpos(lower(coalesce(error, '')), $) > 0 or strpos(lower(logs::text), $) > 0)",
+                text.to_lowercase(),
+            );
+        }
         let (rows, total) = self
             .fetch_page(
                 "taskdeck_runs",
