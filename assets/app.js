@@ -43,6 +43,75 @@
     if (ev.target.hasAttribute && ev.target.hasAttribute("data-trigger-kind")) syncKind();
   });
 
+  // The task form's trigger preview: the next fires, as you type (POST /api/preview).
+  var previewTimer = null;
+  var previewSeq = 0;
+  function previewNow() {
+    var box = document.getElementById("trigger-preview");
+    if (!box) return;
+    var form = box.closest("form");
+    // Nothing to ask while the kind's required field is empty.
+    var needs = { interval: "every", cron: "expr", date: "at" }[form.elements.kind && form.elements.kind.value];
+    if (needs && form.elements[needs] && !form.elements[needs].value.trim()) {
+      box.textContent = "";
+      return;
+    }
+    var body = new URLSearchParams();
+    ["kind", "every", "start", "end", "expr", "timezone", "at"].forEach(function (n) {
+      var el = form.elements[n];
+      if (el) body.append(n, el.value);
+    });
+    body.append("n", "5");
+    var headers = { "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json" };
+    if (form.elements.csrf) headers["X-CSRF-Token"] = form.elements.csrf.value;
+    var seq = ++previewSeq;
+    fetch(box.getAttribute("data-preview"), { method: "POST", headers: headers, body: body.toString(), credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
+      .then(function (res) {
+        if (seq !== previewSeq) return; // a later keystroke's answer wins
+        box.textContent = "";
+        if (!res.ok || res.j.valid === false) {
+          var err = document.createElement("p");
+          err.className = "field-error";
+          err.textContent = res.j.message || "This trigger cannot fire.";
+          box.appendChild(err);
+          return;
+        }
+        var text = document.createElement("p");
+        text.className = "muted";
+        text.textContent = res.j.text;
+        box.appendChild(text);
+        var list = res.j.fires_text || [];
+        if (!list.length) {
+          var none = document.createElement("p");
+          none.textContent = "It will not fire again.";
+          box.appendChild(none);
+          return;
+        }
+        var h = document.createElement("h3");
+        h.textContent = "Next " + list.length + " fires";
+        box.appendChild(h);
+        var ol = document.createElement("ol");
+        ol.className = "fires";
+        list.forEach(function (t) {
+          var li = document.createElement("li");
+          li.textContent = t;
+          ol.appendChild(li);
+        });
+        box.appendChild(ol);
+      })
+      .catch(function () { /* offline for a moment: the next keystroke retries */ });
+  }
+  function previewSoon(ev) {
+    var t = ev.target;
+    if (!t.closest || !t.closest(".task-form") || !document.getElementById("trigger-preview")) return;
+    if (["kind", "every", "start", "end", "expr", "timezone", "at"].indexOf(t.name) < 0) return;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(previewNow, 250);
+  }
+  document.addEventListener("input", previewSoon);
+  document.addEventListener("change", previewSoon);
+
   // Live refresh: on any event, fetch this page's main fragment and swap it in, unless the
   // user is in the middle of something (a focused field, ticked boxes).
   var pending = null;
@@ -83,6 +152,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    if (document.getElementById("trigger-preview")) previewNow();
     syncKind();
     live();
   });

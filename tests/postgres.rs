@@ -1005,7 +1005,10 @@ async fn cancel_and_retry_reach_across_replicas() {
         })
         .await
         .unwrap();
-    assert_eq!(found.items.iter().map(|r| r.id).collect::<Vec<_>>(), vec![first.id]);
+    assert_eq!(
+        found.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![first.id]
+    );
     // Once: a second request finds it retried.
     let e = a.retry_run(first.id).await.unwrap_err();
     assert!(e.to_string().contains("already retried"), "{e}");

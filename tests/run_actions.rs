@@ -345,7 +345,9 @@ async fn runs_search_error_and_log_text_and_filter_by_job() {
         let (srv, cookie) = (&srv, cookie.clone());
         let path = path.to_string();
         async move {
-            let r = srv.request(Method::GET, &path, &[("cookie", &cookie)], "").await;
+            let r = srv
+                .request(Method::GET, &path, &[("cookie", &cookie)], "")
+                .await;
             assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
             let v: Value = serde_json::from_str(&r.body).unwrap();
             v["items"]
@@ -356,12 +358,21 @@ async fn runs_search_error_and_log_text_and_filter_by_job() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(ids("/api/runs?q=ORDER+9").await, vec![failed.id], "error text, any case");
+    assert_eq!(
+        ids("/api/runs?q=ORDER+9").await,
+        vec![failed.id],
+        "error text, any case"
+    );
     assert_eq!(ids("/api/runs?job=counts").await, vec![ok.id]);
     assert_eq!(ids("/api/runs?q=order&job=counts").await, Vec::<u64>::new());
     let long = "x".repeat(201);
     let r = srv
-        .request(Method::GET, &format!("/api/runs?q={long}"), &[("cookie", &cookie)], "")
+        .request(
+            Method::GET,
+            &format!("/api/runs?q={long}"),
+            &[("cookie", &cookie)],
+            "",
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("\"field\":\"q\""), "{}", r.body);
@@ -371,5 +382,92 @@ async fn runs_search_error_and_log_text_and_filter_by_job() {
     assert!(page.body.contains("name=\"q\" value=\"order\""));
     assert!(page.body.contains(&format!("href=\"/runs/{}\"", failed.id)));
     assert!(!page.body.contains(&format!("href=\"/runs/{}\"", ok.id)));
+    s.shutdown(Duration::ZERO).await;
+}
+
+/// The task form's preview: the no-script button (`POST /tasks/preview`) renders the next five
+/// fires without saving; the script's form-encoded `/api/preview` gives the same times.
+#[tokio::test]
+async fn the_form_previews_the_next_fires() {
+    let (s, srv, audit) = setup().await;
+    let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
+    let form = "kind=cron&expr=0+30+9+*+*+*&timezone=Europe%2FBerlin&id=new-one&job=counts";
+    let r = srv
+        .post_signed_in("/tasks/preview", &cookie, &csrf, form)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Next 5 fires"), "{}", r.body);
+    assert_eq!(
+        r.body.matches("<li>").count() - r.body.matches("<li><a").count() >= 5,
+        true
+    );
+    assert!(
+        r.body.contains("value=\"0 30 9 * * *\""),
+        "the form keeps what was typed"
+    );
+    assert!(s.get("new-one").await.is_err(), "nothing was saved");
+    assert!(
+        audit
+            .page(0, 100)
+            .0
+            .iter()
+            .all(|e| e.action != "task.create"),
+        "nor audited as a change"
+    );
+
+    let bad = srv
+        .post_signed_in(
+            "/tasks/preview",
+            &cookie,
+            &csrf,
+            "kind=cron&expr=61+*+*+*+*",
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("field-error"), "{}", bad.body);
+
+    let r = srv
+        .request(
+            Method::POST,
+            "/api/preview",
+            &[
+                ("cookie", &cookie),
+                ("x-csrf-token", &csrf),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            "kind=interval&every=90m&n=5",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["fires"].as_array().unwrap().len(), 5);
+    assert_eq!(v["fires_text"].as_array().unwrap().len(), 5);
+    let r = srv
+        .request(
+            Method::POST,
+            "/api/preview",
+            &[
+                ("cookie", &cookie),
+                ("x-csrf-token", &csrf),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            "kind=interval&every=soon",
+        )
+        .await;
+    // What the script asks while you type: an answer saying what is wrong, not a failure.
+    assert_eq!(r.status, StatusCode::OK);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (v["valid"].clone(), v["field"].clone()),
+        (json!(false), json!("every")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("soon"), "{v}");
+    let r = srv
+        .post_signed_in("/tasks/preview", &cookie, "forged", form)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "CSRF applies");
     s.shutdown(Duration::ZERO).await;
 }

@@ -12,6 +12,7 @@ pub(crate) fn task_form(
     errors: &FieldErrors,
     jobs: &[String],
     editing: Option<&str>,
+    preview: Option<&crate::seam::TriggerPreview>,
 ) -> Markup {
     let u = v.urls;
     let action = match editing {
@@ -82,6 +83,23 @@ pub(crate) fn task_form(
                 }
                 div.trigger-group data-kind="date" {
                     (field("at", "At", &f.at, "e.g. 2030-01-31T09:30 (scheduler zone) or 2030-01-31T08:30:00Z", "text"))
+                }
+                // The next fires: updated as you type (script), or by the Preview button.
+                section.trigger-preview #trigger-preview aria-live="polite" aria-label="Next fires of this trigger"
+                    data-preview=(u.href("/api/preview")) {
+                    @if let Some(p) = preview {
+                        p.muted { (p.text) }
+                        @if p.fires.is_empty() {
+                            p { "It will not fire again." }
+                        } @else {
+                            h3 { "Next " (p.fires.len()) " fires" }
+                            ol.fires { @for t in &p.fires { li { (super::components::absolute(v, *t)) } } }
+                        }
+                    }
+                }
+                @if let Some(id) = editing { input type="hidden" name="editing" value=(id); }
+                button.btn.preview-button type="submit" formaction=(u.href("/tasks/preview")) formnovalidate {
+                    "Preview the next fires"
                 }
             }
             fieldset {

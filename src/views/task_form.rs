@@ -97,36 +97,20 @@ impl TaskForm {
         f
     }
 
-    /// The task this form describes, or every field error at once. Local times without an
-    /// offset (`2026-05-01T09:30`, as a browser's date-time input sends) are read in `tz`.
-    pub(crate) fn to_task(&self, tz: &TimeZone) -> Result<Task, FieldErrors> {
+    /// The trigger the form's trigger fields describe, or their errors.
+    pub(crate) fn trigger_spec(&self, tz: &TimeZone) -> Result<TriggerSpec, FieldErrors> {
         let mut errs: FieldErrors = Vec::new();
-        let mut duration = |field: &'static str, text: &str, default: Option<Duration>| {
-            if text.trim().is_empty() {
-                return default;
-            }
-            match crate::scheduler::parse_duration(text) {
+        let every = if self.every.trim().is_empty() {
+            None
+        } else {
+            match crate::scheduler::parse_duration(&self.every) {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    errs.push((field, e));
-                    default
+                    errs.push(("every", e));
+                    None
                 }
             }
         };
-        let defaults = TaskOptions::default();
-        let every = duration("every", &self.every, None);
-        let misfire_grace = duration(
-            "misfire_grace",
-            &self.misfire_grace,
-            Some(defaults.misfire_grace),
-        );
-        let jitter = duration("jitter", &self.jitter, Some(Duration::ZERO));
-        let timeout = duration("timeout", &self.timeout, None);
-        let retry_backoff = duration(
-            "retry_backoff",
-            &self.retry_backoff,
-            Some(defaults.retry_backoff),
-        );
         let mut time = |field: &'static str, text: &str| -> Option<Timestamp> {
             let text = text.trim();
             if text.is_empty() {
@@ -183,6 +167,48 @@ impl TaskForm {
                 None
             }
         };
+        match trigger {
+            Some(t) if errs.is_empty() => Ok(t),
+            _ => Err(errs),
+        }
+    }
+
+    /// The task this form describes, or every field error at once. Local times without an
+    /// offset (`2026-05-01T09:30`, as a browser's date-time input sends) are read in `tz`.
+    pub(crate) fn to_task(&self, tz: &TimeZone) -> Result<Task, FieldErrors> {
+        let mut errs: FieldErrors = Vec::new();
+        let trigger = match self.trigger_spec(tz) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errs.extend(e);
+                None
+            }
+        };
+        let mut duration = |field: &'static str, text: &str, default: Option<Duration>| {
+            if text.trim().is_empty() {
+                return default;
+            }
+            match crate::scheduler::parse_duration(text) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    errs.push((field, e));
+                    default
+                }
+            }
+        };
+        let defaults = TaskOptions::default();
+        let misfire_grace = duration(
+            "misfire_grace",
+            &self.misfire_grace,
+            Some(defaults.misfire_grace),
+        );
+        let jitter = duration("jitter", &self.jitter, Some(Duration::ZERO));
+        let timeout = duration("timeout", &self.timeout, None);
+        let retry_backoff = duration(
+            "retry_backoff",
+            &self.retry_backoff,
+            Some(defaults.retry_backoff),
+        );
         let args = if self.args.trim().is_empty() {
             serde_json::Value::Null
         } else {

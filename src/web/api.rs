@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::context::Ctx;
 use super::request::{field_error, BadRequest, Params};
 use super::response::{json, json_sized, text, Resp};
-use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState, TriggerSpec};
+use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState};
 use crate::seam::BulkAction;
 
 /// The task list query from URL parameters (shared with the tasks page).
@@ -249,12 +249,64 @@ pub(crate) async fn stats(cx: &Ctx<'_>) -> Resp {
     }
 }
 
+/// `POST /api/preview`: a trigger as JSON (`TriggerSpec`), or the task form's trigger fields
+/// form-encoded (what the form's script sends as you type: times without an offset are read in
+/// the scheduler's zone, as when the form is saved). The description and the next fires (10
+/// for JSON, as many as `n` asks up to 10 for a form).
 pub(crate) async fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
-    let spec: TriggerSpec = match parse_json(body) {
-        Ok(s) => s,
-        Err(e) => return cx.bad(&e),
+    let form_encoded = cx
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (spec, n) = if form_encoded {
+        let p = Params::parse(body);
+        let form = crate::views::task_form::TaskForm::from_params(&p);
+        let n = p
+            .parse_opt::<usize>("n")
+            .ok()
+            .flatten()
+            .unwrap_or(10)
+            .clamp(1, 10);
+        match form.trigger_spec(&cx.view().tz) {
+            Ok(s) => (s, n),
+            // The form's script asks as the user types: an unfinished trigger is an answer
+            // ("not valid yet, because …"), not a failed request.
+            Err(errs) => {
+                let (field, message) = errs
+                    .into_iter()
+                    .next()
+                    .unwrap_or(("kind", "the trigger is incomplete".into()));
+                return json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "valid": false, "field": field, "message": message }),
+                );
+            }
+        }
+    } else {
+        match parse_json(body) {
+            Ok(s) => (s, 10),
+            Err(e) => return cx.bad(&e),
+        }
     };
-    match cx.shared.backend.preview(&spec, 10).await {
+    match cx.shared.backend.preview(&spec, n).await {
+        Err(e) if form_encoded && e.is_invalid() => json(
+            StatusCode::OK,
+            &serde_json::json!({ "valid": false, "field": e.field(), "message": e.message() }),
+        ),
+        // The form's script shows the times as the page would: in the scheduler's zone.
+        Ok(p) if form_encoded => {
+            let view = cx.view();
+            let shown: Vec<String> = p
+                .fires
+                .iter()
+                .map(|t| crate::views::components::absolute(&view, *t))
+                .collect();
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "valid": true, "text": p.text, "fires": p.fires, "fires_text": shown }),
+            )
+        }
         Ok(p) => json(StatusCode::OK, &p),
         Err(e) => cx.fail(&e),
     }

@@ -30,6 +30,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::TaskDetail => pages::task_detail(cx, id).await,
         Handler::TaskEdit => pages::task_edit(cx, id).await,
         Handler::TaskUpdate => pages::task_save(cx, Some(id), &form()).await,
+        Handler::TaskPreview => pages::task_preview(cx, &form()).await,
         Handler::TaskAction(action) => pages::task_action(cx, id, action, &form()).await,
         Handler::Bulk(action) => pages::bulk(cx, action, &form()).await,
         Handler::SchedulerPause(paused) => pages::scheduler_action(cx, paused, &form()).await,

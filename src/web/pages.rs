@@ -97,13 +97,61 @@ async fn render_form(
     errors: &crate::views::task_form::FieldErrors,
     editing: Option<&str>,
 ) -> Resp {
+    render_form_with(cx, status, form, errors, editing, None).await
+}
+
+async fn render_form_with(
+    cx: &Ctx<'_>,
+    status: StatusCode,
+    form: &TaskForm,
+    errors: &crate::views::task_form::FieldErrors,
+    editing: Option<&str>,
+    preview: Option<&crate::seam::TriggerPreview>,
+) -> Resp {
     let jobs = jobs(cx).await;
-    let body = views::form::task_form(&cx.view(), form, errors, &jobs, editing);
+    let body = views::form::task_form(&cx.view(), form, errors, &jobs, editing, preview);
     let title = match editing {
         Some(id) => format!("Edit {id}"),
         None => "New task".to_string(),
     };
     cx.page(status, &title, Nav::Tasks, body)
+}
+
+/// How many fires a preview lists.
+pub(crate) const PREVIEW_FIRES: usize = 5;
+
+/// `POST /tasks/preview`: the posted form again, unsaved, with the next fires of its trigger
+/// (or its trigger's errors beside their fields).
+pub(crate) async fn task_preview(cx: &Ctx<'_>, p: &Params) -> Resp {
+    let editing = p.get("editing").filter(|e| !e.is_empty());
+    let mut form = TaskForm::from_params(p);
+    if let Some(id) = editing {
+        form.id = id.to_string();
+    }
+    let tz = cx.view().tz;
+    let spec = match form.trigger_spec(&tz) {
+        Ok(s) => s,
+        Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing).await,
+    };
+    match cx.shared.backend.preview(&spec, PREVIEW_FIRES).await {
+        Ok(preview) => {
+            render_form_with(
+                cx,
+                StatusCode::OK,
+                &form,
+                &Vec::new(),
+                editing,
+                Some(&preview),
+            )
+            .await
+        }
+        Err(e) if e.is_invalid() => {
+            let field = e.field().map_or("kind", |f| form_field(f, &form.kind));
+            let errs = vec![(field, e.message().to_string())];
+            render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing).await
+        }
+        Err(e) => cx.fail(&e),
+    }
 }
 
 /// Create (`editing` None) or update a task from the posted form; invalid input shows the

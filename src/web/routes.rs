@@ -27,6 +27,8 @@ pub(crate) enum Handler {
     TaskDetail,
     TaskEdit,
     TaskUpdate,
+    /// The task form again, with the next fires of its trigger (the no-script preview).
+    TaskPreview,
     TaskAction(BulkAction),
     Bulk(BulkAction),
     /// `true` pauses the scheduler, `false` resumes it.
@@ -71,8 +73,10 @@ impl Handler {
         use Handler::*;
         match self {
             Overview | Tasks | TaskNew | TaskCreate | TaskDetail | TaskEdit | TaskUpdate
-            | TaskAction(_) | Bulk(_) | SchedulerPause(_) | Runs | RunDetail | RunAction(_)
-            | RunsRetry | Login | LoginSubmit | Audit | Instances | AuthRoute => true,
+            | TaskPreview | TaskAction(_) | Bulk(_) | SchedulerPause(_) | Runs | RunDetail
+            | RunAction(_) | RunsRetry | Login | LoginSubmit | Audit | Instances | AuthRoute => {
+                true
+            }
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
             | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
             | ApiPreview | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout
@@ -534,6 +538,13 @@ pub(crate) static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::POST,
+        path: "/tasks/preview",
+        handler: Handler::TaskPreview,
+        access: VIEWER,
+        audit: Audit::Not("shows the form again with its trigger's next fires; changes nothing"),
+    },
+    Route {
+        method: Method::POST,
         path: "/api/preview",
         handler: Handler::ApiPreview,
         access: VIEWER,
@@ -752,6 +763,7 @@ mod tests {
         // Unsafe routes below the operator role, each for the reason its entry gives.
         let open: &[(&str, &str)] = &[
             ("POST", "/api/preview"),
+            ("POST", "/tasks/preview"),
             ("POST", "/login"),
             ("POST", "/logout"),
             ("POST", "/logout/all"),

@@ -336,6 +336,22 @@ try {
     assert.match(await page.locator("dl.kv").textContent(), /retry/);
   });
 
+  await check("the task form previews the next fires as you type", async () => {
+    await page.goto(`${base}/tasks/new`);
+    await page.selectOption("#kind", "cron");
+    await page.fill("#expr", "0 15 10 * * *");
+    const box = page.locator("#trigger-preview");
+    await box.locator("li", { hasText: "10:15:00" }).first().waitFor();
+    assert.equal(await box.locator("ol.fires li").count(), 5);
+    await box.getByText("Next 5 fires").waitFor();
+    // Typing on changes it; a broken expression says why.
+    await page.fill("#expr", "0 45 22 * * *");
+    await box.locator("li", { hasText: "22:45:00" }).first().waitFor();
+    await page.fill("#expr", "0 61 * * *");
+    await box.locator(".field-error").waitFor();
+    assert.equal(await page.locator(".preview-button").isVisible(), false, "the button is for pages without script");
+  });
+
   await check("remove with the confirmation", async () => {
     await page.goto(`${base}/tasks/jittery-sync`);
     page.once("dialog", (d) => d.accept());
@@ -433,6 +449,14 @@ try {
     await p.getByText("Please confirm").waitFor();
     await Promise.all([p.waitForURL(`${base}/tasks`), p.click("button:has-text('Yes, remove')")]);
     await p.getByText("Removed export-orders.").waitFor();
+    // The form's Preview button shows the next fires from the server.
+    await p.goto(`${base}/tasks/new`);
+    await p.selectOption("#kind", "interval");
+    await p.fill("#every", "90m");
+    await p.click("button:has-text('Preview the next fires')");
+    await p.getByText("Next 5 fires").waitFor();
+    assert.equal(await p.locator("#trigger-preview ol.fires li").count(), 5);
+    assert.equal(await p.inputValue("#every"), "90m", "what was typed stays");
     await nojs.close();
   });
 } finally {
