@@ -391,7 +391,7 @@ async fn runs_search_error_and_log_text_and_filter_by_job() {
 async fn the_form_previews_the_next_fires() {
     let (s, srv, audit) = setup().await;
     let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
-    let form = "kind=cron&expr=0+30+9+*+*+*&timezone=Europe%2FBerlin&id=new-one&job=counts";
+    let form = "kind=cron&expr=0+30+9+*+*+*&timezone=Etc%2FUTC&id=new-one&job=counts";
     let r = srv
         .post_signed_in("/tasks/preview", &cookie, &csrf, form)
         .await;
