@@ -397,7 +397,14 @@ async fn the_form_previews_the_next_fires() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("Next 5 fires"), "{}", r.body);
-    let fires = r.body.split("<ol class=\"fires\">").nth(1).unwrap().split("</ol>").next().unwrap();
+    let fires = r
+        .body
+        .split("<ol class=\"fires\">")
+        .nth(1)
+        .unwrap()
+        .split("</ol>")
+        .next()
+        .unwrap();
     assert_eq!(fires.matches("<li>").count(), 5, "{fires}");
     assert!(fires.contains("09:30:00"), "{fires}");
     assert!(
@@ -468,5 +475,110 @@ async fn the_form_previews_the_next_fires() {
         .post_signed_in("/tasks/preview", &cookie, "forged", form)
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "CSRF applies");
+    s.shutdown(Duration::ZERO).await;
+}
+
+/// `/jobs` lists each job with its tasks, a day's runs and failures and durations; an operator
+/// pauses and resumes every task of a job at once.
+#[tokio::test]
+async fn the_jobs_view_counts_and_pauses_a_job() {
+    let (s, srv, audit) = setup().await;
+    let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
+    s.add(
+        Task::new("f2", "fails")
+            .every(Duration::from_secs(3600))
+            .args(json!({"order": 1})),
+    )
+    .await
+    .unwrap();
+    for id in ["f", "f2"] {
+        let r = s.run_now(id).await.unwrap();
+        until_status(&s, r.id, RunStatus::Failed).await;
+    }
+    let ok = s.run_now("c").await.unwrap();
+    until_status(&s, ok.id, RunStatus::Succeeded).await;
+
+    let r = srv
+        .request(Method::GET, "/api/jobs", &[("cookie", &cookie)], "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    let job = |name: &str| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let fails = job("fails");
+    assert_eq!(
+        (
+            fails["tasks"].as_u64(),
+            fails["runs_24h"].as_u64(),
+            fails["failures_24h"].as_u64()
+        ),
+        (Some(2), Some(2), Some(2))
+    );
+    assert_eq!(fails["here"], json!(true));
+    assert_eq!(
+        fails["replicas"].as_array().unwrap().len(),
+        1,
+        "this process"
+    );
+    let counts = job("counts");
+    assert_eq!(
+        (counts["runs_24h"].as_u64(), counts["failures_24h"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert!(
+        counts["mean_ms"].is_u64() && counts["p95_ms"].is_u64(),
+        "{counts}"
+    );
+
+    let page = srv
+        .request(Method::GET, "/jobs", &[("cookie", &cookie)], "")
+        .await;
+    assert!(
+        page.body.contains("Pause all")
+            && page
+                .body
+                .contains("href=\"/runs?job=fails&amp;status=failures\""),
+        "{}",
+        page.body
+    );
+
+    let r = srv
+        .post_signed_in("/jobs/fails/pause", &cookie, &csrf, "back=%2Fjobs")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.header("set-cookie").contains("Paused%202%20task"),
+        "{}",
+        r.header("set-cookie")
+    );
+    for id in ["f", "f2"] {
+        assert!(s.get(id).await.unwrap().task.paused, "{id} paused");
+    }
+    assert!(
+        !s.get("c").await.unwrap().task.paused,
+        "other jobs' tasks untouched"
+    );
+    let r = srv
+        .post_signed_in("/jobs/fails/resume", &cookie, &csrf, "")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(!s.get("f").await.unwrap().task.paused);
+    let e = audit.page(0, 100).0;
+    assert!(e
+        .iter()
+        .any(|e| e.action == "job.pause" && e.target.as_deref() == Some("fails")));
+    // A viewer may look, not pause.
+    let (viewer, vcsrf) = sign_in(&srv, "vic", "viewer-pw").await;
+    let r = srv
+        .post_signed_in("/jobs/fails/pause", &viewer, &vcsrf, "")
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     s.shutdown(Duration::ZERO).await;
 }

@@ -15,10 +15,11 @@ pub(crate) fn page(
     body: impl Render,
 ) -> Markup {
     let u = v.urls;
-    const ITEMS: [(Nav, &str, &str, &str); 5] = [
+    const ITEMS: [(Nav, &str, &str, &str); 6] = [
         (Nav::Overview, "/", "Overview", "◧"),
         (Nav::Tasks, "/tasks", "Tasks", "☰"),
         (Nav::Runs, "/runs", "Runs", "↻"),
+        (Nav::Jobs, "/jobs", "Jobs", "⚙"),
         (Nav::Instances, "/instances", "Instances", "▦"),
         (Nav::Audit, "/audit", "Audit", "✎"),
     ];

@@ -9,6 +9,7 @@ pub(crate) mod errors;
 pub(crate) mod form;
 pub(crate) mod fragments;
 pub(crate) mod instances;
+pub(crate) mod jobs;
 pub(crate) mod layout;
 pub(crate) mod login;
 pub(crate) mod overview;
@@ -109,6 +110,7 @@ pub(crate) enum Nav {
     Overview,
     Tasks,
     Runs,
+    Jobs,
     Instances,
     Audit,
     None,

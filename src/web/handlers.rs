@@ -8,7 +8,7 @@ use super::context::{Ctx, Shared};
 use super::request::Params;
 use super::response::Resp;
 use super::routes::{Found, Handler};
-use super::{api, login, pages, sse};
+use super::{api, jobs, login, pages, sse};
 
 /// Runs the handler for a matched route.
 pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Resp {
@@ -63,6 +63,9 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::AuthRoute => login::backend_route(cx, body).await,
         Handler::ApiAudit => login::audit_api(cx).await,
         Handler::Instances => pages::instances(cx).await,
+        Handler::Jobs => jobs::page(cx).await,
+        Handler::ApiJobs => jobs::api(cx).await,
+        Handler::JobPause(pause) => jobs::set_paused(cx, id, pause, &form()).await,
         Handler::ApiInstances => api::instances(cx).await,
     }
 }

@@ -11,6 +11,7 @@ mod dashboard;
 mod form;
 mod gate;
 mod handlers;
+mod jobs;
 mod json;
 mod login;
 mod pages;

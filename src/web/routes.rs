@@ -40,6 +40,10 @@ pub(crate) enum Handler {
     /// Retry the retryable runs a filter shows (a form).
     RunsRetry,
     Events,
+    Jobs,
+    /// `true` pauses every task of the job, `false` resumes them.
+    JobPause(bool),
+    ApiJobs,
     ApiTasks,
     ApiTaskCreate,
     ApiTask,
@@ -74,9 +78,9 @@ impl Handler {
         match self {
             Overview | Tasks | TaskNew | TaskCreate | TaskDetail | TaskEdit | TaskUpdate
             | TaskPreview | TaskAction(_) | Bulk(_) | SchedulerPause(_) | Runs | RunDetail
-            | RunAction(_) | RunsRetry | Login | LoginSubmit | Audit | Instances | AuthRoute => {
-                true
-            }
+            | RunAction(_) | RunsRetry | Login | LoginSubmit | Audit | Instances | AuthRoute
+            // The jobs API counts the last 24 hours from the scheduler's clock.
+            | Jobs | JobPause(_) | ApiJobs => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
             | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
             | ApiPreview | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout
@@ -355,6 +359,33 @@ pub(crate) static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::GET,
+        path: "/jobs",
+        handler: Handler::Jobs,
+        access: VIEWER,
+        audit: READ,
+    },
+    Route {
+        method: Method::POST,
+        path: "/jobs/{id}/pause",
+        handler: Handler::JobPause(true),
+        access: OPERATOR,
+        audit: Audit::Change {
+            action: "job.pause",
+            target: Target::PathId,
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/jobs/{id}/resume",
+        handler: Handler::JobPause(false),
+        access: OPERATOR,
+        audit: Audit::Change {
+            action: "job.resume",
+            target: Target::PathId,
+        },
+    },
+    Route {
+        method: Method::GET,
         path: "/instances",
         handler: Handler::Instances,
         access: VIEWER,
@@ -549,6 +580,13 @@ pub(crate) static ROUTES: &[Route] = &[
         handler: Handler::ApiPreview,
         access: VIEWER,
         audit: Audit::Not("describes a trigger the form holds; changes nothing"),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/jobs",
+        handler: Handler::ApiJobs,
+        access: VIEWER,
+        audit: READ,
     },
     Route {
         method: Method::GET,

@@ -364,7 +364,7 @@ try {
     const pages = {
       overview: "/", tasks: "/tasks", task: "/tasks/inventory-sync", edit: "/tasks/inventory-sync/edit",
       new: "/tasks/new", runs: "/runs", audit: "/audit", instances: "/instances",
-      run: "/runs/1",
+      run: "/runs/1", jobs: "/jobs",
     };
     for (const scheme of ["light", "dark"]) {
       for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {

@@ -1,0 +1,78 @@
+//! The jobs page: each job with its replicas, tasks, a day's runs and durations, and buttons
+//! that pause or resume all its tasks.
+
+use maud::{html, Markup};
+
+use super::components::{action_button, millis, ButtonKind};
+use super::View;
+use serde::Serialize;
+
+/// One job, as the view shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct JobRow {
+    pub(crate) name: String,
+    /// Registered in this process.
+    pub(crate) here: bool,
+    /// The live replicas that have it (their host and process id).
+    pub(crate) replicas: Vec<String>,
+    pub(crate) tasks: usize,
+    pub(crate) runs_24h: usize,
+    pub(crate) failures_24h: usize,
+    pub(crate) mean_ms: Option<u64>,
+    pub(crate) p95_ms: Option<u64>,
+}
+
+/// The jobs page body.
+pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
+    let u = v.urls;
+    html! {
+        @if rows.is_empty() {
+            div.empty.card { p { "No job is registered. Register one in code with Scheduler::register." } }
+        } @else {
+            div.table-wrap {
+                table.table.jobs {
+                    caption.sr-only { "Registered jobs, their tasks and the last 24 hours of their runs" }
+                    thead { tr {
+                        th scope="col" { "Job" } th scope="col" { "Replicas" } th scope="col" { "Tasks" }
+                        th scope="col" { "Runs, 24 h" } th scope="col" { "Failures, 24 h" }
+                        th scope="col" { "Mean" } th scope="col" { "p95" }
+                        th scope="col" { span.sr-only { "Actions" } }
+                    } }
+                    tbody {
+                        @for j in rows {
+                            tr {
+                                th scope="row" {
+                                    a.mono href=(u.with_query("/tasks", [("job", j.name.as_str())])) { (j.name) }
+                                    @if !j.here { " " span.badge.b-skipped title="Not registered in this process" { "elsewhere" } }
+                                }
+                                td.small { @if j.replicas.is_empty() { span.muted { "—" } } @else { (j.replicas.join(", ")) } }
+                                td { (j.tasks) }
+                                td { a href=(u.with_query("/runs", [("job", j.name.as_str())])) { (j.runs_24h) } }
+                                td { @if j.failures_24h > 0 {
+                                    a.bad href=(u.with_query("/runs", [("job", j.name.as_str()), ("status", "failures")])) { (j.failures_24h) }
+                                } @else { "0" } }
+                                td { (j.mean_ms.map(millis).unwrap_or_else(|| "—".into())) }
+                                td { (j.p95_ms.map(millis).unwrap_or_else(|| "—".into())) }
+                                td.actions {
+                                    @if v.can_operate && j.tasks > 0 {
+                                        (action_button(v, &job_url(v, &j.name, "/pause"), "Pause all", ButtonKind::Plain,
+                                            Some(&format!("Pause every task of job {}?", j.name)), "/jobs"))
+                                        (action_button(v, &job_url(v, &j.name, "/resume"), "Resume all", ButtonKind::Plain, None, "/jobs"))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.muted.small { "Runs and durations of the last 24 hours; durations from up to 500 of the newest runs. " }
+        }
+    }
+}
+
+/// `/jobs/{name}{suffix}`, the name percent-encoded.
+fn job_url(v: &View<'_>, name: &str, suffix: &str) -> String {
+    let enc: String =
+        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).collect();
+    v.urls.at(&format!("/jobs/{enc}{suffix}"))
+}

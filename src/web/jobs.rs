@@ -1,0 +1,148 @@
+//! The jobs view: every job the schedule knows (registered here, on another replica, or named
+//! by a task), which replicas have it, its tasks, its runs and failures in the last 24 hours
+//! and their mean and p95 duration; and pausing or resuming every task of a job at once.
+//!
+//! Built from the seam's lists, each bounded: a job's tasks are counted by one page query,
+//! its runs by two, and its durations come from its newest [`SAMPLE`] finished runs of the day.
+
+use std::collections::BTreeSet;
+
+use http::StatusCode;
+
+use super::context::{public_message, Ctx};
+use super::request::Params;
+use super::response::{json, Resp};
+use crate::scheduler::{RunQuery, TaskQuery};
+use crate::seam::BulkAction;
+use crate::views::jobs::JobRow;
+use crate::views::{self, Nav};
+
+/// Most runs a job's durations are taken from.
+const SAMPLE: u32 = 500;
+
+/// Most tasks one "pause every task of this job" changes.
+const MOST_TASKS: u32 = 10_000;
+
+/// Every job's row, sorted by name.
+pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::BackendError> {
+    let b = &cx.shared.backend;
+    let here: BTreeSet<String> = b.jobs().await?.into_iter().collect();
+    let instances = b.instances().await.unwrap_or_default();
+    let mut names = here.clone();
+    for i in instances.iter().filter(|i| !i.stale) {
+        names.extend(i.jobs.iter().cloned());
+    }
+    let now = cx.view().now;
+    let day_ago = now - jiff::SignedDuration::from_hours(24);
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let tasks = b
+            .list(&TaskQuery {
+                job: Some(name.clone()),
+                per_page: 1,
+                ..TaskQuery::default()
+            })
+            .await?
+            .total;
+        let runs = |failures_only: bool, per_page: u32| RunQuery {
+            job: Some(name.clone()),
+            since: Some(day_ago),
+            failures_only,
+            per_page,
+            ..RunQuery::default()
+        };
+        let sample = b.runs(&runs(false, SAMPLE)).await?;
+        let failures = b.runs(&runs(true, 1)).await?.total;
+        let mut ms: Vec<u64> = sample
+            .items
+            .iter()
+            .filter_map(|r| r.duration_ms())
+            .collect();
+        ms.sort_unstable();
+        let mean = (!ms.is_empty()).then(|| ms.iter().sum::<u64>() / ms.len() as u64);
+        let p95 = (!ms.is_empty()).then(|| ms[((ms.len() * 95).div_ceil(100)).max(1) - 1]);
+        out.push(JobRow {
+            here: here.contains(&name),
+            replicas: instances
+                .iter()
+                .filter(|i| !i.stale && i.jobs.contains(&name))
+                .map(|i| format!("{} (pid {})", i.host, i.pid))
+                .collect(),
+            tasks,
+            runs_24h: sample.total,
+            failures_24h: failures,
+            mean_ms: mean,
+            p95_ms: p95,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// `GET /jobs`.
+pub(crate) async fn page(cx: &Ctx<'_>) -> Resp {
+    match rows(cx).await {
+        Ok(rows) => {
+            let body = views::jobs::jobs(&cx.view(), &rows);
+            cx.page(StatusCode::OK, "Jobs", Nav::Jobs, body)
+        }
+        Err(e) => cx.fail(&e),
+    }
+}
+
+/// `GET /api/jobs`.
+pub(crate) async fn api(cx: &Ctx<'_>) -> Resp {
+    match rows(cx).await {
+        Ok(rows) => json(StatusCode::OK, &serde_json::json!({ "items": rows })),
+        Err(e) => cx.fail(&e),
+    }
+}
+
+/// `POST /jobs/{name}/pause` and `/resume`: every task of the job (at most [`MOST_TASKS`]),
+/// back to the jobs page with a count.
+pub(crate) async fn set_paused(cx: &Ctx<'_>, name: &str, pause: bool, p: &Params) -> Resp {
+    let b = &cx.shared.backend;
+    // Page through the job's tasks (500 a page), at most MOST_TASKS of them.
+    let mut ids: Vec<String> = Vec::new();
+    for page in 1..=MOST_TASKS.div_ceil(500) {
+        let tasks = match b
+            .list(&TaskQuery {
+                job: Some(name.to_string()),
+                page,
+                per_page: 500,
+                ..TaskQuery::default()
+            })
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return cx.fail(&e),
+        };
+        let last = tasks.items.len() < 500;
+        ids.extend(
+            tasks
+                .items
+                .iter()
+                .filter(|t| t.task.paused != pause)
+                .map(|t| t.task.id.clone()),
+        );
+        if last {
+            break;
+        }
+    }
+    let action = if pause {
+        BulkAction::Pause
+    } else {
+        BulkAction::Resume
+    };
+    let verb = if pause { "Paused" } else { "Resumed" };
+    match b.bulk(action, &ids).await {
+        Ok(out) => {
+            let mut msg = format!("{verb} {} task(s) of job {name}.", out.done.len());
+            if !out.failed.is_empty() {
+                msg.push_str(&format!(" {} could not be changed.", out.failed.len()));
+            }
+            cx.back(p, "/jobs", out.failed.is_empty(), &msg)
+        }
+        Err(e) => cx.back(p, "/jobs", false, public_message(&e)),
+    }
+}
