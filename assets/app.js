@@ -93,12 +93,17 @@
         box.appendChild(h);
         var ol = document.createElement("ol");
         ol.className = "fires";
-        list.forEach(function (t) {
+        list.forEach(function (text, i) {
           var li = document.createElement("li");
-          li.textContent = t;
+          var time = document.createElement("time");
+          time.setAttribute("datetime", res.j.fires[i]);
+          time.setAttribute("data-abs", "");
+          time.textContent = text;
+          li.appendChild(time);
           ol.appendChild(li);
         });
         box.appendChild(ol);
+        applyZone();
       })
       .catch(function () { /* offline for a moment: the next keystroke retries */ });
   }
@@ -111,6 +116,59 @@
   }
   document.addEventListener("input", previewSoon);
   document.addEventListener("change", previewSoon);
+
+  // Times in the viewer's zone, on request (remembered). Absolute times are
+  // <time datetime data-abs>, relative ones carry the absolute time in their title, log lines
+  // are <time datetime data-clock>; without the script all stay in the scheduler's zone.
+  var KEY = "taskdeck.zone";
+  function pad(n, w) { n = String(n); while (n.length < (w || 2)) n = "0" + n; return n; }
+  function zoneName(d) {
+    try {
+      var part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(d)
+        .filter(function (p) { return p.type === "timeZoneName"; })[0];
+      return part ? part.value : "";
+    } catch (e) { return ""; }
+  }
+  function localText(d) {
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + zoneName(d);
+  }
+  function wantsLocal() {
+    try { return localStorage.getItem(KEY) === "local"; } catch (e) { return false; }
+  }
+  function applyZone() {
+    var local = wantsLocal();
+    document.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d)) return;
+      var attr = t.hasAttribute("data-abs") ? "text" : t.hasAttribute("data-clock") ? "clock" : t.title ? "title" : null;
+      if (!attr) return;
+      var key = "data-server-" + attr;
+      if (!t.hasAttribute(key)) t.setAttribute(key, attr === "title" ? t.title : t.textContent);
+      var server = t.getAttribute(key);
+      if (attr === "text") t.textContent = local ? localText(d) : server;
+      else if (attr === "title") t.title = local ? localText(d) : server;
+      else t.textContent = local
+        ? pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + "." + pad(d.getMilliseconds(), 3)
+        : server;
+    });
+    var zone = document.querySelector(".tz[data-zone]");
+    if (zone) zone.textContent = local ? (Intl.DateTimeFormat().resolvedOptions().timeZone || zoneName(new Date())) : zone.getAttribute("data-zone");
+    var btn = document.querySelector(".tz-toggle");
+    if (btn) {
+      btn.hidden = false;
+      btn.setAttribute("aria-pressed", local ? "true" : "false");
+      btn.textContent = local ? "Show the scheduler's zone" : "Show my time zone";
+    }
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest && ev.target.closest(".tz-toggle");
+    if (!btn) return;
+    try {
+      localStorage.setItem(KEY, wantsLocal() ? "server" : "local");
+    } catch (e) { /* storage off: nothing to remember */ }
+    applyZone();
+  });
 
   // Live refresh: on any event, fetch this page's main fragment and swap it in, unless the
   // user is in the middle of something (a focused field, ticked boxes).
@@ -135,7 +193,10 @@
         var tpl = document.createElement("template");
         tpl.innerHTML = html;
         var fresh = tpl.content.getElementById("main");
-        if (main && fresh) main.replaceWith(fresh);
+        if (main && fresh) {
+          main.replaceWith(fresh);
+          applyZone();
+        }
       })
       .catch(function () { /* offline for a moment: the next event retries */ });
   }
@@ -153,6 +214,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     if (document.getElementById("trigger-preview")) previewNow();
+    applyZone();
     syncKind();
     live();
   });

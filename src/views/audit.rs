@@ -2,7 +2,7 @@
 
 use maud::{html, Markup};
 
-use super::components::{absolute, pager};
+use super::components::pager;
 use super::View;
 use crate::audit::AuditEntry;
 
@@ -27,7 +27,7 @@ pub(crate) fn audit(
                     tbody {
                         @for e in entries {
                             tr {
-                                td.nowrap { time datetime=(e.at.to_string()) { (absolute(v, e.at)) } }
+                                td.nowrap { (super::components::Abs(v, e.at)) }
                                 td.mono { (e.actor) }
                                 td.mono.muted { (e.address.as_deref().unwrap_or("")) }
                                 td.mono { (e.action) }

@@ -164,6 +164,20 @@ pub(crate) fn when_into(
     out.push_str("</time>");
 }
 
+/// An absolute time in the scheduler's zone, as `<time datetime=… data-abs>`: the page's
+/// script may show it in the viewer's zone instead.
+pub(crate) struct Abs<'a>(pub(crate) &'a View<'a>, pub(crate) Timestamp);
+
+impl Render for Abs<'_> {
+    fn render_to(&self, out: &mut String) {
+        out.push_str("<time datetime=\"");
+        let _ = jiff::fmt::temporal::DateTimePrinter::new().print_timestamp(&self.1, &mut *out);
+        out.push_str("\" data-abs>");
+        absolute_into(out, self.0, self.1);
+        out.push_str("</time>");
+    }
+}
+
 /// The opening tag of [`when`]'s `<time>`: machine-readable and absolute forms.
 fn time_open_into(out: &mut String, v: &View<'_>, at: Timestamp) {
     // Digits, letters, `-`, `:`, `.` and a zone abbreviation: nothing to escape but the

@@ -93,7 +93,7 @@ pub(crate) fn task_form(
                             p { "It will not fire again." }
                         } @else {
                             h3 { "Next " (p.fires.len()) " fires" }
-                            ol.fires { @for t in &p.fires { li { (super::components::absolute(v, *t)) } } }
+                            ol.fires { @for t in &p.fires { li { (super::components::Abs(v, *t)) } } }
                         }
                     }
                 }

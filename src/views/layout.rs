@@ -162,7 +162,10 @@ fn scheduler_state(v: &View<'_>) -> Markup {
     html! {
         span.sched-state {
             span.badge.(class) data-live="scheduler" { "Scheduler: " (label) }
-            span.muted.tz title="Times are shown in this zone" { (st.timezone) }
+            span.muted.tz title="Times are shown in this zone" data-zone=(st.timezone) { (st.timezone) }
+            // Shown by the script, which remembers the choice; pages without it stay in the
+            // scheduler's zone.
+            button.btn.btn-small.tz-toggle type="button" hidden aria-pressed="false" { "Show my time zone" }
         }
         @if st.lifecycle == Lifecycle::Running && v.can_operate {
             @if st.paused {

@@ -2,9 +2,7 @@
 
 use maud::{html, Markup};
 
-use super::components::{
-    absolute, action_button, millis, pager, when, ButtonKind, Esc, StatusBadge,
-};
+use super::components::{action_button, millis, pager, when, ButtonKind, Esc, StatusBadge};
 use super::View;
 use crate::scheduler::{LogLevel, Page, RunQuery, RunRecord, RunStatus};
 
@@ -99,7 +97,9 @@ pub(crate) fn runs(
 /// One run.
 pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
     let u = v.urls;
-    let time = |t: Option<jiff::Timestamp>| t.map(|t| absolute(v, t)).unwrap_or_else(|| "—".into());
+    let time = |t: Option<jiff::Timestamp>| {
+        html! { @match t { Some(t) => (super::components::Abs(v, t)), None => "—" } }
+    };
     let here = format!("/runs/{}", r.id);
     html! {
         @if v.can_operate && (r.status == RunStatus::Running || r.status.is_retryable()) {
@@ -170,7 +170,7 @@ pub(crate) fn logs(v: &View<'_>, r: &RunRecord) -> Markup {
             ol.log {
                 @for l in &r.logs {
                     li class={"lvl-" (level(l.level))} {
-                        time datetime=(l.at.to_string()) { (l.at.to_zoned(v.tz.clone()).strftime("%H:%M:%S%.3f")) }
+                        time datetime=(l.at.to_string()) data-clock { (l.at.to_zoned(v.tz.clone()).strftime("%H:%M:%S%.3f")) }
                         span.lvl { (level(l.level)) }
                         span.msg { (l.message) }
                     }

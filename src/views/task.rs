@@ -3,7 +3,7 @@
 use maud::{html, Markup};
 
 use super::components::{
-    absolute, action_button, millis, pager, when, ButtonKind, Esc, StateBadge, StatusBadge,
+    action_button, millis, pager, when, ButtonKind, Esc, StateBadge, StatusBadge,
 };
 use super::runs::logs;
 use super::View;
@@ -82,7 +82,7 @@ pub(crate) fn task(
                 } @else {
                     ol.fires {
                         @for f in &d.upcoming {
-                            li { time datetime=(f.to_string()) { (absolute(v, *f)) } }
+                            li { (super::components::Abs(v, *f)) }
                         }
                     }
                 }

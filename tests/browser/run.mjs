@@ -352,6 +352,29 @@ try {
     assert.equal(await page.locator(".preview-button").isVisible(), false, "the button is for pages without script");
   });
 
+  await check("times flip to the viewer's zone and back, remembered", async () => {
+    const tokyo = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: "Asia/Tokyo" });
+    const p = await newPage(tokyo, "tokyo");
+    await login(p);
+    await p.goto(`${base}/runs/1`);
+    const first = p.locator("time[data-abs]").first();
+    const server = await first.textContent();
+    assert.match(server, /UTC$/, "the scheduler's zone by default");
+    assert.equal(await p.locator(".tz").textContent(), "UTC");
+    await p.click(".tz-toggle");
+    const local = await first.textContent();
+    assert.match(local, /GMT\+9$/, `the viewer's zone: ${local}`);
+    const hours = (t) => Number(t.slice(11, 13));
+    assert.equal((hours(server) + 9) % 24, hours(local), `${server} → ${local}`);
+    assert.equal(await p.locator(".tz").textContent(), "Asia/Tokyo");
+    assert.equal(await p.locator(".tz-toggle").getAttribute("aria-pressed"), "true");
+    await p.reload();
+    assert.match(await p.locator("time[data-abs]").first().textContent(), /GMT\+9$/, "remembered");
+    await p.click(".tz-toggle");
+    assert.equal(await p.locator("time[data-abs]").first().textContent(), server);
+    await tokyo.close();
+  });
+
   await check("remove with the confirmation", async () => {
     await page.goto(`${base}/tasks/jittery-sync`);
     page.once("dialog", (d) => d.accept());
@@ -441,6 +464,7 @@ try {
     const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
     const p = await newPage(nojs, "no-js");
     await login(p);
+    assert.equal(await p.locator(".tz-toggle").isVisible(), false, "no zone toggle without script");
     const row = p.locator("tr", { hasText: "export-orders" });
     await row.getByRole("button", { name: "Pause" }).click();
     await p.getByText("Paused export-orders.").waitFor();
