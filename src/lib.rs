@@ -205,9 +205,9 @@ pub use scheduler::{
 
 // The seam: what a dashboard asks of a scheduler, and the data it answers in.
 pub use scheduler::{
-    DurationStats, Histogram, InstanceInfo, LastRun, Page, StateCounts, Stats, TaskInfo, TaskQuery,
-    TaskSort, TaskState, TriggerText, WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS,
-    MAX_PER_PAGE,
+    DurationStats, Histogram, InstanceInfo, LastRun, Page, Series, SeriesPoint, SeriesWindow,
+    StateCounts, Stats, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerText, WindowCounts,
+    DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE,
 };
 pub use seam::{
     BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::scheduler::{
     DurationStats, Error, EventStream, InstanceInfo, Lifecycle, Page, RunId, RunQuery, RunRecord,
-    Scheduler, Stats, Task, TaskInfo, TaskQuery, TriggerSpec,
+    Scheduler, Series, SeriesWindow, Stats, Task, TaskInfo, TaskQuery, TriggerSpec,
 };
 
 /// The future type of [`TaskBackend`] methods.
@@ -315,6 +315,18 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
+    /// Runs and failures over a window: all, or a task's or a job's. Default: not offered
+    /// (the charts say so).
+    fn series<'a>(
+        &'a self,
+        _window: SeriesWindow,
+        _task: Option<&'a str>,
+        _job: Option<&'a str>,
+    ) -> BackendFuture<'a, Series> {
+        ready(Err(BackendError::unsupported(
+            "this backend keeps no counts over time",
+        )))
+    }
     /// Asks a running run to stop; `by` names who asked. Default: not offered.
     fn cancel_run<'a>(&'a self, _id: RunId, _by: &'a str) -> BackendFuture<'a, RunRecord> {
         ready(Err(BackendError::unsupported(
@@ -394,6 +406,15 @@ impl TaskBackend for Scheduler {
 
     fn cancel_run<'a>(&'a self, id: RunId, by: &'a str) -> BackendFuture<'a, RunRecord> {
         boxed(Scheduler::cancel_run(self, id, by))
+    }
+
+    fn series<'a>(
+        &'a self,
+        window: SeriesWindow,
+        task: Option<&'a str>,
+        job: Option<&'a str>,
+    ) -> BackendFuture<'a, Series> {
+        boxed(Scheduler::series(self, window, task, job))
     }
 
     fn retry_run(&self, id: RunId) -> BackendFuture<'_, Option<RunRecord>> {

@@ -215,3 +215,67 @@ async fn jobs_return_results_kept_within_a_bound() {
     assert!(big["bytes"].as_u64().unwrap() > MAX_RESULT_BYTES as u64);
     s.shutdown(Duration::ZERO).await;
 }
+
+/// Runs and failures over time, bucketed per minute for the hour and per hour for a day or a
+/// week; for all runs (the store's counters) or one task's (its history).
+#[tokio::test]
+async fn series_count_runs_and_failures_per_bucket() {
+    let clock = ManualClock::new(T0.parse().unwrap());
+    let s = Scheduler::builder().clock(clock.clone()).build().unwrap();
+    s.register_returning("counts", |_ctx: TaskContext| async move { Ok(1) });
+    s.register("fails", |_ctx: TaskContext| async move { Err("no".into()) });
+    // Paused: only "run now" runs them, whatever the clock does.
+    for (id, job) in [("c", "counts"), ("f", "fails")] {
+        s.add(
+            Task::new(id, job)
+                .every(Duration::from_secs(60))
+                .paused(true),
+        )
+        .await
+        .unwrap();
+    }
+    s.start().unwrap();
+    let mut events = s.subscribe();
+    // Two runs now, a failure among them; two hours later, one more failure.
+    for id in ["c", "f"] {
+        s.run_now(id).await.unwrap();
+        wait_for(&mut events, finished).await;
+    }
+    clock.advance(Duration::from_secs(2 * 3600));
+    s.run_now("f").await.unwrap();
+    wait_for(&mut events, finished).await;
+
+    let hour = s.series(SeriesWindow::Hour, None, None).await.unwrap();
+    assert_eq!(hour.points.len(), 60);
+    assert_eq!(hour.bucket_minutes, 1);
+    let last = hour.points.last().unwrap();
+    assert_eq!((last.runs, last.failures), (1, 1), "this minute's run");
+    assert_eq!(
+        hour.points.iter().map(|p| p.runs).sum::<u64>(),
+        1,
+        "the others are two hours old"
+    );
+
+    let day = s.series(SeriesWindow::Day, None, None).await.unwrap();
+    assert_eq!(day.points.len(), 24);
+    let totals = |s: &Series| {
+        (
+            s.points.iter().map(|p| p.runs).sum::<u64>(),
+            s.points.iter().map(|p| p.failures).sum::<u64>(),
+        )
+    };
+    assert_eq!(totals(&day), (3, 2));
+    let two_hours_ago = &day.points[day.points.len() - 3];
+    assert_eq!((two_hours_ago.runs, two_hours_ago.failures), (2, 1));
+    let week = s.series(SeriesWindow::Week, None, None).await.unwrap();
+    assert_eq!((week.points.len(), totals(&week)), (168, (3, 2)));
+
+    let task = s.series(SeriesWindow::Day, Some("f"), None).await.unwrap();
+    assert_eq!(totals(&task), (2, 2), "only task f's runs");
+    let job = s
+        .series(SeriesWindow::Day, None, Some("counts"))
+        .await
+        .unwrap();
+    assert_eq!(totals(&job), (1, 0), "only job counts' runs");
+    s.shutdown(Duration::ZERO).await;
+}

@@ -1009,6 +1009,20 @@ async fn cancel_and_retry_reach_across_replicas() {
         found.items.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![first.id]
     );
+    // The charts' counts cover every replica: B sees A's runs (counted at A's heartbeat).
+    until(10, "the series counts A's runs", || async {
+        let day = b.series(SeriesWindow::Day, None, None).await.unwrap();
+        day.points.iter().map(|p| p.runs).sum::<u64>() >= 3
+    })
+    .await;
+    let task = b.series(SeriesWindow::Day, Some("f"), None).await.unwrap();
+    assert_eq!(
+        task.points
+            .iter()
+            .map(|p| (p.runs, p.failures))
+            .fold((0, 0), |a, p| (a.0 + p.0, a.1 + p.1)),
+        (2, 1)
+    );
     // Once: a second request finds it retried.
     let e = a.retry_run(first.id).await.unwrap_err();
     assert!(e.to_string().contains("already retried"), "{e}");

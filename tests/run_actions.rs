@@ -582,3 +582,77 @@ async fn the_jobs_view_counts_and_pauses_a_job() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     s.shutdown(Duration::ZERO).await;
 }
+
+/// The charts: server-drawn SVG with an accessible name and a table of the numbers on the
+/// overview and a task's page, and the same data from `/api/stats/series`.
+#[tokio::test]
+async fn charts_and_the_series_api() {
+    let (s, srv, _audit) = setup().await;
+    let (cookie, _) = sign_in(&srv, "olga", "op-pw").await;
+    let r = s.run_now("f").await.unwrap();
+    until_status(&s, r.id, RunStatus::Failed).await;
+    let get = |path: &str| {
+        let (srv, cookie, path) = (&srv, cookie.clone(), path.to_string());
+        async move {
+            srv.request(Method::GET, &path, &[("cookie", &cookie)], "")
+                .await
+        }
+    };
+    let overview = get("/").await;
+    for w in [
+        "the last hour, per minute",
+        "the last 24 hours, per hour",
+        "the last 7 days, per hour",
+    ] {
+        assert!(
+            overview
+                .body
+                .contains(&format!("All runs: runs and failures over {w}")),
+            "{w}"
+        );
+    }
+    assert_eq!(
+        overview
+            .body
+            .matches("role=\"img\" aria-labelledby=\"chart-")
+            .count(),
+        3
+    );
+    assert!(overview.body.contains("<summary>The numbers</summary>"));
+    assert!(
+        overview.body.contains("1 runs, 1 of them failed"),
+        "{}",
+        overview.body
+    );
+    let task = get("/tasks/f").await;
+    assert!(task
+        .body
+        .contains("Runs of f: runs and failures over the last 24 hours"));
+
+    let v: Value = serde_json::from_str(&get("/api/stats/series?window=7d").await.body).unwrap();
+    assert_eq!(v["window"], json!("7d"));
+    assert_eq!(v["points"].as_array().unwrap().len(), 168);
+    let sum = |v: &Value, k: &str| {
+        v["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[k].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!((sum(&v, "runs"), sum(&v, "failures")), (1, 1));
+    let v: Value =
+        serde_json::from_str(&get("/api/stats/series?window=1h&task=c").await.body).unwrap();
+    assert_eq!(
+        (v["points"].as_array().unwrap().len(), sum(&v, "runs")),
+        (60, 0)
+    );
+    let bad = get("/api/stats/series?window=1y").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("expected 1h, 24h or 7d"), "{}", bad.body);
+    assert_eq!(
+        get("/api/stats/series?task=f&job=fails").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    s.shutdown(Duration::ZERO).await;
+}

@@ -72,11 +72,67 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Demo, Box<dyn std::er
             );
         }
     }
+    if shared.is_none() {
+        // A week of made-up history, so that the charts show something at once.
+        let store = taskdeck::store::MemoryStore::default();
+        seed_history(&store).await?;
+        builder = builder.store(store);
+    }
     let scheduler = builder.build()?;
     register_jobs(&scheduler).await;
     add_tasks(&scheduler, extra).await?;
     scheduler.start()?;
     Ok(Demo { scheduler, shared })
+}
+
+/// Runs of the past week, recorded straight into the store: a few an hour, busier in the
+/// day, with some failures, so the overview's charts have a shape.
+async fn seed_history(store: &taskdeck::store::MemoryStore) -> Result<(), taskdeck::Error> {
+    use taskdeck::store::Store as _;
+    use taskdeck::{RunCause, RunRecord, RunStatus};
+    let now = jiff::Timestamp::now();
+    let mut n: u64 = 0;
+    for minutes_ago in (1..7 * 24 * 60).rev().step_by(7) {
+        let at = now - jiff::SignedDuration::from_mins(minutes_ago);
+        let hour = (at.as_second() / 3600) % 24;
+        let busy = if (7..19).contains(&hour) { 3 } else { 1 };
+        for k in 0..busy {
+            n += 1;
+            let (task, job) = [
+                ("inventory-sync", "sync_inventory"),
+                ("cleanup-tmp", "cleanup"),
+                ("heartbeat", "heartbeat"),
+            ][(n % 3) as usize];
+            let failed = task == "inventory-sync" && n % 5 == 0;
+            let started = at + jiff::SignedDuration::from_secs(k);
+            store
+                .record_run(RunRecord {
+                    id: 0,
+                    task_id: task.into(),
+                    job: job.into(),
+                    cause: RunCause::Schedule,
+                    scheduled_at: started,
+                    started_at: Some(started),
+                    finished_at: Some(
+                        started + jiff::SignedDuration::from_millis(120 + (n % 7) as i64 * 40),
+                    ),
+                    status: if failed {
+                        RunStatus::Failed
+                    } else {
+                        RunStatus::Succeeded
+                    },
+                    error: failed.then(|| "upstream answered 503 Service Unavailable".to_string()),
+                    attempt: 1,
+                    logs: Vec::new(),
+                    logs_dropped: 0,
+                    args: serde_json::Value::Null,
+                    result: None,
+                    retry_of: None,
+                })
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// One admin user from `TASKDECK_DEMO_USER` / `TASKDECK_DEMO_PASSWORD` (generated when unset),
@@ -119,7 +175,13 @@ pub(crate) async fn register_jobs(s: &Scheduler) {
         Ok(())
     });
     s.register("call_webhook", |ctx: TaskContext| async move {
-        Err::<(), JobError>(format!("{} answered 410 Gone", ctx.args()["url"]).into())
+        Err::<(), JobError>(
+            format!(
+                "{} answered 410 Gone",
+                ctx.args()["url"].as_str().unwrap_or("the partner")
+            )
+            .into(),
+        )
     });
     s.register("cleanup", |ctx: TaskContext| async move {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -13,7 +13,7 @@ use super::error::Error;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
 use super::index::TaskIndex;
 use super::model::{
-    paging, DurationStats, Histogram, LastRun, Page, Stats, TaskQuery, WindowCounts,
+    paging, DurationStats, Histogram, LastRun, Page, SeriesWindow, Stats, TaskQuery, WindowCounts,
 };
 use super::store::{window_delta, DueFire, Store, StoreFuture, TaskRecord};
 use super::task::Task;
@@ -22,7 +22,11 @@ use super::trigger::Trigger;
 /// Most recent runs the duration percentiles are taken over.
 const DURATION_SAMPLE: usize = 200;
 /// Per-minute buckets kept for the run counters: 24 hours.
+/// Per-minute counts kept: a day (the overview's windows and the hour chart).
 const MINUTES: usize = 24 * 60;
+
+/// Per-hour counts kept: a week (the day and week charts).
+const HOURS: usize = 7 * 24;
 
 /// History bounds of a [`MemoryStore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,9 +53,17 @@ impl Default for HistoryLimits {
 /// let store = MemoryStore::with_limits(HistoryLimits { per_task: 500, total: 50_000 });
 /// # drop(store);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: RwLock<Mem>,
+}
+
+impl Default for MemoryStore {
+    /// [`MemoryStore::new`] (a derived default left the counter rings empty, and the first
+    /// recorded run panicked).
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +76,8 @@ struct Mem {
     by_status: BTreeMap<RunStatus, u64>,
     durations: BTreeMap<String, Histogram>,
     minutes: Vec<Minute>,
+    /// The same counts per hour (`minute` holds the hour's first minute).
+    hours: Vec<Minute>,
     limits: HistoryLimits,
 }
 
@@ -88,6 +102,7 @@ impl MemoryStore {
                     total: limits.total.max(1),
                 },
                 minutes: vec![Minute::default(); MINUTES],
+                hours: vec![Minute::default(); HOURS],
                 ..Mem::default()
             }),
         }
@@ -176,6 +191,15 @@ impl Mem {
             };
         }
         slot.counts.add(delta);
+        let hour = minute.div_euclid(60);
+        let slot = &mut self.hours[hour.rem_euclid(HOURS as i64) as usize];
+        if slot.minute != hour * 60 {
+            *slot = Minute {
+                minute: hour * 60,
+                counts: WindowCounts::default(),
+            };
+        }
+        slot.counts.add(delta);
     }
 
     fn window(&self, now: Timestamp, minutes: i64) -> WindowCounts {
@@ -191,6 +215,27 @@ impl Mem {
 }
 
 impl Store for MemoryStore {
+    fn series_counts(
+        &self,
+        now: Timestamp,
+        window: SeriesWindow,
+    ) -> StoreFuture<'_, Vec<(i64, WindowCounts)>> {
+        let m = self.read();
+        let now_min = now.as_second().div_euclid(60);
+        let ring = if window.bucket_minutes() == 1 {
+            &m.minutes
+        } else {
+            &m.hours
+        };
+        let from = now_min - window.minutes();
+        let out = ring
+            .iter()
+            .filter(|s| s.minute > from - window.bucket_minutes() && s.minute <= now_min)
+            .map(|s| (s.minute, s.counts))
+            .collect();
+        ready(Ok(out))
+    }
+
     fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()> {
         let mut m = self.write();
         let id = rec.task.id.clone();
@@ -728,6 +773,17 @@ mod tests {
             assert_eq!(ids, c.want, "{}", c.what);
             assert_eq!(page.total, c.total, "{}", c.what);
         }
+    }
+
+    #[test]
+    fn a_default_store_records_runs() {
+        let s = MemoryStore::default();
+        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut d = draft("t", at);
+        d.status = RunStatus::Succeeded;
+        d.finished_at = Some(at);
+        block(s.record_run(d)).unwrap();
+        assert_eq!(block(s.stats(at)).unwrap().last_hour.runs, 1);
     }
 
     #[test]

@@ -59,8 +59,9 @@ pub use info::{TaskInfo, TriggerText};
 pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
 pub use model::{
-    DurationStats, Histogram, InstanceInfo, LastRun, Page, StateCounts, Stats, TaskQuery, TaskSort,
-    TaskState, WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE,
+    DurationStats, Histogram, InstanceInfo, LastRun, Page, Series, SeriesPoint, SeriesWindow,
+    StateCounts, Stats, TaskQuery, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE,
+    DURATION_BUCKETS, MAX_PER_PAGE,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
@@ -629,6 +630,44 @@ impl Scheduler {
             .get_run(id)
             .await?
             .ok_or(Error::UnknownRun { id })
+    }
+
+    /// Runs and failures over `window`: every run's (from the store's counters, every replica's
+    /// with a shared store), or only those of a task or a job (from the kept run history,
+    /// the newest 10,000 runs of the window at most).
+    pub async fn series(
+        &self,
+        window: SeriesWindow,
+        task: Option<&str>,
+        job: Option<&str>,
+    ) -> Result<Series, Error> {
+        let now = self.now();
+        if task.is_none() && job.is_none() {
+            let counts = self.inner.store.series_counts(now, window).await?;
+            return Ok(window.bucket(now, counts));
+        }
+        let since = now - jiff::SignedDuration::from_mins(window.minutes());
+        let mut counts = Vec::new();
+        for page in 1..=20u32 {
+            let runs = self
+                .inner
+                .store
+                .list_runs(&RunQuery {
+                    task_id: task.map(String::from),
+                    job: job.map(String::from),
+                    since: Some(since),
+                    page,
+                    per_page: 500,
+                    ..RunQuery::default()
+                })
+                .await?;
+            let last = runs.items.len() < 500;
+            counts.extend(runs.items.iter().map(store::window_delta));
+            if last {
+                break;
+            }
+        }
+        Ok(window.bucket(now, counts))
     }
 
     /// Counts for an overview.

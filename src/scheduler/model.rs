@@ -354,3 +354,118 @@ pub struct InstanceInfo {
     /// This process.
     pub this: bool,
 }
+
+/// The span of a chart over time: its buckets' size and count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeriesWindow {
+    /// The last hour, per minute (60 buckets).
+    #[serde(rename = "1h")]
+    Hour,
+    /// The last 24 hours, per hour (24 buckets).
+    #[serde(rename = "24h")]
+    Day,
+    /// The last 7 days, per hour (168 buckets).
+    #[serde(rename = "7d")]
+    Week,
+}
+
+impl SeriesWindow {
+    /// Every window, shortest first.
+    pub const ALL: [SeriesWindow; 3] = [SeriesWindow::Hour, SeriesWindow::Day, SeriesWindow::Week];
+
+    /// `1h`, `24h` or `7d`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeriesWindow::Hour => "1h",
+            SeriesWindow::Day => "24h",
+            SeriesWindow::Week => "7d",
+        }
+    }
+
+    /// Minutes per bucket.
+    pub fn bucket_minutes(self) -> i64 {
+        match self {
+            SeriesWindow::Hour => 1,
+            SeriesWindow::Day | SeriesWindow::Week => 60,
+        }
+    }
+
+    /// Buckets in the window.
+    pub fn buckets(self) -> usize {
+        match self {
+            SeriesWindow::Hour => 60,
+            SeriesWindow::Day => 24,
+            SeriesWindow::Week => 168,
+        }
+    }
+
+    /// The window's length in minutes.
+    pub fn minutes(self) -> i64 {
+        self.bucket_minutes() * self.buckets() as i64
+    }
+
+    /// The buckets for minute counts `(minute, counts)` ending with the bucket of `now`.
+    pub fn bucket(
+        self,
+        now: Timestamp,
+        counts: impl IntoIterator<Item = (i64, WindowCounts)>,
+    ) -> Series {
+        let size = self.bucket_minutes();
+        let now_bucket = now.as_second().div_euclid(60).div_euclid(size);
+        let first = now_bucket - self.buckets() as i64 + 1;
+        let mut points: Vec<SeriesPoint> = (0..self.buckets() as i64)
+            .map(|i| SeriesPoint {
+                start: Timestamp::from_second((first + i) * size * 60).unwrap_or(now),
+                runs: 0,
+                failures: 0,
+            })
+            .collect();
+        for (minute, c) in counts {
+            let b = minute.div_euclid(size) - first;
+            if let Some(p) = usize::try_from(b).ok().and_then(|b| points.get_mut(b)) {
+                p.runs += c.runs;
+                p.failures += c.failures;
+            }
+        }
+        Series {
+            window: self,
+            bucket_minutes: size,
+            points,
+        }
+    }
+}
+
+impl std::str::FromStr for SeriesWindow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "1h" => Ok(SeriesWindow::Hour),
+            "24h" => Ok(SeriesWindow::Day),
+            "7d" => Ok(SeriesWindow::Week),
+            other => Err(format!("unknown window {other:?}; expected 1h, 24h or 7d")),
+        }
+    }
+}
+
+/// One bucket of a chart: runs that finished in it, and how many of them failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SeriesPoint {
+    /// The bucket's start.
+    #[serde(serialize_with = "super::text::timestamp")]
+    pub start: Timestamp,
+    /// Finished runs (any outcome but missed and skipped).
+    pub runs: u64,
+    /// Of those, failures (failed, panicked, timed out, interrupted).
+    pub failures: u64,
+}
+
+/// Runs and failures over time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Series {
+    /// The window.
+    pub window: SeriesWindow,
+    /// Minutes per bucket.
+    pub bucket_minutes: i64,
+    /// Oldest first, the last holding now.
+    pub points: Vec<SeriesPoint>,
+}

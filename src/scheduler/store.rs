@@ -291,6 +291,17 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
+    /// Run counts for the overview's charts over `window` up to `now`, every process's: each
+    /// `(minute since the epoch, counts)`, per minute or already summed per hour (keyed by the
+    /// hour's first minute) as the window's buckets are. Default: none (the charts stay empty).
+    fn series_counts(
+        &self,
+        _now: Timestamp,
+        _window: crate::scheduler::SeriesWindow,
+    ) -> StoreFuture<'_, Vec<(i64, WindowCounts)>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// Tells every process sharing the store of `event` (a cancel for a run another process
     /// may be running). A store of one process has no one to tell. Default: nothing.
     fn announce(&self, _event: Event) -> StoreFuture<'_, ()> {

@@ -4,6 +4,7 @@
 pub(crate) mod assets;
 pub(crate) mod audit;
 pub(crate) mod brand;
+pub(crate) mod charts;
 pub(crate) mod components;
 pub(crate) mod errors;
 pub(crate) mod form;

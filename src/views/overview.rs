@@ -22,6 +22,7 @@ pub(crate) fn overview(
     stats: &Stats,
     next: &Page<TaskInfo>,
     failures: &Page<RunRecord>,
+    series: &[crate::scheduler::Series],
 ) -> Markup {
     let u = v.urls;
     let failures_url = u.with_query("/runs", [("status", "failures")]);
@@ -55,6 +56,16 @@ pub(crate) fn overview(
             div.stat {
                 span.stat-num { (stats.running_runs) }
                 span.stat-label { "running now" }
+            }
+        }
+        @if !series.is_empty() {
+            section.card {
+                h2 { "Runs over time" }
+                div.charts {
+                    @for s in series {
+                        (super::charts::chart(v, &format!("chart-{}", s.window.as_str()), "All runs", s))
+                    }
+                }
             }
         }
         div.grid2 {

@@ -17,6 +17,7 @@ pub(crate) fn task(
     runs: &Page<RunRecord>,
     selected: Option<&RunRecord>,
     here: &str,
+    series: Option<&crate::scheduler::Series>,
 ) -> Markup {
     let u = v.urls;
     let t = &d.info.task;
@@ -86,6 +87,13 @@ pub(crate) fn task(
                         }
                     }
                 }
+            }
+        }
+        @if let Some(s) = series {
+            section.card {
+                h2 { "Runs over time" }
+                (super::charts::chart(v, "chart-task", &format!("Runs of {id}"), s))
+                p.muted.small { "From the runs kept in its history." }
             }
         }
         section.card {

@@ -228,6 +228,24 @@ pub(crate) async fn run_action(
     }
 }
 
+/// `GET /api/stats/series?window=1h|24h|7d[&task=…|&job=…]`: runs and failures over time, as
+/// the charts show them.
+pub(crate) async fn series(cx: &Ctx<'_>) -> Resp {
+    let window = match cx.query.get("window").unwrap_or("24h").parse() {
+        Ok(w) => w,
+        Err(e) => return cx.bad(&field_error("window", e)),
+    };
+    let task = cx.query.get("task").filter(|t| !t.is_empty());
+    let job = cx.query.get("job").filter(|j| !j.is_empty());
+    if task.is_some() && job.is_some() {
+        return cx.bad(&field_error("job", "give a task or a job, not both"));
+    }
+    match cx.shared.backend.series(window, task, job).await {
+        Ok(s) => json(StatusCode::OK, &s),
+        Err(e) => cx.fail(&e),
+    }
+}
+
 pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
     match cx.shared.backend.instances().await {
         Ok(list) => json(StatusCode::OK, &serde_json::json!({ "items": list })),

@@ -50,6 +50,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::ApiRun => api::run(cx, id).await,
         Handler::ApiRunAction(action) => api::run_action(cx, id, action).await,
         Handler::ApiStats => api::stats(cx).await,
+        Handler::ApiSeries => api::series(cx).await,
         Handler::ApiPreview => api::preview(cx, body).await,
         Handler::Health | Handler::Asset => {
             stateless(cx.shared, found, cx.query.get("v"), cx.headers)

@@ -32,7 +32,16 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         (Ok(s), Ok(n), Ok(f)) => (s, n, f),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return cx.fail(&e),
     };
-    let body = views::overview::overview(&cx.view(), &stats, &next, &failures);
+    // The charts: all three windows, or none when the backend keeps no counts over time.
+    let mut series = Vec::new();
+    for w in crate::scheduler::SeriesWindow::ALL {
+        match b.series(w, None, None).await {
+            Ok(s) => series.push(s),
+            Err(e) if e.is_unsupported() => break,
+            Err(e) => return cx.fail(&e),
+        }
+    }
+    let body = views::overview::overview(&cx.view(), &stats, &next, &failures, &series);
     cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
 }
 
@@ -224,7 +233,18 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         Ok(None) => runs.items.iter().find(|r| r.status.is_finished()).cloned(),
         Err(e) => return cx.bad(&e),
     };
-    let body = views::task::task(&cx.view(), &detail, &runs, selected.as_ref(), cx.here());
+    let series = b
+        .series(crate::scheduler::SeriesWindow::Day, Some(id), None)
+        .await
+        .ok();
+    let body = views::task::task(
+        &cx.view(),
+        &detail,
+        &runs,
+        selected.as_ref(),
+        cx.here(),
+        series.as_ref(),
+    );
     cx.page(StatusCode::OK, &detail.info.task.name, Nav::Tasks, body)
 }
 

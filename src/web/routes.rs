@@ -55,6 +55,7 @@ pub(crate) enum Handler {
     ApiRun,
     ApiRunAction(RunAction),
     ApiStats,
+    ApiSeries,
     ApiPreview,
     Health,
     Metrics,
@@ -83,7 +84,7 @@ impl Handler {
             | Jobs | JobPause(_) | ApiJobs => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
             | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
-            | ApiPreview | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout
+            | ApiSeries | ApiPreview | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout
             | LogoutAll => false,
         }
     }
@@ -564,6 +565,13 @@ pub(crate) static ROUTES: &[Route] = &[
         method: Method::GET,
         path: "/api/stats",
         handler: Handler::ApiStats,
+        access: VIEWER,
+        audit: READ,
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/stats/series",
+        handler: Handler::ApiSeries,
         access: VIEWER,
         audit: READ,
     },

@@ -356,7 +356,7 @@ try {
     const tokyo = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: "Asia/Tokyo" });
     const p = await newPage(tokyo, "tokyo");
     await login(p);
-    await p.goto(`${base}/runs/1`);
+    await p.goto(`${base}${await someRun(p)}`);
     const first = p.locator("time[data-abs]").first();
     const server = await first.textContent();
     assert.match(server, /UTC$/, "the scheduler's zone by default");
@@ -375,6 +375,23 @@ try {
     await tokyo.close();
   });
 
+  await check("the overview's charts have accessible names and their numbers", async () => {
+    await page.goto(`${base}/`);
+    const charts = page.locator("svg.over-time[role=img]");
+    assert.equal(await charts.count(), 3);
+    for (let i = 0; i < 3; i++) {
+      const name = await charts.nth(i).evaluate((svg) => {
+        const id = svg.getAttribute("aria-labelledby");
+        return document.getElementById(id)?.textContent ?? "";
+      });
+      assert.match(name, /^All runs: runs and failures over the last (hour, per minute|24 hours, per hour|7 days, per hour)$/);
+    }
+    // The week's seeded history shows as bars; the numbers are one click away.
+    assert.ok(await page.locator("svg.over-time").nth(2).locator("rect.bar").count() > 20, "bars over the week");
+    await page.locator("details.chart-table summary").nth(2).click();
+    assert.ok(await page.locator("details.chart-table").nth(2).locator("tbody tr").count() > 20);
+  });
+
   await check("remove with the confirmation", async () => {
     await page.goto(`${base}/tasks/jittery-sync`);
     page.once("dialog", (d) => d.accept());
@@ -383,11 +400,19 @@ try {
     assert.equal(await page.locator('a[href$="/tasks/jittery-sync"]').count(), 0);
   });
 
+  // A run that exists (old history is pruned): the newest on the runs page.
+  async function someRun(p) {
+    await p.goto(`${base}/runs`);
+    const href = await p.locator("table a[href*='/runs/']").first().getAttribute("href");
+    return href.slice(PREFIX.length);
+  }
+
   await check("every page: screenshots (desktop and phone, light and dark) and accessibility", async () => {
+    const runPath = await someRun(page);
     const pages = {
       overview: "/", tasks: "/tasks", task: "/tasks/inventory-sync", edit: "/tasks/inventory-sync/edit",
       new: "/tasks/new", runs: "/runs", audit: "/audit", instances: "/instances",
-      run: "/runs/1", jobs: "/jobs",
+      run: runPath, jobs: "/jobs",
     };
     for (const scheme of ["light", "dark"]) {
       for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {

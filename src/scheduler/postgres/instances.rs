@@ -221,7 +221,7 @@ impl Shared {
         .map_err(pg)?;
         tx.execute(
             "delete from taskdeck_minutes where minute <= $1",
-            &[&(now_min - 24 * 60)],
+            &[&(now_min - 7 * 24 * 60)],
         )
         .await
         .map_err(pg)?;

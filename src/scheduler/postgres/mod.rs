@@ -28,8 +28,8 @@ use super::history::{LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus};
 use super::index::lower;
 use super::memory::HistoryLimits;
 use super::model::{
-    paging, DurationStats, Histogram, InstanceInfo, LastRun, Page, StateCounts, Stats, TaskQuery,
-    TaskSort, TaskState, WindowCounts,
+    paging, DurationStats, Histogram, InstanceInfo, LastRun, Page, SeriesWindow, StateCounts,
+    Stats, TaskQuery, TaskSort, TaskState, WindowCounts,
 };
 use super::store::{window_delta, Beat, DueFire, Notice, Sharing, Store, StoreFuture, TaskRecord};
 use super::task::Task;
@@ -593,6 +593,42 @@ impl Store for PostgresStore {
 
     fn instances(&self) -> StoreFuture<'_, Vec<InstanceInfo>> {
         boxed(self.shared.instances())
+    }
+
+    fn series_counts(
+        &self,
+        now: Timestamp,
+        window: SeriesWindow,
+    ) -> StoreFuture<'_, Vec<(i64, WindowCounts)>> {
+        Box::pin(async move {
+            let c = self.shared.client().await?;
+            let now_min = now.as_second().div_euclid(60);
+            let size = window.bucket_minutes();
+            // Summed per bucket in the database: at most 168 rows back.
+            let rows = c
+                .query(
+                    "select (minute / $3) * $3, sum(runs)::bigint, sum(failures)::bigint, \
+                       sum(not_run)::bigint from taskdeck_minutes \
+                     where minute > $1 and minute <= $2 group by 1",
+                    &[&(now_min - window.minutes() - size), &now_min, &size],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+                    (
+                        r.get::<_, i64>(0),
+                        WindowCounts {
+                            runs: n(1),
+                            failures: n(2),
+                            not_run: n(3),
+                        },
+                    )
+                })
+                .collect())
+        })
     }
 
     fn announce(&self, event: Event) -> StoreFuture<'_, ()> {
