@@ -150,6 +150,7 @@
 //! | `dashboard` | yes | [`Dashboard`]: the web dashboard, JSON API, live updates, signed sessions, [`ProxyHeaderBackend`] |
 //! | `password` | yes | [`PasswordBackend`]: username and password login with argon2 hashes (implies `dashboard`) |
 //! | `jwt` | no | [`JwtBackend`]: bearer tokens, HMAC, RSA, ECDSA and EdDSA keys or a JWKS document (implies `dashboard`) |
+//! | `webhook` | no | `WebhookNotifier`: failure alerts posted as signed JSON, retried, over HTTPS (rustls) |
 //! | `oidc` | no | `OidcBackend`: OpenID Connect sign-in, and `JwtBackend::jwks_url`; HTTPS through rustls with ring (implies `jwt`) |
 //! | `axum` | no | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
 //! | `actix` | no | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
@@ -181,6 +182,8 @@ mod auth;
 mod cookies;
 #[cfg(any(feature = "dashboard", feature = "postgres"))]
 mod entropy;
+#[cfg(any(feature = "oidc", feature = "webhook"))]
+mod fetch;
 #[cfg(feature = "dashboard")]
 mod links;
 #[cfg(any(feature = "dashboard", feature = "postgres"))]
@@ -191,13 +194,15 @@ mod seam;
 mod views;
 #[cfg(feature = "dashboard")]
 mod web;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 // The scheduler: jobs, tasks, triggers, runs, events, clocks.
 #[cfg(feature = "tracing-layer")]
 pub use scheduler::RunLogLayer;
 pub use scheduler::{
-    Clock, Error, Event, EventStream, JobError, JobResult, Lifecycle, LogLevel, LogLine,
-    ManualClock, Recv, RunCause, RunId, RunQuery, RunRecord, RunStatus, Scheduler,
+    Clock, Error, Event, EventStream, HookFuture, JobError, JobResult, Lifecycle, LogLevel,
+    LogLine, ManualClock, Recv, RunCause, RunId, RunQuery, RunRecord, RunStatus, Scheduler,
     SchedulerBuilder, Sleep, SystemClock, Task, TaskContext, TaskOptions, TriggerError,
     TriggerKind, TriggerSpec, MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES,
     MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
@@ -235,6 +240,8 @@ pub use revocations::{
 };
 #[cfg(feature = "dashboard")]
 pub use web::{Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};
+#[cfg(feature = "webhook")]
+pub use webhook::WebhookNotifier;
 
 /// Where tasks and runs are kept: the [`Store`](store::Store) trait a scheduler reads and
 /// writes through, the in-memory store (the default) and the PostgreSQL store shared by
@@ -260,6 +267,6 @@ pub mod store {
 #[cfg(all(test, feature = "dashboard"))]
 mod properties;
 
-#[cfg(all(doctest, feature = "password", feature = "oidc"))]
+#[cfg(all(doctest, feature = "password", feature = "oidc", feature = "webhook"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -16,11 +16,14 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("cookies", &[]),
     ("links", &[]),
     ("revocations", &[]),
+    ("fetch", &[]),
     // The scheduler stands alone, but for the audit log a shared store keeps and the
     // operating system's random bytes.
     ("scheduler", &["audit", "entropy", "revocations"]),
     // The seam: the trait a dashboard talks to, over the scheduler's data.
     ("seam", &["scheduler"]),
+    // Failure alerts to a webhook: runs, posted with the shared HTTP client.
+    ("webhook", &["fetch", "scheduler"]),
     // Login sits beside the web layer, below it.
     (
         "auth",
@@ -28,6 +31,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "audit",
             "cookies",
             "entropy",
+            "fetch",
             "links",
             "revocations",
             "scheduler",

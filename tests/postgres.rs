@@ -1030,3 +1030,67 @@ async fn cancel_and_retry_reach_across_replicas() {
         s.shutdown(Duration::from_secs(5)).await;
     }
 }
+
+/// With several replicas each failure is told once: by the replica that finished the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failure_is_told_once_across_replicas() {
+    let Some(url) = url() else { return };
+    let schema = schema("alerts");
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let mut rs = Vec::new();
+    for _ in 0..2 {
+        let store = builder(&url, &schema).connect().await.unwrap();
+        let t = told.clone();
+        let s = Scheduler::builder()
+            .store(store)
+            .on_failure(move |run: RunRecord| {
+                let t = t.clone();
+                async move { t.lock().unwrap().push(run.id) }
+            })
+            .build()
+            .unwrap();
+        s.register("fails", |_ctx: TaskContext| async move { Err("no".into()) });
+        s.start().unwrap();
+        rs.push(s);
+    }
+    rs[0]
+        .add(Task::new("f", "fails").every(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    until(20, "ten failures", || async {
+        runs(
+            &rs[1],
+            RunQuery {
+                status: Some(RunStatus::Failed),
+                ..RunQuery::default()
+            },
+        )
+        .await
+        .total
+            >= 10
+    })
+    .await;
+    rs[0].pause("f").await.unwrap();
+    for s in &rs {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+    let failed = runs(
+        &rs[0],
+        RunQuery {
+            status: Some(RunStatus::Failed),
+            per_page: 500,
+            ..RunQuery::default()
+        },
+    )
+    .await;
+    // The hooks run from their own queue: wait for them to catch up.
+    until(10, "every failure told", || async {
+        told.lock().unwrap().len() >= failed.items.len()
+    })
+    .await;
+    let mut ids = told.lock().unwrap().clone();
+    ids.sort_unstable();
+    let mut want: Vec<u64> = failed.items.iter().map(|r| r.id).collect();
+    want.sort_unstable();
+    assert_eq!(ids, want, "every failure told, none twice");
+}

@@ -67,7 +67,7 @@ impl KeySet {
 /// keys costs the provider one request per interval).
 pub(crate) struct RemoteKeys {
     url: String,
-    fetch: super::fetch::Fetch,
+    fetch: crate::fetch::Fetch,
     min_refetch: Duration,
     /// The keys, and when the last fetch that counts against the interval was (one for an
     /// unknown key, or one that failed; `None`: none yet).
@@ -82,7 +82,7 @@ pub(crate) struct RemoteKeys {
 impl RemoteKeys {
     pub(crate) fn new(
         url: String,
-        fetch: super::fetch::Fetch,
+        fetch: crate::fetch::Fetch,
         min_refetch: Duration,
     ) -> RemoteKeys {
         RemoteKeys {

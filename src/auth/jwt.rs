@@ -180,7 +180,7 @@ impl JwtBackend {
     /// same rules as [`JwtBackend::jwks`]: issuer and audience required, roles mapped.
     #[cfg(feature = "oidc")]
     pub fn jwks_url(url: &str) -> Result<JwtBackend, JwtError> {
-        let fetch = super::fetch::Fetch::new(std::time::Duration::from_secs(10), false)
+        let fetch = crate::fetch::Fetch::new(std::time::Duration::from_secs(10), false)
             .map_err(JwtError)?;
         fetch.check_url(url).map_err(JwtError)?;
         let remote = super::jwks::RemoteKeys::new(

@@ -12,8 +12,6 @@
 pub(crate) mod chain;
 #[cfg(feature = "jwt")]
 mod claims;
-#[cfg(feature = "oidc")]
-mod fetch;
 #[cfg(feature = "jwt")]
 mod jwks;
 #[cfg(feature = "jwt")]

@@ -20,9 +20,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::claims::{ClaimMap, NoUser};
-use super::fetch::Fetch;
 use super::jwks::RemoteKeys;
 use super::{AuthBackend, AuthFuture, AuthReply, RequestParts, Role, SignInMethod, User};
+use crate::fetch::Fetch;
 
 /// Sign-in through an OpenID Connect provider (Keycloak, Entra ID, Okta, Google, Dex, …).
 ///

@@ -36,6 +36,7 @@ pub struct SchedulerBuilder {
     history: HistoryLimits,
     event_capacity: usize,
     cancel_grace: std::time::Duration,
+    hooks: super::hooks::Hooks,
 }
 
 impl fmt::Debug for SchedulerBuilder {
@@ -58,7 +59,47 @@ impl SchedulerBuilder {
             history: HistoryLimits::default(),
             event_capacity: 1024,
             cancel_grace: std::time::Duration::from_secs(10),
+            hooks: super::hooks::Hooks::default(),
         }
+    }
+
+    /// Calls `hook` with each run that failed, panicked, timed out or was interrupted. The
+    /// process that finishes a run tells it, so with several replicas each failure is told
+    /// once. Calls run in order on a task of their own, each within 30 s, from a queue of
+    /// 1,024 (past it, a failure is not told and a warning says so). See `WebhookNotifier`
+    /// (feature `webhook`) for alerts over HTTP.
+    ///
+    /// ```
+    /// use taskdeck::Scheduler;
+    /// let scheduler = Scheduler::builder()
+    ///     .on_failure(|run| async move {
+    ///         eprintln!("run {} of {} failed: {:?}", run.id, run.task_id, run.error);
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), taskdeck::Error>(())
+    /// ```
+    pub fn on_failure<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(super::RunRecord) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.failure.push(Arc::new(move |run| {
+            Box::pin(hook(run)) as super::HookFuture
+        }));
+        self
+    }
+
+    /// Calls `hook` with every event this process's subscribers see (with a shared store,
+    /// other replicas' too), in order, from the same bounded queue as `on_failure`.
+    pub fn on_event<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(super::Event) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks
+            .event
+            .push(Arc::new(move |e| Box::pin(hook(e)) as super::HookFuture));
+        self
     }
 
     /// How long a cancelled run ([`Scheduler::cancel_run`]) may take to stop by itself after
@@ -137,6 +178,7 @@ impl SchedulerBuilder {
                 started_at: Mutex::new(None),
                 running: Mutex::new(std::collections::HashMap::new()),
                 cancel_grace: self.cancel_grace,
+                hooks: Arc::new(self.hooks),
             }),
         })
     }

@@ -102,6 +102,8 @@ pub(crate) async fn heartbeats(inner: Arc<Inner>, sharing: Sharing) {
 /// asks for retries.
 async fn handle_reaped(inner: &Arc<Inner>, reaped: Vec<RunRecord>) {
     for rec in reaped {
+        // Interrupted: told once, by the replica that reaped it.
+        inner.hooks.failed(&rec);
         tracing::warn!(task = %rec.task_id, run = rec.id, error = rec.error.as_deref(),
             "run interrupted: its process stopped renewing its lease");
         inner.emit_finished(&rec);

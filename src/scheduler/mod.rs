@@ -16,6 +16,7 @@ mod duration;
 mod error;
 mod events;
 mod history;
+mod hooks;
 mod index;
 mod info;
 #[cfg(feature = "dashboard")]
@@ -55,6 +56,7 @@ pub use history::{
     LogLevel, LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
     MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
 };
+pub use hooks::HookFuture;
 pub use info::{TaskInfo, TriggerText};
 pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
@@ -118,6 +120,8 @@ pub(crate) struct Inner {
     running: Mutex<std::collections::HashMap<RunId, watch::Sender<Option<String>>>>,
     /// How long a cancelled run may take to stop before it is aborted.
     cancel_grace: Duration,
+    /// `on_failure` and `on_event`.
+    hooks: Arc<hooks::Hooks>,
 }
 
 /// Begins and drives a retry of run `id` in this process.
@@ -756,6 +760,7 @@ impl Scheduler {
                 handle.spawn(instance::relay(self.inner.clone(), notices));
             }
         }
+        self.inner.hooks.start(self.inner.events.subscribe());
         tracing::info!(jobs = self.inner.jobs.names().len(), "scheduler started");
         Ok(())
     }

@@ -513,8 +513,12 @@ async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, log
         status: rec.status,
         duration_ms: rec.duration_ms(),
     };
+    let failed = rec.status.is_failure().then(|| rec.clone());
     store_finish(inner, rec).await;
     inner.events.send(event);
+    if let Some(run) = failed {
+        inner.hooks.failed(&run);
+    }
 }
 
 /// Stores the end of a run. A shared store may be unreachable for a moment: try again with

@@ -1,6 +1,6 @@
-//! The HTTP client login backends talk to identity providers with: hyper's client over rustls
-//! (webpki roots), every call bounded in time and in the bytes it reads. Plain `http://` only
-//! to loopback addresses, unless allowed.
+//! The HTTP client taskdeck talks to other services with (identity providers, webhook
+//! receivers): hyper's client over rustls (webpki roots), every call bounded in time and in
+//! the bytes it reads. Plain `http://` only to loopback addresses, unless allowed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +58,7 @@ impl Fetch {
     }
 
     /// The body of a 200 answer to `GET url`.
+    #[cfg(feature = "oidc")]
     pub(crate) async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
         let uri = self.check_url(url)?;
         let req = http::Request::get(uri)
@@ -71,8 +72,30 @@ impl Fetch {
         Ok(body)
     }
 
+    /// `POST url` with a JSON body and extra headers: the status and body, whatever the
+    /// status.
+    #[cfg(feature = "webhook")]
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        json: Vec<u8>,
+        headers: &[(&'static str, String)],
+    ) -> Result<(u16, Vec<u8>), String> {
+        let uri = self.check_url(url)?;
+        let mut req =
+            http::Request::post(uri).header(http::header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let req = req
+            .body(Full::new(Bytes::from(json)))
+            .map_err(|e| e.to_string())?;
+        self.send(req, url).await
+    }
+
     /// `POST url` with a form body and an optional `Authorization` value: the status and
     /// body, whatever the status.
+    #[cfg(feature = "oidc")]
     pub(crate) async fn post_form(
         &self,
         url: &str,

@@ -1,0 +1,116 @@
+//! Your code, told of what happens: `on_failure` for each run that failed here (a run is
+//! finished by one process, so with several replicas each failure is told once) and
+//! `on_event` for every event this process's subscribers see.
+//!
+//! Calls go through a bounded queue to one task that runs them in order, each within a time
+//! limit: a slow or stuck hook never holds up the scheduler, and past the queue's bound calls
+//! are dropped (and counted in a warning), not buffered without end.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::events::{EventStream, Recv};
+use super::history::RunRecord;
+use super::Event;
+
+/// What a hook returns.
+pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+pub(crate) type FailureHook = Arc<dyn Fn(RunRecord) -> HookFuture + Send + Sync>;
+pub(crate) type EventHook = Arc<dyn Fn(Event) -> HookFuture + Send + Sync>;
+
+/// Calls waiting at most; past it, new ones are dropped.
+const QUEUE: usize = 1024;
+
+/// Longest a hook call may take before it is given up.
+const LIMIT: Duration = Duration::from_secs(30);
+
+enum Call {
+    Failure(RunRecord),
+}
+
+/// The hooks, and their queue once started.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) failure: Vec<FailureHook>,
+    pub(crate) event: Vec<EventHook>,
+    tx: OnceLock<mpsc::Sender<Call>>,
+    dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("failure", &self.failure.len())
+            .field("event", &self.event.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hooks {
+    /// Starts the task that runs them (with a runtime, once), given the scheduler's events.
+    pub(crate) fn start(self: &Arc<Self>, events: EventStream) {
+        if self.failure.is_empty() && self.event.is_empty() {
+            return;
+        }
+        let (tx, mut rx) = mpsc::channel::<Call>(QUEUE);
+        if self.tx.set(tx).is_err() {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut events = events;
+            let watch_events = !me.event.is_empty();
+            loop {
+                tokio::select! {
+                    call = rx.recv() => match call {
+                        Some(Call::Failure(run)) => {
+                            for h in &me.failure {
+                                within(h(run.clone()), "on_failure").await;
+                            }
+                        }
+                        None => return,
+                    },
+                    e = events.recv(), if watch_events => match e {
+                        Recv::Event(e) => {
+                            for h in &me.event {
+                                within(h(e.clone()), "on_event").await;
+                            }
+                        }
+                        Recv::Lagged(n) => tracing::warn!(missed = n, "on_event hooks fell behind; events were missed"),
+                        Recv::Closed => return,
+                    },
+                }
+            }
+        });
+    }
+
+    /// Tells the failure hooks of `run`, without waiting.
+    pub(crate) fn failed(&self, run: &RunRecord) {
+        if self.failure.is_empty() {
+            return;
+        }
+        let Some(tx) = self.tx.get() else {
+            return;
+        };
+        if tx.try_send(Call::Failure(run.clone())).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                run = run.id,
+                dropped = n,
+                "on_failure hooks are behind; a failure was not told"
+            );
+        }
+    }
+}
+
+async fn within(f: HookFuture, what: &str) {
+    if tokio::time::timeout(LIMIT, f).await.is_err() {
+        tracing::warn!(hook = what, "a hook took over 30 s and was given up");
+    }
+}

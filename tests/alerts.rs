@@ -1,0 +1,214 @@
+//! Failure alerts: the `on_failure` and `on_event` hooks, and the webhook notifier's signed
+//! posts, retries and bounded queue, against a receiver on 127.0.0.1.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use taskdeck::*;
+
+const SECRET: &[u8] = b"a shared webhook secret, 32+ bytes long";
+
+/// What the receiver got: (signature header, delivery header, body).
+type Got = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// A receiver that refuses the first `fail_first` posts with 500, and holds every post until
+/// `gate` (when given) is opened.
+async fn receiver(
+    fail_first: usize,
+    gate: Option<Arc<tokio::sync::Semaphore>>,
+) -> (String, Got, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Got = Arc::default();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let g = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = tokio::select! {
+                a = listener.accept() => a.unwrap(),
+                _ = &mut stopped => return,
+            };
+            let (g, seen, gate) = (g.clone(), seen.clone(), gate.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let (g, seen, gate) = (g.clone(), seen.clone(), gate.clone());
+                    async move {
+                        let h = |n: &str| {
+                            req.headers()
+                                .get(n)
+                                .map(|v| v.to_str().unwrap().to_string())
+                                .unwrap_or_default()
+                        };
+                        let (sig, delivery) = (h("x-taskdeck-signature"), h("x-taskdeck-delivery"));
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let v: Value = serde_json::from_slice(&body).unwrap();
+                        // Check the signature the way a receiver would.
+                        let t: i64 = sig
+                            .split(',')
+                            .next()
+                            .unwrap()
+                            .trim_start_matches("t=")
+                            .parse()
+                            .unwrap();
+                        assert_eq!(sig, WebhookNotifier::signature(SECRET, t, &body), "signed");
+                        g.lock().unwrap().push((sig, delivery, v));
+                        if let Some(gate) = gate {
+                            gate.acquire().await.unwrap().forget();
+                        }
+                        let status = if seen.fetch_add(1, Ordering::SeqCst) < fail_first {
+                            StatusCode::INTERNAL_SERVER_ERROR
+                        } else {
+                            StatusCode::OK
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::new()))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    (url, got, stop)
+}
+
+async fn until(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn failures_reach_the_hooks_and_the_webhook_signed_and_retried() {
+    let (url, got, _stop) = receiver(2, None).await;
+    let alerts =
+        WebhookNotifier::with_limits(&url, SECRET, 10, 5, Duration::from_millis(20)).unwrap();
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let events = Arc::new(AtomicUsize::new(0));
+    let (f, e) = (failures.clone(), events.clone());
+    let s = Scheduler::builder()
+        .on_failure(alerts.hook())
+        .on_failure(move |run: RunRecord| {
+            let f = f.clone();
+            async move { f.lock().unwrap().push((run.id, run.status)) }
+        })
+        .on_event(move |ev: Event| {
+            let e = e.clone();
+            async move {
+                if matches!(ev, Event::RunFinished { .. }) {
+                    e.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    s.register("fails", |_ctx: TaskContext| async move {
+        Err("disk full".into())
+    });
+    s.register("works", |_ctx: TaskContext| async move { Ok(()) });
+    s.add(Task::new("bad", "fails").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    s.add(Task::new("good", "works").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    s.start().unwrap();
+    let bad = s.run_now("bad").await.unwrap();
+    let _good = s.run_now("good").await.unwrap();
+
+    until("both runs end, told as events", || {
+        events.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    until("the failure hook", || failures.lock().unwrap().len() == 1).await;
+    assert_eq!(
+        failures.lock().unwrap()[0],
+        (bad.id, RunStatus::Failed),
+        "only the failure"
+    );
+    // Refused twice (500), then taken: three posts of the same delivery.
+    until("three attempts", || got.lock().unwrap().len() == 3).await;
+    let got = got.lock().unwrap().clone();
+    for (_, delivery, body) in got.iter() {
+        assert_eq!(delivery, &bad.id.to_string());
+        assert_eq!(body["event"], "run_failed");
+        assert_eq!(body["run"]["id"], bad.id);
+        assert_eq!(body["run"]["error"], "disk full");
+    }
+    s.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn the_queue_is_bounded_and_drops_the_oldest() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (url, got, _stop) = receiver(0, Some(gate.clone())).await;
+    let alerts =
+        WebhookNotifier::with_limits(&url, SECRET, 2, 1, Duration::from_millis(10)).unwrap();
+    let run = |id: u64| RunRecord {
+        id,
+        task_id: "t".into(),
+        job: "j".into(),
+        cause: RunCause::Schedule,
+        scheduled_at: jiff::Timestamp::now(),
+        started_at: None,
+        finished_at: None,
+        status: RunStatus::Failed,
+        error: Some("x".into()),
+        attempt: 1,
+        logs: Vec::new(),
+        logs_dropped: 0,
+        args: Value::Null,
+        result: None,
+        retry_of: None,
+    };
+    alerts.notify(run(1));
+    until("the first post is held", || got.lock().unwrap().len() == 1).await;
+    for id in 2..=5 {
+        alerts.notify(run(id));
+    }
+    gate.add_permits(10);
+    until("the queued posts", || got.lock().unwrap().len() == 3).await;
+    let ids: Vec<String> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d, _)| d.clone())
+        .collect();
+    assert_eq!(ids, ["1", "4", "5"], "a queue of two keeps the newest");
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    assert!(WebhookNotifier::new("http://alerts.example.com/x", SECRET)
+        .unwrap_err()
+        .contains("https"));
+    assert!(
+        WebhookNotifier::new("https://alerts.example.com/x", b"short")
+            .unwrap_err()
+            .contains("32")
+    );
+    assert!(format!(
+        "{:?}",
+        WebhookNotifier::new("https://a.example/x", SECRET).unwrap()
+    )
+    .contains("a.example"));
+}
