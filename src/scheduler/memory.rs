@@ -215,6 +215,41 @@ impl Mem {
 }
 
 impl Store for MemoryStore {
+    fn series_of<'a>(
+        &'a self,
+        now: Timestamp,
+        window: SeriesWindow,
+        task: Option<&'a str>,
+        job: Option<&'a str>,
+    ) -> StoreFuture<'a, Vec<(i64, WindowCounts)>> {
+        // Counted in place: no run is copied.
+        let m = self.read();
+        let since = now - jiff::SignedDuration::from_mins(window.minutes());
+        let keep = |r: &RunRecord| {
+            job.is_none_or(|j| r.job == j) && r.finished_at.unwrap_or(r.scheduled_at) >= since
+        };
+        let out: Vec<(i64, WindowCounts)> = match task {
+            Some(t) => m
+                .runs_by_task
+                .get(t)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| m.runs.get(id))
+                .filter(|r| keep(r))
+                .map(window_delta)
+                .collect(),
+            None => m
+                .runs
+                .values()
+                .rev()
+                .take(super::history::SEARCH_WINDOW)
+                .filter(|r| keep(r))
+                .map(window_delta)
+                .collect(),
+        };
+        ready(Ok(out))
+    }
+
     fn series_counts(
         &self,
         now: Timestamp,

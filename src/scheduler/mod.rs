@@ -650,27 +650,7 @@ impl Scheduler {
             let counts = self.inner.store.series_counts(now, window).await?;
             return Ok(window.bucket(now, counts));
         }
-        let since = now - jiff::SignedDuration::from_mins(window.minutes());
-        let mut counts = Vec::new();
-        for page in 1..=20u32 {
-            let runs = self
-                .inner
-                .store
-                .list_runs(&RunQuery {
-                    task_id: task.map(String::from),
-                    job: job.map(String::from),
-                    since: Some(since),
-                    page,
-                    per_page: 500,
-                    ..RunQuery::default()
-                })
-                .await?;
-            let last = runs.items.len() < 500;
-            counts.extend(runs.items.iter().map(store::window_delta));
-            if last {
-                break;
-            }
-        }
+        let counts = self.inner.store.series_of(now, window, task, job).await?;
         Ok(window.bucket(now, counts))
     }
 

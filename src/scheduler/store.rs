@@ -302,6 +302,40 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
+    /// Run counts of one task's or one job's kept runs over `window` up to `now`, per minute
+    /// (`(minute, counts)`, as [`window_delta`] counts a run). Default: read through
+    /// [`Store::list_runs`], the newest 10,000 runs of the window at most.
+    fn series_of<'a>(
+        &'a self,
+        now: Timestamp,
+        window: crate::scheduler::SeriesWindow,
+        task: Option<&'a str>,
+        job: Option<&'a str>,
+    ) -> StoreFuture<'a, Vec<(i64, WindowCounts)>> {
+        Box::pin(async move {
+            let since = now - jiff::SignedDuration::from_mins(window.minutes());
+            let mut counts = Vec::new();
+            for page in 1..=20u32 {
+                let runs = self
+                    .list_runs(&RunQuery {
+                        task_id: task.map(String::from),
+                        job: job.map(String::from),
+                        since: Some(since),
+                        page,
+                        per_page: 500,
+                        ..RunQuery::default()
+                    })
+                    .await?;
+                let last = runs.items.len() < 500;
+                counts.extend(runs.items.iter().map(window_delta));
+                if last {
+                    break;
+                }
+            }
+            Ok(counts)
+        })
+    }
+
     /// Tells every process sharing the store of `event` (a cancel for a run another process
     /// may be running). A store of one process has no one to tell. Default: nothing.
     fn announce(&self, _event: Event) -> StoreFuture<'_, ()> {

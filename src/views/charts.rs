@@ -95,3 +95,13 @@ pub(crate) fn chart(v: &View<'_>, id: &str, what: &str, s: &Series) -> Markup {
         }
     }
 }
+
+/// The overview's three charts (hour, day, week), as one piece of HTML.
+pub(crate) fn overview_charts(v: &View<'_>, series: &[Series]) -> String {
+    html! {
+        @for s in series {
+            (chart(v, &format!("chart-{}", s.window.as_str()), "All runs", s))
+        }
+    }
+    .into_string()
+}

@@ -600,6 +600,7 @@ impl DashboardBuilder {
                 streams: Arc::new(Streams::new(self.streams_per_session, self.streams_total)),
                 limits: self.limits,
                 fragments: Default::default(),
+                charts: std::sync::Mutex::new(None),
             }),
             client: None,
         })

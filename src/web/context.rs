@@ -65,7 +65,13 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     /// Task rows and JSON kept between requests.
     pub(crate) fragments: Fragments,
+    /// The overview's charts as last drawn, with what they were drawn from (the minute and
+    /// the count of finished runs): drawn again only when a run finishes or a minute passes.
+    pub(crate) charts: std::sync::Mutex<Option<KeptCharts>>,
 }
+
+/// The overview's charts as drawn, and what they were drawn from: (minute, finished runs).
+pub(crate) type KeptCharts = ((i64, u64), Arc<str>);
 
 /// What a request's session is, for ending it (sign-out) and for ending what it opened (a live
 /// stream) once it is ended or expires.

@@ -32,17 +32,46 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         (Ok(s), Ok(n), Ok(f)) => (s, n, f),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return cx.fail(&e),
     };
-    // The charts: all three windows, or none when the backend keeps no counts over time.
-    let mut series = Vec::new();
-    for w in crate::scheduler::SeriesWindow::ALL {
-        match b.series(w, None, None).await {
-            Ok(s) => series.push(s),
-            Err(e) if e.is_unsupported() => break,
-            Err(e) => return cx.fail(&e),
+    let view = cx.view();
+    let charts = match overview_charts(cx, &view, &stats).await {
+        Ok(c) => c,
+        Err(e) => return cx.fail(&e),
+    };
+    let body = views::overview::overview(&view, &stats, &next, &failures, charts.as_deref());
+    cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
+}
+
+/// The overview's charts: all three windows, or none when the backend keeps no counts over
+/// time. Drawn again only when a run has finished or a minute has passed since the last
+/// drawing; otherwise the kept drawing is shown.
+async fn overview_charts(
+    cx: &Ctx<'_>,
+    view: &views::View<'_>,
+    stats: &crate::scheduler::Stats,
+) -> Result<Option<std::sync::Arc<str>>, crate::seam::BackendError> {
+    let key = (
+        view.now.as_second().div_euclid(60),
+        stats.runs_by_status.values().sum::<u64>() + stats.last_day.runs + stats.last_day.not_run,
+    );
+    {
+        let kept = cx.shared.charts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, html)) = kept.as_ref() {
+            if *k == key {
+                return Ok(Some(html.clone()));
+            }
         }
     }
-    let body = views::overview::overview(&cx.view(), &stats, &next, &failures, &series);
-    cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
+    let mut series = Vec::new();
+    for w in crate::scheduler::SeriesWindow::ALL {
+        match cx.shared.backend.series(w, None, None).await {
+            Ok(s) => series.push(s),
+            Err(e) if e.is_unsupported() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    let html: std::sync::Arc<str> = views::charts::overview_charts(view, &series).into();
+    *cx.shared.charts.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, html.clone()));
+    Ok(Some(html))
 }
 
 pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {

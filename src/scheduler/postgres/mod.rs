@@ -595,6 +595,46 @@ impl Store for PostgresStore {
         boxed(self.shared.instances())
     }
 
+    fn series_of<'a>(
+        &'a self,
+        now: Timestamp,
+        window: SeriesWindow,
+        task: Option<&'a str>,
+        job: Option<&'a str>,
+    ) -> StoreFuture<'a, Vec<(i64, WindowCounts)>> {
+        Box::pin(async move {
+            let c = self.shared.client().await?;
+            let since = now - jiff::SignedDuration::from_mins(window.minutes());
+            // Summed per minute and outcome in the database.
+            let rows = c
+                .query(
+                    "select (extract(epoch from coalesce(finished_at, scheduled_at))::bigint / 60), \
+                       status, count(*) from taskdeck_runs \
+                     where ($1::text is null or task_id = $1) and ($2::text is null or job = $2) \
+                       and coalesce(finished_at, scheduled_at) >= $3 and status <> 'running' \
+                     group by 1, 2",
+                    &[&task, &job, &since],
+                )
+                .await
+                .map_err(pg)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let status = status_of(r.get(1))?;
+                let n = u64::try_from(r.get::<_, i64>(2)).unwrap_or(0);
+                let mut d = WindowCounts::default();
+                match status {
+                    RunStatus::Missed | RunStatus::Skipped => d.not_run = n,
+                    st => {
+                        d.runs = n;
+                        d.failures = if st.is_failure() { n } else { 0 };
+                    }
+                }
+                out.push((r.get::<_, i64>(0), d));
+            }
+            Ok(out)
+        })
+    }
+
     fn series_counts(
         &self,
         now: Timestamp,
