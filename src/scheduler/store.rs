@@ -303,7 +303,7 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Run counts of one task's or one job's kept runs over `window` up to `now`, per minute
-    /// (`(minute, counts)`, as [`window_delta`] counts a run). Default: read through
+    /// (`(minute, counts)`: a run counts in the minute it finished). Default: read through
     /// [`Store::list_runs`], the newest 10,000 runs of the window at most.
     fn series_of<'a>(
         &'a self,
