@@ -105,9 +105,7 @@ async fn jwt_claims_header_cookie_jwks_file_and_least_role() {
     );
     // The cookie, with Bearer.
     let cookie = format!("id_token=Bearer {good_a}");
-    let r = srv
-        .request(Method::GET, "/", &[("cookie", &cookie)], "")
-        .await;
+    let r = srv.get_as("/", &cookie).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("CI"), "the name claim");
     // Below the least role, with a key not in the set, expired, without exp: refused.
@@ -342,9 +340,7 @@ async fn form_login(srv: &Server, at: &str, next: &str) -> (String, String) {
         .next()
         .unwrap()
         .to_string();
-    let page = srv
-        .request(Method::GET, "/ops/tasks", &[("cookie", &cookie)], "")
-        .await;
+    let page = srv.get_as("/ops/tasks", &cookie).await;
     let csrf = page.csrf();
     (cookie, csrf)
 }
@@ -404,9 +400,7 @@ async fn sign_in_path_public_paths_help_link_and_sign_out_target() {
 
     // Sign in at the new path; sign-out beside it goes where the backend says.
     let (cookie, csrf) = form_login(&srv, "/ops/account/signin", "%2Fops%2Fruns").await;
-    let tasks = srv
-        .request(Method::GET, "/ops/tasks", &[("cookie", &cookie)], "")
-        .await;
+    let tasks = srv.get_as("/ops/tasks", &cookie).await;
     assert!(tasks.body.contains("action=\"/ops/account/logout\""));
     assert!(tasks.body.contains("action=\"/ops/account/logout/all\""));
     let out = logout(&srv, "/ops/account/logout", &cookie, &csrf).await;
@@ -560,9 +554,7 @@ async fn branding_shows_and_colours_are_checked() {
             (),
         )
     };
-    let overview = srv
-        .request(Method::GET, "/ops/", &[("cookie", &cookie)], "")
-        .await;
+    let overview = srv.get_as("/ops/", &cookie).await;
     assert!(overview.body.contains("Nightly invoicing and reminders."));
     assert!(overview.body.contains("/ops/assets/logo?v="));
 

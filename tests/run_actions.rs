@@ -72,9 +72,7 @@ async fn sign_in(srv: &Server, user: &str, pw: &str) -> (String, String) {
         .next()
         .unwrap()
         .to_string();
-    let page = srv
-        .request(Method::GET, "/runs", &[("cookie", &cookie)], "")
-        .await;
+    let page = srv.get_as("/runs", &cookie).await;
     (cookie, page.csrf())
 }
 
@@ -213,14 +211,7 @@ async fn retry_one_run_or_what_a_filter_shows() {
     assert_eq!(body["args"], json!({"order": 9}));
     let retry = body["id"].as_u64().unwrap();
     until_status(&s, retry, RunStatus::Failed).await;
-    let page = srv
-        .request(
-            Method::GET,
-            &format!("/runs/{retry}"),
-            &[("cookie", &cookie)],
-            "",
-        )
-        .await;
+    let page = srv.get_as(&format!("/runs/{retry}"), &cookie).await;
     assert!(
         page.body.contains(&format!("href=\"/runs/{}\"", first.id)),
         "linked to the original"
@@ -345,9 +336,7 @@ async fn runs_search_error_and_log_text_and_filter_by_job() {
         let (srv, cookie) = (&srv, cookie.clone());
         let path = path.to_string();
         async move {
-            let r = srv
-                .request(Method::GET, &path, &[("cookie", &cookie)], "")
-                .await;
+            let r = srv.get_as(&path, &cookie).await;
             assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
             let v: Value = serde_json::from_str(&r.body).unwrap();
             v["items"]
@@ -366,19 +355,10 @@ async fn runs_search_error_and_log_text_and_filter_by_job() {
     assert_eq!(ids("/api/runs?job=counts").await, vec![ok.id]);
     assert_eq!(ids("/api/runs?q=order&job=counts").await, Vec::<u64>::new());
     let long = "x".repeat(201);
-    let r = srv
-        .request(
-            Method::GET,
-            &format!("/api/runs?q={long}"),
-            &[("cookie", &cookie)],
-            "",
-        )
-        .await;
+    let r = srv.get_as(&format!("/api/runs?q={long}"), &cookie).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("\"field\":\"q\""), "{}", r.body);
-    let page = srv
-        .request(Method::GET, "/runs?q=order", &[("cookie", &cookie)], "")
-        .await;
+    let page = srv.get_as("/runs?q=order", &cookie).await;
     assert!(page.body.contains("name=\"q\" value=\"order\""));
     assert!(page.body.contains(&format!("href=\"/runs/{}\"", failed.id)));
     assert!(!page.body.contains(&format!("href=\"/runs/{}\"", ok.id)));
@@ -498,9 +478,7 @@ async fn the_jobs_view_counts_and_pauses_a_job() {
     let ok = s.run_now("c").await.unwrap();
     until_status(&s, ok.id, RunStatus::Succeeded).await;
 
-    let r = srv
-        .request(Method::GET, "/api/jobs", &[("cookie", &cookie)], "")
-        .await;
+    let r = srv.get_as("/api/jobs", &cookie).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let v: Value = serde_json::from_str(&r.body).unwrap();
     let job = |name: &str| {
@@ -537,9 +515,7 @@ async fn the_jobs_view_counts_and_pauses_a_job() {
         "{counts}"
     );
 
-    let page = srv
-        .request(Method::GET, "/jobs", &[("cookie", &cookie)], "")
-        .await;
+    let page = srv.get_as("/jobs", &cookie).await;
     assert!(
         page.body.contains("Pause all")
             && page
@@ -593,10 +569,7 @@ async fn charts_and_the_series_api() {
     until_status(&s, r.id, RunStatus::Failed).await;
     let get = |path: &str| {
         let (srv, cookie, path) = (&srv, cookie.clone(), path.to_string());
-        async move {
-            srv.request(Method::GET, &path, &[("cookie", &cookie)], "")
-                .await
-        }
+        async move { srv.get_as(&path, &cookie).await }
     };
     let overview = get("/").await;
     for w in [

@@ -167,6 +167,12 @@ impl Server {
         }
     }
 
+    /// A GET with a cookie (a signed-in browser's).
+    pub(crate) async fn get_as(&self, path: &str, cookie: &str) -> Reply {
+        self.request(Method::GET, path, &[("cookie", cookie)], "")
+            .await
+    }
+
     pub(crate) async fn get(&self, path: &str) -> Reply {
         self.request(Method::GET, path, &[], "").await
     }
