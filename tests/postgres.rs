@@ -976,6 +976,32 @@ async fn cancel_and_retry_reach_across_replicas() {
     .await;
     // B has no such job: the retry is handed to A.
     assert_eq!(b.retry_run(first.id).await.unwrap(), None);
+    // A job no live replica has cannot be retried: said, not lost.
+    let c = replica(&url, &schema).await;
+    c.register(
+        "only_here",
+        |_ctx: TaskContext| async move { Err("x".into()) },
+    );
+    c.start().unwrap();
+    c.add(Task::new("o", "only_here").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let lone = c.run_now("o").await.unwrap();
+    until(10, "the lone run fails", || async {
+        b.run(lone.id).await.unwrap().status == RunStatus::Failed
+    })
+    .await;
+    c.shutdown(Duration::from_secs(5)).await;
+    until(10, "C has left", || async {
+        b.instances()
+            .await
+            .unwrap()
+            .iter()
+            .all(|i| i.stale || !i.jobs.contains(&"only_here".to_string()))
+    })
+    .await;
+    let e = b.retry_run(lone.id).await.unwrap_err();
+    assert!(e.to_string().contains("no running replica has job"), "{e}");
     let retried = || async {
         let page = b
             .runs(&RunQuery {

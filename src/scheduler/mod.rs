@@ -535,6 +535,20 @@ impl Scheduler {
             });
         }
         if !self.inner.jobs.contains(&old.job) && self.inner.store.sharing().is_some() {
+            // Handed over only when a live replica has the job: otherwise say so.
+            let instances = self.inner.store.instances().await?;
+            if !instances
+                .iter()
+                .any(|i| !i.stale && i.jobs.contains(&old.job))
+            {
+                return Err(Error::RunState {
+                    id,
+                    message: format!(
+                        "no running replica has job {:?} registered; run {id} cannot be retried now",
+                        old.job
+                    ),
+                });
+            }
             self.inner
                 .store
                 .announce(Event::RetryRequested {
