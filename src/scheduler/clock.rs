@@ -52,26 +52,19 @@ impl Clock for SystemClock {
     }
 }
 
-/// tokio's timer has millisecond granularity and rounds up, so a plain sleep ends about
-/// 1.2 ms late on average. Sleep on the timer until shortly before the deadline, then yield
-/// until it passes: a wake-up costs at most [`SPIN_WINDOW`] of yielding, and an idle
-/// scheduler does not wake at all.
+/// Sleeps on tokio's timer until the deadline. The timer has millisecond granularity and
+/// rounds up, so a wake-up comes up to about a millisecond late, but it costs nothing while
+/// waiting: no yielding in a loop before each deadline (which kept a core busy at a thousand
+/// fires a second; see `benches/timer_cpu.rs`).
 async fn precise_sleep(deadline: Timestamp) {
     loop {
         let left = duration_between(Timestamp::now(), deadline);
         if left.is_zero() {
             return;
         }
-        if left > SPIN_WINDOW {
-            tokio::time::sleep(left - SPIN_WINDOW).await;
-        } else {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::sleep(left).await;
     }
 }
-
-/// How close to a deadline [`SystemClock`] stops sleeping on tokio's timer and yields instead.
-const SPIN_WINDOW: Duration = Duration::from_micros(1500);
 
 /// A clock that only moves when told to, for deterministic tests.
 ///
