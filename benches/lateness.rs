@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use taskdeck::{RunQuery, RunStatus, Scheduler, Task, TaskContext};
+#[path = "support/lateness.rs"]
+mod support;
+
+use taskdeck::{Scheduler, Task, TaskContext};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -39,29 +42,8 @@ fn main() {
         s.start().expect("start");
         tokio::time::sleep(Duration::from_millis(5500)).await;
         s.shutdown(Duration::from_secs(1)).await;
-        let mut late: Vec<i64> = Vec::new();
-        let mut page = 1;
-        loop {
-            let runs = s
-                .runs(&RunQuery {
-                    status: Some(RunStatus::Succeeded),
-                    page,
-                    per_page: 500,
-                    ..RunQuery::default()
-                })
-                .await
-                .expect("runs");
-            if runs.items.is_empty() {
-                break;
-            }
-            late.extend(runs.items.iter().filter_map(|r| {
-                let s = r.started_at?;
-                i64::try_from(s.duration_since(r.scheduled_at).as_micros()).ok()
-            }));
-            page += 1;
-        }
-        late.sort_unstable();
-        let pick = |p: usize| late[(p * late.len()).div_ceil(100).max(1) - 1];
+        let late = support::sorted_lateness(&s).await;
+        let pick = |p: usize| support::percentile(&late, p);
         println!(
             "fire lateness over {} runs of 1,000 tasks/s: min {:.3} ms, median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
             late.len(),

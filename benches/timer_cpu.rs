@@ -9,7 +9,10 @@
 
 use std::time::Duration;
 
-use taskdeck::{RunQuery, RunStatus, Scheduler, Task, TaskContext};
+#[path = "support/lateness.rs"]
+mod support;
+
+use taskdeck::{Scheduler, Task, TaskContext};
 
 /// User plus system CPU time of this process, in seconds.
 fn cpu_seconds() -> f64 {
@@ -58,29 +61,8 @@ fn main() {
             let fires = s.stats().await.unwrap().runs_by_status.values().sum::<u64>() - before;
             let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
             s.shutdown(Duration::from_secs(1)).await;
-            let mut late: Vec<i64> = Vec::new();
-            let mut page = 1;
-            loop {
-                let runs = s
-                    .runs(&RunQuery {
-                        status: Some(RunStatus::Succeeded),
-                        page,
-                        per_page: 500,
-                        ..RunQuery::default()
-                    })
-                    .await
-                    .unwrap();
-                if runs.items.is_empty() {
-                    break;
-                }
-                late.extend(runs.items.iter().filter_map(|r| {
-                    let st = r.started_at?;
-                    i64::try_from(st.duration_since(r.scheduled_at).as_micros()).ok()
-                }));
-                page += 1;
-            }
-            late.sort_unstable();
-            let pick = |p: usize| late[(p * late.len()).div_ceil(100).max(1) - 1] as f64 / 1000.0;
+            let late = support::sorted_lateness(&s).await;
+            let pick = |p: usize| support::percentile(&late, p) as f64 / 1000.0;
             println!(
                 "{rate} fires/s: {fires} fires in {wall:.1} s, CPU {cpu:.2} s = {:.1} us per fire ({:.0}% of a core); lateness median {:.3} ms, p99 {:.3} ms",
                 cpu * 1e6 / fires.max(1) as f64,

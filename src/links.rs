@@ -342,6 +342,21 @@ impl Urls {
         rel
     }
 
+    /// A run's page relative to the base (`/runs/{id}` + `suffix`), for `back` fields.
+    pub(crate) fn run_rel(id: u64, suffix: &str) -> String {
+        format!("/runs/{id}{suffix}")
+    }
+
+    /// A job's route under the base (`/jobs/{name}` + `suffix`), the name encoded.
+    pub(crate) fn job(&self, name: &str, suffix: &str) -> String {
+        let mut s = String::with_capacity(self.base.as_str().len() + name.len() + suffix.len() + 8);
+        s.push_str(self.base.as_str());
+        s.push_str("/jobs/");
+        push_segment(&mut s, name);
+        s.push_str(suffix);
+        s
+    }
+
     /// The cookie `Path`: the base path, or `/` at the root.
     pub(crate) fn cookie_path(&self) -> &str {
         if self.base.is_root() {
@@ -350,6 +365,17 @@ impl Urls {
             self.base.as_str()
         }
     }
+}
+
+/// True for an absolute `http://` or `https://` URL with a host and no whitespace or control
+/// characters: what may be handed out as a link or a redirect off the dashboard.
+pub(crate) fn is_absolute_http(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let host = rest.map_or("", |r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// A link under the base path, `base + rel`, written straight into the page (no URL string

@@ -243,15 +243,7 @@ impl LoginHelp {
     /// (anything else, `javascript:` included, is refused with a message saying so).
     pub fn link(mut self, url: &str, label: &str) -> Result<LoginHelp, String> {
         let url = url.trim();
-        let lower = url.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("https://")
-            .or_else(|| lower.strip_prefix("http://"));
-        let host_ok = rest.is_some_and(|r| {
-            let host = r.split(['/', '?', '#']).next().unwrap_or("");
-            !host.is_empty()
-        });
-        if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if !crate::links::is_absolute_http(url) {
             return Err(format!(
                 "the login help link {url:?} is not an absolute http(s) URL"
             ));

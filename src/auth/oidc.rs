@@ -333,21 +333,16 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// `a == b` in constant time: MACs of both (equal length whatever the inputs) compared by
+/// `verify_slice`.
 fn constant_eq(a: &str, b: &str) -> bool {
     use hmac::Mac as _;
-    // Compare MACs of both under a fresh key: equal-length, constant-time.
-    let key = random(16);
-    let tag = |s: &str| {
-        let mut m = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(key.as_bytes())
-            .expect("HMAC takes any key length");
-        m.update(s.as_bytes());
-        m.finalize().into_bytes()
+    let mac = |s: &str| {
+        <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(b"taskdeck oidc compare")
+            .expect("HMAC takes any key length")
+            .chain_update(s.as_bytes())
     };
-    let ta = tag(a);
-    let mut m = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(key.as_bytes())
-        .expect("HMAC takes any key length");
-    m.update(b.as_bytes());
-    m.verify_slice(&ta).is_ok()
+    mac(a).verify_slice(&mac(b).finalize().into_bytes()).is_ok()
 }
 
 /// A refused sign-in: `action` names the check that failed (`oidc_wrong_nonce`, …), so each

@@ -55,9 +55,9 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                                 td { (j.p95_ms.map(millis).unwrap_or_else(|| "—".into())) }
                                 td.actions {
                                     @if v.can_operate && j.tasks > 0 {
-                                        (action_button(v, &job_url(v, &j.name, "/pause"), "Pause all", ButtonKind::Plain,
+                                        (action_button(v, &u.job(&j.name, "/pause"), "Pause all", ButtonKind::Plain,
                                             Some(&format!("Pause every task of job {}?", j.name)), "/jobs"))
-                                        (action_button(v, &job_url(v, &j.name, "/resume"), "Resume all", ButtonKind::Plain, None, "/jobs"))
+                                        (action_button(v, &u.job(&j.name, "/resume"), "Resume all", ButtonKind::Plain, None, "/jobs"))
                                     }
                                 }
                             }
@@ -68,11 +68,4 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
             p.muted.small { "Runs and durations of the last 24 hours; durations from up to 500 of the newest runs. " }
         }
     }
-}
-
-/// `/jobs/{name}{suffix}`, the name percent-encoded.
-fn job_url(v: &View<'_>, name: &str, suffix: &str) -> String {
-    let enc: String =
-        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).collect();
-    v.urls.at(&format!("/jobs/{enc}{suffix}"))
 }

@@ -100,16 +100,16 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
     let time = |t: Option<jiff::Timestamp>| {
         html! { @match t { Some(t) => (super::components::Abs(v, t)), None => "—" } }
     };
-    let here = format!("/runs/{}", r.id);
+    let here = crate::links::Urls::run_rel(r.id, "");
     html! {
         @if v.can_operate && (r.status == RunStatus::Running || r.status.is_retryable()) {
             div.toolbar {
                 @if r.status == RunStatus::Running {
-                    (action_button(v, &u.at(&format!("/runs/{}/cancel", r.id)), "Cancel run", ButtonKind::Danger,
+                    (action_button(v, &u.at(&crate::links::Urls::run_rel(r.id, "/cancel")), "Cancel run", ButtonKind::Danger,
                         Some("Cancel this run? The job is asked to stop and aborted if it does not."), &here))
                 }
                 @if r.status.is_retryable() {
-                    (action_button(v, &u.at(&format!("/runs/{}/retry", r.id)), "Retry", ButtonKind::Primary, None, &here))
+                    (action_button(v, &u.at(&crate::links::Urls::run_rel(r.id, "/retry")), "Retry", ButtonKind::Primary, None, &here))
                 }
             }
         }

@@ -332,10 +332,7 @@ fn signed_out(cx: &Ctx<'_>, to: Option<String>) -> Resp {
 /// this dashboard (anything else goes to the sign-in page).
 fn after_logout(cx: &Ctx<'_>, to: Option<String>) -> Option<String> {
     let to = to?;
-    let lower = to.to_ascii_lowercase();
-    let absolute = (lower.starts_with("https://") || lower.starts_with("http://"))
-        && !to.chars().any(|c| c.is_whitespace() || c.is_control());
-    if absolute {
+    if crate::links::is_absolute_http(&to) {
         return Some(to);
     }
     let next = safe_next(cx, Some(&to));

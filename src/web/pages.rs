@@ -447,7 +447,7 @@ pub(crate) async fn run_action(
         )));
     };
     let b = &cx.shared.backend;
-    let fallback = format!("/runs/{run_id}");
+    let fallback = crate::links::Urls::run_rel(run_id, "");
     let result = match action {
         RunAction::Cancel => b
             .cancel_run(run_id, &cx.actor())
