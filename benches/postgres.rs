@@ -6,7 +6,9 @@
 //! 2. sustained: 3 replicas, 2,000 interval tasks each firing every second, for 10 s; runs per
 //!    second and how late runs start (p50 / p99).
 //! 3. dashboard queries over 100,000 stored tasks: list pages with each filter and sort, a
-//!    search, and the overview counts; median and p99 of 200 calls each.
+//!    search, and the overview counts; then the runs page over 1,000,000 stored runs and the
+//!    audit page over a full log (11,000 entries); median and p99 of 200 calls each, after
+//!    `vacuum (analyze)` (the steady state autovacuum keeps).
 //!
 //! `cargo bench --features postgres --bench postgres`
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
@@ -32,10 +34,16 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // TASKDECK_BENCH_ONLY=fires or =queries runs one half.
+    let only = std::env::var("TASKDECK_BENCH_ONLY").unwrap_or_default();
     rt.block_on(async {
-        burst(&url).await;
-        sustained(&url).await;
-        queries(&url).await;
+        if only != "queries" {
+            burst(&url).await;
+            sustained(&url).await;
+        }
+        if only != "fires" {
+            queries(&url).await;
+        }
     });
 }
 
@@ -179,7 +187,7 @@ async fn queries(url: &str) {
         .connect()
         .await
         .unwrap();
-    let s = Scheduler::builder().store(store).build().unwrap();
+    let s = Scheduler::builder().store(store.clone()).build().unwrap();
     for j in ["alpha", "beta", "gamma"] {
         s.register(j, |_ctx: TaskContext| async { Ok(()) });
     }
@@ -251,41 +259,174 @@ async fn queries(url: &str) {
             },
         ),
     ];
+    // A steady state: autovacuum has been by (statistics and visibility map up to date).
+    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.batch_execute(&format!("set search_path to {schema}"))
+        .await
+        .unwrap();
+    db.batch_execute("vacuum (analyze) taskdeck_tasks")
+        .await
+        .unwrap();
+    let settings: Vec<String> = db
+        .query("select name || '=' || setting from pg_settings where name in ('fsync', 'synchronous_commit') order by name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    println!("server: {}", settings.join(", "));
     println!("| query over {N} tasks (50 rows) | median | p99 |");
     println!("|---|---|---|");
+    let mut cases = cases;
+    cases.push((
+        "page 1000, next-run order",
+        TaskQuery {
+            page: 1000,
+            ..TaskQuery::default()
+        },
+    ));
     for (name, q) in cases {
-        let mut us = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let t = Instant::now();
+        time(name, calls, || async {
             let page = s.list(&q).await.unwrap();
-            us.push(t.elapsed().as_micros() as i64);
             assert!(page.total > 0);
-        }
-        println!(
-            "| {name} | {:.2} ms | {:.2} ms |",
-            pct(&mut us, 50),
-            pct(&mut us, 99)
-        );
+        })
+        .await;
     }
-    for (name, which) in [
-        ("overview counts (stats)", 0),
-        ("task detail (get + runs + durations)", 1),
-    ] {
-        let mut us = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let t = Instant::now();
-            if which == 0 {
-                s.stats().await.unwrap();
-            } else {
-                let b: &dyn TaskBackend = &s;
-                b.get("task-004242").await.unwrap();
-            }
-            us.push(t.elapsed().as_micros() as i64);
-        }
-        println!(
-            "| {name} | {:.2} ms | {:.2} ms |",
-            pct(&mut us, 50),
-            pct(&mut us, 99)
-        );
+    time("overview counts (stats)", calls, || async {
+        s.stats().await.unwrap();
+    })
+    .await;
+    time("task detail (get + runs + durations)", calls, || async {
+        let b: &dyn TaskBackend = &s;
+        b.get("task-004242").await.unwrap();
+    })
+    .await;
+
+    // A million stored runs, one in ten failed, spread over the last 11.5 days.
+    const RUNS: i64 = 1_000_000;
+    let t = Instant::now();
+    db.execute(
+        "insert into taskdeck_runs (task_id, job, cause, scheduled_at, started_at, finished_at, \
+           status, error, attempt, logs) \
+         select 'task-' || lpad((g % 100000)::text, 6, '0'), (array['alpha','beta','gamma'])[g % 3 + 1], \
+           'schedule', now() - make_interval(secs => ($1::bigint - g)::float8), \
+           now() - make_interval(secs => ($1::bigint - g)::float8), \
+           now() - make_interval(secs => ($1::bigint - g)::float8 - 0.05), \
+           case when g % 10 = 0 then 'failed' else 'succeeded' end, \
+           case when g % 10 = 0 then 'connection refused by host-' || (g % 977) end, 1, \
+           jsonb_build_array(jsonb_build_object('level', 'info', 'message', 'processed batch ' || g)) \
+         from generate_series(1, $1::bigint) g",
+        &[&RUNS],
+    )
+    .await
+    .unwrap();
+    db.batch_execute("vacuum (analyze) taskdeck_runs")
+        .await
+        .unwrap();
+    println!(
+        "runs: stored {RUNS} runs in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let hour_ago = Timestamp::now() - Duration::from_secs(3600);
+    let run_cases: Vec<(&str, RunQuery)> = vec![
+        ("runs: newest first", RunQuery::default()),
+        (
+            "runs: page 100",
+            RunQuery {
+                page: 100,
+                ..RunQuery::default()
+            },
+        ),
+        (
+            "runs: status=failed",
+            RunQuery {
+                status: Some(RunStatus::Failed),
+                ..RunQuery::default()
+            },
+        ),
+        (
+            "runs: failures only",
+            RunQuery {
+                failures_only: true,
+                ..RunQuery::default()
+            },
+        ),
+        (
+            "runs: one task",
+            RunQuery {
+                task_id: Some("task-004242".into()),
+                ..RunQuery::default()
+            },
+        ),
+        (
+            "runs: job=beta",
+            RunQuery {
+                job: Some("beta".into()),
+                ..RunQuery::default()
+            },
+        ),
+        (
+            "runs: last hour",
+            RunQuery {
+                since: Some(hour_ago),
+                ..RunQuery::default()
+            },
+        ),
+        (
+            "runs: search \"host-42\"",
+            RunQuery {
+                q: Some("host-42".into()),
+                ..RunQuery::default()
+            },
+        ),
+    ];
+    println!("| query over {RUNS} runs (50 rows) | median | p99 |");
+    println!("|---|---|---|");
+    for (name, q) in run_cases {
+        time(name, calls, || async {
+            let page = s.runs(&q).await.unwrap();
+            assert!(page.total > 0, "{name}");
+        })
+        .await;
     }
+
+    // A full audit log: 10,000 entries by users and 1,000 by strangers.
+    db.execute(
+        "insert into taskdeck_audit (at, actor, address, action, target, outcome) \
+         select now() - make_interval(secs => (11000 - g)::float8), \
+           case when g % 11 = 0 then 'anonymous' else 'user-' || (g % 7) end, '127.0.0.1', \
+           'task.pause', 'task-' || g, 'ok' from generate_series(1, 11000) g",
+        &[],
+    )
+    .await
+    .unwrap();
+    db.batch_execute("vacuum (analyze) taskdeck_audit")
+        .await
+        .unwrap();
+    let audit = store.audit_log();
+    for (name, offset) in [("audit: first page", 0), ("audit: page 100", 4950)] {
+        time(name, calls, || async {
+            let (rows, total) = audit.page(offset, 50).await.unwrap();
+            assert!(!rows.is_empty() && total > 0);
+        })
+        .await;
+    }
+}
+
+/// Calls `f` `calls` times and prints the median and p99 as a table row.
+async fn time<F: std::future::Future<Output = ()>>(name: &str, calls: usize, f: impl Fn() -> F) {
+    let mut us = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        f().await;
+        us.push(t.elapsed().as_micros() as i64);
+    }
+    println!(
+        "| {name} | {:.2} ms | {:.2} ms |",
+        pct(&mut us, 50),
+        pct(&mut us, 99)
+    );
 }

@@ -606,6 +606,156 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_lists_estimate_beyond_a_thousand_and_page_deep_like_memory() {
+    let Some(url) = url() else { return };
+    let schema = schema("big");
+    let clock = ManualClock::new("2026-03-01T08:00:00Z".parse().unwrap());
+    let store = builder(&url, &schema).connect().await.unwrap();
+    let pg = Scheduler::builder()
+        .clock(clock.clone())
+        .store(store)
+        .build()
+        .unwrap();
+    let mem = Scheduler::builder().clock(clock.clone()).build().unwrap();
+    for s in [&pg, &mem] {
+        s.register("alpha", |_ctx: TaskContext| async { Ok(()) });
+        s.register("beta", |_ctx: TaskContext| async { Ok(()) });
+    }
+    // 1,300 tasks: 1,040 of job alpha (beyond the exact count), 260 of beta (within it).
+    let names = ["50% off_sale", "back\\slash", "Plain report", "Ünïcode run"];
+    let tasks: Vec<Task> = (0..1300u64)
+        .map(|i| {
+            let job = if i % 5 == 0 { "beta" } else { "alpha" };
+            Task::new(format!("k-{:04}", (i * 7919) % 1300), job)
+                .name(format!("{} {i}", names[i as usize % 4]))
+                .every(Duration::from_secs(60 + (i * 37) % 3000))
+                .paused(i % 9 == 0)
+        })
+        .collect();
+    let mut set = tokio::task::JoinSet::new();
+    for chunk in tasks.chunks(130) {
+        let (pg, chunk) = (pg.clone(), chunk.to_vec());
+        set.spawn(async move {
+            for t in chunk {
+                pg.add(t).await.unwrap();
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    for t in tasks {
+        mem.add(t).await.unwrap();
+    }
+
+    // Beyond 1,000 matches the total is the planner's estimate, flagged; within, exact.
+    let all = pg.list(&TaskQuery::default()).await.unwrap();
+    assert!(all.estimated, "1,300 tasks are counted up to 1,000 only");
+    assert!(
+        all.total > 1000 && all.total < 3000,
+        "a plausible estimate, not {}",
+        all.total
+    );
+    let beta = TaskQuery {
+        job: Some("beta".into()),
+        ..TaskQuery::default()
+    };
+    let page = pg.list(&beta).await.unwrap();
+    assert!(!page.estimated);
+    assert_eq!(page.total, 260);
+    assert_eq!(page.total, mem.list(&beta).await.unwrap().total);
+
+    // Deep pages (read by id after skipping over the index) hold the memory store's rows,
+    // in every order.
+    let ids = |p: Page<TaskInfo>| {
+        p.items
+            .into_iter()
+            .map(|t| t.task.id.clone())
+            .collect::<Vec<_>>()
+    };
+    for sort in TaskSort::ALL {
+        for desc in [false, true] {
+            for (page, per_page, job) in [(12, 50, None), (26, 50, None), (3, 100, Some("alpha"))] {
+                let query = TaskQuery {
+                    job: job.map(String::from),
+                    sort,
+                    desc,
+                    page,
+                    per_page,
+                    ..TaskQuery::default()
+                };
+                let (a, b) = (
+                    pg.list(&query).await.unwrap(),
+                    mem.list(&query).await.unwrap(),
+                );
+                assert_eq!(ids(a), ids(b), "{query:?}");
+            }
+        }
+    }
+
+    // Search takes `%`, `_` and `\` literally, as the memory store does, through the index.
+    for q in [
+        "50%",
+        "% off_",
+        "_",
+        "k\\s",
+        "back\\sl",
+        "ünïcode run 1",
+        "plain report 12",
+    ] {
+        let query = TaskQuery {
+            q: Some(q.into()),
+            per_page: 500,
+            ..TaskQuery::default()
+        };
+        let (a, b) = (
+            pg.list(&query).await.unwrap(),
+            mem.list(&query).await.unwrap(),
+        );
+        assert_eq!(a.total, b.total, "{q}");
+        assert_eq!(ids(a), ids(b), "{q}");
+    }
+    let db = sql(&url).await;
+    let indexed: i64 = db
+        .query_one(
+            "select count(*) from pg_indexes where schemaname = $1 \
+             and indexname = 'taskdeck_task_text_trgm'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        indexed, 1,
+        "the test server allows pg_trgm: search is indexed"
+    );
+
+    // A rename reaches the search text; a removal takes it away.
+    let mut t = Task::clone(&pg.get("k-0007").await.unwrap().task);
+    t.name = "Quarterly ledger".into();
+    pg.update(t).await.unwrap();
+    let find = |q: &str| TaskQuery {
+        q: Some(q.into()),
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        ids(pg.list(&find("quarterly ledg")).await.unwrap()),
+        ["k-0007"]
+    );
+    pg.remove("k-0007").await.unwrap();
+    assert_eq!(pg.list(&find("quarterly ledg")).await.unwrap().total, 0);
+    let left: i64 = db
+        .query_one(
+            &format!("select count(*) from \"{schema}\".taskdeck_task_text where id = 'k-0007'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_losing_its_connections() {
     let Some(url) = url() else { return };
     let schema = schema("loss");

@@ -319,6 +319,7 @@ impl Store for MemoryStore {
         ready(Ok(Page {
             items,
             total,
+            estimated: false,
             page,
             per_page,
         }))
@@ -472,6 +473,7 @@ impl Store for MemoryStore {
             return ready(Ok(Page {
                 items,
                 total,
+                estimated: false,
                 page,
                 per_page,
             }));
@@ -501,6 +503,7 @@ impl Store for MemoryStore {
         ready(Ok(Page {
             items,
             total,
+            estimated: false,
             page,
             per_page,
         }))

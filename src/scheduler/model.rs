@@ -173,6 +173,10 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Rows matching the filter, on all pages.
     pub total: usize,
+    /// `total` is an estimate, not a count: the PostgreSQL store counts matches exactly up to
+    /// 1,000 and estimates beyond (pages show "about N"). The memory store always counts.
+    #[serde(default)]
+    pub estimated: bool,
     /// This page's number, from 1.
     pub page: u32,
     /// Rows per page.
@@ -191,6 +195,7 @@ impl<T> Page<T> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             total: self.total,
+            estimated: self.estimated,
             page: self.page,
             per_page: self.per_page,
         }

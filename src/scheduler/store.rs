@@ -399,6 +399,7 @@ mod tests {
         let p = Page::<u8> {
             items: vec![],
             total: 101,
+            estimated: false,
             page: 1,
             per_page: 50,
         };
@@ -406,6 +407,7 @@ mod tests {
         let empty = Page::<u8> {
             items: vec![],
             total: 0,
+            estimated: false,
             page: 1,
             per_page: 50,
         };

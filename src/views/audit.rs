@@ -39,6 +39,6 @@ pub(crate) fn audit(
                 }
             }
         }
-        (pager(v, "/audit", &[], page, pages, total))
+        (pager(v, "/audit", &[], page, pages, total, false))
     }
 }

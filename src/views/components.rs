@@ -260,6 +260,7 @@ pub(crate) fn pager(
     page: u32,
     pages: u32,
     total: usize,
+    about: bool,
 ) -> Markup {
     let link = |page: u32| PageLink {
         urls: v.urls,
@@ -269,7 +270,10 @@ pub(crate) fn pager(
     };
     html! {
         nav.pager aria-label="Pages" {
-            span.muted { (total) " total · page " (page) " of " (pages) }
+            span.muted {
+                @if about { "about " }
+                (total) " total · page " (page) " of " @if about { "about " } (pages)
+            }
             @if page > 1 {
                 a.btn href=(link(page - 1)) rel="prev" { "← Previous" }
             }
@@ -378,7 +382,7 @@ mod tests {
         let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
         let v = View::test(&urls, &assets, &st, false, false);
         let params = [("q", "a b&<\"x\">"), ("state", ""), ("page", "2")];
-        let html = pager(&v, "/tasks", &params, 2, 3, 123).into_string();
+        let html = pager(&v, "/tasks", &params, 2, 3, 123, false).into_string();
         assert!(
             html.contains(
                 r#"<a class="btn" href="/ops/tasks?q=a+b%26%3C%22x%22%3E&amp;page=1" rel="prev">"#
@@ -395,6 +399,12 @@ mod tests {
         // The same as escaping the string the URL helper builds.
         let built = urls.with_query("/tasks", [("q", params[0].1), ("page", "3")]);
         assert!(html.contains(&maud::html! { (built) }.into_string()));
+        // An estimated total says so, and so does the page count drawn from it.
+        let html = pager(&v, "/tasks", &params, 2, 3, 123, true).into_string();
+        assert!(
+            html.contains("about 123 total · page 2 of about 3"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub(crate) fn runs(
                 button.btn type="submit" { "Retry the failed runs shown" }
             }
         }
-        (pager(v, "/runs", raw, page.page, page.pages(), page.total))
+        (pager(v, "/runs", raw, page.page, page.pages(), page.total, page.estimated))
     }
 }
 

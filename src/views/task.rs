@@ -123,7 +123,7 @@ pub(crate) fn task(
                             }
                         }
                     } }
-                    (pager(v, &crate::links::Urls::task_rel(id, ""), &[], runs.page, runs.pages(), runs.total))
+                    (pager(v, &crate::links::Urls::task_rel(id, ""), &[], runs.page, runs.pages(), runs.total, runs.estimated))
                 }
             }
             section.card {

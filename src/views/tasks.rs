@@ -157,7 +157,15 @@ pub(crate) fn tasks<'a>(
         head,
         table,
         rows: Rows(v, &page.items, kept),
-        pager: pager(v, "/tasks", &params, page.page, page.pages(), page.total),
+        pager: pager(
+            v,
+            "/tasks",
+            &params,
+            page.page,
+            page.pages(),
+            page.total,
+            page.estimated,
+        ),
     }
 }
 

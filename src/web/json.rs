@@ -32,8 +32,8 @@ pub(crate) fn task_page(page: &Page<TaskInfo>, kept: Option<&Fragments>) -> Vec<
     }
     let _ = write!(
         out,
-        "],\"total\":{},\"page\":{},\"per_page\":{}}}",
-        page.total, page.page, page.per_page
+        "],\"total\":{},\"estimated\":{},\"page\":{},\"per_page\":{}}}",
+        page.total, page.estimated, page.page, page.per_page
     );
     out
 }
@@ -113,6 +113,7 @@ mod tests {
             let page = Page {
                 items: items[..n].to_vec(),
                 total: 1234,
+                estimated: n == 1,
                 page: 3,
                 per_page: 50,
             };

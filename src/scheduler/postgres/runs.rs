@@ -249,7 +249,7 @@ impl Shared {
                 text.to_lowercase(),
             );
         }
-        let (rows, total) = self
+        let (rows, total, estimated) = self
             .fetch_page(
                 "taskdeck_runs",
                 RUN_COLS,
@@ -266,6 +266,7 @@ impl Shared {
         Ok(Page {
             items,
             total,
+            estimated,
             page,
             per_page,
         })

@@ -123,14 +123,39 @@ const MIGRATIONS: &[&str] = &[
     -- A run is retried at most once, whichever replica starts it.
     create unique index taskdeck_runs_retry_of on taskdeck_runs (retry_of) where retry_of is not null;
     "#,
+    // 4: tasks' search text in a table of its own, which fires never write: an index on it
+    // (a trigram index where the database allows `pg_trgm`, see `search_index`) is not
+    // rewritten each time a claim moves a task's next fire. A trigger keeps it equal to
+    // `taskdeck_tasks.haystack` whoever writes the task.
+    r#"
+    create table taskdeck_task_text (
+        id text collate "C" primary key references taskdeck_tasks (id) on delete cascade,
+        haystack text not null
+    );
+    create function taskdeck_task_text_sync() returns trigger language plpgsql
+    set search_path from current as $$
+    begin
+        insert into taskdeck_task_text (id, haystack) values (new.id, new.haystack)
+        on conflict (id) do update set haystack = excluded.haystack
+        where taskdeck_task_text.haystack is distinct from excluded.haystack;
+        return null;
+    end $$;
+    create trigger taskdeck_task_text_sync after insert or update of haystack on taskdeck_tasks
+        for each row execute function taskdeck_task_text_sync();
+    lock table taskdeck_tasks in share row exclusive mode;
+    insert into taskdeck_task_text (id, haystack) select id, haystack from taskdeck_tasks;
+    "#,
 ];
+
+/// The migration after which the trigram search index is tried.
+const SEARCH_TEXT: usize = 4;
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Creates or migrates the schema `schema`. Safe to run from many processes at once.
 pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Error> {
-    let tx = client.transaction().await.map_err(pg)?;
+    let mut tx = client.transaction().await.map_err(pg)?;
     tx.execute(
         "select pg_advisory_xact_lock(hashtext('taskdeck.migrate.' || $1::text))",
         &[&schema],
@@ -171,10 +196,71 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Er
             "applying taskdeck schema migration"
         );
         tx.batch_execute(sql).await.map_err(pg)?;
+        if i + 1 == SEARCH_TEXT {
+            search_index(&mut tx).await?;
+        }
     }
     tx.execute("update taskdeck_meta set version = $1", &[&VERSION])
         .await
         .map_err(pg)?;
     tx.commit().await.map_err(pg)?;
     Ok(VERSION)
+}
+
+/// Indexes the search text for substring search with `pg_trgm` when the database has the
+/// extension or lets this user create it (it is a trusted extension: the database's `CREATE`
+/// privilege suffices). Otherwise search stays a scan of `taskdeck_task_text`, as before.
+///
+/// The extension goes to `public` when this user may create there, else to this schema; the
+/// index names the operator class with the schema the extension is in, wherever that is.
+async fn search_index(tx: &mut tokio_postgres::Transaction<'_>) -> Result<(), Error> {
+    // One creator at a time across schemas: two first migrations at once would otherwise race
+    // on the extension's catalog row.
+    tx.execute(
+        "select pg_advisory_xact_lock(hashtext('taskdeck.pg_trgm'))",
+        &[],
+    )
+    .await
+    .map_err(pg)?;
+    for create in [
+        "create extension if not exists pg_trgm with schema public",
+        "create extension if not exists pg_trgm",
+    ] {
+        let sp = tx.savepoint("taskdeck_trgm").await.map_err(pg)?;
+        match sp.batch_execute(create).await {
+            Ok(()) => {
+                sp.commit().await.map_err(pg)?;
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(error = %pg(e), "{create}: not allowed");
+                sp.rollback().await.map_err(pg)?;
+            }
+        }
+    }
+    let at: Option<String> = tx
+        .query_opt(
+            "select n.nspname::text from pg_extension e \
+             join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_trgm'",
+            &[],
+        )
+        .await
+        .map_err(pg)?
+        .map(|r| r.get(0));
+    match at {
+        Some(nsp) => {
+            tx.batch_execute(&format!(
+                "create index taskdeck_task_text_trgm on taskdeck_task_text \
+                 using gin (haystack {}.gin_trgm_ops)",
+                quote_ident(&nsp)
+            ))
+            .await
+            .map_err(pg)?;
+        }
+        None => tracing::info!(
+            "pg_trgm is not available to this database user: task search scans the search \
+             text instead of using a trigram index (CREATE EXTENSION pg_trgm enables it)"
+        ),
+    }
+    Ok(())
 }

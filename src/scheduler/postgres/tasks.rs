@@ -150,7 +150,11 @@ impl Shared {
                 .filter(|s| !s.is_empty())
                 .map(lower);
         if let Some(n) = needle {
-            filters.add("strpos(haystack, $) > 0", String::from(n));
+            // Through the search text's own table, where a trigram index serves `like`.
+            filters.add(
+                "id in (select id from taskdeck_task_text where haystack like $)",
+                like_pattern(&n),
+            );
         }
         if let Some(s) = q.state {
             filters.add("state = $", state_ix(s));
@@ -178,7 +182,7 @@ impl Shared {
             ),
         };
         let order = if q.desc { desc } else { asc };
-        let (rows, total) = self
+        let (rows, total, estimated) = self
             .fetch_page(
                 "taskdeck_tasks",
                 TASK_COLS,
@@ -196,6 +200,7 @@ impl Shared {
         Ok(Page {
             items,
             total,
+            estimated,
             page,
             per_page,
         })
@@ -303,5 +308,28 @@ impl Shared {
             .await
             .map_err(pg)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+/// A `like` pattern matching `needle` anywhere, its `%`, `_` and `\` taken literally.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(super::like_pattern("number 42"), "%number 42%");
+        assert_eq!(super::like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
     }
 }
