@@ -3,8 +3,9 @@
 //!
 //! 1. burst: 3 replicas in this process share one schedule; 20,000 one-off tasks come due
 //!    within the same second; fires per second from the first due time to the last run stored.
-//! 2. sustained: 3 replicas, 2,000 interval tasks each firing every second, for 10 s; runs per
-//!    second and how late runs start (p50 / p99).
+//! 2. sustained: 3 replicas, 2,000 interval tasks each firing every second at its own phase
+//!    (0.5 ms apart), for 10 s; runs per second, how late runs start (p50 / p99), and the CPU
+//!    time per fire of the replicas and of the PostgreSQL server.
 //! 3. dashboard queries over 100,000 stored tasks: list pages with each filter and sort, a
 //!    search, and the overview counts; then the runs page over 1,000,000 stored runs and the
 //!    audit page over a full log (11,000 entries); median and p99 of 200 calls each, after
@@ -17,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+
+#[path = "support/cpu.rs"]
+mod cpu;
 use taskdeck::store::*;
 use taskdeck::*;
 
@@ -149,10 +153,16 @@ async fn sustained(url: &str) {
     const TASKS: u64 = 2_000;
     let schema = schema("steady");
     let (rs, late) = replicas(url, &schema, 3).await;
+    // Each task at its own phase, 0.5 ms apart: 2,000 fires spread evenly over each second.
+    let base = Timestamp::now() + Duration::from_secs(2);
     let tasks = (0..TASKS)
         .map(|i| {
             Task::new(format!("s-{i:05}"), "work")
-                .every(Duration::from_secs(1))
+                .every_between(
+                    Duration::from_secs(1),
+                    Some(base + Duration::from_micros(i * 1_000_000 / TASKS)),
+                    None,
+                )
                 .misfire_grace(Duration::from_secs(30))
         })
         .collect();
@@ -164,9 +174,19 @@ async fn sustained(url: &str) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     late.lock().unwrap().clear();
     let t = Instant::now();
+    let (own, server) = (cpu::own_seconds(), cpu::postgres_seconds());
     tokio::time::sleep(Duration::from_secs(10)).await;
     let mut l = std::mem::take(&mut *late.lock().unwrap());
+    let (own, server) = (cpu::own_seconds() - own, cpu::postgres_seconds() - server);
     let secs = t.elapsed().as_secs_f64();
+    let fires = l.len().max(1) as f64;
+    println!(
+        "sustained: CPU per fire: replicas {:.0} µs, PostgreSQL {:.0} µs ({:.0}% and {:.0}% of a core)",
+        own / fires * 1e6,
+        server / fires * 1e6,
+        own / secs * 100.0,
+        server / secs * 100.0
+    );
     println!(
         "sustained: {TASKS} tasks every 1 s on 3 replicas: {:.0} runs/s (offered {TASKS}/s); start lateness p50 {:.1} ms, p99 {:.1} ms",
         l.len() as f64 / secs,

@@ -9,20 +9,12 @@
 
 use std::time::Duration;
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/lateness.rs"]
 mod support;
 
 use taskdeck::{Scheduler, Task, TaskContext};
-
-/// User plus system CPU time of this process, in seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
 
 fn main() {
     for rate in [100usize, 1000] {
@@ -55,11 +47,11 @@ fn main() {
             s.start().unwrap();
             // Measure whole seconds after the first, once everything is going.
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
+            let (cpu0, wall0) = (cpu::own_seconds(), std::time::Instant::now());
             let before = s.stats().await.unwrap().runs_by_status.values().sum::<u64>();
             tokio::time::sleep(Duration::from_secs(8)).await;
             let fires = s.stats().await.unwrap().runs_by_status.values().sum::<u64>() - before;
-            let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
+            let (cpu, wall) = (cpu::own_seconds() - cpu0, wall0.elapsed().as_secs_f64());
             s.shutdown(Duration::from_secs(1)).await;
             let late = support::sorted_lateness(&s).await;
             let pick = |p: usize| support::percentile(&late, p) as f64 / 1000.0;

@@ -153,6 +153,7 @@ impl PostgresStoreBuilder {
         let instance: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let channel = format!("taskdeck_{schema}");
         let (notices, _) = broadcast::channel(1024);
+        let (finishes, finish_queue) = tokio::sync::mpsc::channel(1024);
         let shared = Arc::new(Shared {
             pool,
             schema,
@@ -176,7 +177,9 @@ impl PostgresStoreBuilder {
             connected_since: Mutex::new(None),
             last_prune: Mutex::new(None),
             notices: notices.clone(),
+            finishes,
         });
+        tokio::spawn(super::runs::finisher(Arc::downgrade(&shared), finish_queue));
         let (listening, listening_rx) = tokio::sync::oneshot::channel();
         let listener = tokio::spawn(listen::run(config, channel, instance, notices, listening));
         // Changes made by others from here on reach this replica: wait until it listens (it

@@ -137,6 +137,8 @@ struct Shared {
     connected_since: Mutex<Option<Instant>>,
     last_prune: Mutex<Option<Instant>>,
     notices: broadcast::Sender<Notice>,
+    /// Run ends for the finisher (`runs::finisher`) to write in batches.
+    finishes: tokio::sync::mpsc::Sender<runs::Finish>,
 }
 
 /// Counter deltas summed in memory between heartbeats.

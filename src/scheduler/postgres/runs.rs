@@ -8,7 +8,7 @@ impl Shared {
         &self,
         drafts: Vec<(RunRecord, u32)>,
     ) -> Result<Vec<Option<RunRecord>>, Error> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         let stmt = c
             .prepare_cached(
                 "with t as (update taskdeck_tasks set running = running + 1 \
@@ -35,38 +35,38 @@ impl Shared {
             )
             .await
             .map_err(pg)?;
-        let lease = self.lease.as_secs_f64();
-        let calls = drafts.iter().map(|(d, max)| {
-            let error = format!("{max} run(s) already going; max_instances is {max}");
-            let max = i32_of(*max);
-            let attempt = i32_of(d.attempt);
-            let stmt = &stmt;
-            let c = &c;
-            async move {
-                c.query_opt(
-                    stmt,
-                    &[
-                        &d.task_id,
-                        &max,
-                        &d.job,
-                        &cause_str(d.cause),
-                        &d.scheduled_at,
-                        &error,
-                        &attempt,
-                        &self.instance,
-                        &lease,
-                        &self.channel,
-                        &d.started_at,
-                        &d.args,
-                        &d.retry_of.map(i64_of),
-                    ],
-                )
-                .await
-                .map(|row| row.map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), error)))
+        let mut results = None;
+        // A batch (a tick's due fires) is one transaction, so one commit, with its statements
+        // sent together: one round trip's wait for the whole batch. Task rows are locked in id
+        // order, the order every batch takes them in, so two batches cannot deadlock.
+        if drafts.len() > 1 {
+            let mut order: Vec<usize> = (0..drafts.len()).collect();
+            order.sort_by(|&a, &b| drafts[a].0.task_id.cmp(&drafts[b].0.task_id));
+            let tx = c.transaction().await.map_err(pg)?;
+            let calls = order
+                .iter()
+                .map(|&i| self.begin_statement(&*tx, &stmt, &drafts[i]));
+            let sorted = futures_util::future::join_all(calls).await;
+            if sorted.iter().all(Result::is_ok) && tx.commit().await.is_ok() {
+                let mut by_draft: Vec<Option<_>> = (0..drafts.len()).map(|_| None).collect();
+                for (i, r) in order.into_iter().zip(sorted) {
+                    by_draft[i] = Some(r);
+                }
+                results = Some(by_draft.into_iter().flatten().collect::<Vec<_>>());
             }
-        });
-        // Sent together on one connection: one round trip's wait for the whole batch.
-        let results = futures_util::future::join_all(calls).await;
+            // Otherwise the transaction is rolled back: each fire is begun on its own below,
+            // so that one failing fire does not stop the others.
+        }
+        let results = match results {
+            Some(r) => r,
+            None => {
+                let client: &tokio_postgres::Client = &c;
+                let calls = drafts
+                    .iter()
+                    .map(|d| self.begin_statement(client, &stmt, d));
+                futures_util::future::join_all(calls).await
+            }
+        };
         let mut out = Vec::with_capacity(drafts.len());
         for ((mut draft, _), r) in drafts.into_iter().zip(results) {
             let r = r.map_err(|e| match (e.code(), draft.retry_of) {
@@ -96,6 +96,38 @@ impl Shared {
             }
         }
         Ok(out)
+    }
+
+    /// One fire's begin statement: its run's id, status and the refusal it would carry.
+    async fn begin_statement<C: tokio_postgres::GenericClient + Sync>(
+        &self,
+        c: &C,
+        stmt: &tokio_postgres::Statement,
+        (d, max): &(RunRecord, u32),
+    ) -> Result<Option<(i64, String, String)>, tokio_postgres::Error> {
+        let error = format!("{max} run(s) already going; max_instances is {max}");
+        let lease = self.lease.as_secs_f64();
+        let row = c
+            .query_opt(
+                stmt,
+                &[
+                    &d.task_id,
+                    &i32_of(*max),
+                    &d.job,
+                    &cause_str(d.cause),
+                    &d.scheduled_at,
+                    &error,
+                    &i32_of(d.attempt),
+                    &self.instance,
+                    &lease,
+                    &self.channel,
+                    &d.started_at,
+                    &d.args,
+                    &d.retry_of.map(i64_of),
+                ],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), error)))
     }
 
     pub(super) async fn record_run(&self, mut draft: RunRecord) -> Result<RunRecord, Error> {
@@ -143,9 +175,38 @@ impl Shared {
         Ok(draft)
     }
 
+    /// Hands `run`'s end to this replica's finisher, which writes the ends waiting together
+    /// in one transaction (see [`Shared::finish_batch`]), and waits for its outcome.
     pub(super) async fn finish_run(&self, run: RunRecord) -> Result<(), Error> {
-        let c = self.client().await?;
-        let stmt = c
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match self.finishes.send((run, tx)).await {
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| Err(Error::Store("the run finisher stopped".into()))),
+            // The finisher is gone (the store is being dropped): write it here.
+            Err(e) => {
+                let (run, _) = e.0;
+                self.finish_batch(vec![run])
+                    .await
+                    .pop()
+                    .unwrap_or_else(|| Err(Error::Store("no outcome".into())))
+            }
+        }
+    }
+
+    /// Writes the ends of `runs` and says how each went, in their order: one transaction for
+    /// them all (one commit, statements sent together), rows locked in task then run order as
+    /// in every batch. Should the
+    /// transaction fail, each is written on its own, so one failure does not fail the others.
+    pub(super) async fn finish_batch(&self, runs: Vec<RunRecord>) -> Vec<Result<(), Error>> {
+        let c = match self.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                let m = e.to_string();
+                return runs.iter().map(|_| Err(Error::Store(m.clone()))).collect();
+            }
+        };
+        let stmt = match c
             .prepare_cached(
                 "with old as (select id, task_id, status from taskdeck_runs where id = $1 for update), \
                  r as (update taskdeck_runs u set status = $2, started_at = $3, finished_at = $4, \
@@ -162,8 +223,53 @@ impl Shared {
                  select r.was, pg_notify($9, $10) from r",
             )
             .await
-            .map_err(pg)?;
-        let logs = serde_json::to_value(&run.logs).map_err(|e| Error::Store(e.to_string()))?;
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let m = pg(e).to_string();
+                return runs.iter().map(|_| Err(Error::Store(m.clone()))).collect();
+            }
+        };
+        let mut c = c;
+        if runs.len() > 1 {
+            let mut order: Vec<usize> = (0..runs.len()).collect();
+            order.sort_by(|&a, &b| {
+                (&runs[a].task_id, runs[a].id).cmp(&(&runs[b].task_id, runs[b].id))
+            });
+            if let Ok(tx) = c.transaction().await {
+                let calls = order
+                    .iter()
+                    .map(|&i| self.finish_statement(&*tx, &stmt, &runs[i]));
+                let rows = futures_util::future::join_all(calls).await;
+                if rows.iter().all(Result::is_ok) && tx.commit().await.is_ok() {
+                    for (&i, row) in order.iter().zip(rows) {
+                        self.finished(&runs[i], row.ok().flatten());
+                    }
+                    return runs.iter().map(|_| Ok(())).collect();
+                }
+            }
+        }
+        let client: &tokio_postgres::Client = &c;
+        let calls = runs.iter().map(|r| self.finish_statement(client, &stmt, r));
+        let rows = futures_util::future::join_all(calls).await;
+        runs.iter()
+            .zip(rows)
+            .map(|(run, row)| {
+                let row = row.map_err(pg)?;
+                self.finished(run, row);
+                Ok(())
+            })
+            .collect()
+    }
+
+    /// One run's end statement: the status it had before, when it is still stored.
+    async fn finish_statement<C: tokio_postgres::GenericClient + Sync>(
+        &self,
+        c: &C,
+        stmt: &tokio_postgres::Statement,
+        run: &RunRecord,
+    ) -> Result<Option<String>, tokio_postgres::Error> {
+        let logs = serde_json::to_value(&run.logs).unwrap_or(Value::Null);
         let payload = self.notice(&Event::RunFinished {
             run_id: run.id,
             task_id: run.task_id.clone(),
@@ -172,7 +278,7 @@ impl Shared {
         });
         let row = c
             .query_opt(
-                &stmt,
+                stmt,
                 &[
                     &i64_of(run.id),
                     &run.status.as_str(),
@@ -187,15 +293,18 @@ impl Shared {
                     &run.result,
                 ],
             )
-            .await
-            .map_err(pg)?;
-        match row.as_ref().map(|r| r.get::<_, String>(0)) {
-            Some(was) if was == "running" => self.count(&run),
+            .await?;
+        Ok(row.map(|r| r.get::<_, String>(0)))
+    }
+
+    /// Counts a written end, or says why it did not count.
+    fn finished(&self, run: &RunRecord, was: Option<String>) {
+        match was {
+            Some(was) if was == "running" => self.count(run),
             Some(was) => tracing::warn!(run = run.id, was = %was,
                 "a run ended after another replica had recorded it as {was}; kept its real outcome"),
             None => tracing::warn!(run = run.id, "a run ended that is no longer in the history"),
         }
-        Ok(())
     }
 
     pub(super) async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>, Error> {
@@ -382,5 +491,38 @@ impl Shared {
             .map(|r| r.get::<_, i64>(0).max(0) as u64)
             .collect();
         Ok(DurationStats::from_durations(&mut d))
+    }
+}
+
+/// A run's end waiting for the finisher, and where its outcome goes.
+pub(super) type Finish = (RunRecord, tokio::sync::oneshot::Sender<Result<(), Error>>);
+
+/// Most run ends written in one transaction.
+const FINISH_BATCH: usize = 256;
+
+/// Writes run ends for this replica: whatever has queued up while the last batch was written
+/// goes in the next, so under load a commit carries many ends and when idle each is written at
+/// once. Ends when the store is dropped.
+pub(super) async fn finisher(
+    shared: std::sync::Weak<Shared>,
+    mut queue: tokio::sync::mpsc::Receiver<Finish>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < FINISH_BATCH {
+            match queue.try_recv() {
+                Ok(f) => batch.push(f),
+                Err(_) => break,
+            }
+        }
+        let (runs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let results = shared.finish_batch(runs).await;
+        drop(shared);
+        for (reply, r) in replies.into_iter().zip(results) {
+            let _ = reply.send(r);
+        }
     }
 }
