@@ -226,8 +226,9 @@ async fn queries(url: &str) {
         .collect();
     add_all(&s, tasks).await;
     println!(
-        "queries: added {N} tasks in {:.1} s",
-        t.elapsed().as_secs_f64()
+        "queries: added {N} tasks in {:.1} s; resident memory of this replica: {:.0} MiB",
+        t.elapsed().as_secs_f64(),
+        resident_mib()
     );
     let calls = 200;
     let cases: Vec<(&str, TaskQuery)> = vec![
@@ -449,4 +450,15 @@ async fn time<F: std::future::Future<Output = ()>>(name: &str, calls: usize, f: 
         pct(&mut us, 50),
         pct(&mut us, 99)
     );
+}
+
+/// This process's resident set (`VmRSS`), in MiB.
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }

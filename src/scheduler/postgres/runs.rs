@@ -507,6 +507,7 @@ pub(super) async fn finisher(
     shared: std::sync::Weak<Shared>,
     mut queue: tokio::sync::mpsc::Receiver<Finish>,
 ) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(FINISHERS));
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < FINISH_BATCH {
@@ -516,13 +517,23 @@ pub(super) async fn finisher(
             }
         }
         let (runs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        let Some(shared) = shared.upgrade() else {
+        let Some(strong) = shared.upgrade() else {
             return;
         };
-        let results = shared.finish_batch(runs).await;
-        drop(shared);
-        for (reply, r) in replies.into_iter().zip(results) {
-            let _ = reply.send(r);
-        }
+        // A few batches at once, so that one waiting for its commit to reach the disk does
+        // not hold up the ends queued behind it.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let results = strong.finish_batch(runs).await;
+            drop((strong, permit));
+            for (reply, r) in replies.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+        });
     }
 }
+
+/// Finisher batches written at once.
+const FINISHERS: usize = 4;

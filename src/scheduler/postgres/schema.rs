@@ -200,6 +200,18 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Er
             search_index(&mut tx).await?;
         }
     }
+    // A database that could not have the index when migrated gets it once it can (an
+    // administrator ran CREATE EXTENSION pg_trgm since).
+    if current as usize >= SEARCH_TEXT {
+        let missing: bool = tx
+            .query_one("select to_regclass('taskdeck_task_text_trgm') is null", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        if missing {
+            search_index(&mut tx).await?;
+        }
+    }
     tx.execute("update taskdeck_meta set version = $1", &[&VERSION])
         .await
         .map_err(pg)?;
