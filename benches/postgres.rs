@@ -344,6 +344,23 @@ async fn queries(url: &str) {
     )
     .await
     .unwrap();
+    // The runs' search text, as a run's end writes it (where this build has the column).
+    let has_search: i64 = db
+        .query_one(
+            "select count(*) from information_schema.columns where table_schema = $1 \
+             and table_name = 'taskdeck_runs' and column_name = 'search'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if has_search == 1 {
+        db.batch_execute(
+            "update taskdeck_runs set search = lower(concat_ws(E'\\x1f', error, logs -> 0 ->> 'message'))",
+        )
+        .await
+        .unwrap();
+    }
     db.batch_execute("vacuum (analyze) taskdeck_runs")
         .await
         .unwrap();

@@ -152,7 +152,9 @@ impl Shared {
                     "with x as (update taskdeck_runs r set status = 'interrupted', \
                        finished_at = now(), lease_until = null, \
                        error = 'instance ' || coalesce(r.instance_id, '?') || \
-                         ' stopped renewing its lease (it died or lost the database)' \
+                         ' stopped renewing its lease (it died or lost the database)', \
+                       search = lower('instance ' || coalesce(r.instance_id, '?') || \
+                         ' stopped renewing its lease (it died or lost the database)') \
                      where r.status = 'running' and r.lease_until < now() \
                        and not exists (select 1 from taskdeck_instances i \
                          where i.id = r.instance_id and i.heartbeat_at > now() - make_interval(secs => $1)) \

@@ -261,7 +261,7 @@ pub(crate) const EXACT_COUNT_UPTO: i64 = 1_000;
 impl Shared {
     /// One page of `table`'s `cols` in `order`, and how many rows match in all (exact up to
     /// [`EXACT_COUNT_UPTO`], else estimated, and then `true`): the queries sent together on
-    /// one connection.
+    /// one connection, or one query for both (`one_pass`, for searches) on shallow pages.
     async fn fetch_page(
         &self,
         table: &str,
@@ -270,6 +270,7 @@ impl Shared {
         order: &str,
         per_page: u32,
         offset: usize,
+        one_pass: bool,
     ) -> Result<(Vec<Row>, usize, bool), Error> {
         let c = self.client().await?;
         let params: Vec<&(dyn ToSql + Sync)> = filters
@@ -278,6 +279,15 @@ impl Shared {
             .map(|p| &**p as &(dyn ToSql + Sync))
             .collect();
         let filter = filters.clause();
+        let cap = EXACT_COUNT_UPTO as usize + 1;
+        // A search's matches cost the most to find (a bitmap over the trigram index and a
+        // recheck of each): there the page and the count come from one pass over them. Other
+        // filters walk an index in the page's order and stop early, which is cheaper as two.
+        if one_pass && offset + per_page as usize <= cap {
+            return self
+                .fetch_shallow_page(&c, table, cols, &filter, &params, order, per_page, offset)
+                .await;
+        }
         let count_sql = format!(
             "select count(*) from (select 1 from {table} {filter} limit {}) s",
             EXACT_COUNT_UPTO + 1
@@ -309,21 +319,85 @@ impl Shared {
         }
         // More than that: the planner's estimate, never below what was counted nor below
         // the rows this page shows after its offset.
+        let estimate = self.estimate(&c, table, &filter, &params).await?;
+        let seen = offset.saturating_add(rows.len() as i64);
+        let total = estimate.max(counted).max(seen);
+        Ok((rows, total as usize, true))
+    }
+}
+
+impl Shared {
+    /// A page within the first 1,001 matches, and their count, from one pass over the matches:
+    /// the first 1,001 are numbered in order, counted, and the page's rows read by id.
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_shallow_page(
+        &self,
+        c: &deadpool_postgres::Object,
+        table: &str,
+        cols: &str,
+        filter: &str,
+        params: &[&(dyn ToSql + Sync)],
+        order: &str,
+        per_page: u32,
+        offset: usize,
+    ) -> Result<(Vec<Row>, usize, bool), Error> {
+        let ncols = cols.split(',').count();
+        let sql = shallow_page_sql(table, cols, filter, order, params.len());
+        let stmt = c.prepare_cached(&sql).await.map_err(pg)?;
+        let (limit, offset) = (i64::from(per_page), offset as i64);
+        let mut all = params.to_vec();
+        all.push(&limit);
+        all.push(&offset);
+        let mut rows = c.query(&stmt, &all).await.map_err(pg)?;
+        let counted = rows.first().map_or(0, |r| r.get::<_, i64>(ncols + 1));
+        // With no row on this page the one row left holds the count alone.
+        rows.retain(|r| r.get::<_, Option<i64>>(ncols).is_some());
+        if counted <= EXACT_COUNT_UPTO {
+            return Ok((rows, counted as usize, false));
+        }
+        let estimate = self.estimate(c, table, filter, params).await?;
+        let seen = offset.saturating_add(rows.len() as i64);
+        Ok((rows, estimate.max(counted).max(seen) as usize, true))
+    }
+
+    /// The planner's estimate of the rows of `table` that `filter` matches.
+    async fn estimate(
+        &self,
+        c: &deadpool_postgres::Object,
+        table: &str,
+        filter: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<i64, Error> {
         let explain = c
             .prepare_cached(&format!(
                 "explain (format json) select 1 from {table} {filter}"
             ))
             .await
             .map_err(pg)?;
-        let plan: Value = c.query_one(&explain, &params).await.map_err(pg)?.get(0);
-        let estimate = plan
+        let plan: Value = c.query_one(&explain, params).await.map_err(pg)?.get(0);
+        Ok(plan
             .pointer("/0/Plan/Plan Rows")
             .and_then(Value::as_f64)
-            .unwrap_or(0.0) as i64;
-        let seen = offset.saturating_add(rows.len() as i64);
-        let total = estimate.max(counted).max(seen);
-        Ok((rows, total as usize, true))
+            .unwrap_or(0.0) as i64)
     }
+}
+
+/// The statement for a page within the first `EXACT_COUNT_UPTO + 1` matches after `n` filter
+/// parameters (then the page's limit and offset): the page's rows, each with its position
+/// and the count of matches up to the cap; a single row of nulls and the count when the page
+/// is empty.
+fn shallow_page_sql(table: &str, cols: &str, filter: &str, order: &str, n: usize) -> String {
+    let (limit, offset) = (n + 1, n + 2);
+    let cols: Vec<String> = cols.split(',').map(|c| format!("t.{}", c.trim())).collect();
+    format!(
+        "with m as (select id, row_number() over (order by {order}) as n from {table} {filter} \
+           order by {order} limit {cap}) \
+         select {cols}, m.n, c.total from (select count(*) as total from m) c \
+         left join m on m.n > ${offset} and m.n <= ${offset} + ${limit} \
+         left join {table} t on t.id = m.id order by m.n",
+        cap = EXACT_COUNT_UPTO + 1,
+        cols = cols.join(", ")
+    )
 }
 
 /// From this offset on, a page finds its rows' ids first and reads the rows after.

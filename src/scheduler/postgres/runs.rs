@@ -14,7 +14,8 @@ impl Shared {
                 "with t as (update taskdeck_tasks set running = running + 1 \
                    where id = $1::text and running < $2::int returning id), \
                  i as (insert into taskdeck_runs (task_id, job, cause, scheduled_at, finished_at, \
-                   status, error, attempt, instance_id, lease_until, started_at, args, retry_of) \
+                   status, error, attempt, instance_id, lease_until, started_at, args, retry_of, \
+                   search) \
                    select $1::text, $3::text, $4::text, $5::timestamptz, \
                      case when exists (select 1 from t) then null else $5::timestamptz end, \
                      case when exists (select 1 from t) then 'running' else 'skipped' end, \
@@ -23,7 +24,8 @@ impl Shared {
                      case when exists (select 1 from t) \
                        then now() + make_interval(secs => $9::float8) else null end, \
                      case when exists (select 1 from t) then $11::timestamptz else null end, \
-                     $12::jsonb, $13::bigint \
+                     $12::jsonb, $13::bigint, \
+                     case when exists (select 1 from t) then null else $14::text end \
                    where exists (select 1 from taskdeck_tasks where id = $1::text) \
                    returning id, status) \
                  select i.id, i.status, pg_notify($10::text, case when i.status = 'running' \
@@ -124,6 +126,7 @@ impl Shared {
                     &d.started_at,
                     &d.args,
                     &d.retry_of.map(i64_of),
+                    &error.to_lowercase(),
                 ],
             )
             .await?;
@@ -136,8 +139,8 @@ impl Shared {
             .prepare_cached(
                 "with i as (insert into taskdeck_runs (task_id, job, cause, scheduled_at, \
                    started_at, finished_at, status, error, attempt, logs, logs_dropped, instance_id, \
-                   args, result, retry_of) \
-                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $15, $16) \
+                   args, result, retry_of, search) \
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $15, $16, $17) \
                    returning id) \
                  select i.id, pg_notify($13, json_build_object('i', $12::text, 'e', \
                    json_build_object('type', 'run_finished', 'run_id', i.id, 'task_id', $1::text, \
@@ -166,6 +169,7 @@ impl Shared {
                     &draft.args,
                     &draft.result,
                     &draft.retry_of.map(i64_of),
+                    &draft.search_text(),
                 ],
             )
             .await
@@ -210,7 +214,7 @@ impl Shared {
             .prepare_cached(
                 "with old as (select id, task_id, status from taskdeck_runs where id = $1 for update), \
                  r as (update taskdeck_runs u set status = $2, started_at = $3, finished_at = $4, \
-                   error = $5, logs = $6, logs_dropped = $7, lease_until = null, result = $11 \
+                   error = $5, logs = $6, logs_dropped = $7, lease_until = null, result = $11, search = $12 \
                    from old where u.id = old.id returning u.id, u.task_id, old.status as was), \
                  t as (update taskdeck_tasks t set \
                    running = case when r.was = 'running' then greatest(t.running - 1, 0) else t.running end, \
@@ -291,6 +295,7 @@ impl Shared {
                     &self.channel,
                     &payload,
                     &run.result,
+                    &run.search_text(),
                 ],
             )
             .await?;
@@ -353,10 +358,19 @@ impl Shared {
                 "id > (select coalesce(max(id), 0) from taskdeck_runs) - $",
                 i64::try_from(crate::scheduler::SEARCH_WINDOW).unwrap_or(i64::MAX),
             );
-            filters.add(
-                "(strpos(lower(coalesce(error, '')), $) > 0 or strpos(lower(logs::text), $) > 0)",
-                text.to_lowercase(),
-            );
+            let needle = text.to_lowercase();
+            if needle.contains(crate::scheduler::history::SEARCH_PART) {
+                // It could match across two parts of the search text: look at each part.
+                filters.add(
+                    "(strpos(lower(coalesce(error, '')), $) > 0 or exists (select 1 from \
+                     jsonb_array_elements(logs) l where strpos(lower(l ->> 'message'), $) > 0))",
+                    needle,
+                );
+            } else {
+                // Through the runs' search text (error and log lines, lower-cased), which a
+                // trigram index serves where the database has `pg_trgm`.
+                filters.add("search like $", super::tasks::like_pattern(&needle));
+            }
         }
         let (rows, total, estimated) = self
             .fetch_page(
@@ -366,6 +380,7 @@ impl Shared {
                 "id desc",
                 per_page,
                 offset,
+                q.q.is_some(),
             )
             .await?;
         let items = rows

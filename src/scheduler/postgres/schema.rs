@@ -124,7 +124,7 @@ const MIGRATIONS: &[&str] = &[
     create unique index taskdeck_runs_retry_of on taskdeck_runs (retry_of) where retry_of is not null;
     "#,
     // 4: tasks' search text in a table of its own, which fires never write: an index on it
-    // (a trigram index where the database allows `pg_trgm`, see `search_index`) is not
+    // (a trigram index where the database allows `pg_trgm`, see `trigram_indexes`) is not
     // rewritten each time a claim moves a task's next fire. A trigger keeps it equal to
     // `taskdeck_tasks.haystack` whoever writes the task.
     r#"
@@ -145,10 +145,35 @@ const MIGRATIONS: &[&str] = &[
     lock table taskdeck_tasks in share row exclusive mode;
     insert into taskdeck_task_text (id, haystack) select id, haystack from taskdeck_tasks;
     "#,
+    // 5: runs' search text (error and log lines, lower-cased, parted by U+001F), so that a
+    // search reads no JSON; written with each run's end. Filled in for the newest runs, the
+    // only ones a search looks through.
+    r#"
+    alter table taskdeck_runs add column search text;
+    update taskdeck_runs set search = nullif(lower(concat_ws(E'\x1f', error,
+        (select string_agg(l ->> 'message', E'\x1f' order by o)
+         from jsonb_array_elements(logs) with ordinality as x(l, o)))), '')
+    where status <> 'running'
+      and id > (select coalesce(max(id), 0) from taskdeck_runs) - 100000;
+    "#,
 ];
 
-/// The migration after which the trigram search index is tried.
-const SEARCH_TEXT: usize = 4;
+/// The trigram indexes: name, table, column and which rows. Made when `pg_trgm` can be had,
+/// on the first connect that can (see `trigram_indexes`).
+const TRIGRAM_INDEXES: &[(&str, &str, &str, &str)] = &[
+    (
+        "taskdeck_task_text_trgm",
+        "taskdeck_task_text",
+        "haystack",
+        "",
+    ),
+    (
+        "taskdeck_runs_search_trgm",
+        "taskdeck_runs",
+        "search",
+        "where search is not null",
+    ),
+];
 
 /// The schema version this build writes.
 pub(crate) const VERSION: i32 = MIGRATIONS.len() as i32;
@@ -196,21 +221,20 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Er
             "applying taskdeck schema migration"
         );
         tx.batch_execute(sql).await.map_err(pg)?;
-        if i + 1 == SEARCH_TEXT {
-            search_index(&mut tx).await?;
-        }
     }
-    // A database that could not have the index when migrated gets it once it can (an
-    // administrator ran CREATE EXTENSION pg_trgm since).
-    if current as usize >= SEARCH_TEXT {
-        let missing: bool = tx
-            .query_one("select to_regclass('taskdeck_task_text_trgm') is null", &[])
-            .await
-            .map_err(pg)?
-            .get(0);
-        if missing {
-            search_index(&mut tx).await?;
-        }
+    // Made on the first connect that can: a database migrated without `pg_trgm` gets them
+    // once an administrator has run CREATE EXTENSION pg_trgm.
+    let names: Vec<&str> = TRIGRAM_INDEXES.iter().map(|i| i.0).collect();
+    let missing: bool = tx
+        .query_one(
+            "select bool_or(to_regclass(n) is null) from unnest($1::text[]) n",
+            &[&names],
+        )
+        .await
+        .map_err(pg)?
+        .get(0);
+    if missing {
+        trigram_indexes(&mut tx).await?;
     }
     tx.execute("update taskdeck_meta set version = $1", &[&VERSION])
         .await
@@ -219,13 +243,14 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Er
     Ok(VERSION)
 }
 
-/// Indexes the search text for substring search with `pg_trgm` when the database has the
+/// Indexes the search texts for substring search with `pg_trgm` when the database has the
 /// extension or lets this user create it (it is a trusted extension: the database's `CREATE`
-/// privilege suffices). Otherwise search stays a scan of `taskdeck_task_text`, as before.
+/// privilege suffices). Otherwise search stays a scan, of the search text's own table for
+/// tasks and of the newest runs' search column for runs.
 ///
 /// The extension goes to `public` when this user may create there, else to this schema; the
 /// index names the operator class with the schema the extension is in, wherever that is.
-async fn search_index(tx: &mut tokio_postgres::Transaction<'_>) -> Result<(), Error> {
+async fn trigram_indexes(tx: &mut tokio_postgres::Transaction<'_>) -> Result<(), Error> {
     // One creator at a time across schemas: two first migrations at once would otherwise race
     // on the extension's catalog row.
     tx.execute(
@@ -261,13 +286,15 @@ async fn search_index(tx: &mut tokio_postgres::Transaction<'_>) -> Result<(), Er
         .map(|r| r.get(0));
     match at {
         Some(nsp) => {
-            tx.batch_execute(&format!(
-                "create index taskdeck_task_text_trgm on taskdeck_task_text \
-                 using gin (haystack {}.gin_trgm_ops)",
-                quote_ident(&nsp)
-            ))
-            .await
-            .map_err(pg)?;
+            for (name, table, column, rows) in TRIGRAM_INDEXES {
+                tx.batch_execute(&format!(
+                    "create index if not exists {name} on {table} \
+                     using gin ({column} {}.gin_trgm_ops) {rows}",
+                    quote_ident(&nsp)
+                ))
+                .await
+                .map_err(pg)?;
+            }
         }
         None => tracing::info!(
             "pg_trgm is not available to this database user: task search scans the search \

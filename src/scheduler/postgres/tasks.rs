@@ -149,6 +149,7 @@ impl Shared {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(lower);
+        let searched = needle.is_some();
         if let Some(n) = needle {
             // Through the search text's own table, where a trigram index serves `like`.
             filters.add(
@@ -190,6 +191,7 @@ impl Shared {
                 order,
                 per_page,
                 offset,
+                searched,
             )
             .await?;
         let tz = self.tz();
@@ -312,7 +314,7 @@ impl Shared {
 }
 
 /// A `like` pattern matching `needle` anywhere, its `%`, `_` and `\` taken literally.
-fn like_pattern(needle: &str) -> String {
+pub(super) fn like_pattern(needle: &str) -> String {
     let mut p = String::with_capacity(needle.len() + 2);
     p.push('%');
     for c in needle.chars() {
