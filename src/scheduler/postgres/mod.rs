@@ -262,6 +262,7 @@ impl Shared {
     /// One page of `table`'s `cols` in `order`, and how many rows match in all (exact up to
     /// [`EXACT_COUNT_UPTO`], else estimated, and then `true`): the queries sent together on
     /// one connection, or one query for both (`one_pass`, for searches) on shallow pages.
+    #[allow(clippy::too_many_arguments)]
     async fn fetch_page(
         &self,
         table: &str,
