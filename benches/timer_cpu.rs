@@ -2,8 +2,8 @@
 //! spread over each second (every task at its own phase) at 100 and 1,000 fires a second on
 //! the real clock and the memory store.
 //!
-//! `cargo bench --bench timer_cpu` (runs about 20 seconds). Linux: CPU time from
-//! `/proc/self/stat`, in clock ticks (1/100 s), so a run lasts long enough for that to be fine.
+//! `cargo bench --bench timer_cpu` (runs about 20 seconds). Linux: CPU time is the sum of
+//! the threads' run time in `/proc/self/task/*/schedstat`, in nanoseconds.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -17,9 +17,15 @@ mod support;
 use taskdeck::{Scheduler, Task, TaskContext};
 
 fn main() {
+    floor();
     for rate in [100usize, 1000] {
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(
+                std::env::var("TASKDECK_BENCH_WORKERS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2),
+            )
             .enable_all()
             .build()
             .unwrap();
@@ -61,6 +67,42 @@ fn main() {
                 cpu / wall * 100.0,
                 pick(50),
                 pick(99),
+            );
+        });
+    }
+}
+
+/// The floor: a task that only sleeps until each deadline of the same schedule (one wake
+/// per fire) on the same runtime, with no scheduler at all.
+fn floor() {
+    for rate in [100u32, 1000] {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(
+                std::env::var("TASKDECK_BENCH_WORKERS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2),
+            )
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let every = Duration::from_secs(1) / rate;
+            let handle = tokio::spawn(async move {
+                let mut next = tokio::time::Instant::now();
+                loop {
+                    next += every;
+                    tokio::time::sleep_until(next).await;
+                }
+            });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let cpu0 = cpu::own_seconds();
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let cpu = cpu::own_seconds() - cpu0;
+            handle.abort();
+            println!(
+                "floor, {rate} wakes/s with no scheduler: {:.1} us of CPU per wake",
+                cpu * 1e6 / f64::from(rate * 4)
             );
         });
     }

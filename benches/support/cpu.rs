@@ -1,4 +1,4 @@
-//! CPU time from `/proc`, in seconds (clock ticks of 1/100 s: measure over seconds).
+//! CPU time from `/proc`, in seconds.
 
 /// User plus system CPU time in a `/proc/<pid>/stat` line.
 fn stat_seconds(stat: &str) -> Option<f64> {
@@ -9,9 +9,22 @@ fn stat_seconds(stat: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// This process's CPU time.
+/// This process's CPU time: the sum of its threads' run time in nanoseconds from
+/// `/proc/self/task/*/schedstat` (threads that have ended are not in it: measure while the
+/// runtime's threads live), else clock ticks from `/proc/self/stat`.
 pub(crate) fn own_seconds() -> f64 {
-    stat_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).unwrap_or(0.0)
+    let threads: Option<f64> = std::fs::read_dir("/proc/self/task").ok().map(|dir| {
+        dir.flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+            .sum::<f64>()
+            / 1e9
+    });
+    match threads {
+        Some(t) if t > 0.0 => t,
+        _ => stat_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+            .unwrap_or(0.0),
+    }
 }
 
 /// The CPU time of every process named `postgres` on this machine (the server's backends,
