@@ -846,12 +846,14 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
     );
     pg.shutdown(Duration::from_secs(5)).await;
 
-    // A database from before the search column: migrating fills it in for stored runs.
+    // A database from before the search column (version 4): migrating fills it in for
+    // stored runs.
     let db = sql(&url).await;
     db.batch_execute(&format!(
         "set search_path to \"{schema}\"; \
          drop index taskdeck_runs_search_trgm; \
          alter table taskdeck_runs drop column search; \
+         alter table taskdeck_meta drop column pruned_through; \
          update taskdeck_meta set version = 4;"
     ))
     .await
@@ -1043,6 +1045,80 @@ async fn max_instances_holds_across_replicas() {
         .as_deref()
         .unwrap()
         .contains("max_instances is 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_task_keeps_its_newest_runs_prune_after_prune() {
+    let Some(url) = url() else { return };
+    let schema = schema("prunetask");
+    let store = builder(&url, &schema)
+        .history(HistoryLimits {
+            per_task: 2,
+            total: 1000,
+        })
+        .prune_every(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    let s = Scheduler::builder().store(store).build().unwrap();
+    s.register("quick", |_ctx: TaskContext| async { Ok(()) });
+    for id in ["busy", "calm"] {
+        s.add(Task::new(id, "quick").every(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+    }
+    s.start().unwrap();
+    let mut events = s.subscribe();
+    let run = |id: &'static str| {
+        let s = s.clone();
+        async move { s.run_now(id).await.unwrap().id }
+    };
+    let kept = |id: &'static str| {
+        let s = s.clone();
+        async move {
+            let q = RunQuery {
+                task_id: Some(id.into()),
+                ..RunQuery::default()
+            };
+            let mut ids: Vec<u64> = runs(&s, q).await.items.iter().map(|r| r.id).collect();
+            ids.sort_unstable();
+            ids
+        }
+    };
+    // Two rounds: the second prune looks only at tasks that ran since the first.
+    let mut newest = Vec::new();
+    for round in 0..2 {
+        let mut last = 0;
+        for _ in 0..(5 - round * 2) {
+            last = run("busy").await;
+            wait_event(
+                &mut events,
+                |e| matches!(e, Event::RunFinished { run_id, .. } if *run_id == last),
+            )
+            .await;
+            newest.push(last);
+        }
+        if round == 0 {
+            let calm = run("calm").await;
+            wait_event(
+                &mut events,
+                |e| matches!(e, Event::RunFinished { run_id, .. } if *run_id == calm),
+            )
+            .await;
+        }
+        let want = newest[newest.len() - 2..].to_vec();
+        until(10, "the busy task pruned to its newest two", || {
+            let (kept, want) = (kept("busy"), want.clone());
+            async move { kept.await == want }
+        })
+        .await;
+        assert_eq!(
+            kept("calm").await.len(),
+            1,
+            "round {round}: within its limit"
+        );
+        assert!(last > 0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,6 +156,10 @@ const MIGRATIONS: &[&str] = &[
     where status <> 'running'
       and id > (select coalesce(max(id), 0) from taskdeck_runs) - 100000;
     "#,
+    // 6: the newest run id at the last prune: tasks with no run since are within their limit.
+    r#"
+    alter table taskdeck_meta add column pruned_through bigint not null default 0;
+    "#,
 ];
 
 /// The trigram indexes: name, table, column and which rows. Made when `pg_trgm` can be had,
