@@ -211,9 +211,6 @@ impl Shared {
         // history (ranking 1,000,000 runs per task took 0.77 s; finding the tasks over their
         // limit among 2,000 that ran since takes 14 ms). The mark is shared by every replica,
         // in `taskdeck_meta`.
-        // The lookups' estimated cost would have the server compile them first (JIT), which
-        // took longer than running them (113 of 176 ms for 2,000 tasks).
-        tx.batch_execute("set local jit = off").await.map_err(pg)?;
         let since: i64 = tx
             .query_one("select pruned_through from taskdeck_meta", &[])
             .await
