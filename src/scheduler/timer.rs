@@ -13,6 +13,11 @@ use super::Inner;
 /// Most tasks claimed per store call. Small batches let the first runs start on another
 /// worker while the timer loop claims the rest.
 const CLAIM_BATCH: usize = 64;
+/// The same for a shared store, where each claim costs a transaction that walks the due index
+/// past what other replicas hold: a burst of 20,000 due fires on 3 PostgreSQL replicas drained
+/// at 5,221 fires/s with 64 a claim and 10,323 with 256 (on the memory store 256 made a burst
+/// of 1,000 start later: median 4.2 to 5.8 ms).
+const SHARED_CLAIM_BATCH: usize = 256;
 /// First wait before asking a failing store again; it doubles up to 30 s.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
@@ -86,14 +91,19 @@ enum Tick {
 }
 
 async fn tick(inner: &Arc<Inner>, now: Timestamp) -> Tick {
-    let due = match inner.store.claim_due(now, CLAIM_BATCH).await {
+    let batch = if inner.store.sharing().is_some() {
+        SHARED_CLAIM_BATCH
+    } else {
+        CLAIM_BATCH
+    };
+    let due = match inner.store.claim_due(now, batch).await {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "claiming due fires failed; retrying with backoff");
             return Tick::Failed;
         }
     };
-    let full = due.len() == CLAIM_BATCH;
+    let full = due.len() == batch;
     if !due.is_empty() {
         dispatch(inner, due).await;
     }
