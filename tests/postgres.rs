@@ -661,6 +661,15 @@ async fn big_lists_estimate_beyond_a_thousand_and_page_deep_like_memory() {
         "a plausible estimate, not {}",
         all.total
     );
+    // A page number far past the end proves nothing about the total.
+    let far = pg
+        .list(&TaskQuery {
+            page: 100_000,
+            ..TaskQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(far.items.is_empty() && far.total < 2000, "{}", far.total);
     let beta = TaskQuery {
         job: Some("beta".into()),
         ..TaskQuery::default()
@@ -823,6 +832,7 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
         "said no to 7",
         "0\u{1f}line",
         "nothing",
+        "",
     ] {
         let query = RunQuery {
             q: Some(q.into()),

@@ -358,6 +358,14 @@ async fn runs_search_error_and_log_text_and_filter_by_job() {
     let r = srv.get_as(&format!("/api/runs?q={long}"), &cookie).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("\"field\":\"q\""), "{}", r.body);
+    // Task search has the same bound.
+    let r = srv.get_as(&format!("/api/tasks?q={long}"), &cookie).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("at most 200"), "{}", r.body);
+    let r = srv
+        .get_as(&format!("/api/tasks?q={}", "x".repeat(200)), &cookie)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let page = srv.get_as("/runs?q=order", &cookie).await;
     assert!(page.body.contains("name=\"q\" value=\"order\""));
     assert!(page.body.contains(&format!("href=\"/runs/{}\"", failed.id)));

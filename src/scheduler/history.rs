@@ -198,9 +198,6 @@ pub struct RunRecord {
 /// How many of the newest runs a text search ([`RunQuery::q`]) looks through.
 pub const SEARCH_WINDOW: usize = 100_000;
 
-/// Parts the search text of a run (see `RunRecord::search_text`).
-pub(crate) const SEARCH_PART: char = '\u{1f}';
-
 /// Longest search text accepted.
 pub const MAX_SEARCH_BYTES: usize = 200;
 
@@ -209,26 +206,6 @@ impl RunRecord {
     pub(crate) fn mentions(&self, needle: &str) -> bool {
         let has = |s: &str| s.to_lowercase().contains(needle);
         self.error.as_deref().is_some_and(has) || self.logs.iter().any(|l| has(&l.message))
-    }
-
-    /// The text [`mentions`](Self::mentions) looks through, lower-cased: the error, then each
-    /// log line, parted by U+001F (a control character no one searches for, so a search does
-    /// not match across two parts); `None` when there is none. The PostgreSQL store keeps it
-    /// in a column of its own, so that a search reads no JSON.
-    pub(crate) fn search_text(&self) -> Option<String> {
-        let parts = self
-            .error
-            .iter()
-            .map(String::as_str)
-            .chain(self.logs.iter().map(|l| l.message.as_str()));
-        let mut out = String::new();
-        for (i, part) in parts.enumerate() {
-            if i > 0 {
-                out.push(SEARCH_PART);
-            }
-            out.push_str(&part.to_lowercase());
-        }
-        (!out.is_empty()).then_some(out)
     }
 }
 

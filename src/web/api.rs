@@ -14,6 +14,18 @@ use crate::seam::BulkAction;
 
 /// The task list query from URL parameters (shared with the tasks page).
 pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
+    if let Some(t) = p.get("q") {
+        let most = crate::scheduler::MAX_SEARCH_BYTES;
+        if t.trim().len() > most {
+            return Err(field_error(
+                "q",
+                format!(
+                    "the search text is {} bytes; at most {most}",
+                    t.trim().len()
+                ),
+            ));
+        }
+    }
     Ok(TaskQuery {
         q: p.get("q").map(String::from),
         state: p.parse_opt("state")?,

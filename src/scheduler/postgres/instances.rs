@@ -5,6 +5,10 @@
 use super::*;
 use crate::revocations::Ended;
 
+/// Run ids before the last prune's mark that each prune looks at again: room for the ids of
+/// begin batches (256 fires each) still open while the mark was taken.
+const PRUNE_SLACK: i64 = 4096;
+
 impl Shared {
     pub(super) async fn heartbeat(&self, beat: Beat) -> Result<Vec<RunRecord>, Error> {
         let result = self.heartbeat_inner(beat).await;
@@ -43,9 +47,13 @@ impl Shared {
         )
         .await
         .map_err(pg)?;
+        // Rows a begin or end batch holds are skipped, not waited for: waiting, in another
+        // order than the batch's, could deadlock with it. Those runs are being written now;
+        // the next beat renews any still running, well within the lease.
         c.execute(
             "update taskdeck_runs set lease_until = now() + make_interval(secs => $2) \
-             where instance_id = $1 and status = 'running'",
+             where id in (select id from taskdeck_runs where instance_id = $1 \
+               and status = 'running' order by id for update skip locked)",
             &[&self.instance, &lease],
         )
         .await
@@ -216,11 +224,20 @@ impl Shared {
             .await
             .map_err(pg)?
             .get(0);
+        // The next prune starts over from the oldest run still going (it may end over the
+        // limit) and rechecks PRUNE_SLACK ids before the mark: ids taken by transactions
+        // still open now, which commit after this prune with ids below the newest.
         let newest: i64 = tx
-            .query_one("select coalesce(max(id), 0) from taskdeck_runs", &[])
+            .query_one(
+                "select least(coalesce(max(id), 0), \
+                   coalesce((select min(id) - 1 from taskdeck_runs where status = 'running'), \
+                     max(id), 0)) from taskdeck_runs",
+                &[],
+            )
             .await
             .map_err(pg)?
             .get(0);
+        let since = since.saturating_sub(PRUNE_SLACK).max(0);
         let over = tx
             .query(
                 "select c.task_id, c.cutoff from (select t.task_id, (select x.id \

@@ -321,7 +321,13 @@ impl Shared {
         // More than that: the planner's estimate, never below what was counted nor below
         // the rows this page shows after its offset.
         let estimate = self.estimate(&c, table, &filter, &params).await?;
-        let seen = offset.saturating_add(rows.len() as i64);
+        // What this page shows proves that many; an empty page (a page number past the end)
+        // proves nothing.
+        let seen = if rows.is_empty() {
+            0
+        } else {
+            offset.saturating_add(rows.len() as i64)
+        };
         let total = estimate.max(counted).max(seen);
         Ok((rows, total as usize, true))
     }
@@ -357,7 +363,13 @@ impl Shared {
             return Ok((rows, counted as usize, false));
         }
         let estimate = self.estimate(c, table, filter, params).await?;
-        let seen = offset.saturating_add(rows.len() as i64);
+        // What this page shows proves that many; an empty page (a page number past the end)
+        // proves nothing.
+        let seen = if rows.is_empty() {
+            0
+        } else {
+            offset.saturating_add(rows.len() as i64)
+        };
         Ok((rows, estimate.max(counted).max(seen) as usize, true))
     }
 

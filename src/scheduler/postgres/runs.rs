@@ -69,6 +69,7 @@ impl Shared {
                 futures_util::future::join_all(calls).await
             }
         };
+        let batch = drafts.len() > 1;
         let mut out = Vec::with_capacity(drafts.len());
         for ((mut draft, _), r) in drafts.into_iter().zip(results) {
             let r = r.map_err(|e| match (e.code(), draft.retry_of) {
@@ -80,7 +81,17 @@ impl Shared {
                 }
                 _ => pg(e),
             });
-            match r? {
+            let r = match r {
+                Ok(r) => r,
+                // Begun one by one after the batch failed: the others are stored and must
+                // run; this one is reported and not run.
+                Err(e) if batch => {
+                    tracing::error!(task = %draft.task_id, error = %e, "could not start a due run");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            match r {
                 None => out.push(None),
                 Some((id, status, error)) => {
                     draft.id = id as u64;
@@ -169,7 +180,7 @@ impl Shared {
                     &draft.args,
                     &draft.result,
                     &draft.retry_of.map(i64_of),
-                    &draft.search_text(),
+                    &search_text(&draft),
                 ],
             )
             .await
@@ -295,7 +306,7 @@ impl Shared {
                     &self.channel,
                     &payload,
                     &run.result,
-                    &run.search_text(),
+                    &search_text(run),
                 ],
             )
             .await?;
@@ -352,14 +363,15 @@ impl Shared {
         if let Some(j) = &q.job {
             filters.add("job = $", j.clone());
         }
-        if let Some(text) = &q.q {
+        // An empty search matches every run, as in the memory store.
+        if let Some(text) = q.q.as_ref().filter(|t| !t.is_empty()) {
             // The newest runs only (ids grow), so that a search's cost is bounded.
             filters.add(
                 "id > (select coalesce(max(id), 0) from taskdeck_runs) - $",
                 i64::try_from(crate::scheduler::SEARCH_WINDOW).unwrap_or(i64::MAX),
             );
             let needle = text.to_lowercase();
-            if needle.contains(crate::scheduler::history::SEARCH_PART) {
+            if needle.contains(SEARCH_PART) {
                 // It could match across two parts of the search text: look at each part.
                 filters.add(
                     "(strpos(lower(coalesce(error, '')), $) > 0 or exists (select 1 from \
@@ -380,13 +392,21 @@ impl Shared {
                 "id desc",
                 per_page,
                 offset,
-                q.q.is_some(),
+                q.q.as_ref().is_some_and(|t| !t.is_empty()),
             )
             .await?;
         let items = rows
             .iter()
             .map(Self::run_row)
             .collect::<Result<Vec<_>, _>>()?;
+        // A search looks at the newest SEARCH_WINDOW runs only; the planner's estimate does
+        // not know that.
+        let window = crate::scheduler::SEARCH_WINDOW;
+        let total = if estimated && q.q.is_some() {
+            total.min(window)
+        } else {
+            total
+        };
         Ok(Page {
             items,
             total,
@@ -552,3 +572,26 @@ pub(super) async fn finisher(
 
 /// Finisher batches written at once.
 const FINISHERS: usize = 4;
+
+/// Parts a run's search text.
+const SEARCH_PART: char = '\u{1f}';
+
+/// The text [`RunRecord::mentions`] looks through, lower-cased: the error, then each log
+/// line, parted by U+001F (a control character no one searches for, so a search does not
+/// match across two parts); `None` when there is none. Kept in the runs' `search` column, so
+/// that a search reads no JSON.
+fn search_text(run: &RunRecord) -> Option<String> {
+    let parts = run
+        .error
+        .iter()
+        .map(String::as_str)
+        .chain(run.logs.iter().map(|l| l.message.as_str()));
+    let mut out = String::new();
+    for (i, part) in parts.enumerate() {
+        if i > 0 {
+            out.push(SEARCH_PART);
+        }
+        out.push_str(&part.to_lowercase());
+    }
+    (!out.is_empty()).then_some(out)
+}

@@ -298,13 +298,24 @@ async fn trigram_indexes(tx: &mut tokio_postgres::Transaction<'_>) -> Result<(),
     match at {
         Some(nsp) => {
             for (name, table, column, with, rows) in TRIGRAM_INDEXES {
-                tx.batch_execute(&format!(
-                    "create index if not exists {name} on {table} \
-                     using gin ({column} {}.gin_trgm_ops) with ({with}) {rows}",
-                    quote_ident(&nsp)
-                ))
-                .await
-                .map_err(pg)?;
+                // One that cannot be made (no right to use the extension's schema) leaves
+                // search scanning; the replica starts all the same.
+                let sp = tx.savepoint("taskdeck_trgm_index").await.map_err(pg)?;
+                match sp
+                    .batch_execute(&format!(
+                        "create index if not exists {name} on {table} \
+                         using gin ({column} {}.gin_trgm_ops) with ({with}) {rows}",
+                        quote_ident(&nsp)
+                    ))
+                    .await
+                {
+                    Ok(()) => sp.commit().await.map_err(pg)?,
+                    Err(e) => {
+                        tracing::warn!(index = name, error = %pg(e),
+                            "cannot make a trigram index: search scans instead");
+                        sp.rollback().await.map_err(pg)?;
+                    }
+                }
             }
         }
         None => tracing::info!(
