@@ -3,6 +3,12 @@
 
 use super::*;
 
+// The claim and next-due queries test the job as `(job || '') = any(…)`, which no index
+// serves, so the planner walks the due index in fire order and stops at the limit. Given
+// `job = any(…)` it picked the job index on estimates gone stale as claims rewrite rows, and
+// sorted every matching row: 838 µs a claim at 2,000 fires a second over 2,000 tasks, 95 µs
+// now (`pg_stat_statements`).
+
 impl Shared {
     pub(super) async fn insert(&self, rec: TaskRecord) -> Result<(), Error> {
         let c = self.client().await?;
@@ -227,7 +233,7 @@ impl Shared {
         let select = tx
             .prepare_cached(&format!(
                 "select {TASK_COLS} from taskdeck_tasks \
-                 where next_fire <= $1 and next_fire is not null and not paused and job = any($2) \
+                 where next_fire <= $1 and next_fire is not null and not paused and (job || '') = any($2) \
                  order by next_fire limit $3 for update skip locked"
             ))
             .await
@@ -283,7 +289,7 @@ impl Shared {
         let stmt = c
             .prepare_cached(
                 "select next_fire from taskdeck_tasks \
-                 where next_fire is not null and not paused and job = any($1) \
+                 where next_fire is not null and not paused and (job || '') = any($1) \
                  order by next_fire limit 1",
             )
             .await
