@@ -16,19 +16,24 @@ mod support;
 
 use taskdeck::{Scheduler, Task, TaskContext};
 
+/// The runtime each measurement runs on: 2 worker threads, or `TASKDECK_BENCH_WORKERS`.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::env::var("TASKDECK_BENCH_WORKERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2),
+        )
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn main() {
     floor();
     for rate in [100usize, 1000] {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(
-                std::env::var("TASKDECK_BENCH_WORKERS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(2),
-            )
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(async move {
             let s = Scheduler::builder()
                 .history(taskdeck::store::HistoryLimits {
@@ -76,16 +81,7 @@ fn main() {
 /// per fire) on the same runtime, with no scheduler at all.
 fn floor() {
     for rate in [100u32, 1000] {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(
-                std::env::var("TASKDECK_BENCH_WORKERS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(2),
-            )
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(async move {
             let every = Duration::from_secs(1) / rate;
             let handle = tokio::spawn(async move {

@@ -24,6 +24,11 @@ const STORE_RETRY: Duration = Duration::from_secs(1);
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut stop = inner.lifecycle.subscribe();
     let sharing = inner.store.sharing();
+    let batch = if sharing.is_some() {
+        SHARED_CLAIM_BATCH
+    } else {
+        CLAIM_BATCH
+    };
     if sharing.is_some() {
         super::instance::join(&inner).await;
     }
@@ -37,7 +42,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let wait_until = if inner.paused.load(Ordering::SeqCst) {
             None
         } else {
-            match tick(&inner, now).await {
+            match tick(&inner, now, batch).await {
                 Tick::More => {
                     retry = STORE_RETRY;
                     // Let this worker run some of the runs just spawned before claiming more.
@@ -90,12 +95,7 @@ enum Tick {
     Failed,
 }
 
-async fn tick(inner: &Arc<Inner>, now: Timestamp) -> Tick {
-    let batch = if inner.store.sharing().is_some() {
-        SHARED_CLAIM_BATCH
-    } else {
-        CLAIM_BATCH
-    };
+async fn tick(inner: &Arc<Inner>, now: Timestamp, batch: usize) -> Tick {
     let due = match inner.store.claim_due(now, batch).await {
         Ok(due) => due,
         Err(e) => {

@@ -12,20 +12,24 @@ use super::response::{json, json_sized, text, Resp};
 use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState};
 use crate::seam::BulkAction;
 
+/// The search text `q`, trimmed; `None` when empty. Longer than
+/// [`MAX_SEARCH_BYTES`](crate::scheduler::MAX_SEARCH_BYTES) is refused, for tasks and runs
+/// alike.
+fn search_text(p: &Params) -> Result<Option<&str>, BadRequest> {
+    let text = p.get("q").map(str::trim).filter(|q| !q.is_empty());
+    let most = crate::scheduler::MAX_SEARCH_BYTES;
+    match text {
+        Some(t) if t.len() > most => Err(field_error(
+            "q",
+            format!("the search text is {} bytes; at most {most}", t.len()),
+        )),
+        _ => Ok(text),
+    }
+}
+
 /// The task list query from URL parameters (shared with the tasks page).
 pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
-    if let Some(t) = p.get("q") {
-        let most = crate::scheduler::MAX_SEARCH_BYTES;
-        if t.trim().len() > most {
-            return Err(field_error(
-                "q",
-                format!(
-                    "the search text is {} bytes; at most {most}",
-                    t.trim().len()
-                ),
-            ));
-        }
-    }
+    search_text(p)?;
     Ok(TaskQuery {
         q: p.get("q").map(String::from),
         state: p.parse_opt("state")?,
@@ -58,16 +62,7 @@ pub(crate) fn run_query(p: &Params, tz: &jiff::tz::TimeZone) -> Result<RunQuery,
         }
     };
     let status = p.get("status");
-    let text = p.get("q").map(str::trim).filter(|q| !q.is_empty());
-    if let Some(t) = text {
-        let most = crate::scheduler::MAX_SEARCH_BYTES;
-        if t.len() > most {
-            return Err(field_error(
-                "q",
-                format!("the search text is {} bytes; at most {most}", t.len()),
-            ));
-        }
-    }
+    let text = search_text(p)?;
     Ok(RunQuery {
         job: p.get("job").filter(|j| !j.is_empty()).map(String::from),
         q: text.map(String::from),

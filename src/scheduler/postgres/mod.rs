@@ -236,6 +236,20 @@ struct Filters {
     params: Vec<Box<dyn ToSql + Sync + Send>>,
 }
 
+/// A `like` pattern matching `needle` anywhere, its `%`, `_` and `\` taken literally.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 impl Filters {
     /// Adds `cond`, whose `$` stands for `value`'s parameter.
     fn add(&mut self, cond: &str, value: impl ToSql + Sync + Send + 'static) {
@@ -315,25 +329,12 @@ impl Shared {
         )
         .map_err(pg)?;
         let counted = count.get::<_, i64>(0);
-        if counted <= EXACT_COUNT_UPTO {
-            return Ok((rows, counted as usize, false));
-        }
-        // More than that: the planner's estimate, never below what was counted nor below
-        // the rows this page shows after its offset.
-        let estimate = self.estimate(&c, table, &filter, &params).await?;
-        // What this page shows proves that many; an empty page (a page number past the end)
-        // proves nothing.
-        let seen = if rows.is_empty() {
-            0
-        } else {
-            offset.saturating_add(rows.len() as i64)
-        };
-        let total = estimate.max(counted).max(seen);
-        Ok((rows, total as usize, true))
+        let (total, estimated) = self
+            .total(&c, table, &filter, &params, counted, offset, rows.len())
+            .await?;
+        Ok((rows, total, estimated))
     }
-}
 
-impl Shared {
     /// A page within the first 1,001 matches, and their count, from one pass over the matches:
     /// the first 1,001 are numbered in order, counted, and the page's rows read by id.
     #[allow(clippy::too_many_arguments)]
@@ -359,28 +360,30 @@ impl Shared {
         let counted = rows.first().map_or(0, |r| r.get::<_, i64>(ncols + 1));
         // With no row on this page the one row left holds the count alone.
         rows.retain(|r| r.get::<_, Option<i64>>(ncols).is_some());
-        if counted <= EXACT_COUNT_UPTO {
-            return Ok((rows, counted as usize, false));
-        }
-        let estimate = self.estimate(c, table, filter, params).await?;
-        // What this page shows proves that many; an empty page (a page number past the end)
-        // proves nothing.
-        let seen = if rows.is_empty() {
-            0
-        } else {
-            offset.saturating_add(rows.len() as i64)
-        };
-        Ok((rows, estimate.max(counted).max(seen) as usize, true))
+        let (total, estimated) = self
+            .total(c, table, filter, params, counted, offset, rows.len())
+            .await?;
+        Ok((rows, total, estimated))
     }
 
-    /// The planner's estimate of the rows of `table` that `filter` matches.
-    async fn estimate(
+    /// A list's total from the matches `counted` (up to the cap): exact within
+    /// [`EXACT_COUNT_UPTO`]; beyond, the planner's estimate, never below what was counted nor
+    /// below what a page of `shown` rows at `offset` proves (an empty page, a page number past
+    /// the end, proves nothing), and `true`.
+    #[allow(clippy::too_many_arguments)]
+    async fn total(
         &self,
         c: &deadpool_postgres::Object,
         table: &str,
         filter: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<i64, Error> {
+        counted: i64,
+        offset: i64,
+        shown: usize,
+    ) -> Result<(usize, bool), Error> {
+        if counted <= EXACT_COUNT_UPTO {
+            return Ok((counted as usize, false));
+        }
         let explain = c
             .prepare_cached(&format!(
                 "explain (format json) select 1 from {table} {filter}"
@@ -388,10 +391,16 @@ impl Shared {
             .await
             .map_err(pg)?;
         let plan: Value = c.query_one(&explain, params).await.map_err(pg)?.get(0);
-        Ok(plan
+        let estimate = plan
             .pointer("/0/Plan/Plan Rows")
             .and_then(Value::as_f64)
-            .unwrap_or(0.0) as i64)
+            .unwrap_or(0.0) as i64;
+        let seen = if shown == 0 {
+            0
+        } else {
+            offset.saturating_add(shown as i64)
+        };
+        Ok((estimate.max(counted).max(seen) as usize, true))
     }
 }
 
@@ -884,6 +893,12 @@ impl AuditSink for PgAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(like_pattern("number 42"), "%number 42%");
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
 
     #[test]
     fn every_page_is_one_statement() {

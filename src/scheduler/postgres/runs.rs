@@ -211,15 +211,16 @@ impl Shared {
 
     /// Writes the ends of `runs` and says how each went, in their order: one transaction for
     /// them all (one commit, statements sent together), rows locked in task then run order as
-    /// in every batch. Should the
-    /// transaction fail, each is written on its own, so one failure does not fail the others.
+    /// in every batch. Should the transaction fail, each is written on its own, so one failure
+    /// does not fail the others.
     pub(super) async fn finish_batch(&self, runs: Vec<RunRecord>) -> Vec<Result<(), Error>> {
-        let c = match self.client().await {
+        let fail_all = |e: Error| -> Vec<Result<(), Error>> {
+            let m = e.to_string();
+            runs.iter().map(|_| Err(Error::Store(m.clone()))).collect()
+        };
+        let mut c = match self.client().await {
             Ok(c) => c,
-            Err(e) => {
-                let m = e.to_string();
-                return runs.iter().map(|_| Err(Error::Store(m.clone()))).collect();
-            }
+            Err(e) => return fail_all(e),
         };
         let stmt = match c
             .prepare_cached(
@@ -240,12 +241,8 @@ impl Shared {
             .await
         {
             Ok(s) => s,
-            Err(e) => {
-                let m = pg(e).to_string();
-                return runs.iter().map(|_| Err(Error::Store(m.clone()))).collect();
-            }
+            Err(e) => return fail_all(pg(e)),
         };
-        let mut c = c;
         if runs.len() > 1 {
             let mut order: Vec<usize> = (0..runs.len()).collect();
             order.sort_by(|&a, &b| {
@@ -381,7 +378,7 @@ impl Shared {
             } else {
                 // Through the runs' search text (error and log lines, lower-cased), which a
                 // trigram index serves where the database has `pg_trgm`.
-                filters.add("search like $", super::tasks::like_pattern(&needle));
+                filters.add("search like $", like_pattern(&needle));
             }
         }
         let (rows, total, estimated) = self

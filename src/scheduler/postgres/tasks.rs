@@ -318,26 +318,3 @@ impl Shared {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
-
-/// A `like` pattern matching `needle` anywhere, its `%`, `_` and `\` taken literally.
-pub(super) fn like_pattern(needle: &str) -> String {
-    let mut p = String::with_capacity(needle.len() + 2);
-    p.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn like_patterns_take_wildcards_literally() {
-        assert_eq!(super::like_pattern("number 42"), "%number 42%");
-        assert_eq!(super::like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
-    }
-}
