@@ -2,7 +2,10 @@
 //! spread over each second (every task at its own phase) at 100 and 1,000 fires a second on
 //! the real clock and the memory store.
 //!
-//! `cargo bench --bench timer_cpu` (runs about 20 seconds). Linux: CPU time is the sum of
+//! Each rate runs with the default timer slack (fires closer together than 3 ms share a
+//! wake-up) and with none. The floor rows are what one wake-up costs with no scheduler.
+//!
+//! `cargo bench --bench timer_cpu` (runs about 50 seconds). Linux: CPU time is the sum of
 //! the threads' run time in `/proc/self/task/*/schedstat`, in nanoseconds.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
@@ -33,15 +36,27 @@ fn runtime() -> tokio::runtime::Runtime {
 fn main() {
     floor();
     for rate in [100usize, 1000] {
-        let rt = runtime();
-        rt.block_on(async move {
-            let s = Scheduler::builder()
+        for slack in [None, Some(Duration::ZERO)] {
+            measure(rate, slack);
+        }
+    }
+}
+
+/// CPU per fire and lateness at `rate` fires a second, with `slack` (None: the default).
+fn measure(rate: usize, slack: Option<Duration>) {
+    let rt = runtime();
+    rt.block_on(async move {
+            let mut b = Scheduler::builder();
+            if let Some(slack) = slack {
+                b = b.timer_slack(slack);
+            }
+            let s = b
                 .history(taskdeck::store::HistoryLimits {
                     per_task: 20,
                     total: 100_000,
                 })
-                .build()
-                .unwrap();
+            .build()
+            .unwrap();
             s.register("noop", |_ctx: TaskContext| async { Ok(()) });
             let t0 = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1);
             for i in 0..rate {
@@ -66,15 +81,15 @@ fn main() {
             s.shutdown(Duration::from_secs(1)).await;
             let late = support::sorted_lateness(&s).await;
             let pick = |p: usize| support::percentile(&late, p) as f64 / 1000.0;
+            let slack = slack.map_or("default slack".to_string(), |d| format!("slack {d:?}"));
             println!(
-                "{rate} fires/s: {fires} fires in {wall:.1} s, CPU {cpu:.2} s = {:.1} us per fire ({:.0}% of a core); lateness median {:.3} ms, p99 {:.3} ms",
+                "{rate} fires/s, {slack}: {fires} fires in {wall:.1} s, CPU {cpu:.2} s = {:.1} us per fire ({:.0}% of a core); lateness median {:.3} ms, p99 {:.3} ms",
                 cpu * 1e6 / fires.max(1) as f64,
                 cpu / wall * 100.0,
                 pick(50),
                 pick(99),
             );
-        });
-    }
+    });
 }
 
 /// The floor: a task that only sleeps until each deadline of the same schedule (one wake
@@ -97,9 +112,23 @@ fn floor() {
             let cpu = cpu::own_seconds() - cpu0;
             handle.abort();
             println!(
-                "floor, {rate} wakes/s with no scheduler: {:.1} us of CPU per wake",
+                "floor, {rate} wakes/s, a tokio task sleeping: {:.1} us of CPU per wake",
                 cpu * 1e6 / f64::from(rate * 4)
             );
         });
+        // The same on a plain thread, with no runtime: what the machine charges per wake-up.
+        let every = Duration::from_secs(1) / rate;
+        let cpu0 = cpu::own_seconds();
+        let start = std::time::Instant::now();
+        let mut next = start;
+        while start.elapsed() < Duration::from_secs(4) {
+            next += every;
+            std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+        }
+        let cpu = cpu::own_seconds() - cpu0;
+        println!(
+            "floor, {rate} wakes/s, a thread sleeping: {:.1} us of CPU per wake",
+            cpu * 1e6 / f64::from(rate * 4)
+        );
     }
 }

@@ -116,6 +116,13 @@
 //! See [`TaskOptions`]: `max_instances` 1, `coalesce` true, `misfire_grace` 60 s, `jitter` 0,
 //! no `timeout`, `retries` 0, `retry_backoff` 1 s doubling up to `retry_backoff_max` 5 min.
 //!
+//! ## When a fire starts
+//! The timer loop sleeps until the earliest due fire on tokio's timer (millisecond
+//! granularity, rounded up), so a fire starts about a millisecond after its time. Fires closer
+//! together than [`SchedulerBuilder::timer_slack`] (3 ms) share a wake-up, each at most that
+//! much later, which saves a wake-up's CPU when many tasks fire each second; run-now and new
+//! tasks wake the timer at once.
+//!
 //! ## Run outcomes
 //! [`RunStatus`]: succeeded, failed (the job returned `Err`), panicked (caught), timed out,
 //! cancelled (by [`Scheduler::cancel_run`] or shutdown), missed (later than the misfire grace),

@@ -751,3 +751,81 @@ async fn runs_are_queryable_by_task_status_and_time() {
     assert_eq!((page.items.len(), page.total, page.pages()), (2, 6, 2));
     s.shutdown(Duration::ZERO).await;
 }
+
+/// Fires closer together than the timer slack share one wake-up, each at most the slack late;
+/// a fire further off than the slack still wakes the timer on time.
+#[tokio::test]
+async fn fires_within_the_timer_slack_share_a_wake_up() {
+    let clock = clock();
+    let s = Scheduler::builder()
+        .clock(clock.clone())
+        .timer_slack(Duration::from_millis(3))
+        .build()
+        .unwrap();
+    counter_job(&s, "count");
+    let t0: Timestamp = T0.parse().unwrap();
+    let ms = |n: i64| t0 + jiff::SignedDuration::from_millis(n);
+    for (id, at) in [("a", 10), ("b", 11), ("c", 30)] {
+        s.add(Task::new(id, "count").at(ms(at))).await.unwrap();
+    }
+    s.start().unwrap();
+    let lateness = |r: &RunRecord| r.started_at.unwrap().duration_since(r.scheduled_at);
+
+    clock.set(ms(10));
+    s.settled().await;
+    let a = runs_of(&s, "a").await;
+    assert_eq!(a.len(), 1);
+    assert_eq!(lateness(&a[0]), jiff::SignedDuration::ZERO);
+
+    // "b" is due 1 ms after the wake-up that started "a": it waits for the slack to pass.
+    clock.set(ms(11));
+    s.settled().await;
+    assert!(
+        runs_of(&s, "b").await.is_empty(),
+        "b started within the slack"
+    );
+    clock.set(ms(13));
+    s.settled().await;
+    let b = runs_of(&s, "b").await;
+    assert_eq!(b.len(), 1);
+    assert_eq!(lateness(&b[0]), jiff::SignedDuration::from_millis(2));
+
+    // "c" is due long after the slack: it starts on time.
+    clock.set(ms(30));
+    s.settled().await;
+    let c = runs_of(&s, "c").await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(lateness(&c[0]), jiff::SignedDuration::ZERO);
+    s.shutdown(Duration::ZERO).await;
+}
+
+/// With no slack each fire wakes the timer on its own; a slack over a second is refused.
+#[tokio::test]
+async fn zero_slack_wakes_for_every_fire_and_too_much_is_refused() {
+    let clock = clock();
+    let s = Scheduler::builder()
+        .clock(clock.clone())
+        .timer_slack(Duration::ZERO)
+        .build()
+        .unwrap();
+    counter_job(&s, "count");
+    let t0: Timestamp = T0.parse().unwrap();
+    let ms = |n: i64| t0 + jiff::SignedDuration::from_millis(n);
+    s.add(Task::new("a", "count").at(ms(10))).await.unwrap();
+    s.add(Task::new("b", "count").at(ms(11))).await.unwrap();
+    s.start().unwrap();
+    clock.set(ms(10));
+    s.settled().await;
+    clock.set(ms(11));
+    s.settled().await;
+    let b = runs_of(&s, "b").await;
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].started_at, Some(ms(11)));
+    s.shutdown(Duration::ZERO).await;
+
+    let err = Scheduler::builder()
+        .timer_slack(Duration::from_millis(1001))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("timer_slack"), "{err}");
+}

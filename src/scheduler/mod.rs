@@ -120,6 +120,8 @@ pub(crate) struct Inner {
     running: Mutex<std::collections::HashMap<RunId, watch::Sender<Option<String>>>>,
     /// How long a cancelled run may take to stop before it is aborted.
     cancel_grace: Duration,
+    /// Least time between two wake-ups of the timer loop for fires (not for notices).
+    timer_slack: Duration,
     /// `on_failure` and `on_event`.
     hooks: Arc<hooks::Hooks>,
 }
