@@ -864,6 +864,8 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
          drop index taskdeck_runs_search_trgm; \
          alter table taskdeck_runs drop column search; \
          alter table taskdeck_meta drop column pruned_through; \
+         drop table taskdeck_task_counts; \
+         drop function taskdeck_task_counts_sync() cascade; \
          update taskdeck_meta set version = 4;"
     ))
     .await
@@ -886,6 +888,164 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
         .unwrap()
         .get(0);
     assert_eq!(indexed, 1);
+}
+
+/// Tasks by state, counted in full.
+async fn task_states(db: &tokio_postgres::Client, schema: &str) -> StateCounts {
+    let rows = db
+        .query(
+            &format!("select state, count(*) from \"{schema}\".taskdeck_tasks group by state"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut c = StateCounts::default();
+    for r in rows {
+        let n = r.get::<_, i64>(1) as usize;
+        match r.get::<_, i16>(0) {
+            0 => c.scheduled = n,
+            1 => c.running = n,
+            2 => c.paused = n,
+            _ => c.completed = n,
+        }
+    }
+    c
+}
+
+/// Both replicas' overview counts equal a full count; returns it.
+async fn counts_agree(
+    a: &Scheduler,
+    b: &Scheduler,
+    db: &tokio_postgres::Client,
+    schema: &str,
+    what: &str,
+) -> StateCounts {
+    let want = task_states(db, schema).await;
+    assert_eq!(a.stats().await.unwrap().tasks, want, "{what}: replica a");
+    assert_eq!(b.stats().await.unwrap().tasks, want, "{what}: replica b");
+    want
+}
+
+/// The overview's counts come from rows the triggers keep; they must equal a full count of
+/// the tasks after adds, pauses, resumes, removals, one-off tasks completing and runs going,
+/// made through two replicas, across folds, and after an upgrade from a schema without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_counts_equal_a_full_count() {
+    let Some(url) = url() else { return };
+    let schema = schema("counts");
+    let a = Scheduler::builder()
+        .store(
+            builder(&url, &schema)
+                .prune_every(Duration::from_millis(100))
+                .connect()
+                .await
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let b = replica(&url, &schema).await;
+    let release = Arc::new(tokio::sync::Notify::new());
+    for s in [&a, &b] {
+        s.register("quick", |_ctx: TaskContext| async { Ok(()) });
+        let release = release.clone();
+        s.register("hold", move |_ctx: TaskContext| {
+            let release = release.clone();
+            async move {
+                release.notified().await;
+                Ok(())
+            }
+        });
+        s.start().unwrap();
+    }
+    let db = sql(&url).await;
+    let truth = || task_states(&db, &schema);
+    let agree = |what: &'static str| counts_agree(&a, &b, &db, &schema, what);
+
+    for i in 0..12 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        s.add(Task::new(format!("i{i}"), "quick").every(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+    }
+    a.add(Task::new("held", "hold").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    b.add(
+        Task::new("p0", "quick")
+            .every(Duration::from_secs(3600))
+            .paused(true),
+    )
+    .await
+    .unwrap();
+    let want = agree("after adds").await;
+    assert_eq!((want.scheduled, want.paused), (13, 1));
+
+    a.pause("i0").await.unwrap();
+    b.pause("i1").await.unwrap();
+    a.pause("i2").await.unwrap();
+    b.resume("i2").await.unwrap();
+    a.remove("i3").await.unwrap();
+    b.remove("p0").await.unwrap();
+    let want = agree("after pauses, a resume and removals").await;
+    assert_eq!((want.scheduled, want.paused), (10, 2));
+
+    // One-off tasks that fire complete.
+    let soon = Timestamp::now() + jiff::SignedDuration::from_millis(200);
+    for i in 0..3 {
+        b.add(Task::new(format!("once{i}"), "quick").at(soon))
+            .await
+            .unwrap();
+    }
+    until(10, "the one-off tasks completed", || async {
+        truth().await.completed == 3
+    })
+    .await;
+    agree("after one-off tasks completed").await;
+
+    // A run going moves its task from scheduled to running, and back when it ends.
+    let mut events = a.subscribe();
+    a.run_now("held").await.unwrap();
+    until(10, "the held run is going", || async {
+        truth().await.running == 1
+    })
+    .await;
+    let want = agree("with a run going").await;
+    assert_eq!((want.scheduled, want.running), (9, 1));
+    release.notify_waiters();
+    wait_event(
+        &mut events,
+        |e| matches!(e, Event::RunFinished { task_id, .. } if task_id == "held"),
+    )
+    .await;
+    until(10, "the held run ended", || async {
+        truth().await.running == 0
+    })
+    .await;
+    agree("after the run ended").await;
+
+    // The fold moves every backend's rows into slot 0 and changes no total.
+    let folded = format!("select count(*) from \"{schema}\".taskdeck_task_counts where slot <> 0");
+    until(10, "the counts folded into slot 0", || async {
+        db.query_one(&folded, &[]).await.unwrap().get::<_, i64>(0) == 0
+    })
+    .await;
+    agree("after a fold").await;
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+
+    // A database from before the counts (version 6): migrating counts the stored tasks.
+    db.batch_execute(&format!(
+        "set search_path to \"{schema}\"; \
+         drop table taskdeck_task_counts; \
+         drop function taskdeck_task_counts_sync() cascade; \
+         update taskdeck_meta set version = 6;"
+    ))
+    .await
+    .unwrap();
+    let a = replica(&url, &schema).await;
+    let want = truth().await;
+    assert_eq!(a.stats().await.unwrap().tasks, want);
+    assert_eq!((want.scheduled, want.paused, want.completed), (10, 2, 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,7 +197,43 @@ impl Shared {
 
     /// Prunes history, old counters, the audit log and long-gone instances; one replica at a
     /// time.
+    /// Moves the task counts each server backend kept (`taskdeck_task_counts`, one row per
+    /// backend and state) into slot 0, so that the overview sums a few rows. A row whose
+    /// backend is writing it right now is left for the next fold, so this never waits for a
+    /// claim and a claim waits at most for this one short transaction.
+    pub(super) async fn fold_task_counts(&self) -> Result<(), Error> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let locked: bool = tx
+            .query_one(
+                "select pg_try_advisory_xact_lock(hashtext('taskdeck.fold.' || $1::text))",
+                &[&self.schema],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        if !locked {
+            return Ok(());
+        }
+        tx.execute(
+            "with moved as (delete from taskdeck_task_counts k using \
+               (select slot, state from taskdeck_task_counts where slot <> 0 \
+                for update skip locked) x \
+               where k.slot = x.slot and k.state = x.state returning k.state, k.n) \
+             insert into taskdeck_task_counts (slot, state, n) \
+             select 0, state, sum(n) from moved group by state order by state \
+             on conflict (slot, state) do update set n = taskdeck_task_counts.n + excluded.n",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)
+    }
+
     pub(super) async fn prune(&self) -> Result<(), Error> {
+        if let Err(e) = self.fold_task_counts().await {
+            tracing::warn!(error = %e, "folding the task counts failed; the next prune tries again");
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         let locked: bool = tx

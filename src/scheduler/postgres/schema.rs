@@ -160,6 +160,50 @@ const MIGRATIONS: &[&str] = &[
     r#"
     alter table taskdeck_meta add column pruned_through bigint not null default 0;
     "#,
+    // 7: how many tasks are in each state but running (0 scheduled, 2 paused, 3 completed),
+    // kept by triggers so that the overview reads a few rows instead of counting every task.
+    // Each server backend adds its changes to rows of its own (`slot` = its process id), so
+    // replicas never wait on each other for a count; a fold now and then moves them into
+    // slot 0 (`Shared::fold_task_counts`). Fires change none of it unless a task completes.
+    r#"
+    create table taskdeck_task_counts (
+        slot integer not null,
+        state smallint not null,
+        n bigint not null,
+        primary key (slot, state)
+    );
+    create function taskdeck_task_counts_sync() returns trigger language plpgsql
+    set search_path from current as $$
+    declare
+        gone smallint;
+        came smallint;
+    begin
+        if tg_op <> 'INSERT' then
+            gone := case when old.paused then 2 when old.next_fire is null then 3 else 0 end;
+        end if;
+        if tg_op <> 'DELETE' then
+            came := case when new.paused then 2 when new.next_fire is null then 3 else 0 end;
+        end if;
+        if gone is not distinct from came then
+            return null;
+        end if;
+        insert into taskdeck_task_counts (slot, state, n)
+        select pg_backend_pid(), v.state, v.n from (values (gone, -1), (came, 1)) v(state, n)
+        where v.state is not null
+        on conflict (slot, state) do update set n = taskdeck_task_counts.n + excluded.n;
+        return null;
+    end $$;
+    create trigger taskdeck_task_counts_add after insert or delete on taskdeck_tasks
+        for each row execute function taskdeck_task_counts_sync();
+    create trigger taskdeck_task_counts_change after update of paused, next_fire on taskdeck_tasks
+        for each row when (old.paused is distinct from new.paused
+            or (old.next_fire is null) is distinct from (new.next_fire is null))
+        execute function taskdeck_task_counts_sync();
+    lock table taskdeck_tasks in share row exclusive mode;
+    insert into taskdeck_task_counts (slot, state, n)
+    select 0, case when paused then 2 when next_fire is null then 3 else 0 end, count(*)
+    from taskdeck_tasks group by 2;
+    "#,
 ];
 
 /// The trigram indexes: name, table, column, storage options and which rows. Made when
