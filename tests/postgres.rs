@@ -866,6 +866,7 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
          alter table taskdeck_meta drop column pruned_through; \
          drop table taskdeck_task_counts; \
          drop function taskdeck_task_counts_sync() cascade; \
+         drop function taskdeck_task_counts_rows() cascade; \
          update taskdeck_meta set version = 4;"
     ))
     .await
@@ -1038,14 +1039,50 @@ async fn overview_counts_equal_a_full_count() {
         "set search_path to \"{schema}\"; \
          drop table taskdeck_task_counts; \
          drop function taskdeck_task_counts_sync() cascade; \
+         drop function taskdeck_task_counts_rows() cascade; \
          update taskdeck_meta set version = 6;"
     ))
     .await
     .unwrap();
     let a = replica(&url, &schema).await;
+    a.register("quick", |_ctx: TaskContext| async { Ok(()) });
     let want = truth().await;
     assert_eq!(a.stats().await.unwrap().tasks, want);
     assert_eq!((want.scheduled, want.paused, want.completed), (10, 2, 3));
+    // ...and the triggers it installs keep them from then on.
+    a.add(Task::new("late", "quick").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    a.pause("i4").await.unwrap();
+    a.remove("i5").await.unwrap();
+    let want = truth().await;
+    assert_eq!(a.stats().await.unwrap().tasks, want);
+    assert_eq!((want.scheduled, want.paused, want.completed), (9, 3, 3));
+
+    // A bulk insert and delete in one transaction each, and a truncate, as an administrator
+    // might run them.
+    db.batch_execute(&format!(
+        "set search_path to \"{schema}\"; \
+         insert into taskdeck_tasks (id, name_key, haystack, job, trigger_kind, spec, paused, \
+           anchor, created_at, updated_at, next_fire) \
+         select 'bulk' || i, 'bulk', 'bulk', 'quick', 'interval', '{{}}', i % 2 = 0, now(), \
+           now(), now(), now() + interval '1 hour' from generate_series(1, 5000) i; \
+         delete from taskdeck_tasks where id like 'bulk%' and id like '%7';"
+    ))
+    .await
+    .unwrap();
+    let want = truth().await;
+    assert_eq!(a.stats().await.unwrap().tasks, want);
+    // Even numbers are paused; the 500 ending in 7 (all odd) are gone.
+    assert_eq!((want.scheduled, want.paused), (9 + 2500 - 500, 3 + 2500));
+    db.batch_execute(&format!("truncate \"{schema}\".taskdeck_tasks cascade"))
+        .await
+        .unwrap();
+    assert_eq!(a.stats().await.unwrap().tasks, StateCounts::default());
+    a.add(Task::new("after", "quick").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(a.stats().await.unwrap().tasks.scheduled, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

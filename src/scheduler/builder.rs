@@ -113,16 +113,23 @@ impl SchedulerBuilder {
     }
 
     /// How late a fire may start so that it shares a wake-up with the fires just before it.
-    /// Default 3 ms; zero wakes for every fire on its own.
+    /// Default 3 ms, at most 100 ms; zero wakes for every fire on its own.
     ///
     /// After each wake-up the timer sleeps at least this long, then starts everything that
     /// came due meanwhile. A fire that comes due more than `slack` after the last wake-up
     /// still wakes the timer on time, so sparse schedules start as promptly as before; only
-    /// fires closer together than `slack` are grouped, each at most `slack` late. Run-now,
-    /// added tasks and a shared store's notices wake the timer at once regardless.
+    /// fires closer together than `slack` are grouped, each up to `slack` later than it would
+    /// otherwise start (which is about a millisecond after its time: tokio's timer rounds up).
+    /// Adding, changing or resuming a task and a shared store's notices wake the timer at
+    /// once regardless; run-now does not wait for the timer at all. The slack does not count
+    /// against a task's [`crate::Task::misfire_grace`].
     ///
-    /// Each wake-up of a sleeping thread costs CPU (20 to 60 µs on a 2-core VM); at 1,000
+    /// Each wake-up of a sleeping thread costs CPU (16 to 60 µs on a 2-core VM); at 1,000
     /// fires a second, 3 ms of slack wakes once for every three fires. See `benches/timer_cpu.rs`.
+    ///
+    /// Tests that step a [`ManualClock`](crate::ManualClock) by less than the slack see a
+    /// fire due within the slack of the last wake-up wait for the clock to pass it; build
+    /// those with `timer_slack(Duration::ZERO)`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -185,9 +192,9 @@ impl SchedulerBuilder {
             return Err(Error::InvalidConfig {
                 setting: "timer_slack",
                 message: format!(
-                    "{:?} is more than the most a fire may wait for company, {:?}",
-                    self.timer_slack,
-                    super::timer::MAX_SLACK
+                    "must be at most {:?}, not {:?}",
+                    super::timer::MAX_SLACK,
+                    self.timer_slack
                 ),
             });
         }

@@ -814,6 +814,10 @@ impl Scheduler {
     /// Waits until the timer loop has handled everything due at the clock's current reading
     /// and no fire is being handled. Meant for tests with a [`ManualClock`]: advance the clock,
     /// then `settled().await`, then look. Returns at once when the scheduler is not running.
+    ///
+    /// A fire due within [`SchedulerBuilder::timer_slack`] of the timer's last wake-up waits
+    /// for the clock to pass the slack; a test that steps the clock by less than that builds
+    /// the scheduler with `timer_slack(Duration::ZERO)`.
     pub async fn settled(&self) {
         let mut activity = self.inner.activity.subscribe();
         let mut life = self.inner.lifecycle.subscribe();

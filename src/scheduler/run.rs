@@ -44,7 +44,8 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
             &fire.fires
         };
         for &at in run_times {
-            if duration_between(at, now) > opts.misfire_grace {
+            // The timer slack is the scheduler's own choice to wait: it never makes a miss.
+            if duration_between(at, now) > opts.misfire_grace.saturating_add(inner.timer_slack) {
                 not_run.push(missed(&task, at, now));
             } else if !inner.jobs.contains(&task.job) {
                 not_run.push(unregistered(&task, at, RunCause::Schedule, 1, now));

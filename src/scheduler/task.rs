@@ -211,7 +211,9 @@ impl Task {
         self
     }
 
-    /// Grace period for late fires (default 60 s).
+    /// Grace period for late fires (default 60 s): a fire that starts later than this is
+    /// recorded as missed. The timer slack ([`crate::SchedulerBuilder::timer_slack`]) is not
+    /// counted as late.
     pub fn misfire_grace(mut self, grace: Duration) -> Task {
         self.options.misfire_grace = grace;
         self

@@ -23,8 +23,9 @@ const SHARED_CLAIM_BATCH: usize = 256;
 /// lateness 2.0 ms; 2 ms, 20.5 µs and 3.1 ms; 3 ms, 18.6 µs and 4.1 ms; 4 ms, 14.7 µs and
 /// 5.1 ms.
 pub(crate) const DEFAULT_SLACK: Duration = Duration::from_millis(3);
-/// The largest slack the builder accepts: more would make lateness a setting's doing.
-pub(crate) const MAX_SLACK: Duration = Duration::from_secs(1);
+/// The largest slack the builder accepts: past a few milliseconds it saves no CPU worth the
+/// lateness.
+pub(crate) const MAX_SLACK: Duration = Duration::from_millis(100);
 /// First wait before asking a failing store again; it doubles up to 30 s.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 

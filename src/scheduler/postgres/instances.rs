@@ -195,8 +195,6 @@ impl Shared {
         Ok(reaped)
     }
 
-    /// Prunes history, old counters, the audit log and long-gone instances; one replica at a
-    /// time.
     /// Moves the task counts each server backend kept (`taskdeck_task_counts`, one row per
     /// backend and state) into slot 0, so that the overview sums a few rows. A row whose
     /// backend is writing it right now is left for the next fold, so this never waits for a
@@ -230,6 +228,8 @@ impl Shared {
         tx.commit().await.map_err(pg)
     }
 
+    /// Prunes history, old counters, the audit log and long-gone instances; one replica at a
+    /// time. Folds the task counts first, in a transaction of its own.
     pub(super) async fn prune(&self) -> Result<(), Error> {
         if let Err(e) = self.fold_task_counts().await {
             tracing::warn!(error = %e, "folding the task counts failed; the next prune tries again");

@@ -417,16 +417,15 @@ impl Shared {
         let c = self.client().await?;
         let now_min = now.as_second().div_euclid(60);
         // Tasks by state but running, from the counts the triggers keep (a few rows); then
-        // the tasks with a run going, found through the runs' index of those, each moved from
-        // its state to running. One statement, so both parts see one snapshot.
+        // the tasks with a run going (state 1, through the state index), each moved from the
+        // state it has apart from that to running. One statement, so both parts see one
+        // snapshot.
         let states = c.query(
             "select coalesce(k.state, b.state), coalesce(k.n, 0)::int8, coalesce(b.n, 0)::int8 \
              from (select state, sum(n) as n from taskdeck_task_counts group by state) k \
              full join (select case when t.paused then 2 when t.next_fire is null then 3 \
                  else 0 end::int2 as state, count(*) as n from taskdeck_tasks t \
-               where t.running > 0 and t.id in \
-                 (select task_id from taskdeck_runs where status = 'running') \
-               group by 1) b on b.state = k.state",
+               where t.state = 1 group by 1) b on b.state = k.state",
             &[],
         );
         let running = c.query_one(

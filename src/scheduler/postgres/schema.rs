@@ -165,6 +165,8 @@ const MIGRATIONS: &[&str] = &[
     // Each server backend adds its changes to rows of its own (`slot` = its process id), so
     // replicas never wait on each other for a count; a fold now and then moves them into
     // slot 0 (`Shared::fold_task_counts`). Fires change none of it unless a task completes.
+    // Adds and removals are counted per statement, so a bulk insert costs one upsert per
+    // state; a truncate clears the counts.
     r#"
     create table taskdeck_task_counts (
         slot integer not null,
@@ -172,33 +174,54 @@ const MIGRATIONS: &[&str] = &[
         n bigint not null,
         primary key (slot, state)
     );
+    -- A change of one task's state: an update that pauses, resumes or completes it. At most
+    -- a claim's batch (256 tasks) changes in one statement.
     create function taskdeck_task_counts_sync() returns trigger language plpgsql
     set search_path from current as $$
     declare
-        gone smallint;
-        came smallint;
+        gone smallint := case when old.paused then 2 when old.next_fire is null then 3 else 0 end;
+        came smallint := case when new.paused then 2 when new.next_fire is null then 3 else 0 end;
     begin
-        if tg_op <> 'INSERT' then
-            gone := case when old.paused then 2 when old.next_fire is null then 3 else 0 end;
+        if gone <> came then
+            insert into taskdeck_task_counts (slot, state, n)
+            values (pg_backend_pid(), gone, -1), (pg_backend_pid(), came, 1)
+            on conflict (slot, state) do update set n = taskdeck_task_counts.n + excluded.n;
         end if;
-        if tg_op <> 'DELETE' then
-            came := case when new.paused then 2 when new.next_fire is null then 3 else 0 end;
-        end if;
-        if gone is not distinct from came then
-            return null;
-        end if;
-        insert into taskdeck_task_counts (slot, state, n)
-        select pg_backend_pid(), v.state, v.n from (values (gone, -1), (came, 1)) v(state, n)
-        where v.state is not null
-        on conflict (slot, state) do update set n = taskdeck_task_counts.n + excluded.n;
         return null;
     end $$;
-    create trigger taskdeck_task_counts_add after insert or delete on taskdeck_tasks
-        for each row execute function taskdeck_task_counts_sync();
+    -- Tasks added or removed, counted per statement (one upsert per state however many rows).
+    create function taskdeck_task_counts_rows() returns trigger language plpgsql
+    set search_path from current as $$
+    begin
+        if tg_op = 'INSERT' then
+            insert into taskdeck_task_counts (slot, state, n)
+            select pg_backend_pid(), case when paused then 2 when next_fire is null then 3 else 0 end,
+                count(*)
+            from came group by 2
+            on conflict (slot, state) do update set n = taskdeck_task_counts.n + excluded.n;
+        elsif tg_op = 'DELETE' then
+            insert into taskdeck_task_counts (slot, state, n)
+            select pg_backend_pid(), case when paused then 2 when next_fire is null then 3 else 0 end,
+                -count(*)
+            from gone group by 2
+            on conflict (slot, state) do update set n = taskdeck_task_counts.n + excluded.n;
+        else
+            delete from taskdeck_task_counts;
+        end if;
+        return null;
+    end $$;
     create trigger taskdeck_task_counts_change after update of paused, next_fire on taskdeck_tasks
         for each row when (old.paused is distinct from new.paused
             or (old.next_fire is null) is distinct from (new.next_fire is null))
         execute function taskdeck_task_counts_sync();
+    create trigger taskdeck_task_counts_add after insert on taskdeck_tasks
+        referencing new table as came for each statement
+        execute function taskdeck_task_counts_rows();
+    create trigger taskdeck_task_counts_remove after delete on taskdeck_tasks
+        referencing old table as gone for each statement
+        execute function taskdeck_task_counts_rows();
+    create trigger taskdeck_task_counts_clear after truncate on taskdeck_tasks
+        for each statement execute function taskdeck_task_counts_rows();
     lock table taskdeck_tasks in share row exclusive mode;
     insert into taskdeck_task_counts (slot, state, n)
     select 0, case when paused then 2 when next_fire is null then 3 else 0 end, count(*)
@@ -235,7 +258,15 @@ pub(crate) const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Creates or migrates the schema `schema`. Safe to run from many processes at once.
 pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Error> {
-    let mut tx = client.transaction().await.map_err(pg)?;
+    // Read committed whatever the server's default: a backfill under the table lock a
+    // migration takes must see every task committed before it (under repeatable read its
+    // snapshot would date from before the lock).
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(pg)?;
     tx.execute(
         "select pg_advisory_xact_lock(hashtext('taskdeck.migrate.' || $1::text))",
         &[&schema],
