@@ -29,7 +29,7 @@ impl Shared {
         let mut sorted = beat.jobs.clone();
         sorted.sort();
         *self.jobs.write().unwrap_or_else(|p| p.into_inner()) = sorted;
-        let c = self.client().await?;
+        let mut c = self.client().await?;
         let lease = self.lease.as_secs_f64();
         c.execute(
             "insert into taskdeck_instances (id, host, pid, started_at, heartbeat_at, running, jobs) \
@@ -65,7 +65,7 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|t| t.elapsed() >= self.lease);
         let reaped = if settled {
-            self.reap(&c).await?
+            self.reap(&mut c).await?
         } else {
             Vec::new()
         };
@@ -148,16 +148,19 @@ impl Shared {
     }
 
     /// Records runs whose lease lapsed and whose instance stopped heartbeating as interrupted,
-    /// freeing their `max_instances` slots.
+    /// freeing their `max_instances` slots. Their tasks are locked in id order before their
+    /// `running` is lowered, the order begin and end batches take task rows in, so a reap
+    /// cannot deadlock with them.
     pub(super) async fn reap(
         &self,
-        c: &deadpool_postgres::Object,
+        c: &mut deadpool_postgres::Object,
     ) -> Result<Vec<RunRecord>, Error> {
         let stale = self.lease.as_secs_f64();
-        let rows = c
+        let tx = c.transaction().await.map_err(pg)?;
+        let rows = tx
             .query(
                 &format!(
-                    "with x as (update taskdeck_runs r set status = 'interrupted', \
+                    "update taskdeck_runs r set status = 'interrupted', \
                        finished_at = now(), lease_until = null, \
                        error = 'instance ' || coalesce(r.instance_id, '?') || \
                          ' stopped renewing its lease (it died or lost the database)', \
@@ -166,16 +169,35 @@ impl Shared {
                      where r.status = 'running' and r.lease_until < now() \
                        and not exists (select 1 from taskdeck_instances i \
                          where i.id = r.instance_id and i.heartbeat_at > now() - make_interval(secs => $1)) \
-                     returning r.*), \
-                   t as (update taskdeck_tasks set running = greatest(running - c.n, 0) \
-                     from (select task_id, count(*)::int as n from x group by task_id) c \
-                     where taskdeck_tasks.id = c.task_id) \
-                   select {RUN_COLS} from x"
+                     returning {RUN_COLS}"
                 ),
                 &[&stale],
             )
             .await
             .map_err(pg)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut per_task: BTreeMap<String, i32> = BTreeMap::new();
+        for row in &rows {
+            *per_task.entry(row.get(1)).or_default() += 1;
+        }
+        let ids: Vec<&str> = per_task.keys().map(String::as_str).collect();
+        let counts: Vec<i32> = per_task.values().copied().collect();
+        tx.query(
+            "select 1 from taskdeck_tasks where id = any($1) order by id for update",
+            &[&ids],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "update taskdeck_tasks t set running = greatest(t.running - c.n, 0) \
+             from unnest($1::text[], $2::int[]) as c(id, n) where t.id = c.id",
+            &[&ids, &counts],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
         let reaped = rows
             .iter()
             .map(Self::run_row)
