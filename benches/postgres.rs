@@ -11,6 +11,8 @@
 //!    audit page over a full log (11,000 entries); median and p99 of 200 calls each, after
 //!    `vacuum (analyze)` (the steady state autovacuum keeps).
 //!
+//! Each part drops its schema at the end (`TASKDECK_BENCH_KEEP=1` keeps them).
+//!
 //! `cargo bench --features postgres --bench postgres`
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
@@ -147,6 +149,7 @@ async fn burst(url: &str) {
     for s in &rs {
         s.shutdown(Duration::from_secs(10)).await;
     }
+    drop_schema(url, &schema).await;
 }
 
 async fn sustained(url: &str) {
@@ -196,6 +199,7 @@ async fn sustained(url: &str) {
     for s in &rs {
         s.shutdown(Duration::from_secs(10)).await;
     }
+    drop_schema(url, &schema).await;
 }
 
 async fn queries(url: &str) {
@@ -452,6 +456,24 @@ async fn queries(url: &str) {
         })
         .await;
     }
+    drop(s);
+    drop_schema(url, &schema).await;
+}
+
+/// Drops a bench's schema (a million runs take gigabytes), unless `TASKDECK_BENCH_KEEP` is
+/// set to look at it afterwards.
+async fn drop_schema(url: &str, schema: &str) {
+    if std::env::var_os("TASKDECK_BENCH_KEEP").is_some() {
+        println!("kept schema {schema}");
+        return;
+    }
+    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.batch_execute(&format!("drop schema \"{schema}\" cascade"))
+        .await
+        .unwrap();
 }
 
 /// Calls `f` `calls` times and prints the median and p99 as a table row.

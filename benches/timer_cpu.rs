@@ -60,6 +60,13 @@ fn main() {
                     .await
                     .unwrap();
                 measure(rate, None, "PostgreSQL", |b| b.store(store)).await;
+                let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                db.batch_execute(&format!("drop schema \"{schema}\" cascade"))
+                    .await
+                    .unwrap();
             });
         }
     }

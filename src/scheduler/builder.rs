@@ -124,7 +124,7 @@ impl SchedulerBuilder {
     /// once regardless; run-now does not wait for the timer at all. The slack does not count
     /// against a task's [`crate::Task::misfire_grace`].
     ///
-    /// Each wake-up of a sleeping thread costs CPU (16 to 60 µs on a 2-core VM); at 1,000
+    /// Each wake-up of a sleeping thread costs CPU (16 to 74 µs on a 2-core VM); at 1,000
     /// fires a second, 3 ms of slack wakes once for every three fires. See `benches/timer_cpu.rs`.
     ///
     /// Tests that step a [`ManualClock`](crate::ManualClock) by less than the slack see a

@@ -19,9 +19,10 @@ const CLAIM_BATCH: usize = 64;
 /// of 1,000 start later: median 4.2 to 5.8 ms).
 const SHARED_CLAIM_BATCH: usize = 256;
 /// Default [`crate::SchedulerBuilder::timer_slack`]. At 1,000 fires a second on the memory
-/// store (`benches/timer_cpu.rs`, 2-core VM): no slack cost 30.2 µs of CPU per fire with p99
-/// lateness 2.0 ms; 2 ms, 20.5 µs and 3.1 ms; 3 ms, 18.6 µs and 4.1 ms; 4 ms, 14.7 µs and
-/// 5.1 ms.
+/// store (`benches/timer_cpu.rs`, 2-core VM), one run of each: no slack cost 30.2 µs of CPU
+/// per fire with p99 lateness 2.0 ms; 2 ms, 20.5 µs and 3.1 ms; 3 ms, 18.6 µs and 4.1 ms;
+/// 4 ms, 14.7 µs and 5.1 ms (over a 5 ms bound). Over nine runs, 3 ms against none: median
+/// 19.8 against 24.1 µs.
 pub(crate) const DEFAULT_SLACK: Duration = Duration::from_millis(3);
 /// The largest slack the builder accepts: past a few milliseconds it saves no CPU worth the
 /// lateness.
