@@ -23,6 +23,9 @@ use jiff::Timestamp;
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/pg.rs"]
+mod pg;
+use pg::drop_schema;
 use taskdeck::store::*;
 use taskdeck::*;
 
@@ -458,22 +461,6 @@ async fn queries(url: &str) {
     }
     drop(s);
     drop_schema(url, &schema).await;
-}
-
-/// Drops a bench's schema (a million runs take gigabytes), unless `TASKDECK_BENCH_KEEP` is
-/// set to look at it afterwards.
-async fn drop_schema(url: &str, schema: &str) {
-    if std::env::var_os("TASKDECK_BENCH_KEEP").is_some() {
-        println!("kept schema {schema}");
-        return;
-    }
-    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    db.batch_execute(&format!("drop schema \"{schema}\" cascade"))
-        .await
-        .unwrap();
 }
 
 /// Calls `f` `calls` times and prints the median and p99 as a table row.

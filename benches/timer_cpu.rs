@@ -17,6 +17,9 @@ use std::time::Duration;
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[cfg(feature = "postgres")]
+#[path = "support/pg.rs"]
+mod pg;
 #[path = "support/lateness.rs"]
 mod support;
 
@@ -60,13 +63,7 @@ fn main() {
                     .await
                     .unwrap();
                 measure(rate, None, "PostgreSQL", |b| b.store(store)).await;
-                let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(conn);
-                db.batch_execute(&format!("drop schema \"{schema}\" cascade"))
-                    .await
-                    .unwrap();
+                pg::drop_schema(&url, &schema).await;
             });
         }
     }

@@ -217,6 +217,23 @@ impl Shared {
         Ok(reaped)
     }
 
+    /// Takes this schema's lock for `what` until the end of `tx`, unless another replica
+    /// holds it: then `false`, and that one does the work.
+    async fn first_to(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        what: &str,
+    ) -> Result<bool, Error> {
+        Ok(tx
+            .query_one(
+                "select pg_try_advisory_xact_lock(hashtext('taskdeck.' || $1::text || '.' || $2::text))",
+                &[&what, &self.schema],
+            )
+            .await
+            .map_err(pg)?
+            .get(0))
+    }
+
     /// Moves the task counts each server backend kept (`taskdeck_task_counts`, one row per
     /// backend and state) into slot 0, so that the overview sums a few rows. A row whose
     /// backend is writing it right now is left for the next fold, so this never waits for a
@@ -224,15 +241,7 @@ impl Shared {
     pub(super) async fn fold_task_counts(&self) -> Result<(), Error> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let locked: bool = tx
-            .query_one(
-                "select pg_try_advisory_xact_lock(hashtext('taskdeck.fold.' || $1::text))",
-                &[&self.schema],
-            )
-            .await
-            .map_err(pg)?
-            .get(0);
-        if !locked {
+        if !self.first_to(&tx, "fold").await? {
             return Ok(());
         }
         tx.execute(
@@ -258,15 +267,7 @@ impl Shared {
         }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let locked: bool = tx
-            .query_one(
-                "select pg_try_advisory_xact_lock(hashtext('taskdeck.prune.' || $1::text))",
-                &[&self.schema],
-            )
-            .await
-            .map_err(pg)?
-            .get(0);
-        if !locked {
+        if !self.first_to(&tx, "prune").await? {
             return Ok(());
         }
         let per_task = self.history.per_task as i64;
