@@ -121,8 +121,8 @@
 //! granularity, rounded up), so a fire starts about a millisecond after its time. Fires closer
 //! together than [`SchedulerBuilder::timer_slack`] (3 ms) share a wake-up, each at most that
 //! much later, which saves a wake-up's CPU when many tasks fire each second; adding or changing a
-//! task wakes the timer at once, and run-now does not wait for it. The slack does not count
-//! against a task's misfire grace.
+//! task wakes the timer at once, and run-now does not wait for it. A task's misfire grace is
+//! extended by the slack.
 //!
 //! ## Run outcomes
 //! [`RunStatus`]: succeeded, failed (the job returned `Err`), panicked (caught), timed out,

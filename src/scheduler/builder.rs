@@ -115,16 +115,18 @@ impl SchedulerBuilder {
     /// How late a fire may start so that it shares a wake-up with the fires just before it.
     /// Default 3 ms, at most 100 ms; zero wakes for every fire on its own.
     ///
-    /// After each wake-up the timer sleeps at least this long, then starts everything that
+    /// After a tick that was not a full batch, the timer sleeps until the next fire is due or
+    /// until this long after the tick began, whichever is later, then starts everything that
     /// came due meanwhile. A fire that comes due more than `slack` after the last wake-up
     /// still wakes the timer on time, so sparse schedules start as promptly as before; only
     /// fires closer together than `slack` are grouped, each up to `slack` later than it would
     /// otherwise start (which is about a millisecond after its time: tokio's timer rounds up).
     /// Adding, changing or resuming a task and a shared store's notices wake the timer at
-    /// once regardless; run-now does not wait for the timer at all. The slack does not count
-    /// against a task's [`crate::Task::misfire_grace`].
+    /// once regardless; run-now does not wait for the timer at all. A task's
+    /// [`crate::Task::misfire_grace`] is extended by the slack.
     ///
-    /// Each wake-up of a sleeping thread costs CPU (16 to 74 µs on a 2-core VM); at 1,000
+    /// Each wake-up of a sleeping thread costs CPU (16 to 51 µs on a 2-core VM, up to 74 µs
+    /// for a tokio task); at 1,000
     /// fires a second, 3 ms of slack wakes once for every three fires. See `benches/timer_cpu.rs`.
     ///
     /// Tests that step a [`ManualClock`](crate::ManualClock) by less than the slack see a

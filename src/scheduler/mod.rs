@@ -811,8 +811,9 @@ impl Scheduler {
         tracing::info!("scheduler stopped");
     }
 
-    /// Waits until the timer loop has handled everything due at the clock's current reading
-    /// and no fire is being handled. Meant for tests with a [`ManualClock`]: advance the clock,
+    /// Waits until the timer loop is asleep until after the clock's current reading and no
+    /// fire is being handled: everything due has been handled, except fires the timer slack
+    /// holds back (below). Meant for tests with a [`ManualClock`]: advance the clock,
     /// then `settled().await`, then look. Returns at once when the scheduler is not running.
     ///
     /// A fire due within [`SchedulerBuilder::timer_slack`] of the timer's last wake-up waits

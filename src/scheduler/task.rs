@@ -212,8 +212,9 @@ impl Task {
     }
 
     /// Grace period for late fires (default 60 s): a fire that starts later than this is
-    /// recorded as missed. The timer slack ([`crate::SchedulerBuilder::timer_slack`]) is not
-    /// counted as late.
+    /// recorded as missed. The grace is extended by the timer slack
+    /// ([`crate::SchedulerBuilder::timer_slack`], 3 ms by default), whatever made the fire
+    /// late.
     pub fn misfire_grace(mut self, grace: Duration) -> Task {
         self.options.misfire_grace = grace;
         self

@@ -64,8 +64,17 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|t| t.elapsed() >= self.lease);
+        // A failed reap (a deadlock the server broke, a lost connection) rolled back: the
+        // next beat reaps again. It must not count as a failed beat, which would hold reaping
+        // off for a whole lease.
         let reaped = if settled {
-            self.reap(&mut c).await?
+            match self.reap(&mut c).await {
+                Ok(reaped) => reaped,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reaping a stopped replica's runs failed; the next beat tries again");
+                    Vec::new()
+                }
+            }
         } else {
             Vec::new()
         };
@@ -77,9 +86,13 @@ impl Shared {
             }
             due
         };
+        // Runs reaped above are committed: they go back to the caller whatever the prune
+        // does, or nobody would ever report them.
         if prune {
             drop(c);
-            self.prune().await?;
+            if let Err(e) = self.prune().await {
+                tracing::warn!(error = %e, "pruning history failed; the next prune tries again");
+            }
         }
         Ok(reaped)
     }
@@ -148,15 +161,19 @@ impl Shared {
     }
 
     /// Records runs whose lease lapsed and whose instance stopped heartbeating as interrupted,
-    /// freeing their `max_instances` slots. Their tasks are locked in id order before their
-    /// `running` is lowered, the order begin and end batches take task rows in, so a reap
-    /// cannot deadlock with them.
+    /// freeing their `max_instances` slots. One replica reaps at a time. Their tasks are
+    /// locked in id order before their `running` is lowered, the order begin and end
+    /// batches take task rows in, so a reap cannot deadlock with them. The runs' notices are
+    /// sent in the same transaction: reaped, lowered and told all commit together.
     pub(super) async fn reap(
         &self,
         c: &mut deadpool_postgres::Object,
     ) -> Result<Vec<RunRecord>, Error> {
         let stale = self.lease.as_secs_f64();
         let tx = c.transaction().await.map_err(pg)?;
+        if !self.first_to(&tx, "reap").await? {
+            return Ok(Vec::new());
+        }
         let rows = tx
             .query(
                 &format!(
@@ -178,14 +195,18 @@ impl Shared {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut per_task: BTreeMap<String, i32> = BTreeMap::new();
-        for row in &rows {
-            *per_task.entry(row.get(1)).or_default() += 1;
+        let reaped = rows
+            .iter()
+            .map(Self::run_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut per_task: BTreeMap<&str, i32> = BTreeMap::new();
+        for run in &reaped {
+            *per_task.entry(&run.task_id).or_default() += 1;
         }
-        let ids: Vec<&str> = per_task.keys().map(String::as_str).collect();
+        let ids: Vec<&str> = per_task.keys().copied().collect();
         let counts: Vec<i32> = per_task.values().copied().collect();
         tx.query(
-            "select 1 from taskdeck_tasks where id = any($1) order by id for update",
+            "select 1 from taskdeck_tasks where id = any($1) order by id for no key update",
             &[&ids],
         )
         .await
@@ -197,22 +218,27 @@ impl Shared {
         )
         .await
         .map_err(pg)?;
-        tx.commit().await.map_err(pg)?;
-        let reaped = rows
+        let payloads: Vec<String> = reaped
             .iter()
-            .map(Self::run_row)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|run| {
+                self.notice(&Event::RunFinished {
+                    run_id: run.id,
+                    task_id: run.task_id.clone(),
+                    status: run.status,
+                    duration_ms: run.duration_ms(),
+                })
+            })
+            .collect();
+        tx.execute(
+            "select pg_notify($1, p) from unnest($2::text[]) as p",
+            &[&self.channel, &payloads],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        drop(per_task);
         for run in &reaped {
             self.count(run);
-            let payload = self.notice(&Event::RunFinished {
-                run_id: run.id,
-                task_id: run.task_id.clone(),
-                status: run.status,
-                duration_ms: run.duration_ms(),
-            });
-            c.execute("select pg_notify($1, $2)", &[&self.channel, &payload])
-                .await
-                .map_err(pg)?;
         }
         Ok(reaped)
     }
