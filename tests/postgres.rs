@@ -64,6 +64,17 @@ async fn replica_with_audit(url: &str, schema: &str) -> (Scheduler, Arc<dyn Audi
     (Scheduler::builder().store(store).build().unwrap(), audit)
 }
 
+/// A replica that keeps `history` and prunes (and folds the task counts) every 100 ms.
+async fn pruning_replica(url: &str, schema: &str, history: HistoryLimits) -> Scheduler {
+    let store = builder(url, schema)
+        .history(history)
+        .prune_every(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    Scheduler::builder().store(store).build().unwrap()
+}
+
 /// Raw SQL access for checks the API does not offer.
 async fn sql(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -934,16 +945,7 @@ async fn counts_agree(
 async fn overview_counts_equal_a_full_count() {
     let Some(url) = url() else { return };
     let schema = schema("counts");
-    let a = Scheduler::builder()
-        .store(
-            builder(&url, &schema)
-                .prune_every(Duration::from_millis(100))
-                .connect()
-                .await
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let a = pruning_replica(&url, &schema, HistoryLimits::default()).await;
     let b = replica(&url, &schema).await;
     let release = Arc::new(tokio::sync::Notify::new());
     for s in [&a, &b] {
@@ -1258,16 +1260,11 @@ async fn max_instances_holds_across_replicas() {
 async fn each_task_keeps_its_newest_runs_prune_after_prune() {
     let Some(url) = url() else { return };
     let schema = schema("prunetask");
-    let store = builder(&url, &schema)
-        .history(HistoryLimits {
-            per_task: 2,
-            total: 1000,
-        })
-        .prune_every(Duration::from_millis(100))
-        .connect()
-        .await
-        .unwrap();
-    let s = Scheduler::builder().store(store).build().unwrap();
+    let limits = HistoryLimits {
+        per_task: 2,
+        total: 1000,
+    };
+    let s = pruning_replica(&url, &schema, limits).await;
     s.register("quick", |_ctx: TaskContext| async { Ok(()) });
     for id in ["busy", "calm"] {
         s.add(Task::new(id, "quick").every(Duration::from_secs(3600)))
@@ -1332,16 +1329,11 @@ async fn each_task_keeps_its_newest_runs_prune_after_prune() {
 async fn history_is_pruned_in_the_database() {
     let Some(url) = url() else { return };
     let schema = schema("prune");
-    let store = builder(&url, &schema)
-        .history(HistoryLimits {
-            per_task: 3,
-            total: 5,
-        })
-        .prune_every(Duration::from_millis(100))
-        .connect()
-        .await
-        .unwrap();
-    let s = Scheduler::builder().store(store).build().unwrap();
+    let limits = HistoryLimits {
+        per_task: 3,
+        total: 5,
+    };
+    let s = pruning_replica(&url, &schema, limits).await;
     s.register("quick", |_ctx: TaskContext| async { Ok(()) });
     for id in ["p1", "p2", "p3"] {
         s.add(Task::new(id, "quick").every(Duration::from_secs(3600)))

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::history::{RunId, RunStatus};
+use super::history::{RunId, RunRecord, RunStatus};
 
 /// Something that changed in the scheduler.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,6 +86,16 @@ pub enum Event {
 }
 
 impl Event {
+    /// The news that run `rec` ended.
+    pub(crate) fn finished(rec: &RunRecord) -> Event {
+        Event::RunFinished {
+            run_id: rec.id,
+            task_id: rec.task_id.clone(),
+            status: rec.status,
+            duration_ms: rec.duration_ms(),
+        }
+    }
+
     /// The event's type name, as in its JSON `type` field (`task_added`, `run_finished`, …).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -197,12 +197,7 @@ impl Inner {
     }
 
     pub(crate) fn emit_finished(&self, rec: &RunRecord) {
-        self.events.send(Event::RunFinished {
-            run_id: rec.id,
-            task_id: rec.task_id.clone(),
-            status: rec.status,
-            duration_ms: rec.duration_ms(),
-        });
+        self.events.send(Event::finished(rec));
     }
 
     /// Spawns `fut`, counting it in flight until it ends.

@@ -508,12 +508,7 @@ async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, log
             error = rec.error.as_deref(), "run did not succeed"),
     }
     // Store first, then tell: a subscriber that reacts by reading the run sees it finished.
-    let event = Event::RunFinished {
-        run_id: rec.id,
-        task_id: rec.task_id.clone(),
-        status: rec.status,
-        duration_ms: rec.duration_ms(),
-    };
+    let event = Event::finished(&rec);
     let failed = rec.status.is_failure().then(|| rec.clone());
     store_finish(inner, rec).await;
     inner.events.send(event);

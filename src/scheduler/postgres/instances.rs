@@ -203,8 +203,7 @@ impl Shared {
         for run in &reaped {
             *per_task.entry(&run.task_id).or_default() += 1;
         }
-        let ids: Vec<&str> = per_task.keys().copied().collect();
-        let counts: Vec<i32> = per_task.values().copied().collect();
+        let (ids, counts): (Vec<&str>, Vec<i32>) = per_task.into_iter().unzip();
         tx.query(
             "select 1 from taskdeck_tasks where id = any($1) order by id for no key update",
             &[&ids],
@@ -220,14 +219,7 @@ impl Shared {
         .map_err(pg)?;
         let payloads: Vec<String> = reaped
             .iter()
-            .map(|run| {
-                self.notice(&Event::RunFinished {
-                    run_id: run.id,
-                    task_id: run.task_id.clone(),
-                    status: run.status,
-                    duration_ms: run.duration_ms(),
-                })
-            })
+            .map(|run| self.notice(&Event::finished(run)))
             .collect();
         tx.execute(
             "select pg_notify($1, p) from unnest($2::text[]) as p",
@@ -236,7 +228,6 @@ impl Shared {
         .await
         .map_err(pg)?;
         tx.commit().await.map_err(pg)?;
-        drop(per_task);
         for run in &reaped {
             self.count(run);
         }

@@ -282,12 +282,7 @@ impl Shared {
         run: &RunRecord,
     ) -> Result<Option<String>, tokio_postgres::Error> {
         let logs = serde_json::to_value(&run.logs).unwrap_or(Value::Null);
-        let payload = self.notice(&Event::RunFinished {
-            run_id: run.id,
-            task_id: run.task_id.clone(),
-            status: run.status,
-            duration_ms: run.duration_ms(),
-        });
+        let payload = self.notice(&Event::finished(run));
         let row = c
             .query_opt(
                 stmt,
