@@ -1,7 +1,7 @@
 //! What the framework adapters cost: the same page (a task's detail) answered directly,
 //! through axum's `nest_service`, and through an actix-web scope, all in-process.
 //!
-//! `cargo bench --bench adapters --features axum,actix`
+//! `cargo bench -p taskdeck-benches --bench adapters`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Memory per idle task: heap bytes held by the scheduler per added task, measured with a
 //! counting allocator, for interval and cron tasks with `null` args.
 //!
-//! `cargo bench --bench footprint`
+//! `cargo bench -p taskdeck-benches --bench footprint`
 
 #![allow(clippy::print_stdout, unsafe_code)]
 

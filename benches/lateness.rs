@@ -1,7 +1,7 @@
 //! Fire lateness: 1,000 interval tasks due every second on the real clock; prints the median
 //! and p99 of (actual start − scheduled time) over the runs of a few seconds.
 //!
-//! `cargo bench --bench lateness` (runs about 6 seconds)
+//! `cargo bench -p taskdeck-benches --bench lateness` (runs about 6 seconds)
 
 #![allow(clippy::print_stdout)]
 

@@ -13,7 +13,7 @@
 //!
 //! Each part drops its schema at the end (`TASKDECK_BENCH_KEEP=1` keeps them).
 //!
-//! `cargo bench --features postgres --bench postgres`
+//! `cargo bench -p taskdeck-benches --bench postgres`
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::sync::{Arc, Mutex};

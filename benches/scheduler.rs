@@ -1,6 +1,6 @@
 //! Scheduler benches: adding tasks, and listing a filtered, sorted page over many tasks.
 //!
-//! `cargo bench --bench scheduler`
+//! `cargo bench -p taskdeck-benches --bench scheduler`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! and never reads; the process's resident size is printed before and after 5,000 further
 //! events, to show a stalled reader costs a bounded amount.
 //!
-//! `cargo bench --bench sse` (needs about 2,100 file descriptors)
+//! `cargo bench -p taskdeck-benches --bench sse` (needs about 2,100 file descriptors)
 #![allow(clippy::print_stdout)]
 
 use std::time::{Duration, Instant};

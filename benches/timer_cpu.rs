@@ -5,7 +5,7 @@
 //! Each rate runs with the default timer slack (fires closer together than 3 ms share a
 //! wake-up) and with none. The floor rows are what one wake-up costs with no scheduler.
 //!
-//! `cargo bench --bench timer_cpu` (runs about 50 seconds). With `--features postgres` and a
+//! `cargo bench -p taskdeck-benches --bench timer_cpu` (runs about 50 seconds). With a
 //! server at `TASKDECK_TEST_DATABASE_URL` it also measures one replica on the PostgreSQL
 //! store. Linux: CPU time is the sum of
 //! the threads' run time in `/proc/self/task/*/schedstat`, in nanoseconds.

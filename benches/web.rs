@@ -2,7 +2,7 @@
 //! and router (`/health`); the tasks page, its JSON twin and the overview at 1,000 and
 //! 100,000 tasks, and the tasks page with its rows written afresh; a task page with 100 and 10,000 runs of history; session verification.
 //!
-//! `cargo bench --bench web`
+//! `cargo bench -p taskdeck-benches --bench web`
 
 use std::hint::black_box;
 use std::time::Duration;

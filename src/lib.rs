@@ -174,6 +174,74 @@
 //! The crate logs through `tracing`: task changes and lifecycle at `info`, failed runs at
 //! `warn`, panics and store failures at `error`, each fire at `debug`.
 #![doc = include_str!("url-map.md")]
+// Items of features that are off in this build: their links in the docs above go to docs.rs,
+// which documents every feature, so that rustdoc resolves every link with any feature set
+// (scripts/test checks each one with warnings as errors).
+#![doc = ""]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`Dashboard`]: https://docs.rs/taskdeck/latest/taskdeck/struct.Dashboard.html"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`DashboardBuilder::trust_proxy`]: https://docs.rs/taskdeck/latest/taskdeck/struct.DashboardBuilder.html#method.trust_proxy"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`DashboardBuilder::prefix`]: https://docs.rs/taskdeck/latest/taskdeck/struct.DashboardBuilder.html#method.prefix"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`DashboardBuilder::auth`]: https://docs.rs/taskdeck/latest/taskdeck/struct.DashboardBuilder.html#method.auth"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`DashboardBuilder::also`]: https://docs.rs/taskdeck/latest/taskdeck/struct.DashboardBuilder.html#method.also"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`DashboardBuilder::secret`]: https://docs.rs/taskdeck/latest/taskdeck/struct.DashboardBuilder.html#method.secret"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`MountedAt`]: https://docs.rs/taskdeck/latest/taskdeck/struct.MountedAt.html"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`AuthBackend`]: https://docs.rs/taskdeck/latest/taskdeck/trait.AuthBackend.html"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`ProxyHeaderBackend`]: https://docs.rs/taskdeck/latest/taskdeck/struct.ProxyHeaderBackend.html"
+)]
+#![cfg_attr(
+    not(feature = "dashboard"),
+    doc = "[`Role`]: https://docs.rs/taskdeck/latest/taskdeck/enum.Role.html"
+)]
+#![cfg_attr(
+    not(feature = "password"),
+    doc = "[`PasswordBackend`]: https://docs.rs/taskdeck/latest/taskdeck/struct.PasswordBackend.html"
+)]
+#![cfg_attr(
+    not(feature = "password"),
+    doc = "[`PasswordBackend::hash`]: https://docs.rs/taskdeck/latest/taskdeck/struct.PasswordBackend.html#method.hash"
+)]
+#![cfg_attr(
+    not(feature = "password"),
+    doc = "[`PasswordBackend::verify_with`]: https://docs.rs/taskdeck/latest/taskdeck/struct.PasswordBackend.html#method.verify_with"
+)]
+#![cfg_attr(
+    not(feature = "jwt"),
+    doc = "[`JwtBackend`]: https://docs.rs/taskdeck/latest/taskdeck/struct.JwtBackend.html"
+)]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`store::PostgresStore`]: https://docs.rs/taskdeck/latest/taskdeck/store/struct.PostgresStore.html"
+)]
+#![cfg_attr(
+    not(feature = "tracing-layer"),
+    doc = "[`RunLogLayer`]: https://docs.rs/taskdeck/latest/taskdeck/struct.RunLogLayer.html"
+)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -82,7 +82,8 @@ fn src() -> PathBuf {
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in fs::read_dir(dir).expect("read src") {
         let path = entry.expect("dir entry").path();
-        if path.is_dir() {
+        // src/bin holds programs of their own (crates that use the library), not modules.
+        if path.is_dir() && path != src().join("bin") {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);

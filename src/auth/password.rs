@@ -92,8 +92,9 @@ impl PasswordBackend {
     /// A backend with the users of a list: one `name:phc-hash:role` entry per line (or
     /// separated by spaces, so one environment variable can hold several); blank lines and
     /// lines starting with `#` are skipped. Hashes are PHC strings (argon2, from
-    /// [`PasswordBackend::hash`] or `cargo run --example hash_password`); a plaintext
-    /// password is refused. Errors name the entry and user, never the hash.
+    /// [`PasswordBackend::hash`] or the `taskdeck-password` program, which
+    /// `cargo install taskdeck --bin taskdeck-password` installs); a plaintext password is
+    /// refused. Errors name the entry and user, never the hash.
     ///
     /// ```
     /// use taskdeck::PasswordBackend;
@@ -128,7 +129,7 @@ impl PasswordBackend {
                 .map_err(|e| format!("user entry {n} ({name}): {e}"))?;
             if !hash.starts_with('$') || PasswordHash::new(hash).is_err() {
                 return Err(format!(
-                    "user entry {n} ({name}): the password must be a PHC hash such as $argon2id$v=19$…, not plaintext; make one with `cargo run --example hash_password`"
+                    "user entry {n} ({name}): the password must be a PHC hash such as $argon2id$v=19$…, not plaintext; make one with `taskdeck-password` (cargo install taskdeck --bin taskdeck-password) or PasswordBackend::hash"
                 ));
             }
             if backend.read_users().contains_key(name) {

@@ -1,13 +1,16 @@
 // End-to-end flows in headless Chromium (Debian's /usr/bin/chromium), driven with
 // playwright-core, against the demo example served under /ops/jobs.
 //
-//   cargo build --example demo && node tests/browser/run.mjs
+//   cargo build --all-features --example demo --example oidc_provider && node tests/browser/run.mjs
+//
+// (`scripts/test` does this, with everything else CI runs.) The demo and the provider must be
+// built with the `oidc` feature: the suite signs in through the provider.
 //
 // Playwright starts Chromium with a fresh temporary profile (its own --user-data-dir).
 // Fails on any failed check, console error or CSP violation. Screenshots of every page at
 // desktop and phone widths, light and dark, go to target/browser-artifacts/ (not committed).
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +21,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
 const demoBin = join(targetDir, "debug", "examples", "demo");
 const providerBin = join(targetDir, "debug", "examples", "oidc_provider");
+for (const [bin, name] of [[demoBin, "demo"], [providerBin, "oidc_provider"]]) {
+  if (!existsSync(bin)) {
+    console.error(`${bin} is missing: build it with\n  cargo build --all-features --example demo --example oidc_provider`);
+    process.exit(1);
+  }
+}
 const artifacts = join(targetDir, "browser-artifacts");
 mkdirSync(artifacts, { recursive: true });
 const axeSource = readFileSync(join(root, "tests", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8");
@@ -43,6 +52,7 @@ async function waitFor(url, ms) {
       const r = await fetch(url);
       if (r.ok) return;
     } catch (_) { /* not up yet */ }
+    if (demoExited) throw new Error(`${demoExited} before ${url} answered`);
     if (Date.now() > deadline) throw new Error(`${url} did not answer within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -82,14 +92,28 @@ const demo = spawn(demoBin, [], {
     TASKDECK_LOGO_FILE: join(root, "tests", "browser", "logo.svg"),
     RUST_LOG: "error",
   },
-  // The demo's sample jobs fail and panic on purpose; their noise is not the test's.
-  stdio: ["ignore", "ignore", "ignore"],
+  // The demo's sample jobs fail and panic on purpose; their noise is not the test's, so it is
+  // kept (the last 64 KiB) and shown only when something fails.
+  stdio: ["ignore", "pipe", "pipe"],
 });
+let demoOutput = "";
+const keepOutput = (d) => {
+  demoOutput = (demoOutput + d).slice(-65536);
+};
+demo.stdout.on("data", keepOutput);
+demo.stderr.on("data", keepOutput);
+let demoExited = null;
+demo.on("exit", (code, signal) => {
+  demoExited = `the demo exited (${signal || `code ${code}`})`;
+});
+function showDemoOutput() {
+  console.log(`\n--- the demo's output (last 64 KiB) ---\n${demoOutput.trimEnd()}\n--- end of the demo's output ---`);
+}
 process.on("exit", () => demo.kill("SIGTERM"));
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
   ],
 });
@@ -508,6 +532,8 @@ try {
     assert.equal(await p.inputValue("#every"), "90m", "what was typed stays");
     await nojs.close();
   });
+} catch (e) {
+  problems.push(`the suite stopped: ${e.message}`);
 } finally {
   await browser.close();
   demo.kill("SIGTERM");
@@ -515,6 +541,7 @@ try {
 }
 
 if (problems.length) {
+  showDemoOutput();
   console.log(`\n${problems.length} problem(s):\n- ${problems.join("\n- ")}`);
 }
 console.log(`\n${passed} passed, ${problems.length} failed`);

@@ -17,8 +17,6 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs8::DecodePrivateKey as _;
-use rsa::traits::PublicKeyParts as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -187,13 +185,13 @@ fn params(s: &str) -> HashMap<String, String> {
 
 pub(crate) fn jwk(index: usize) -> Value {
     let (kid, pem) = KEYS[index];
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
-    let public = key.to_public_key();
-    json!({
-        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
-        "n": B64.encode(public.n().to_bytes_be()),
-        "e": B64.encode(public.e().to_bytes_be()),
-    })
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let public =
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::RS256).unwrap();
+    let mut v = serde_json::to_value(public).unwrap();
+    v["kid"] = json!(kid);
+    v["use"] = json!("sig");
+    v
 }
 
 async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {

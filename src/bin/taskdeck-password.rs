@@ -1,10 +1,14 @@
-//! Makes an argon2id PHC hash of a password, for `PasswordBackend::user` or a user list
-//! (`PasswordBackend::from_list`, `from_file`, `from_env`).
+//! `taskdeck-password`: makes an argon2id PHC hash of a password, for `PasswordBackend::user`
+//! or a user list (`PasswordBackend::from_list`, `from_file`, `from_env`).
 //!
 //! ```text
-//! cargo run --example hash_password                 # prints the hash
-//! cargo run --example hash_password -- ada admin    # prints a list entry: ada:<hash>:admin
+//! cargo install taskdeck --bin taskdeck-password   # once, from crates.io
+//! taskdeck-password                                # prints the hash
+//! taskdeck-password ada admin                      # prints a list entry: ada:<hash>:admin
+//! cargo run --bin taskdeck-password -- ada admin   # the same, in taskdeck's repository
 //! ```
+//!
+//! In code, `PasswordBackend::hash(password)` returns the same hash.
 //!
 //! The password is read from standard input (one line; typed without echo on a terminal), so it
 //! stays out of the shell's history and the process list.
@@ -24,7 +28,7 @@ fn main() -> ExitCode {
             Ok(_) => return fail("the user name must not be empty or contain ':'"),
             Err(e) => return fail(&e),
         },
-        _ => return fail("usage: hash_password [<user> <viewer|operator|admin>]"),
+        _ => return fail("usage: taskdeck-password [<user> <viewer|operator|admin>]"),
     };
     let terminal = std::io::stdin().is_terminal();
     if terminal {
@@ -58,6 +62,6 @@ fn main() -> ExitCode {
 }
 
 fn fail(why: &str) -> ExitCode {
-    eprintln!("hash_password: {why}");
+    eprintln!("taskdeck-password: {why}");
     ExitCode::FAILURE
 }
