@@ -126,7 +126,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = with_sso(builder, &issuer)?;
     }
     let dashboard = builder.build()?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        format!("cannot listen on {addr}: {e}; set TASKDECK_ADDR to another address, e.g. 127.0.0.1:8001")
+    })?;
     let url = format!(
         "http://{}{}/",
         listener.local_addr()?,

@@ -245,6 +245,19 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// `Debug` for an error type writes its message, as `Display` does: an error returned from
+/// `fn main() -> Result<(), Box<dyn Error>>` is printed with `Debug`, and the message is what
+/// says how to fix it (a derived `Debug` showed `Prefix(PrefixError { … })` instead).
+macro_rules! debug_is_display {
+    ($t:ty) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(self, f)
+            }
+        }
+    };
+}
+
 #[cfg(feature = "dashboard")]
 mod adapters;
 #[cfg(feature = "actix")]

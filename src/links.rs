@@ -37,7 +37,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 pub struct MountPrefix(Option<Arc<str>>);
 
 /// Why a prefix was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PrefixError {
     prefix: String,
     reason: &'static str,
@@ -52,6 +52,8 @@ impl fmt::Display for PrefixError {
         )
     }
 }
+
+debug_is_display!(PrefixError);
 
 impl std::error::Error for PrefixError {}
 

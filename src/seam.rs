@@ -26,7 +26,7 @@ enum Kind {
 }
 
 /// A backend operation failed. The message is for people and says what to fix.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BackendError {
     kind: Kind,
     field: Option<&'static str>,
@@ -115,6 +115,8 @@ impl fmt::Display for BackendError {
         f.write_str(&self.message)
     }
 }
+
+debug_is_display!(BackendError);
 
 impl std::error::Error for BackendError {}
 

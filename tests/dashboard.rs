@@ -757,3 +757,105 @@ async fn event_stream_delivers_backend_events() {
         String::from_utf8_lossy(&buf).contains(r#"data: {"type":"task_paused","task_id":"alpha"}"#)
     );
 }
+
+/// A `tracing` writer into a shared buffer, to read what the dashboard logged.
+#[derive(Clone, Default)]
+struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logged {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logged {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A dashboard mounted under a path it was not told about (here: every request arrives with
+/// `/ops` in front of a dashboard built for `/`) says so once, with the fix; a stranger's 404
+/// page shows neither the navigation nor the scheduler's state.
+#[tokio::test(flavor = "current_thread")]
+async fn a_mount_it_was_not_told_about_is_logged_once_with_the_fix() {
+    let logged = Logged::default();
+    let writer = logged.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (s, _clock) = scheduler().await;
+    let d = Dashboard::builder(s.clone())
+        .auth(admin_login())
+        .secret(b"mount-hint-secret-0123456789abcdef!!")
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        http::Request::get(path)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let body = |r: http::Response<taskdeck::Body>| async move {
+        use http_body_util::BodyExt as _;
+        let b = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(b.to_vec()).unwrap()
+    };
+    // Scanners' paths that leave no route behind say nothing.
+    let r = d.handle(get("/wp-admin/setup.php")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(logged.text(), "");
+
+    let r = d.handle(get("/ops/tasks")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let page = body(r).await;
+    assert!(page.contains("There is no page at this address"), "{page}");
+    for hidden in [
+        "Scheduler:",
+        "nav-item",
+        "Overview",
+        "Pause all",
+        "Sign out",
+    ] {
+        assert!(
+            !page.contains(hidden),
+            "a stranger's 404 shows {hidden:?}: {page}"
+        );
+    }
+    let log = logged.text();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("looks mounted at \"/ops\""), "{log}");
+    assert!(log.contains("DashboardBuilder::prefix(\"/ops\")"), "{log}");
+    // Once: the next miss logs nothing more.
+    let r = d.handle(get("/ops/runs")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(logged.text().matches("looks mounted at").count(), 1);
+
+    // A dashboard that has answered at its own prefix does not guess afterwards.
+    let logged2 = Logged::default();
+    let writer2 = logged2.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer2.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let d = Dashboard::builder(s.clone())
+        .prefix("/dashboard")
+        .build()
+        .unwrap();
+    let r = d.handle(get("/dashboard/health")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = d.handle(get("/elsewhere/tasks")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        !logged2.text().contains("looks mounted at"),
+        "{}",
+        logged2.text()
+    );
+}

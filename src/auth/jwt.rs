@@ -14,7 +14,7 @@ use super::{AuthBackend, AuthFuture, LoginHelp, RequestParts, Role, User};
 const MIN_SECRET: usize = 32;
 
 /// A key that did not load.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct JwtError(String);
 
 impl fmt::Display for JwtError {
@@ -22,6 +22,8 @@ impl fmt::Display for JwtError {
         write!(f, "JWT key: {}", self.0)
     }
 }
+
+debug_is_display!(JwtError);
 
 impl std::error::Error for JwtError {}
 

@@ -46,8 +46,16 @@ impl Default for PasswordBackend {
 
 impl PasswordBackend {
     /// A backend with no users yet.
+    ///
+    /// In a debug build whose `argon2` is not optimized, each password check takes seconds:
+    /// the first backend made logs one warning that names the profile lines to add.
     pub fn new() -> PasswordBackend {
+        let began = std::time::Instant::now();
         let dummy = Self::hash("taskdeck dummy password").unwrap_or_default();
+        if let Some(warning) = slow_hash_warning(began.elapsed(), cfg!(debug_assertions)) {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| tracing::warn!("{warning}"));
+        }
         PasswordBackend {
             users: Arc::new(RwLock::new(HashMap::new())),
             verify: None,
@@ -302,6 +310,23 @@ fn check(phc: &str, password: &str) -> bool {
     hashed.is_ok() && password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
+/// Above this, one hash (what each sign-in costs) was made by unoptimized code: optimized it
+/// takes 20 to 60 ms, and under 150 ms on a busy machine; unoptimized, 1 to 2.5 s.
+const SLOW_HASH: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// The warning for a debug build whose password hashing is unoptimized, if this one is.
+fn slow_hash_warning(took: std::time::Duration, debug_build: bool) -> Option<String> {
+    (debug_build && took > SLOW_HASH).then(|| {
+        format!(
+            "one password hash took {} ms: argon2 is not optimized in this debug build, so every \
+             sign-in takes as long. Add to your Cargo.toml (profile settings of a dependency are \
+             not inherited): [profile.dev.package.argon2] opt-level = 3 and \
+             [profile.dev.package.blake2] opt-level = 3",
+            took.as_millis()
+        )
+    })
+}
+
 impl AuthBackend for PasswordBackend {
     fn kind(&self) -> &str {
         "password"
@@ -394,6 +419,30 @@ mod list_tests {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unoptimized_hash_in_a_debug_build_names_the_profile_lines() {
+        use std::time::Duration;
+        let w = super::slow_hash_warning(Duration::from_millis(2100), true).expect("a warning");
+        assert!(w.contains("2100 ms"), "{w}");
+        assert!(
+            w.contains("[profile.dev.package.argon2] opt-level = 3"),
+            "{w}"
+        );
+        assert!(
+            w.contains("[profile.dev.package.blake2] opt-level = 3"),
+            "{w}"
+        );
+        // Fast enough, or a release build (where the hint would not help): nothing.
+        assert_eq!(
+            super::slow_hash_warning(Duration::from_millis(60), true),
+            None
+        );
+        assert_eq!(
+            super::slow_hash_warning(Duration::from_millis(2100), false),
+            None
+        );
+    }
+
     use super::*;
 
     #[tokio::test]

@@ -3,14 +3,15 @@
 use std::fmt;
 
 /// A trigger that cannot be used: bad cron syntax, unknown zone, zero interval, …
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TriggerError {
     /// The cron expression did not parse.
     InvalidCron {
         /// The expression as given.
         expr: String,
-        /// What the parser objected to.
+        /// What is wrong: the field and the range it takes, or the number of fields, or
+        /// the parser's objection.
         reason: String,
     },
     /// The cron expression parses but never matches (for example the 31st of February).
@@ -46,11 +47,9 @@ pub enum TriggerError {
 impl fmt::Display for TriggerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TriggerError::InvalidCron { expr, reason } => write!(
-                f,
-                "invalid cron expression {expr:?}: {reason}; use 5 fields (minute hour day month \
-                 weekday) or 6 with seconds first, e.g. \"0 30 3 * * *\""
-            ),
+            TriggerError::InvalidCron { expr, reason } => {
+                write!(f, "invalid cron expression {expr:?}: {reason}")
+            }
             TriggerError::CronNeverFires { expr } => {
                 write!(f, "cron expression {expr:?} never matches a real date")
             }
@@ -76,10 +75,12 @@ impl fmt::Display for TriggerError {
     }
 }
 
+debug_is_display!(TriggerError);
+
 impl std::error::Error for TriggerError {}
 
 /// Why an operation on the scheduler failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// The task names a job that was never registered with [`crate::Scheduler::register`].
@@ -158,6 +159,8 @@ impl fmt::Display for Error {
         }
     }
 }
+
+debug_is_display!(Error);
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {

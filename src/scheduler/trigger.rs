@@ -183,7 +183,8 @@ pub(crate) fn cron_pattern(expr: &str) -> Result<Arc<CronPattern>, TriggerError>
     Ok(pattern)
 }
 
-/// Parses a cron expression of 5 or 6 fields (seconds optional) with croner.
+/// Parses a cron expression of 5 or 6 fields (seconds optional) with croner. A refusal says
+/// which field is wrong and what it takes, where that can be told.
 pub(crate) fn parse_cron(expr: &str) -> Result<Cron, TriggerError> {
     CronParser::builder()
         .seconds(Seconds::Optional)
@@ -191,8 +192,82 @@ pub(crate) fn parse_cron(expr: &str) -> Result<Cron, TriggerError> {
         .parse(expr.trim())
         .map_err(|e| TriggerError::InvalidCron {
             expr: expr.to_string(),
-            reason: e.to_string(),
+            reason: cron_refusal(expr.trim()).unwrap_or_else(|| {
+                format!(
+                    "{e}; write 5 fields ({FIELDS_5}) or 6 with seconds first, e.g. \"0 30 3 * * *\""
+                )
+            }),
         })
+}
+
+const FIELDS_5: &str = "minute hour day-of-month month day-of-week";
+
+/// Each field of a cron expression: its name and the numbers it takes.
+const CRON_FIELDS: [(&str, u32, u32); 6] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// What is wrong with a cron expression croner refused, when it is the number of fields or a
+/// number out of its field's range; `None` when it is something else.
+fn cron_refusal(expr: &str) -> Option<String> {
+    if expr.starts_with('@') {
+        return None;
+    }
+    let parts: Vec<&str> = expr.split_whitespace().collect();
+    let fields = match parts.len() {
+        5 => &CRON_FIELDS[1..],
+        6 => &CRON_FIELDS[..],
+        n => {
+            return Some(format!(
+                "it has {n} field{}; write 5 ({FIELDS_5}) or 6 with seconds first, e.g. \"0 30 3 * * *\"",
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+    };
+    for (i, (text, &(name, lo, hi))) in parts.iter().zip(fields).enumerate() {
+        for item in text.split(',') {
+            let (range, step) = match item.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (item, None),
+            };
+            if let Some(step) = step.and_then(|s| s.parse::<u32>().ok()) {
+                if step == 0 {
+                    return Some(format!(
+                        "the {name} field ({} of {}) is {text:?}: a step of 0 never advances; use /1 or more",
+                        ordinal(i + 1),
+                        parts.len()
+                    ));
+                }
+            }
+            for bound in range.split('-') {
+                let Ok(n) = bound.parse::<u32>() else {
+                    continue;
+                };
+                if n < lo || n > hi {
+                    return Some(format!(
+                        "the {name} field ({} of {}) is {text:?}: {n} is outside {lo}-{hi}",
+                        ordinal(i + 1),
+                        parts.len()
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn ordinal(n: usize) -> &'static str {
+    [
+        "the 1st", "the 2nd", "the 3rd", "the 4th", "the 5th", "the 6th",
+    ]
+    .get(n - 1)
+    .copied()
+    .unwrap_or("one")
 }
 
 /// Looks up an IANA zone in the bundled database.
@@ -377,6 +452,47 @@ fn describe(compiled: &Compiled) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cron_refusals_name_the_field_and_its_range() {
+        let reason = |expr: &str| match super::parse_cron(expr) {
+            Err(crate::TriggerError::InvalidCron { reason, .. }) => reason,
+            other => panic!("{expr:?} was not refused as invalid: {other:?}"),
+        };
+        assert_eq!(
+            reason("61 * * * *"),
+            "the minute field (the 1st of 5) is \"61\": 61 is outside 0-59"
+        );
+        assert_eq!(
+            reason("0 0 25 * * *"),
+            "the hour field (the 3rd of 6) is \"25\": 25 is outside 0-23"
+        );
+        assert_eq!(
+            reason("0 0 1-32 * *"),
+            "the day-of-month field (the 3rd of 5) is \"1-32\": 32 is outside 1-31"
+        );
+        assert_eq!(
+            reason("0 0 * 13 *"),
+            "the month field (the 4th of 5) is \"13\": 13 is outside 1-12"
+        );
+        assert_eq!(
+            reason("*/0 * * * *"),
+            "the minute field (the 1st of 5) is \"*/0\": a step of 0 never advances; use /1 or more"
+        );
+        let few = reason("* * *");
+        assert!(
+            few.starts_with("it has 3 fields; write 5 (minute hour"),
+            "{few}"
+        );
+        let many = reason("* * * * * * * *");
+        assert!(many.starts_with("it has 8 fields"), "{many}");
+        // Something else: croner's reason, with what the fields are.
+        let other = reason("0 0 * * FOO");
+        assert!(
+            other.contains("write 5 fields (minute hour day-of-month month day-of-week)"),
+            "{other}"
+        );
+    }
+
     use super::*;
 
     fn ts(s: &str) -> Timestamp {

@@ -22,7 +22,7 @@ use crate::seam::TaskBackend;
 use crate::views::assets::Assets;
 
 /// A setting [`DashboardBuilder::build`] refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The prefix is not a clean path.
@@ -70,6 +70,8 @@ impl fmt::Display for ConfigError {
         }
     }
 }
+
+debug_is_display!(ConfigError);
 
 impl std::error::Error for ConfigError {}
 
@@ -601,6 +603,7 @@ impl DashboardBuilder {
                 limits: self.limits,
                 fragments: Default::default(),
                 charts: std::sync::Mutex::new(None),
+                mount_checked: std::sync::atomic::AtomicBool::new(false),
             }),
             client: None,
         })

@@ -68,6 +68,9 @@ pub(crate) struct Shared {
     /// The overview's charts as last drawn, with what they were drawn from (the minute and
     /// the count of finished runs): drawn again only when a run finishes or a minute passes.
     pub(crate) charts: std::sync::Mutex<Option<KeptCharts>>,
+    /// Set once a request found a route, or once the warning about a mount the dashboard was
+    /// not told about was logged: either way that warning is not looked for again.
+    pub(crate) mount_checked: std::sync::atomic::AtomicBool,
 }
 
 /// The overview's charts as drawn, and what they were drawn from: (minute, finished runs).
@@ -347,11 +350,13 @@ fn unknown_status() -> SchedulerStatus {
 }
 
 /// The 404 page (or JSON) for an unknown path.
+/// The answer to a URL no route has. It comes before anyone is identified, so the page shows
+/// neither the navigation nor the scheduler's state: a stranger learns nothing from it.
 pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp {
     if json {
         return json_error(StatusCode::NOT_FOUND, "not_found", "no such URL", None);
     }
-    let st = read_status(&*shared.backend).await;
+    let st = unknown_status();
     let view = View {
         urls,
         assets: &shared.assets,
@@ -359,21 +364,16 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
         brand: &shared.brand,
         status: &st,
         tz: TimeZone::UTC,
-        now: st.now,
+        now: jiff::Timestamp::now(),
         user: None,
         csrf: None,
         can_operate: false,
         can_admin: false,
         here: "/",
     };
-    let body = views::errors::error(
-        &view,
-        StatusCode::NOT_FOUND,
-        "There is no page at this address.",
-    );
     html(
         StatusCode::NOT_FOUND,
-        views::layout::page(&view, "Not found", views::Nav::None, None, body).into_string(),
+        views::errors::not_found(&view).into_string(),
     )
 }
 

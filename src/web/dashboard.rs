@@ -18,6 +18,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -204,9 +205,15 @@ impl Dashboard {
                     break 'answer response::method_not_allowed(&allow, wants_json)
                 }
                 Err(Miss::NotFound) => {
+                    if parts.extensions.get::<MountedAt>().is_none() && forwarded.is_root() {
+                        unexplained_mount(shared, path);
+                    }
                     break 'answer not_found(shared, &urls(), wants_json).await;
                 }
             };
+            if !shared.mount_checked.load(Ordering::Relaxed) {
+                shared.mount_checked.store(true, Ordering::Relaxed);
+            }
             // Assets and the health check need no identity, body or context: answer them first
             // (a browser sends its session cookie with every asset; verifying it would be waste).
             if handlers::is_stateless(found.route.handler) {
@@ -398,6 +405,42 @@ where
     fn call(&self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
         Box::pin(Dashboard::respond(self.clone(), parts, body))
+    }
+}
+
+/// Looks once, while no request has found a route, for a dashboard mounted under a path it was
+/// not told about: `path` found no route, but dropping its first segments leaves one that
+/// would. Every link it draws would then miss that path, and every page answer 404: one
+/// warning names the path and the fix.
+fn unexplained_mount(shared: &Shared, path: &str) {
+    if shared.mount_checked.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut at = 0;
+    for _ in 0..4 {
+        let Some(next) = path[at + 1..].find('/') else {
+            return;
+        };
+        at += 1 + next;
+        let (outer, rest) = path.split_at(at);
+        if shared.router.find(&Method::GET, rest).is_ok() {
+            if shared.mount_checked.swap(true, Ordering::Relaxed) {
+                return;
+            }
+            let told = if shared.prefix.is_root() {
+                "/"
+            } else {
+                shared.prefix.as_str()
+            };
+            let outer: String = outer.chars().take(200).collect();
+            tracing::warn!(
+                "the dashboard (prefix {told:?}) answered 404 for a request that looks mounted \
+                 at {outer:?}: tell it where it lives with DashboardBuilder::prefix({outer:?}), \
+                 mount it with taskdeck::axum::nest or taskdeck::actix::scope, or have a trusted \
+                 proxy send X-Forwarded-Prefix; until then its links miss that path"
+            );
+            return;
+        }
     }
 }
 

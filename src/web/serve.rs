@@ -108,17 +108,34 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     }
 }
 
+/// A bind error that names the address it was for, with a hint for the usual causes.
+pub(crate) fn bind_error(addr: SocketAddr, e: io::Error) -> io::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            "; another process listens there: stop it or choose another port"
+        }
+        io::ErrorKind::PermissionDenied => "; ports below 1024 need privileges: choose another",
+        io::ErrorKind::AddrNotAvailable => "; no interface of this machine has that address",
+        _ => "",
+    };
+    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}{hint}"))
+}
+
 /// How long shutdown waits for open connections to finish.
 const DRAIN: Duration = Duration::from_secs(10);
 
 impl Dashboard {
     /// Binds `addr` and serves until `shutdown` completes. See [`Dashboard::serve_listener`].
+    /// A failed bind names the address (`cannot listen on 127.0.0.1:8000: Address already in
+    /// use …`), keeping the error's kind.
     pub async fn serve(
         self,
         addr: SocketAddr,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| bind_error(addr, e))?;
         self.serve_listener(listener, shutdown).await
     }
 

@@ -274,8 +274,12 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Er
     .await
     .map_err(pg)?;
     let ident = quote_ident(schema);
+    // `if not exists` on a schema, table, extension or index that is there makes the server
+    // send a NOTICE ("… already exists, skipping"), which the client logs at INFO on every
+    // start. They say nothing: this transaction asks for warnings and worse only.
     tx.batch_execute(&format!(
-        "create schema if not exists {ident};
+        "set local client_min_messages to warning;
+         create schema if not exists {ident};
          set local search_path to {ident};
          create table if not exists taskdeck_meta (version integer not null);"
     ))
