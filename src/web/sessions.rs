@@ -10,7 +10,7 @@
 //!   users lose their sessions, demoted ones their roles.
 //!
 //! Per request this costs one atomic load while nothing is ended (a read lock and a lookup
-//! otherwise) and one lock and lookup for the re-check; `cargo bench --bench web` measures it
+//! otherwise) and one lock and lookup for the re-check; `cargo bench -p taskdeck-benches --bench web` measures it
 //! ("verified session").
 
 use std::collections::HashMap;
