@@ -859,3 +859,83 @@ async fn a_mount_it_was_not_told_about_is_logged_once_with_the_fix() {
         logged2.text()
     );
 }
+
+/// What `fn main() -> Result<(), Box<dyn Error>>` prints of an error is its `Debug`: it must
+/// carry the message and its hint, and a failed bind must name the address.
+#[tokio::test]
+async fn errors_from_main_carry_their_hint_and_a_busy_address_is_named() {
+    let (s, _clock) = scheduler().await;
+    let err = Dashboard::builder(s.clone())
+        .prefix("jobs")
+        .build()
+        .unwrap_err();
+    let printed = format!("{:?}", Box::<dyn std::error::Error>::from(err));
+    assert!(
+        printed.contains("write it like \"/dashboard\""),
+        "{printed}"
+    );
+    assert!(!printed.contains("PrefixError"), "{printed}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let d = Dashboard::builder(s.clone()).build().unwrap();
+    let err = d.serve(addr, async {}).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    let printed = format!("{err:?}");
+    assert!(
+        printed.contains(&format!("cannot listen on {addr}")),
+        "{printed}"
+    );
+    assert!(printed.contains("choose another port"), "{printed}");
+}
+
+/// `taskdeck-password` (the crate's program for user lists) prints an entry the password
+/// backend takes, for the password read from standard input.
+#[tokio::test]
+async fn the_password_program_prints_an_entry_the_backend_takes() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskdeck-password"))
+        .args(["ada", "admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entry = String::from_utf8(out.stdout).unwrap();
+    let entry = entry.trim();
+    assert!(entry.starts_with("ada:$argon2id$"), "{entry}");
+    assert!(entry.ends_with(":admin"), "{entry}");
+    taskdeck::PasswordBackend::from_list(entry).unwrap();
+    // The hash is of the password given, not of the line's end.
+    use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
+    let phc = &entry["ada:".len()..entry.len() - ":admin".len()];
+    let parsed = PasswordHash::new(phc).unwrap();
+    argon2::Argon2::default()
+        .verify_password(b"correct horse", &parsed)
+        .unwrap();
+    assert!(argon2::Argon2::default()
+        .verify_password(b"correct horse\n", &parsed)
+        .is_err());
+
+    // A bad role is refused with the usage, not a hash.
+    let out = Command::new(env!("CARGO_BIN_EXE_taskdeck-password"))
+        .args(["ada", "boss"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+}
