@@ -47,21 +47,10 @@ pub(crate) fn confirm(
 /// The page for a URL no route has: the frame of the sign-in page (brand, one box), without
 /// the navigation or the scheduler's state, which a stranger must not see.
 pub(crate) fn not_found(v: &View<'_>) -> Markup {
-    html! {
-        (maud::DOCTYPE)
-        html lang="en" {
-            (super::layout::head(v, "Not found", false))
-            body.login-page {
-                main #main.login-box {
-                    div.brand {
-                        (super::layout::brand_mark(v, 28))
-                        span { (v.title) }
-                    }
-                    h1 { "Not found" }
-                    p { "There is no page at this address." }
-                    p { a.btn.btn-primary href=(v.urls.root()) { "Go to the dashboard" } }
-                }
-            }
-        }
-    }
+    let content = html! {
+        h1 { "Not found" }
+        p { "There is no page at this address." }
+        p { a.btn.btn-primary href=(v.urls.root()) { "Go to the dashboard" } }
+    };
+    super::layout::boxed(v, "Not found", content)
 }

@@ -176,3 +176,23 @@ fn scheduler_state(v: &View<'_>) -> Markup {
         }
     }
 }
+
+/// A page of one box with the brand above it and no navigation: the sign-in page and the
+/// pages a stranger may see (a URL that does not exist).
+pub(crate) fn boxed(v: &View<'_>, title: &str, content: impl Render) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(v, title, false))
+            body.login-page {
+                main #main.login-box {
+                    div.brand {
+                        (brand_mark(v, 28))
+                        span { (v.title) }
+                    }
+                    (content)
+                }
+            }
+        }
+    }
+}

@@ -48,58 +48,47 @@ pub(crate) fn login(
     error: Option<&str>,
     offer: &Offer<'_>,
 ) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            (super::layout::head(v, "Sign in", false))
-            body.login-page {
-                main #main.login-box {
-                    div.brand {
-                        (super::layout::brand_mark(v, 28))
-                        span { (v.title) }
-                    }
-                    h1 { "Sign in" }
-                    @if let Some(d) = &v.brand.description {
-                        p.description { (d) }
-                    }
-                    @if let Some(e) = error {
-                        div.flash.flash-err role="alert" { (e) }
-                    }
-                    @for (label, href) in &offer.links {
-                        a.btn.btn-primary.btn-block.sso href=(href) { (label) }
-                    }
-                    @if offer.password {
-                        @if !offer.links.is_empty() {
-                            p.or.muted { span { "or with a password" } }
-                        }
-                        form.card method="post" action=(v.urls.href(v.urls.sign().login)) {
-                            input type="hidden" name="next" value=(next);
-                            div.field {
-                                label for="username" { "Username" }
-                                input #username type="text" name="username" value=(username) autocomplete="username" required autofocus[offer.links.is_empty()];
-                            }
-                            div.field {
-                                label for="password" { "Password" }
-                                input #password type="password" name="password" autocomplete="current-password" required;
-                            }
-                            button.btn.btn-primary type="submit" { "Sign in" }
-                        }
-                    }
-                    @for h in offer.helps {
-                        p.card.muted.help {
-                            (h.as_text())
-                            @if let Some((url, text)) = h.as_link() {
-                                " " a href=(url) rel="noopener noreferrer" { (text) }
-                            }
-                        }
-                    }
-                    @if let Some(c) = offer.closed {
-                        p.card.muted { (c) }
-                    }
+    let content = html! {
+        h1 { "Sign in" }
+        @if let Some(d) = &v.brand.description {
+            p.description { (d) }
+        }
+        @if let Some(e) = error {
+            div.flash.flash-err role="alert" { (e) }
+        }
+        @for (label, href) in &offer.links {
+            a.btn.btn-primary.btn-block.sso href=(href) { (label) }
+        }
+        @if offer.password {
+            @if !offer.links.is_empty() {
+                p.or.muted { span { "or with a password" } }
+            }
+            form.card method="post" action=(v.urls.href(v.urls.sign().login)) {
+                input type="hidden" name="next" value=(next);
+                div.field {
+                    label for="username" { "Username" }
+                    input #username type="text" name="username" value=(username) autocomplete="username" required autofocus[offer.links.is_empty()];
+                }
+                div.field {
+                    label for="password" { "Password" }
+                    input #password type="password" name="password" autocomplete="current-password" required;
+                }
+                button.btn.btn-primary type="submit" { "Sign in" }
+            }
+        }
+        @for h in offer.helps {
+            p.card.muted.help {
+                (h.as_text())
+                @if let Some((url, text)) = h.as_link() {
+                    " " a href=(url) rel="noopener noreferrer" { (text) }
                 }
             }
         }
-    }
+        @if let Some(c) = offer.closed {
+            p.card.muted { (c) }
+        }
+    };
+    super::layout::boxed(v, "Sign in", content)
 }
 
 /// After signing out here, on the way to the identity provider's own sign-out: a refresh
