@@ -1010,3 +1010,150 @@ async fn strangers_cannot_keep_a_user_out() {
     .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Attack: an attacker with one working account interleaves its own sign-ins with guesses at
+/// other users. Before, each success wiped the address's failures: 20 of 20 guesses were
+/// judged. Now a success forgets only its username's record: 3 are judged, 17 refused.
+#[tokio::test]
+async fn own_sign_ins_between_guesses_do_not_reset_the_address() {
+    let (s, _c) = scheduler().await;
+    let users = passwords()
+        .user("mallory", admin_hash(), Role::Viewer)
+        .unwrap();
+    let srv = serve(Dashboard::builder(s.clone()).auth(users).secret(SECRET)).await;
+    let (mut judged, mut refused) = (0, 0);
+    for i in 0..20 {
+        // Its own account: signed in while the address may still try.
+        let own = login(&srv, "username=mallory&password=admin-pw", &[]).await;
+        assert!(
+            own.status == StatusCode::SEE_OTHER || own.status == StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            own.status
+        );
+        let guess = login(&srv, &format!("username=victim{i}&password=guess"), &[]).await;
+        match guess.status {
+            StatusCode::UNAUTHORIZED => judged += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((judged, refused), (3, 17));
+}
+
+/// Attack: a flood of sign-ins from many addresses while every password check is busy. Each
+/// 503 ("too many sign-ins at once") used to count as a failed password for the username, so
+/// the flood locked out a user who only ever sent the right one. Now a refusal for lack of a
+/// slot withdraws the attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_refusals_do_not_lock_a_user_out() {
+    let (s, _c) = scheduler().await;
+    let (open, _) = watch::channel(false);
+    let (entered, mut inside) = watch::channel(false);
+    let hold = open.clone();
+    let backend = PasswordBackend::new().verify_with(move |user, password| {
+        let mut open = hold.subscribe();
+        let entered = entered.clone();
+        async move {
+            if user == "holder" {
+                entered.send_replace(true);
+                let _ = open.wait_for(|o| *o).await;
+                return None;
+            }
+            (user == "admin" && password == "admin-pw")
+                .then(|| taskdeck::User::new("admin", "Admin", Role::Admin))
+        }
+    });
+    let srv = Arc::new(
+        serve(
+            Dashboard::builder(s.clone())
+                .auth(backend)
+                .secret(SECRET)
+                .trust_proxy(LOCAL)
+                .login_concurrency(1)
+                .login_queue(0),
+        )
+        .await,
+    );
+    // One check holds the only slot.
+    let holder = {
+        let srv = srv.clone();
+        tokio::spawn(async move {
+            login(
+                &srv,
+                "username=holder&password=x",
+                &[("x-forwarded-for", "198.51.100.200")],
+            )
+            .await
+            .status
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(10), inside.wait_for(|i| *i))
+        .await
+        .expect("the holder's check never started")
+        .unwrap();
+    // The flood: twenty addresses, each refused for lack of a slot.
+    for i in 0..20 {
+        let from = format!("203.0.113.{}", i + 10);
+        let r = login(
+            &srv,
+            "username=admin&password=wrong",
+            &[("x-forwarded-for", &from)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    open.send_replace(true);
+    assert_eq!(holder.await.unwrap(), StatusCode::UNAUTHORIZED);
+    // The admin, from the office, with the right password: judged and let in.
+    let r = login(
+        &srv,
+        "username=admin&password=admin-pw",
+        &[("x-forwarded-for", "192.0.2.10")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "the admin was locked out");
+}
+
+/// Attack: one viewer signs in again and again and opens the most streams each session may
+/// (130 sessions × 8 = 1,024 took every place; the admin got 429). Now one user's streams are
+/// bounded over all their sessions, and never more than half of the places.
+#[tokio::test]
+async fn one_user_cannot_take_every_live_stream() {
+    let (s, _c) = scheduler().await;
+    let users = passwords().user("vic", admin_hash(), Role::Viewer).unwrap();
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(users)
+            .secret(SECRET)
+            .max_streams_per_session(2)
+            .max_streams_per_user(3)
+            .max_streams(8),
+    )
+    .await;
+    let addr = srv.addr;
+    let stream = |cookie: String| async move {
+        let head = format!("GET /events HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n");
+        raw_head(addr, &head, Duration::from_secs(5)).await
+    };
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..4 {
+        let cookie = sign_in(&srv, "vic", "admin-pw").await;
+        for _ in 0..2 {
+            let (conn, head) = stream(cookie.clone()).await;
+            if head.starts_with("HTTP/1.1 200") {
+                open.push(conn);
+            } else {
+                assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((open.len(), refused), (3, 5), "the viewer's streams");
+    let admin = sign_in(&srv, "admin", "admin-pw").await;
+    let (_a, head) = stream(admin).await;
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "the admin gets a place: {head}"
+    );
+}

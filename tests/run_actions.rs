@@ -258,7 +258,7 @@ async fn retry_one_run_or_what_a_filter_shows() {
     assert_eq!(r.header("location"), "/runs?task=f");
     let flash = r.header("set-cookie");
     assert!(
-        flash.contains("Retried%201%20run") && flash.contains("1%20could%20not"),
+        flash.contains("Retried%201%20run") && flash.contains("1%20not%20retried"),
         "{flash}"
     );
     assert!(audit
@@ -266,6 +266,55 @@ async fn retry_one_run_or_what_a_filter_shows() {
         .0
         .iter()
         .any(|e| e.action == "runs.retry"));
+    s.shutdown(Duration::ZERO).await;
+}
+
+/// A retry runs the task's job with the old run's args: once the task runs another job, those
+/// args are not for it, and the retry is refused (409, one by one and in bulk, each refused
+/// run named with why).
+#[tokio::test]
+async fn a_retry_is_refused_once_the_task_runs_another_job() {
+    let (s, srv, _audit) = setup().await;
+    let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
+    let failed = s.run_now("f").await.unwrap();
+    until_status(&s, failed.id, RunStatus::Failed).await;
+    s.update(
+        Task::new("f", "counts")
+            .every(Duration::from_secs(3600))
+            .args(json!({"day": "tuesday"})),
+    )
+    .await
+    .unwrap();
+    let before = s.runs(&taskdeck::RunQuery::default()).await.unwrap().total;
+    let (status, body) = api_post(
+        &srv,
+        &format!("/api/runs/{}/retry", failed.id),
+        &cookie,
+        &csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let said = body.to_string();
+    assert!(
+        said.contains("now runs job") && said.contains("counts"),
+        "{said}"
+    );
+    let r = srv
+        .post_signed_in("/runs/retry", &cookie, &csrf, "task=f&status=failures")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let flash = r.header("set-cookie");
+    assert!(
+        flash.contains("Retried%200%20run")
+            && flash.contains(&format!("%23{}", failed.id))
+            && flash.contains("now%20runs%20job"),
+        "{flash}"
+    );
+    assert_eq!(
+        s.runs(&taskdeck::RunQuery::default()).await.unwrap().total,
+        before,
+        "nothing ran"
+    );
     s.shutdown(Duration::ZERO).await;
 }
 

@@ -159,7 +159,8 @@ impl Attempt<'_> {
         }
     }
 
-    /// The password was right: forgets the address's and username's failures.
+    /// The password was right: forgets the username's failures. The address's stay: one
+    /// working account must not let its holder wipe the failures of guesses at others.
     pub(crate) fn succeeded(mut self) {
         self.done = true;
         self.throttle.settle(self.addr, self.user.as_deref(), None);
@@ -285,9 +286,19 @@ impl Throttle {
                     r.failures += 1;
                     r.last = now;
                 }
-                None => {
-                    map.remove(&k);
-                }
+                None => match k {
+                    Key::User(_) => {
+                        map.remove(&k);
+                    }
+                    Key::Addr(_) => {
+                        if let Some(r) = map.get_mut(&k) {
+                            r.pending = r.pending.saturating_sub(1);
+                            if r.pending == 0 && r.failures == 0 {
+                                map.remove(&k);
+                            }
+                        }
+                    }
+                },
             }
         }
     }
@@ -365,7 +376,16 @@ mod tests {
             "forgotten after a quiet period"
         );
         t.succeeded(ip, Some("ada"));
-        assert_eq!(t.retry_after(ip, Some("ada"), t0), Duration::ZERO);
+        assert_eq!(
+            t.retry_after(other_ip, Some("ada"), later),
+            Duration::ZERO,
+            "a success forgets the username"
+        );
+        assert_eq!(
+            t.retry_after(ip, None, later),
+            Duration::ZERO,
+            "the address keeps its one failure, which is free"
+        );
     }
 
     #[test]
@@ -444,13 +464,40 @@ mod tests {
     }
 
     #[test]
-    fn success_forgets() {
+    fn success_forgets_the_username_not_the_address() {
         let t = Throttle::default();
-        let ip = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let addr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let ip = Some(addr);
         let t0 = Instant::now();
         t.begin(ip, Some("ada"), t0).unwrap().failed(t0);
         t.begin(ip, Some("ada"), t0).unwrap().succeeded();
         assert_eq!(t.retry_after(ip, Some("ada"), t0), Duration::ZERO);
-        assert!(t.lock().is_empty());
+        let map = t.lock();
+        assert!(!map.contains_key(&Key::User("ada".into())));
+        assert_eq!(map[&Key::Addr(addr)].failures, 1);
+        assert_eq!(map[&Key::Addr(addr)].pending, 0);
+        drop(map);
+        // A success with nothing failed leaves nothing behind.
+        let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        t.begin(Some(other), Some("bob"), t0).unwrap().succeeded();
+        assert!(!t.lock().contains_key(&Key::Addr(other)));
+    }
+
+    #[test]
+    fn own_sign_ins_between_guesses_do_not_wipe_the_address() {
+        let t = Throttle::default();
+        let ip = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)));
+        let t0 = Instant::now();
+        let mut judged = 0;
+        for i in 0..20 {
+            if let Ok(a) = t.begin(ip, Some("mallory"), t0) {
+                a.succeeded();
+            }
+            if let Ok(a) = t.begin(ip, Some(&format!("victim{i}")), t0) {
+                a.failed(t0);
+                judged += 1;
+            }
+        }
+        assert_eq!(judged, 3, "three free guesses, then the address waits");
     }
 }

@@ -141,6 +141,7 @@ pub(crate) async fn retry_here(inner: &Arc<Inner>, id: RunId) -> Result<RunRecor
             id: old.task_id.clone(),
         })?;
     let task = rec.task;
+    job_unchanged(&old, &task)?;
     let now = inner.clock.now();
     let lineage = run::Lineage {
         args: old.args.clone(),
@@ -153,6 +154,22 @@ pub(crate) async fn retry_here(inner: &Arc<Inner>, id: RunId) -> Result<RunRecor
         inner.spawn_tracked(async move { run::drive(inner2, task, first).await });
     }
     Ok(run)
+}
+
+/// A retry runs the task's job with the old run's args: refused when the task has been given
+/// another job since, whose args these are not.
+fn job_unchanged(old: &RunRecord, task: &Task) -> Result<(), Error> {
+    if old.job == task.job {
+        return Ok(());
+    }
+    Err(Error::RunState {
+        id: old.id,
+        message: format!(
+            "run {} ran job {:?}, but task {:?} now runs job {:?}: its args were for the old \
+             job, so it is not retried; run the task instead",
+            old.id, old.job, task.id, task.job
+        ),
+    })
 }
 
 /// "succeeded", "is running", … for messages about a run's state.
@@ -531,6 +548,16 @@ impl Scheduler {
                 ),
             });
         }
+        let task = self
+            .inner
+            .store
+            .get(&old.task_id)
+            .await?
+            .ok_or_else(|| Error::UnknownTask {
+                id: old.task_id.clone(),
+            })?
+            .task;
+        job_unchanged(&old, &task)?;
         if !self.inner.jobs.contains(&old.job) && self.inner.store.sharing().is_some() {
             // Handed over only when a live replica has the job: otherwise say so.
             let instances = self.inner.store.instances().await?;

@@ -118,6 +118,7 @@ pub struct DashboardBuilder {
     login_queue: usize,
     limits: Limits,
     streams_per_session: usize,
+    streams_per_user: usize,
     streams_total: usize,
     audit_sink: Option<Arc<dyn AuditSink>>,
 }
@@ -181,6 +182,7 @@ impl DashboardBuilder {
                 h2_keepalive: Duration::from_secs(20),
             },
             streams_per_session: 8,
+            streams_per_user: 16,
             streams_total: 1024,
             audit_sink: None,
         }
@@ -412,6 +414,14 @@ impl DashboardBuilder {
         self
     }
 
+    /// Most live event streams one signed-in user may hold over all their sessions; past it,
+    /// 429. Default 16, and never more than half of [`DashboardBuilder::max_streams`], so that
+    /// one account signed in many times cannot take every place.
+    pub fn max_streams_per_user(mut self, n: usize) -> Self {
+        self.streams_per_user = n.max(1);
+        self
+    }
+
     /// Most live event streams in total; past it, 429. Default 1,024.
     pub fn max_streams(mut self, n: usize) -> Self {
         self.streams_total = n.max(1);
@@ -599,7 +609,11 @@ impl DashboardBuilder {
                     self.session_ttl,
                 )),
                 login_slots: LoginSlots::new(self.login_checks, self.login_queue),
-                streams: Arc::new(Streams::new(self.streams_per_session, self.streams_total)),
+                streams: Arc::new(Streams::new(
+                    self.streams_per_session,
+                    self.streams_per_user,
+                    self.streams_total,
+                )),
                 limits: self.limits,
                 fragments: Default::default(),
                 charts: std::sync::Mutex::new(None),

@@ -71,7 +71,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
     }
 }
 
-/// `/events`: a live stream, within the per-session and total bounds (429 beyond).
+/// `/events`: a live stream, within the per-session, per-user and total bounds (429 beyond).
 fn events(cx: &Ctx<'_>) -> Resp {
     let holder = match (cx.session, cx.user, cx.client) {
         (Some(binding), _, _) => binding.to_string(),
@@ -85,7 +85,8 @@ fn events(cx: &Ctx<'_>) -> Resp {
         let s = s.clone();
         Box::new(move || sessions.is_live(&s.sid, &s.via, &s.user, s.iat_ms, s.exp)) as sse::Alive
     });
-    match cx.shared.streams.hold(&holder) {
+    let user = cx.user.map(|u| u.id.as_str());
+    match cx.shared.streams.hold(&holder, user) {
         Ok(held) => sse::stream(
             cx.shared.backend.subscribe(),
             cx.shared.keepalive,
@@ -98,6 +99,9 @@ fn events(cx: &Ctx<'_>) -> Resp {
                 sse::Refused::Holder(n) => {
                     format!("this session already has {n} live streams open; close a tab and retry")
                 }
+                sse::Refused::User(n) => format!(
+                    "you already have {n} live streams open across your sessions; close a tab and retry"
+                ),
                 sse::Refused::Total(n) => {
                     format!("the dashboard already serves {n} live streams; retry later")
                 }

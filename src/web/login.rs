@@ -84,6 +84,9 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
     };
     // At most so many password checks at once; a bounded queue waits, beyond it 503.
     let Some(_slot) = cx.shared.login_slots.enter().await else {
+        // Not judged: no failure counted, or a flood from many addresses would lock out a
+        // user who only ever sent the right password.
+        attempt.withdrawn();
         cx.record_refused("login_busy", username, "503 Service Unavailable");
         let mut r = page(
             cx,

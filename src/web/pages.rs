@@ -482,18 +482,24 @@ pub(crate) async fn runs_retry(cx: &Ctx<'_>, p: &Params) -> Resp {
         Ok(p) => p,
         Err(e) => return cx.fail(&e),
     };
-    let (mut started, mut refused) = (0, 0);
+    let mut started = 0;
+    let mut refused: Vec<String> = Vec::new();
     for r in page.items.iter().filter(|r| r.status.is_retryable()) {
         match cx.shared.backend.retry_run(r.id).await {
             Ok(_) => started += 1,
-            Err(_) => refused += 1,
+            Err(e) => refused.push(format!("#{}: {e}", r.id)),
         }
     }
     let mut msg = format!("Retried {started} run(s).");
-    if refused > 0 {
-        msg.push_str(&format!(
-            " {refused} could not be (already retried, or their task is gone)."
-        ));
+    if !refused.is_empty() {
+        // Each refused run says why, the first few in full.
+        const SHOWN: usize = 5;
+        msg.push_str(&format!(" {} not retried: ", refused.len()));
+        msg.push_str(&refused[..refused.len().min(SHOWN)].join("; "));
+        if refused.len() > SHOWN {
+            msg.push_str(&format!("; and {} more", refused.len() - SHOWN));
+        }
+        msg.push('.');
     }
-    cx.back(p, "/runs", refused == 0, &msg)
+    cx.back(p, "/runs", refused.is_empty(), &msg)
 }

@@ -22,14 +22,31 @@ use crate::scheduler::{EventStream, Recv};
 /// Frames queued per client before its feeder waits.
 const QUEUE: usize = 16;
 
-/// Open streams, in total and per holder (a session, a bearer user, or a client address),
-/// each bounded.
+/// Open streams, in total, per holder (a session, a bearer user, or a client address) and per
+/// signed-in user (over all their sessions), each bounded.
 #[derive(Debug)]
 pub(crate) struct Streams {
-    open: Mutex<HashMap<String, usize>>,
+    open: Mutex<Open>,
     total: AtomicUsize,
     per_holder: usize,
+    per_user: usize,
     most: usize,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    holders: HashMap<String, usize>,
+    users: HashMap<String, usize>,
+}
+
+/// Lowers `key`'s count, forgetting it at zero.
+fn release(map: &mut HashMap<String, usize>, key: &str) {
+    if let Some(n) = map.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(key);
+        }
+    }
 }
 
 /// One open stream, counted until dropped (when its feeder ends).
@@ -37,17 +54,16 @@ pub(crate) struct Streams {
 pub(crate) struct Held {
     streams: Arc<Streams>,
     holder: String,
+    user: Option<String>,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         self.streams.total.fetch_sub(1, Ordering::AcqRel);
         let mut open = self.streams.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.holder) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.holder);
-            }
+        release(&mut open.holders, &self.holder);
+        if let Some(u) = &self.user {
+            release(&mut open.users, u);
         }
     }
 }
@@ -56,34 +72,51 @@ impl Drop for Held {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
     Holder(usize),
+    User(usize),
     Total(usize),
 }
 
 impl Streams {
-    pub(crate) fn new(per_holder: usize, most: usize) -> Streams {
+    /// Bounds per holder, per user and in total. One user never holds more than half of all
+    /// places, so that one account signed in many times leaves room for everyone else.
+    pub(crate) fn new(per_holder: usize, per_user: usize, most: usize) -> Streams {
+        let most = most.max(1);
         Streams {
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(Open::default()),
             total: AtomicUsize::new(0),
             per_holder: per_holder.max(1),
-            most: most.max(1),
+            per_user: per_user.clamp(1, (most / 2).max(1)),
+            most,
         }
     }
 
-    /// Counts a new stream for `holder`, or refuses it past either bound.
-    pub(crate) fn hold(self: &Arc<Self>, holder: &str) -> Result<Held, Refused> {
+    /// Counts a new stream for `holder` (of signed-in `user`, if any), or refuses it past any
+    /// bound.
+    pub(crate) fn hold(
+        self: &Arc<Self>,
+        holder: &str,
+        user: Option<&str>,
+    ) -> Result<Held, Refused> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if self.total.load(Ordering::Acquire) >= self.most {
             return Err(Refused::Total(self.most));
         }
-        let n = open.entry(holder.to_string()).or_insert(0);
-        if *n >= self.per_holder {
+        if open.holders.get(holder).copied().unwrap_or(0) >= self.per_holder {
             return Err(Refused::Holder(self.per_holder));
         }
-        *n += 1;
+        if let Some(u) = user {
+            let n = open.users.entry(u.to_string()).or_insert(0);
+            if *n >= self.per_user {
+                return Err(Refused::User(self.per_user));
+            }
+            *n += 1;
+        }
+        *open.holders.entry(holder.to_string()).or_insert(0) += 1;
         self.total.fetch_add(1, Ordering::AcqRel);
         Ok(Held {
             streams: self.clone(),
             holder: holder.to_string(),
+            user: user.map(str::to_string),
         })
     }
 
@@ -163,14 +196,41 @@ mod tests {
 
     #[test]
     fn bounded_per_holder_and_in_total() {
-        let s = Arc::new(Streams::new(2, 3));
-        let a1 = s.hold("a").unwrap();
-        let _a2 = s.hold("a").unwrap();
-        assert_eq!(s.hold("a").unwrap_err(), Refused::Holder(2));
-        let _b1 = s.hold("b").unwrap();
-        assert_eq!(s.hold("c").unwrap_err(), Refused::Total(3));
+        let s = Arc::new(Streams::new(2, 16, 3));
+        let a1 = s.hold("a", None).unwrap();
+        let _a2 = s.hold("a", None).unwrap();
+        assert_eq!(s.hold("a", None).unwrap_err(), Refused::Holder(2));
+        let _b1 = s.hold("b", None).unwrap();
+        assert_eq!(s.hold("c", None).unwrap_err(), Refused::Total(3));
         drop(a1);
         assert_eq!(s.total(), 2);
-        let _a3 = s.hold("a").expect("a place came free");
+        let _a3 = s.hold("a", None).expect("a place came free");
+    }
+
+    #[test]
+    fn one_user_over_many_sessions_is_bounded_and_leaves_room() {
+        let s = Arc::new(Streams::new(8, 16, 1024));
+        let mut held = Vec::new();
+        for session in 0..130 {
+            for _ in 0..8 {
+                match s.hold(&format!("sid{session}"), Some("viewer")) {
+                    Ok(h) => held.push(h),
+                    Err(e) => assert_eq!(e, Refused::User(16)),
+                }
+            }
+        }
+        assert_eq!(held.len(), 16);
+        assert!(
+            s.hold("admin-sid", Some("admin")).is_ok(),
+            "room for the admin"
+        );
+        held.truncate(15);
+        assert!(s.hold("sid1", Some("viewer")).is_ok(), "a place came free");
+        // However few places there are, one user takes at most half.
+        let small = Arc::new(Streams::new(8, 16, 4));
+        let _h: Vec<_> = (0..2)
+            .map(|i| small.hold(&format!("s{i}"), Some("v")).unwrap())
+            .collect();
+        assert_eq!(small.hold("s9", Some("v")).unwrap_err(), Refused::User(2));
     }
 }
