@@ -431,11 +431,26 @@ impl TaskBackend for Scheduler {
         Scheduler::subscribe(self)
     }
 
+    /// Worked out on tokio's blocking threads: a cron expression can take a long search (one
+    /// that never fires, tens of milliseconds), which must not hold an async thread.
     fn preview<'a>(&'a self, spec: &'a TriggerSpec, n: usize) -> BackendFuture<'a, TriggerPreview> {
-        let preview = self
-            .preview_trigger(spec, n)
-            .map(|(text, fires)| TriggerPreview { text, fires });
-        ready(preview.map_err(BackendError::from))
+        let this = self.clone();
+        let spec = spec.clone();
+        Box::pin(async move {
+            let work = move || {
+                this.preview_trigger(&spec, n)
+                    .map(|(text, fires)| TriggerPreview { text, fires })
+                    .map_err(BackendError::from)
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => rt.spawn_blocking(work).await.unwrap_or_else(|_| {
+                    Err(BackendError::unavailable(
+                        "the preview could not be worked out",
+                    ))
+                }),
+                Err(_) => work(),
+            }
+        })
     }
 
     fn jobs(&self) -> BackendFuture<'_, Vec<String>> {

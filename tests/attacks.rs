@@ -1157,3 +1157,57 @@ async fn one_user_cannot_take_every_live_stream() {
         "the admin gets a place: {head}"
     );
 }
+
+/// Attack: viewers looping on previews of a cron expression that never fires, each searched
+/// for millennia on the async threads, took `/health` from 1 ms to seconds. Now previews run
+/// on the blocking pool, a few at once, at most two per user or client (429 beyond), and the
+/// search covers one Gregorian cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_of_a_never_firing_cron_are_bounded() {
+    let (s, _c) = scheduler().await;
+    let srv = Arc::new(serve(Dashboard::builder(s.clone())).await);
+    let body = r#"{"kind":"cron","expr":"0 0 LW * +SAT"}"#;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let srv = srv.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = srv
+                .request(
+                    Method::POST,
+                    "/api/preview",
+                    &[("content-type", "application/json")],
+                    body,
+                )
+                .await;
+            (r.status, r.header("retry-after").to_string(), r.body)
+        }));
+    }
+    let (mut judged, mut refused) = (0, 0);
+    for t in tasks {
+        let (status, retry, body) = t.await.unwrap();
+        match status {
+            StatusCode::BAD_REQUEST => {
+                assert!(body.contains("never matches"), "{body}");
+                judged += 1;
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(retry, "1");
+                assert!(body.contains("too_many_previews"), "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(judged >= 1 && refused >= 1, "judged {judged}, refused {refused}");
+    // The dashboard still answers, and a preview that fires is worked out as before.
+    let ok = srv
+        .request(
+            Method::POST,
+            "/api/preview",
+            &[("content-type", "application/json")],
+            r#"{"kind":"cron","expr":"0 0 29 2 1"}"#,
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(srv.get("/health").await.status, StatusCode::OK);
+}

@@ -279,6 +279,15 @@ pub(crate) fn parse_zone(name: &str) -> Result<TimeZone, TriggerError> {
         })
 }
 
+/// Where the search for a pattern's first fire starts when checking it fires at all: 410
+/// years before croner's last year (5000), a whole Gregorian cycle and a margin.
+fn never_fires_probe(tz: &TimeZone) -> jiff::Zoned {
+    jiff::civil::date(4590, 1, 1)
+        .at(0, 0, 0, 0)
+        .to_zoned(tz.clone())
+        .unwrap_or_else(|_| Timestamp::UNIX_EPOCH.to_zoned(tz.clone()))
+}
+
 fn next_cron(cron: &Cron, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
     let zoned = after.to_zoned(tz.clone());
     cron.find_next_occurrence(&zoned, false)
@@ -315,9 +324,13 @@ impl Trigger {
                     Some(name) => parse_zone(name)?,
                     None => default_tz.clone(),
                 };
-                let probe = Timestamp::UNIX_EPOCH.to_zoned(tz.clone());
-                // A pattern like "0 0 30 2 *" parses but has no occurrence; croner gives up
-                // after a bounded search and reports it.
+                // A pattern like "0 0 30 2 *" parses but has no occurrence; croner searches
+                // up to the year 5000 and then gives up. The Gregorian calendar repeats every
+                // 400 years, weekdays included (146,097 days, a whole number of weeks), so a
+                // pattern that fires at all fires in any 400 years: searching from 4590 tells
+                // the same as from 1970 at a seventh of the cost (a pattern that never fires
+                // took 80 to 140 ms from 1970).
+                let probe = never_fires_probe(&tz);
                 if cron.find_next_occurrence(&probe, false).is_err() {
                     return Err(TriggerError::CronNeverFires { expr: expr.clone() });
                 }

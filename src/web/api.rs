@@ -314,7 +314,11 @@ pub(crate) async fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
             Err(e) => return cx.bad(&e),
         }
     };
-    match cx.shared.backend.preview(&spec, n).await {
+    let answer = match super::previews::preview(cx, &spec, n).await {
+        Ok(answer) => answer,
+        Err(refused) => return refused,
+    };
+    match answer {
         Err(e) if form_encoded && e.is_invalid() => json(
             StatusCode::OK,
             &serde_json::json!({ "valid": false, "field": e.field(), "message": e.message() }),

@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     /// Set once a request found a route, or once the warning about a mount the dashboard was
     /// not told about was logged: either way that warning is not looked for again.
     pub(crate) mount_checked: std::sync::atomic::AtomicBool,
+    /// Trigger previews going, bounded in all and per user.
+    pub(crate) previews: super::previews::Previews,
 }
 
 /// The overview's charts as drawn, and what they were drawn from: (minute, finished runs).

@@ -15,6 +15,7 @@ mod jobs;
 mod json;
 mod login;
 mod pages;
+mod previews;
 mod request;
 mod response;
 mod routes;

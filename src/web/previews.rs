@@ -1,0 +1,160 @@
+//! Trigger previews, bounded: a preview of a cron expression can take a long search (one that
+//! never fires is searched for four centuries), so at most a few run at once, off the async
+//! threads (the seam's implementation runs them on the blocking pool), and each user (or
+//! client) has at most [`PER_USER`] going. Past either bound the answer is 429.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::context::Ctx;
+use super::response::{json_error, Resp};
+use crate::seam::{BackendError, TriggerPreview};
+use crate::views;
+
+/// Previews one user (or client) may have going at once.
+pub(crate) const PER_USER: usize = 2;
+
+/// How long a preview waits for one of the places before it is refused.
+const WAIT: Duration = Duration::from_secs(2);
+
+/// The places for previews, and who holds them.
+#[derive(Debug)]
+pub(crate) struct Previews {
+    slots: Semaphore,
+    going: Mutex<HashMap<String, usize>>,
+}
+
+/// One user's count of previews going, lowered when dropped.
+struct Going<'a> {
+    previews: &'a Previews,
+    who: String,
+}
+
+impl Drop for Going<'_> {
+    fn drop(&mut self) {
+        let mut going = self
+            .previews
+            .going
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = going.get_mut(&self.who) {
+            *n -= 1;
+            if *n == 0 {
+                going.remove(&self.who);
+            }
+        }
+    }
+}
+
+/// Why a preview was not made.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// This user already has [`PER_USER`] going.
+    Yours,
+    /// Every place stayed taken for [`WAIT`].
+    Busy,
+}
+
+impl Previews {
+    /// `at_once` previews at most run at the same time (at least one).
+    pub(crate) fn new(at_once: usize) -> Previews {
+        Previews {
+            slots: Semaphore::new(at_once.max(1)),
+            going: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a place for `who`; the preview runs while the returned guard lives.
+    async fn enter(&self, who: &str) -> Result<(SemaphorePermit<'_>, Going<'_>), Refused> {
+        {
+            let mut going = self.going.lock().unwrap_or_else(|p| p.into_inner());
+            let n = going.entry(who.to_string()).or_insert(0);
+            if *n >= PER_USER {
+                return Err(Refused::Yours);
+            }
+            *n += 1;
+        }
+        let mine = Going {
+            previews: self,
+            who: who.to_string(),
+        };
+        match tokio::time::timeout(WAIT, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok((permit, mine)),
+            _ => Err(Refused::Busy),
+        }
+    }
+}
+
+/// The next `n` fires of `spec` from the backend, within the bounds; `Err` holds the answer
+/// to send instead (429).
+pub(crate) async fn preview(
+    cx: &Ctx<'_>,
+    spec: &crate::TriggerSpec,
+    n: usize,
+) -> Result<Result<TriggerPreview, BackendError>, Resp> {
+    let who = match (cx.user, cx.client) {
+        (Some(u), _) => format!("user:{}", u.id),
+        (None, Some(ip)) => format!("addr:{ip}"),
+        (None, None) => "anonymous".to_string(),
+    };
+    let _place = match cx.shared.previews.enter(&who).await {
+        Ok(place) => place,
+        Err(why) => return Err(refused(cx, why)),
+    };
+    Ok(cx.shared.backend.preview(spec, n).await)
+}
+
+fn refused(cx: &Ctx<'_>, why: Refused) -> Resp {
+    let message = match why {
+        Refused::Yours => "You have previews still being worked out; wait for them.",
+        Refused::Busy => "Previews are busy; try again in a moment.",
+    };
+    let mut r = if cx.json {
+        json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_previews",
+            message,
+            None,
+        )
+    } else {
+        let view = cx.view();
+        let body = views::errors::error(&view, StatusCode::TOO_MANY_REQUESTS, message);
+        cx.page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Error",
+            views::Nav::None,
+            body,
+        )
+    };
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bounded_per_user_and_in_all() {
+        let p = Previews::new(2);
+        let a1 = p.enter("a").await.expect("a first place");
+        let _a2 = p.enter("a").await.expect("a second place");
+        assert_eq!(
+            p.enter("a").await.err(),
+            Some(Refused::Yours),
+            "two going already"
+        );
+        // Both places are taken: b waits, then is refused as busy, and its count is lowered.
+        assert_eq!(p.enter("b").await.err(), Some(Refused::Busy));
+        assert!(p.going.lock().unwrap().get("b").is_none());
+        drop(a1);
+        let _b = p.enter("b").await.expect("a place came free");
+        assert_eq!(p.going.lock().unwrap().get("a"), Some(&1));
+    }
+}
