@@ -1198,7 +1198,10 @@ async fn previews_of_a_never_firing_cron_are_bounded() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert!(judged >= 1 && refused >= 1, "judged {judged}, refused {refused}");
+    assert!(
+        judged >= 1 && refused >= 1,
+        "judged {judged}, refused {refused}"
+    );
     // The dashboard still answers, and a preview that fires is worked out as before.
     let ok = srv
         .request(
@@ -1210,4 +1213,79 @@ async fn previews_of_a_never_firing_cron_are_bounded() {
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(srv.get("/health").await.status, StatusCode::OK);
+}
+
+/// A shared store of ended sessions for two dashboards in one test, which can be made to
+/// fail.
+#[derive(Clone, Default)]
+struct SharedEnded {
+    list: Arc<std::sync::Mutex<Vec<Revocation>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    /// Each read takes this long (a database across a network).
+    slow: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RevocationStore for SharedEnded {
+    fn publish(&self, r: Revocation) -> RevocationFuture<'_, ()> {
+        self.list.lock().unwrap().push(r);
+        Box::pin(async { Ok(()) })
+    }
+    fn since(&self, cursor: i64) -> RevocationFuture<'_, (Vec<Revocation>, i64)> {
+        let down = self.down.load(Ordering::SeqCst);
+        let list = self.list.lock().unwrap().clone();
+        let slow = Duration::from_millis(self.slow.load(Ordering::SeqCst));
+        Box::pin(async move {
+            tokio::time::sleep(slow).await;
+            if down {
+                return Err("the store is down".to_string());
+            }
+            let from = usize::try_from(cursor).unwrap_or(0).min(list.len());
+            Ok((list[from..].to_vec(), list.len() as i64))
+        })
+    }
+}
+
+/// Attack: a session signed out on replica A, replayed at a replica B that just started.
+/// B used to answer from its still-empty set while its first read of the shared store was
+/// under way, and let the session in. Now a replica accepts sessions only once it has read
+/// what the others ended, and again only after a fresh read when reading failed.
+#[tokio::test]
+async fn a_fresh_replica_refuses_sessions_ended_elsewhere() {
+    let (s, _c) = scheduler().await;
+    let shared = SharedEnded::default();
+    let replica = || {
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET)
+            .revocations(Arc::new(shared.clone()))
+    };
+    let a = serve(replica()).await;
+    let ended = sign_in(&a, "admin", "admin-pw").await;
+    let kept = sign_in(&a, "admin", "admin-pw").await;
+    assert_eq!(post_as(&a, "/logout", &ended).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(api_status(&a, &ended).await, StatusCode::UNAUTHORIZED);
+
+    // Reads take 300 ms from now on: B's first one is still under way at its first request.
+    shared.slow.store(300, Ordering::SeqCst);
+    let b = serve(replica()).await;
+    assert_eq!(
+        api_status(&b, &ended).await,
+        StatusCode::UNAUTHORIZED,
+        "the fresh replica let a signed-out session in"
+    );
+    assert_eq!(api_status(&b, &kept).await, StatusCode::OK);
+
+    // The store stops answering: once B's last read is stale, sessions wait for a read and,
+    // without one, are not accepted.
+    shared.down.store(true, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while api_status(&b, &kept).await == StatusCode::OK {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sessions were still accepted without reads"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shared.down.store(false, Ordering::SeqCst);
+    assert_eq!(api_status(&b, &kept).await, StatusCode::OK, "back once read again");
 }

@@ -43,7 +43,21 @@ pub(crate) async fn identify(
     // Every cookie of the session's name is tried: a junk one set for another path or by a
     // sibling application must not hide a valid one.
     let now = jiff::Timestamp::now().as_second();
-    let due = match from_session(shared, &parts.headers, now) {
+    // With a shared store of ended sessions, a session is accepted only once this replica has
+    // read what the others ended (a fresh replica waits for its first read, a bounded while).
+    let has_cookie = || {
+        cookies::values(&parts.headers, &shared.session_cookie)
+            .next()
+            .is_some()
+    };
+    let trusted =
+        shared.sessions.in_sync() || !has_cookie() || Box::pin(shared.sessions.sync()).await;
+    let from_cookie = if trusted {
+        from_session(shared, &parts.headers, now)
+    } else {
+        None
+    };
+    let due = match from_cookie {
         Some(FromCookie::Current(identity)) => return identity,
         Some(FromCookie::Due(s)) => Some(s),
         None => None,

@@ -24,6 +24,14 @@ use crate::revocations::{Ended, Revocation, RevocationSet, RevocationStore};
 /// How often a replica reads the sessions others ended.
 pub(crate) const POLL: Duration = Duration::from_millis(500);
 
+/// How long a request with a session waits for this replica to have read the sessions other
+/// replicas ended (at start, or after reading failed), before its session is not accepted.
+const SYNC_WAIT: Duration = Duration::from_secs(2);
+
+/// How old the last complete read may be for sessions to be accepted without waiting: one
+/// missed poll.
+const FRESH: Duration = Duration::from_millis(2 * POLL.as_millis() as u64);
+
 /// Most sessions whose last re-check is remembered; past it the memory starts over (each
 /// session is then re-checked once more).
 const MAX_CHECKED: usize = 100_000;
@@ -48,6 +56,13 @@ pub(crate) struct Sessions {
     checked: Mutex<HashMap<String, Checked>>,
     /// The session lifetime: how long an ending must be remembered.
     ttl: Duration,
+    /// When this replica last read every session the others ended (milliseconds since
+    /// `born`; negative: never), and the waiters for the next such read.
+    synced_ms: std::sync::atomic::AtomicI64,
+    born: Instant,
+    synced: tokio::sync::Notify,
+    /// Set while sessions are refused for want of a read; cleared by the next read.
+    unsynced_warned: std::sync::atomic::AtomicBool,
 }
 
 struct Checked {
@@ -82,6 +97,52 @@ impl Sessions {
             recheck,
             checked: Mutex::new(HashMap::new()),
             ttl,
+            synced_ms: std::sync::atomic::AtomicI64::new(-1),
+            born: Instant::now(),
+            synced: tokio::sync::Notify::new(),
+            unsynced_warned: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// True when sessions may be accepted now: there is no shared store, or this replica read
+    /// what the others ended within [`FRESH`].
+    pub(crate) fn in_sync(&self) -> bool {
+        if self.store.is_none() {
+            return true;
+        }
+        let at = self.synced_ms.load(std::sync::atomic::Ordering::Acquire);
+        at >= 0
+            && (self.born.elapsed().as_millis() as i64).saturating_sub(at)
+                <= FRESH.as_millis() as i64
+    }
+
+    /// Waits, at most [`SYNC_WAIT`], until [`Sessions::in_sync`]: a fresh replica has then
+    /// read every session ended elsewhere before it accepts one. False when the shared store
+    /// did not answer in time: the request's session is then not accepted (logged once per
+    /// outage).
+    pub(crate) async fn sync(self: &Arc<Self>) -> bool {
+        self.start_polling();
+        let deadline = tokio::time::Instant::now() + SYNC_WAIT;
+        loop {
+            let next = self.synced.notified();
+            tokio::pin!(next);
+            next.as_mut().enable();
+            if self.in_sync() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, next).await.is_err() {
+                if !self
+                    .unsynced_warned
+                    .swap(true, std::sync::atomic::Ordering::AcqRel)
+                {
+                    tracing::warn!(
+                        "the sessions other replicas ended could not be read for {} ms: \
+                         sessions are not accepted until they are",
+                        SYNC_WAIT.as_millis()
+                    );
+                }
+                return self.in_sync();
+            }
         }
     }
 
@@ -224,6 +285,14 @@ impl Sessions {
                             cursor = next;
                             failing = false;
                             if !more {
+                                let at = sessions.born.elapsed().as_millis() as i64;
+                                sessions
+                                    .synced_ms
+                                    .store(at, std::sync::atomic::Ordering::Release);
+                                sessions
+                                    .unsynced_warned
+                                    .store(false, std::sync::atomic::Ordering::Release);
+                                sessions.synced.notify_waiters();
                                 break;
                             }
                         }
