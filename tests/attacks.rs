@@ -1262,7 +1262,10 @@ async fn a_fresh_replica_refuses_sessions_ended_elsewhere() {
     let a = serve(replica()).await;
     let ended = sign_in(&a, "admin", "admin-pw").await;
     let kept = sign_in(&a, "admin", "admin-pw").await;
-    assert_eq!(post_as(&a, "/logout", &ended).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        post_as(&a, "/logout", &ended).await.status,
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(api_status(&a, &ended).await, StatusCode::UNAUTHORIZED);
 
     // Reads take 300 ms from now on: B's first one is still under way at its first request.
@@ -1287,5 +1290,9 @@ async fn a_fresh_replica_refuses_sessions_ended_elsewhere() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shared.down.store(false, Ordering::SeqCst);
-    assert_eq!(api_status(&b, &kept).await, StatusCode::OK, "back once read again");
+    assert_eq!(
+        api_status(&b, &kept).await,
+        StatusCode::OK,
+        "back once read again"
+    );
 }
