@@ -98,7 +98,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scheduler = demo.scheduler.clone();
     let (auth, how) = support::demo_login()?;
     let (auth, others) = support::demo_users(auth)?;
-    // TASKDECK_SECRET, when set, signs the session cookies (so logins survive restarts).
+    // TASKDECK_SECRET, when set, signs the session cookies (replicas sharing PostgreSQL then
+    // share sign-ins; without a store of ended sessions a restart signs everyone out).
     let mut builder = demo
         .dashboard()
         .prefix(&prefix)

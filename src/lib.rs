@@ -325,7 +325,7 @@ pub use auth::{JwtBackend, JwtError};
 pub use links::{MountPrefix, PrefixError};
 #[cfg(any(feature = "dashboard", feature = "postgres"))]
 pub use revocations::{
-    Ended, Revocation, RevocationFuture, RevocationStore, PAGE as REVOCATION_PAGE,
+    Ended, Revocation, RevocationFile, RevocationFuture, RevocationStore, PAGE as REVOCATION_PAGE,
 };
 #[cfg(feature = "dashboard")]
 pub use web::{Body, ClientAddr, ConfigError, Dashboard, DashboardBuilder, MountedAt};

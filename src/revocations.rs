@@ -160,6 +160,106 @@ fn end_user(e: &mut Entries, user: &str, at: i64, until: i64) {
     slot.1 = slot.1.max(until);
 }
 
+/// Ended sessions kept in a file, so that sign-outs hold across restarts of a single process
+/// (`DashboardBuilder::revocations_file`). One JSON entry per line, appended as sessions end;
+/// a cursor is a byte offset. Opening it drops expired entries (written to a new file that
+/// replaces the old one). Several processes on one machine may share it: each line is
+/// appended in one write.
+#[derive(Debug)]
+pub struct RevocationFile {
+    path: std::path::PathBuf,
+}
+
+impl RevocationFile {
+    /// Opens (or creates) the file at `path`, dropping entries past their time.
+    pub fn open(path: impl Into<std::path::PathBuf>) -> std::io::Result<RevocationFile> {
+        let path = path.into();
+        let now = jiff::Timestamp::now().as_second();
+        let kept: Vec<String> = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .lines()
+                .filter(|l| serde_json::from_str::<Revocation>(l).is_ok_and(|r| r.until > now))
+                .map(str::to_string)
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".new");
+        let mut body = kept.join("\n");
+        if !body.is_empty() {
+            body.push('\n');
+        }
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(RevocationFile { path })
+    }
+
+    fn append(path: &std::path::Path, r: &Revocation) -> Result<(), String> {
+        use std::io::Write as _;
+        let mut line = serde_json::to_string(r).map_err(|e| e.to_string())?;
+        line.push('\n');
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        f.write_all(line.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn read(path: &std::path::Path, cursor: i64) -> Result<(Vec<Revocation>, i64), String> {
+        use std::io::{Read as _, Seek as _};
+        let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let from = u64::try_from(cursor).unwrap_or(0);
+        f.seek(std::io::SeekFrom::Start(from))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // Only whole lines: one being appended right now is read next time.
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let mut out = Vec::new();
+        for line in bytes[..whole].split(|b| *b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Revocation>(line) {
+                Ok(r) => out.push(r),
+                Err(e) => tracing::warn!(file = %path.display(), error = %e,
+                    "skipped an unreadable line of the ended-sessions file"),
+            }
+        }
+        Ok((out, cursor.saturating_add(whole as i64)))
+    }
+}
+
+impl RevocationStore for RevocationFile {
+    fn publish(&self, r: Revocation) -> RevocationFuture<'_, ()> {
+        let path = self.path.clone();
+        Box::pin(blocking(move || RevocationFile::append(&path, &r)))
+    }
+
+    fn since(&self, cursor: i64) -> RevocationFuture<'_, (Vec<Revocation>, i64)> {
+        let path = self.path.clone();
+        Box::pin(blocking(move || RevocationFile::read(&path, cursor)))
+    }
+}
+
+/// Runs file work on tokio's blocking threads when there is a runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => rt
+            .spawn_blocking(work)
+            .await
+            .unwrap_or_else(|e| Err(e.to_string())),
+        Err(_) => work(),
+    }
+}
+
 /// How the sessions of `user`, signed in by the login backend `via`, are named when ended
 /// together: `via:user` (backend names have no `:`), so that a user of one backend cannot end
 /// the sessions of another backend's user of the same id.
@@ -174,6 +274,35 @@ pub(crate) fn user_key(via: &str, user: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_file_keeps_entries_across_opens_and_drops_expired_ones() {
+        let dir = std::env::temp_dir().join(format!("taskdeck-rev-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ended.jsonl");
+        let now = jiff::Timestamp::now().as_second();
+        let f = RevocationFile::open(&path).unwrap();
+        f.publish(session("a", now + 100)).await.unwrap();
+        f.publish(session("old", now - 1)).await.unwrap();
+        let (got, cursor) = f.since(0).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(f.since(cursor).await.unwrap().0, Vec::new(), "nothing new");
+        f.publish(session("b", now + 100)).await.unwrap();
+        let (more, _) = f.since(cursor).await.unwrap();
+        assert_eq!(more, vec![session("b", now + 100)]);
+        // A restart: the expired entry is gone, the others are read from the start.
+        let again = RevocationFile::open(&path).unwrap();
+        let (got, _) = again.since(0).await.unwrap();
+        let sids: Vec<_> = got
+            .iter()
+            .map(|r| match &r.ended {
+                Ended::Session { sid, .. } => sid.as_str(),
+                Ended::User(u) => u.as_str(),
+            })
+            .collect();
+        assert_eq!(sids, ["a", "b"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn session(sid: &str, until: i64) -> Revocation {
         Revocation {

@@ -1296,3 +1296,75 @@ async fn a_fresh_replica_refuses_sessions_ended_elsewhere() {
         "back once read again"
     );
 }
+
+/// Attack: a restart with the same secret and the default (in-process) record of ended
+/// sessions let a signed-out session, and one ended by "sign out everywhere", back in, a
+/// state-changing POST with its old CSRF token included. Now, without a store of ended
+/// sessions, a restart does not accept sessions issued before it; with
+/// `revocations_file`, sign-ins survive a restart and sign-outs hold.
+#[tokio::test]
+async fn a_restart_does_not_bring_back_signed_out_sessions() {
+    let (s, _c) = scheduler().await;
+    let dashboard = || {
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET)
+    };
+
+    // The default: ended sessions live in the process.
+    let first = serve(dashboard()).await;
+    let out = sign_in(&first, "admin", "admin-pw").await;
+    let csrf = csrf_of(&first, &out).await;
+    assert_eq!(
+        post_as(&first, "/logout", &out).await.status,
+        StatusCode::SEE_OTHER
+    );
+    drop(first);
+    let restarted = serve(dashboard()).await;
+    assert_eq!(api_status(&restarted, &out).await, StatusCode::UNAUTHORIZED);
+    let pause = restarted
+        .request(
+            Method::POST,
+            "/scheduler/pause",
+            &[
+                ("cookie", out.as_str()),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(pause.status, StatusCode::SEE_OTHER);
+    assert!(
+        pause.header("location").contains("/login"),
+        "sent to sign in, not obeyed: {}",
+        pause.header("location")
+    );
+    assert!(!s.is_paused(), "the old session paused the scheduler");
+
+    // With a file: a kept session survives the restart, ended ones stay ended.
+    let path = std::env::temp_dir().join(format!("taskdeck-restart-{}.jsonl", std::process::id()));
+    let with_file = || dashboard().revocations_file(&path);
+    let first = serve(with_file()).await;
+    let kept = sign_in(&first, "admin", "admin-pw").await;
+    let signed_out = sign_in(&first, "admin", "admin-pw").await;
+    assert_eq!(
+        post_as(&first, "/logout", &signed_out).await.status,
+        StatusCode::SEE_OTHER
+    );
+    drop(first);
+    let restarted = serve(with_file()).await;
+    assert_eq!(api_status(&restarted, &kept).await, StatusCode::OK);
+    assert_eq!(
+        api_status(&restarted, &signed_out).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // "Sign out everywhere", then a restart: every earlier session stays out.
+    assert_eq!(
+        post_as(&restarted, "/logout/all", &kept).await.status,
+        StatusCode::SEE_OTHER
+    );
+    drop(restarted);
+    let again = serve(with_file()).await;
+    assert_eq!(api_status(&again, &kept).await, StatusCode::UNAUTHORIZED);
+    let _ = std::fs::remove_file(&path);
+}

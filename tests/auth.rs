@@ -255,10 +255,13 @@ async fn hostile_next_values_go_to_the_root() {
 async fn forged_expired_and_rotated_cookies() {
     let (s, _c) = scheduler().await;
     let old_secret = b"an-old-secret-of-more-than-32-bytes!!".to_vec();
+    // A restart that keeps sign-ins keeps its ended sessions too: in a file.
+    let ended = std::env::temp_dir().join(format!("taskdeck-ended-{}.jsonl", std::process::id()));
     let srv_old = serve(
         Dashboard::builder(s.clone())
             .auth(passwords())
-            .secret(&old_secret),
+            .secret(&old_secret)
+            .revocations_file(&ended),
     )
     .await;
     let (old_cookie, _) = sign_in(&srv_old, "", "viewer", "viewer-pw").await;
@@ -267,7 +270,8 @@ async fn forged_expired_and_rotated_cookies() {
         Dashboard::builder(s.clone())
             .auth(passwords())
             .secret(SECRET)
-            .secret(&old_secret),
+            .secret(&old_secret)
+            .revocations_file(&ended),
     )
     .await;
     let r = srv
@@ -332,6 +336,7 @@ async fn forged_expired_and_rotated_cookies() {
         .request(Method::GET, "/tasks", &[("cookie", &cookie)], "")
         .await;
     assert_eq!(r.status, StatusCode::OK, "the genuine cookie still works");
+    let _ = std::fs::remove_file(&ended);
 }
 
 #[tokio::test]

@@ -314,7 +314,7 @@ pub(crate) async fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
             Err(e) => return cx.bad(&e),
         }
     };
-    let answer = match super::previews::preview(cx, &spec, n).await {
+    let answer = match cx.preview(&spec, n).await {
         Ok(answer) => answer,
         Err(refused) => return refused,
     };

@@ -110,6 +110,7 @@ pub struct DashboardBuilder {
     session_recheck: Duration,
     client_header: ClientHeader,
     revocations: Option<Arc<dyn RevocationStore>>,
+    revocations_file: Option<std::path::PathBuf>,
     same_site_strict: bool,
     force_secure: bool,
     read_only: bool,
@@ -169,6 +170,7 @@ impl DashboardBuilder {
             session_recheck: Duration::from_secs(60),
             client_header: ClientHeader::XForwardedFor,
             revocations: None,
+            revocations_file: None,
             same_site_strict: false,
             force_secure: false,
             read_only: false,
@@ -347,9 +349,19 @@ impl DashboardBuilder {
 
     /// Where sessions ended on this dashboard are shared with other replicas, and read from
     /// them (at least twice a second): `PostgresStore::revocations`. Default: this process
-    /// only.
+    /// only, and then sessions issued before it started are not accepted (see
+    /// [`DashboardBuilder::revocations_file`]).
     pub fn revocations(mut self, store: Arc<dyn RevocationStore>) -> Self {
         self.revocations = Some(store);
+        self
+    }
+
+    /// Keeps ended sessions in a file (created if missing), so that a single process keeps
+    /// its sign-ins across restarts without letting signed-out sessions back in. Without
+    /// this or [`DashboardBuilder::revocations`], a restart signs everyone out. An unusable
+    /// path fails [`DashboardBuilder::build`].
+    pub fn revocations_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.revocations_file = Some(path.into());
         self
     }
 
@@ -531,6 +543,23 @@ impl DashboardBuilder {
                 "sse_keepalive must be at least 1 s".into(),
             ));
         }
+        let revocations = match (self.revocations, &self.revocations_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Auth(
+                    "give either revocations(store) or revocations_file(path), not both".into(),
+                ))
+            }
+            (Some(store), None) => Some(store),
+            (None, Some(path)) => Some(Arc::new(
+                crate::revocations::RevocationFile::open(path).map_err(|e| {
+                    ConfigError::Auth(format!(
+                        "revocations_file {}: {e}; give a path this process may write",
+                        path.display()
+                    ))
+                })?,
+            ) as Arc<dyn RevocationStore>),
+            (None, None) => None,
+        };
         let mut secrets = self.secrets;
         if secrets.is_empty() {
             if let Ok(env) = std::env::var("TASKDECK_SECRET") {
@@ -604,7 +633,7 @@ impl DashboardBuilder {
                 refusals: crate::audit::Refusals::default(),
                 client_header: self.client_header,
                 sessions: Arc::new(Sessions::new(
-                    self.revocations,
+                    revocations,
                     self.session_recheck,
                     self.session_ttl,
                 )),

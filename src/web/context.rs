@@ -379,6 +379,41 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
     )
 }
 
+impl Ctx<'_> {
+    /// The next `n` fires of `spec` from the backend, within the bounds of
+    /// [`super::previews::Previews`]; `Err` holds the answer to send instead (429).
+    pub(crate) async fn preview(
+        &self,
+        spec: &crate::TriggerSpec,
+        n: usize,
+    ) -> Result<Result<crate::seam::TriggerPreview, BackendError>, Resp> {
+        let who = match (self.user, self.client) {
+            (Some(u), _) => format!("user:{}", u.id),
+            (None, Some(ip)) => format!("addr:{ip}"),
+            (None, None) => "anonymous".to_string(),
+        };
+        let _place = match self.shared.previews.enter(&who).await {
+            Ok(place) => place,
+            Err(why) => {
+                let status = StatusCode::TOO_MANY_REQUESTS;
+                let mut r = if self.json {
+                    json_error(status, "too_many_previews", why.message(), None)
+                } else {
+                    let view = self.view();
+                    let body = views::errors::error(&view, status, why.message());
+                    self.page(status, "Error", views::Nav::None, body)
+                };
+                r.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("1"),
+                );
+                return Err(r);
+            }
+        };
+        Ok(self.shared.backend.preview(spec, n).await)
+    }
+}
+
 /// Adds an audit entry for this request's user.
 impl Ctx<'_> {
     /// Audits a refused sign-in of nobody signed in (`username` tried), folded with the same

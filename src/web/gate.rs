@@ -45,13 +45,10 @@ pub(crate) async fn identify(
     let now = jiff::Timestamp::now().as_second();
     // With a shared store of ended sessions, a session is accepted only once this replica has
     // read what the others ended (a fresh replica waits for its first read, a bounded while).
-    let has_cookie = || {
-        cookies::values(&parts.headers, &shared.session_cookie)
-            .next()
-            .is_some()
+    let trusted = match unsynced(shared, &parts.headers) {
+        None => true,
+        Some(wait) => wait.await,
     };
-    let trusted =
-        shared.sessions.in_sync() || !has_cookie() || Box::pin(shared.sessions.sync()).await;
     let from_cookie = if trusted {
         from_session(shared, &parts.headers, now)
     } else {
@@ -111,6 +108,23 @@ async fn ask_backends(
         },
         None => Identity::default(),
     }
+}
+
+/// When the request carries a session cookie and this replica has not read the shared ended
+/// sessions lately: the wait for that read (boxed, so that every request's future holds a
+/// pointer, not the wait's state).
+fn unsynced<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>> {
+    if shared.sessions.in_sync()
+        || cookies::values(headers, &shared.session_cookie)
+            .next()
+            .is_none()
+    {
+        return None;
+    }
+    Some(Box::pin(shared.sessions.sync()))
 }
 
 /// What the request's session cookies give, as far as this process knows without asking the

@@ -171,7 +171,7 @@ pub(crate) async fn task_preview(cx: &Ctx<'_>, p: &Params) -> Resp {
         Ok(s) => s,
         Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing).await,
     };
-    let answer = match super::previews::preview(cx, &spec, PREVIEW_FIRES).await {
+    let answer = match cx.preview(&spec, PREVIEW_FIRES).await {
         Ok(answer) => answer,
         Err(refused) => return refused,
     };

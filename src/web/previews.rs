@@ -7,14 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use http::header::{self, HeaderValue};
-use http::StatusCode;
 use tokio::sync::{Semaphore, SemaphorePermit};
-
-use super::context::Ctx;
-use super::response::{json_error, Resp};
-use crate::seam::{BackendError, TriggerPreview};
-use crate::views;
 
 /// Previews one user (or client) may have going at once.
 pub(crate) const PER_USER: usize = 2;
@@ -30,7 +23,8 @@ pub(crate) struct Previews {
 }
 
 /// One user's count of previews going, lowered when dropped.
-struct Going<'a> {
+#[derive(Debug)]
+pub(crate) struct Going<'a> {
     previews: &'a Previews,
     who: String,
 }
@@ -70,7 +64,10 @@ impl Previews {
     }
 
     /// Takes a place for `who`; the preview runs while the returned guard lives.
-    async fn enter(&self, who: &str) -> Result<(SemaphorePermit<'_>, Going<'_>), Refused> {
+    pub(crate) async fn enter(
+        &self,
+        who: &str,
+    ) -> Result<(SemaphorePermit<'_>, Going<'_>), Refused> {
         {
             let mut going = self.going.lock().unwrap_or_else(|p| p.into_inner());
             let n = going.entry(who.to_string()).or_insert(0);
@@ -90,50 +87,14 @@ impl Previews {
     }
 }
 
-/// The next `n` fires of `spec` from the backend, within the bounds; `Err` holds the answer
-/// to send instead (429).
-pub(crate) async fn preview(
-    cx: &Ctx<'_>,
-    spec: &crate::TriggerSpec,
-    n: usize,
-) -> Result<Result<TriggerPreview, BackendError>, Resp> {
-    let who = match (cx.user, cx.client) {
-        (Some(u), _) => format!("user:{}", u.id),
-        (None, Some(ip)) => format!("addr:{ip}"),
-        (None, None) => "anonymous".to_string(),
-    };
-    let _place = match cx.shared.previews.enter(&who).await {
-        Ok(place) => place,
-        Err(why) => return Err(refused(cx, why)),
-    };
-    Ok(cx.shared.backend.preview(spec, n).await)
-}
-
-fn refused(cx: &Ctx<'_>, why: Refused) -> Resp {
-    let message = match why {
-        Refused::Yours => "You have previews still being worked out; wait for them.",
-        Refused::Busy => "Previews are busy; try again in a moment.",
-    };
-    let mut r = if cx.json {
-        json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_previews",
-            message,
-            None,
-        )
-    } else {
-        let view = cx.view();
-        let body = views::errors::error(&view, StatusCode::TOO_MANY_REQUESTS, message);
-        cx.page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Error",
-            views::Nav::None,
-            body,
-        )
-    };
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    r
+impl Refused {
+    /// What the refusal says to the user.
+    pub(crate) fn message(&self) -> &'static str {
+        match self {
+            Refused::Yours => "You have previews still being worked out; wait for them.",
+            Refused::Busy => "Previews are busy; try again in a moment.",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! Signed-in sessions after their cookie verifies: ended ones are refused, and each live one
 //! is re-checked with the login backend at a bounded interval.
 //!
+//! - **Across restarts**: ended sessions live in a [`RevocationStore`] (PostgreSQL's, or a
+//!   file: `DashboardBuilder::revocations_file`). Without one they live in this process only,
+//!   so sessions issued before it started are not accepted: a restart signs everyone out
+//!   rather than let signed-out sessions back in.
 //! - **Ended sessions** ([`crate::revocations`]): a sign-out ends its session, "sign out
 //!   everywhere" and [`crate::Dashboard::end_sessions`] every session of a user. With a
 //!   shared [`RevocationStore`], what one replica ends is read by the others every
@@ -63,6 +67,10 @@ pub(crate) struct Sessions {
     synced: tokio::sync::Notify,
     /// Set while sessions are refused for want of a read; cleared by the next read.
     unsynced_warned: std::sync::atomic::AtomicBool,
+    /// Without a store, what this process ended is forgotten when it stops: sessions issued
+    /// before it started (Unix milliseconds) are not accepted, or a restart would let
+    /// signed-out sessions back in.
+    issued_after_ms: Option<i64>,
 }
 
 struct Checked {
@@ -90,6 +98,9 @@ impl Sessions {
         recheck: Duration,
         ttl: Duration,
     ) -> Sessions {
+        let store_none_started_ms = store
+            .is_none()
+            .then(|| jiff::Timestamp::now().as_millisecond());
         Sessions {
             ended: RevocationSet::default(),
             store,
@@ -101,6 +112,7 @@ impl Sessions {
             born: Instant::now(),
             synced: tokio::sync::Notify::new(),
             unsynced_warned: std::sync::atomic::AtomicBool::new(false),
+            issued_after_ms: store_none_started_ms,
         }
     }
 
@@ -154,7 +166,7 @@ impl Sessions {
     /// no waiting (the gate awaits [`Sessions::recheck`] only when this says [`Known::Due`]).
     pub(crate) fn known(self: &Arc<Self>, s: &Session) -> Known {
         self.start_polling();
-        if self.ended.is_ended_as(&s.sid, &s.via, &s.sub, s.iat_ms) {
+        if self.before_start(s.iat_ms) || self.ended.is_ended_as(&s.sid, &s.via, &s.sub, s.iat_ms) {
             return Known::Ended;
         }
         let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
@@ -215,7 +227,15 @@ impl Sessions {
 
     /// True while a session may still be used: not ended, not expired.
     pub(crate) fn is_live(&self, sid: &str, via: &str, user: &str, iat_ms: i64, exp: i64) -> bool {
-        exp > now_secs() && !self.ended.is_ended_as(sid, via, user, iat_ms)
+        exp > now_secs()
+            && !self.before_start(iat_ms)
+            && !self.ended.is_ended_as(sid, via, user, iat_ms)
+    }
+
+    /// True for a session issued before this process started, when no store keeps ended
+    /// sessions across restarts.
+    fn before_start(&self, iat_ms: i64) -> bool {
+        self.issued_after_ms.is_some_and(|t| iat_ms < t)
     }
 
     /// Ends every session of `user`, signed in through the backend `via`, issued until now.
