@@ -12,12 +12,16 @@ use tokio::sync::Notify;
 use crate::fetch::Fetch;
 use crate::scheduler::RunRecord;
 
-/// Posts each failed run to a URL: `{"event": "run_failed", "run": {…}}`, with
+/// Posts each failed run to a URL: `{"event": "run_failed", "run": {…}}`, signed the
+/// Standard Webhooks way:
 ///
-/// - `X-Taskdeck-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` under the
-///   shared secret, so the receiver can check who sent it and when (refuse old `t` to stop
-///   replays);
-/// - `X-Taskdeck-Delivery: <run id>`, the same for every attempt, to drop duplicates.
+/// - `webhook-id: msg_<32 hex digits>`, unique to the alert (random, so ids never repeat
+///   across restarts, where run ids may) and the same for every attempt: drop duplicates by
+///   it;
+/// - `webhook-timestamp: <unix seconds>` of the attempt (refuse old ones to stop replays);
+/// - `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, one per
+///   secret separated by spaces, so that a secret can be rotated
+///   ([`WebhookNotifier::also_sign_with`]); [`WebhookNotifier::signature`] computes one.
 ///
 /// A post that fails (no answer, or a status other than 2xx) is tried again after 1 s, 2 s,
 /// 4 s … up to 5 attempts. Alerts wait in a queue of at most 1,000; past it the oldest is
@@ -37,9 +41,11 @@ pub struct WebhookNotifier {
 
 struct Inner {
     url: String,
-    secret: Vec<u8>,
+    /// Every alert is signed with each, the first being the current one.
+    secrets: Vec<Vec<u8>>,
     fetch: Fetch,
-    queue: Mutex<VecDeque<(RunRecord, String)>>,
+    /// Alerts waiting: the run (for logs), the alert's id and its body.
+    queue: Mutex<VecDeque<(RunRecord, String, String)>>,
     capacity: usize,
     attempts: u32,
     backoff: Duration,
@@ -94,7 +100,7 @@ impl WebhookNotifier {
         Ok(WebhookNotifier {
             inner: Arc::new(Inner {
                 url: url.to_string(),
-                secret: secret.to_vec(),
+                secrets: vec![secret.to_vec()],
                 fetch,
                 queue: Mutex::new(VecDeque::new()),
                 capacity: capacity.max(1),
@@ -105,6 +111,23 @@ impl WebhookNotifier {
                 dropped: std::sync::atomic::AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Signs every alert with `secret` too (after the ones given before), so that a receiver
+    /// still checking an older secret, or already the newer one, accepts them while a secret
+    /// is rotated. Before the notifier is shared (`hook`, clones).
+    pub fn also_sign_with(mut self, secret: &[u8]) -> Result<WebhookNotifier, String> {
+        if secret.len() < 32 {
+            return Err(format!(
+                "the webhook secret is {} bytes; use at least 32 random bytes",
+                secret.len()
+            ));
+        }
+        Arc::get_mut(&mut self.inner)
+            .ok_or("also_sign_with must be called before the notifier is shared")?
+            .secrets
+            .push(secret.to_vec());
+        Ok(self)
     }
 
     /// The hook for `SchedulerBuilder::on_failure`.
@@ -121,6 +144,7 @@ impl WebhookNotifier {
     /// Queues an alert for `run` (needs a tokio runtime: the sender starts on first use).
     pub fn notify(&self, run: RunRecord) {
         let body = serde_json::json!({ "event": "run_failed", "run": &run }).to_string();
+        let id = format!("msg_{:032x}", fastrand::u128(..));
         {
             let mut q = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
             if q.len() >= self.inner.capacity {
@@ -135,7 +159,7 @@ impl WebhookNotifier {
                     "webhook alerts are behind; the oldest was dropped"
                 );
             }
-            q.push_back((run, body));
+            q.push_back((run, id, body));
         }
         if self.inner.started.set(()).is_ok() {
             let inner = self.inner.clone();
@@ -144,16 +168,21 @@ impl WebhookNotifier {
         self.inner.wake.notify_one();
     }
 
-    /// The signature header's value for `body` sent at `t` (Unix seconds): what a receiver
-    /// computes to check an alert.
-    pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+    /// One signature of the `webhook-signature` header: `v1,<base64>` of alert `id`'s `body`
+    /// sent at `t` (Unix seconds) under `secret`, as a receiver computes it to check an alert.
+    pub fn signature(secret: &[u8], id: &str, t: i64, body: &[u8]) -> String {
+        use base64::Engine as _;
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+        mac.update(id.as_bytes());
+        mac.update(b".");
         mac.update(t.to_string().as_bytes());
         mac.update(b".");
         mac.update(body);
         let tag = mac.finalize().into_bytes();
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        format!("t={t},v1={hex}")
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(tag)
+        )
     }
 }
 
@@ -166,22 +195,25 @@ impl Inner {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front();
             match next {
-                Some((run, body)) => self.deliver(&run, body).await,
+                Some((run, id, body)) => self.deliver(&run, &id, body).await,
                 None => self.wake.notified().await,
             }
         }
     }
 
-    async fn deliver(&self, run: &RunRecord, body: String) {
+    async fn deliver(&self, run: &RunRecord, id: &str, body: String) {
         let mut wait = self.backoff;
         for attempt in 1..=self.attempts {
             let t = jiff::Timestamp::now().as_second();
+            let signatures: Vec<String> = self
+                .secrets
+                .iter()
+                .map(|k| WebhookNotifier::signature(k, id, t, body.as_bytes()))
+                .collect();
             let headers = [
-                (
-                    "x-taskdeck-signature",
-                    WebhookNotifier::signature(&self.secret, t, body.as_bytes()),
-                ),
-                ("x-taskdeck-delivery", run.id.to_string()),
+                ("webhook-id", id.to_string()),
+                ("webhook-timestamp", t.to_string()),
+                ("webhook-signature", signatures.join(" ")),
             ];
             match self
                 .fetch

@@ -16,7 +16,7 @@ use taskdeck::*;
 
 const SECRET: &[u8] = b"a shared webhook secret, 32+ bytes long";
 
-/// What the receiver got: (signature header, delivery header, body).
+/// What the receiver got: (signature header, alert id, body).
 type Got = Arc<Mutex<Vec<(String, String, Value)>>>;
 
 /// A receiver that refuses the first `fail_first` posts with 500, and holds every post until
@@ -48,19 +48,16 @@ async fn receiver(
                                 .map(|v| v.to_str().unwrap().to_string())
                                 .unwrap_or_default()
                         };
-                        let (sig, delivery) = (h("x-taskdeck-signature"), h("x-taskdeck-delivery"));
+                        let (sig, id) = (h("webhook-signature"), h("webhook-id"));
+                        let t: i64 = h("webhook-timestamp").parse().unwrap();
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let v: Value = serde_json::from_slice(&body).unwrap();
-                        // Check the signature the way a receiver would.
-                        let t: i64 = sig
-                            .split(',')
-                            .next()
-                            .unwrap()
-                            .trim_start_matches("t=")
-                            .parse()
-                            .unwrap();
-                        assert_eq!(sig, WebhookNotifier::signature(SECRET, t, &body), "signed");
-                        g.lock().unwrap().push((sig, delivery, v));
+                        // Check the signature the way a receiver would: one of the
+                        // space-separated signatures is ours over "id.timestamp.body".
+                        let want = WebhookNotifier::signature(SECRET, &id, t, &body);
+                        assert!(sig.split(' ').any(|s| s == want), "signed: {sig}");
+                        assert!(id.starts_with("msg_") && id.len() == 36, "{id}");
+                        g.lock().unwrap().push((sig, id, v));
                         if let Some(gate) = gate {
                             gate.acquire().await.unwrap().forget();
                         }
@@ -148,8 +145,8 @@ async fn failures_reach_the_hooks_and_the_webhook_signed_and_retried() {
     // Refused twice (500), then taken: three posts of the same delivery.
     until("three attempts", || got.lock().unwrap().len() == 3).await;
     let got = got.lock().unwrap().clone();
-    for (_, delivery, body) in got.iter() {
-        assert_eq!(delivery, &bad.id.to_string());
+    for (_, id, body) in got.iter() {
+        assert_eq!(id, &got[0].1, "one id for every attempt");
         assert_eq!(body["event"], "run_failed");
         assert_eq!(body["run"]["id"], bad.id);
         assert_eq!(body["run"]["error"], "disk full");
@@ -187,13 +184,57 @@ async fn the_queue_is_bounded_and_drops_the_oldest() {
     }
     gate.add_permits(10);
     until("the queued posts", || got.lock().unwrap().len() == 3).await;
-    let ids: Vec<String> = got
+    let runs: Vec<u64> = got
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, d, _)| d.clone())
+        .map(|(_, _, v)| v["run"]["id"].as_u64().unwrap())
         .collect();
-    assert_eq!(ids, ["1", "4", "5"], "a queue of two keeps the newest");
+    assert_eq!(runs, [1, 4, 5], "a queue of two keeps the newest");
+}
+
+/// Run ids start at 1 again after a restart with the memory store; alert ids must not, or a
+/// receiver that drops duplicates by id drops new alerts. Each alert has an id of its own,
+/// signed with the body, and a rotated secret signs beside the current one.
+#[tokio::test]
+async fn alert_ids_never_repeat_and_a_rotated_secret_still_signs() {
+    let (url, got, _stop) = receiver(0, None).await;
+    let failed = || RunRecord {
+        id: 1,
+        task_id: "t".into(),
+        job: "j".into(),
+        cause: RunCause::Schedule,
+        scheduled_at: jiff::Timestamp::now(),
+        started_at: None,
+        finished_at: None,
+        status: RunStatus::Failed,
+        error: Some("x".into()),
+        attempt: 1,
+        logs: Vec::new(),
+        logs_dropped: 0,
+        args: Value::Null,
+        result: None,
+        retry_of: None,
+    };
+    // "Before the restart" and "after": two notifiers, each alerting run 1.
+    let before = WebhookNotifier::new(&url, SECRET).unwrap();
+    before.notify(failed());
+    until("the first alert", || got.lock().unwrap().len() == 1).await;
+    let newer = b"the next webhook secret, 32+ bytes long!";
+    let after = WebhookNotifier::new(&url, newer)
+        .unwrap()
+        .also_sign_with(SECRET)
+        .unwrap();
+    after.notify(failed());
+    until("the second alert", || got.lock().unwrap().len() == 2).await;
+    let got = got.lock().unwrap().clone();
+    assert_ne!(got[0].1, got[1].1, "the same id for two alerts");
+    let sigs: Vec<&str> = got[1].0.split(' ').collect();
+    assert_eq!(sigs.len(), 2, "signed with both secrets: {}", got[1].0);
+    assert!(
+        after.clone().also_sign_with(newer).is_err(),
+        "shared: no more secrets"
+    );
 }
 
 #[test]
