@@ -56,7 +56,12 @@ fn main() {
         s.add(Task::new("flip", "job").every(Duration::from_secs(3600)))
             .await
             .expect("add");
-        let d = Dashboard::builder(s.clone()).build().expect("dashboard");
+        let d = Dashboard::builder(s.clone())
+            // A thousand clients, all from 127.0.0.1.
+            .max_connections_per_client(4096)
+            .max_connections(4096)
+            .build()
+            .expect("dashboard");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(d.serve_listener(listener, std::future::pending()));

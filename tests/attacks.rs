@@ -97,7 +97,9 @@ async fn a_burst_from_one_client_is_judged_like_one_by_one() {
         serve(
             Dashboard::builder(s.clone())
                 .auth(gate.backend())
-                .secret(SECRET),
+                .secret(SECRET)
+                // 200 connections from one address: this is about the sign-in throttle.
+                .max_connections_per_client(1000),
         )
         .await,
     );
@@ -586,43 +588,123 @@ async fn idle_and_stalled_connections_are_closed() {
 
 /// Attack: there was no cap on connections. Past `max_connections` the server stops
 /// accepting until one closes.
+/// At the cap, the connection idle the longest makes room for a new client; only while
+/// every connection has a request going is a new one refused.
 #[tokio::test]
 async fn connections_are_capped() {
     let (s, _c) = scheduler().await;
     let srv = serve(Dashboard::builder(s.clone()).max_connections(4)).await;
+    let get = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut held = Vec::new();
     for _ in 0..4 {
-        let (c, head) = raw_head(
-            srv.addr,
-            "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-            Duration::from_secs(5),
-        )
-        .await;
+        let (c, head) = raw_head(srv.addr, get, Duration::from_secs(5)).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         held.push(c);
     }
-    // The fifth waits in the backlog: no answer while the four stay open.
-    let fifth = tokio::spawn(raw_head(
-        srv.addr,
-        "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-        Duration::from_secs(10),
-    ));
-    let early = tokio::time::timeout(Duration::from_millis(300), async {
-        while !fifth.is_finished() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    // Four idle keep-alive connections: a fifth is served, and the idlest is closed.
+    let (_fifth, head) = raw_head(srv.addr, get, Duration::from_secs(5)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "the fifth: {head}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    'made_room: loop {
+        for c in held.iter_mut() {
+            if closed_within(c, Duration::from_millis(10)).await {
+                break 'made_room;
+            }
         }
-    })
-    .await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no idle connection made room"
+        );
+    }
+    drop(held);
+    drop(_fifth);
+
+    // Four live streams: every connection is busy, so a fifth is refused.
+    let events = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut streams = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while streams.len() < 4 {
+        let (c, head) = raw_head(srv.addr, events, Duration::from_secs(5)).await;
+        if head.starts_with("HTTP/1.1 200") {
+            streams.push(c);
+        } else {
+            // The closed connections above may not have given their places back yet.
+            assert!(tokio::time::Instant::now() < deadline, "{head}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (mut refused, head) = raw_head(srv.addr, get, Duration::from_secs(5)).await;
     assert!(
-        early.is_err(),
-        "the fifth connection was served past the cap"
+        head.is_empty(),
+        "served past the cap while all were busy: {head}"
     );
-    drop(held.pop());
-    let (_c, head) = fifth.await.unwrap();
+    assert!(closed_within(&mut refused, Duration::from_secs(5)).await);
+}
+
+/// Attack: one address opens 2,000 keep-alive connections (each asked `/health` once and then
+/// left open), more than the 1,024 the dashboard serves at once; the accept loop used to stop
+/// at the cap, and nobody else was answered. Now one address holds at most
+/// `max_connections_per_client` (128), idle ones make room at the cap, and a new client from
+/// another address is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    // Two sockets per connection live in this process: stay within its descriptor limit.
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|n| n.parse::<usize>().ok())
+        })
+        .unwrap_or(1024);
+    let attack = 2000.min(limit.saturating_sub(200) / 2);
     assert!(
-        head.starts_with("HTTP/1.1 200"),
-        "served once one closed: {head}"
+        attack > 200,
+        "{limit} file descriptors are too few for this test: raise `ulimit -n`"
     );
+    let get = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    let mut answered = 0;
+    for _ in 0..attack {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let Ok(mut c) = socket.connect(srv.addr).await else {
+            continue;
+        };
+        if c.write_all(get.as_bytes()).await.is_err() {
+            continue;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await {
+            if n > 0 {
+                answered += 1;
+            }
+        }
+        held.push(c);
+    }
+    assert!(
+        answered <= 128,
+        "one address was served on {answered} connections at once"
+    );
+    // A newcomer from another address is answered while the attacker holds on.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut c = socket.connect(srv.addr).await.unwrap();
+    c.write_all(get.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .expect("the newcomer was not answered")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    drop(held);
 }
 
 /// Attack: one session could hold any number of `/events` streams.
@@ -1367,4 +1449,35 @@ async fn a_restart_does_not_bring_back_signed_out_sessions() {
     let again = serve(with_file()).await;
     assert_eq!(api_status(&again, &kept).await, StatusCode::UNAUTHORIZED);
     let _ = std::fs::remove_file(&path);
+}
+
+/// A keep-alive connection with no request going is closed after `idle_timeout`; a live
+/// event stream is a request going and stays.
+#[tokio::test]
+async fn idle_connections_are_closed_but_live_streams_stay() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).idle_timeout(Duration::from_millis(200))).await;
+    let (mut idle, head) = raw_head(
+        srv.addr,
+        "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (mut stream, head) = raw_head(
+        srv.addr,
+        "GET /events HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "the idle connection stayed open"
+    );
+    // A bounded look: five idle times later the stream is still open.
+    assert!(
+        !closed_within(&mut stream, Duration::from_secs(1)).await,
+        "the live stream was closed as idle"
+    );
 }

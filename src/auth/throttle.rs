@@ -316,7 +316,7 @@ impl Throttle {
 }
 
 /// The throttle's key for a client address: IPv4 as it is, IPv6 by its /64.
-fn client_key(a: IpAddr) -> IpAddr {
+pub(crate) fn client_key(a: IpAddr) -> IpAddr {
     match a.to_canonical() {
         IpAddr::V6(v6) => {
             let s = v6.segments();

@@ -181,6 +181,8 @@ impl DashboardBuilder {
                 header_timeout: Duration::from_secs(10),
                 body_timeout: Duration::from_secs(30),
                 max_connections: 1024,
+                per_client: 128,
+                idle_timeout: Duration::from_secs(60),
                 h2_keepalive: Duration::from_secs(20),
             },
             streams_per_session: 8,
@@ -405,10 +407,27 @@ impl DashboardBuilder {
         self
     }
 
-    /// Most connections [`Dashboard::serve`] serves at once; past it, accepting waits for one
-    /// to close (new clients wait in the listen backlog). Default 1,024.
+    /// Most connections [`Dashboard::serve`] serves at once. At the cap, the connection that
+    /// has been idle the longest (no request going) is closed to make room for a new one; a
+    /// new connection is refused only while every one is busy. Default 1,024.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.limits.max_connections = n.max(1);
+        self
+    }
+
+    /// Most connections one client address (an IPv6 client by its /64) may hold open with
+    /// [`Dashboard::serve`]; past it, new ones are closed at once. Trusted proxies
+    /// ([`DashboardBuilder::trust_proxy`]) are exempt: they carry many clients. Default 128.
+    pub fn max_connections_per_client(mut self, n: usize) -> Self {
+        self.limits.per_client = n.max(1);
+        self
+    }
+
+    /// How long [`Dashboard::serve`] keeps a connection with no request going (HTTP/1
+    /// keep-alive, or HTTP/2 without an open stream; a live event stream is a request going)
+    /// before closing it. Default 60 s.
+    pub fn idle_timeout(mut self, t: Duration) -> Self {
+        self.limits.idle_timeout = t.max(Duration::from_millis(100));
         self
     }
 

@@ -97,8 +97,12 @@ pub(crate) struct Limits {
     pub(crate) header_timeout: Duration,
     /// To read a whole request body once its head is in.
     pub(crate) body_timeout: Duration,
-    /// Connections served at once; past it, accepting waits.
+    /// Connections served at once; past it, the idlest is closed for a new one.
     pub(crate) max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold; trusted proxies are exempt.
+    pub(crate) per_client: usize,
+    /// A connection with no request going is closed after this.
+    pub(crate) idle_timeout: Duration,
     /// HTTP/2 keep-alive ping interval (a peer that does not answer in as long is dropped).
     pub(crate) h2_keepalive: Duration,
 }

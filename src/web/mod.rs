@@ -6,6 +6,7 @@ mod api;
 mod assets;
 mod builder;
 mod client;
+mod conns;
 mod context;
 mod dashboard;
 mod form;

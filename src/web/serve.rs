@@ -1,6 +1,8 @@
 //! Serving a [`Dashboard`] over TCP with hyper-util: HTTP/1 and HTTP/2, graceful shutdown, and
 //! the connection bounds of `DashboardBuilder`: a header timeout that also closes connections
-//! that send nothing, HTTP/2 keep-alive pings, and a cap on connections served at once.
+//! that send nothing, HTTP/2 keep-alive pings, an idle time after which a connection with no
+//! request going is closed, a bound per client address and a cap on connections, at which
+//! the idlest connection makes room for a new one (`web/conns.rs`).
 //!
 //! Serving from your own accept loop instead, set the same bounds there: hyper's
 //! `header_read_timeout` (and a timeout on a connection's first bytes when you use
@@ -13,18 +15,20 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use std::sync::Arc;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
+use super::conns::{Busy, Conn, Conns};
+use super::response::Body;
 use super::Dashboard;
 
 /// What an HTTP/2 client sends first.
@@ -154,7 +158,6 @@ impl Dashboard {
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
         let limits = self.shared.limits;
-        let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -165,61 +168,161 @@ impl Dashboard {
             .timer(TokioTimer::new())
             .keep_alive_interval(limits.h2_keepalive)
             .keep_alive_timeout(limits.h2_keepalive);
-        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let conns = Arc::new(Conns::new(limits.max_connections, limits.per_client));
         tokio::pin!(shutdown);
         loop {
-            // At the cap, stop accepting until a connection closes.
-            let slot = tokio::select! {
-                s = slots.clone().acquire_owned() => match s {
-                    Ok(s) => s,
-                    Err(_closed) => break,
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors and the like: say so, breathe, go on.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
                 },
                 () = &mut shutdown => break,
             };
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of descriptors and the like: say so, breathe, go on.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    // Responses go out in one write; do not hold their last segment back
-                    // waiting for the client's delayed ACK.
-                    let _ = stream.set_nodelay(true);
-                    let svc = self.for_client(peer);
-                    let builder = builder.clone();
-                    let watcher = graceful.watcher();
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        // Telling HTTP/1 from HTTP/2 waits for the first bytes, which the
-                        // HTTP/1 header timeout does not cover: read them here within it (a
-                        // connection that sends nothing, or stalls inside what could be the
-                        // HTTP/2 preface, is closed unserved), then hand them on.
-                        let deadline = tokio::time::Instant::now() + limits.header_timeout;
-                        let Some(stream) = first_bytes(stream, deadline).await else {
-                            return;
-                        };
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                        if let Err(e) = watcher.watch(conn.into_owned()).await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
+            // A trusted proxy carries many clients: its connections are not bounded per
+            // address (the cap and the idle time still hold).
+            let client = (!self.shared.trusted_proxies.contains(&peer.ip()))
+                .then(|| crate::auth::throttle::client_key(peer.ip()));
+            let slot = match conns.admit(client) {
+                Ok(slot) => slot,
+                Err(why) => {
+                    tracing::debug!(peer = %peer, why = ?why, "connection refused");
+                    continue;
                 }
-                () = &mut shutdown => break,
-            }
+            };
+            // Responses go out in one write; do not hold their last segment back waiting for
+            // the client's delayed ACK.
+            let _ = stream.set_nodelay(true);
+            let svc = Tracked {
+                inner: self.for_client(peer),
+                conn: slot.conn.clone(),
+            };
+            let builder = builder.clone();
+            tokio::spawn(async move {
+                // Telling HTTP/1 from HTTP/2 waits for the first bytes, which the HTTP/1
+                // header timeout does not cover: read them here within it (a connection that
+                // sends nothing, or stalls inside what could be the HTTP/2 preface, is closed
+                // unserved), then hand them on.
+                let deadline = tokio::time::Instant::now() + limits.header_timeout;
+                let Some(stream) = first_bytes(stream, deadline).await else {
+                    return;
+                };
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .into_owned();
+                tokio::pin!(conn);
+                let mine = &slot.conn;
+                let mut closing = false;
+                loop {
+                    // Closed once idle for `idle_timeout`: checked when it could first be.
+                    let idle_check = match mine.idle_for() {
+                        Some(idle) => limits.idle_timeout.saturating_sub(idle),
+                        None => limits.idle_timeout,
+                    };
+                    tokio::select! {
+                        r = conn.as_mut() => {
+                            if let Err(e) = r {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                            break;
+                        }
+                        () = mine.closed(), if !closing => {
+                            closing = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                        () = tokio::time::sleep(idle_check), if !closing => {
+                            if mine.idle_for().is_some_and(|i| i >= limits.idle_timeout) {
+                                closing = true;
+                                conn.as_mut().graceful_shutdown();
+                            }
+                        }
+                    }
+                }
+                drop(slot);
+            });
         }
         drop(listener);
         self.shared.closing.send_replace(true);
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = tokio::time::sleep(DRAIN) => {
-                tracing::warn!("connections still open after 10 s; closing");
-            }
+        if !conns.close_all(DRAIN).await {
+            tracing::warn!("connections still open after 10 s; closing");
         }
         Ok(())
+    }
+}
+
+/// The dashboard's service on one connection, counting each request as going until its
+/// response body is sent, so that the connection is idle only between requests.
+#[derive(Clone)]
+struct Tracked {
+    inner: Dashboard,
+    conn: Arc<Conn>,
+}
+
+impl<B> hyper::service::Service<http::Request<B>> for Tracked
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = TrackedFuture;
+
+    fn call(&self, req: http::Request<B>) -> TrackedFuture {
+        let busy = self.conn.begin();
+        TrackedFuture {
+            inner: hyper::service::Service::call(&self.inner, req),
+            busy: Some(busy),
+        }
+    }
+}
+
+/// A response on its way, with its request counted as going.
+struct TrackedFuture {
+    inner: Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>,
+    busy: Option<Busy>,
+}
+
+impl Future for TrackedFuture {
+    type Output = Result<http::Response<TrackedBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let resp = match self.inner.as_mut().poll(cx) {
+            Poll::Ready(Ok(resp)) => resp,
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => return Poll::Pending,
+        };
+        let busy = self.busy.take();
+        Poll::Ready(Ok(resp.map(|inner| TrackedBody { inner, _busy: busy })))
+    }
+}
+
+/// A response body whose request counts as going until it is sent or dropped.
+struct TrackedBody {
+    inner: Body,
+    _busy: Option<Busy>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
