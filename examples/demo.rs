@@ -11,7 +11,9 @@
 //! Single sign-on (`--features oidc`): `TASKDECK_OIDC_ISSUER`, `TASKDECK_OIDC_CLIENT_ID` and
 //! `TASKDECK_OIDC_CLIENT_SECRET` add a "Sign in with single sign-on" button beside the password
 //! form; the provider's `groups` claim maps `taskdeck-admins`, `taskdeck-operators` and
-//! `taskdeck-viewers` to roles (`TASKDECK_OIDC_LABEL` names the button). Try it with
+//! `taskdeck-viewers` to roles (`TASKDECK_OIDC_LABEL` names the button). For another provider:
+//! `TASKDECK_OIDC_SCOPES` (e.g. `openid profile groups`), `TASKDECK_OIDC_ROLES_CLAIM` and
+//! `TASKDECK_OIDC_ROLE_MAP` (`group:role,…`, replacing the three above). Try it with
 //! `cargo run --example oidc_provider --features oidc`, a provider for local trials.
 //! Bearer tokens (`--features jwt`): `TASKDECK_JWT_SECRET` (and `TASKDECK_JWT_AUDIENCE`).
 //! Branding: `TASKDECK_ACCENT` and `TASKDECK_SIDEBAR_COLOR` (`#rrggbb`), `TASKDECK_LOGO_FILE`.
@@ -61,12 +63,35 @@ fn with_sso(
     let secret = support::env("TASKDECK_OIDC_CLIENT_SECRET");
     let label =
         support::env("TASKDECK_OIDC_LABEL").unwrap_or_else(|| "Sign in with single sign-on".into());
-    let sso = taskdeck::OidcBackend::new(issuer, &client_id, secret.as_deref())?
+    let mut sso = taskdeck::OidcBackend::new(issuer, &client_id, secret.as_deref())?
         .label(&label)
-        .map_role("taskdeck-admins", Role::Admin)
-        .map_role("taskdeck-operators", Role::Operator)
-        .map_role("taskdeck-viewers", Role::Viewer)
         .sign_out_at_provider(true);
+    if let Some(scopes) = support::env("TASKDECK_OIDC_SCOPES") {
+        sso = sso.scopes(&scopes);
+    }
+    if let Some(claim) = support::env("TASKDECK_OIDC_ROLES_CLAIM") {
+        sso = sso.roles_claim(&claim);
+    }
+    match support::env("TASKDECK_OIDC_ROLE_MAP") {
+        // `group:role,…`, e.g. `ops-admins:admin,ops:operator`.
+        Some(map) => {
+            for pair in map.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (group, role) = pair
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("TASKDECK_OIDC_ROLE_MAP: {pair:?} is not group:role"))?;
+                let role: Role = role
+                    .parse()
+                    .map_err(|e| format!("TASKDECK_OIDC_ROLE_MAP: {pair:?}: {e}"))?;
+                sso = sso.map_role(group, role);
+            }
+        }
+        None => {
+            sso = sso
+                .map_role("taskdeck-admins", Role::Admin)
+                .map_role("taskdeck-operators", Role::Operator)
+                .map_role("taskdeck-viewers", Role::Viewer);
+        }
+    }
     Ok(builder.also(sso))
 }
 

@@ -686,3 +686,66 @@ async fn oidc_options_reach_the_provider() {
         assert!(matches!(e, taskdeck::ConfigError::Auth(_)), "{e:?}");
     }
 }
+
+/// RFC 9207: a provider that names itself on its authorization answers (and says so in
+/// discovery) must name this issuer; an answer naming another, or none, is refused.
+#[tokio::test]
+async fn the_issuer_on_the_authorization_answer_must_be_this_one() {
+    let t = setup("/").await;
+    t.provider.send_iss(None);
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert!(cb.contains("iss="), "{cb}");
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER,
+        "its own issuer signs in"
+    );
+    t.provider.send_iss(Some("https://other-idp.example"));
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("another identity provider"), "{}", r.body);
+    assert!(set_cookie(&r, "taskdeck_session").is_none());
+    t.provider.drop_iss();
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert!(!cb.contains("iss="), "{cb}");
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "announced but missing");
+    assert!(set_cookie(&r, "taskdeck_session").is_none());
+    assert_eq!(audited(&t.audit, "oidc_wrong_issuer").len(), 2);
+}
+
+/// OIDC Core 3.1.3.7 (3): an ID token naming an audience besides this client is refused,
+/// even with `azp` this client, unless that audience is trusted.
+#[tokio::test]
+async fn extra_audiences_must_be_trusted() {
+    let t = setup("/").await;
+    t.provider.twist_next(Twist {
+        extra_audience: Some("some-other-client".into()),
+        ..Twist::default()
+    });
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(set_cookie(&r, "taskdeck_session").is_none());
+    let e = audited(&t.audit, "oidc_wrong_audience");
+    assert_eq!(e.len(), 1, "{e:?}");
+
+    let s = Scheduler::builder().build().unwrap();
+    let trusting = serve(
+        Dashboard::builder(s)
+            .auth(sso(&t.provider).trusted_audiences(&["some-other-client"]))
+            .trust_proxy("127.0.0.1".parse().unwrap()),
+    )
+    .await;
+    t.provider.twist_next(Twist {
+        extra_audience: Some("some-other-client".into()),
+        ..Twist::default()
+    });
+    let (cb, flow) = approve(&trusting, &t.provider, "/auth/oidc/start").await;
+    assert_eq!(
+        with_cookie(&trusting, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER,
+        "a trusted audience signs in"
+    );
+}

@@ -68,6 +68,8 @@ struct Inner {
     post_logout: Option<String>,
     algorithms: Vec<Algorithm>,
     leeway: u64,
+    /// Audiences besides this client an ID token may name (OIDC Core 3.1.3.7 (3)).
+    trusted_audiences: Vec<String>,
     fetch: Fetch,
     min_refetch: Duration,
     /// What clones share: the discovered provider, when discovery last failed, the used
@@ -85,6 +87,9 @@ struct Provider {
     token_endpoint: String,
     end_session_endpoint: Option<String>,
     basic_auth: bool,
+    /// The provider puts `iss` on its authorization responses (RFC 9207): a callback without
+    /// it is refused.
+    sends_iss: bool,
     keys: RemoteKeys,
 }
 
@@ -163,6 +168,7 @@ impl OidcBackend {
                 post_logout: None,
                 algorithms: vec![Algorithm::RS256],
                 leeway: 30,
+                trusted_audiences: Vec::new(),
                 fetch,
                 min_refetch: Duration::from_secs(10),
                 provider: Arc::new(RwLock::new(None)),
@@ -310,6 +316,13 @@ impl OidcBackend {
         self.edit(|i| i.min_refetch = every)
     }
 
+    /// Audiences besides this client's id that an ID token may name (OIDC Core 3.1.3.7 (3)):
+    /// a token naming any other is refused. Empty by default.
+    pub fn trusted_audiences(self, audiences: &[&str]) -> Self {
+        let list = audiences.iter().map(|a| a.to_string()).collect();
+        self.edit(|i| i.trusted_audiences = list)
+    }
+
     /// Clock leeway for `exp`, `iat` and `nbf`. Default 30 s.
     pub fn leeway(self, secs: u64) -> Self {
         self.edit(|i| i.leeway = secs)
@@ -437,6 +450,10 @@ impl Inner {
                 .filter(|u| self.fetch.check_url(u).is_ok())
                 .map(str::to_string),
             basic_auth,
+            sends_iss: doc
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             keys: RemoteKeys::new(jwks_uri, self.fetch.clone(), self.min_refetch),
         });
         *self.provider.write().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
@@ -578,6 +595,29 @@ impl Inner {
                 )
             }
         };
+        // RFC 9207: the issuer the provider names on its answer must be this one (a mix-up
+        // with another provider's answer is refused), and a provider that says it always
+        // names it must have.
+        match query_param(query, "iss") {
+            Some(iss) if iss.trim_end_matches('/') != self.issuer => {
+                let shown: String = iss.chars().take(100).collect();
+                return refused(
+                    403,
+                    "oidc_wrong_issuer",
+                    "The sign-in answer came from another identity provider. Start again.",
+                    format!("authorization response iss {shown:?}"),
+                );
+            }
+            None if provider.sends_iss => {
+                return refused(
+                    403,
+                    "oidc_wrong_issuer",
+                    "The sign-in answer does not name its identity provider. Start again.",
+                    "authorization response without iss",
+                );
+            }
+            _ => {}
+        }
         let id_token = match self.exchange(&provider, &code, &flow).await {
             Ok(t) => t,
             Err(e) => {
@@ -720,8 +760,20 @@ impl Inner {
         if !constant_eq(got, nonce) {
             return Err(("oidc_wrong_nonce", "ID token: nonce mismatch".into()));
         }
-        // With several audiences, the token must be meant for this client (`azp`).
+        // With several audiences, each must be trusted (OIDC Core 3.1.3.7 (3)) and the token
+        // meant for this client (`azp`).
         if let Some(Value::Array(aud)) = claims.get("aud") {
+            if let Some(other) = aud
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|a| *a != self.client_id && !self.trusted_audiences.iter().any(|t| t == a))
+            {
+                let shown: String = other.chars().take(100).collect();
+                return Err((
+                    "oidc_wrong_audience",
+                    format!("ID token: audience {shown:?} is not trusted"),
+                ));
+            }
             if aud.len() > 1 {
                 let azp = claims.get("azp").and_then(Value::as_str);
                 if azp != Some(self.client_id.as_str()) {

@@ -37,6 +37,8 @@ pub(crate) struct Twist {
     /// Sign with this key (by index into [`KEYS`]).
     pub(crate) key: Option<usize>,
     pub(crate) issuer: Option<String>,
+    /// A second audience beside the client (with `azp` the client).
+    pub(crate) extra_audience: Option<String>,
 }
 
 /// Who the provider signs in.
@@ -68,6 +70,10 @@ struct State {
     token_calls: usize,
     requests: usize,
     counter: u64,
+    /// RFC 9207: says so in discovery, and puts `iss` on its authorization answers (this
+    /// issuer, or `iss_on_answer` when set).
+    advertise_iss: bool,
+    iss_on_answer: Option<String>,
 }
 
 /// A running provider; stops when dropped.
@@ -97,6 +103,8 @@ impl Provider {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             published: vec![0],
+            advertise_iss: false,
+            iss_on_answer: None,
             codes: HashMap::new(),
             person: Person {
                 sub: "u-1001".into(),
@@ -140,6 +148,20 @@ impl Provider {
     /// The next ID token is twisted so; later ones are not.
     pub(crate) fn twist_next(&self, t: Twist) {
         self.state.lock().unwrap().twist = t;
+    }
+
+    /// RFC 9207 from now on: `iss` on every authorization answer (`Some`: that one instead of
+    /// the issuer, as a mixed-up answer would carry), announced in discovery.
+    pub(crate) fn send_iss(&self, wrong: Option<&str>) {
+        let mut s = self.state.lock().unwrap();
+        s.advertise_iss = true;
+        s.iss_on_answer = wrong.map(str::to_string);
+    }
+
+    /// No `iss` on authorization answers, though discovery still announces it.
+    pub(crate) fn drop_iss(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.iss_on_answer = Some(String::new());
     }
 
     /// Who signs in from now on.
@@ -223,6 +245,7 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
                     "id_token_signing_alg_values_supported": ["RS256"],
                     "code_challenge_methods_supported": ["S256"],
                     "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                    "authorization_response_iss_parameter_supported": s.advertise_iss,
                 }),
             )
         }
@@ -267,14 +290,22 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
                     person,
                 },
             );
-            let back = format!(
-                "{}?{}",
-                q["redirect_uri"],
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair("code", &code)
-                    .append_pair("state", &q["state"])
-                    .finish()
-            );
+            let mut answer = form_urlencoded::Serializer::new(String::new());
+            answer
+                .append_pair("code", &code)
+                .append_pair("state", &q["state"]);
+            if s.advertise_iss {
+                match s.iss_on_answer.as_deref() {
+                    None => {
+                        answer.append_pair("iss", &s.issuer);
+                    }
+                    Some("") => {}
+                    Some(other) => {
+                        answer.append_pair("iss", other);
+                    }
+                }
+            }
+            let back = format!("{}?{}", q["redirect_uri"], answer.finish());
             Response::builder()
                 .status(StatusCode::FOUND)
                 .header("location", back)
@@ -332,9 +363,14 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
             let now = jiff::Timestamp::now().as_second();
             let key = twist.key.unwrap_or(s.published[0]);
             let (kid, pem) = KEYS[key];
+            let aud = match (&twist.extra_audience, twist.audience) {
+                (Some(extra), _) => json!([s.client_id.clone(), extra]),
+                (None, a) => json!(a.unwrap_or_else(|| s.client_id.clone())),
+            };
             let claims = json!({
                 "iss": twist.issuer.unwrap_or_else(|| s.issuer.clone()),
-                "aud": twist.audience.unwrap_or_else(|| s.client_id.clone()),
+                "aud": aud,
+                "azp": s.client_id.clone(),
                 "sub": person.sub,
                 "name": person.name,
                 "groups": person.groups,
