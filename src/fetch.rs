@@ -60,16 +60,26 @@ impl Fetch {
     /// The body of a 200 answer to `GET url`.
     #[cfg(feature = "oidc")]
     pub(crate) async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        self.get_cached(url).await.map(|(body, _)| body)
+    }
+
+    /// The body of a 200 answer to `GET url`, with how long it may be kept: its
+    /// `Cache-Control: max-age`, if any (`no-store` and `no-cache` count as zero).
+    #[cfg(feature = "oidc")]
+    pub(crate) async fn get_cached(
+        &self,
+        url: &str,
+    ) -> Result<(Vec<u8>, Option<Duration>), String> {
         let uri = self.check_url(url)?;
         let req = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
-        let (status, body) = self.send(req, url).await?;
+        let (status, headers, body) = self.send_with_headers(req, url).await?;
         if status != 200 {
             return Err(format!("{url} answered {status}"));
         }
-        Ok(body)
+        Ok((body, max_age(&headers)))
     }
 
     /// `POST url` with a JSON body and extra headers: the status and body, whatever the
@@ -123,6 +133,16 @@ impl Fetch {
         req: http::Request<Full<Bytes>>,
         url: &str,
     ) -> Result<(u16, Vec<u8>), String> {
+        self.send_with_headers(req, url)
+            .await
+            .map(|(status, _, body)| (status, body))
+    }
+
+    async fn send_with_headers(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        url: &str,
+    ) -> Result<(u16, http::HeaderMap, Vec<u8>), String> {
         let call = async {
             let resp = self
                 .client
@@ -130,12 +150,13 @@ impl Fetch {
                 .await
                 .map_err(|e| format!("{url}: {e}"))?;
             let status = resp.status().as_u16();
-            let body = Limited::new(resp.into_body(), MAX_BODY)
+            let (parts, body) = resp.into_parts();
+            let body = Limited::new(body, MAX_BODY)
                 .collect()
                 .await
                 .map_err(|e| format!("{url}: reading the answer: {e}"))?
                 .to_bytes();
-            Ok((status, body.to_vec()))
+            Ok((status, parts.headers, body.to_vec()))
         };
         match tokio::time::timeout(self.timeout, call).await {
             Ok(r) => r,
@@ -145,6 +166,28 @@ impl Fetch {
             )),
         }
     }
+}
+
+/// `Cache-Control: max-age=N` of an answer; `no-store` and `no-cache` are zero.
+#[cfg(feature = "oidc")]
+fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
+    let mut age = None;
+    for v in headers.get_all(http::header::CACHE_CONTROL) {
+        for d in v.to_str().ok()?.split(',').map(str::trim) {
+            let d = d.to_ascii_lowercase();
+            if d == "no-store" || d == "no-cache" {
+                return Some(Duration::ZERO);
+            }
+            if let Some(n) = d.strip_prefix("max-age=") {
+                age = n
+                    .trim_matches('"')
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs);
+            }
+        }
+    }
+    age
 }
 
 pub(crate) fn check_url(url: &str, allow_http: bool) -> Result<http::Uri, String> {

@@ -749,3 +749,63 @@ async fn extra_audiences_must_be_trusted() {
         "a trusted audience signs in"
     );
 }
+
+/// The provider's keys expire after the key set's `max-age`: a key it withdrew (rotated out
+/// after a leak) stops verifying ID tokens once they do. While the key set cannot be
+/// fetched, the known keys are kept.
+#[tokio::test]
+async fn keys_expire_and_a_withdrawn_key_stops_verifying() {
+    let t = setup("/").await;
+    t.provider.keys_max_age(Some(1));
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // Key a is withdrawn; a token still signed with it is refused once the keys expire.
+    t.provider.rotate();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        t.provider.twist_next(Twist {
+            key: Some(0),
+            ..Twist::default()
+        });
+        let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+        let r = with_cookie(&t.srv, &cb, &flow).await;
+        if r.status == StatusCode::FORBIDDEN {
+            assert!(set_cookie(&r, "taskdeck_session").is_none());
+            break;
+        }
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the withdrawn key still verified tokens"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!audited(&t.audit, "oidc_unknown_key").is_empty());
+
+    // The key set goes down: once a fetch has failed, the known key (b) still signs in.
+    t.provider.keys_down(true);
+    let fetches = t.provider.jwks_fetches();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while t.provider.jwks_fetches() == fetches {
+        let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+        assert_eq!(
+            with_cookie(&t.srv, &cb, &flow).await.status,
+            StatusCode::SEE_OTHER,
+            "the known key while the key set is down"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired keys were never fetched again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER,
+        "after a failed fetch, the known key still signs in"
+    );
+}

@@ -90,7 +90,7 @@ struct Provider {
     /// The provider puts `iss` on its authorization responses (RFC 9207): a callback without
     /// it is refused.
     sends_iss: bool,
-    keys: RemoteKeys,
+    keys: Arc<RemoteKeys>,
 }
 
 /// What the flow cookie keeps between the start and the callback.
@@ -454,7 +454,11 @@ impl Inner {
                 .get("authorization_response_iss_parameter_supported")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            keys: RemoteKeys::new(jwks_uri, self.fetch.clone(), self.min_refetch),
+            keys: Arc::new(RemoteKeys::new(
+                jwks_uri,
+                self.fetch.clone(),
+                self.min_refetch,
+            )),
         });
         *self.provider.write().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
         Ok(p)

@@ -74,6 +74,9 @@ struct State {
     /// issuer, or `iss_on_answer` when set).
     advertise_iss: bool,
     iss_on_answer: Option<String>,
+    /// `Cache-Control: max-age` on the key set, and whether its URL answers 503.
+    jwks_max_age: Option<u64>,
+    jwks_down: bool,
 }
 
 /// A running provider; stops when dropped.
@@ -103,6 +106,8 @@ impl Provider {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             published: vec![0],
+            jwks_max_age: None,
+            jwks_down: false,
             advertise_iss: false,
             iss_on_answer: None,
             codes: HashMap::new(),
@@ -162,6 +167,16 @@ impl Provider {
     pub(crate) fn drop_iss(&self) {
         let mut s = self.state.lock().unwrap();
         s.iss_on_answer = Some(String::new());
+    }
+
+    /// The key set's `Cache-Control: max-age` from now on.
+    pub(crate) fn keys_max_age(&self, secs: Option<u64>) {
+        self.state.lock().unwrap().jwks_max_age = secs;
+    }
+
+    /// The key set's URL answers 503 (`true`) or the keys again.
+    pub(crate) fn keys_down(&self, down: bool) {
+        self.state.lock().unwrap().jwks_down = down;
     }
 
     /// Who signs in from now on.
@@ -251,8 +266,18 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
         }
         (Method::GET, "/jwks") => {
             s.jwks_fetches += 1;
+            if s.jwks_down {
+                return reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "down".into());
+            }
             let keys: Vec<Value> = s.published.iter().map(|&i| jwk(i)).collect();
-            json_reply(StatusCode::OK, json!({ "keys": keys }))
+            let mut r = json_reply(StatusCode::OK, json!({ "keys": keys }));
+            if let Some(age) = s.jwks_max_age {
+                r.headers_mut().insert(
+                    "cache-control",
+                    format!("public, max-age={age}").parse().unwrap(),
+                );
+            }
+            r
         }
         (Method::GET, "/authorize") => {
             let q = params(&query);
