@@ -63,6 +63,23 @@ impl Fetch {
         self.get_cached(url).await.map(|(body, _)| body)
     }
 
+    /// The body of a 200 answer to `GET url` sent with `Authorization: Bearer token` (an
+    /// OpenID provider's userinfo endpoint).
+    #[cfg(feature = "oidc")]
+    pub(crate) async fn get_bearer(&self, url: &str, token: &str) -> Result<Vec<u8>, String> {
+        let uri = self.check_url(url)?;
+        let req = http::Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let (status, body) = self.send(req, url).await?;
+        if status != 200 {
+            return Err(format!("{url} answered {status}"));
+        }
+        Ok(body)
+    }
+
     /// The body of a 200 answer to `GET url`, with how long it may be kept: its
     /// `Cache-Control: max-age`, if any (`no-store` and `no-cache` count as zero).
     #[cfg(feature = "oidc")]

@@ -809,3 +809,42 @@ async fn keys_expire_and_a_withdrawn_key_stops_verifying() {
         "after a failed fetch, the known key still signs in"
     );
 }
+
+/// A provider's default ID token carries only `sub` and the protocol's claims; the name and
+/// groups are at its userinfo endpoint (OIDC Core 5.3), which is asked when a needed claim
+/// is missing. Userinfo naming another `sub` is refused (5.3.2) and audited as such.
+#[tokio::test]
+async fn thin_id_tokens_are_completed_from_userinfo() {
+    let t = setup("/").await;
+    t.provider.sign_in_as(Person {
+        sub: "u-7".into(),
+        name: "Olive Operator".into(),
+        groups: vec!["taskdeck-operators".into()],
+    });
+    // Full ID tokens: userinfo is not asked.
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    assert_eq!(
+        with_cookie(&t.srv, &cb, &flow).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(t.provider.userinfo_calls(), 0);
+
+    t.provider.thin_tokens(None);
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(t.provider.userinfo_calls(), 1);
+    let cookie = set_cookie(&r, "taskdeck_session").expect("signed in");
+    let page = with_cookie(&t.srv, "/", &cookie).await;
+    assert!(
+        page.body.contains("Olive Operator"),
+        "the name from userinfo"
+    );
+
+    t.provider.thin_tokens(Some("someone-else"));
+    let (cb, flow) = approve(&t.srv, &t.provider, "/auth/oidc/start").await;
+    let r = with_cookie(&t.srv, &cb, &flow).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(set_cookie(&r, "taskdeck_session").is_none());
+    assert_eq!(audited(&t.audit, "oidc_userinfo_sub_mismatch").len(), 1);
+}

@@ -45,6 +45,12 @@ impl ClaimMap {
         }
     }
 
+    /// True when `claims` lack the name or the roles claim: what a provider's userinfo
+    /// endpoint may add (OIDC Core 5.3).
+    pub(crate) fn lacks_any(&self, claims: &Value) -> bool {
+        lookup(claims, &self.name).is_none() || lookup(claims, &self.roles).is_none()
+    }
+
     pub(crate) fn user_of(&self, claims: &Value) -> Result<User, NoUser> {
         let id = lookup(claims, &self.user)
             .and_then(Value::as_str)

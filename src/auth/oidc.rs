@@ -68,6 +68,8 @@ struct Inner {
     post_logout: Option<String>,
     algorithms: Vec<Algorithm>,
     leeway: u64,
+    /// Ask the userinfo endpoint always, not only when the ID token lacks a claim it needs.
+    userinfo_always: bool,
     /// Audiences besides this client an ID token may name (OIDC Core 3.1.3.7 (3)).
     trusted_audiences: Vec<String>,
     fetch: Fetch,
@@ -86,6 +88,7 @@ struct Provider {
     authorization_endpoint: String,
     token_endpoint: String,
     end_session_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
     basic_auth: bool,
     /// The provider puts `iss` on its authorization responses (RFC 9207): a callback without
     /// it is refused.
@@ -169,6 +172,7 @@ impl OidcBackend {
                 algorithms: vec![Algorithm::RS256],
                 leeway: 30,
                 trusted_audiences: Vec::new(),
+                userinfo_always: false,
                 fetch,
                 min_refetch: Duration::from_secs(10),
                 provider: Arc::new(RwLock::new(None)),
@@ -316,6 +320,13 @@ impl OidcBackend {
         self.edit(|i| i.min_refetch = every)
     }
 
+    /// Asks the provider's userinfo endpoint (OIDC Core 5.3) at every sign-in, not only when
+    /// the ID token lacks the name or roles claim (which providers often release there
+    /// only). Its claims fill in what the ID token lacks; one whose `sub` differs is refused.
+    pub fn userinfo(self, always: bool) -> Self {
+        self.edit(|i| i.userinfo_always = always)
+    }
+
     /// Audiences besides this client's id that an ID token may name (OIDC Core 3.1.3.7 (3)):
     /// a token naming any other is refused. Empty by default.
     pub fn trusted_audiences(self, audiences: &[&str]) -> Self {
@@ -446,6 +457,11 @@ impl Inner {
             token_endpoint,
             end_session_endpoint: doc
                 .get("end_session_endpoint")
+                .and_then(Value::as_str)
+                .filter(|u| self.fetch.check_url(u).is_ok())
+                .map(str::to_string),
+            userinfo_endpoint: doc
+                .get("userinfo_endpoint")
                 .and_then(Value::as_str)
                 .filter(|u| self.fetch.check_url(u).is_ok())
                 .map(str::to_string),
@@ -622,7 +638,7 @@ impl Inner {
             }
             _ => {}
         }
-        let id_token = match self.exchange(&provider, &code, &flow).await {
+        let (id_token, access_token) = match self.exchange(&provider, &code, &flow).await {
             Ok(t) => t,
             Err(e) => {
                 return refused(
@@ -640,6 +656,20 @@ impl Inner {
                     403,
                     action,
                     "The identity provider's answer did not verify. Start again.",
+                    reason,
+                )
+            }
+        };
+        let claims = match self
+            .with_userinfo(&provider, access_token.as_deref(), claims)
+            .await
+        {
+            Ok(c) => c,
+            Err((action, reason)) => {
+                return refused(
+                    403,
+                    action,
+                    "The identity provider's account details could not be used. Start again.",
                     reason,
                 )
             }
@@ -686,7 +716,13 @@ impl Inner {
         true
     }
 
-    async fn exchange(&self, p: &Provider, code: &str, flow: &Flow) -> Result<String, String> {
+    /// The ID token and the access token (for userinfo) the code is exchanged for.
+    async fn exchange(
+        &self,
+        p: &Provider,
+        code: &str,
+        flow: &Flow,
+    ) -> Result<(String, Option<String>), String> {
         let (form, auth) = {
             let mut form = form_urlencoded::Serializer::new(String::new());
             form.append_pair("grant_type", "authorization_code")
@@ -726,10 +762,54 @@ impl Inner {
                 .unwrap_or("no error code");
             return Err(format!("the token endpoint answered {status} ({err})"));
         }
-        v.get("id_token")
+        let id_token = v
+            .get("id_token")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| "the token endpoint's answer has no id_token".into())
+            .ok_or("the token endpoint's answer has no id_token")?;
+        let access_token = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| t.len() <= 16 * 1024)
+            .map(str::to_string);
+        Ok((id_token, access_token))
+    }
+
+    /// The claims of the userinfo endpoint added to the ID token's (which win where both
+    /// have one), when the ID token lacks a claim the backend needs or `userinfo(true)`
+    /// asks always (OIDC Core 5.3). Refused when its `sub` is not the ID token's (5.3.2).
+    async fn with_userinfo(
+        &self,
+        p: &Provider,
+        access_token: Option<&str>,
+        mut claims: Value,
+    ) -> Result<Value, Refusal> {
+        if !(self.userinfo_always || self.claims.lacks_any(&claims)) {
+            return Ok(claims);
+        }
+        let (Some(url), Some(token)) = (&p.userinfo_endpoint, access_token) else {
+            return Ok(claims);
+        };
+        let body = self
+            .fetch
+            .get_bearer(url, token)
+            .await
+            .map_err(|e| ("oidc_userinfo_failed", format!("userinfo: {e}")))?;
+        let info: Value = serde_json::from_slice(&body)
+            .map_err(|e| ("oidc_userinfo_failed", format!("userinfo: not JSON: {e}")))?;
+        let sub = claims.get("sub").and_then(Value::as_str);
+        if info.get("sub").and_then(Value::as_str) != sub || sub.is_none() {
+            return Err((
+                "oidc_userinfo_sub_mismatch",
+                "userinfo: its sub is not the ID token's".into(),
+            ));
+        }
+        if let (Some(into), Some(from)) = (claims.as_object_mut(), info.as_object()) {
+            for (k, v) in from {
+                into.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        Ok(claims)
     }
 
     async fn verify(&self, p: &Provider, token: &str, nonce: &str) -> Result<Value, Refusal> {

@@ -77,6 +77,12 @@ struct State {
     /// `Cache-Control: max-age` on the key set, and whether its URL answers 503.
     jwks_max_age: Option<u64>,
     jwks_down: bool,
+    /// ID tokens without `name` and `groups` (a provider's defaults), which its userinfo
+    /// endpoint gives, for the person of the last token, under `userinfo_sub` if set.
+    thin: bool,
+    last_person: Option<Person>,
+    userinfo_sub: Option<String>,
+    userinfo_calls: usize,
 }
 
 /// A running provider; stops when dropped.
@@ -106,6 +112,10 @@ impl Provider {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             published: vec![0],
+            thin: false,
+            last_person: None,
+            userinfo_sub: None,
+            userinfo_calls: 0,
             jwks_max_age: None,
             jwks_down: false,
             advertise_iss: false,
@@ -177,6 +187,18 @@ impl Provider {
     /// The key set's URL answers 503 (`true`) or the keys again.
     pub(crate) fn keys_down(&self, down: bool) {
         self.state.lock().unwrap().jwks_down = down;
+    }
+
+    /// ID tokens carry only `sub` and the protocol's claims from now on; `name` and
+    /// `groups` come from userinfo, whose `sub` is `userinfo_sub` when given (a mix-up).
+    pub(crate) fn thin_tokens(&self, userinfo_sub: Option<&str>) {
+        let mut s = self.state.lock().unwrap();
+        s.thin = true;
+        s.userinfo_sub = userinfo_sub.map(str::to_string);
+    }
+
+    pub(crate) fn userinfo_calls(&self) -> usize {
+        self.state.lock().unwrap().userinfo_calls
     }
 
     /// Who signs in from now on.
@@ -255,6 +277,7 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
                     "token_endpoint": format!("{i}/token"),
                     "jwks_uri": format!("{i}/jwks"),
                     "end_session_endpoint": format!("{i}/logout"),
+                    "userinfo_endpoint": format!("{i}/userinfo"),
                     "response_types_supported": ["code"],
                     "subject_types_supported": ["public"],
                     "id_token_signing_alg_values_supported": ["RS256"],
@@ -392,7 +415,8 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
                 (Some(extra), _) => json!([s.client_id.clone(), extra]),
                 (None, a) => json!(a.unwrap_or_else(|| s.client_id.clone())),
             };
-            let claims = json!({
+            s.last_person = Some(person.clone());
+            let mut claims = json!({
                 "iss": twist.issuer.unwrap_or_else(|| s.issuer.clone()),
                 "aud": aud,
                 "azp": s.client_id.clone(),
@@ -403,6 +427,12 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
                 "iat": now,
                 "exp": now + twist.exp_in.unwrap_or(300),
             });
+            if s.thin {
+                let c = claims.as_object_mut().unwrap();
+                c.remove("name");
+                c.remove("groups");
+            }
+
             let mut header = Header::new(Algorithm::RS256);
             header.kid = Some(kid.into());
             let token = jsonwebtoken::encode(
@@ -414,6 +444,20 @@ async fn answer(st: &Mutex<State>, req: Request<hyper::body::Incoming>) -> Respo
             json_reply(
                 StatusCode::OK,
                 json!({"access_token": "opaque", "token_type": "Bearer", "expires_in": 300, "id_token": token}),
+            )
+        }
+        (Method::GET, "/userinfo") => {
+            s.userinfo_calls += 1;
+            if auth.as_deref() != Some("Bearer opaque") {
+                return json_reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"}));
+            }
+            let Some(p) = s.last_person.clone() else {
+                return json_reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"}));
+            };
+            let sub = s.userinfo_sub.clone().unwrap_or(p.sub);
+            json_reply(
+                StatusCode::OK,
+                json!({"sub": sub, "name": p.name, "groups": p.groups}),
             )
         }
         (Method::GET, "/logout") => reply(
