@@ -177,25 +177,60 @@ async fn signs_in_under_a_prefix_and_out_at_the_provider() {
     );
     assert_eq!(audited(&t.audit, "login").len(), 1);
 
-    // Sign-out ends the session here and goes to the provider's end-session endpoint.
+    // The sign-in kept its ID token for the sign-out, in a sealed cookie of its own.
+    let kept = set_cookie(&r, "taskdeck_session_kept").expect("the kept ID token");
+
+    // Sign-out ends the session here and goes to the provider's end-session endpoint, with
+    // the ID token as `id_token_hint` so that the provider does not ask the user first.
     let csrf = page.csrf();
-    let out = t
-        .srv
-        .post_signed_in("/ops/logout", &session, &csrf, "")
-        .await;
+    let both = format!("{session}; {kept}");
+    let out = t.srv.post_signed_in("/ops/logout", &both, &csrf, "").await;
     // A page that sends the browser on: a form's answer may not redirect off-site under the
     // dashboard's CSP (form-action 'self').
     assert_eq!(out.status, StatusCode::OK);
-    let provider_logout = format!("{}/logout?client_id={CLIENT}", t.provider.issuer);
+    let provider_logout = format!(
+        "{}/logout?client_id={CLIENT}&id_token_hint=",
+        t.provider.issuer
+    );
+    let link = out
+        .links()
+        .into_iter()
+        .find(|l| l.starts_with(&provider_logout))
+        .unwrap_or_else(|| panic!("no end-session link with a hint: {}", out.body));
     assert!(
         out.body.contains(&format!(
-            "http-equiv=\"refresh\" content=\"0; url={provider_logout}\""
+            "http-equiv=\"refresh\" content=\"0; url={}\"",
+            link.replace('&', "&amp;")
         )),
         "{}",
         out.body
     );
-    assert!(out.links().contains(&provider_logout));
-    assert!(out.header("set-cookie").starts_with("taskdeck_session=;"));
+    // The hint is the ID token this sign-in got: three parts, the middle naming the user.
+    use base64::Engine as _;
+    let hint = link.strip_prefix(&provider_logout).unwrap();
+    let parts: Vec<&str> = hint.split('.').collect();
+    assert_eq!(parts.len(), 3, "{hint}");
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1])
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+    assert_eq!(claims["sub"], "u-1001", "{claims}");
+    let cleared: Vec<_> = out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        cleared.iter().any(|c| c.starts_with("taskdeck_session=;")),
+        "{cleared:?}"
+    );
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("taskdeck_session_kept=;")),
+        "{cleared:?}"
+    );
     let after = with_cookie(&t.srv, "/ops/tasks", &session).await;
     assert_eq!(
         after.status,

@@ -178,6 +178,19 @@ pub enum AuthReply {
         /// Where to go, a path under the dashboard.
         next: Option<String>,
     },
+    /// As [`AuthReply::SignIn`], and keep `keep` (at most 3 KiB) until this session signs
+    /// out, when it is handed to [`AuthBackend::logout_keeping`]: what the sign-out needs
+    /// from the sign-in (an OIDC ID token, sent to the provider as `id_token_hint`). The
+    /// dashboard keeps it in a cookie of its own, sealed with its session keys; a value too
+    /// large for a cookie is not kept.
+    SignInKeeping {
+        /// Who.
+        user: User,
+        /// Where to go, a path under the dashboard.
+        next: Option<String>,
+        /// What the sign-out will need.
+        keep: String,
+    },
     /// Go elsewhere (303), e.g. to an identity provider.
     Redirect(String),
     /// Go to `to` (303) and keep `flow` (at most 2 KiB) for this browser's next visit to the
@@ -318,6 +331,16 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// endpoint, or a path under the dashboard. `None` (the default): the sign-in page.
     fn logout<'a>(&'a self, _user: &'a User) -> AuthFuture<'a, Option<String>> {
         Box::pin(async { None })
+    }
+
+    /// [`AuthBackend::logout`], with what the sign-in kept ([`AuthReply::SignInKeeping`]),
+    /// when the browser still holds it. Default: `logout(user)`.
+    fn logout_keeping<'a>(
+        &'a self,
+        user: &'a User,
+        _kept: Option<&'a str>,
+    ) -> AuthFuture<'a, Option<String>> {
+        self.logout(user)
     }
 
     /// Why this backend cannot be used as configured (a secret too short to be safe), asked

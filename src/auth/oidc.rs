@@ -675,6 +675,13 @@ impl Inner {
             }
         };
         match self.claims.user_of(&claims) {
+            // Signing out at the provider sends the ID token as `id_token_hint`, so that the
+            // provider ends its session without asking the user first.
+            Ok(user) if self.sign_out => AuthReply::SignInKeeping {
+                user,
+                next: flow.next,
+                keep: id_token,
+            },
             Ok(user) => AuthReply::SignIn {
                 user,
                 next: flow.next,
@@ -916,7 +923,18 @@ impl AuthBackend for OidcBackend {
         })
     }
 
-    fn logout<'a>(&'a self, _user: &'a User) -> AuthFuture<'a, Option<String>> {
+    fn logout<'a>(&'a self, user: &'a User) -> AuthFuture<'a, Option<String>> {
+        self.logout_keeping(user, None)
+    }
+
+    /// RP-initiated logout: the provider's end-session endpoint with `client_id`, the ID
+    /// token of the sign-in as `id_token_hint` (kept since; without it providers ask the user
+    /// whether to sign out) and `post_logout_redirect_uri` when configured.
+    fn logout_keeping<'a>(
+        &'a self,
+        _user: &'a User,
+        kept: Option<&'a str>,
+    ) -> AuthFuture<'a, Option<String>> {
         Box::pin(async move {
             if !self.inner.sign_out {
                 return None;
@@ -925,6 +943,9 @@ impl AuthBackend for OidcBackend {
             let end = p.end_session_endpoint.as_ref()?;
             let mut q = form_urlencoded::Serializer::new(String::new());
             q.append_pair("client_id", &self.inner.client_id);
+            if let Some(hint) = kept {
+                q.append_pair("id_token_hint", hint);
+            }
             if let Some(to) = &self.inner.post_logout {
                 q.append_pair("post_logout_redirect_uri", to);
             }

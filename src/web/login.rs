@@ -230,7 +230,9 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     };
     let reply = auth.extra_route(&rp, body, flow).await;
     match &reply {
-        Some((_, AuthReply::SignIn { .. })) => attempt.succeeded(),
+        Some((_, AuthReply::SignIn { .. } | AuthReply::SignInKeeping { .. })) => {
+            attempt.succeeded()
+        }
         Some((_, AuthReply::Refused { .. })) => attempt.failed(Instant::now()),
         _ => attempt.withdrawn(),
     }
@@ -249,6 +251,30 @@ pub(crate) async fn backend_route(cx: &Ctx<'_>, body: &[u8]) -> Resp {
         Some((via, AuthReply::SignIn { user, next })) => {
             let next = safe_next(cx, next.as_deref());
             clear_flow(start_session(cx, &user, via, &next))
+        }
+        Some((via, AuthReply::SignInKeeping { user, next, keep })) => {
+            let next = safe_next(cx, next.as_deref());
+            let mut r = start_session(cx, &user, via, &next);
+            let name = kept_cookie(cx);
+            let ttl = i64::try_from(cx.shared.session_ttl.as_secs()).unwrap_or(i64::MAX);
+            let sealed =
+                cx.shared
+                    .keys
+                    .seal(&name, &format!("{via}\n{keep}"), now.saturating_add(ttl));
+            // Browsers drop cookies over 4 KiB: then the sign-out goes without it.
+            if keep.len() <= 3 * 1024 && sealed.len() <= 3800 {
+                let c =
+                    cookies::session(&name, &sealed, cx.cookie_scope(), ttl, cx.shared.same_site);
+                if let Some(c) = c {
+                    r.headers_mut().append(header::SET_COOKIE, c);
+                }
+            } else {
+                tracing::debug!(
+                    bytes = sealed.len(),
+                    "what a sign-in keeps is too large for a cookie; not kept"
+                );
+            }
+            clear_flow(r)
         }
         Some((_, AuthReply::Redirect(to))) => see_other(&to),
         Some((via, AuthReply::Begin { to, flow })) => {
@@ -320,13 +346,16 @@ fn signed_out(cx: &Ctx<'_>, to: Option<String>) -> Resp {
         Some(to) => see_other(&to),
         None => see_other(&cx.urls.at(cx.urls.sign().login)),
     };
-    let c = cookies::clearing(
-        &cx.shared.session_cookie,
-        cx.cookie_scope(),
-        cx.shared.same_site,
-    );
-    if let Some(c) = c {
-        r.headers_mut().append(header::SET_COOKIE, c);
+    // The session cookie, and what its sign-in kept for the sign-out, if the browser has it.
+    let kept = kept_cookie(cx);
+    let mut clear = vec![cx.shared.session_cookie.as_str()];
+    if cookies::value(cx.headers, &kept).is_some() {
+        clear.push(&kept);
+    }
+    for name in clear {
+        if let Some(c) = cookies::clearing(name, cx.cookie_scope(), cx.shared.same_site) {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
     }
     r
 }
@@ -340,6 +369,23 @@ fn after_logout(cx: &Ctx<'_>, to: Option<String>) -> Option<String> {
     }
     let next = safe_next(cx, Some(&to));
     (next == to).then_some(next)
+}
+
+/// The cookie that keeps what a backend's sign-in kept for its sign-out.
+fn kept_cookie(cx: &Ctx<'_>) -> String {
+    format!("{}_kept", cx.shared.session_cookie)
+}
+
+/// What the sign-in of backend `via` kept for this browser's sign-out, if it holds it.
+fn kept(cx: &Ctx<'_>, via: &str) -> Option<String> {
+    let name = kept_cookie(cx);
+    let now = jiff::Timestamp::now().as_second();
+    let found = cookies::values(cx.headers, &name).find_map(|v| {
+        let open = cx.shared.keys.open(&name, v, now)?;
+        let (by, keep) = open.split_once('\n')?;
+        (by == via).then(|| keep.to_string())
+    });
+    found
 }
 
 /// The backend that signed this request's session in (none for a bearer token: it has no
@@ -360,7 +406,8 @@ pub(crate) async fn logout(cx: &Ctx<'_>) -> Resp {
                 .await;
         }
         if let Some(b) = signed_in_by(cx) {
-            to = after_logout(cx, b.logout(user).await);
+            let keep = cx.session_meta.and_then(|s| kept(cx, &s.via));
+            to = after_logout(cx, b.logout_keeping(user, keep.as_deref()).await);
         }
         cx.record("logout", None, "ok".into());
     }
@@ -375,7 +422,8 @@ pub(crate) async fn logout_all(cx: &Ctx<'_>) -> Resp {
             cx.shared.sessions.end_user(&s.via, &user.id).await;
         }
         if let Some(b) = signed_in_by(cx) {
-            to = after_logout(cx, b.logout(user).await);
+            let keep = cx.session_meta.and_then(|s| kept(cx, &s.via));
+            to = after_logout(cx, b.logout_keeping(user, keep.as_deref()).await);
         }
     }
     signed_out(cx, to)
