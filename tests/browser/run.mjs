@@ -16,6 +16,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { startThirdPartyOp } from "./third_party_op.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
@@ -119,6 +120,8 @@ const browser = await chromium.launch({
 });
 
 const problems = [];
+// What the third-party provider check starts, stopped at the end.
+const thirdParty = [];
 let passed = 0;
 // Chromium logs a console error for every 4xx document; the flows provoke a few on purpose
 // (a wrong password: 401; an invalid form: 400). Each is allowed once, announced beforehand.
@@ -532,12 +535,70 @@ try {
     assert.equal(await p.inputValue("#every"), "90m", "what was typed stays");
     await nojs.close();
   });
+
+  await check("single sign-on through a third-party OpenID Provider (oidc-provider) with its defaults", async () => {
+    // A second demo, signing in through `oidc-provider`: its ID tokens carry only `sub`
+    // (name and groups come from userinfo), it names itself on its answers (RFC 9207), and
+    // the groups claim is released for the `groups` scope only.
+    const opPort = await freePort();
+    const port2 = await freePort();
+    const base2 = `http://127.0.0.1:${port2}${PREFIX}`;
+    const op = await startThirdPartyOp({
+      port: opPort,
+      clientId: "taskdeck-interop",
+      clientSecret: "interop-client-secret",
+      redirectUri: `${base2}/auth/oidc/callback`,
+      person: { name: "Ivy Interop", groups: ["taskdeck-operators"] },
+    });
+    thirdParty.push(op);
+    const demo2 = spawn(demoBin, [], {
+      env: {
+        ...process.env,
+        TASKDECK_ADDR: `127.0.0.1:${port2}`,
+        TASKDECK_PREFIX: PREFIX,
+        TASKDECK_DEMO_PASSWORD: PASSWORD,
+        TASKDECK_OIDC_ISSUER: op.issuer,
+        TASKDECK_OIDC_CLIENT_ID: "taskdeck-interop",
+        TASKDECK_OIDC_CLIENT_SECRET: "interop-client-secret",
+        TASKDECK_OIDC_LABEL: "Sign in with Interop ID",
+        TASKDECK_OIDC_SCOPES: "openid profile groups",
+        RUST_LOG: "error",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    thirdParty.push({ close: () => demo2.kill("SIGTERM") });
+    demo2.stdout.on("data", keepOutput);
+    demo2.stderr.on("data", keepOutput);
+    await waitFor(`${base2}/health`, 60_000);
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const p = await ctx.newPage();
+    await p.goto(`${base2}/login`);
+    await p.getByRole("link", { name: "Sign in with Interop ID" }).click();
+    // oidc-provider's own sign-in and consent pages.
+    await p.locator("input[name=login]").fill("ivy");
+    await p.locator("input[name=password]").fill("any");
+    await p.locator("button[type=submit]").click();
+    await p.locator("button[type=submit]").click();
+    await p.waitForURL(`${base2}/**`);
+    await p.getByText("Ivy Interop").waitFor();
+    assert.match(await p.locator(".user").textContent(), /operator/);
+    // Signing out sends the ID token as id_token_hint to its end-session endpoint.
+    const [request] = await Promise.all([
+      p.waitForRequest((r) => r.url().startsWith(`${op.issuer}/session/end`)),
+      p.click("button:has-text('Sign out')"),
+    ]);
+    assert.match(request.url(), /[?&]id_token_hint=[\w-]+\.[\w-]+\.[\w-]+/);
+    await p.goto(`${base2}/tasks`);
+    assert.ok(p.url().startsWith(`${base2}/login`), `signed out: ${p.url()}`);
+    await ctx.close();
+  });
 } catch (e) {
   problems.push(`the suite stopped: ${e.message}`);
 } finally {
   await browser.close();
   demo.kill("SIGTERM");
   provider.kill("SIGTERM");
+  for (const t of thirdParty) t.close();
 }
 
 if (problems.length) {
