@@ -274,7 +274,7 @@ async fn retry_one_run_or_what_a_filter_shows() {
 /// run named with why).
 #[tokio::test]
 async fn a_retry_is_refused_once_the_task_runs_another_job() {
-    let (s, srv, _audit) = setup().await;
+    let (s, srv, audit) = setup().await;
     let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
     let failed = s.run_now("f").await.unwrap();
     until_status(&s, failed.id, RunStatus::Failed).await;
@@ -314,6 +314,19 @@ async fn a_retry_is_refused_once_the_task_runs_another_job() {
         s.runs(&taskdeck::RunQuery::default()).await.unwrap().total,
         before,
         "nothing ran"
+    );
+    // The bulk retry's audit entry names what it retried and what it refused, and why.
+    let entries = audit.page(0, 100).0;
+    let bulk = entries
+        .iter()
+        .find(|e| e.action == "runs.retry")
+        .expect("the bulk retry is audited");
+    let target = bulk.target.as_deref().unwrap_or("");
+    assert!(
+        target.starts_with("retried: none; refused: #")
+            && target.contains(&format!("#{}", failed.id))
+            && target.contains("now runs job"),
+        "{target}"
     );
     s.shutdown(Duration::ZERO).await;
 }

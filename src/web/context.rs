@@ -175,6 +175,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) status: std::sync::OnceLock<(SchedulerStatus, TimeZone)>,
     /// The request came over HTTPS (as a trusted proxy says, or by configuration).
     pub(crate) secure: bool,
+    /// The audit entry's target when the route's is [`super::routes::Target::Handler`]: what
+    /// the handler acted on and what it refused.
+    pub(crate) audit_target: std::sync::OnceLock<String>,
 }
 
 impl Ctx<'_> {

@@ -317,6 +317,7 @@ impl Dashboard {
                     peer,
                     secure,
                     status: std::sync::OnceLock::new(),
+                    audit_target: std::sync::OnceLock::new(),
                     here: if query.is_empty() {
                         rel.into()
                     } else {

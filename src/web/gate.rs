@@ -282,6 +282,7 @@ pub(crate) fn audit(cx: &Ctx<'_>, found: &Found<'_>, form: &[u8], status: Status
         Target::JsonId => serde_json::from_slice::<serde_json::Value>(form)
             .ok()
             .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(String::from)),
+        Target::Handler => cx.audit_target.get().cloned(),
         Target::None => None,
     };
     let outcome = if status.is_success() || status.is_redirection() {

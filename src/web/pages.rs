@@ -487,13 +487,31 @@ pub(crate) async fn runs_retry(cx: &Ctx<'_>, p: &Params) -> Resp {
         Err(e) => return cx.fail(&e),
     };
     let mut started = 0;
+    let mut retried: Vec<String> = Vec::new();
     let mut refused: Vec<String> = Vec::new();
     for r in page.items.iter().filter(|r| r.status.is_retryable()) {
         match cx.shared.backend.retry_run(r.id).await {
-            Ok(_) => started += 1,
+            Ok(_) => {
+                started += 1;
+                retried.push(r.id.to_string());
+            }
             Err(e) => refused.push(format!("#{}: {e}", r.id)),
         }
     }
+    // The audit entry names the runs retried and those refused, with why.
+    let mut target = format!(
+        "retried: {}",
+        if retried.is_empty() {
+            "none".into()
+        } else {
+            retried.join(",")
+        }
+    );
+    if !refused.is_empty() {
+        target.push_str("; refused: ");
+        target.push_str(&refused.join("; "));
+    }
+    let _ = cx.audit_target.set(target.chars().take(2000).collect());
     let mut msg = format!("Retried {started} run(s).");
     if !refused.is_empty() {
         // Each refused run says why, the first few in full.

@@ -118,6 +118,8 @@ pub(crate) enum Target {
     FormIds,
     /// The `id` member of the JSON body.
     JsonId,
+    /// What the handler names: the targets of a bulk action and those it refused.
+    Handler,
     /// No target.
     None,
 }
@@ -355,7 +357,7 @@ pub(crate) static ROUTES: &[Route] = &[
         access: OPERATOR,
         audit: Audit::Change {
             action: "runs.retry",
-            target: Target::None,
+            target: Target::Handler,
         },
     },
     Route {
