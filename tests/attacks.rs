@@ -1481,3 +1481,65 @@ async fn idle_connections_are_closed_but_live_streams_stay() {
         "the live stream was closed as idle"
     );
 }
+
+/// Suspected from reading the code: `/api/runs?per_page=500` answered every run with its
+/// log lines (up to 400 KiB each), args and result, hundreds of megabytes at worst. Now an
+/// answer holds 4 MiB of full runs; the rest come without logs, args and result, counted in
+/// `trimmed`.
+#[tokio::test]
+async fn the_runs_api_answer_is_bounded_in_bytes() {
+    let s = Scheduler::builder().build().unwrap();
+    s.register("chatty", |ctx: TaskContext| async move {
+        for i in 0..200 {
+            ctx.log(format!("{i:04} {}", "x".repeat(2000)));
+        }
+        Ok(())
+    });
+    s.add(
+        Task::new("chatty", "chatty")
+            .every(Duration::from_secs(3600))
+            .max_instances(20),
+    )
+    .await
+    .unwrap();
+    s.start().unwrap();
+    for _ in 0..15 {
+        s.run_now("chatty").await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while s
+        .runs(&RunQuery {
+            status: Some(RunStatus::Succeeded),
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap()
+        .total
+        < 15
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runs did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let r = srv.get("/api/runs?per_page=500").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.len() < 4_300_000, "{} bytes", r.body.len());
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["total"], 15);
+    assert_eq!(v["items"].as_array().unwrap().len(), 15);
+    let trimmed = v["trimmed"].as_u64().unwrap();
+    assert!(trimmed >= 5, "trimmed {trimmed}");
+    let last = &v["items"][14];
+    assert_eq!(
+        last["omitted"],
+        serde_json::json!(["logs", "args", "result"])
+    );
+    // The full run is one request away.
+    let id = last["id"].as_u64().unwrap();
+    let one = srv.get(&format!("/api/runs/{id}")).await;
+    assert!(one.body.len() > 400_000, "{} bytes", one.body.len());
+    s.shutdown(Duration::ZERO).await;
+}

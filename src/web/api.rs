@@ -145,9 +145,56 @@ pub(crate) async fn task_runs(cx: &Ctx<'_>, id: &str) -> Resp {
     };
     q.task_id = Some(id.to_string());
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => json_sized(StatusCode::OK, &page, 256 + page.items.len() * 512),
+        Ok(page) => runs_page(&page),
         Err(e) => cx.fail(&e),
     }
+}
+
+/// Most bytes of full runs in one `/api/runs` answer: a run may carry 400 KiB of log lines,
+/// 64 KiB of args and 16 KiB of result, so 500 of them could make hundreds of megabytes.
+const RUNS_ANSWER_BUDGET: usize = 4 * 1024 * 1024;
+
+/// A page of runs as JSON, each in full while the answer stays within
+/// [`RUNS_ANSWER_BUDGET`]; past it, runs come without their logs, args and result
+/// (`"omitted": ["logs", "args", "result"]`; `/api/runs/{id}` has them), and `trimmed`
+/// counts them.
+fn runs_page(page: &crate::Page<crate::RunRecord>) -> Resp {
+    let mut items = Vec::with_capacity(page.items.len());
+    let mut used = 0usize;
+    let mut trimmed = 0usize;
+    for run in &page.items {
+        let full = serde_json::to_value(run).unwrap_or(serde_json::Value::Null);
+        let size = serde_json::to_string(&full).map_or(0, |t| t.len());
+        if used + size <= RUNS_ANSWER_BUDGET {
+            used += size;
+            items.push(full);
+            continue;
+        }
+        let mut slim = full;
+        if let Some(o) = slim.as_object_mut() {
+            o.insert("logs".into(), serde_json::json!([]));
+            o.insert("args".into(), serde_json::Value::Null);
+            o.insert("result".into(), serde_json::Value::Null);
+            o.insert(
+                "omitted".into(),
+                serde_json::json!(["logs", "args", "result"]),
+            );
+        }
+        trimmed += 1;
+        items.push(slim);
+    }
+    json_sized(
+        StatusCode::OK,
+        &serde_json::json!({
+            "items": items,
+            "total": page.total,
+            "estimated": page.estimated,
+            "page": page.page,
+            "per_page": page.per_page,
+            "trimmed": trimmed,
+        }),
+        used.min(RUNS_ANSWER_BUDGET) + 256 + items.len() * 512,
+    )
 }
 
 pub(crate) async fn action(cx: &Ctx<'_>, id: &str, action: BulkAction) -> Resp {
@@ -189,7 +236,7 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.bad(&e),
     };
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => json_sized(StatusCode::OK, &page, 256 + page.items.len() * 512),
+        Ok(page) => runs_page(&page),
         Err(e) => cx.fail(&e),
     }
 }
