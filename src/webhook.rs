@@ -24,8 +24,9 @@ use crate::scheduler::RunRecord;
 ///   ([`WebhookNotifier::also_sign_with`]); [`WebhookNotifier::signature`] computes one.
 ///
 /// A post that fails (no answer, or a status other than 2xx) is tried again after 1 s, 2 s,
-/// 4 s … up to 5 attempts. Alerts wait in a queue of at most 1,000; past it the oldest is
-/// dropped, with a warning. Hand it to `SchedulerBuilder::on_failure` through
+/// 4 s … up to 5 attempts. Alerts wait in a queue of at most 1,000 alerts and 16 MiB of
+/// bodies ([`WebhookNotifier::max_queue_bytes`]); past either the oldest are dropped, with a
+/// warning. Hand it to `SchedulerBuilder::on_failure` through
 /// [`WebhookNotifier::hook`]:
 ///
 /// ```no_run
@@ -47,6 +48,9 @@ struct Inner {
     /// Alerts waiting: the run (for logs), the alert's id and its body.
     queue: Mutex<VecDeque<(RunRecord, String, String)>>,
     capacity: usize,
+    /// Most bytes of alert bodies waiting (a failed run carries up to 400 KiB of log lines).
+    capacity_bytes: usize,
+    queued_bytes: std::sync::atomic::AtomicUsize,
     attempts: u32,
     backoff: Duration,
     wake: Notify,
@@ -104,6 +108,8 @@ impl WebhookNotifier {
                 fetch,
                 queue: Mutex::new(VecDeque::new()),
                 capacity: capacity.max(1),
+                capacity_bytes: 16 * 1024 * 1024,
+                queued_bytes: std::sync::atomic::AtomicUsize::new(0),
                 attempts: attempts.max(1),
                 backoff,
                 wake: Notify::new(),
@@ -130,6 +136,15 @@ impl WebhookNotifier {
         Ok(self)
     }
 
+    /// Most bytes of alert bodies waiting, instead of 16 MiB: past it the oldest alerts are
+    /// dropped, as past the count. Before the notifier is shared (`hook`, clones).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Result<WebhookNotifier, String> {
+        Arc::get_mut(&mut self.inner)
+            .ok_or("max_queue_bytes must be called before the notifier is shared")?
+            .capacity_bytes = bytes.max(1);
+        Ok(self)
+    }
+
     /// The hook for `SchedulerBuilder::on_failure`.
     pub fn hook(
         &self,
@@ -146,19 +161,24 @@ impl WebhookNotifier {
         let body = serde_json::json!({ "event": "run_failed", "run": &run }).to_string();
         let id = format!("msg_{:032x}", fastrand::u128(..));
         {
-            let mut q = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
-            if q.len() >= self.inner.capacity {
-                q.pop_front();
-                let n = self
-                    .inner
-                    .dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    + 1;
+            use std::sync::atomic::Ordering::Relaxed;
+            let inner = &self.inner;
+            let mut q = inner.queue.lock().unwrap_or_else(|p| p.into_inner());
+            // Past the count or the bytes, the oldest alerts make room.
+            while !q.is_empty()
+                && (q.len() >= inner.capacity
+                    || inner.queued_bytes.load(Relaxed) + body.len() > inner.capacity_bytes)
+            {
+                if let Some((_, _, old)) = q.pop_front() {
+                    inner.queued_bytes.fetch_sub(old.len(), Relaxed);
+                }
+                let n = inner.dropped.fetch_add(1, Relaxed) + 1;
                 tracing::warn!(
                     dropped = n,
                     "webhook alerts are behind; the oldest was dropped"
                 );
             }
+            inner.queued_bytes.fetch_add(body.len(), Relaxed);
             q.push_back((run, id, body));
         }
         if self.inner.started.set(()).is_ok() {
@@ -195,7 +215,11 @@ impl Inner {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front();
             match next {
-                Some((run, id, body)) => self.deliver(&run, &id, body).await,
+                Some((run, id, body)) => {
+                    self.queued_bytes
+                        .fetch_sub(body.len(), std::sync::atomic::Ordering::Relaxed);
+                    self.deliver(&run, &id, body).await
+                }
                 None => self.wake.notified().await,
             }
         }

@@ -253,3 +253,48 @@ fn bad_settings_are_refused() {
     )
     .contains("a.example"));
 }
+
+/// Suspected from reading the code: the queue was bounded by count only, and a failed run
+/// carries up to 400 KiB of log lines. It is bounded by bytes too: past them, the oldest
+/// alerts are dropped.
+#[tokio::test]
+async fn the_queue_is_bounded_in_bytes_too() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (url, got, _stop) = receiver(0, Some(gate.clone())).await;
+    let alerts = WebhookNotifier::with_limits(&url, SECRET, 100, 1, Duration::from_millis(10))
+        .unwrap()
+        .max_queue_bytes(5_000)
+        .unwrap();
+    let run = |id: u64| RunRecord {
+        id,
+        task_id: "t".into(),
+        job: "j".into(),
+        cause: RunCause::Schedule,
+        scheduled_at: jiff::Timestamp::now(),
+        started_at: None,
+        finished_at: None,
+        status: RunStatus::Failed,
+        error: Some("e".repeat(2_000)),
+        attempt: 1,
+        logs: Vec::new(),
+        logs_dropped: 0,
+        args: Value::Null,
+        result: None,
+        retry_of: None,
+    };
+    alerts.notify(run(1));
+    until("the first post is held", || got.lock().unwrap().len() == 1).await;
+    // Each body is over 2,000 bytes: two fit in 5,000, the older ones are dropped.
+    for id in 2..=6 {
+        alerts.notify(run(id));
+    }
+    gate.add_permits(10);
+    until("the queued posts", || got.lock().unwrap().len() == 3).await;
+    let runs: Vec<u64> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, v)| v["run"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(runs, [1, 5, 6], "the newest that fit");
+}
