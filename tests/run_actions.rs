@@ -699,3 +699,39 @@ async fn charts_and_the_series_api() {
     );
     s.shutdown(Duration::ZERO).await;
 }
+
+/// A retry that `max_instances` would skip (the task is busy) is refused (409) without using
+/// up the run's one retry: once the task is free, the same run is retried.
+#[tokio::test]
+async fn a_retry_of_a_busy_task_keeps_its_one_retry() {
+    let (s, srv, _audit) = setup().await;
+    let (cookie, csrf) = sign_in(&srv, "olga", "op-pw").await;
+    // A cancelled run of "w" (its job waits until cancelled), then another one going.
+    let first = s.run_now("w").await.unwrap();
+    s.cancel_run(first.id, "test").await.unwrap();
+    until_status(&s, first.id, RunStatus::Cancelled).await;
+    let busy = s.run_now("w").await.unwrap();
+    until_status(&s, busy.id, RunStatus::Running).await;
+    let (status, body) = api_post(
+        &srv,
+        &format!("/api/runs/{}/retry", first.id),
+        &cookie,
+        &csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("max_instances"), "{body}");
+    // Free again: the retry happens, linked to the run.
+    s.cancel_run(busy.id, "test").await.unwrap();
+    until_status(&s, busy.id, RunStatus::Cancelled).await;
+    let (status, body) = api_post(
+        &srv,
+        &format!("/api/runs/{}/retry", first.id),
+        &cookie,
+        &csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["retry_of"], json!(first.id));
+    s.shutdown(Duration::ZERO).await;
+}

@@ -374,6 +374,8 @@ impl Store for MemoryStore {
                 })?;
                 if going >= max_instances {
                     draft.status = RunStatus::Skipped;
+                    // A skipped retry does not use up the run's one retry.
+                    draft.retry_of = None;
                     draft.started_at = None;
                     draft.finished_at = draft.finished_at.or(Some(draft.scheduled_at));
                     draft.error = Some(format!(

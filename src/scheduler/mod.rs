@@ -148,6 +148,17 @@ pub(crate) async fn retry_here(inner: &Arc<Inner>, id: RunId) -> Result<RunRecor
         retry_of: id,
     };
     let run = run::begin_one_checked(inner, &task, now, Cause::Retry, 1, Some(lineage)).await?;
+    if run.status == RunStatus::Skipped {
+        // Recorded as skipped without using up the run's one retry: it may be tried again.
+        return Err(Error::RunState {
+            id,
+            message: format!(
+                "task {:?} already has {} run(s) going, its max_instances: run {id} was not \
+                 retried; retry it once one ends",
+                task.id, task.options.max_instances
+            ),
+        });
+    }
     if run.status == RunStatus::Running {
         let inner2 = inner.clone();
         let first = run.clone();

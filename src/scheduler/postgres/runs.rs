@@ -24,7 +24,7 @@ impl Shared {
                      case when exists (select 1 from t) \
                        then now() + make_interval(secs => $9::float8) else null end, \
                      case when exists (select 1 from t) then $11::timestamptz else null end, \
-                     $12::jsonb, $13::bigint, \
+                     $12::jsonb, case when exists (select 1 from t) then $13::bigint else null end, \
                      case when exists (select 1 from t) then null else $14::text end \
                    where exists (select 1 from taskdeck_tasks where id = $1::text) \
                    returning id, status) \
