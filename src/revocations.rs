@@ -103,6 +103,18 @@ impl RevocationSet {
                 .is_some_and(|(at, _)| iat_ms <= *at)
     }
 
+    /// True when every session of `user`, through any backend, issued at or before
+    /// `since_ms` was ended.
+    pub(crate) fn user_ended_since(&self, user: &str, since_ms: i64) -> bool {
+        if !self.any.load(Ordering::Acquire) {
+            return false;
+        }
+        let e = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        e.users.iter().any(|(key, (at, _))| {
+            key.split_once(':').is_some_and(|(_, u)| u == user) && since_ms <= *at
+        })
+    }
+
     #[cfg(test)]
     pub(crate) fn is_ended(&self, sid: &str, user: &str, iat_ms: i64) -> bool {
         if !self.any.load(Ordering::Acquire) {

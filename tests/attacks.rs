@@ -1543,3 +1543,66 @@ async fn the_runs_api_answer_is_bounded_in_bytes() {
     assert!(one.body.len() > 400_000, "{} bytes", one.body.len());
     s.shutdown(Duration::ZERO).await;
 }
+
+/// Suspected from reading the code: the device cookie (which spares a browser the waits that
+/// strangers' guesses at its user cause) was a fixed MAC of the username, valid for a year and
+/// untouched by "sign out everywhere". Now it carries when it was issued, is issued afresh at
+/// each sign-in, and counts for nothing once the user's sessions were all ended after it.
+#[tokio::test]
+async fn sign_out_everywhere_ends_a_devices_standing() {
+    let (s, _c) = scheduler().await;
+    let srv = serve(
+        Dashboard::builder(s.clone())
+            .auth(passwords())
+            .secret(SECRET)
+            .trust_proxy(LOCAL),
+    )
+    .await;
+    let office = [("x-forwarded-for", "192.0.2.20")];
+    let r = login(&srv, "username=admin&password=admin-pw", &office).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let session = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("taskdeck_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let device = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("taskdeck_device="))
+        .expect("a device cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(device.matches('.').count(), 2, "name.issued.mac: {device}");
+    // The user ends every session (a lost laptop, say).
+    assert_eq!(
+        post_as(&srv, "/logout/all", &session).await.status,
+        StatusCode::SEE_OTHER
+    );
+    for i in 0..3 {
+        let from = format!("203.0.113.{}", 50 + i);
+        let r = login(&srv, "username=admin&password=x", &[("x-forwarded-for", &from)]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(
+        &srv,
+        "username=admin&password=admin-pw",
+        &[("x-forwarded-for", "192.0.2.20"), ("cookie", &device)],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the old device cookie still spared its browser"
+    );
+}

@@ -126,28 +126,46 @@ pub(crate) async fn login_submit(cx: &Ctx<'_>, p: &Params) -> Resp {
 }
 
 /// What a device cookie's MAC is bound to: its username, apart from every CSRF binding.
-fn device_binding(username: &str) -> String {
-    format!("device:{username}")
+fn device_binding(username: &str, issued_ms: i64) -> String {
+    format!("device:{issued_ms}:{username}")
 }
 
-/// The device cookie's value for `username`: the name and a MAC of it under the session keys.
+/// How long a device cookie counts.
+const DEVICE_DAYS: i64 = 365;
+
+/// The device cookie's value for `username`: the name, when it was issued and a MAC of both
+/// under the session keys. Issued afresh at each sign-in.
 fn device_token(cx: &Ctx<'_>, username: &str) -> String {
     use base64::Engine as _;
     let name = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(username);
-    let mac = cx.shared.keys.csrf(&device_binding(username));
-    format!("{name}.{mac}")
+    let issued = jiff::Timestamp::now().as_millisecond();
+    let mac = cx.shared.keys.csrf(&device_binding(username, issued));
+    format!("{name}.{issued}.{mac}")
 }
 
-/// True when the request carries a device cookie this dashboard signed for `username`.
+/// True when the request carries a device cookie this dashboard signed for `username`,
+/// issued within a year and after the last time the user's sessions were all ended ("sign
+/// out everywhere", a removed user): ending them ends the devices' standing too.
 fn known_device(cx: &Ctx<'_>, username: &str) -> bool {
     use base64::Engine as _;
+    let now = jiff::Timestamp::now().as_millisecond();
     cookies::values(cx.headers, cookies::DEVICE).any(|v| {
-        let Some((name, mac)) = v.split_once('.') else {
+        let mut parts = v.splitn(3, '.');
+        let (Some(name), Some(issued), Some(mac)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let Ok(issued) = issued.parse::<i64>() else {
             return false;
         };
         let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(name);
         decoded.is_ok_and(|n| n == username.as_bytes())
-            && cx.shared.keys.csrf_ok(&device_binding(username), mac)
+            && now.saturating_sub(issued) < DEVICE_DAYS * 24 * 3600 * 1000
+            && cx
+                .shared
+                .keys
+                .csrf_ok(&device_binding(username, issued), mac)
+            && !cx.shared.sessions.user_ended_since(username, issued)
     })
 }
 

@@ -232,6 +232,12 @@ impl Sessions {
             && !self.ended.is_ended_as(sid, via, user, iat_ms)
     }
 
+    /// True when every session of `user` (through any backend) was ended at or after
+    /// `since_ms`, or this process started after it without a store of ended sessions.
+    pub(crate) fn user_ended_since(&self, user: &str, since_ms: i64) -> bool {
+        self.before_start(since_ms) || self.ended.user_ended_since(user, since_ms)
+    }
+
     /// True for a session issued before this process started, when no store keeps ended
     /// sessions across restarts.
     fn before_start(&self, iat_ms: i64) -> bool {
