@@ -1591,7 +1591,12 @@ async fn sign_out_everywhere_ends_a_devices_standing() {
     );
     for i in 0..3 {
         let from = format!("203.0.113.{}", 50 + i);
-        let r = login(&srv, "username=admin&password=x", &[("x-forwarded-for", &from)]).await;
+        let r = login(
+            &srv,
+            "username=admin&password=x",
+            &[("x-forwarded-for", &from)],
+        )
+        .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     let r = login(
