@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use croner::parser::{CronParser, Seconds};
+use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -188,6 +188,9 @@ pub(crate) fn cron_pattern(expr: &str) -> Result<Arc<CronPattern>, TriggerError>
 pub(crate) fn parse_cron(expr: &str) -> Result<Cron, TriggerError> {
     CronParser::builder()
         .seconds(Seconds::Optional)
+        // A year field would make a pattern that fires once look like one that never does
+        // (see `never_fires_probe`), and is not what "5 or 6 fields" promises.
+        .year(Year::Disallowed)
         .build()
         .parse(expr.trim())
         .map_err(|e| TriggerError::InvalidCron {

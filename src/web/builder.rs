@@ -667,9 +667,9 @@ impl DashboardBuilder {
                 charts: std::sync::Mutex::new(None),
                 mount_checked: std::sync::atomic::AtomicBool::new(false),
                 // Half the cores: previews never hold every thread of the machine.
-                previews: super::previews::Previews::new(
+                previews: Arc::new(super::previews::Previews::new(
                     std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
-                ),
+                )),
             }),
             client: None,
         })

@@ -20,6 +20,12 @@ pub(crate) struct Conn {
     busy: AtomicUsize,
     /// When it last finished a request (or opened), in milliseconds since the registry began.
     last_ms: AtomicU64,
+    /// When a request last began or its response last sent a frame, in milliseconds since
+    /// the registry began: a request going whose response makes no progress for the idle
+    /// time (a client that stopped reading, or an HTTP/2 window held at zero) counts as idle.
+    progress_ms: AtomicU64,
+    /// The idle time.
+    idle: Duration,
     /// Asked to close (for a new client at the cap, idle, or shutting down).
     closing: AtomicBool,
     close: Notify,
@@ -34,18 +40,29 @@ impl Conn {
     /// Counts a request going until the returned guard is dropped (when its response body
     /// has been sent, or given up).
     pub(crate) fn begin(self: &Arc<Self>) -> Busy {
+        self.progressed();
         self.busy.fetch_add(1, Ordering::AcqRel);
         Busy(self.clone())
     }
 
-    /// Idle since how long, or `None` while a request is going.
+    /// A response on this connection sent a frame.
+    pub(crate) fn progressed(&self) {
+        self.progress_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    /// Idle since how long, or `None` while a request is going and making progress. A
+    /// request whose response has not progressed for the idle time counts as idle since
+    /// then, so that it can be closed and evicted like an idle connection.
     pub(crate) fn idle_for(&self) -> Option<Duration> {
-        (self.busy.load(Ordering::Acquire) == 0).then(|| {
-            Duration::from_millis(
-                self.now_ms()
-                    .saturating_sub(self.last_ms.load(Ordering::Acquire)),
-            )
-        })
+        let now = self.now_ms();
+        if self.busy.load(Ordering::Acquire) == 0 {
+            return Some(Duration::from_millis(
+                now.saturating_sub(self.last_ms.load(Ordering::Acquire)),
+            ));
+        }
+        let stalled =
+            Duration::from_millis(now.saturating_sub(self.progress_ms.load(Ordering::Acquire)));
+        (stalled >= self.idle).then(|| stalled - self.idle)
     }
 
     /// Resolves when the connection is asked to close.
@@ -71,6 +88,13 @@ impl Conn {
 #[derive(Debug)]
 pub(crate) struct Busy(Arc<Conn>);
 
+impl Busy {
+    /// Its response sent a frame.
+    pub(crate) fn progressed(&self) {
+        self.0.progressed();
+    }
+}
+
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.last_ms.store(self.0.now_ms(), Ordering::Release);
@@ -93,6 +117,7 @@ pub(crate) struct Conns {
     state: Mutex<State>,
     max: usize,
     per_client: usize,
+    idle: Duration,
     born: Instant,
     /// Notified when the last connection closes.
     drained: Notify,
@@ -131,11 +156,12 @@ impl Drop for Slot {
 }
 
 impl Conns {
-    pub(crate) fn new(max: usize, per_client: usize) -> Conns {
+    pub(crate) fn new(max: usize, per_client: usize, idle: Duration) -> Conns {
         Conns {
             state: Mutex::new(State::default()),
             max: max.max(1),
             per_client: per_client.max(1),
+            idle,
             born: Instant::now(),
             drained: Notify::new(),
         }
@@ -173,9 +199,12 @@ impl Conns {
         }
         let id = st.next;
         st.next += 1;
+        let now_ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(0);
         let conn = Arc::new(Conn {
             busy: AtomicUsize::new(0),
-            last_ms: AtomicU64::new(u64::try_from(self.born.elapsed().as_millis()).unwrap_or(0)),
+            last_ms: AtomicU64::new(now_ms),
+            progress_ms: AtomicU64::new(now_ms),
+            idle: self.idle,
             closing: AtomicBool::new(false),
             close: Notify::new(),
             born: self.born,
@@ -227,7 +256,7 @@ mod tests {
 
     #[test]
     fn bounded_per_client_and_the_idlest_makes_room() {
-        let conns = Arc::new(Conns::new(3, 2));
+        let conns = Arc::new(Conns::new(3, 2, Duration::from_secs(60)));
         let a = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
         let b = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
         let a1 = conns.admit(a).unwrap();

@@ -72,7 +72,7 @@ pub(crate) struct Shared {
     /// not told about was logged: either way that warning is not looked for again.
     pub(crate) mount_checked: std::sync::atomic::AtomicBool,
     /// Trigger previews going, bounded in all and per user.
-    pub(crate) previews: super::previews::Previews,
+    pub(crate) previews: Arc<super::previews::Previews>,
 }
 
 /// The overview's charts as drawn, and what they were drawn from: (minute, finished runs).
@@ -396,10 +396,10 @@ impl Ctx<'_> {
     ) -> Result<Result<crate::seam::TriggerPreview, BackendError>, Resp> {
         let who = match (self.user, self.client) {
             (Some(u), _) => format!("user:{}", u.id),
-            (None, Some(ip)) => format!("addr:{ip}"),
+            (None, Some(ip)) => format!("addr:{}", crate::auth::throttle::client_key(ip)),
             (None, None) => "anonymous".to_string(),
         };
-        let _place = match self.shared.previews.enter(&who).await {
+        let place = match self.shared.previews.enter(&who).await {
             Ok(place) => place,
             Err(why) => {
                 let status = StatusCode::TOO_MANY_REQUESTS;
@@ -417,7 +417,19 @@ impl Ctx<'_> {
                 return Err(r);
             }
         };
-        Ok(self.shared.backend.preview(spec, n).await)
+        // The work runs in a task of its own that holds the place until it ends: a client
+        // that hangs up drops this request, not the search it started.
+        let backend = self.shared.backend.clone();
+        let spec = spec.clone();
+        let work = tokio::spawn(async move {
+            let _place = place;
+            backend.preview(&spec, n).await
+        });
+        Ok(work.await.unwrap_or_else(|_| {
+            Err(BackendError::unavailable(
+                "the preview could not be worked out",
+            ))
+        }))
     }
 }
 

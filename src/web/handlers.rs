@@ -76,7 +76,7 @@ fn events(cx: &Ctx<'_>) -> Resp {
     let holder = match (cx.session, cx.user, cx.client) {
         (Some(binding), _, _) => binding.to_string(),
         (None, Some(user), _) => format!("user:{}", user.id),
-        (None, None, Some(ip)) => format!("addr:{ip}"),
+        (None, None, Some(ip)) => format!("addr:{}", crate::auth::throttle::client_key(ip)),
         (None, None, None) => "anonymous".to_string(),
     };
     // A stream opened with a session ends when the session does.

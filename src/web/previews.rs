@@ -4,10 +4,10 @@
 //! client) has at most [`PER_USER`] going. Past either bound the answer is 429.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Previews one user (or client) may have going at once.
 pub(crate) const PER_USER: usize = 2;
@@ -18,18 +18,26 @@ const WAIT: Duration = Duration::from_secs(2);
 /// The places for previews, and who holds them.
 #[derive(Debug)]
 pub(crate) struct Previews {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     going: Mutex<HashMap<String, usize>>,
 }
 
 /// One user's count of previews going, lowered when dropped.
 #[derive(Debug)]
-pub(crate) struct Going<'a> {
-    previews: &'a Previews,
+pub(crate) struct Going {
+    previews: Arc<Previews>,
     who: String,
 }
 
-impl Drop for Going<'_> {
+/// A place for one preview: held until the preview's work has ended (not merely until its
+/// request has: a client that hangs up must not free a place its search still uses).
+#[derive(Debug)]
+pub(crate) struct Place {
+    _permit: OwnedSemaphorePermit,
+    _going: Going,
+}
+
+impl Drop for Going {
     fn drop(&mut self) {
         let mut going = self
             .previews
@@ -58,16 +66,13 @@ impl Previews {
     /// `at_once` previews at most run at the same time (at least one).
     pub(crate) fn new(at_once: usize) -> Previews {
         Previews {
-            slots: Semaphore::new(at_once.max(1)),
+            slots: Arc::new(Semaphore::new(at_once.max(1))),
             going: Mutex::new(HashMap::new()),
         }
     }
 
     /// Takes a place for `who`; the preview runs while the returned guard lives.
-    pub(crate) async fn enter(
-        &self,
-        who: &str,
-    ) -> Result<(SemaphorePermit<'_>, Going<'_>), Refused> {
+    pub(crate) async fn enter(self: &Arc<Self>, who: &str) -> Result<Place, Refused> {
         {
             let mut going = self.going.lock().unwrap_or_else(|p| p.into_inner());
             let n = going.entry(who.to_string()).or_insert(0);
@@ -77,11 +82,14 @@ impl Previews {
             *n += 1;
         }
         let mine = Going {
-            previews: self,
+            previews: self.clone(),
             who: who.to_string(),
         };
-        match tokio::time::timeout(WAIT, self.slots.acquire()).await {
-            Ok(Ok(permit)) => Ok((permit, mine)),
+        match tokio::time::timeout(WAIT, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Place {
+                _permit: permit,
+                _going: mine,
+            }),
             _ => Err(Refused::Busy),
         }
     }
@@ -103,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_per_user_and_in_all() {
-        let p = Previews::new(2);
+        let p = Arc::new(Previews::new(2));
         let a1 = p.enter("a").await.expect("a first place");
         let _a2 = p.enter("a").await.expect("a second place");
         assert_eq!(

@@ -125,6 +125,9 @@ pub(crate) fn bind_error(addr: SocketAddr, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}{hint}"))
 }
 
+/// How long a connection asked to close may take to finish what it is sending.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// How long shutdown waits for open connections to finish.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -168,7 +171,11 @@ impl Dashboard {
             .timer(TokioTimer::new())
             .keep_alive_interval(limits.h2_keepalive)
             .keep_alive_timeout(limits.h2_keepalive);
-        let conns = Arc::new(Conns::new(limits.max_connections, limits.per_client));
+        let conns = Arc::new(Conns::new(
+            limits.max_connections,
+            limits.per_client,
+            limits.idle_timeout,
+        ));
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -185,8 +192,9 @@ impl Dashboard {
             };
             // A trusted proxy carries many clients: its connections are not bounded per
             // address (the cap and the idle time still hold).
-            let client = (!self.shared.trusted_proxies.contains(&peer.ip()))
-                .then(|| crate::auth::throttle::client_key(peer.ip()));
+            let ip = peer.ip().to_canonical();
+            let client = (!self.shared.trusted_proxies.contains(&ip))
+                .then(|| crate::auth::throttle::client_key(ip));
             let slot = match conns.admit(client) {
                 Ok(slot) => slot,
                 Err(why) => {
@@ -217,6 +225,9 @@ impl Dashboard {
                 tokio::pin!(conn);
                 let mine = &slot.conn;
                 let mut closing = false;
+                // A connection asked to close gets a few seconds to finish what it sends;
+                // past them (a response the client never reads) it is dropped.
+                let mut close_by = tokio::time::Instant::now();
                 loop {
                     // Closed once idle for `idle_timeout`: checked when it could first be.
                     let idle_check = match mine.idle_for() {
@@ -232,14 +243,17 @@ impl Dashboard {
                         }
                         () = mine.closed(), if !closing => {
                             closing = true;
+                            close_by = tokio::time::Instant::now() + CLOSE_GRACE;
                             conn.as_mut().graceful_shutdown();
                         }
                         () = tokio::time::sleep(idle_check), if !closing => {
                             if mine.idle_for().is_some_and(|i| i >= limits.idle_timeout) {
                                 closing = true;
+                                close_by = tokio::time::Instant::now() + CLOSE_GRACE;
                                 conn.as_mut().graceful_shutdown();
                             }
                         }
+                        () = tokio::time::sleep_until(close_by), if closing => break,
                     }
                 }
                 drop(slot);
@@ -297,14 +311,14 @@ impl Future for TrackedFuture {
             Poll::Pending => return Poll::Pending,
         };
         let busy = self.busy.take();
-        Poll::Ready(Ok(resp.map(|inner| TrackedBody { inner, _busy: busy })))
+        Poll::Ready(Ok(resp.map(|inner| TrackedBody { inner, busy })))
     }
 }
 
 /// A response body whose request counts as going until it is sent or dropped.
 struct TrackedBody {
     inner: Body,
-    _busy: Option<Busy>,
+    busy: Option<Busy>,
 }
 
 impl http_body::Body for TrackedBody {
@@ -315,7 +329,11 @@ impl http_body::Body for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(_)), Some(busy)) = (&frame, &self.busy) {
+            busy.progressed();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
