@@ -86,6 +86,9 @@ pub(crate) struct RemoteKeys {
     refreshing: std::sync::atomic::AtomicBool,
     /// The outage was logged.
     warned: std::sync::atomic::AtomicBool,
+    /// When the last fetch failed: expired keys are not fetched again for [`RETRY_EXPIRED`]
+    /// after, so that tokens naming keys cannot make a request to the provider each.
+    failed_at: RwLock<Option<Instant>>,
     /// Whether the keys were ever fetched.
     loaded: std::sync::atomic::AtomicBool,
     /// One fetch at a time; others wait for its result.
@@ -98,6 +101,9 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 const MOST_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 #[cfg(feature = "oidc")]
 const LEAST_MAX_AGE: Duration = Duration::from_secs(60);
+/// Least time between two fetches of expired keys after one failed.
+#[cfg(feature = "oidc")]
+const RETRY_EXPIRED: Duration = Duration::from_secs(10);
 /// How long past their expiry known keys are kept while the key set cannot be fetched.
 #[cfg(feature = "oidc")]
 const MOST_STALE: Duration = Duration::from_secs(24 * 3600);
@@ -117,6 +123,7 @@ impl RemoteKeys {
             life: RwLock::new(None),
             refreshing: std::sync::atomic::AtomicBool::new(false),
             warned: std::sync::atomic::AtomicBool::new(false),
+            failed_at: RwLock::new(None),
             loaded: std::sync::atomic::AtomicBool::new(false),
             fetching: tokio::sync::Mutex::new(()),
         }
@@ -162,6 +169,7 @@ impl RemoteKeys {
                 Ok(keys)
             }
             Err(e) => {
+                *self.failed_at.write().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 // The next background try waits a little, so an outage is not hammered.
                 if let Some((_, expires)) = self.life() {
                     let retry = Instant::now() + self.min_refetch.max(Duration::from_secs(10));
@@ -186,7 +194,25 @@ impl RemoteKeys {
         };
         let now = Instant::now();
         if now >= expires {
-            let _one = self.fetching.lock().await;
+            let stale_ok = now.saturating_duration_since(expires) < MOST_STALE;
+            // After a failed fetch, or while another is under way, the known keys serve
+            // (within their bound): expired keys are fetched at most every RETRY_EXPIRED.
+            let failed_lately = self
+                .failed_at
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some_and(|at| {
+                    at.elapsed()
+                        < RETRY_EXPIRED.min(self.min_refetch.max(Duration::from_millis(100)))
+                });
+            if stale_ok && failed_lately {
+                return Ok(self.current().0);
+            }
+            let _one = match self.fetching.try_lock() {
+                Ok(guard) => guard,
+                Err(_) if stale_ok => return Ok(self.current().0),
+                Err(_) => self.fetching.lock().await,
+            };
             let still = self.life().is_some_and(|(_, e)| Instant::now() >= e);
             if !still {
                 return Ok(self.current().0);

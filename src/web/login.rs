@@ -205,6 +205,13 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, via: &str, next: &str) 
     if let Some(c) = c {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
+    // What an earlier sign-in kept for its sign-out is not this one's.
+    let kept = kept_cookie(cx);
+    if cookies::value(cx.headers, &kept).is_some() {
+        if let Some(c) = cookies::clearing(&kept, cx.cookie_scope(), cx.shared.same_site) {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
     cx.shared.audit.record(crate::audit::AuditEntry {
         at: jiff::Timestamp::now(),
         actor: user.id.clone(),
