@@ -175,8 +175,8 @@ fn end_user(e: &mut Entries, user: &str, at: i64, until: i64) {
 /// Ended sessions kept in a file, so that sign-outs hold across restarts of a single process
 /// (`DashboardBuilder::revocations_file`). One JSON entry per line, appended as sessions end;
 /// a cursor is a byte offset. Opening it drops expired entries (written to a new file that
-/// replaces the old one). Several processes on one machine may share it: each line is
-/// appended in one write.
+/// replaces the old one). For one process: several would lose entries when one of them
+/// opens it and rewrites it; replicas share PostgreSQL's store instead.
 #[derive(Debug)]
 pub struct RevocationFile {
     path: std::path::PathBuf,
