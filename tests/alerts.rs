@@ -83,6 +83,27 @@ async fn receiver(
     (url, got, stop)
 }
 
+/// A failed run of task `t`, as the notifier is handed it.
+fn failed_run(id: u64, error: impl Into<String>) -> RunRecord {
+    RunRecord {
+        id,
+        task_id: "t".into(),
+        job: "j".into(),
+        cause: RunCause::Schedule,
+        scheduled_at: jiff::Timestamp::now(),
+        started_at: None,
+        finished_at: None,
+        status: RunStatus::Failed,
+        error: Some(error.into()),
+        attempt: 1,
+        logs: Vec::new(),
+        logs_dropped: 0,
+        args: Value::Null,
+        result: None,
+        retry_of: None,
+    }
+}
+
 async fn until(what: &str, check: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -160,23 +181,7 @@ async fn the_queue_is_bounded_and_drops_the_oldest() {
     let (url, got, _stop) = receiver(0, Some(gate.clone())).await;
     let alerts =
         WebhookNotifier::with_limits(&url, SECRET, 2, 1, Duration::from_millis(10)).unwrap();
-    let run = |id: u64| RunRecord {
-        id,
-        task_id: "t".into(),
-        job: "j".into(),
-        cause: RunCause::Schedule,
-        scheduled_at: jiff::Timestamp::now(),
-        started_at: None,
-        finished_at: None,
-        status: RunStatus::Failed,
-        error: Some("x".into()),
-        attempt: 1,
-        logs: Vec::new(),
-        logs_dropped: 0,
-        args: Value::Null,
-        result: None,
-        retry_of: None,
-    };
+    let run = |id: u64| failed_run(id, "x");
     alerts.notify(run(1));
     until("the first post is held", || got.lock().unwrap().len() == 1).await;
     for id in 2..=5 {
@@ -199,23 +204,7 @@ async fn the_queue_is_bounded_and_drops_the_oldest() {
 #[tokio::test]
 async fn alert_ids_never_repeat_and_a_rotated_secret_still_signs() {
     let (url, got, _stop) = receiver(0, None).await;
-    let failed = || RunRecord {
-        id: 1,
-        task_id: "t".into(),
-        job: "j".into(),
-        cause: RunCause::Schedule,
-        scheduled_at: jiff::Timestamp::now(),
-        started_at: None,
-        finished_at: None,
-        status: RunStatus::Failed,
-        error: Some("x".into()),
-        attempt: 1,
-        logs: Vec::new(),
-        logs_dropped: 0,
-        args: Value::Null,
-        result: None,
-        retry_of: None,
-    };
+    let failed = || failed_run(1, "x");
     // "Before the restart" and "after": two notifiers, each alerting run 1.
     let before = WebhookNotifier::new(&url, SECRET).unwrap();
     before.notify(failed());
@@ -265,23 +254,7 @@ async fn the_queue_is_bounded_in_bytes_too() {
         .unwrap()
         .max_queue_bytes(5_000)
         .unwrap();
-    let run = |id: u64| RunRecord {
-        id,
-        task_id: "t".into(),
-        job: "j".into(),
-        cause: RunCause::Schedule,
-        scheduled_at: jiff::Timestamp::now(),
-        started_at: None,
-        finished_at: None,
-        status: RunStatus::Failed,
-        error: Some("e".repeat(2_000)),
-        attempt: 1,
-        logs: Vec::new(),
-        logs_dropped: 0,
-        args: Value::Null,
-        result: None,
-        retry_of: None,
-    };
+    let run = |id: u64| failed_run(id, "e".repeat(2_000));
     alerts.notify(run(1));
     until("the first post is held", || got.lock().unwrap().len() == 1).await;
     // Each body is over 2,000 bytes: two fit in 5,000, the older ones are dropped.

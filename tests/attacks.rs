@@ -858,6 +858,20 @@ async fn csrf_of(srv: &Server, cookie: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The value `name=…` of the cookie `name` a reply sets.
+fn cookie_set(r: &Reply, name: &str) -> String {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 async fn sign_in(srv: &Server, user: &str, pw: &str) -> String {
     let r = login(srv, &format!("username={user}&password={pw}"), &[]).await;
     assert_eq!(
@@ -1043,17 +1057,7 @@ async fn strangers_cannot_keep_a_user_out() {
     let office = [("x-forwarded-for", "192.0.2.10")];
     let r = login(&srv, "username=admin&password=admin-pw", &office).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let device = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("taskdeck_device="))
-        .expect("a device cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let device = cookie_set(&r, "taskdeck_device");
     // Someone else guesses the admin's password.
     for i in 0..3 {
         let from = format!("203.0.113.{i}");
@@ -1561,28 +1565,8 @@ async fn sign_out_everywhere_ends_a_devices_standing() {
     let office = [("x-forwarded-for", "192.0.2.20")];
     let r = login(&srv, "username=admin&password=admin-pw", &office).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let session = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("taskdeck_session="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let device = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("taskdeck_device="))
-        .expect("a device cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let session = cookie_set(&r, "taskdeck_session");
+    let device = cookie_set(&r, "taskdeck_device");
     assert_eq!(device.matches('.').count(), 2, "name.issued.mac: {device}");
     // The user ends every session (a lost laptop, say).
     assert_eq!(
