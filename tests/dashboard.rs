@@ -939,3 +939,37 @@ async fn the_password_program_prints_an_entry_the_backend_takes() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
 }
+
+/// Pages say things in words an operator reads: a completed one-off task offers no Pause, a
+/// run without args or result says so instead of `null` or a hint for developers.
+#[tokio::test]
+async fn completed_tasks_and_empty_values_read_plainly() {
+    let s = taskdeck::Scheduler::builder().build().unwrap();
+    s.register("once", |_ctx: taskdeck::TaskContext| async { Ok(()) });
+    let at = jiff::Timestamp::now() + Duration::from_millis(200);
+    s.add(taskdeck::Task::new("one-off", "once").at(at))
+        .await
+        .unwrap();
+    s.start().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while s.get("one-off").await.unwrap().state != taskdeck::TaskState::Completed
+        || s.runs(&taskdeck::RunQuery::default()).await.unwrap().total == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let page = srv.get("/tasks/one-off").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("/tasks/one-off/pause"), "{}", page.body);
+    assert!(page.body.contains("/tasks/one-off/run"), "it may still run now");
+    assert!(page.body.contains("No arguments."), "{}", page.body);
+    let list = srv.get("/tasks").await;
+    assert!(!list.body.contains("/tasks/one-off/pause"), "{}", list.body);
+    let run = s.runs(&taskdeck::RunQuery::default()).await.unwrap().items[0].id;
+    let run_page = srv.get(&format!("/runs/{run}")).await;
+    assert!(run_page.body.contains("No arguments."), "{}", run_page.body);
+    assert!(run_page.body.contains("No result."), "{}", run_page.body);
+    assert!(!run_page.body.contains("set_result"), "no developer hint");
+    s.shutdown(Duration::ZERO).await;
+}

@@ -663,7 +663,7 @@ async fn charts_and_the_series_api() {
     );
     assert!(overview.body.contains("<summary>The numbers</summary>"));
     assert!(
-        overview.body.contains("1 runs, 1 of them failed"),
+        overview.body.contains("1 run, which failed"),
         "{}",
         overview.body
     );

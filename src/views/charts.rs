@@ -23,20 +23,33 @@ fn span(w: SeriesWindow) -> &'static str {
     }
 }
 
+/// What a chart shows, in words: "No runs.", "1 run, which failed; at most 1 in one hour.",
+/// "12 runs, none failed; …", "12 runs, 3 of them failed; …".
+pub(crate) fn summary(runs: u64, failures: u64, peak: u64, unit: &str) -> String {
+    if runs == 0 {
+        return "No runs.".into();
+    }
+    let failed = match (runs, failures) {
+        (_, 0) => "none failed".to_string(),
+        (1, _) => "which failed".to_string(),
+        (_, f) => format!("{f} of them failed"),
+    };
+    let noun = if runs == 1 { "run" } else { "runs" };
+    format!("{runs} {noun}, {failed}; at most {peak} in one {unit}.")
+}
+
 /// One chart, named `what` ("All runs", "Runs of nightly-report").
 pub(crate) fn chart(v: &View<'_>, id: &str, what: &str, s: &Series) -> Markup {
     let runs: u64 = s.points.iter().map(|p| p.runs).sum();
     let failures: u64 = s.points.iter().map(|p| p.failures).sum();
     let peak = s.points.iter().map(|p| p.runs).max().unwrap_or(0).max(1);
     let name = format!("{what}: runs and failures over {}", span(s.window));
-    let summary = format!(
-        "{runs} runs, {failures} of them failed; at most {peak} in one {}.",
-        if s.bucket_minutes == 1 {
-            "minute"
-        } else {
-            "hour"
-        }
-    );
+    let unit = if s.bucket_minutes == 1 {
+        "minute"
+    } else {
+        "hour"
+    };
+    let summary = summary(runs, failures, peak, unit);
     // Only digits and fixed words go into the SVG text: built as a string, not escaped twice.
     let n = s.points.len().max(1) as f64;
     let bar = W / n;
@@ -104,4 +117,25 @@ pub(crate) fn overview_charts(v: &View<'_>, series: &[Series]) -> String {
         }
     }
     .into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summaries_count_in_words() {
+        use super::summary;
+        assert_eq!(summary(0, 0, 1, "hour"), "No runs.");
+        assert_eq!(
+            summary(1, 1, 1, "hour"),
+            "1 run, which failed; at most 1 in one hour."
+        );
+        assert_eq!(
+            summary(1, 0, 1, "minute"),
+            "1 run, none failed; at most 1 in one minute."
+        );
+        assert_eq!(
+            summary(12, 3, 4, "hour"),
+            "12 runs, 3 of them failed; at most 4 in one hour."
+        );
+    }
 }

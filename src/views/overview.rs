@@ -53,10 +53,6 @@ pub(crate) fn overview(
             (stat(&failures_url, stats.last_hour.failures, "failures, last hour", stats.last_hour.failures > 0))
             (stat(&u.at("/runs"), stats.last_day.runs, "runs, 24 h", false))
             (stat(&failures_url, stats.last_day.failures, "failures, 24 h", stats.last_day.failures > 0))
-            div.stat {
-                span.stat-num { (stats.running_runs) }
-                span.stat-label { "running now" }
-            }
         }
         @if let Some(c) = charts {
             section.card {

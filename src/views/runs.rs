@@ -139,13 +139,17 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
         div.grid2 {
             section.card {
                 h2 { "Args" }
-                pre.json aria-label="The args this run ran with" { (pretty(&r.args)) }
+                @if r.args.is_null() {
+                    p.empty { "No arguments." }
+                } @else {
+                    pre.json aria-label="The args this run ran with" { (pretty(&r.args)) }
+                }
             }
             section.card {
                 h2 { "Result" }
                 @match &r.result {
                     Some(result) => pre.json aria-label="What the job returned" { (pretty(result)) },
-                    None => p.empty { "None. Jobs return one with ctx.set_result(…) or Scheduler::register_returning." },
+                    None => p.empty { "No result." },
                 }
             }
         }

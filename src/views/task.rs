@@ -33,7 +33,7 @@ pub(crate) fn task(
                 (action_button(v, &u.task(id, "/run"), "Run now", ButtonKind::Primary, None, here))
                 @if t.paused {
                     (action_button(v, &u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
-                } @else {
+                } @else if d.info.state != crate::scheduler::TaskState::Completed {
                     (action_button(v, &u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
                 }
             }
@@ -74,7 +74,11 @@ pub(crate) fn task(
                     dt { "Retries" } dd { (o.retries) " (backoff " (format_duration(o.retry_backoff)) ")" }
                 }
                 h3 { "Args" }
-                pre.code { (serde_json::to_string_pretty(&t.args).unwrap_or_default()) }
+                @if t.args.is_null() {
+                    p.empty { "No arguments." }
+                } @else {
+                    pre.code { (serde_json::to_string_pretty(&t.args).unwrap_or_default()) }
+                }
             }
             section.card {
                 h2 { "Next 10 fires" }

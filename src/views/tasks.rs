@@ -345,9 +345,10 @@ impl Row<'_> {
         out.push_str("</td><td class=\"actions\">");
         if v.can_operate {
             button(out, u, id, "/run", "Run", "btn", false);
+            // A completed task has nothing left to pause.
             if task.paused {
                 button(out, u, id, "/resume", "Resume", "btn", false);
-            } else {
+            } else if *state != TaskState::Completed {
                 button(out, u, id, "/pause", "Pause", "btn", false);
             }
         }
@@ -422,7 +423,7 @@ mod tests {
                     @if v.can_operate {
                         (button("/run", "Run", "btn", None))
                         @if t.task.paused { (button("/resume", "Resume", "btn", None)) }
-                        @else { (button("/pause", "Pause", "btn", None)) }
+                        @else if t.state != TaskState::Completed { (button("/pause", "Pause", "btn", None)) }
                     }
                     @if v.can_admin {
                         (button("/remove", "Remove", "btn btn-danger", Some(format!("Remove task {id}? Its history is kept."))))
