@@ -962,7 +962,10 @@ async fn completed_tasks_and_empty_values_read_plainly() {
     let page = srv.get("/tasks/one-off").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.body.contains("/tasks/one-off/pause"), "{}", page.body);
-    assert!(page.body.contains("/tasks/one-off/run"), "it may still run now");
+    assert!(
+        page.body.contains("/tasks/one-off/run"),
+        "it may still run now"
+    );
     assert!(page.body.contains("No arguments."), "{}", page.body);
     let list = srv.get("/tasks").await;
     assert!(!list.body.contains("/tasks/one-off/pause"), "{}", list.body);
@@ -972,4 +975,29 @@ async fn completed_tasks_and_empty_values_read_plainly() {
     assert!(run_page.body.contains("No result."), "{}", run_page.body);
     assert!(!run_page.body.contains("set_result"), "no developer hint");
     s.shutdown(Duration::ZERO).await;
+}
+
+/// A cron task in a zone of its own lists its next fires in that zone, as its trigger reads
+/// ("At 09:00 … (Europe/Berlin)"), not in the scheduler's.
+#[tokio::test]
+async fn fires_are_listed_in_the_triggers_zone() {
+    let s = taskdeck::Scheduler::builder()
+        .timezone("UTC")
+        .build()
+        .unwrap();
+    s.register("report", |_ctx: taskdeck::TaskContext| async { Ok(()) });
+    s.add(
+        taskdeck::Task::new("berlin", "report")
+            .cron_in("0 0 9 * * *", "Europe/Berlin")
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let page = srv.get("/tasks/berlin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let fires = &page.body[page.body.find("Next 10 fires").expect("the fires")..];
+    let first = &fires[..fires.find("</ol>").unwrap()];
+    assert!(first.matches("09:00:00 CE").count() >= 10, "{first}");
+    assert!(!first.contains("UTC"), "{first}");
 }

@@ -24,6 +24,19 @@ pub(crate) fn task(
     let o = &t.options;
     let id = &t.id;
     let last_error = d.info.last_run.as_ref().filter(|l| l.status.is_failure());
+    // A cron trigger in a zone of its own lists its fires in that zone (the header's toggle
+    // still shows them in the viewer's).
+    let trigger_zone = match &t.trigger {
+        crate::scheduler::TriggerSpec::Cron {
+            timezone: Some(zone),
+            ..
+        } => jiff::tz::db().get(zone).ok(),
+        _ => None,
+    };
+    let fires_view = View {
+        tz: trigger_zone.unwrap_or_else(|| v.tz.clone()),
+        ..*v
+    };
     html! {
         div.toolbar {
             (StateBadge(d.info.state))
@@ -87,7 +100,7 @@ pub(crate) fn task(
                 } @else {
                     ol.fires {
                         @for f in &d.upcoming {
-                            li { (super::components::Abs(v, *f)) }
+                            li { (super::components::Abs(&fires_view, *f)) }
                         }
                     }
                 }
