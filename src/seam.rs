@@ -308,6 +308,10 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn preview<'a>(&'a self, spec: &'a TriggerSpec, n: usize) -> BackendFuture<'a, TriggerPreview>;
     /// Names of the jobs tasks may use.
     fn jobs(&self) -> BackendFuture<'_, Vec<String>>;
+    /// The jobs stored tasks name, registered anywhere or not, sorted. Default: none known.
+    fn task_jobs(&self) -> BackendFuture<'_, Vec<String>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
     /// The scheduler as a whole.
     fn status(&self) -> BackendFuture<'_, SchedulerStatus>;
     /// Pauses (`true`) or resumes (`false`) the whole scheduler.
@@ -455,6 +459,10 @@ impl TaskBackend for Scheduler {
 
     fn jobs(&self) -> BackendFuture<'_, Vec<String>> {
         ready(Ok(Scheduler::jobs(self)))
+    }
+
+    fn task_jobs(&self) -> BackendFuture<'_, Vec<String>> {
+        Box::pin(async move { Scheduler::task_jobs(self).await.map_err(BackendError::from) })
     }
 
     fn status(&self) -> BackendFuture<'_, SchedulerStatus> {

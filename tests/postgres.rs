@@ -1700,3 +1700,36 @@ async fn each_failure_is_told_once_across_replicas() {
     want.sort_unstable();
     assert_eq!(ids, want, "every failure told, none twice");
 }
+
+/// A task whose job no live replica has: the Jobs page lists the job as registered nowhere,
+/// and the overview marks the task overdue once its fire is past.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_replica_has_is_listed_and_its_task_marked_overdue() {
+    let Some(url) = url() else { return };
+    let schema = schema("nojob");
+    let a = replica(&url, &schema).await;
+    a.register("gone", |_ctx: TaskContext| async { Ok(()) });
+    a.add(Task::new("orphan", "gone").every(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    a.start().unwrap();
+    let b = replica(&url, &schema).await;
+    b.register("other", |_ctx: TaskContext| async { Ok(()) });
+    b.start().unwrap();
+    // The only replica with the job leaves.
+    a.shutdown(Duration::from_secs(5)).await;
+    let srv = common::serve(Dashboard::builder(b.clone())).await;
+    until(15, "the job listed as registered nowhere", || async {
+        srv.get("/jobs")
+            .await
+            .body
+            .contains("not registered on any replica")
+    })
+    .await;
+    until(15, "the orphan task marked overdue", || async {
+        let page = srv.get("/").await.body;
+        page.contains("orphan") && page.contains(">overdue<")
+    })
+    .await;
+    b.shutdown(Duration::from_secs(5)).await;
+}

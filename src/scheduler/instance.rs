@@ -67,6 +67,8 @@ pub(crate) async fn heartbeats(inner: Arc<Inner>, sharing: Sharing) {
     let mut life = inner.lifecycle.subscribe();
     let mut wait = sharing.heartbeat;
     let mut failing = false;
+    let mut beats: u64 = 0;
+    let mut warned = std::collections::BTreeSet::new();
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
@@ -82,6 +84,15 @@ pub(crate) async fn heartbeats(inner: Arc<Inner>, sharing: Sharing) {
                 }
                 wait = sharing.heartbeat;
                 handle_reaped(&inner, reaped).await;
+                // Now and then (the first beat, then about every 30 s): jobs that tasks name
+                // but no live replica has.
+                let every = (Duration::from_secs(30).as_millis()
+                    / sharing.heartbeat.as_millis().max(1))
+                .max(1) as u64;
+                if beats % every == 0 {
+                    warn_unregistered(&inner, &mut warned).await;
+                }
+                beats += 1;
             }
             Err(e) => {
                 failing = true;
@@ -95,6 +106,27 @@ pub(crate) async fn heartbeats(inner: Arc<Inner>, sharing: Sharing) {
     inner.drained().await;
     if let Err(e) = inner.store.leave().await {
         tracing::warn!(error = %e, "could not remove this instance from the shared store");
+    }
+}
+
+/// Logs, once each (again after being registered and gone again), the jobs stored tasks name
+/// that no live replica has registered: their tasks stay due and never fire.
+async fn warn_unregistered(inner: &Arc<Inner>, warned: &mut std::collections::BTreeSet<String>) {
+    let (Ok(named), Ok(instances)) = (inner.store.jobs().await, inner.store.instances().await)
+    else {
+        return;
+    };
+    let live: std::collections::BTreeSet<&String> = instances
+        .iter()
+        .filter(|i| !i.stale)
+        .flat_map(|i| i.jobs.iter())
+        .collect();
+    warned.retain(|j| !live.contains(j));
+    for job in named.iter().filter(|j| !live.contains(j)) {
+        if warned.insert(job.clone()) {
+            tracing::warn!(job = %job,
+                "tasks name job {job:?}, which no live replica has registered: they do not fire until one registers it");
+        }
     }
 }
 

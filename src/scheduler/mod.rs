@@ -363,6 +363,12 @@ impl Scheduler {
         self.inner.jobs.names()
     }
 
+    /// The jobs stored tasks name, sorted: with a shared store, those of every replica's
+    /// tasks, whether any replica has the job registered or not.
+    pub async fn task_jobs(&self) -> Result<Vec<String>, Error> {
+        self.inner.store.jobs().await
+    }
+
     /// The zone for cron triggers that name none.
     pub fn timezone(&self) -> &TimeZone {
         &self.inner.tz

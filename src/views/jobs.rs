@@ -43,7 +43,9 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                             tr {
                                 th scope="row" {
                                     a.mono href=(u.with_query("/tasks", [("job", j.name.as_str())])) { (j.name) }
-                                    @if !j.here { " " span.badge.b-skipped title="Not registered in this process" { "elsewhere" } }
+                                    @if !j.here && j.replicas.is_empty() {
+                                        " " span.badge.b-failed title="No live replica has this job registered: its tasks do not fire" { "not registered on any replica" }
+                                    } @else if !j.here { " " span.badge.b-skipped title="Not registered in this process" { "elsewhere" } }
                                 }
                                 td.small { @if j.replicas.is_empty() { span.muted { "—" } } @else { (j.replicas.join(", ")) } }
                                 td { (j.tasks) }

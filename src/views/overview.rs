@@ -74,7 +74,13 @@ pub(crate) fn overview(
                                 tr {
                                     td { a.mono href=(Esc(u.task(&t.task.id, ""))) { (t.task.id) } }
                                     td.muted { (t.trigger_text) }
-                                    td { (when(v, t.next_fire)) }
+                                    td {
+                                        (when(v, t.next_fire))
+                                        // Due a while ago and not fired: its job may be registered nowhere.
+                                        @if t.next_fire.is_some_and(|at| at < v.now - jiff::SignedDuration::from_secs(5)) {
+                                            " " span.badge.b-failed title=(if t.job_registered { "Past due and not fired" } else { "Past due: its job is not registered here" }) { "overdue" }
+                                        }
+                                    }
                                 }
                             }
                         }

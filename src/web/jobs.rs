@@ -32,6 +32,8 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
     for i in instances.iter().filter(|i| !i.stale) {
         names.extend(i.jobs.iter().cloned());
     }
+    // Jobs that tasks name but no live replica has registered: listed, so that they show.
+    names.extend(b.task_jobs().await.unwrap_or_default());
     let now = cx.view().now;
     let day_ago = now - jiff::SignedDuration::from_hours(24);
     let mut out = Vec::with_capacity(names.len());
