@@ -1001,3 +1001,41 @@ async fn fires_are_listed_in_the_triggers_zone() {
     assert!(first.matches("09:00:00 CE").count() >= 10, "{first}");
     assert!(!first.contains("UTC"), "{first}");
 }
+
+/// The overview's "24 h" cards and its 24-hour chart count the same runs, even one that ran
+/// 23 h 55 min ago, within the last 1,440 minutes but before the chart's first hour.
+#[tokio::test]
+async fn the_day_cards_and_the_day_chart_agree() {
+    let (s, clock) = scheduler().await;
+    s.pause("alpha").await.unwrap();
+    clock.advance(Duration::from_secs(55 * 60));
+    let run = s.run_now("alpha").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while s.run(run.id).await.unwrap().status == taskdeck::RunStatus::Running {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    clock.advance(Duration::from_secs((23 * 60 + 55) * 60));
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let page = srv.get("/").await.body;
+    let card = |label: &str| -> u64 {
+        let at = page.find(&format!(">{label}<")).expect(label);
+        let num = &page[..at];
+        let start = num.rfind("stat-num\">").unwrap() + "stat-num\">".len();
+        num[start..start + num[start..].find('<').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let day = &page[page
+        .find("over the last 24 hours, per hour")
+        .expect("the day chart")..];
+    let chart_says_none = day[..day.find("</figure>").unwrap_or(day.len())].contains("No runs.");
+    let cards = card("runs, 24 h");
+    assert!(
+        (cards == 0) == chart_says_none,
+        "cards say {cards} runs in 24 h, the chart says none: {chart_says_none}"
+    );
+}

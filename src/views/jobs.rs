@@ -34,7 +34,7 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                     caption.sr-only { "Registered jobs, their tasks and the last 24 hours of their runs" }
                     thead { tr {
                         th scope="col" { "Job" } th scope="col" { "Replicas" } th scope="col" { "Tasks" }
-                        th scope="col" { "Runs, 24 h" } th scope="col" { "Failures, 24 h" }
+                        th scope="col" { "Kept runs, 24 h" } th scope="col" { "Kept failures, 24 h" }
                         th scope="col" { "Mean" } th scope="col" { "p95" }
                         th scope="col" { span.sr-only { "Actions" } }
                     } }
@@ -67,7 +67,7 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                     }
                 }
             }
-            p.muted.small { "Runs and durations of the last 24 hours; durations from up to 500 of the newest runs. " }
+            p.muted.small { "Counted from the run history each task keeps (100 runs per task by default), so a job that runs often shows fewer runs here than it had; the overview counts every run. Durations from up to 500 of the newest kept runs. " }
         }
     }
 }

@@ -76,7 +76,9 @@ pub(crate) struct Shared {
 }
 
 /// The overview's charts as drawn, and what they were drawn from: (minute, finished runs).
-pub(crate) type KeptCharts = ((i64, u64), Arc<str>);
+/// With the 24-hour chart's totals (runs, failures), which the overview's cards show too, so
+/// that cards and chart agree.
+pub(crate) type KeptCharts = ((i64, u64), Arc<str>, (u64, u64));
 
 /// What a request's session is, for ending it (sign-out) and for ending what it opened (a live
 /// stream) once it is ended or expires.

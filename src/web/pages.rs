@@ -24,7 +24,7 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         per_page: 8,
         ..RunQuery::default()
     };
-    let (stats, next, failures) = match (
+    let (mut stats, next, failures) = match (
         b.stats().await,
         b.list(&next_q).await,
         b.runs(&fail_q).await,
@@ -37,6 +37,13 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         Ok(c) => c,
         Err(e) => return cx.fail(&e),
     };
+    // The "24 h" cards count what the 24-hour chart draws (its hours, the current one so far),
+    // so that the two never disagree.
+    if let Some((_, (runs, failed))) = &charts {
+        stats.last_day.runs = *runs;
+        stats.last_day.failures = *failed;
+    }
+    let charts = charts.map(|(html, _)| html);
     let body = views::overview::overview(&view, &stats, &next, &failures, charts.as_deref());
     cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
 }
@@ -48,16 +55,16 @@ async fn overview_charts(
     cx: &Ctx<'_>,
     view: &views::View<'_>,
     stats: &crate::scheduler::Stats,
-) -> Result<Option<std::sync::Arc<str>>, crate::seam::BackendError> {
+) -> Result<Option<(std::sync::Arc<str>, (u64, u64))>, crate::seam::BackendError> {
     let key = (
         view.now.as_second().div_euclid(60),
         stats.runs_by_status.values().sum::<u64>() + stats.last_day.runs + stats.last_day.not_run,
     );
     {
         let kept = cx.shared.charts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((k, html)) = kept.as_ref() {
+        if let Some((k, html, day)) = kept.as_ref() {
             if *k == key {
-                return Ok(Some(html.clone()));
+                return Ok(Some((html.clone(), *day)));
             }
         }
     }
@@ -70,8 +77,16 @@ async fn overview_charts(
         }
     }
     let html: std::sync::Arc<str> = views::charts::overview_charts(view, &series).into();
-    *cx.shared.charts.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, html.clone()));
-    Ok(Some(html))
+    let day = series
+        .iter()
+        .find(|s| s.window == crate::scheduler::SeriesWindow::Day)
+        .map_or((0, 0), |s| {
+            s.points
+                .iter()
+                .fold((0, 0), |(r, f), p| (r + p.runs, f + p.failures))
+        });
+    *cx.shared.charts.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, html.clone(), day));
+    Ok(Some((html, day)))
 }
 
 pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
