@@ -820,7 +820,7 @@ async fn a_mount_it_was_not_told_about_is_logged_once_with_the_fix() {
         "Scheduler:",
         "nav-item",
         "Overview",
-        "Pause all",
+        "Pause scheduler",
         "Sign out",
     ] {
         assert!(

@@ -55,16 +55,26 @@ pub(crate) fn page(
                             div.topbar-right {
                                 (scheduler_state(v))
                                 @if let Some(u) = v.user {
-                                    span.user title={"Signed in as " (u.id)} {
-                                        (u.name) " · " span.muted { (u.role().map(|r| r.as_str()).unwrap_or("no role")) }
-                                    }
-                                    form.inline method="post" action=(v.urls.href(v.urls.sign().logout)) {
-                                        (v.csrf_field())
-                                        button.btn type="submit" { "Sign out" }
-                                    }
-                                    form.inline method="post" action=(v.urls.href(v.urls.sign().logout_all)) {
-                                        (v.csrf_field())
-                                        button.btn type="submit" title="End every session of yours, in every browser and on every replica" data-confirm="Sign out everywhere? Every browser signed in as you must sign in again." { "Sign out everywhere" }
+                                    // One menu for who is signed in and the ways out (works
+                                    // without script: a disclosure).
+                                    details.user-menu {
+                                        summary.btn.user title={"Signed in as " (u.id)} {
+                                            (u.name)
+                                            @if u.name != u.role().map(|r| r.as_str()).unwrap_or("") {
+                                                " · " span.muted { (u.role().map(|r| r.as_str()).unwrap_or("no role")) }
+                                            }
+                                        }
+                                        div.user-menu-items {
+                                            p.muted.small { "Signed in as " (u.id) ", " (u.role().map(|r| r.as_str()).unwrap_or("no role")) }
+                                            form method="post" action=(v.urls.href(v.urls.sign().logout)) {
+                                                (v.csrf_field())
+                                                button.btn.btn-block type="submit" { "Sign out" }
+                                            }
+                                            form method="post" action=(v.urls.href(v.urls.sign().logout_all)) {
+                                                (v.csrf_field())
+                                                button.btn.btn-block type="submit" title="End every session of yours, in every browser and on every replica" data-confirm="Sign out everywhere? Every browser signed in as you must sign in again." { "Sign out everywhere" }
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -169,9 +179,9 @@ fn scheduler_state(v: &View<'_>) -> Markup {
         }
         @if st.lifecycle == Lifecycle::Running && v.can_operate {
             @if st.paused {
-                (action_button(v, &v.urls.at("/scheduler/resume"), "Resume all", ButtonKind::Primary, None, v.here))
+                (action_button(v, &v.urls.at("/scheduler/resume"), "Resume scheduler", ButtonKind::Primary, None, v.here))
             } @else {
-                (action_button(v, &v.urls.at("/scheduler/pause"), "Pause all", ButtonKind::Plain, Some("Pause the whole scheduler? Nothing fires until you resume it."), v.here))
+                (action_button(v, &v.urls.at("/scheduler/pause"), "Pause scheduler", ButtonKind::Danger, Some("Pause the whole scheduler? No task fires on any replica until you resume it."), v.here))
             }
         }
     }

@@ -215,6 +215,7 @@ try {
     await p.goto(`${base}/tasks/heartbeat`);
     assert.equal(await p.locator("a.btn:has-text('Edit')").count(), 0, "no Edit for an operator");
     await p.locator(".toolbar button:has-text('Run')").first().waitFor();
+    await p.click(".user-menu > summary");
     await Promise.all([p.waitForURL(`${issuer}/logout?**`), p.click("button:has-text('Sign out')")]);
     await p.getByText("Signed out at the provider").waitFor();
     await p.goto(`${base}/tasks`);
@@ -507,6 +508,7 @@ try {
 
   await check("sign out", async () => {
     await page.goto(`${base}/tasks`);
+    await page.click(".user-menu > summary");
     await Promise.all([page.waitForURL(`${base}/login`), page.click("button:has-text('Sign out')")]);
     await page.goto(`${base}/tasks`);
     assert.ok(page.url().startsWith(`${base}/login`), page.url());
@@ -583,6 +585,7 @@ try {
     await p.getByText("Ivy Interop").waitFor();
     assert.match(await p.locator(".user").textContent(), /operator/);
     // Signing out sends the ID token as id_token_hint to its end-session endpoint.
+    await p.click(".user-menu > summary");
     const [request] = await Promise.all([
       p.waitForRequest((r) => r.url().startsWith(`${op.issuer}/session/end`)),
       p.click("button:has-text('Sign out')"),
