@@ -86,6 +86,12 @@ pub(crate) fn chart(v: &View<'_>, id: &str, what: &str, s: &Series) -> Markup {
                 line.axis x1="0" y1=(H) x2=(W) y2=(H) {}
                 (PreEscaped(bars))
             }
+            // The time axis and the scale, in words under the bars (the SVG stretches).
+            div.chart-axis aria-hidden="true" {
+                span { (s.points.first().map(|p| absolute(v, p.start)).unwrap_or_default()) }
+                span.muted { "top: " (peak) " per " (unit) }
+                span { "now" }
+            }
             figcaption {
                 span { (name) }
                 " · " span.muted { (summary) }

@@ -101,7 +101,7 @@ pub(crate) fn tasks<'a>(
             }
             @if q.sort != TaskSort::NextRun { input type="hidden" name="sort" value=(q.sort.as_str()); }
             @if q.desc { input type="hidden" name="dir" value="desc"; }
-            button.btn.btn-primary type="submit" { "Filter" }
+            button.btn type="submit" { "Filter" }
             a.btn href=(u.href("/tasks")) { "Reset" }
             @if v.can_admin { a.btn.btn-primary.push href=(u.href("/tasks/new")) { "+ New task" } }
         }
@@ -352,9 +352,7 @@ impl Row<'_> {
                 button(out, u, id, "/pause", "Pause", "btn", false);
             }
         }
-        if v.can_admin {
-            button(out, u, id, "/remove", "Remove", "btn btn-danger", true);
-        }
+        // Removing is on the task's page and in the bulk bar, not a red button on every row.
         out.push_str("</td></tr>");
     }
 }
@@ -425,9 +423,7 @@ mod tests {
                         @if t.task.paused { (button("/resume", "Resume", "btn", None)) }
                         @else if t.state != TaskState::Completed { (button("/pause", "Pause", "btn", None)) }
                     }
-                    @if v.can_admin {
-                        (button("/remove", "Remove", "btn btn-danger", Some(format!("Remove task {id}? Its history is kept."))))
-                    }
+
                 }
             }
         }

@@ -586,11 +586,12 @@ try {
     assert.match(await p.locator(".user").textContent(), /operator/);
     // Signing out sends the ID token as id_token_hint to its end-session endpoint.
     await p.click(".user-menu > summary");
-    const [request] = await Promise.all([
-      p.waitForRequest((r) => r.url().startsWith(`${op.issuer}/session/end`)),
+    // The leaving page sends the browser on; wait until it is at the provider.
+    await Promise.all([
+      p.waitForURL(`${op.issuer}/session/end**`),
       p.click("button:has-text('Sign out')"),
     ]);
-    assert.match(request.url(), /[?&]id_token_hint=[\w-]+\.[\w-]+\.[\w-]+/);
+    assert.match(p.url(), /[?&]id_token_hint=[\w-]+\.[\w-]+\.[\w-]+/);
     await p.goto(`${base2}/tasks`);
     assert.ok(p.url().startsWith(`${base2}/login`), `signed out: ${p.url()}`);
     await ctx.close();
