@@ -607,6 +607,23 @@ async fn the_jobs_view_counts_and_pauses_a_job() {
     for id in ["f", "f2"] {
         assert!(s.get(id).await.unwrap().task.paused, "{id} paused");
     }
+    // Each row offers what would change something: a job all paused, only Resume all.
+    let page = srv.get_as("/jobs", &cookie).await.body;
+    assert!(page.contains("/jobs/fails/resume"), "{page}");
+    assert!(!page.contains("/jobs/fails/pause"), "{page}");
+    assert!(page.contains("/jobs/counts/pause") && !page.contains("/jobs/counts/resume"));
+    let v: Value = serde_json::from_str(&srv.get_as("/api/jobs", &cookie).await.body).unwrap();
+    let fails = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "fails")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (fails["tasks"].as_u64(), fails["paused"].as_u64()),
+        (Some(2), Some(2))
+    );
     assert!(
         !s.get("c").await.unwrap().task.paused,
         "other jobs' tasks untouched"

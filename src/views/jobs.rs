@@ -16,6 +16,8 @@ pub(crate) struct JobRow {
     /// The live replicas that have it (their host and process id).
     pub(crate) replicas: Vec<String>,
     pub(crate) tasks: usize,
+    /// Of its tasks, those paused.
+    pub(crate) paused: usize,
     pub(crate) runs_24h: usize,
     pub(crate) failures_24h: usize,
     pub(crate) mean_ms: Option<u64>,
@@ -56,9 +58,13 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                                 td { (j.mean_ms.map(millis).unwrap_or_else(|| "—".into())) }
                                 td { (j.p95_ms.map(millis).unwrap_or_else(|| "—".into())) }
                                 td.actions {
-                                    @if v.can_operate && j.tasks > 0 {
+                                    // Only what would change something: pausing while some run,
+                                    // resuming while some are paused.
+                                    @if v.can_operate && j.tasks > j.paused {
                                         (action_button(v, &u.job(&j.name, "/pause"), "Pause all", ButtonKind::Plain,
                                             Some(&format!("Pause every task of job {}?", j.name)), "/jobs"))
+                                    }
+                                    @if v.can_operate && j.paused > 0 {
                                         (action_button(v, &u.job(&j.name, "/resume"), "Resume all", ButtonKind::Plain, None, "/jobs"))
                                     }
                                 }

@@ -38,14 +38,20 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
     let day_ago = now - jiff::SignedDuration::from_hours(24);
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let tasks = b
-            .list(&TaskQuery {
-                job: Some(name.clone()),
-                per_page: 1,
-                ..TaskQuery::default()
-            })
-            .await?
-            .total;
+        let count = |state: Option<crate::scheduler::TaskState>| TaskQuery {
+            job: Some(name.clone()),
+            state,
+            per_page: 1,
+            ..TaskQuery::default()
+        };
+        let tasks = b.list(&count(None)).await?.total;
+        let paused = if tasks == 0 {
+            0
+        } else {
+            b.list(&count(Some(crate::scheduler::TaskState::Paused)))
+                .await?
+                .total
+        };
         let runs = |failures_only: bool, per_page: u32| RunQuery {
             job: Some(name.clone()),
             since: Some(day_ago),
@@ -71,6 +77,7 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
                 .map(|i| format!("{} (pid {})", i.host, i.pid))
                 .collect(),
             tasks,
+            paused,
             runs_24h: sample.total,
             failures_24h: failures,
             mean_ms: mean,
