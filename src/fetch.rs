@@ -67,17 +67,7 @@ impl Fetch {
     /// OpenID provider's userinfo endpoint).
     #[cfg(feature = "oidc")]
     pub(crate) async fn get_bearer(&self, url: &str, token: &str) -> Result<Vec<u8>, String> {
-        let uri = self.check_url(url)?;
-        let req = http::Request::get(uri)
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
-        let (status, body) = self.send(req, url).await?;
-        if status != 200 {
-            return Err(format!("{url} answered {status}"));
-        }
-        Ok(body)
+        self.get_ok(url, Some(token)).await.map(|(body, _)| body)
     }
 
     /// The body of a 200 answer to `GET url`, with how long it may be kept: its
@@ -87,16 +77,32 @@ impl Fetch {
         &self,
         url: &str,
     ) -> Result<(Vec<u8>, Option<Duration>), String> {
+        self.get_ok(url, None)
+            .await
+            .map(|(body, headers)| (body, max_age(&headers)))
+    }
+
+    /// `GET url` for JSON, with a bearer token if given: the body and headers of a 200
+    /// answer, any other status an error.
+    #[cfg(feature = "oidc")]
+    async fn get_ok(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> Result<(Vec<u8>, http::HeaderMap), String> {
         let uri = self.check_url(url)?;
-        let req = http::Request::get(uri)
-            .header(http::header::ACCEPT, "application/json")
+        let mut req = http::Request::get(uri).header(http::header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = req
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
         let (status, headers, body) = self.send_with_headers(req, url).await?;
         if status != 200 {
             return Err(format!("{url} answered {status}"));
         }
-        Ok((body, max_age(&headers)))
+        Ok((body, headers))
     }
 
     /// `POST url` with a JSON body and extra headers: the status and body, whatever the

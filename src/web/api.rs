@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::context::Ctx;
 use super::request::{field_error, BadRequest, Params};
-use super::response::{json, json_sized, text, Resp};
+use super::response::{json, json_bytes, text, Resp};
 use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState};
 use crate::seam::BulkAction;
 
@@ -159,42 +159,47 @@ const RUNS_ANSWER_BUDGET: usize = 4 * 1024 * 1024;
 /// (`"omitted": ["logs", "args", "result"]`; `/api/runs/{id}` has them), and `trimmed`
 /// counts them.
 fn runs_page(page: &crate::Page<crate::RunRecord>) -> Resp {
-    let mut items = Vec::with_capacity(page.items.len());
+    use std::io::Write as _;
+    // Each run is written once, straight into the answer; only those past the budget are
+    // written again, slimmed.
+    let mut out = Vec::with_capacity(256 + page.items.len() * 512);
+    out.extend_from_slice(b"{\"items\":[");
     let mut used = 0usize;
     let mut trimmed = 0usize;
-    for run in &page.items {
-        let full = serde_json::to_value(run).unwrap_or(serde_json::Value::Null);
-        let size = serde_json::to_string(&full).map_or(0, |t| t.len());
+    for (i, run) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let start = out.len();
+        let _ = serde_json::to_writer(&mut out, run);
+        let size = out.len() - start;
         if used + size <= RUNS_ANSWER_BUDGET {
             used += size;
-            items.push(full);
             continue;
         }
-        let mut slim = full;
+        out.truncate(start);
+        let mut slim = serde_json::to_value(crate::RunRecord {
+            logs: Vec::new(),
+            args: serde_json::Value::Null,
+            result: None,
+            ..run.clone()
+        })
+        .unwrap_or(serde_json::Value::Null);
         if let Some(o) = slim.as_object_mut() {
-            o.insert("logs".into(), serde_json::json!([]));
-            o.insert("args".into(), serde_json::Value::Null);
-            o.insert("result".into(), serde_json::Value::Null);
             o.insert(
                 "omitted".into(),
                 serde_json::json!(["logs", "args", "result"]),
             );
         }
+        let _ = serde_json::to_writer(&mut out, &slim);
         trimmed += 1;
-        items.push(slim);
     }
-    json_sized(
-        StatusCode::OK,
-        &serde_json::json!({
-            "items": items,
-            "total": page.total,
-            "estimated": page.estimated,
-            "page": page.page,
-            "per_page": page.per_page,
-            "trimmed": trimmed,
-        }),
-        used.min(RUNS_ANSWER_BUDGET) + 256 + items.len() * 512,
-    )
+    let _ = write!(
+        out,
+        "],\"total\":{},\"estimated\":{},\"page\":{},\"per_page\":{},\"trimmed\":{}}}",
+        page.total, page.estimated, page.page, page.per_page, trimmed
+    );
+    json_bytes(StatusCode::OK, out)
 }
 
 pub(crate) async fn action(cx: &Ctx<'_>, id: &str, action: BulkAction) -> Resp {

@@ -389,6 +389,16 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
 }
 
 impl Ctx<'_> {
+    /// Who asks, for bounds per person: the signed-in user, else the client's address (an
+    /// IPv6 client by its /64), else `anonymous`.
+    pub(crate) fn who(&self) -> String {
+        match (self.user, self.client) {
+            (Some(u), _) => format!("user:{}", u.id),
+            (None, Some(ip)) => format!("addr:{}", crate::auth::throttle::client_key(ip)),
+            (None, None) => "anonymous".to_string(),
+        }
+    }
+
     /// The next `n` fires of `spec` from the backend, within the bounds of
     /// [`super::previews::Previews`]; `Err` holds the answer to send instead (429).
     pub(crate) async fn preview(
@@ -396,12 +406,7 @@ impl Ctx<'_> {
         spec: &crate::TriggerSpec,
         n: usize,
     ) -> Result<Result<crate::seam::TriggerPreview, BackendError>, Resp> {
-        let who = match (self.user, self.client) {
-            (Some(u), _) => format!("user:{}", u.id),
-            (None, Some(ip)) => format!("addr:{}", crate::auth::throttle::client_key(ip)),
-            (None, None) => "anonymous".to_string(),
-        };
-        let place = match self.shared.previews.enter(&who).await {
+        let place = match self.shared.previews.enter(&self.who()).await {
             Ok(place) => place,
             Err(why) => {
                 let status = StatusCode::TOO_MANY_REQUESTS;

@@ -73,12 +73,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
 
 /// `/events`: a live stream, within the per-session, per-user and total bounds (429 beyond).
 fn events(cx: &Ctx<'_>) -> Resp {
-    let holder = match (cx.session, cx.user, cx.client) {
-        (Some(binding), _, _) => binding.to_string(),
-        (None, Some(user), _) => format!("user:{}", user.id),
-        (None, None, Some(ip)) => format!("addr:{}", crate::auth::throttle::client_key(ip)),
-        (None, None, None) => "anonymous".to_string(),
-    };
+    let holder = cx.session.map_or_else(|| cx.who(), str::to_string);
     // A stream opened with a session ends when the session does.
     let alive = cx.session_meta.map(|s| {
         let sessions = cx.shared.sessions.clone();

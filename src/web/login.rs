@@ -206,12 +206,7 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, via: &str, next: &str) 
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     // What an earlier sign-in kept for its sign-out is not this one's.
-    let kept = kept_cookie(cx);
-    if cookies::value(cx.headers, &kept).is_some() {
-        if let Some(c) = cookies::clearing(&kept, cx.cookie_scope(), cx.shared.same_site) {
-            r.headers_mut().append(header::SET_COOKIE, c);
-        }
-    }
+    clear_kept(cx, &mut r);
     cx.shared.audit.record(crate::audit::AuditEntry {
         at: jiff::Timestamp::now(),
         actor: user.id.clone(),
@@ -372,17 +367,23 @@ fn signed_out(cx: &Ctx<'_>, to: Option<String>) -> Resp {
         None => see_other(&cx.urls.at(cx.urls.sign().login)),
     };
     // The session cookie, and what its sign-in kept for the sign-out, if the browser has it.
-    let kept = kept_cookie(cx);
-    let mut clear = vec![cx.shared.session_cookie.as_str()];
-    if cookies::value(cx.headers, &kept).is_some() {
-        clear.push(&kept);
+    let scope = cx.cookie_scope();
+    if let Some(c) = cookies::clearing(&cx.shared.session_cookie, scope, cx.shared.same_site) {
+        r.headers_mut().append(header::SET_COOKIE, c);
     }
-    for name in clear {
-        if let Some(c) = cookies::clearing(name, cx.cookie_scope(), cx.shared.same_site) {
-            r.headers_mut().append(header::SET_COOKIE, c);
-        }
-    }
+    clear_kept(cx, &mut r);
     r
+}
+
+/// Clears the cookie of what a sign-in kept for its sign-out, when the browser sent one.
+fn clear_kept(cx: &Ctx<'_>, r: &mut Resp) {
+    let kept = kept_cookie(cx);
+    if cookies::value(cx.headers, &kept).is_none() {
+        return;
+    }
+    if let Some(c) = cookies::clearing(&kept, cx.cookie_scope(), cx.shared.same_site) {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
 }
 
 /// Where a backend's `logout` may send the browser: an absolute http(s) URL, or a path under
