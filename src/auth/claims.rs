@@ -47,6 +47,7 @@ impl ClaimMap {
 
     /// True when `claims` lack the name or the roles claim: what a provider's userinfo
     /// endpoint may add (OIDC Core 5.3).
+    #[cfg(feature = "oidc")]
     pub(crate) fn lacks_any(&self, claims: &Value) -> bool {
         lookup(claims, &self.name).is_none() || lookup(claims, &self.roles).is_none()
     }
