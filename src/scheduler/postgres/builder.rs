@@ -115,7 +115,9 @@ impl PostgresStoreBuilder {
                 ),
             ));
         }
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(|e| {
+        let (url, tls) = tls::split(&self.url)?;
+        let tls = tls::Connector::new(&tls)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             invalid(
                 "url",
                 format!("not a PostgreSQL connection string or URL: {e}"),
@@ -128,9 +130,10 @@ impl PostgresStoreBuilder {
             config.application_name("taskdeck");
         }
         config.connect_timeout(Duration::from_secs(10));
+        config.ssl_mode(tls.ssl_mode());
 
         // Migrate on a connection of its own, before the pool's connections exist.
-        let (mut client, conn) = config.connect(NoTls).await.map_err(pg)?;
+        let (mut client, conn) = config.connect(tls.clone()).await.map_err(pg)?;
         let driver = tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -141,7 +144,7 @@ impl PostgresStoreBuilder {
 
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -183,7 +186,9 @@ impl PostgresStoreBuilder {
         });
         tokio::spawn(super::runs::finisher(Arc::downgrade(&shared), finish_queue));
         let (listening, listening_rx) = tokio::sync::oneshot::channel();
-        let listener = tokio::spawn(listen::run(config, channel, instance, notices, listening));
+        let listener = tokio::spawn(listen::run(
+            config, tls, channel, instance, notices, listening,
+        ));
         // Changes made by others from here on reach this replica: wait until it listens (it
         // retries on its own if the database is slow to accept the connection).
         if tokio::time::timeout(Duration::from_secs(10), listening_rx)

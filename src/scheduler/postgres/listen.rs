@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::quote_ident;
 use crate::scheduler::events::Event;
@@ -33,6 +33,7 @@ pub(super) fn payload(instance: &str, event: &Event) -> String {
 /// `LISTEN` is in place.
 pub(super) async fn run(
     config: tokio_postgres::Config,
+    tls: super::tls::Connector,
     channel: String,
     instance: String,
     notices: broadcast::Sender<Notice>,
@@ -42,7 +43,7 @@ pub(super) async fn run(
     let mut first = true;
     let mut listening = Some(listening);
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut conn)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));

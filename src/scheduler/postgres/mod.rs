@@ -6,6 +6,7 @@ mod listen;
 mod runs;
 mod schema;
 mod tasks;
+mod tls;
 
 pub use builder::PostgresStoreBuilder;
 
@@ -20,7 +21,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::error::Error;
 use super::events::Event;
@@ -201,7 +202,20 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> Error {
             db.message(),
             db.code().code()
         )),
-        None => Error::Store(format!("PostgreSQL: {e}")),
+        None => {
+            // tokio-postgres keeps the cause (a TLS or I/O failure) out of its own message.
+            let mut message = format!("PostgreSQL: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !message.ends_with(&text) {
+                    message.push_str(": ");
+                    message.push_str(&text);
+                }
+                source = cause.source();
+            }
+            Error::Store(message)
+        }
     }
 }
 
@@ -570,8 +584,15 @@ impl Shared {
 
 impl PostgresStore {
     /// Settings for a store at `url`: a `postgres://user:password@host:port/db` URL or a
-    /// `host=… user=…` string (see `tokio_postgres::Config`). TLS is not built in: reach the
-    /// database over a trusted network or a local socket proxy.
+    /// `host=… user=…` string (see `tokio_postgres::Config`).
+    ///
+    /// TLS follows libpq's settings in the URL: `sslmode` (`disable`, `prefer` — the default —,
+    /// `require`, `verify-ca`, `verify-full`), `sslrootcert` (a PEM file of the certificate
+    /// authorities, or `system` for the public roots bundled with webpki-roots; default
+    /// `~/.postgresql/root.crt` when it exists), and `sslcert` / `sslkey` for a client
+    /// certificate (default `~/.postgresql/postgresql.crt` / `.key` when they exist). A managed
+    /// database: `postgres://app:…@db.example.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`.
+    /// Every connection of the store (the pool's and the listener's) uses them.
     pub fn builder(url: &str) -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             url: url.to_string(),
