@@ -288,10 +288,7 @@ async fn queries(url: &str) {
         ),
     ];
     // A steady state: autovacuum has been by (statistics and visibility map up to date).
-    let (db, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let db = pg::admin(url).await;
     db.batch_execute(&format!("set search_path to {schema}"))
         .await
         .unwrap();

@@ -17,11 +17,13 @@
 //! `cargo run --example oidc_provider --features oidc`, a provider for local trials.
 //! Bearer tokens (`--features jwt`): `TASKDECK_JWT_SECRET` (and `TASKDECK_JWT_AUDIENCE`).
 //! Branding: `TASKDECK_ACCENT` and `TASKDECK_SIDEBAR_COLOR` (`#rrggbb`), `TASKDECK_LOGO_FILE`.
+//! Metrics: `TASKDECK_METRICS_TOKEN` (at least 16 bytes) lets a scraper read `/metrics` as a
+//! bearer token; `/health/ready` is the readiness probe.
 //!
 //! Several replicas: with `TASKDECK_DATABASE_URL` (and `--features postgres`) the schedule lives
 //! in PostgreSQL (schema `TASKDECK_DATABASE_SCHEMA`, default `taskdeck_demo`), so two demos on
 //! two ports share it; give both the same `TASKDECK_SECRET` and `TASKDECK_DEMO_PASSWORD` to
-//! stay signed in across them.
+//! stay signed in across them. Over TLS: `?sslmode=verify-full&sslrootcert=/path/to/ca.pem`.
 #![allow(clippy::print_stdout)]
 
 #[path = "support/mod.rs"]
@@ -141,6 +143,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = support::env("TASKDECK_LOGO_FILE") {
         let logo = std::fs::read(&path).map_err(|e| format!("TASKDECK_LOGO_FILE {path}: {e}"))?;
         builder = builder.logo(logo);
+    }
+    // Prometheus scrapes /metrics with `Authorization: Bearer $TASKDECK_METRICS_TOKEN`.
+    if let Some(token) = support::env("TASKDECK_METRICS_TOKEN") {
+        builder = builder.metrics_token(token);
     }
     for proxy in support::trusted_proxies()? {
         builder = builder.trust_proxy(proxy);

@@ -10,6 +10,8 @@
 //! With several replicas, a [`RevocationStore`] shares the entries: each replica publishes
 //! what it ends and reads what the others ended at least twice a second. The PostgreSQL store
 //! offers one (`PostgresStore::revocations`). A leaf: it imports nothing of the crate.
+// Without the dashboard, only the PostgreSQL store's side of this module is used.
+#![cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -8,8 +8,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::scheduler::{
-    DurationStats, Error, EventStream, InstanceInfo, Lifecycle, Page, RunId, RunQuery, RunRecord,
-    Scheduler, Series, SeriesWindow, Stats, Task, TaskInfo, TaskQuery, TriggerSpec,
+    DurationStats, Error, EventStream, InstanceInfo, Lifecycle, Page, Readiness, ReadinessCheck,
+    RunId, RunQuery, RunRecord, Scheduler, Series, SeriesWindow, Stats, Task, TaskInfo, TaskQuery,
+    TriggerSpec,
 };
 
 /// The future type of [`TaskBackend`] methods.
@@ -316,6 +317,33 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn status(&self) -> BackendFuture<'_, SchedulerStatus>;
     /// Pauses (`true`) or resumes (`false`) the whole scheduler.
     fn set_paused(&self, paused: bool) -> BackendFuture<'_, ()>;
+    /// This process's own figures in the Prometheus text format, added up across replicas
+    /// by whoever scrapes them (`/metrics` puts them first). Default: none.
+    fn prometheus_metrics(&self) -> String {
+        String::new()
+    }
+    /// Whether the scheduler behind this backend can do its work, answered within about
+    /// `bound` (`GET /health/ready`). Default: from [`status`](Self::status): ready unless
+    /// it fails, is late, or the scheduler is shutting down.
+    fn readiness(&self, bound: std::time::Duration) -> BackendFuture<'_, Readiness> {
+        Box::pin(async move {
+            let detail = match tokio::time::timeout(bound, self.status()).await {
+                Ok(Ok(s)) => match s.lifecycle {
+                    Lifecycle::ShuttingDown | Lifecycle::Stopped => {
+                        Err(format!("{:?}", s.lifecycle).to_lowercase())
+                    }
+                    _ => Ok("ok".to_string()),
+                },
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("did not answer within {} ms", bound.as_millis())),
+            };
+            Ok(Readiness::from_checks(vec![ReadinessCheck {
+                name: "scheduler",
+                ok: detail.is_ok(),
+                detail: detail.unwrap_or_else(|e| e),
+            }]))
+        })
+    }
     /// The scheduler processes behind this backend, for the Instances page. Default: none
     /// known (the page says so).
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
@@ -485,5 +513,13 @@ impl TaskBackend for Scheduler {
 
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         boxed(Scheduler::instances(self))
+    }
+
+    fn readiness(&self, bound: std::time::Duration) -> BackendFuture<'_, Readiness> {
+        Box::pin(async move { Ok(Scheduler::readiness(self, bound).await) })
+    }
+
+    fn prometheus_metrics(&self) -> String {
+        Scheduler::prometheus_metrics(self)
     }
 }

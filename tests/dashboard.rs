@@ -660,7 +660,10 @@ async fn health_metrics_and_assets() {
         (StatusCode::OK, r#"{"status":"ok"}"#)
     );
     let m = srv.get("/dashboard/metrics").await.body;
-    assert!(m.contains("taskdeck_tasks{state=\"paused\"} 1"), "{m}");
+    assert!(
+        m.contains("taskdeck_cluster_tasks{state=\"paused\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("# TYPE taskdeck_run_duration_seconds histogram"));
 
     let page = srv.get("/dashboard/").await;

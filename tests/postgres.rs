@@ -1733,3 +1733,84 @@ async fn a_job_no_replica_has_is_listed_and_its_task_marked_overdue() {
     .await;
     b.shutdown(Duration::from_secs(5)).await;
 }
+
+/// The value of the sample written exactly as `series` in a Prometheus text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_add_up_across_replicas_and_cluster_gauges_agree() {
+    let Some(url) = url() else { return };
+    let schema = schema("metrics");
+    let (a, b) = (replica(&url, &schema).await, replica(&url, &schema).await);
+    for s in [&a, &b] {
+        s.register("quick", |_: TaskContext| async { Ok(()) });
+    }
+    const N: usize = 60;
+    let start = Timestamp::now() + Duration::from_secs(2);
+    let adds = (0..N).map(|i| {
+        a.add(
+            Task::new(format!("m{i:02}"), "quick").at(start + Duration::from_millis(10 * i as u64)),
+        )
+    });
+    for added in futures_util::future::join_all(adds).await {
+        added.unwrap();
+    }
+    a.start().unwrap();
+    b.start().unwrap();
+    until(60, "every fire ran", || async {
+        runs(
+            &a,
+            RunQuery {
+                status: Some(RunStatus::Succeeded),
+                per_page: 1,
+                ..RunQuery::default()
+            },
+        )
+        .await
+        .total
+            >= N
+    })
+    .await;
+    // Per process: what each did, adding up to what the store holds.
+    let (ma, mb) = (a.prometheus_metrics(), b.prometheus_metrics());
+    let succeeded = |m: &str| sample(m, "taskdeck_runs_total{status=\"succeeded\"}");
+    assert_eq!(succeeded(&ma) + succeeded(&mb), N as f64, "{ma}\n{mb}");
+    let fires = |m: &str| sample(m, "taskdeck_fires_total");
+    assert_eq!(fires(&ma) + fires(&mb), N as f64);
+    let durations = |m: &str| sample(m, "taskdeck_run_duration_seconds_count{job_name=\"quick\"}");
+    assert_eq!(durations(&ma) + durations(&mb), N as f64);
+    // Cluster-wide: the same figures from either replica's dashboard.
+    let web_a = common::serve(Dashboard::builder(a.clone()).public_metrics(true)).await;
+    let web_b = common::serve(Dashboard::builder(b.clone()).public_metrics(true)).await;
+    let (ta, tb) = (
+        web_a.get("/metrics").await.body,
+        web_b.get("/metrics").await.body,
+    );
+    for series in [
+        "taskdeck_cluster_tasks{state=\"completed\"}",
+        "taskdeck_cluster_replicas{state=\"live\"}",
+        "taskdeck_cluster_tasks_overdue",
+    ] {
+        assert_eq!(sample(&ta, series), sample(&tb, series), "{series}");
+    }
+    assert_eq!(
+        sample(&ta, "taskdeck_cluster_tasks{state=\"completed\"}"),
+        N as f64
+    );
+    assert_eq!(
+        sample(&ta, "taskdeck_cluster_replicas{state=\"live\"}"),
+        2.0
+    );
+    // Readiness over the shared store.
+    let r = web_a.get("/health/ready").await;
+    assert_eq!(r.status, http::StatusCode::OK, "{}", r.body);
+    for s in [&a, &b] {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+}

@@ -396,6 +396,18 @@ impl fmt::Debug for dyn AuthBackend {
     }
 }
 
+/// `a == b` in constant time: MACs of both (equal length whatever the inputs) compared by
+/// `verify_slice`, so neither the length nor the first differing byte shows in the time.
+pub(crate) fn constant_eq(a: &str, b: &str) -> bool {
+    use hmac::Mac as _;
+    let mac = |s: &str| {
+        <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"taskdeck compare")
+            .expect("HMAC takes any key length")
+            .chain_update(s.as_bytes())
+    };
+    mac(a).verify_slice(&mac(b).finalize().into_bytes()).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,17 +357,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// `a == b` in constant time: MACs of both (equal length whatever the inputs) compared by
-/// `verify_slice`.
-fn constant_eq(a: &str, b: &str) -> bool {
-    use hmac::Mac as _;
-    let mac = |s: &str| {
-        <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(b"taskdeck oidc compare")
-            .expect("HMAC takes any key length")
-            .chain_update(s.as_bytes())
-    };
-    mac(a).verify_slice(&mac(b).finalize().into_bytes()).is_ok()
-}
+use super::constant_eq;
 
 /// A refused sign-in: `action` names the check that failed (`oidc_wrong_nonce`, …), so each
 /// kind has its own audit entry (repeats from one client are folded per kind).

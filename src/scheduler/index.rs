@@ -252,6 +252,15 @@ impl TaskIndex {
         self.states
     }
 
+    /// Tasks not paused whose next fire is before `before` (normally none: a walk over them).
+    pub(crate) fn overdue(&self, before: Timestamp) -> u64 {
+        self.due
+            .iter()
+            .take_while(|(t, _)| *t < before)
+            .filter(|(_, id)| self.tasks.get(id).is_some_and(|e| !e.rec.task.paused))
+            .count() as u64
+    }
+
     /// Distinct job names of stored tasks, sorted.
     pub(crate) fn jobs(&self) -> Vec<String> {
         let mut j: Vec<String> = self.counts.keys().cloned().collect();

@@ -14,6 +14,7 @@ use super::history::{RunId, RunQuery, RunRecord, RunStatus};
 use super::index::TaskIndex;
 use super::model::{
     paging, DurationStats, Histogram, LastRun, Page, SeriesWindow, Stats, TaskQuery, WindowCounts,
+    OVERDUE_AFTER,
 };
 use super::store::{window_delta, DueFire, Store, StoreFuture, TaskRecord};
 use super::task::Task;
@@ -522,6 +523,7 @@ impl Store for MemoryStore {
             ..Stats::default()
         };
         stats.tasks = m.tasks.states();
+        stats.overdue = m.tasks.overdue(now - OVERDUE_AFTER);
         ready(Ok(stats))
     }
 

@@ -24,9 +24,11 @@ mod info_json;
 mod instance;
 mod job;
 mod memory;
+mod metrics;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod ready;
 mod run;
 mod store;
 mod task;
@@ -63,10 +65,11 @@ pub use memory::{HistoryLimits, MemoryStore};
 pub use model::{
     DurationStats, Histogram, InstanceInfo, LastRun, Page, Series, SeriesPoint, SeriesWindow,
     StateCounts, Stats, TaskQuery, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE,
-    DURATION_BUCKETS, MAX_PER_PAGE,
+    DURATION_BUCKETS, MAX_PER_PAGE, OVERDUE_AFTER,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
+pub use ready::{Readiness, ReadinessCheck};
 pub use store::{Beat, DueFire, Notice, Sharing, Store, StoreFuture, TaskRecord};
 pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};
 pub use trigger::{Trigger, TriggerKind, TriggerSpec};
@@ -116,6 +119,10 @@ pub(crate) struct Inner {
     /// Heartbeat loop of a shared store; awaited on shutdown so this process leaves.
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
     started_at: Mutex<Option<Timestamp>>,
+    /// What the timer loop is doing, for [`Scheduler::readiness`].
+    pulse: Mutex<ready::TimerPulse>,
+    /// What this process did, for `/metrics`.
+    metrics: metrics::SchedulerMetrics,
     /// Runs executing in this process, each with its cancel signal (who cancelled it).
     running: Mutex<std::collections::HashMap<RunId, watch::Sender<Option<String>>>>,
     /// How long a cancelled run may take to stop before it is aborted.
@@ -218,6 +225,11 @@ impl Inner {
         )
     }
 
+    /// Updates what the timer loop is doing, for readiness.
+    pub(crate) fn pulse(&self, f: impl FnOnce(&mut ready::TimerPulse)) {
+        f(&mut self.pulse.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
     /// Wakes the timer loop because the schedule changed.
     pub(crate) fn poke(&self) {
         self.activity.send_modify(|a| a.asleep_until = None);
@@ -225,6 +237,7 @@ impl Inner {
     }
 
     pub(crate) fn emit_finished(&self, rec: &RunRecord) {
+        self.metrics.finished(rec);
         self.events.send(Event::finished(rec));
     }
 
@@ -367,6 +380,19 @@ impl Scheduler {
     /// tasks, whether any replica has the job registered or not.
     pub async fn task_jobs(&self) -> Result<Vec<String>, Error> {
         self.inner.store.jobs().await
+    }
+
+    /// This process's figures in the Prometheus text format: fires it claimed, runs it
+    /// finished by outcome, runs going, start lateness and run durations per job, each since
+    /// it started. They add up across replicas (`sum()`); the dashboard's `/metrics` serves
+    /// them beside the cluster-wide ones. Append them to an exporter of your own, or take them
+    /// from the `metrics` facade (feature `metrics`).
+    pub fn prometheus_metrics(&self) -> String {
+        let mut t = crate::metrics::Text::default();
+        self.inner
+            .metrics
+            .write(&mut t, self.inner.in_flight.load(Ordering::Relaxed));
+        t.0
     }
 
     /// The zone for cron triggers that name none.

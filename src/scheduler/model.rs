@@ -267,7 +267,14 @@ pub struct Stats {
     pub runs_by_status: BTreeMap<RunStatus, u64>,
     /// Run durations per job since the store was created.
     pub job_durations: BTreeMap<String, Histogram>,
+    /// Tasks not paused whose next fire is more than [`OVERDUE_AFTER`] past: no process fired
+    /// them (no live replica registers their job, every timer is stuck, or none runs).
+    #[serde(default)]
+    pub overdue: u64,
 }
+
+/// How far past its next fire a task that is not paused counts as overdue.
+pub const OVERDUE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Upper bounds, in seconds, of the [`Histogram`] buckets.
 pub const DURATION_BUCKETS: [f64; 14] = [

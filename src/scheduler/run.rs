@@ -31,6 +31,7 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
     let mut tasks = Vec::with_capacity(due.len());
     let mut drafts = Vec::with_capacity(due.len());
     for fire in due {
+        inner.metrics.fires(fire.fires.len());
         let task = fire.task;
         let opts = &task.options;
         let run_times: &[Timestamp] = if opts.coalesce {
@@ -157,6 +158,7 @@ fn started(inner: &Inner, task: &Task, rec: Option<RunRecord>) -> Option<RunReco
 fn announce(inner: &Inner, task: &Task, rec: &RunRecord) {
     if rec.status == RunStatus::Running {
         track(inner, rec.id);
+        inner.metrics.started(rec);
     }
     if rec.status == RunStatus::Skipped {
         tracing::info!(task = %task.id, run = rec.id, "fire skipped: max_instances reached");
@@ -509,6 +511,7 @@ async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, log
     }
     // Store first, then tell: a subscriber that reacts by reading the run sees it finished.
     let event = Event::finished(&rec);
+    inner.metrics.finished(&rec);
     let failed = rec.status.is_failure().then(|| rec.clone());
     store_finish(inner, rec).await;
     inner.events.send(event);

@@ -286,6 +286,12 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Answers when the store can serve requests: PostgreSQL runs `select 1` on a pooled
+    /// connection. Default: at once (a store in this process). Readiness probes call it.
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// The processes sharing this store; empty for a private store.
     fn instances(&self) -> StoreFuture<'_, Vec<InstanceInfo>> {
         Box::pin(std::future::ready(Ok(Vec::new())))

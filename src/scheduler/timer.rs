@@ -48,22 +48,32 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
         inner.activity.send_modify(|a| a.asleep_until = None);
         let now = inner.clock.now();
+        inner.pulse(|p| {
+            p.step_since = Some(now);
+            p.wake_by = None;
+        });
         let wait_until = if inner.paused.load(Ordering::SeqCst) {
             None
         } else {
             match tick(&inner, now, batch).await {
                 Tick::More => {
                     retry = STORE_RETRY;
+                    inner.pulse(|p| p.failing = None);
                     // Let this worker run some of the runs just spawned before claiming more.
                     tokio::task::yield_now().await;
                     continue;
                 }
                 Tick::Next(t) => {
                     retry = STORE_RETRY;
+                    inner.pulse(|p| p.failing = None);
                     // Fires due within the slack of this wake-up wait to share the next one.
                     t.map(|t| t.max(add(now, inner.timer_slack)))
                 }
-                Tick::Failed => {
+                Tick::Failed(error) => {
+                    inner.pulse(|p| {
+                        let since = p.failing.as_ref().map_or(now, |f| f.0);
+                        p.failing = Some((since, error));
+                    });
                     let at = add(now, retry);
                     retry = super::instance::backoff(retry);
                     Some(at)
@@ -81,6 +91,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         inner
             .activity
             .send_modify(|a| a.asleep_until = Some(wait_until));
+        inner.pulse(|p| {
+            p.step_since = None;
+            p.wake_by = wait_until;
+        });
         let sleep = async {
             match wait_until {
                 Some(t) => inner.clock.sleep_until(t).await,
@@ -101,8 +115,8 @@ enum Tick {
     More,
     /// Sleep until this (or until woken).
     Next(Option<Timestamp>),
-    /// The store failed: try again after a backoff.
-    Failed,
+    /// The store failed (saying this): try again after a backoff.
+    Failed(String),
 }
 
 async fn tick(inner: &Arc<Inner>, now: Timestamp, batch: usize) -> Tick {
@@ -110,7 +124,7 @@ async fn tick(inner: &Arc<Inner>, now: Timestamp, batch: usize) -> Tick {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "claiming due fires failed; retrying with backoff");
-            return Tick::Failed;
+            return Tick::Failed(e.to_string());
         }
     };
     let full = due.len() == batch;
@@ -124,7 +138,7 @@ async fn tick(inner: &Arc<Inner>, now: Timestamp, batch: usize) -> Tick {
         Ok(next) => Tick::Next(next),
         Err(e) => {
             tracing::error!(error = %e, "reading the next fire time failed; retrying with backoff");
-            Tick::Failed
+            Tick::Failed(e.to_string())
         }
     }
 }

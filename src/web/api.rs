@@ -1,15 +1,13 @@
 //! The JSON API under `/api/`, and `/metrics`. Errors are `{"error", "message", "field"}` with
 //! 400 for bad input, 404 for unknown ids, 409 for conflicts.
 
-use std::fmt::Write as _;
-
 use http::StatusCode;
 use serde::Deserialize;
 
 use super::context::Ctx;
 use super::request::{field_error, BadRequest, Params};
 use super::response::{json, json_bytes, text, Resp};
-use crate::scheduler::{RunQuery, RunStatus, Task, TaskQuery, TaskState};
+use crate::scheduler::{RunQuery, Task, TaskQuery, TaskState};
 use crate::seam::BulkAction;
 
 /// The search text `q`, trimmed; `None` when empty. Longer than
@@ -393,65 +391,92 @@ pub(crate) async fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
     }
 }
 
-/// Prometheus text format: tasks by state, runs by outcome, run durations per job.
-pub(crate) async fn metrics(cx: &Ctx<'_>) -> Resp {
-    let s = match cx.shared.backend.stats().await {
-        Ok(s) => s,
-        Err(e) => return cx.fail(&e),
+/// Readiness for probes: 200 when every check passes, else 503 with the first failure as
+/// `reason`; never cached by anyone else.
+pub(crate) async fn ready(cx: &Ctx<'_>) -> Resp {
+    let r = cx.shared.ready.get(&*cx.shared.backend).await;
+    let status = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut out = String::with_capacity(2048);
-    out.push_str("# HELP taskdeck_tasks Tasks by state.\n# TYPE taskdeck_tasks gauge\n");
+    let mut resp = json(
+        status,
+        &serde_json::json!({
+            "status": if r.ready { "ready" } else { "not ready" },
+            "reason": r.reason(),
+            "checks": r.checks,
+        }),
+    );
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
+/// Prometheus text format: this process's figures (the scheduler's, then the dashboard's),
+/// then the cluster-wide ones read from the store (`taskdeck_cluster_*`, the same on every
+/// replica).
+pub(crate) async fn metrics(shared: &super::context::Shared) -> Resp {
+    let backend = &shared.backend;
+    let (stats, instances) = tokio::join!(backend.stats(), backend.instances());
+    let stats = match stats {
+        Ok(s) => s,
+        Err(e) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the store did not answer: {e}\n"),
+            )
+        }
+    };
+    let mut t = crate::metrics::Text(backend.prometheus_metrics());
+    shared.metrics.write(&mut t, shared.streams.total());
+    t.family(
+        "taskdeck_cluster_tasks",
+        "gauge",
+        "Tasks by state, read from the store: the same on every replica sharing it, so max(), not sum().",
+    );
     for st in TaskState::ALL {
-        let _ = writeln!(
-            out,
-            "taskdeck_tasks{{state=\"{}\"}} {}",
-            st.as_str(),
-            s.tasks.get(st)
+        t.sample(
+            "taskdeck_cluster_tasks",
+            &[("state", st.as_str())],
+            stats.tasks.get(st),
         );
     }
-    out.push_str("# HELP taskdeck_runs_total Runs by outcome since start.\n# TYPE taskdeck_runs_total counter\n");
-    for st in RunStatus::ALL {
-        if st == RunStatus::Running {
-            continue;
-        }
-        let n = s.runs_by_status.get(&st).copied().unwrap_or(0);
-        let _ = writeln!(out, "taskdeck_runs_total{{status=\"{}\"}} {n}", st.as_str());
-    }
-    let _ = writeln!(out, "# HELP taskdeck_runs_running Runs going now.\n# TYPE taskdeck_runs_running gauge\ntaskdeck_runs_running {}", s.running_runs);
-    out.push_str("# HELP taskdeck_run_duration_seconds Run durations per job.\n# TYPE taskdeck_run_duration_seconds histogram\n");
-    for (job, h) in &s.job_durations {
-        let job = job
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
-        let mut cumulative = 0;
-        for (le, n) in crate::scheduler::DURATION_BUCKETS.iter().zip(&h.buckets) {
-            cumulative += n;
-            let _ = writeln!(
-                out,
-                "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "taskdeck_run_duration_seconds_bucket{{job=\"{job}\",le=\"+Inf\"}} {}",
-            h.count
-        );
-        let _ = writeln!(
-            out,
-            "taskdeck_run_duration_seconds_sum{{job=\"{job}\"}} {}",
-            h.sum_seconds
-        );
-        let _ = writeln!(
-            out,
-            "taskdeck_run_duration_seconds_count{{job=\"{job}\"}} {}",
-            h.count
-        );
-    }
-    let mut r = text(StatusCode::OK, out);
+    t.family(
+        "taskdeck_cluster_runs_running",
+        "gauge",
+        "Runs going on every replica, read from the store: the same on every replica, so max(), not sum().",
+    );
+    t.sample("taskdeck_cluster_runs_running", &[], stats.running_runs);
+    t.family(
+        "taskdeck_cluster_tasks_overdue",
+        "gauge",
+        "Tasks not paused whose next fire is more than a minute past: no process fired them. The same on every replica: max().",
+    );
+    t.sample("taskdeck_cluster_tasks_overdue", &[], stats.overdue);
+    t.family(
+        "taskdeck_cluster_replicas",
+        "gauge",
+        "Scheduler processes sharing the store, live or stale (missed heartbeats), read from the store: max(), not sum(). A private store reports none.",
+    );
+    let instances = instances.unwrap_or_default();
+    let stale = instances.iter().filter(|i| i.stale).count();
+    t.sample(
+        "taskdeck_cluster_replicas",
+        &[("state", "live")],
+        instances.len() - stale,
+    );
+    t.sample("taskdeck_cluster_replicas", &[("state", "stale")], stale);
+    let mut r = text(StatusCode::OK, t.0);
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
     );
     r
 }

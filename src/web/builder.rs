@@ -95,6 +95,7 @@ pub struct DashboardBuilder {
     accent: String,
     trusted_proxies: Vec<IpAddr>,
     body_limit: usize,
+    readiness_timeout: Duration,
     keepalive: Duration,
     auth: Vec<Arc<dyn AuthBackend>>,
     login_path: Option<String>,
@@ -114,6 +115,8 @@ pub struct DashboardBuilder {
     same_site_strict: bool,
     force_secure: bool,
     read_only: bool,
+    metrics_token: Option<String>,
+    public_metrics: bool,
     audit_capacity: usize,
     login_checks: usize,
     login_queue: usize,
@@ -155,6 +158,7 @@ impl DashboardBuilder {
             accent: "#0b7285".into(),
             trusted_proxies: Vec::new(),
             body_limit: 64 * 1024,
+            readiness_timeout: Duration::from_millis(500),
             keepalive: Duration::from_secs(15),
             auth: Vec::new(),
             login_path: None,
@@ -174,6 +178,8 @@ impl DashboardBuilder {
             same_site_strict: false,
             force_secure: false,
             read_only: false,
+            metrics_token: None,
+            public_metrics: false,
             audit_capacity: 1000,
             login_checks: std::thread::available_parallelism().map_or(2, |n| n.get()),
             login_queue: 64,
@@ -287,6 +293,13 @@ impl DashboardBuilder {
         self
     }
 
+    /// How long `GET /health/ready` waits for the store to answer before it says not ready.
+    /// Default 500 ms: under the 1 s a Kubernetes probe waits by default.
+    pub fn readiness_timeout(mut self, bound: Duration) -> Self {
+        self.readiness_timeout = bound;
+        self
+    }
+
     /// Largest accepted request body. Default 64 KiB.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -392,6 +405,23 @@ impl DashboardBuilder {
         self
     }
 
+    /// A scrape credential: `GET /metrics` with `Authorization: Bearer <token>` is answered
+    /// without a session. It opens `/metrics` only, is compared in constant time, and must be
+    /// at least 16 bytes (make one with `head -c 32 /dev/urandom | base64`). Viewers signed
+    /// in still see `/metrics` as before.
+    pub fn metrics_token(mut self, token: impl Into<String>) -> Self {
+        self.metrics_token = Some(token.into());
+        self
+    }
+
+    /// Serves `/metrics` to anyone who can reach it, for a dashboard on a private network
+    /// where the scraper cannot carry a credential. Default `false`: `/metrics` needs a viewer
+    /// or the [`metrics_token`](Self::metrics_token).
+    pub fn public_metrics(mut self, public: bool) -> Self {
+        self.public_metrics = public;
+        self
+    }
+
     /// How long a connection served by [`Dashboard::serve`] may take to send a whole request
     /// head: from being accepted, and again after each response. A connection that sends
     /// nothing is closed after it. Default 10 s.
@@ -493,6 +523,16 @@ impl DashboardBuilder {
         let prefix = MountPrefix::new(&self.prefix).map_err(ConfigError::Prefix)?;
         if self.auth.len() > 32 {
             return Err(ConfigError::Auth("at most 32 login backends".into()));
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err(ConfigError::Secret(
+                "the metrics token must be at least 16 bytes (e.g. head -c 32 /dev/urandom | base64)"
+                    .into(),
+            ));
         }
         let auth = Backends::new(self.auth);
         if let Some(why) = auth.as_ref().and_then(Backends::config_error) {
@@ -647,6 +687,8 @@ impl DashboardBuilder {
                 },
                 force_secure: self.force_secure,
                 read_only: self.read_only,
+                metrics_token: self.metrics_token.clone().map(|t| t.trim().to_string()),
+                public_metrics: self.public_metrics,
                 audit: audit_sink,
                 throttle: Throttle::default(),
                 refusals: crate::audit::Refusals::default(),
@@ -665,6 +707,8 @@ impl DashboardBuilder {
                 limits: self.limits,
                 fragments: Default::default(),
                 charts: std::sync::Mutex::new(None),
+                ready: super::ready::ReadyCache::new(self.readiness_timeout),
+                metrics: Default::default(),
                 mount_checked: std::sync::atomic::AtomicBool::new(false),
                 // Half the cores: previews never hold every thread of the machine.
                 previews: Arc::new(super::previews::Previews::new(

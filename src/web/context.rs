@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     pub(crate) same_site: cookie::SameSite,
     pub(crate) force_secure: bool,
     pub(crate) read_only: bool,
+    /// The scrape credential that opens `/metrics` alone.
+    pub(crate) metrics_token: Option<String>,
+    /// `/metrics` open to anyone.
+    pub(crate) public_metrics: bool,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) throttle: Throttle,
     /// Ended sessions and re-checks of live ones.
@@ -68,6 +72,10 @@ pub(crate) struct Shared {
     /// The overview's charts as last drawn, with what they were drawn from (the minute and
     /// the count of finished runs): drawn again only when a run finishes or a minute passes.
     pub(crate) charts: std::sync::Mutex<Option<KeptCharts>>,
+    /// What this process's dashboard answered, for `/metrics`.
+    pub(crate) metrics: super::metrics::WebMetrics,
+    /// `/health/ready`'s last answer.
+    pub(crate) ready: super::ready::ReadyCache,
     /// Set once a request found a route, or once the warning about a mount the dashboard was
     /// not told about was logged: either way that warning is not looked for again.
     pub(crate) mount_checked: std::sync::atomic::AtomicBool,
@@ -121,6 +129,26 @@ pub(crate) enum Denied {
 }
 
 impl Shared {
+    /// True when `/metrics` may be answered without a session: it is public, or the request
+    /// carries the scrape token as a bearer credential (compared in constant time).
+    pub(crate) fn scrape_allowed(&self, headers: &http::HeaderMap) -> bool {
+        if self.public_metrics {
+            return true;
+        }
+        let Some(token) = &self.metrics_token else {
+            return false;
+        };
+        let offered = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        offered.is_some_and(|o| crate::auth::constant_eq(o, token))
+    }
+
     /// True when the browser reached the dashboard over HTTPS as far as it can tell: cookies
     /// are forced secure, or a trusted proxy says `X-Forwarded-Proto: https`.
     pub(crate) fn secure(&self, headers: &http::HeaderMap, peer: Option<IpAddr>) -> bool {
@@ -463,6 +491,7 @@ impl Ctx<'_> {
             target: Some(username.chars().take(64).collect()),
             outcome: outcome.to_string(),
         };
+        self.shared.metrics.refused(action);
         for e in self.shared.refusals.note(entry) {
             self.shared.audit.record(e);
         }

@@ -28,7 +28,7 @@ use http::{Method, Request, Response, StatusCode};
 use super::context::{not_found, Ctx, Shared};
 use super::request::{read_body, BadRequest, Params};
 use super::response::{self, json_error, text, Body, Resp};
-use super::routes::Miss;
+use super::routes::{Handler, Miss};
 use super::{gate, handlers};
 use crate::links::{MountPrefix, Urls};
 
@@ -153,6 +153,7 @@ impl Dashboard {
     {
         let this = this.borrow();
         let head = parts.method == Method::HEAD;
+        let mut matched = None;
         let mut resp = 'answer: {
             let shared = &*this.shared;
             let peer = this.client(&parts.extensions);
@@ -211,6 +212,11 @@ impl Dashboard {
                     break 'answer not_found(shared, &urls(), wants_json).await;
                 }
             };
+            matched = Some(found.route);
+            // The scrape credential (or public metrics) opens /metrics and nothing else.
+            if found.route.handler == Handler::Metrics && shared.scrape_allowed(&parts.headers) {
+                break 'answer super::api::metrics(shared).await;
+            }
             if !shared.mount_checked.load(Ordering::Relaxed) {
                 shared.mount_checked.store(true, Ordering::Relaxed);
             }
@@ -330,6 +336,7 @@ impl Dashboard {
             })
             .await
         };
+        this.shared.metrics.request(matched, resp.status().as_u16());
         response::secure(resp.status(), resp.headers_mut());
         if head {
             *resp.body_mut() = Body::empty();

@@ -55,7 +55,8 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::Health | Handler::Asset => {
             stateless(cx.shared, found, cx.query.get("v"), cx.headers)
         }
-        Handler::Metrics => api::metrics(cx).await,
+        Handler::Metrics => api::metrics(cx.shared).await,
+        Handler::Ready => api::ready(cx).await,
         Handler::Login => login::login_page(cx),
         Handler::LoginSubmit => login::login_submit(cx, &form()).await,
         Handler::Logout => login::logout(cx).await,

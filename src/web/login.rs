@@ -207,6 +207,7 @@ fn start_session(cx: &Ctx<'_>, user: &crate::auth::User, via: &str, next: &str) 
     }
     // What an earlier sign-in kept for its sign-out is not this one's.
     clear_kept(cx, &mut r);
+    cx.shared.metrics.signed_in(via);
     cx.shared.audit.record(crate::audit::AuditEntry {
         at: jiff::Timestamp::now(),
         actor: user.id.clone(),

@@ -58,6 +58,7 @@ pub(crate) enum Handler {
     ApiSeries,
     ApiPreview,
     Health,
+    Ready,
     Metrics,
     Asset,
     Login,
@@ -84,7 +85,7 @@ impl Handler {
             | Jobs | JobPause(_) | ApiJobs => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
             | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
-            | ApiSeries | ApiPreview | ApiInstances | ApiAudit | Health | Metrics | Asset | Logout
+            | ApiSeries | ApiPreview | ApiInstances | ApiAudit | Health | Ready | Metrics | Asset | Logout
             | LogoutAll => false,
         }
     }
@@ -617,6 +618,15 @@ pub(crate) static ROUTES: &[Route] = &[
         path: "/health",
         handler: Handler::Health,
         access: Access::Public("liveness probes carry no credentials"),
+        audit: READ,
+    },
+    Route {
+        method: Method::GET,
+        path: "/health/ready",
+        handler: Handler::Ready,
+        access: Access::Public(
+            "readiness probes carry no credentials; answers are reused for a second",
+        ),
         audit: READ,
     },
     Route {

@@ -60,6 +60,8 @@ pub(crate) struct Held {
 impl Drop for Held {
     fn drop(&mut self) {
         self.streams.total.fetch_sub(1, Ordering::AcqRel);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("taskdeck_sse_clients").decrement(1.0);
         let mut open = self.streams.open.lock().unwrap_or_else(|p| p.into_inner());
         release(&mut open.holders, &self.holder);
         if let Some(u) = &self.user {
@@ -113,6 +115,8 @@ impl Streams {
         }
         *open.holders.entry(holder.to_string()).or_insert(0) += 1;
         self.total.fetch_add(1, Ordering::AcqRel);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("taskdeck_sse_clients").increment(1.0);
         Ok(Held {
             streams: self.clone(),
             holder: holder.to_string(),
@@ -120,8 +124,8 @@ impl Streams {
         })
     }
 
-    #[cfg(test)]
-    fn total(&self) -> usize {
+    /// Streams open now.
+    pub(crate) fn total(&self) -> usize {
         self.total.load(Ordering::Acquire)
     }
 }

@@ -769,6 +769,14 @@ impl Store for PostgresStore {
         boxed(self.shared.instances())
     }
 
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let c = self.shared.client().await?;
+            c.simple_query("select 1").await.map_err(pg)?;
+            Ok(())
+        })
+    }
+
     fn series_of<'a>(
         &'a self,
         now: Timestamp,
