@@ -162,7 +162,8 @@
 //! | `oidc` | no | `OidcBackend`: OpenID Connect sign-in, and `JwtBackend::jwks_url`; HTTPS through rustls with ring (implies `jwt`) |
 //! | `axum` | no | `Dashboard::into_axum` and `taskdeck::axum::nest`: mount the dashboard in an axum 0.8 app |
 //! | `actix` | no | `taskdeck::actix::scope`: mount the dashboard in an actix-web 4 app |
-//! | `postgres` | no | [`store::PostgresStore`]: one schedule in PostgreSQL shared by any number of replicas, each fire run once |
+//! | `postgres` | no | [`store::PostgresStore`]: one schedule in PostgreSQL shared by any number of replicas, each fire run once; TLS (rustls) per the URL's `sslmode` |
+//! | `metrics` | no | this process's figures ([`Scheduler::prometheus_metrics`], the dashboard's `/metrics`) also sent to the `metrics` facade |
 //! | `tracing-layer` | no | [`RunLogLayer`]: `tracing` events emitted inside a run become its log lines |
 //!
 //! ## Where things are

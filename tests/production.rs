@@ -373,3 +373,139 @@ async fn the_shipped_rules_and_dashboard_name_only_exported_metrics() {
         assert!(said.contains("SUCCESS"), "{said}");
     }
 }
+
+/// With the `metrics` feature, the application's own recorder gets the per-process figures
+/// under the same names and labels as `/metrics`.
+#[cfg(feature = "metrics")]
+#[test]
+fn the_metrics_facade_gets_the_same_figures() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<BTreeMap<String, f64>>>;
+    struct Handle(Seen, String);
+    impl Handle {
+        fn add(&self, v: f64) {
+            *self.0.lock().unwrap().entry(self.1.clone()).or_default() += v;
+        }
+    }
+    impl metrics::CounterFn for Handle {
+        fn increment(&self, v: u64) {
+            self.add(v as f64);
+        }
+        fn absolute(&self, v: u64) {
+            self.0.lock().unwrap().insert(self.1.clone(), v as f64);
+        }
+    }
+    impl metrics::GaugeFn for Handle {
+        fn increment(&self, v: f64) {
+            self.add(v);
+        }
+        fn decrement(&self, v: f64) {
+            self.add(-v);
+        }
+        fn set(&self, v: f64) {
+            self.0.lock().unwrap().insert(self.1.clone(), v);
+        }
+    }
+    impl metrics::HistogramFn for Handle {
+        /// Counts observations, as `_count` does.
+        fn record(&self, _: f64) {
+            self.add(1.0);
+        }
+    }
+    struct Rec(Seen);
+    impl Rec {
+        fn handle(&self, key: &metrics::Key) -> Arc<Handle> {
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            Arc::new(Handle(
+                self.0.clone(),
+                format!("{}{{{}}}", key.name(), labels.join(",")),
+            ))
+        }
+    }
+    impl metrics::Recorder for Rec {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            metrics::Counter::from_arc(self.handle(key))
+        }
+        fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::from_arc(self.handle(key))
+        }
+        fn register_histogram(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            metrics::Histogram::from_arc(self.handle(key))
+        }
+    }
+
+    let seen: Seen = Arc::default();
+    let rec = Rec(seen.clone());
+    // A runtime on this thread: every task it polls sees the local recorder.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let text = metrics::with_local_recorder(&rec, || {
+        rt.block_on(async {
+            let (s, _clock) = scheduler().await;
+            let srv = serve(dashboard(&s)).await;
+            run_to_end(&s, "alpha").await;
+            srv.post_form("/login", "username=admin&password=admin-pw")
+                .await;
+            scrape(&srv).await
+        })
+    });
+    let seen = seen.lock().unwrap().clone();
+    let get = |k: &str| {
+        seen.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("{k} not in {seen:?}"))
+    };
+    assert_eq!(get("taskdeck_runs_total{status=succeeded}"), 1.0);
+    assert_eq!(get("taskdeck_run_duration_seconds{job_name=report}"), 1.0);
+    assert_eq!(get("taskdeck_sign_ins_total{via=password}"), 1.0);
+    assert_eq!(
+        get("taskdeck_http_requests_total{class=3xx,method=POST,route=/login}"),
+        1.0
+    );
+    // The same figures as the dashboard's /metrics.
+    assert_eq!(
+        value(&text, "taskdeck_runs_total{status=\"succeeded\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "taskdeck_sign_ins_total{via=\"password\"}"),
+        1.0
+    );
+}
