@@ -39,7 +39,7 @@ impl Hist {
         if let Some(i) = self.bounds.iter().position(|le| secs <= *le) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Release);
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
@@ -84,15 +84,17 @@ impl Text {
     /// A histogram's samples (`_bucket`, `_sum`, `_count`) under `labels`.
     pub(crate) fn hist(&mut self, name: &str, labels: &[(&str, &str)], h: &Hist) {
         let bucket = format!("{name}_bucket");
+        // Read while others observe: the count first, and no bucket above it, so the buckets
+        // never exceed +Inf (an observation in flight shows up at the next scrape).
+        let count = h.count.load(Ordering::Acquire);
         let mut cumulative = 0;
         for (le, n) in h.bounds.iter().zip(&h.buckets) {
-            cumulative += n.load(Ordering::Relaxed);
+            cumulative = (cumulative + n.load(Ordering::Relaxed)).min(count);
             let le = le.to_string();
             let mut l = labels.to_vec();
             l.push(("le", &le));
             self.sample(&bucket, &l, cumulative);
         }
-        let count = h.count.load(Ordering::Relaxed);
         let mut l = labels.to_vec();
         l.push(("le", "+Inf"));
         self.sample(&bucket, &l, count);

@@ -334,7 +334,11 @@ pub trait TaskBackend: Send + Sync + 'static {
                     }
                     _ => Ok("ok".to_string()),
                 },
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => {
+                    // The answer is public: the error goes to the log only.
+                    tracing::warn!(error = %e, "readiness: the backend failed to answer");
+                    Err("failed to answer (the error is logged)".to_string())
+                }
                 Err(_) => Err(format!("did not answer within {} ms", bound.as_millis())),
             };
             Ok(Readiness::from_checks(vec![ReadinessCheck {

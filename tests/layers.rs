@@ -17,9 +17,10 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("links", &[]),
     ("revocations", &[]),
     ("fetch", &[]),
-    // The scheduler stands alone, but for the audit log a shared store keeps and the
-    // operating system's random bytes.
-    ("scheduler", &["audit", "entropy", "revocations"]),
+    ("metrics", &[]),
+    // The scheduler stands alone, but for the audit log a shared store keeps, the operating
+    // system's random bytes and the Prometheus text writer.
+    ("scheduler", &["audit", "entropy", "metrics", "revocations"]),
     // The seam: the trait a dashboard talks to, over the scheduler's data.
     ("seam", &["scheduler"]),
     // Failure alerts to a webhook: runs, posted with the shared HTTP client.
@@ -49,6 +50,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "cookies",
             "entropy",
             "links",
+            "metrics",
             "revocations",
             "scheduler",
             "seam",

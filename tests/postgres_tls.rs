@@ -238,3 +238,12 @@ async fn a_client_certificate_signs_in() {
     .await;
     assert!(e.contains("missing.crt"), "names the file: {e}");
 }
+
+/// A `?` left unencoded in a password hides the query from a naive split: the store refuses
+/// rather than connect with the default `prefer`, which a man in the middle could downgrade.
+#[tokio::test]
+async fn an_unencoded_question_mark_is_no_silent_downgrade() {
+    let e = refused("postgres://u:p?x@127.0.0.1:1/db?sslmode=require").await;
+    assert!(e.contains("percent-encode"), "{e}");
+    assert!(!e.contains("p?x"), "the password is not repeated: {e}");
+}

@@ -165,6 +165,12 @@ async fn scheduled_runs_count_their_lateness_and_fires() {
         value(&m, "taskdeck_run_start_lateness_seconds_count") >= 3.0,
         "{m}"
     );
+    assert_eq!(value(&m, "taskdeck_scheduler_paused"), 0.0);
+    s.pause_all();
+    assert_eq!(
+        value(&s.prometheus_metrics(), "taskdeck_scheduler_paused"),
+        1.0
+    );
     s.shutdown(Duration::from_secs(1)).await;
 }
 

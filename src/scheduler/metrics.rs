@@ -90,7 +90,13 @@ impl SchedulerMetrics {
     }
 
     /// The families, each present even before its first sample.
-    pub(crate) fn write(&self, t: &mut Text, in_progress: usize) {
+    pub(crate) fn write(&self, t: &mut Text, in_progress: usize, paused: bool) {
+        t.family(
+            "taskdeck_scheduler_paused",
+            "gauge",
+            "1 while this process's scheduler is paused (pause_all / Pause scheduler): it claims no fires. Per process.",
+        );
+        t.sample("taskdeck_scheduler_paused", &[], u8::from(paused));
         t.family(
             "taskdeck_fires_total",
             "counter",

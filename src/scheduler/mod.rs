@@ -389,9 +389,11 @@ impl Scheduler {
     /// from the `metrics` facade (feature `metrics`).
     pub fn prometheus_metrics(&self) -> String {
         let mut t = crate::metrics::Text::default();
-        self.inner
-            .metrics
-            .write(&mut t, self.inner.in_flight.load(Ordering::Relaxed));
+        self.inner.metrics.write(
+            &mut t,
+            self.inner.in_flight.load(Ordering::Relaxed),
+            self.inner.paused.load(Ordering::Relaxed),
+        );
         t.0
     }
 

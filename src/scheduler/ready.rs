@@ -23,7 +23,7 @@ pub(crate) struct TimerPulse {
     /// When the sleeping loop means to wake at the latest; `None` when nothing is scheduled
     /// (it then waits to be woken).
     pub(crate) wake_by: Option<Timestamp>,
-    /// The store failure the loop is backing off from, since when.
+    /// The store failure the loop is backing off from (logged when it happened), since when.
     pub(crate) failing: Option<(Timestamp, String)>,
 }
 
@@ -112,7 +112,11 @@ impl Scheduler {
             "store",
             match tokio::time::timeout(bound, inner.store.ping()).await {
                 Ok(Ok(())) => Ok("ok".into()),
-                Ok(Err(e)) => Err(e.to_string()),
+                // The answer is public: the error (hosts, users) goes to the log only.
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "readiness: the store failed to answer");
+                    Err("failed to answer (the error is logged)".into())
+                }
                 Err(_) => Err(format!(
                     "did not answer within {}",
                     super::duration::format(bound)
@@ -140,12 +144,18 @@ impl Scheduler {
                     .clone();
                 match pulse {
                     TimerPulse {
-                        failing: Some((since, error)),
+                        failing: Some((since, _)),
                         ..
-                    } => Err(format!(
-                        "the store has failed the timer loop for {}: {error}",
-                        ago(now, since)
-                    )),
+                    } => {
+                        // Backing off (up to 30 s): once the store answers again, look at once.
+                        if store.ok {
+                            inner.poke();
+                        }
+                        Err(format!(
+                            "backing off from a failing store for {} (the error is logged)",
+                            ago(now, since)
+                        ))
+                    }
                     TimerPulse {
                         step_since: Some(since),
                         ..
@@ -300,7 +310,16 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         assert_eq!(failed(&r), ["timer"], "{r:?}");
-        assert!(r.checks[2].detail.contains("connection refused"), "{r:?}");
+        assert!(
+            r.checks[2]
+                .detail
+                .contains("backing off from a failing store"),
+            "{r:?}"
+        );
+        assert!(
+            !r.checks[2].detail.contains("connection refused"),
+            "no error text: {r:?}"
+        );
         // And it recovers once the store does (its backoff starts at one second).
         claims_fail.store(false, Ordering::SeqCst);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -53,6 +53,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             p.wake_by = None;
         });
         let wait_until = if inner.paused.load(Ordering::SeqCst) {
+            // Paused, it asks the store nothing: an earlier failure is no longer news.
+            inner.pulse(|p| p.failing = None);
             None
         } else {
             match tick(&inner, now, batch).await {

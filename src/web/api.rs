@@ -419,19 +419,43 @@ pub(crate) async fn ready(cx: &Ctx<'_>) -> Resp {
 /// then the cluster-wide ones read from the store (`taskdeck_cluster_*`, the same on every
 /// replica).
 pub(crate) async fn metrics(shared: &super::context::Shared) -> Resp {
-    let backend = &shared.backend;
-    let (stats, instances) = tokio::join!(backend.stats(), backend.instances());
-    let stats = match stats {
-        Ok(s) => s,
+    let cluster = shared
+        .cluster_metrics
+        .get(cluster_metrics(&*shared.backend))
+        .await;
+    let cluster = match cluster {
+        Ok(c) => c,
         Err(e) => {
+            // Scrapers may be anyone (`public_metrics`): the error goes to the log only.
+            tracing::warn!(error = %e, "/metrics: the store did not answer");
             return text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("the store did not answer: {e}\n"),
-            )
+                "the store did not answer; the error is logged\n".to_string(),
+            );
         }
     };
-    let mut t = crate::metrics::Text(backend.prometheus_metrics());
+    let mut t = crate::metrics::Text(shared.backend.prometheus_metrics());
     shared.metrics.write(&mut t, shared.streams.total());
+    t.0.push_str(&cluster);
+    let mut r = text(StatusCode::OK, t.0);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+/// The `taskdeck_cluster_*` families, read from the store: the same on every replica.
+async fn cluster_metrics(
+    backend: &dyn crate::seam::TaskBackend,
+) -> Result<String, crate::seam::BackendError> {
+    let (stats, instances) = tokio::join!(backend.stats(), backend.instances());
+    let stats = stats?;
+    let mut t = crate::metrics::Text::default();
     t.family(
         "taskdeck_cluster_tasks",
         "gauge",
@@ -461,7 +485,8 @@ pub(crate) async fn metrics(shared: &super::context::Shared) -> Resp {
         "gauge",
         "Scheduler processes sharing the store, live or stale (missed heartbeats), read from the store: max(), not sum(). A private store reports none.",
     );
-    let instances = instances.unwrap_or_default();
+    // A failed read of the instances is a failed scrape, not zero replicas.
+    let instances = instances?;
     let stale = instances.iter().filter(|i| i.stale).count();
     t.sample(
         "taskdeck_cluster_replicas",
@@ -469,14 +494,5 @@ pub(crate) async fn metrics(shared: &super::context::Shared) -> Resp {
         instances.len() - stale,
     );
     t.sample("taskdeck_cluster_replicas", &[("state", "stale")], stale);
-    let mut r = text(StatusCode::OK, t.0);
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    r
+    Ok(t.0)
 }

@@ -524,6 +524,12 @@ impl DashboardBuilder {
         if self.auth.len() > 32 {
             return Err(ConfigError::Auth("at most 32 login backends".into()));
         }
+        if self.readiness_timeout.is_zero() || self.readiness_timeout > Duration::from_secs(60) {
+            return Err(ConfigError::Limit(format!(
+                "readiness_timeout must be between 1 ms and 60 s, not {:?}",
+                self.readiness_timeout
+            )));
+        }
         if self
             .metrics_token
             .as_ref()
@@ -709,6 +715,7 @@ impl DashboardBuilder {
                 charts: std::sync::Mutex::new(None),
                 ready: super::ready::ReadyCache::new(self.readiness_timeout),
                 metrics: Default::default(),
+                cluster_metrics: Default::default(),
                 mount_checked: std::sync::atomic::AtomicBool::new(false),
                 // Half the cores: previews never hold every thread of the machine.
                 previews: Arc::new(super::previews::Previews::new(

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) charts: std::sync::Mutex<Option<KeptCharts>>,
     /// What this process's dashboard answered, for `/metrics`.
     pub(crate) metrics: super::metrics::WebMetrics,
+    /// The cluster-wide part of `/metrics`, kept for two seconds.
+    pub(crate) cluster_metrics: super::metrics::ClusterCache,
     /// `/health/ready`'s last answer.
     pub(crate) ready: super::ready::ReadyCache,
     /// Set once a request found a route, or once the warning about a mount the dashboard was

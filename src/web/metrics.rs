@@ -19,6 +19,10 @@ pub(crate) struct WebMetrics {
     sign_ins: Mutex<BTreeMap<String, u64>>,
     /// Refused sign-ins by reason (`login_failed`, `login_throttled`, `oidc_wrong_nonce`, …).
     refusals: Mutex<BTreeMap<String, u64>>,
+    /// The facade's handles for `requests`, registered at the first request (with the
+    /// recorder installed by then): building a labelled key per request would allocate.
+    #[cfg(feature = "metrics")]
+    facade: std::sync::OnceLock<Vec<[metrics::Counter; 5]>>,
 }
 
 impl Default for WebMetrics {
@@ -29,6 +33,8 @@ impl Default for WebMetrics {
                 .collect(),
             sign_ins: Mutex::default(),
             refusals: Mutex::default(),
+            #[cfg(feature = "metrics")]
+            facade: std::sync::OnceLock::new(),
         }
     }
 }
@@ -44,14 +50,46 @@ fn row(route: Option<&'static Route>) -> usize {
     }
 }
 
-fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
+/// Most distinct label values kept per family; later ones count as `other`. The built-in
+/// backends' names and reasons are a few dozen literals, but a backend of the application's
+/// could make up new ones.
+const MAX_KEYS: usize = 64;
+
+/// Counts one for `key` (or `other`, past the bound); returns the label value used.
+fn bump<'k>(map: &Mutex<BTreeMap<String, u64>>, key: &'k str) -> &'k str {
     let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
-    match m.get_mut(key) {
-        Some(n) => *n += 1,
-        // The keys are the backends' own names and reasons: a bounded set.
-        None => {
-            m.insert(key.to_string(), 1);
+    if let Some(n) = m.get_mut(key) {
+        *n += 1;
+        return key;
+    }
+    let key = if m.len() < MAX_KEYS { key } else { "other" };
+    *m.entry(key.to_string()).or_insert(0) += 1;
+    key
+}
+
+/// The `taskdeck_cluster_*` part of `/metrics`, read from the store at most every
+/// [`CLUSTER_FRESH`] however many scrape (callers wait for the read in flight).
+#[derive(Debug, Default)]
+pub(crate) struct ClusterCache(tokio::sync::Mutex<Option<(std::time::Instant, String)>>);
+
+/// How long the cluster part is reused.
+const CLUSTER_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ClusterCache {
+    /// The kept text, or `read`'s (kept when it succeeds).
+    pub(crate) async fn get<F>(&self, read: F) -> Result<String, crate::seam::BackendError>
+    where
+        F: std::future::Future<Output = Result<String, crate::seam::BackendError>>,
+    {
+        let mut kept = self.0.lock().await;
+        if let Some((at, text)) = &*kept {
+            if at.elapsed() < CLUSTER_FRESH {
+                return Ok(text.clone());
+            }
         }
+        let text = read.await?;
+        *kept = Some((std::time::Instant::now(), text.clone()));
+        Ok(text)
     }
 }
 
@@ -61,25 +99,33 @@ impl WebMetrics {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[row(route)][class].fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        {
-            let (method, path) = route.map_or(("", "unmatched"), |r| (r.method.as_str(), r.path));
-            metrics::counter!("taskdeck_http_requests_total", "method" => method, "route" => path, "class" => CLASSES[class])
-                .increment(1);
-        }
+        self.facade.get_or_init(|| {
+            (0..=ROUTES.len())
+                .map(|i| {
+                    let (method, path) = ROUTES
+                        .get(i)
+                        .map_or(("", "unmatched"), |r| (r.method.as_str(), r.path));
+                    std::array::from_fn(|c| {
+                        metrics::counter!("taskdeck_http_requests_total", "method" => method, "route" => path, "class" => CLASSES[c])
+                    })
+                })
+                .collect()
+        })[row(route)][class]
+            .increment(1);
     }
 
     /// A user signed in `via` a backend.
     pub(crate) fn signed_in(&self, via: &str) {
-        bump(&self.sign_ins, via);
+        let _via = bump(&self.sign_ins, via);
         #[cfg(feature = "metrics")]
-        metrics::counter!("taskdeck_sign_ins_total", "via" => via.to_string()).increment(1);
+        metrics::counter!("taskdeck_sign_ins_total", "via" => _via.to_string()).increment(1);
     }
 
     /// A sign-in refused, for `reason`.
     pub(crate) fn refused(&self, reason: &str) {
-        bump(&self.refusals, reason);
+        let _reason = bump(&self.refusals, reason);
         #[cfg(feature = "metrics")]
-        metrics::counter!("taskdeck_sign_in_refusals_total", "reason" => reason.to_string())
+        metrics::counter!("taskdeck_sign_in_refusals_total", "reason" => _reason.to_string())
             .increment(1);
     }
 

@@ -37,11 +37,14 @@ impl ReadyCache {
         let answer = tokio::time::timeout(self.bound * 2, backend.readiness(self.bound)).await;
         let r = match answer {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => Readiness::from_checks(vec![ReadinessCheck {
-                name: "backend",
-                ok: false,
-                detail: e.to_string(),
-            }]),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the backend failed to answer");
+                Readiness::from_checks(vec![ReadinessCheck {
+                    name: "backend",
+                    ok: false,
+                    detail: "failed to answer (the error is logged)".into(),
+                }])
+            }
             Err(_) => Readiness::from_checks(vec![ReadinessCheck {
                 name: "backend",
                 ok: false,

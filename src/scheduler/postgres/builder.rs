@@ -130,6 +130,17 @@ impl PostgresStoreBuilder {
             config.application_name("taskdeck");
         }
         config.connect_timeout(Duration::from_secs(10));
+        // An sslmode only tokio-postgres saw means the split looked in the wrong place (a `?`
+        // in an unencoded password): refuse rather than silently use the default.
+        if config.get_ssl_mode() != tokio_postgres::config::SslMode::Prefer
+            && config.get_ssl_mode() != tls.ssl_mode()
+        {
+            return Err(invalid(
+                "url",
+                "sslmode could not be read reliably: percent-encode special characters (such as ? and @) in the user name and password"
+                    .into(),
+            ));
+        }
         config.ssl_mode(tls.ssl_mode());
 
         // Migrate on a connection of its own, before the pool's connections exist.

@@ -130,7 +130,9 @@ pub(super) fn split(url: &str) -> Result<(String, Settings), Error> {
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if !settings.take(&percent_decode(k)?, percent_decode(v)?)? {
+            let key = percent_decode(k, "parameter names")?;
+            let value = percent_decode(v, &format!("{key} parameter"))?;
+            if !settings.take(&key, value)? {
                 kept.push(pair);
             }
         }
@@ -156,7 +158,9 @@ pub(super) fn split(url: &str) -> Result<(String, Settings), Error> {
     Ok((rest, settings))
 }
 
-fn percent_decode(s: &str) -> Result<String, Error> {
+/// Decodes a URL query part; errors name `what` (the key), never the value, which may be a
+/// password.
+fn percent_decode(s: &str, what: &str) -> Result<String, Error> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -166,7 +170,7 @@ fn percent_decode(s: &str) -> Result<String, Error> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| bad(format!("bad percent escape in {s:?}")))?;
+                .ok_or_else(|| bad(format!("bad percent escape in the URL's {what}")))?;
             out.push(hex);
             i += 3;
         } else {
@@ -174,7 +178,7 @@ fn percent_decode(s: &str) -> Result<String, Error> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| bad(format!("{s:?} is not UTF-8 once decoded")))
+    String::from_utf8(out).map_err(|_| bad(format!("the URL's {what} is not UTF-8 once decoded")))
 }
 
 /// The pairs of a libpq `key=value` string (values optionally in single quotes, `\` escapes).
@@ -238,6 +242,8 @@ enum Roots {
 #[derive(Clone)]
 pub(super) struct Connector {
     mode: Mode,
+    /// verify-full: the host name must be one a certificate can name.
+    names_checked: bool,
     config: Option<Arc<ClientConfig>>,
     /// "sslmode=verify-full, sslrootcert=/etc/ca.pem": said in handshake errors.
     describe: Arc<str>,
@@ -272,9 +278,10 @@ impl Connector {
             None => default_file("root.crt").map_or(Roots::None, Roots::File),
         };
         let mode = match (settings.mode, &roots) {
-            (Some(m @ (Mode::Prefer | Mode::Require | Mode::Disable)), Roots::System) => {
+            (Some(m @ (Mode::Prefer | Mode::Require | Mode::Disable | Mode::VerifyCa)), Roots::System) => {
                 return Err(bad(format!(
-                    "sslmode={} may not be used with sslrootcert=system: use verify-full (the default with system)",
+                    "sslmode={} may not be used with sslrootcert=system: use verify-full (the default with system); \
+                     any public certificate would pass a check of the chain alone",
                     m.as_str()
                 )))
             }
@@ -285,6 +292,7 @@ impl Connector {
         if mode == Mode::Disable {
             return Ok(Connector {
                 mode,
+                names_checked: false,
                 config: None,
                 describe: describe.into(),
             });
@@ -356,6 +364,7 @@ impl Connector {
         config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(Connector {
             mode,
+            names_checked: check == Check::Full,
             config: Some(Arc::new(config)),
             describe: describe.into(),
         })
@@ -516,6 +525,7 @@ impl MakeTlsConnect<Socket> for Connector {
         Ok(Connect {
             config: self.config.clone(),
             host: domain.to_string(),
+            names_checked: self.names_checked,
             describe: self.describe.clone(),
         })
     }
@@ -525,6 +535,7 @@ impl MakeTlsConnect<Socket> for Connector {
 pub(super) struct Connect {
     config: Option<Arc<ClientConfig>>,
     host: String,
+    names_checked: bool,
     describe: Arc<str>,
 }
 
@@ -538,15 +549,23 @@ impl TlsConnect<Socket> for Connect {
             let Connect {
                 config,
                 host,
+                names_checked,
                 describe,
             } = self;
             let fail = |why: String| TlsError(format!("TLS with {host} ({describe}): {why}"));
             let config = config.ok_or_else(|| fail("TLS is disabled".into()))?;
-            // A socket path or an empty host has no name to check: any name does for the
-            // modes that do not check it, and verify-full fails on it as it should.
-            let name = ServerName::try_from(host.clone())
-                .or_else(|_| ServerName::try_from("localhost".to_string()))
-                .map_err(|e| fail(e.to_string()))?;
+            // A host that is no DNS name or address (a socket path, a scoped IPv6 address):
+            // the modes that do not check names may use any; verify-full refuses it.
+            let name = match ServerName::try_from(host.clone()) {
+                Ok(n) => n,
+                Err(e) if names_checked => {
+                    return Err(fail(format!(
+                    "sslmode=verify-full needs a host name or address a certificate can name ({e})"
+                )))
+                }
+                Err(_) => ServerName::try_from("localhost".to_string())
+                    .map_err(|e| fail(e.to_string()))?,
+            };
             match tokio_rustls::TlsConnector::from(config)
                 .connect(name, socket)
                 .await
@@ -669,14 +688,24 @@ mod tests {
             ("postgres://h/db?sslcrl=/x", "sslcrl is not supported"),
             ("host=h sslmode", "expected ="),
             ("host='h", "not closed"),
-            ("postgres://h/db?sslrootcert=%zz", "percent"),
+            (
+                "postgres://h/db?sslrootcert=%zz",
+                "bad percent escape in the URL's sslrootcert",
+            ),
+            ("postgres://h/db?password=se%zzcret", "password parameter"),
         ] {
             let e = split(url).unwrap_err().to_string();
             assert!(e.contains(says), "{url}: {e}");
+            assert!(!e.contains("zzcret"), "the value is not repeated: {e}");
         }
-        let (_, s) = split("postgres://h/db?sslmode=require&sslrootcert=system").unwrap();
-        let e = Connector::new(&s).unwrap_err().to_string();
-        assert!(e.contains("may not be used with sslrootcert=system"), "{e}");
+        for mode in ["require", "verify-ca", "prefer"] {
+            let (_, s) = split(&format!(
+                "postgres://h/db?sslmode={mode}&sslrootcert=system"
+            ))
+            .unwrap();
+            let e = Connector::new(&s).unwrap_err().to_string();
+            assert!(e.contains("may not be used with sslrootcert=system"), "{e}");
+        }
         let (_, s) =
             split("postgres://h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem").unwrap();
         let e = Connector::new(&s).unwrap_err().to_string();
