@@ -896,22 +896,10 @@ async fn errors_from_main_carry_their_hint_and_a_busy_address_is_named() {
 /// backend takes, for the password read from standard input.
 #[tokio::test]
 async fn the_password_program_prints_an_entry_the_backend_takes() {
-    use std::io::Write as _;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taskdeck-password"))
-        .args(["ada", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskdeck-password"));
+    cmd.args(["ada", "admin"]);
+    let out = run_with_input(cmd, b"correct horse\n");
     assert!(
         out.status.success(),
         "{}",

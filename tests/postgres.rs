@@ -1734,15 +1734,6 @@ async fn a_job_no_replica_has_is_listed_and_its_task_marked_overdue() {
     b.shutdown(Duration::from_secs(5)).await;
 }
 
-/// The value of the sample written exactly as `series` in a Prometheus text.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_add_up_across_replicas_and_cluster_gauges_agree() {
     let Some(url) = url() else { return };
@@ -1779,11 +1770,12 @@ async fn metrics_add_up_across_replicas_and_cluster_gauges_agree() {
     .await;
     // Per process: what each did, adding up to what the store holds.
     let (ma, mb) = (a.prometheus_metrics(), b.prometheus_metrics());
-    let succeeded = |m: &str| sample(m, "taskdeck_runs_total{status=\"succeeded\"}");
+    let succeeded = |m: &str| common::sample(m, "taskdeck_runs_total{status=\"succeeded\"}");
     assert_eq!(succeeded(&ma) + succeeded(&mb), N as f64, "{ma}\n{mb}");
-    let fires = |m: &str| sample(m, "taskdeck_fires_total");
+    let fires = |m: &str| common::sample(m, "taskdeck_fires_total");
     assert_eq!(fires(&ma) + fires(&mb), N as f64);
-    let durations = |m: &str| sample(m, "taskdeck_run_duration_seconds_count{job_name=\"quick\"}");
+    let durations =
+        |m: &str| common::sample(m, "taskdeck_run_duration_seconds_count{job_name=\"quick\"}");
     assert_eq!(durations(&ma) + durations(&mb), N as f64);
     // Cluster-wide: the same figures from either replica's dashboard.
     let web_a = common::serve(Dashboard::builder(a.clone()).public_metrics(true)).await;
@@ -1797,14 +1789,18 @@ async fn metrics_add_up_across_replicas_and_cluster_gauges_agree() {
         "taskdeck_cluster_replicas{state=\"live\"}",
         "taskdeck_cluster_tasks_overdue",
     ] {
-        assert_eq!(sample(&ta, series), sample(&tb, series), "{series}");
+        assert_eq!(
+            common::sample(&ta, series),
+            common::sample(&tb, series),
+            "{series}"
+        );
     }
     assert_eq!(
-        sample(&ta, "taskdeck_cluster_tasks{state=\"completed\"}"),
+        common::sample(&ta, "taskdeck_cluster_tasks{state=\"completed\"}"),
         N as f64
     );
     assert_eq!(
-        sample(&ta, "taskdeck_cluster_replicas{state=\"live\"}"),
+        common::sample(&ta, "taskdeck_cluster_replicas{state=\"live\"}"),
         2.0
     );
     // Readiness over the shared store.

@@ -40,15 +40,6 @@ async fn scrape(srv: &Server) -> String {
     r.body
 }
 
-/// The value of the sample written exactly as `series` (name and labels).
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-        .parse()
-        .unwrap()
-}
-
 /// The metric families the exposition declares.
 fn families(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -79,10 +70,10 @@ async fn metrics_count_what_this_process_did() {
     let srv = serve(dashboard(&s)).await;
     let before = scrape(&srv).await;
     assert_eq!(
-        value(&before, "taskdeck_runs_total{status=\"succeeded\"}"),
+        sample(&before, "taskdeck_runs_total{status=\"succeeded\"}"),
         0.0
     );
-    assert_eq!(value(&before, "taskdeck_sse_clients"), 0.0);
+    assert_eq!(sample(&before, "taskdeck_sse_clients"), 0.0);
 
     for task in ["alpha", "alpha", "alpha", "beta"] {
         run_to_end(&s, task).await;
@@ -96,27 +87,27 @@ async fn metrics_count_what_this_process_did() {
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
 
     let m = scrape(&srv).await;
-    assert_eq!(value(&m, "taskdeck_runs_total{status=\"succeeded\"}"), 3.0);
-    assert_eq!(value(&m, "taskdeck_runs_total{status=\"failed\"}"), 1.0);
+    assert_eq!(sample(&m, "taskdeck_runs_total{status=\"succeeded\"}"), 3.0);
+    assert_eq!(sample(&m, "taskdeck_runs_total{status=\"failed\"}"), 1.0);
     assert_eq!(
-        value(
+        sample(
             &m,
             "taskdeck_run_duration_seconds_count{job_name=\"report\"}"
         ),
         3.0
     );
     assert_eq!(
-        value(
+        sample(
             &m,
             "taskdeck_run_duration_seconds_bucket{job_name=\"fail\",le=\"+Inf\"}"
         ),
         1.0
     );
     // Manual runs are not late: only scheduled ones count there.
-    assert_eq!(value(&m, "taskdeck_run_start_lateness_seconds_count"), 0.0);
-    assert_eq!(value(&m, "taskdeck_sign_ins_total{via=\"password\"}"), 1.0);
+    assert_eq!(sample(&m, "taskdeck_run_start_lateness_seconds_count"), 0.0);
+    assert_eq!(sample(&m, "taskdeck_sign_ins_total{via=\"password\"}"), 1.0);
     assert_eq!(
-        value(
+        sample(
             &m,
             "taskdeck_sign_in_refusals_total{reason=\"login_failed\"}"
         ),
@@ -125,7 +116,7 @@ async fn metrics_count_what_this_process_did() {
     // The first scrape counted as a 200 of GET /metrics; the failed sign-in as a 4xx or a
     // redirect of POST /login.
     assert_eq!(
-        value(
+        sample(
             &m,
             "taskdeck_http_requests_total{method=\"GET\",route=\"/metrics\",class=\"2xx\"}"
         ),
@@ -133,8 +124,8 @@ async fn metrics_count_what_this_process_did() {
     );
     assert!(m.contains("taskdeck_http_requests_total{method=\"POST\",route=\"/login\""));
     // Cluster-wide figures are named apart: tasks by state and overdue come from the store.
-    assert_eq!(value(&m, "taskdeck_cluster_tasks{state=\"paused\"}"), 1.0);
-    assert_eq!(value(&m, "taskdeck_cluster_tasks_overdue"), 0.0);
+    assert_eq!(sample(&m, "taskdeck_cluster_tasks{state=\"paused\"}"), 1.0);
+    assert_eq!(sample(&m, "taskdeck_cluster_tasks_overdue"), 0.0);
     for f in families(&m) {
         assert!(f.starts_with("taskdeck_"), "{f}");
     }
@@ -160,15 +151,15 @@ async fn scheduled_runs_count_their_lateness_and_fires() {
         }
     }
     let m = s.prometheus_metrics();
-    assert!(value(&m, "taskdeck_fires_total") >= 3.0, "{m}");
+    assert!(sample(&m, "taskdeck_fires_total") >= 3.0, "{m}");
     assert!(
-        value(&m, "taskdeck_run_start_lateness_seconds_count") >= 3.0,
+        sample(&m, "taskdeck_run_start_lateness_seconds_count") >= 3.0,
         "{m}"
     );
-    assert_eq!(value(&m, "taskdeck_scheduler_paused"), 0.0);
+    assert_eq!(sample(&m, "taskdeck_scheduler_paused"), 0.0);
     s.pause_all();
     assert_eq!(
-        value(&s.prometheus_metrics(), "taskdeck_scheduler_paused"),
+        sample(&s.prometheus_metrics(), "taskdeck_scheduler_paused"),
         1.0
     );
     s.shutdown(Duration::from_secs(1)).await;
@@ -294,21 +285,9 @@ fn promtool() -> Option<&'static str> {
 }
 
 fn run_promtool(args: &[&str], stdin: &str) -> String {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("promtool")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = std::process::Command::new("promtool");
+    cmd.args(args);
+    let out = run_with_input(cmd, stdin.as_bytes());
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -507,11 +486,11 @@ fn the_metrics_facade_gets_the_same_figures() {
     );
     // The same figures as the dashboard's /metrics.
     assert_eq!(
-        value(&text, "taskdeck_runs_total{status=\"succeeded\"}"),
+        sample(&text, "taskdeck_runs_total{status=\"succeeded\"}"),
         1.0
     );
     assert_eq!(
-        value(&text, "taskdeck_sign_ins_total{via=\"password\"}"),
+        sample(&text, "taskdeck_sign_ins_total{via=\"password\"}"),
         1.0
     );
 }

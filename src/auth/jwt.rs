@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::claims::ClaimMap;
 use super::jwks::KeySet;
-use super::{AuthBackend, AuthFuture, LoginHelp, RequestParts, Role, User};
+use super::{strip_bearer, AuthBackend, AuthFuture, LoginHelp, RequestParts, Role, User};
 
 /// Fewest bytes of an HMAC secret (the output size of SHA-256).
 const MIN_SECRET: usize = 32;
@@ -379,16 +379,6 @@ impl JwtBackend {
         self.claims
             .user_of(&data.claims)
             .map_err(|e| format!("{e:?}"))
-    }
-}
-
-/// `Bearer <token>` or, where bare tokens are fine, the value itself.
-fn strip_bearer(v: &str, must: bool) -> Option<&str> {
-    let v = v.trim();
-    match v.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("bearer ") => Some(&v[7..]),
-        _ if must => None,
-        _ => Some(v),
     }
 }
 

@@ -396,6 +396,16 @@ impl fmt::Debug for dyn AuthBackend {
     }
 }
 
+/// `Bearer <token>` or, where bare tokens are fine, the value itself.
+pub(crate) fn strip_bearer(v: &str, must: bool) -> Option<&str> {
+    let v = v.trim();
+    match v.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("bearer ") => Some(&v[7..]),
+        _ if must => None,
+        _ => Some(v),
+    }
+}
+
 /// `a == b` in constant time: MACs of both (equal length whatever the inputs) compared by
 /// `verify_slice`, so neither the length nor the first differing byte shows in the time.
 pub(crate) fn constant_eq(a: &str, b: &str) -> bool {

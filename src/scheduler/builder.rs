@@ -221,7 +221,6 @@ impl SchedulerBuilder {
                 timer: Mutex::new(None),
                 heartbeat: Mutex::new(None),
                 started_at: Mutex::new(None),
-                pulse: Mutex::default(),
                 metrics: Default::default(),
                 running: Mutex::new(std::collections::HashMap::new()),
                 cancel_grace: self.cancel_grace,

@@ -91,12 +91,17 @@ pub enum Lifecycle {
     Stopped,
 }
 
-/// What the timer loop and executors are doing, for [`Scheduler::settled`].
+/// What the timer loop and executors are doing, for [`Scheduler::settled`] and
+/// [`Scheduler::readiness`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Activity {
     /// `Some(deadline)` while the timer loop sleeps (`Some(None)`: nothing scheduled);
     /// `None` while it works or has been woken.
     asleep_until: Option<Option<Timestamp>>,
+    /// When the timer step now going began; `None` while the loop sleeps.
+    step_since: Option<Timestamp>,
+    /// Since when the loop backs off from a failing store (each failure is logged).
+    failing_since: Option<Timestamp>,
 }
 
 pub(crate) struct Inner {
@@ -119,8 +124,6 @@ pub(crate) struct Inner {
     /// Heartbeat loop of a shared store; awaited on shutdown so this process leaves.
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
     started_at: Mutex<Option<Timestamp>>,
-    /// What the timer loop is doing, for [`Scheduler::readiness`].
-    pulse: Mutex<ready::TimerPulse>,
     /// What this process did, for `/metrics`.
     metrics: metrics::SchedulerMetrics,
     /// Runs executing in this process, each with its cancel signal (who cancelled it).
@@ -225,11 +228,6 @@ impl Inner {
         )
     }
 
-    /// Updates what the timer loop is doing, for readiness.
-    pub(crate) fn pulse(&self, f: impl FnOnce(&mut ready::TimerPulse)) {
-        f(&mut self.pulse.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-
     /// Wakes the timer loop because the schedule changed.
     pub(crate) fn poke(&self) {
         self.activity.send_modify(|a| a.asleep_until = None);
@@ -237,8 +235,14 @@ impl Inner {
     }
 
     pub(crate) fn emit_finished(&self, rec: &RunRecord) {
+        self.events.send(self.finished_event(rec));
+    }
+
+    /// The news that `rec` ended, counted in this process's metrics: every run this process
+    /// records as ended passes here once.
+    pub(crate) fn finished_event(&self, rec: &RunRecord) -> Event {
         self.metrics.finished(rec);
-        self.events.send(Event::finished(rec));
+        Event::finished(rec)
     }
 
     /// Spawns `fut`, counting it in flight until it ends.

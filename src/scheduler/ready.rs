@@ -6,26 +6,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::Lifecycle;
-use super::Scheduler;
+use super::{Activity, Lifecycle, Scheduler};
 
 /// The longest one timer step (claim the due fires, hand them out, read the next fire time)
 /// may take before the loop counts as stuck.
 pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(30);
 /// How long past its wake-up time a sleeping timer loop may be before it counts as stuck.
 pub(crate) const OVERSLEPT_AFTER: Duration = Duration::from_secs(5);
-
-/// What the timer loop last did, for readiness.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TimerPulse {
-    /// When the step now going began; `None` while the loop sleeps.
-    pub(crate) step_since: Option<Timestamp>,
-    /// When the sleeping loop means to wake at the latest; `None` when nothing is scheduled
-    /// (it then waits to be woken).
-    pub(crate) wake_by: Option<Timestamp>,
-    /// The store failure the loop is backing off from (logged when it happened), since when.
-    pub(crate) failing: Option<(Timestamp, String)>,
-}
 
 /// One check of a readiness answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -137,14 +124,10 @@ impl Scheduler {
             {
                 Err("the timer loop has ended".into())
             } else {
-                let pulse = inner
-                    .pulse
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                match pulse {
-                    TimerPulse {
-                        failing: Some((since, _)),
+                let activity = *inner.activity.borrow();
+                match activity {
+                    Activity {
+                        failing_since: Some(since),
                         ..
                     } => {
                         // Backing off (up to 30 s): once the store answers again, look at once.
@@ -156,16 +139,15 @@ impl Scheduler {
                             ago(now, since)
                         ))
                     }
-                    TimerPulse {
+                    Activity {
                         step_since: Some(since),
                         ..
                     } if now.duration_since(since).unsigned_abs() > STUCK_AFTER => Err(format!(
                         "one step of the timer loop has taken {}",
                         ago(now, since)
                     )),
-                    TimerPulse {
-                        step_since: None,
-                        wake_by: Some(t),
+                    Activity {
+                        asleep_until: Some(Some(t)),
                         ..
                     } if now.duration_since(t).unsigned_abs() > OVERSLEPT_AFTER && now > t => {
                         Err(format!(
@@ -349,9 +331,9 @@ mod tests {
             assert!(s.readiness(Duration::from_millis(100)).await.ready);
             let now = clock.now();
             // As if the loop had meant to wake 10 s ago and not done so.
-            s.inner.pulse(|p| {
-                p.step_since = None;
-                p.wake_by = Some(now - Duration::from_secs(10));
+            s.inner.activity.send_modify(|a| {
+                a.step_since = None;
+                a.asleep_until = Some(Some(now - Duration::from_secs(10)));
             });
             let r = s.readiness(Duration::from_millis(100)).await;
             assert_eq!(failed(&r), ["timer"], "{r:?}");
@@ -360,13 +342,16 @@ mod tests {
                 "{r:?}"
             );
             // As if one step had been going for a minute.
-            s.inner.pulse(|p| {
-                p.step_since = Some(now - Duration::from_secs(60));
-                p.wake_by = None;
+            s.inner.activity.send_modify(|a| {
+                a.step_since = Some(now - Duration::from_secs(60));
+                a.asleep_until = None;
             });
             let r = s.readiness(Duration::from_millis(100)).await;
             assert!(r.checks[2].detail.contains("has taken 1m"), "{r:?}");
-            s.inner.pulse(|p| p.step_since = None);
+            s.inner.activity.send_modify(|a| {
+                a.step_since = None;
+                a.asleep_until = Some(None);
+            });
             assert!(s.readiness(Duration::from_millis(100)).await.ready);
         });
     }

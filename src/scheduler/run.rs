@@ -510,8 +510,7 @@ async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, log
             error = rec.error.as_deref(), "run did not succeed"),
     }
     // Store first, then tell: a subscriber that reacts by reading the run sees it finished.
-    let event = Event::finished(&rec);
-    inner.metrics.finished(&rec);
+    let event = inner.finished_event(&rec);
     let failed = rec.status.is_failure().then(|| rec.clone());
     store_finish(inner, rec).await;
     inner.events.send(event);

@@ -46,36 +46,40 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         if inner.is_stopping() {
             break;
         }
-        inner.activity.send_modify(|a| a.asleep_until = None);
         let now = inner.clock.now();
-        inner.pulse(|p| {
-            p.step_since = Some(now);
-            p.wake_by = None;
+        inner.activity.send_modify(|a| {
+            a.asleep_until = None;
+            a.step_since = Some(now);
         });
+        // Whether the store failed this step (readiness reads it; no one waits on it, so
+        // setting it wakes no one).
+        let failing = |failed: bool| {
+            inner.activity.send_if_modified(|a| {
+                a.failing_since = failed.then(|| a.failing_since.unwrap_or(now));
+                false
+            });
+        };
         let wait_until = if inner.paused.load(Ordering::SeqCst) {
             // Paused, it asks the store nothing: an earlier failure is no longer news.
-            inner.pulse(|p| p.failing = None);
+            failing(false);
             None
         } else {
             match tick(&inner, now, batch).await {
                 Tick::More => {
                     retry = STORE_RETRY;
-                    inner.pulse(|p| p.failing = None);
+                    failing(false);
                     // Let this worker run some of the runs just spawned before claiming more.
                     tokio::task::yield_now().await;
                     continue;
                 }
                 Tick::Next(t) => {
                     retry = STORE_RETRY;
-                    inner.pulse(|p| p.failing = None);
+                    failing(false);
                     // Fires due within the slack of this wake-up wait to share the next one.
                     t.map(|t| t.max(add(now, inner.timer_slack)))
                 }
-                Tick::Failed(error) => {
-                    inner.pulse(|p| {
-                        let since = p.failing.as_ref().map_or(now, |f| f.0);
-                        p.failing = Some((since, error));
-                    });
+                Tick::Failed => {
+                    failing(true);
                     let at = add(now, retry);
                     retry = super::instance::backoff(retry);
                     Some(at)
@@ -90,12 +94,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             }
             None => wait_until,
         };
-        inner
-            .activity
-            .send_modify(|a| a.asleep_until = Some(wait_until));
-        inner.pulse(|p| {
-            p.step_since = None;
-            p.wake_by = wait_until;
+        inner.activity.send_modify(|a| {
+            a.asleep_until = Some(wait_until);
+            a.step_since = None;
         });
         let sleep = async {
             match wait_until {
@@ -117,8 +118,8 @@ enum Tick {
     More,
     /// Sleep until this (or until woken).
     Next(Option<Timestamp>),
-    /// The store failed (saying this): try again after a backoff.
-    Failed(String),
+    /// The store failed (logged): try again after a backoff.
+    Failed,
 }
 
 async fn tick(inner: &Arc<Inner>, now: Timestamp, batch: usize) -> Tick {
@@ -126,7 +127,7 @@ async fn tick(inner: &Arc<Inner>, now: Timestamp, batch: usize) -> Tick {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "claiming due fires failed; retrying with backoff");
-            return Tick::Failed(e.to_string());
+            return Tick::Failed;
         }
     };
     let full = due.len() == batch;
@@ -140,7 +141,7 @@ async fn tick(inner: &Arc<Inner>, now: Timestamp, batch: usize) -> Tick {
         Ok(next) => Tick::Next(next),
         Err(e) => {
             tracing::error!(error = %e, "reading the next fire time failed; retrying with backoff");
-            Tick::Failed(e.to_string())
+            Tick::Failed
         }
     }
 }

@@ -400,19 +400,15 @@ pub(crate) async fn ready(cx: &Ctx<'_>) -> Resp {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut resp = json(
+    // `response::secure` marks it `no-store`, as every answer without a cache policy.
+    json(
         status,
         &serde_json::json!({
             "status": if r.ready { "ready" } else { "not ready" },
             "reason": r.reason(),
             "checks": r.checks,
         }),
-    );
-    resp.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    resp
+    )
 }
 
 /// Prometheus text format: this process's figures (the scheduler's, then the dashboard's),
@@ -441,10 +437,6 @@ pub(crate) async fn metrics(shared: &super::context::Shared) -> Resp {
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
     );
     r
 }

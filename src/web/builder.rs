@@ -715,7 +715,7 @@ impl DashboardBuilder {
                 charts: std::sync::Mutex::new(None),
                 ready: super::ready::ReadyCache::new(self.readiness_timeout),
                 metrics: Default::default(),
-                cluster_metrics: Default::default(),
+                cluster_metrics: super::ready::Kept::new(Duration::from_secs(2)),
                 mount_checked: std::sync::atomic::AtomicBool::new(false),
                 // Half the cores: previews never hold every thread of the machine.
                 previews: Arc::new(super::previews::Previews::new(

@@ -74,8 +74,8 @@ pub(crate) struct Shared {
     pub(crate) charts: std::sync::Mutex<Option<KeptCharts>>,
     /// What this process's dashboard answered, for `/metrics`.
     pub(crate) metrics: super::metrics::WebMetrics,
-    /// The cluster-wide part of `/metrics`, kept for two seconds.
-    pub(crate) cluster_metrics: super::metrics::ClusterCache,
+    /// The cluster-wide part of `/metrics`, read from the store at most every two seconds.
+    pub(crate) cluster_metrics: super::ready::Kept<String>,
     /// `/health/ready`'s last answer.
     pub(crate) ready: super::ready::ReadyCache,
     /// Set once a request found a route, or once the warning about a mount the dashboard was
@@ -143,10 +143,7 @@ impl Shared {
         let offered = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| crate::auth::strip_bearer(v, true))
             .map(str::trim);
         offered.is_some_and(|o| crate::auth::constant_eq(o, token))
     }

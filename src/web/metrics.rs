@@ -67,32 +67,6 @@ fn bump<'k>(map: &Mutex<BTreeMap<String, u64>>, key: &'k str) -> &'k str {
     key
 }
 
-/// The `taskdeck_cluster_*` part of `/metrics`, read from the store at most every
-/// [`CLUSTER_FRESH`] however many scrape (callers wait for the read in flight).
-#[derive(Debug, Default)]
-pub(crate) struct ClusterCache(tokio::sync::Mutex<Option<(std::time::Instant, String)>>);
-
-/// How long the cluster part is reused.
-const CLUSTER_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
-
-impl ClusterCache {
-    /// The kept text, or `read`'s (kept when it succeeds).
-    pub(crate) async fn get<F>(&self, read: F) -> Result<String, crate::seam::BackendError>
-    where
-        F: std::future::Future<Output = Result<String, crate::seam::BackendError>>,
-    {
-        let mut kept = self.0.lock().await;
-        if let Some((at, text)) = &*kept {
-            if at.elapsed() < CLUSTER_FRESH {
-                return Ok(text.clone());
-            }
-        }
-        let text = read.await?;
-        *kept = Some((std::time::Instant::now(), text.clone()));
-        Ok(text)
-    }
-}
-
 impl WebMetrics {
     /// A request answered with `status`, by `route` (`None`: no route matched).
     pub(crate) fn request(&self, route: Option<&'static Route>, status: u16) {

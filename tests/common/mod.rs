@@ -469,3 +469,26 @@ impl Walk<'_> {
         scheduler.pause("alpha").await.unwrap();
     }
 }
+
+/// Runs `cmd` with `input` on its standard input; its output, whatever its exit status.
+pub(crate) fn run_with_input(mut cmd: std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The value of the sample written exactly as `series` (name and labels) in a Prometheus text.
+pub(crate) fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}

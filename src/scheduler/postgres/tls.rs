@@ -343,15 +343,7 @@ impl Connector {
                     .map(PathBuf::from)
                     .or_else(|| home.as_ref().map(|h| h.join("postgresql.key")))
                     .ok_or_else(|| bad("sslcert is set but sslkey is not"))?;
-                let chain = CertificateDer::pem_file_iter(&cert_path)
-                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| bad(format!("sslcert {}: {e}", cert_path.display())))?;
-                if chain.is_empty() {
-                    return Err(bad(format!(
-                        "sslcert {}: no certificate in it",
-                        cert_path.display()
-                    )));
-                }
+                let chain = certificates("sslcert", &cert_path)?;
                 let key = PrivateKeyDer::from_pem_file(&key_path)
                     .map_err(|e| bad(format!("sslkey {}: {e}", key_path.display())))?;
                 describe.push_str(&format!(", sslcert={}", cert_path.display()));
@@ -378,15 +370,26 @@ enum Check {
     Full,
 }
 
+/// The certificates of the PEM file `path` that setting `what` names: at least one.
+fn certificates(what: &str, path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(format!("{what} {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(bad(format!(
+            "{what} {}: no certificate in it",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
 fn root_store(roots: &Roots, mode: Mode) -> Result<RootCertStore, Error> {
     let mut store = RootCertStore::empty();
     match roots {
         Roots::System => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         Roots::File(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| bad(format!("sslrootcert {}: {e}", path.display())))?;
-            let (added, _) = store.add_parsable_certificates(certs);
+            let (added, _) = store.add_parsable_certificates(certificates("sslrootcert", path)?);
             if added == 0 {
                 return Err(bad(format!(
                     "sslrootcert {}: no usable certificate in it",
