@@ -208,7 +208,8 @@
     if (!url || !window.EventSource || !document.getElementById("main")) return;
     var es = new EventSource(url);
     ["task_added", "task_updated", "task_removed", "task_paused", "task_resumed",
-     "run_started", "run_finished", "scheduler_paused", "scheduler_resumed", "lagged"]
+     "run_started", "run_finished", "scheduler_paused", "scheduler_resumed",
+     "alert_raised", "alert_resolved", "lagged"]
       .forEach(function (name) { es.addEventListener(name, schedule); });
   }
 

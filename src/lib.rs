@@ -292,11 +292,12 @@ mod webhook;
 #[cfg(feature = "tracing-layer")]
 pub use scheduler::RunLogLayer;
 pub use scheduler::{
-    Clock, Error, Event, EventStream, HookFuture, JobError, JobResult, Lifecycle, LogLevel,
-    LogLine, ManualClock, Readiness, ReadinessCheck, Recv, RunCause, RunId, RunQuery, RunRecord,
-    RunStatus, Scheduler, SchedulerBuilder, Sleep, SystemClock, Task, TaskContext, TaskOptions,
-    TriggerError, TriggerKind, TriggerSpec, MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES,
-    MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
+    Alert, AlertCheck, AlertKind, AlertSettings, Clock, Error, Event, EventStream, HookFuture,
+    JobError, JobResult, Lifecycle, LogLevel, LogLine, ManualClock, Readiness, ReadinessCheck,
+    Recv, RunCause, RunId, RunQuery, RunRecord, RunStatus, Scheduler, SchedulerBuilder, Sleep,
+    SystemClock, Task, TaskContext, TaskOptions, TriggerError, TriggerKind, TriggerSpec,
+    MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES,
+    MAX_SEARCH_BYTES, SEARCH_WINDOW,
 };
 
 // The seam: what a dashboard asks of a scheduler, and the data it answers in.
@@ -348,8 +349,8 @@ pub use webhook::WebhookNotifier;
 /// ```
 pub mod store {
     pub use crate::scheduler::{
-        Beat, DueFire, HistoryLimits, MemoryStore, Notice, Sharing, Store, StoreFuture, TaskRecord,
-        Trigger,
+        AlertScan, AlertSweep, Beat, DueFire, HistoryLimits, LongRun, MemoryStore, Notice, Sharing,
+        Store, StoreFuture, TaskRecord, Trigger,
     };
     #[cfg(feature = "postgres")]
     pub use crate::scheduler::{PostgresStore, PostgresStoreBuilder};

@@ -353,6 +353,11 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
+    /// The open alerts, oldest first (the overview's "Needs attention", the tasks list's
+    /// marks). Default: none.
+    fn alerts(&self) -> BackendFuture<'_, Vec<crate::scheduler::Alert>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
     /// Runs and failures over a window: all, or a task's or a job's. Default: not offered
     /// (the charts say so).
     fn series<'a>(
@@ -517,6 +522,10 @@ impl TaskBackend for Scheduler {
 
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         boxed(Scheduler::instances(self))
+    }
+
+    fn alerts(&self) -> BackendFuture<'_, Vec<crate::scheduler::Alert>> {
+        boxed(Scheduler::alerts(self))
     }
 
     fn readiness(&self, bound: std::time::Duration) -> BackendFuture<'_, Readiness> {

@@ -45,8 +45,8 @@ struct Inner {
     /// Every alert is signed with each, the first being the current one.
     secrets: Vec<Vec<u8>>,
     fetch: Fetch,
-    /// Alerts waiting: the run (for logs), the alert's id and its body.
-    queue: Mutex<VecDeque<(RunRecord, String, String)>>,
+    /// Alerts waiting: what it is about (for logs), the alert's id and its body.
+    queue: Mutex<VecDeque<(String, String, String)>>,
     capacity: usize,
     /// Most bytes of alert bodies waiting (a failed run carries up to 400 KiB of log lines).
     capacity_bytes: usize,
@@ -156,9 +156,39 @@ impl WebhookNotifier {
         }
     }
 
+    /// The hook for `SchedulerBuilder::on_alert`: posts `{"event": "alert_raised", "alert":
+    /// {…}}` for each alert raised and `{"event": "alert_resolved", "alert": {…}}` (with
+    /// `resolved_at`) when it ends, signed and retried like failures.
+    pub fn alert_hook(
+        &self,
+    ) -> impl Fn(crate::scheduler::Alert) -> std::future::Ready<()> + Send + Sync + Clone + 'static
+    {
+        let me = self.clone();
+        move |alert| {
+            me.notify_alert(&alert);
+            std::future::ready(())
+        }
+    }
+
+    /// Queues an alert's news (needs a tokio runtime: the sender starts on first use).
+    pub fn notify_alert(&self, alert: &crate::scheduler::Alert) {
+        let event = if alert.resolved_at.is_some() {
+            "alert_resolved"
+        } else {
+            "alert_raised"
+        };
+        let body = serde_json::json!({ "event": event, "alert": alert }).to_string();
+        let what = format!("{} alert on task {}", alert.kind.as_str(), alert.task_id);
+        self.enqueue(what, body);
+    }
+
     /// Queues an alert for `run` (needs a tokio runtime: the sender starts on first use).
     pub fn notify(&self, run: RunRecord) {
         let body = serde_json::json!({ "event": "run_failed", "run": &run }).to_string();
+        self.enqueue(format!("run {}", run.id), body);
+    }
+
+    fn enqueue(&self, what: String, body: String) {
         let id = format!("msg_{:032x}", fastrand::u128(..));
         {
             use std::sync::atomic::Ordering::Relaxed;
@@ -179,7 +209,7 @@ impl WebhookNotifier {
                 );
             }
             inner.queued_bytes.fetch_add(body.len(), Relaxed);
-            q.push_back((run, id, body));
+            q.push_back((what, id, body));
         }
         if self.inner.started.set(()).is_ok() {
             let inner = self.inner.clone();
@@ -215,17 +245,17 @@ impl Inner {
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_front();
             match next {
-                Some((run, id, body)) => {
+                Some((what, id, body)) => {
                     self.queued_bytes
                         .fetch_sub(body.len(), std::sync::atomic::Ordering::Relaxed);
-                    self.deliver(&run, &id, body).await
+                    self.deliver(&what, &id, body).await
                 }
                 None => self.wake.notified().await,
             }
         }
     }
 
-    async fn deliver(&self, run: &RunRecord, id: &str, body: String) {
+    async fn deliver(&self, what: &str, id: &str, body: String) {
         let mut wait = self.backoff;
         for attempt in 1..=self.attempts {
             let t = jiff::Timestamp::now().as_second();
@@ -247,14 +277,14 @@ impl Inner {
                 Ok((status, _)) if (200..300).contains(&status) => return,
                 Ok((status, _)) => {
                     tracing::warn!(
-                        run = run.id,
+                        about = what,
                         attempt,
                         status,
                         "the webhook refused an alert"
                     )
                 }
                 Err(e) => {
-                    tracing::warn!(run = run.id, attempt, error = %e, "could not post an alert")
+                    tracing::warn!(about = what, attempt, error = %e, "could not post an alert")
                 }
             }
             if attempt < self.attempts {
@@ -262,6 +292,6 @@ impl Inner {
                 wait = (wait * 2).min(Duration::from_secs(300));
             }
         }
-        tracing::error!(run = run.id, "gave up posting an alert");
+        tracing::error!(about = what, "gave up posting an alert");
     }
 }

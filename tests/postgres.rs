@@ -579,6 +579,7 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
                         state,
                         job: job.map(String::from),
                         trigger,
+                        attention: false,
                         sort,
                         desc,
                         page: 2,

@@ -38,6 +38,7 @@ pub struct SchedulerBuilder {
     cancel_grace: std::time::Duration,
     timer_slack: std::time::Duration,
     hooks: super::hooks::Hooks,
+    alerts: super::AlertSettings,
 }
 
 impl fmt::Debug for SchedulerBuilder {
@@ -63,6 +64,7 @@ impl SchedulerBuilder {
             cancel_grace: std::time::Duration::from_secs(10),
             timer_slack: super::timer::DEFAULT_SLACK,
             hooks: super::hooks::Hooks::default(),
+            alerts: super::AlertSettings::default(),
         }
     }
 
@@ -89,6 +91,44 @@ impl SchedulerBuilder {
         self.hooks.failure.push(Arc::new(move |run| {
             Box::pin(hook(run)) as super::HookFuture
         }));
+        self
+    }
+
+    /// Calls `hook` with each alert raised or resolved: fires missed or skipped, tasks
+    /// overdue, runs far over their usual duration, no success within a task's
+    /// `no_success_within`, tasks failing again and again (see [`super::AlertKind`]). An alert
+    /// is raised once, whichever replica finds it first, and raised again only after it was
+    /// resolved (its `resolved_at` is then set: the hook hears of that too, once). Same
+    /// queue and limits as `on_failure`. See `WebhookNotifier::alert_hook` (feature
+    /// `webhook`).
+    ///
+    /// ```
+    /// use taskdeck::Scheduler;
+    /// let scheduler = Scheduler::builder()
+    ///     .on_alert(|alert| async move {
+    ///         if alert.resolved_at.is_none() {
+    ///             eprintln!("{} {}: {}", alert.kind.label(), alert.task_id, alert.message);
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), taskdeck::Error>(())
+    /// ```
+    pub fn on_alert<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(super::Alert) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks
+            .alert
+            .push(Arc::new(move |a| Box::pin(hook(a)) as super::HookFuture));
+        self
+    }
+
+    /// When alerts are raised: how often to look, after how long a task is overdue, how far
+    /// over its usual duration a run is running long, after how many failures in a row a
+    /// task is failing. Checked by [`SchedulerBuilder::build`].
+    pub fn alerts(mut self, settings: super::AlertSettings) -> Self {
+        self.alerts = settings;
         self
     }
 
@@ -200,6 +240,7 @@ impl SchedulerBuilder {
                 ),
             });
         }
+        self.alerts.check()?;
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::with_limits(self.history)));
@@ -226,6 +267,8 @@ impl SchedulerBuilder {
                 cancel_grace: self.cancel_grace,
                 timer_slack: self.timer_slack,
                 hooks: Arc::new(self.hooks),
+                alert_settings: self.alerts,
+                usual: Default::default(),
             }),
         })
     }

@@ -138,6 +138,11 @@ pub(crate) fn add(at: Timestamp, by: Duration) -> Timestamp {
     at.saturating_add(by).unwrap_or(Timestamp::MAX)
 }
 
+/// `at - by`, saturating at the start of representable time.
+pub(crate) fn sub(at: Timestamp, by: Duration) -> Timestamp {
+    at.saturating_sub(by).unwrap_or(Timestamp::MIN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,24 @@ pub enum Event {
         /// Its task.
         task_id: String,
     },
+    /// An alert was raised (by whichever process found it first: once across replicas).
+    AlertRaised {
+        /// What about.
+        kind: super::AlertKind,
+        /// Its task.
+        task_id: String,
+        /// The run it concerns, if one.
+        run_id: Option<RunId>,
+        /// What happened.
+        message: String,
+    },
+    /// An open alert's condition ended.
+    AlertResolved {
+        /// What it was about.
+        kind: super::AlertKind,
+        /// Its task.
+        task_id: String,
+    },
     /// The whole scheduler was paused: nothing fires until resumed.
     SchedulerPaused,
     /// The whole scheduler was resumed.
@@ -108,6 +126,8 @@ impl Event {
             Event::RunFinished { .. } => "run_finished",
             Event::RunCancelRequested { .. } => "run_cancel_requested",
             Event::RetryRequested { .. } => "retry_requested",
+            Event::AlertRaised { .. } => "alert_raised",
+            Event::AlertResolved { .. } => "alert_resolved",
             Event::SchedulerPaused => "scheduler_paused",
             Event::SchedulerResumed => "scheduler_resumed",
             Event::ShuttingDown => "shutting_down",
@@ -125,7 +145,9 @@ impl Event {
             | Event::RunStarted { task_id, .. }
             | Event::RunFinished { task_id, .. }
             | Event::RunCancelRequested { task_id, .. }
-            | Event::RetryRequested { task_id, .. } => Some(task_id),
+            | Event::RetryRequested { task_id, .. }
+            | Event::AlertRaised { task_id, .. }
+            | Event::AlertResolved { task_id, .. } => Some(task_id),
             Event::SchedulerPaused | Event::SchedulerResumed | Event::ShuttingDown => None,
         }
     }

@@ -1,5 +1,6 @@
 //! Your code, told of what happens: `on_failure` for each run that failed here (a run is
-//! finished by one process, so with several replicas each failure is told once) and
+//! finished by one process, so with several replicas each failure is told once), `on_alert`
+//! for each alert this process raised or resolved (once across replicas: see `alerts`) and
 //! `on_event` for every event this process's subscribers see.
 //!
 //! Calls go through a bounded queue to one task that runs them in order, each within a time
@@ -22,6 +23,7 @@ use super::Event;
 pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 pub(crate) type FailureHook = Arc<dyn Fn(RunRecord) -> HookFuture + Send + Sync>;
+pub(crate) type AlertHook = Arc<dyn Fn(super::Alert) -> HookFuture + Send + Sync>;
 pub(crate) type EventHook = Arc<dyn Fn(Event) -> HookFuture + Send + Sync>;
 
 /// Calls waiting at most; past it, new ones are dropped.
@@ -32,12 +34,14 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 enum Call {
     Failure(RunRecord),
+    Alert(super::Alert),
 }
 
 /// The hooks, and their queue once started.
 #[derive(Default)]
 pub(crate) struct Hooks {
     pub(crate) failure: Vec<FailureHook>,
+    pub(crate) alert: Vec<AlertHook>,
     pub(crate) event: Vec<EventHook>,
     tx: OnceLock<mpsc::Sender<Call>>,
     dropped: AtomicU64,
@@ -47,6 +51,7 @@ impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hooks")
             .field("failure", &self.failure.len())
+            .field("alert", &self.alert.len())
             .field("event", &self.event.len())
             .finish_non_exhaustive()
     }
@@ -55,7 +60,7 @@ impl std::fmt::Debug for Hooks {
 impl Hooks {
     /// Starts the task that runs them (with a runtime, once), given the scheduler's events.
     pub(crate) fn start(self: &Arc<Self>, events: EventStream) {
-        if self.failure.is_empty() && self.event.is_empty() {
+        if self.failure.is_empty() && self.alert.is_empty() && self.event.is_empty() {
             return;
         }
         let (tx, mut rx) = mpsc::channel::<Call>(QUEUE);
@@ -74,6 +79,11 @@ impl Hooks {
                                 within(h(run.clone()), "on_failure").await;
                             }
                         }
+                        Some(Call::Alert(a)) => {
+                            for h in &me.alert {
+                                within(h(a.clone()), "on_alert").await;
+                            }
+                        }
                         None => return,
                     },
                     e = events.recv(), if watch_events => match e {
@@ -88,6 +98,24 @@ impl Hooks {
                 }
             }
         });
+    }
+
+    /// Tells the alert hooks of `alert`, without waiting.
+    pub(crate) fn alert(&self, alert: &super::Alert) {
+        if self.alert.is_empty() {
+            return;
+        }
+        let Some(tx) = self.tx.get() else {
+            return;
+        };
+        if tx.try_send(Call::Alert(alert.clone())).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(
+                task = %alert.task_id,
+                dropped = n,
+                "on_alert hooks are behind; an alert was not told"
+            );
+        }
     }
 
     /// Tells the failure hooks of `run`, without waiting.

@@ -421,12 +421,55 @@ impl TaskIndex {
         offset: usize,
         limit: usize,
     ) -> (Vec<TaskRecord>, usize) {
-        let mut hits: Vec<&Entry> = self
+        let hits: Vec<&Entry> = self
             .tasks
             .values()
             .filter(|e| self.matches(e, q, Some(needle)))
             .map(|e| &**e)
             .collect();
+        self.page_of(hits, q, offset, limit)
+    }
+
+    /// A page of the query among the tasks `ids` (a few: those with an open alert).
+    pub(crate) fn list_among<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a str>,
+        q: &TaskQuery,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<TaskRecord>, usize) {
+        let needle =
+            q.q.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_lowercase());
+        let hits: Vec<&Entry> = ids
+            .filter_map(|id| self.tasks.get(id))
+            .filter(|e| self.matches(e, q, needle.as_deref()))
+            .map(|e| &**e)
+            .collect();
+        self.page_of(hits, q, offset, limit)
+    }
+
+    /// Tasks not paused and with no run going whose next fire is before `before`, the
+    /// longest overdue first.
+    pub(crate) fn overdue_tasks(&self, before: Timestamp) -> impl Iterator<Item = &TaskRecord> {
+        self.due
+            .iter()
+            .take_while(move |(t, _)| *t < before)
+            .filter_map(|(_, id)| self.tasks.get(id))
+            .map(|e| &e.rec)
+            .filter(|r| !r.task.paused && r.running == 0)
+    }
+
+    /// `hits` ordered as the query asks, and the page of them.
+    fn page_of(
+        &self,
+        mut hits: Vec<&Entry>,
+        q: &TaskQuery,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<TaskRecord>, usize) {
         let total = hits.len();
         let last = |r: &TaskRecord| {
             r.last_run

@@ -88,6 +88,8 @@ fn write_options(out: &mut Vec<u8>, o: &TaskOptions) {
         retries,
         retry_backoff,
         retry_backoff_max,
+        expect_within,
+        no_success_within,
     } = o;
     let _ = write!(out, "{{\"max_instances\":{max_instances},\"coalesce\":");
     boolean(out, *coalesce);
@@ -103,6 +105,14 @@ fn write_options(out: &mut Vec<u8>, o: &TaskOptions) {
     duration(out, *retry_backoff);
     out.extend_from_slice(b",\"retry_backoff_max\":");
     duration(out, *retry_backoff_max);
+    if let Some(d) = expect_within {
+        out.extend_from_slice(b",\"expect_within\":");
+        duration(out, *d);
+    }
+    if let Some(d) = no_success_within {
+        out.extend_from_slice(b",\"no_success_within\":");
+        duration(out, *d);
+    }
     out.push(b'}');
 }
 

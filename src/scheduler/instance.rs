@@ -199,6 +199,8 @@ pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<No
                             | super::Event::RunFinished { .. }
                             | super::Event::RunCancelRequested { .. }
                             | super::Event::RetryRequested { .. }
+                            | super::Event::AlertRaised { .. }
+                            | super::Event::AlertResolved { .. }
                     )
                 });
                 if foreign && schedule {

@@ -4,11 +4,14 @@
 //! history globally (ordered by id) and per task (oldest first), and per-minute run counters
 //! for the last 24 hours. History is bounded per task and in total; the oldest runs go first.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::alerts::{Alert, AlertKind, AlertScan, AlertSweep, LongRun};
+use super::clock::add;
 use super::error::Error;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
 use super::index::TaskIndex;
@@ -80,6 +83,16 @@ struct Mem {
     /// The same counts per hour (`minute` holds the hour's first minute).
     hours: Vec<Minute>,
     limits: HistoryLimits,
+    /// Open alerts by task and kind.
+    alerts: BTreeMap<(String, AlertKind), Alert>,
+    /// Failed runs in a row, the last one and when it ended, per task (none: absent).
+    fail_streak: HashMap<String, (u32, RunId, Timestamp)>,
+    /// Tasks with `no_success_within`, by when a success is due.
+    success_due: BTreeSet<(Timestamp, String)>,
+    /// Per such task: when a success is due, and the last success (or the task's creation).
+    success_of: HashMap<String, (Timestamp, Timestamp)>,
+    /// Runs going.
+    going: BTreeSet<RunId>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -130,6 +143,54 @@ fn unknown(id: &str) -> Error {
 }
 
 impl Mem {
+    /// Sets when task `id` is due a success (`within` after `base`), or forgets it.
+    fn set_success_due(&mut self, id: &str, base: Timestamp, within: Option<Duration>) {
+        if let Some((due, _)) = self.success_of.remove(id) {
+            self.success_due.remove(&(due, id.to_string()));
+        }
+        if let Some(w) = within {
+            let due = add(base, w);
+            self.success_of.insert(id.to_string(), (due, base));
+            self.success_due.insert((due, id.to_string()));
+        }
+    }
+
+    /// Whether open alert `a` has ended at `scan`.
+    fn alert_ended(&self, a: &Alert, scan: &AlertScan) -> bool {
+        let Some(rec) = self.tasks.get(&a.task_id) else {
+            return true;
+        };
+        match a.kind {
+            AlertKind::Overdue => {
+                rec.task.paused
+                    || rec.running > 0
+                    || rec.next_fire.is_none_or(|t| t >= scan.overdue_before)
+            }
+            AlertKind::NoSuccess => {
+                rec.task.paused
+                    || self
+                        .success_of
+                        .get(&a.task_id)
+                        .is_none_or(|(due, _)| *due >= scan.now)
+            }
+            AlertKind::Failing => self
+                .fail_streak
+                .get(&a.task_id)
+                .is_none_or(|s| s.0 < scan.failing_after),
+            AlertKind::RunningLong => a.run_id.is_none_or(|r| !self.going.contains(&r)),
+            AlertKind::Missed | AlertKind::Skipped => {
+                let after = a.run_id.unwrap_or(0);
+                self.runs_by_task.get(&a.task_id).is_some_and(|q| {
+                    q.iter().rev().take_while(|r| **r > after).any(|r| {
+                        self.runs.get(r).is_some_and(|r| {
+                            !matches!(r.status, RunStatus::Missed | RunStatus::Skipped)
+                        })
+                    })
+                })
+            }
+        }
+    }
+
     fn set_next(&mut self, id: &str, next: Option<Timestamp>) {
         self.tasks.modify(id, |r| r.next_fire = next);
     }
@@ -275,7 +336,9 @@ impl Store for MemoryStore {
     fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()> {
         let mut m = self.write();
         let id = rec.task.id.clone();
+        let (created, within) = (rec.created_at, rec.task.options.no_success_within);
         if m.tasks.insert(rec) {
+            m.set_success_due(&id, created, within);
             ready(Ok(()))
         } else {
             ready(Err(Error::DuplicateTask { id }))
@@ -289,11 +352,18 @@ impl Store for MemoryStore {
             r.apply_update(task, trigger, now);
             r.clone()
         });
+        if let Some(r) = &rec {
+            let base = m.success_of.get(&id).map_or(r.created_at, |s| s.1);
+            m.set_success_due(&id, base, r.task.options.no_success_within);
+        }
         ready(rec.ok_or_else(|| unknown(&id)))
     }
 
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, TaskRecord> {
-        ready(self.write().tasks.remove(id).ok_or_else(|| unknown(id)))
+        let mut m = self.write();
+        m.set_success_due(id, Timestamp::UNIX_EPOCH, None);
+        m.fail_streak.remove(id);
+        ready(m.tasks.remove(id).ok_or_else(|| unknown(id)))
     }
 
     fn set_paused<'a>(
@@ -316,7 +386,14 @@ impl Store for MemoryStore {
     fn list<'a>(&'a self, q: &'a TaskQuery) -> StoreFuture<'a, Page<TaskRecord>> {
         let m = self.read();
         let (page, per_page, offset) = paging(q.page, q.per_page);
-        let (items, total) = m.tasks.list(q, offset, per_page as usize);
+        let (items, total) = if q.attention {
+            let mut ids: Vec<&str> = m.alerts.keys().map(|(id, _)| id.as_str()).collect();
+            ids.dedup();
+            m.tasks
+                .list_among(ids.into_iter(), q, offset, per_page as usize)
+        } else {
+            m.tasks.list(q, offset, per_page as usize)
+        };
         ready(Ok(Page {
             items,
             total,
@@ -386,7 +463,11 @@ impl Store for MemoryStore {
                     draft.status = RunStatus::Running;
                     m.running_runs += 1;
                 }
-                Some(m.insert_run(draft))
+                let run = m.insert_run(draft);
+                if run.status == RunStatus::Running {
+                    m.going.insert(run.id);
+                }
+                Some(run)
             })
             .collect();
         ready(Ok(out))
@@ -399,7 +480,26 @@ impl Store for MemoryStore {
     fn finish_run(&self, run: RunRecord) -> StoreFuture<'_, ()> {
         let mut m = self.write();
         m.running_runs = m.running_runs.saturating_sub(1);
+        m.going.remove(&run.id);
         m.count(&run);
+        let at = run.finished_at.unwrap_or(run.scheduled_at);
+        if run.status == RunStatus::Succeeded {
+            m.fail_streak.remove(&run.task_id);
+            let within = m
+                .tasks
+                .get(&run.task_id)
+                .and_then(|r| r.task.options.no_success_within);
+            let newer = m.success_of.get(&run.task_id).is_none_or(|s| s.1 < at);
+            if newer {
+                m.set_success_due(&run.task_id, at, within);
+            }
+        } else if run.status.is_failure() && m.tasks.get(&run.task_id).is_some() {
+            let s = m
+                .fail_streak
+                .entry(run.task_id.clone())
+                .or_insert((0, run.id, at));
+            *s = (s.0 + 1, run.id, at);
+        }
         m.tasks.modify(&run.task_id, |r| {
             r.running = r.running.saturating_sub(1);
             if r.last_run.as_ref().is_none_or(|l| l.run_id <= run.id) {
@@ -544,6 +644,119 @@ impl Store for MemoryStore {
 
     fn jobs(&self) -> StoreFuture<'_, Vec<String>> {
         ready(Ok(self.read().tasks.jobs()))
+    }
+
+    fn raise_alerts(&self, alerts: Vec<Alert>) -> StoreFuture<'_, Vec<Alert>> {
+        let mut m = self.write();
+        let mut opened = Vec::new();
+        for a in alerts {
+            if m.tasks.get(&a.task_id).is_none() {
+                continue;
+            }
+            let key = (a.task_id.clone(), a.kind);
+            match m.alerts.get_mut(&key) {
+                Some(open) => {
+                    if matches!(a.kind, AlertKind::Missed | AlertKind::Skipped) {
+                        open.run_id = open.run_id.max(a.run_id);
+                    }
+                }
+                None => {
+                    m.alerts.insert(key, a.clone());
+                    opened.push(a);
+                }
+            }
+        }
+        ready(Ok(opened))
+    }
+
+    fn sweep_alerts(&self, scan: AlertScan) -> StoreFuture<'_, AlertSweep> {
+        let mut m = self.write();
+        let ended: Vec<(String, AlertKind)> = m
+            .alerts
+            .iter()
+            .filter(|(_, a)| m.alert_ended(a, &scan))
+            .map(|(k, _)| k.clone())
+            .take(scan.limit)
+            .collect();
+        let mut out = AlertSweep::default();
+        for k in ended {
+            if let Some(mut a) = m.alerts.remove(&k) {
+                a.resolved_at = Some(scan.now);
+                out.resolved.push(a);
+            }
+        }
+        let open = |id: &str, kind: AlertKind| m.alerts.contains_key(&(id.to_string(), kind));
+        for r in m.tasks.overdue_tasks(scan.overdue_before) {
+            if out.found.len() >= scan.limit {
+                break;
+            }
+            if let (Some(next), false) = (r.next_fire, open(&r.task.id, AlertKind::Overdue)) {
+                out.found
+                    .push(Alert::overdue(&r.task.id, &r.task.job, next, scan.now));
+            }
+        }
+        let mut found = 0;
+        for (_, id) in m.success_due.range(..(scan.now, String::new())) {
+            let Some(r) = m.tasks.get(id) else { continue };
+            if found >= scan.limit {
+                break;
+            }
+            if r.task.paused || open(id, AlertKind::NoSuccess) {
+                continue;
+            }
+            let (Some(within), Some((_, base))) =
+                (r.task.options.no_success_within, m.success_of.get(id))
+            else {
+                continue;
+            };
+            found += 1;
+            out.found
+                .push(Alert::no_success(id, &r.task.job, *base, within, scan.now));
+        }
+        let failing = m
+            .fail_streak
+            .iter()
+            .filter(|(id, s)| s.0 >= scan.failing_after && !open(id, AlertKind::Failing))
+            .take(scan.limit);
+        for (id, (n, run, at)) in failing {
+            if let Some(r) = m.tasks.get(id) {
+                out.found.push(Alert::failing(
+                    id,
+                    &r.task.job,
+                    *n,
+                    Some(*run),
+                    *at,
+                    scan.now,
+                ));
+            }
+        }
+        out.long_runs = m
+            .going
+            .iter()
+            .filter_map(|id| m.runs.get(id))
+            .filter(|r| r.started_at.is_some_and(|s| s < scan.long_before))
+            .filter(|r| !open(&r.task_id, AlertKind::RunningLong))
+            .take(scan.limit)
+            .map(|r| LongRun {
+                run_id: r.id,
+                task_id: r.task_id.clone(),
+                job: r.job.clone(),
+                started_at: r.started_at.unwrap_or(r.scheduled_at),
+                expect_within: m
+                    .tasks
+                    .get(&r.task_id)
+                    .and_then(|t| t.task.options.expect_within),
+            })
+            .collect();
+        ready(Ok(out))
+    }
+
+    fn alerts(&self) -> StoreFuture<'_, Vec<Alert>> {
+        let m = self.read();
+        let mut all: Vec<Alert> = m.alerts.values().cloned().collect();
+        all.sort_by(|a, b| (a.raised_at, &a.task_id).cmp(&(b.raised_at, &b.task_id)));
+        all.truncate(1000);
+        ready(Ok(all))
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::alerts::{Alert, AlertKind};
 use super::history::{RunCause, RunRecord, RunStatus};
 use super::model::DURATION_BUCKETS;
 use crate::metrics::{Hist, Text, LATENESS_BUCKETS};
@@ -18,6 +19,8 @@ pub(crate) struct SchedulerMetrics {
     lateness: Hist,
     /// Per job; only jobs registered here run here, so the map stays small.
     durations: Mutex<BTreeMap<String, Arc<Hist>>>,
+    /// Alerts this process raised, by position in [`AlertKind::ALL`].
+    alerts: [AtomicU64; AlertKind::ALL.len()],
 }
 
 impl Default for SchedulerMetrics {
@@ -27,6 +30,7 @@ impl Default for SchedulerMetrics {
             runs: std::array::from_fn(|_| AtomicU64::new(0)),
             lateness: Hist::new(&LATENESS_BUCKETS),
             durations: Mutex::default(),
+            alerts: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -89,6 +93,18 @@ impl SchedulerMetrics {
             .record(took.as_secs_f64());
     }
 
+    /// An alert this process raised (resolutions are not counted).
+    pub(crate) fn alert(&self, a: &Alert) {
+        if a.resolved_at.is_some() {
+            return;
+        }
+        if let Some(i) = AlertKind::ALL.iter().position(|k| *k == a.kind) {
+            self.alerts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        #[cfg(feature = "metrics")]
+        metrics::counter!("taskdeck_alerts_total", "kind" => a.kind.as_str()).increment(1);
+    }
+
     /// The families, each present even before its first sample.
     pub(crate) fn write(&self, t: &mut Text, in_progress: usize, paused: bool) {
         t.family(
@@ -147,6 +163,18 @@ impl SchedulerMetrics {
             .collect();
         for (job, h) in &jobs {
             t.hist("taskdeck_run_duration_seconds", &[("job_name", job)], h);
+        }
+        t.family(
+            "taskdeck_alerts_total",
+            "counter",
+            "Alerts this process raised, by kind (each alert is raised by one process). Per process: sum() across replicas.",
+        );
+        for (i, k) in AlertKind::ALL.iter().enumerate() {
+            t.sample(
+                "taskdeck_alerts_total",
+                &[("kind", k.as_str())],
+                self.alerts[i].load(Ordering::Relaxed),
+            );
         }
     }
 }

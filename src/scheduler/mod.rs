@@ -9,6 +9,7 @@
 //! fire to its own tokio task. Any change to the schedule wakes it. There is no task per
 //! scheduled job and no polling: an idle scheduler does not wake up.
 
+mod alerts;
 mod builder;
 mod capture;
 mod clock;
@@ -46,6 +47,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use tokio::sync::{watch, Notify};
 
+pub use alerts::{Alert, AlertCheck, AlertKind, AlertScan, AlertSettings, AlertSweep, LongRun};
 pub use builder::SchedulerBuilder;
 #[cfg(feature = "tracing-layer")]
 pub use capture::RunLogLayer;
@@ -132,8 +134,12 @@ pub(crate) struct Inner {
     cancel_grace: Duration,
     /// Least time between two wake-ups of the timer loop for fires (not for notices).
     timer_slack: Duration,
-    /// `on_failure` and `on_event`.
+    /// `on_failure`, `on_alert` and `on_event`.
     hooks: Arc<hooks::Hooks>,
+    /// When alerts are raised.
+    alert_settings: AlertSettings,
+    /// Jobs' usual durations, for running-long alerts.
+    usual: alerts::Usual,
 }
 
 /// Begins and drives a retry of run `id` in this process.
@@ -776,6 +782,19 @@ impl Scheduler {
         }])
     }
 
+    /// Looks for overdue, long-running, failing and no-success tasks now, and for open
+    /// alerts whose condition ended, as every process does every
+    /// [`AlertSettings::check_every`]; raises and resolves them (telling `on_alert` hooks and
+    /// subscribers of what this call opened or closed) and returns what it told.
+    pub async fn check_alerts(&self) -> Result<AlertCheck, Error> {
+        alerts::check(&self.inner).await
+    }
+
+    /// The open alerts (every replica's, with a shared store), oldest first, at most 1,000.
+    pub async fn alerts(&self) -> Result<Vec<Alert>, Error> {
+        self.inner.store.alerts().await
+    }
+
     /// Subscribes to change events.
     pub fn subscribe(&self) -> EventStream {
         self.inner.events.subscribe()
@@ -828,6 +847,7 @@ impl Scheduler {
             }
         }
         self.inner.hooks.start(self.inner.events.subscribe());
+        handle.spawn(alerts::watch(self.inner.clone(), self.now()));
         tracing::info!(jobs = self.inner.jobs.names().len(), "scheduler started");
         Ok(())
     }

@@ -145,6 +145,9 @@ pub struct TaskQuery {
     pub job: Option<String>,
     /// Only tasks with this kind of trigger.
     pub trigger: Option<TriggerKind>,
+    /// Only tasks with an open alert (the overview's "Needs attention").
+    #[serde(default)]
+    pub attention: bool,
     /// Order.
     pub sort: TaskSort,
     /// Reverse the order.
@@ -317,6 +320,9 @@ pub struct DurationStats {
     pub p50_ms: u64,
     /// 90th percentile.
     pub p90_ms: u64,
+    /// 95th percentile.
+    #[serde(default)]
+    pub p95_ms: u64,
     /// 99th percentile.
     pub p99_ms: u64,
     /// Longest.
@@ -338,6 +344,7 @@ impl DurationStats {
             count: durations.len(),
             p50_ms: pick(50),
             p90_ms: pick(90),
+            p95_ms: pick(95),
             p99_ms: pick(99),
             max_ms: durations[durations.len() - 1],
         }

@@ -59,15 +59,33 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
             }
         }
     }
+    // Fires recorded as missed or skipped: each raises an alert (once until the task runs).
+    let mut quiet = Vec::new();
     for rec in not_run {
-        record_not_run(inner, rec).await;
+        quiet.extend(record_not_run(inner, rec).await);
     }
-    if drafts.is_empty() {
-        return;
+    if !drafts.is_empty() {
+        begin_and_spawn(inner, drafts, tasks, &mut quiet).await;
     }
+    if !quiet.is_empty() {
+        super::alerts::raise_not_run(inner, &quiet).await;
+    }
+}
+
+/// Begins a tick's runs in one store call and spawns those that began; those skipped
+/// (`max_instances`) go to `skipped`.
+async fn begin_and_spawn(
+    inner: &Arc<Inner>,
+    drafts: Vec<(RunRecord, u32)>,
+    tasks: Vec<Arc<Task>>,
+    skipped: &mut Vec<RunRecord>,
+) {
     match inner.store.begin_runs(drafts).await {
         Ok(begun) => {
             for (task, rec) in tasks.into_iter().zip(begun) {
+                if let Some(r) = rec.as_ref().filter(|r| r.status == RunStatus::Skipped) {
+                    skipped.push(r.clone());
+                }
                 if let Some(rec) = started(inner, &task, rec) {
                     let inner2 = inner.clone();
                     // Boxed: a small task cell allocates faster than one holding the whole run.

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 
 use tokio::sync::broadcast;
 
+use super::alerts::{Alert, AlertScan, AlertSweep};
 use super::error::Error;
 use super::events::Event;
 use super::history::{RunId, RunQuery, RunRecord, RunStatus};
@@ -346,6 +347,53 @@ pub trait Store: Send + Sync + 'static {
     /// may be running). A store of one process has no one to tell. Default: nothing.
     fn announce(&self, _event: Event) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Opens each alert not open yet for its task and kind (and whose task exists), and
+    /// returns those this call opened: its caller tells them, so with a shared store exactly
+    /// one process must get each. An open missed or skipped alert takes the newer run id (its
+    /// recovery is a run begun after it). Default: none opened (a store that keeps no alerts
+    /// raises none).
+    fn raise_alerts(&self, _alerts: Vec<Alert>) -> StoreFuture<'_, Vec<Alert>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// One look for alerts (see [`AlertScan`] and [`AlertSweep`]): closes open alerts whose
+    /// condition ended, returning them with `resolved_at` set (once across processes), and
+    /// lists tasks and runs that may need one. An alert ended when its task is gone, or:
+    /// missed or skipped, a run of the task began after the alert's run; overdue, the task is
+    /// paused, has a run going or its next fire is no longer before `overdue_before`;
+    /// no success, a run succeeded within `no_success_within` or the task is paused; failing,
+    /// fewer than `failing_after` failures in a row; running long, its run is no longer
+    /// going. Default: nothing.
+    fn sweep_alerts(&self, _scan: AlertScan) -> StoreFuture<'_, AlertSweep> {
+        Box::pin(std::future::ready(Ok(AlertSweep::default())))
+    }
+
+    /// The open alerts, oldest first, at most 1,000. Default: none.
+    fn alerts(&self) -> StoreFuture<'_, Vec<Alert>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// Duration percentiles of a job's newest successful runs (at most 200), for running-long
+    /// alerts. Default: read through [`Store::list_runs`].
+    fn job_durations<'a>(&'a self, job: &'a str) -> StoreFuture<'a, DurationStats> {
+        Box::pin(async move {
+            let runs = self
+                .list_runs(&RunQuery {
+                    job: Some(job.to_string()),
+                    status: Some(RunStatus::Succeeded),
+                    per_page: 200,
+                    ..RunQuery::default()
+                })
+                .await?;
+            let mut d: Vec<u64> = runs
+                .items
+                .iter()
+                .filter_map(RunRecord::duration_ms)
+                .collect();
+            Ok(DurationStats::from_durations(&mut d))
+        })
     }
 
     /// Changes announced by a shared store, including those of other processes.

@@ -42,6 +42,15 @@ pub struct TaskOptions {
     /// Upper bound of the doubling backoff. Default 5 min.
     #[serde(with = "duration")]
     pub retry_backoff_max: Duration,
+    /// A run going longer than this raises a `running_long` alert, whatever the job usually
+    /// takes. Default none (the job's usual duration decides; see
+    /// [`crate::AlertSettings`]).
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
+    pub expect_within: Option<Duration>,
+    /// No run succeeding for this long (since the last success, or since the task was
+    /// added) raises a `no_success` alert: a dead man's switch. Default none.
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
+    pub no_success_within: Option<Duration>,
 }
 
 impl Default for TaskOptions {
@@ -55,6 +64,8 @@ impl Default for TaskOptions {
             retries: 0,
             retry_backoff: Duration::from_secs(1),
             retry_backoff_max: Duration::from_secs(300),
+            expect_within: None,
+            no_success_within: None,
         }
     }
 }
@@ -232,6 +243,20 @@ impl Task {
         self
     }
 
+    /// Raise a `running_long` alert when a run takes longer than `within` (default: only
+    /// when it takes far longer than the job usually does).
+    pub fn expect_within(mut self, within: Duration) -> Task {
+        self.options.expect_within = Some(within);
+        self
+    }
+
+    /// Raise a `no_success` alert when no run has succeeded for `within` (since the last
+    /// success, or since the task was added): a dead man's switch for work that must happen.
+    pub fn alert_if_no_success_within(mut self, within: Duration) -> Task {
+        self.options.no_success_within = Some(within);
+        self
+    }
+
     /// Retry a failed run `n` times (default 0).
     pub fn retries(mut self, n: u32) -> Task {
         self.options.retries = n;
@@ -279,6 +304,23 @@ impl Task {
                 "options.timeout",
                 "must be above zero; leave it out for no timeout",
             ));
+        }
+        for (field, d) in [
+            ("options.expect_within", o.expect_within),
+            ("options.no_success_within", o.no_success_within),
+        ] {
+            match d {
+                Some(d) if d < Duration::from_secs(1) => {
+                    return Err(invalid(
+                        field,
+                        "must be at least 1 s; leave it out for none",
+                    ))
+                }
+                Some(d) if d > Duration::from_secs(366 * 86_400) => {
+                    return Err(invalid(field, "must be at most 366 days"))
+                }
+                _ => {}
+            }
         }
         if o.retries > 100 {
             return Err(invalid("options.retries", "must be at most 100"));

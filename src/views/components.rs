@@ -21,6 +21,25 @@ impl<S: AsRef<str>> Render for Esc<S> {
 /// A run outcome as a coloured badge with its name (never colour alone).
 pub(crate) struct StatusBadge(pub(crate) RunStatus);
 
+/// An alert's kind as a badge, coloured like the run outcome closest to it.
+pub(crate) struct AlertBadge(pub(crate) crate::scheduler::AlertKind);
+
+impl Render for AlertBadge {
+    fn render_to(&self, out: &mut String) {
+        use crate::scheduler::AlertKind as K;
+        let class = match self.0 {
+            K::Missed | K::Skipped => "b-missed",
+            K::RunningLong => "b-running",
+            _ => "b-failed",
+        };
+        out.push_str("<span class=\"badge ");
+        out.push_str(class);
+        out.push_str("\">");
+        out.push_str(self.0.label());
+        out.push_str("</span>");
+    }
+}
+
 impl Render for StatusBadge {
     fn render_to(&self, out: &mut String) {
         let name = self.0.as_str();

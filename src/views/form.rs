@@ -122,6 +122,10 @@ pub(crate) fn task_form(
                     (field("misfire_grace", "Misfire grace", &f.misfire_grace, "Later fires are missed", "text"))
                     (field("jitter", "Jitter", &f.jitter, "Random start delay", "text"))
                 }
+                div.row {
+                    (field("expect_within", "Alert if a run takes over", &f.expect_within, "Empty: far over its usual", "text"))
+                    (field("no_success_within", "Alert if no success for", &f.no_success_within, "Empty for never", "text"))
+                }
                 div.checks {
                     label { input type="checkbox" name="coalesce" checked[f.coalesce]; " Coalesce missed fires into one run" }
                     @if editing.is_none() {

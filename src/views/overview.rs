@@ -2,9 +2,46 @@
 
 use maud::{html, Markup};
 
-use super::components::{when, Esc, StatusBadge};
+use super::components::{when, AlertBadge, Esc, StatusBadge};
 use super::View;
-use crate::scheduler::{Page, RunRecord, Stats, TaskInfo, TaskState};
+use crate::scheduler::{Alert, Page, RunRecord, Stats, TaskInfo, TaskState};
+
+/// Most alerts the overview lists; the rest are behind the tasks list's filter.
+const ATTENTION_SHOWN: usize = 12;
+
+/// "Needs attention": the open alerts, one row each.
+fn attention(v: &View<'_>, alerts: &[Alert]) -> Markup {
+    let u = v.urls;
+    let all = u.href_query("/tasks", &[("attention", "1")]);
+    html! {
+        section.card.attention id="attention" {
+            h2 { "Needs attention" }
+            div.table-wrap { table.table {
+                thead { tr { th scope="col" { "Task" } th scope="col" { "What" } th scope="col" { "Since" } th scope="col" { "Detail" } } }
+                tbody {
+                    @for a in alerts.iter().take(ATTENTION_SHOWN) {
+                        tr {
+                            td { a.mono href=(Esc(u.task(&a.task_id, ""))) { (a.task_id) } }
+                            td {
+                                @match a.run_id {
+                                    Some(id) => a href=(Esc(u.run(id))) { (AlertBadge(a.kind)) },
+                                    None => (AlertBadge(a.kind)),
+                                }
+                            }
+                            td { (when(v, Some(a.since))) }
+                            td.error-text { (a.message) }
+                        }
+                    }
+                }
+            } }
+            p {
+                a href=(all) {
+                    @if alerts.len() > ATTENTION_SHOWN { "All " (alerts.len()) " alerts' tasks →" } @else { "These tasks in the list →" }
+                }
+            }
+        }
+    }
+}
 
 /// A linked counter card; `bad` colours the number as a problem.
 fn stat(href: &str, n: u64, label: &str, bad: bool) -> Markup {
@@ -22,6 +59,7 @@ pub(crate) fn overview(
     stats: &Stats,
     next: &Page<TaskInfo>,
     failures: &Page<RunRecord>,
+    alerts: &[Alert],
     charts: Option<&str>,
 ) -> Markup {
     let u = v.urls;
@@ -47,12 +85,19 @@ pub(crate) fn overview(
             (count(TaskState::Running))
             (count(TaskState::Paused))
             (count(TaskState::Completed))
+            a.stat.stat-bad[!alerts.is_empty()] href=(u.href_query("/tasks", &[("attention", "1")])) {
+                span.stat-num { (alerts.len()) }
+                span.stat-label { "need attention" }
+            }
         }
         div.stats {
             (stat(&u.at("/runs"), stats.last_hour.runs, "runs, last hour", false))
             (stat(&failures_url, stats.last_hour.failures, "failures, last hour", stats.last_hour.failures > 0))
             (stat(&u.at("/runs"), stats.last_day.runs, "runs, 24 h", false))
             (stat(&failures_url, stats.last_day.failures, "failures, 24 h", stats.last_day.failures > 0))
+        }
+        @if !alerts.is_empty() {
+            (attention(v, alerts))
         }
         @if let Some(c) = charts {
             section.card {

@@ -3,7 +3,7 @@
 use maud::{html, Markup};
 
 use super::components::{
-    action_button, millis, pager, when, ButtonKind, Esc, StateBadge, StatusBadge,
+    action_button, millis, pager, when, AlertBadge, ButtonKind, Esc, StateBadge, StatusBadge,
 };
 use super::runs::logs;
 use super::View;
@@ -18,6 +18,7 @@ pub(crate) fn task(
     selected: Option<&RunRecord>,
     here: &str,
     series: Option<&crate::scheduler::Series>,
+    alerts: &[crate::scheduler::Alert],
 ) -> Markup {
     let u = v.urls;
     let t = &d.info.task;
@@ -58,6 +59,22 @@ pub(crate) fn task(
         @if !d.info.job_registered {
             div.flash.flash-err role="alert" { "Job " code { (t.job) } " is not registered in this process, so it does not run here. With a shared store, instances that register it run it (see " a href=(v.urls.href("/instances")) { "Instances" } ")." }
         }
+        @if !alerts.is_empty() {
+            section.card.attention aria-label="Needs attention" {
+                h2 { "Needs attention" }
+                ul.alerts {
+                    @for a in alerts {
+                        li {
+                            @match a.run_id {
+                                Some(id) => a href=(Esc(u.run(id))) { (AlertBadge(a.kind)) },
+                                None => (AlertBadge(a.kind)),
+                            }
+                            " " (a.message) " " span.muted { "(since " (when(v, Some(a.since))) ")" }
+                        }
+                    }
+                }
+            }
+        }
         @if let Some(l) = last_error {
             div.card.error-card {
                 h2 { "Last run failed " (when(v, l.finished_at)) }
@@ -85,6 +102,8 @@ pub(crate) fn task(
                     dt { "Jitter" } dd { (if o.jitter.is_zero() { "none".to_string() } else { format_duration(o.jitter) }) }
                     dt { "Timeout" } dd { (o.timeout.map(format_duration).unwrap_or_else(|| "none".into())) }
                     dt { "Retries" } dd { (o.retries) " (backoff " (format_duration(o.retry_backoff)) ")" }
+                    dt { "Alert if a run takes over" } dd { (o.expect_within.map(format_duration).unwrap_or_else(|| "far over its usual".into())) }
+                    dt { "Alert if no success for" } dd { (o.no_success_within.map(format_duration).unwrap_or_else(|| "never".into())) }
                 }
                 h3 { "Args" }
                 @if t.args.is_null() {

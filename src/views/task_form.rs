@@ -30,6 +30,8 @@ pub(crate) struct TaskForm {
     pub(crate) timeout: String,
     pub(crate) retries: String,
     pub(crate) retry_backoff: String,
+    pub(crate) expect_within: String,
+    pub(crate) no_success_within: String,
     pub(crate) paused: bool,
 }
 
@@ -65,6 +67,8 @@ impl TaskForm {
             timeout: o.timeout.map(dur).unwrap_or_default(),
             retries: o.retries.to_string(),
             retry_backoff: dur(o.retry_backoff),
+            expect_within: o.expect_within.map(dur).unwrap_or_default(),
+            no_success_within: o.no_success_within.map(dur).unwrap_or_default(),
             ..TaskForm::default()
         }
     }
@@ -209,6 +213,8 @@ impl TaskForm {
             &self.retry_backoff,
             Some(defaults.retry_backoff),
         );
+        let expect_within = duration("expect_within", &self.expect_within, None);
+        let no_success_within = duration("no_success_within", &self.no_success_within, None);
         let args = if self.args.trim().is_empty() {
             serde_json::Value::Null
         } else {
@@ -253,6 +259,8 @@ impl TaskForm {
                     retries,
                     retry_backoff: retry_backoff.unwrap_or(defaults.retry_backoff),
                     retry_backoff_max: defaults.retry_backoff_max,
+                    expect_within,
+                    no_success_within,
                 },
                 paused: self.paused,
             }),

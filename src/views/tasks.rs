@@ -32,6 +32,7 @@ pub(crate) fn tasks<'a>(
         ("state", q.state.map(TaskState::as_str).unwrap_or("")),
         ("job", q.job.as_deref().unwrap_or("")),
         ("trigger", q.trigger.map(TriggerKind::as_str).unwrap_or("")),
+        ("attention", if q.attention { "1" } else { "" }),
         (
             "sort",
             if q.sort == TaskSort::NextRun {
@@ -46,7 +47,7 @@ pub(crate) fn tasks<'a>(
     ];
     let sort_link = |sort: TaskSort, label: &'static str| {
         let active = q.sort == sort;
-        // The other filters, then this sort: at most 5 + 2 pairs.
+        // The other filters, then this sort: at most 6 + 2 pairs.
         let mut pairs = [("", ""); 8];
         let mut n = 0;
         for &(k, val) in params
@@ -99,6 +100,7 @@ pub(crate) fn tasks<'a>(
                     }
                 }
             }
+            label.check { input type="checkbox" name="attention" value="1" checked[q.attention]; " Needs attention" }
             @if q.sort != TaskSort::NextRun { input type="hidden" name="sort" value=(q.sort.as_str()); }
             @if q.desc { input type="hidden" name="dir" value="desc"; }
             button.btn type="submit" { "Filter" }
@@ -131,7 +133,9 @@ pub(crate) fn tasks<'a>(
     let table = html! {
             @if page.items.is_empty() {
                 div.empty.card {
-                    @if q.q.is_some() || q.state.is_some() || q.job.is_some() || q.trigger.is_some() {
+                    @if q.attention && q.q.is_none() && q.state.is_none() && q.job.is_none() && q.trigger.is_none() {
+                        p { "No task needs attention: no alert is open. " a href=(u.href("/tasks")) { "All tasks" } "." }
+                    } @else if q.q.is_some() || q.state.is_some() || q.job.is_some() || q.trigger.is_some() || q.attention {
                         p { "No task matches these filters. " a href=(u.href("/tasks")) { "Clear the filters" } "." }
                     } @else {
                         p { "No tasks yet. " a href=(u.href("/tasks/new")) { "Create one" } " from a registered job, or add tasks in code with Scheduler::add." }

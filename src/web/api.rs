@@ -33,6 +33,13 @@ pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
         state: p.parse_opt("state")?,
         job: p.get("job").map(String::from),
         trigger: p.parse_opt("trigger")?,
+        attention: match p.get("attention") {
+            None | Some("" | "0" | "false") => false,
+            Some("1" | "true" | "on") => true,
+            Some(other) => {
+                return Err(field_error("attention", format!("{other:?} is not 1 or 0")))
+            }
+        },
         sort: p.parse_opt("sort")?.unwrap_or_default(),
         desc: match p.get("dir") {
             None | Some("asc") => false,
@@ -310,6 +317,14 @@ pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
     }
 }
 
+/// `GET /api/alerts`: the open alerts, oldest first.
+pub(crate) async fn alerts(cx: &Ctx<'_>) -> Resp {
+    match cx.shared.backend.alerts().await {
+        Ok(list) => json(StatusCode::OK, &serde_json::json!({ "items": list })),
+        Err(e) => cx.fail(&e),
+    }
+}
+
 pub(crate) async fn stats(cx: &Ctx<'_>) -> Resp {
     let scheduler = match cx.shared.backend.status().await {
         Ok(s) => s,
@@ -445,7 +460,8 @@ pub(crate) async fn metrics(shared: &super::context::Shared) -> Resp {
 async fn cluster_metrics(
     backend: &dyn crate::seam::TaskBackend,
 ) -> Result<String, crate::seam::BackendError> {
-    let (stats, instances) = tokio::join!(backend.stats(), backend.instances());
+    let (stats, instances, alerts) =
+        tokio::join!(backend.stats(), backend.instances(), backend.alerts());
     let stats = stats?;
     let mut t = crate::metrics::Text::default();
     t.family(
@@ -472,6 +488,19 @@ async fn cluster_metrics(
         "Tasks not paused whose next fire is more than a minute past: no process fired them. The same on every replica: max().",
     );
     t.sample("taskdeck_cluster_tasks_overdue", &[], stats.overdue);
+    t.family(
+        "taskdeck_cluster_alerts_open",
+        "gauge",
+        "Open alerts by kind (missed, skipped, overdue, running_long, no_success, failing), read from the store: the same on every replica, so max(), not sum().",
+    );
+    let alerts = alerts?;
+    for k in crate::scheduler::AlertKind::ALL {
+        t.sample(
+            "taskdeck_cluster_alerts_open",
+            &[("kind", k.as_str())],
+            alerts.iter().filter(|a| a.kind == k).count(),
+        );
+    }
     t.family(
         "taskdeck_cluster_replicas",
         "gauge",

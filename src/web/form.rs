@@ -27,6 +27,8 @@ impl TaskForm {
             timeout: s("timeout"),
             retries: s("retries"),
             retry_backoff: s("retry_backoff"),
+            expect_within: s("expect_within"),
+            no_success_within: s("no_success_within"),
             paused: p.flag("paused"),
         }
     }

@@ -69,6 +69,7 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::ApiJobs => jobs::api(cx).await,
         Handler::JobPause(pause) => jobs::set_paused(cx, id, pause, &form()).await,
         Handler::ApiInstances => api::instances(cx).await,
+        Handler::ApiAlerts => api::alerts(cx).await,
     }
 }
 

@@ -24,13 +24,16 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         per_page: 8,
         ..RunQuery::default()
     };
-    let (mut stats, next, failures) = match (
+    let (mut stats, next, failures, alerts) = match (
         b.stats().await,
         b.list(&next_q).await,
         b.runs(&fail_q).await,
+        b.alerts().await,
     ) {
-        (Ok(s), Ok(n), Ok(f)) => (s, n, f),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return cx.fail(&e),
+        (Ok(s), Ok(n), Ok(f), Ok(a)) => (s, n, f, a),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+            return cx.fail(&e)
+        }
     };
     let view = cx.view();
     let charts = match overview_charts(cx, &view, &stats).await {
@@ -44,7 +47,8 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         stats.last_day.failures = *failed;
     }
     let charts = charts.map(|(html, _)| html);
-    let body = views::overview::overview(&view, &stats, &next, &failures, charts.as_deref());
+    let body =
+        views::overview::overview(&view, &stats, &next, &failures, &alerts, charts.as_deref());
     cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
 }
 
@@ -285,6 +289,10 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         .series(crate::scheduler::SeriesWindow::Day, Some(id), None)
         .await
         .ok();
+    let alerts: Vec<crate::scheduler::Alert> = match b.alerts().await {
+        Ok(all) => all.into_iter().filter(|a| a.task_id == id).collect(),
+        Err(e) => return cx.fail(&e),
+    };
     let body = views::task::task(
         &cx.view(),
         &detail,
@@ -292,6 +300,7 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         selected.as_ref(),
         cx.here(),
         series.as_ref(),
+        &alerts,
     );
     cx.page(StatusCode::OK, &detail.info.task.name, Nav::Tasks, body)
 }

@@ -69,6 +69,7 @@ pub(crate) enum Handler {
     ApiAudit,
     Instances,
     ApiInstances,
+    ApiAlerts,
     AuthRoute,
 }
 
@@ -85,7 +86,7 @@ impl Handler {
             | Jobs | JobPause(_) | ApiJobs => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
             | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
-            | ApiSeries | ApiPreview | ApiInstances | ApiAudit | Health | Ready | Metrics | Asset | Logout
+            | ApiSeries | ApiPreview | ApiInstances | ApiAlerts | ApiAudit | Health | Ready | Metrics | Asset | Logout
             | LogoutAll => false,
         }
     }
@@ -603,6 +604,13 @@ pub(crate) static ROUTES: &[Route] = &[
         method: Method::GET,
         path: "/api/instances",
         handler: Handler::ApiInstances,
+        access: VIEWER,
+        audit: READ,
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/alerts",
+        handler: Handler::ApiAlerts,
         access: VIEWER,
         audit: READ,
     },

@@ -1,5 +1,6 @@
 //! [`PostgresStore`]: one schedule shared by every replica of a service (feature `postgres`).
 
+mod alerts;
 mod builder;
 mod instances;
 mod listen;
@@ -270,6 +271,11 @@ impl Filters {
         self.params.push(Box::new(value));
         self.conds
             .push(cond.replace('$', &format!("${}", self.params.len())));
+    }
+
+    /// Adds `cond`, which takes no parameter.
+    fn add_bare(&mut self, cond: &str) {
+        self.conds.push(cond.to_string());
     }
 
     fn clause(&self) -> String {
@@ -744,6 +750,24 @@ impl Store for PostgresStore {
 
     fn jobs(&self) -> StoreFuture<'_, Vec<String>> {
         boxed(self.shared.jobs())
+    }
+
+    fn raise_alerts(
+        &self,
+        alerts: Vec<crate::scheduler::Alert>,
+    ) -> StoreFuture<'_, Vec<crate::scheduler::Alert>> {
+        boxed(self.shared.raise_alerts(alerts))
+    }
+
+    fn sweep_alerts(
+        &self,
+        scan: crate::scheduler::AlertScan,
+    ) -> StoreFuture<'_, crate::scheduler::AlertSweep> {
+        boxed(self.shared.sweep_alerts(scan))
+    }
+
+    fn alerts(&self) -> StoreFuture<'_, Vec<crate::scheduler::Alert>> {
+        boxed(self.shared.alerts())
     }
 
     fn bind(&self, timezone: &TimeZone) {

@@ -234,7 +234,13 @@ impl Shared {
                    last_status = case when t.last_run_id is null or t.last_run_id <= r.id then $2 else t.last_status end, \
                    last_scheduled_at = case when t.last_run_id is null or t.last_run_id <= r.id then $8 else t.last_scheduled_at end, \
                    last_finished_at = case when t.last_run_id is null or t.last_run_id <= r.id then $4 else t.last_finished_at end, \
-                   last_error = case when t.last_run_id is null or t.last_run_id <= r.id then $5 else t.last_error end \
+                   last_error = case when t.last_run_id is null or t.last_run_id <= r.id then $5 else t.last_error end, \
+                   fail_streak = case when $13::bool then t.fail_streak + 1 when $2 = 'succeeded' then 0 else t.fail_streak end, \
+                   last_fail_run_id = case when $13::bool then r.id else t.last_fail_run_id end, \
+                   last_success_at = case when $2 = 'succeeded' then greatest(t.last_success_at, $4) else t.last_success_at end, \
+                   success_due = case when $2 = 'succeeded' and t.no_success_within_ms is not null \
+                     then greatest(t.last_success_at, $4) + t.no_success_within_ms * interval '1 millisecond' \
+                     else t.success_due end \
                    from r where t.id = r.task_id) \
                  select r.was, pg_notify($9, $10) from r",
             )
@@ -299,6 +305,7 @@ impl Shared {
                     &payload,
                     &run.result,
                     &search_text(run),
+                    &run.status.is_failure(),
                 ],
             )
             .await?;

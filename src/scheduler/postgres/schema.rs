@@ -227,6 +227,31 @@ const MIGRATIONS: &[&str] = &[
     select 0, case when paused then 2 when next_fire is null then 3 else 0 end, count(*)
     from taskdeck_tasks group by 2;
     "#,
+    // 8: alerts. What a check looks for, kept on the task so that each look is an index range
+    // over the few tasks that need one: failed runs in a row (written with each run's end),
+    // when a success is due (tasks with `no_success_within` only) and the task's run-time
+    // bound. Open alerts, one per task and kind: the process whose insert opens one tells it.
+    r#"
+    alter table taskdeck_tasks
+        add column fail_streak integer not null default 0,
+        add column last_fail_run_id bigint,
+        add column last_success_at timestamptz,
+        add column no_success_within_ms bigint,
+        add column success_due timestamptz,
+        add column expect_within_ms bigint;
+    create index taskdeck_tasks_failing on taskdeck_tasks (fail_streak) where fail_streak > 0;
+    create index taskdeck_tasks_success_due on taskdeck_tasks (success_due, id) where success_due is not null;
+    create table taskdeck_alerts (
+        task_id text collate "C" not null,
+        kind text not null,
+        job text not null,
+        run_id bigint,
+        since timestamptz not null,
+        raised_at timestamptz not null,
+        message text not null,
+        primary key (task_id, kind)
+    );
+    "#,
 ];
 
 /// The trigram indexes: name, table, column, storage options and which rows. Made when
