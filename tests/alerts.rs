@@ -271,3 +271,51 @@ async fn the_queue_is_bounded_in_bytes_too() {
         .collect();
     assert_eq!(runs, [1, 5, 6], "the newest that fit");
 }
+
+#[tokio::test]
+async fn alerts_reach_the_webhook_raised_then_resolved() {
+    let (url, got, _stop) = receiver(0, None).await;
+    let notifier = WebhookNotifier::new(&url, SECRET).unwrap();
+    let s = Scheduler::builder()
+        .alerts(AlertSettings {
+            failing_after: 1,
+            check_every: Duration::from_secs(3600),
+            ..AlertSettings::default()
+        })
+        .on_alert(notifier.alert_hook())
+        .build()
+        .unwrap();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let f = fail.clone();
+    s.register("flaky", move |_ctx: TaskContext| {
+        let f = f.clone();
+        async move {
+            if f.load(Ordering::SeqCst) {
+                Err("down".into())
+            } else {
+                Ok(())
+            }
+        }
+    });
+    s.add(Task::new("flaky", "flaky").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    s.start().unwrap();
+    s.run_now("flaky").await.unwrap();
+    s.settled().await;
+    assert_eq!(s.check_alerts().await.unwrap().raised.len(), 1);
+    until("the raised alert posted", || got.lock().unwrap().len() == 1).await;
+    fail.store(false, Ordering::SeqCst);
+    s.run_now("flaky").await.unwrap();
+    s.settled().await;
+    assert_eq!(s.check_alerts().await.unwrap().resolved.len(), 1);
+    until("the resolution posted", || got.lock().unwrap().len() == 2).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got[0].2["event"], "alert_raised");
+    assert_eq!(got[0].2["alert"]["kind"], "failing");
+    assert_eq!(got[0].2["alert"]["task_id"], "flaky");
+    assert_eq!(got[1].2["event"], "alert_resolved");
+    assert!(got[1].2["alert"]["resolved_at"].is_string());
+    assert_ne!(got[0].1, got[1].1, "each post its own id");
+    s.shutdown(Duration::ZERO).await;
+}

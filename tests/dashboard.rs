@@ -1030,3 +1030,59 @@ async fn the_day_cards_and_the_day_chart_agree() {
         "cards say {cards} runs in 24 h, the chart says none: {chart_says_none}"
     );
 }
+
+/// An open alert shows on the overview ("Needs attention"), on its task's page, in the tasks
+/// list's filter, in `/api/alerts` and in `/metrics`.
+#[tokio::test]
+async fn alerts_are_shown_filtered_and_served() {
+    let clock = taskdeck::ManualClock::new(T0.parse().unwrap());
+    let s = taskdeck::Scheduler::builder()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    s.register("sync", |_ctx: taskdeck::TaskContext| async { Ok(()) });
+    for id in ["stuck", "fine"] {
+        s.add(taskdeck::Task::new(id, "sync").every(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+    }
+    s.pause("fine").await.unwrap();
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let empty = srv.get("/tasks?attention=1").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("No task needs attention"), "{}", empty.body);
+    assert!(!srv.get("/").await.body.contains("Needs attention"));
+
+    // Never started: past its fire by more than the grace, it is overdue.
+    clock.advance(Duration::from_secs(3600 + 120));
+    let raised = s.check_alerts().await.unwrap().raised;
+    assert_eq!(raised.len(), 1);
+    let home = srv.get("/").await.body;
+    assert!(home.contains("Needs attention"), "{home}");
+    assert!(home.contains("due 2m ago and not fired"), "{home}");
+    assert!(home.contains("/tasks?attention=1"), "{home}");
+    let list = srv.get("/tasks?attention=1").await.body;
+    assert!(list.contains("/tasks/stuck\""), "{list}");
+    assert!(!list.contains("/tasks/fine\""), "{list}");
+    let task = srv.get("/tasks/stuck").await.body;
+    assert!(task.contains("Needs attention") && task.contains("not fired"), "{task}");
+    assert!(!srv.get("/tasks/fine").await.body.contains("Needs attention"));
+    let api = srv.get("/api/alerts").await;
+    assert_eq!(api.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(v["items"][0]["kind"], "overdue");
+    assert_eq!(v["items"][0]["task_id"], "stuck");
+    let filtered: serde_json::Value =
+        serde_json::from_str(&srv.get("/api/tasks?attention=1").await.body).unwrap();
+    assert_eq!(filtered["total"], 1);
+    let metrics = srv.get("/metrics").await.body;
+    assert!(
+        metrics.contains("taskdeck_cluster_alerts_open{kind=\"overdue\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("taskdeck_alerts_total{kind=\"overdue\"} 1"));
+    // A filter value that means nothing is refused, saying which.
+    let bad = srv.get("/api/tasks?attention=maybe").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("attention"), "{}", bad.body);
+}

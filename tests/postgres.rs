@@ -49,6 +49,11 @@ fn postgres_tests_need_a_database() {
     );
 }
 
+/// Takes a schema back to before migration 8 (alerts).
+const UNDO_ALERTS: &str = "drop table taskdeck_alerts; alter table taskdeck_tasks \
+    drop column fail_streak, drop column last_fail_run_id, drop column last_success_at, \
+    drop column no_success_within_ms, drop column success_due, drop column expect_within_ms;";
+
 /// A schema of its own per test, so tests run in parallel without seeing each other.
 fn schema(name: &str) -> String {
     format!("t_{name}_{:x}", fastrand::u32(..))
@@ -893,6 +898,7 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
     let db = sql(&url).await;
     db.batch_execute(&format!(
         "set search_path to \"{schema}\"; \
+         {UNDO_ALERTS} \
          drop index taskdeck_runs_search_trgm; \
          alter table taskdeck_runs drop column search; \
          alter table taskdeck_meta drop column pruned_through; \
@@ -1072,6 +1078,7 @@ async fn overview_counts_equal_a_full_count() {
     // A database from before the counts (version 6): migrating counts the stored tasks.
     db.batch_execute(&format!(
         "set search_path to \"{schema}\"; \
+         {UNDO_ALERTS} \
          drop table taskdeck_task_counts; \
          drop function taskdeck_task_counts_sync() cascade; \
          drop function taskdeck_task_counts_rows() cascade; \
@@ -1810,4 +1817,245 @@ async fn metrics_add_up_across_replicas_and_cluster_gauges_agree() {
     for s in [&a, &b] {
         s.shutdown(Duration::from_secs(5)).await;
     }
+}
+
+/// A replica whose alerts are heard by `heard`, checking every `check_every`.
+async fn alerting_replica(
+    url: &str,
+    schema: &str,
+    check_every: Duration,
+    heard: Arc<Mutex<Vec<Alert>>>,
+) -> Scheduler {
+    let store = builder(url, schema).connect().await.unwrap();
+    Scheduler::builder()
+        .store(store)
+        .alerts(AlertSettings {
+            check_every,
+            overdue_after: Duration::from_secs(2),
+            ..AlertSettings::default()
+        })
+        .on_alert(move |a: Alert| {
+            let h = heard.clone();
+            async move { h.lock().unwrap().push(a) }
+        })
+        .build()
+        .unwrap()
+}
+
+/// Two replicas checking at once raise each alert once between them, and resolve it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_alert_is_told_once_across_replicas() {
+    let Some(url) = url() else { return };
+    let schema = schema("quiet");
+    let heard: Arc<Mutex<Vec<Alert>>> = Arc::default();
+    let never = Duration::from_secs(400 * 86_400);
+    let a = alerting_replica(&url, &schema, never, heard.clone()).await;
+    let b = alerting_replica(&url, &schema, never, heard.clone()).await;
+    let failing = Arc::new(AtomicBool::new(true));
+    for s in [&a, &b] {
+        let f = failing.clone();
+        s.register("charge", move |_ctx: TaskContext| {
+            let f = f.clone();
+            async move {
+                if f.load(Ordering::SeqCst) {
+                    Err("declined".into())
+                } else {
+                    Ok(())
+                }
+            }
+        });
+        s.start().unwrap();
+    }
+    a.add(Task::new("charge", "charge").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    // A job no replica has: added by one that never starts.
+    let c = replica(&url, &schema).await;
+    c.register("nobody", |_ctx: TaskContext| async { Ok(()) });
+    c.add(Task::new("orphan", "nobody").every(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    drop(c);
+    let mut events = a.subscribe();
+    for _ in 0..3 {
+        a.run_now("charge").await.unwrap();
+        wait_event(&mut events, |e| {
+            matches!(e, Event::RunFinished { status: RunStatus::Failed, .. })
+        })
+        .await;
+    }
+    let mut raised = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while raised.len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "failing and overdue not raised: {raised:?}"
+        );
+        let (x, y) = tokio::join!(a.check_alerts(), b.check_alerts());
+        raised.extend(x.unwrap().raised);
+        raised.extend(y.unwrap().raised);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut kinds: Vec<(String, AlertKind)> =
+        raised.iter().map(|x| (x.task_id.clone(), x.kind)).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("charge".to_string(), AlertKind::Failing),
+            ("orphan".to_string(), AlertKind::Overdue)
+        ],
+        "each raised by one replica"
+    );
+    let orphan = raised.iter().find(|x| x.kind == AlertKind::Overdue).unwrap();
+    assert!(
+        orphan.message.contains("no live replica has job \"nobody\""),
+        "{}",
+        orphan.message
+    );
+    // Both replicas list them; checking again raises nothing.
+    assert_eq!(a.alerts().await.unwrap().len(), 2);
+    assert_eq!(b.alerts().await.unwrap().len(), 2);
+    let (x, y) = tokio::join!(a.check_alerts(), b.check_alerts());
+    assert!(x.unwrap().raised.is_empty() && y.unwrap().raised.is_empty());
+    // The tasks list filters on them, on either replica.
+    let q = TaskQuery {
+        attention: true,
+        ..TaskQuery::default()
+    };
+    assert_eq!(b.list(&q).await.unwrap().total, 2);
+
+    // A success resolves the failing alert, once.
+    failing.store(false, Ordering::SeqCst);
+    b.run_now("charge").await.unwrap();
+    wait_event(&mut events, |e| {
+        matches!(e, Event::RunFinished { status: RunStatus::Succeeded, .. })
+    })
+    .await;
+    let (x, y) = tokio::join!(a.check_alerts(), b.check_alerts());
+    let mut resolved = x.unwrap().resolved;
+    resolved.extend(y.unwrap().resolved);
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(resolved[0].kind, AlertKind::Failing);
+    assert_eq!(b.list(&q).await.unwrap().total, 1);
+    // The hooks heard each once: two raised, one resolved.
+    until(10, "the hooks heard three", || async {
+        heard.lock().unwrap().len() >= 3
+    })
+    .await;
+    assert_eq!(heard.lock().unwrap().len(), 3);
+    for s in [a, b] {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+/// A replica dies: the other raises the long run it left and, once the dead one's task is
+/// past due by the grace, the task's overdue alert, each once; the time from the death to the
+/// overdue alert is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_replicas_tasks_raise_alerts_on_the_survivor() {
+    let Some(url) = url() else { return };
+    let schema = schema("deadalert");
+    let heard_a: Arc<Mutex<Vec<Alert>>> = Arc::default();
+    let (began_tx, began_rx) = std::sync::mpsc::channel::<()>();
+    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+    let (url_a, schema_a, h) = (url.clone(), schema.clone(), heard_a.clone());
+    let never = Duration::from_secs(400 * 86_400);
+    let a = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let s = rt.block_on(async {
+            // A never checks: whatever it would have told, the survivor tells.
+            let s = alerting_replica(&url_a, &schema_a, never, h).await;
+            s.register("only_a", move |_ctx: TaskContext| {
+                let began = began_tx.clone();
+                async move {
+                    let _ = began.send(());
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }
+            });
+            s.add(
+                Task::new("hang", "only_a")
+                    .every(Duration::from_secs(3600))
+                    .expect_within(Duration::from_secs(1)),
+            )
+            .await
+            .unwrap();
+            s.start().unwrap();
+            s.run_now("hang").await.unwrap();
+            s.add(
+                Task::new("ticker", "only_a")
+                    .every(Duration::from_secs(1))
+                    .max_instances(100),
+            )
+            .await
+            .unwrap();
+            s
+        });
+        kill_rx.recv().unwrap();
+        rt.shutdown_background();
+        drop(s);
+    });
+    began_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("replica A began the run");
+    let heard_b: Arc<Mutex<Vec<Alert>>> = Arc::default();
+    let b = alerting_replica(&url, &schema, Duration::from_secs(1), heard_b.clone()).await;
+    b.register("other", |_ctx: TaskContext| async { Ok(()) });
+    let mut events = b.subscribe();
+    b.start().unwrap();
+    // A is alive and its run is over its 1 s: B tells it, A's process is not needed.
+    let long = wait_event(&mut events, |e| {
+        matches!(e, Event::AlertRaised { kind: AlertKind::RunningLong, .. })
+    })
+    .await;
+    assert!(
+        matches!(&long, Event::AlertRaised { task_id, .. } if task_id == "hang"),
+        "{long:?}"
+    );
+    kill_tx.send(()).unwrap();
+    let died = std::time::Instant::now();
+    a.join().unwrap();
+    // Its run is taken over as interrupted: the long-run alert resolves.
+    wait_event(&mut events, |e| {
+        matches!(e, Event::AlertResolved { kind: AlertKind::RunningLong, .. })
+    })
+    .await;
+    let overdue = wait_event(&mut events, |e| {
+        matches!(e, Event::AlertRaised { kind: AlertKind::Overdue, task_id, .. } if task_id == "ticker")
+    })
+    .await;
+    let took = died.elapsed();
+    eprintln!(
+        "replica death to overdue alert: {:.2} s (fires every 1 s, overdue after 2 s, checks every 1 s)",
+        took.as_secs_f64()
+    );
+    let Event::AlertRaised { message, .. } = overdue else {
+        unreachable!()
+    };
+    assert!(message.contains("no live replica has job \"only_a\""), "{message}");
+    until(10, "B's hook heard them", || async {
+        heard_b.lock().unwrap().len() >= 3
+    })
+    .await;
+    let heard: Vec<(String, AlertKind, bool)> = heard_b
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| (x.task_id.clone(), x.kind, x.resolved_at.is_some()))
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            ("hang".to_string(), AlertKind::RunningLong, false),
+            ("hang".to_string(), AlertKind::RunningLong, true),
+            ("ticker".to_string(), AlertKind::Overdue, false)
+        ]
+    );
+    assert!(heard_a.lock().unwrap().is_empty(), "A told nothing");
+    b.shutdown(Duration::from_secs(5)).await;
 }

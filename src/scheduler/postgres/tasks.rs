@@ -28,7 +28,7 @@ impl Shared {
                  spec, paused, anchor, created_at, updated_at, next_fire, expect_within_ms, \
                  no_success_within_ms, success_due) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, \
-                   $9 + $15::int8 * interval '1 millisecond') returning id) \
+                   $9::timestamptz + $15::int8 * interval '1 millisecond') returning id) \
                  select pg_notify($12, $13) from i",
             )
             .await
