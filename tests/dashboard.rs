@@ -1050,7 +1050,11 @@ async fn alerts_are_shown_filtered_and_served() {
     let srv = serve(Dashboard::builder(s.clone())).await;
     let empty = srv.get("/tasks?attention=1").await;
     assert_eq!(empty.status, StatusCode::OK);
-    assert!(empty.body.contains("No task needs attention"), "{}", empty.body);
+    assert!(
+        empty.body.contains("No task needs attention"),
+        "{}",
+        empty.body
+    );
     assert!(!srv.get("/").await.body.contains("Needs attention"));
 
     // Never started: past its fire by more than the grace, it is overdue.
@@ -1065,8 +1069,15 @@ async fn alerts_are_shown_filtered_and_served() {
     assert!(list.contains("/tasks/stuck\""), "{list}");
     assert!(!list.contains("/tasks/fine\""), "{list}");
     let task = srv.get("/tasks/stuck").await.body;
-    assert!(task.contains("Needs attention") && task.contains("not fired"), "{task}");
-    assert!(!srv.get("/tasks/fine").await.body.contains("Needs attention"));
+    assert!(
+        task.contains("Needs attention") && task.contains("not fired"),
+        "{task}"
+    );
+    assert!(!srv
+        .get("/tasks/fine")
+        .await
+        .body
+        .contains("Needs attention"));
     let api = srv.get("/api/alerts").await;
     assert_eq!(api.status, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&api.body).unwrap();

@@ -1880,7 +1880,13 @@ async fn each_alert_is_told_once_across_replicas() {
     for _ in 0..3 {
         a.run_now("charge").await.unwrap();
         wait_event(&mut events, |e| {
-            matches!(e, Event::RunFinished { status: RunStatus::Failed, .. })
+            matches!(
+                e,
+                Event::RunFinished {
+                    status: RunStatus::Failed,
+                    ..
+                }
+            )
         })
         .await;
     }
@@ -1907,9 +1913,14 @@ async fn each_alert_is_told_once_across_replicas() {
         ],
         "each raised by one replica"
     );
-    let orphan = raised.iter().find(|x| x.kind == AlertKind::Overdue).unwrap();
+    let orphan = raised
+        .iter()
+        .find(|x| x.kind == AlertKind::Overdue)
+        .unwrap();
     assert!(
-        orphan.message.contains("no live replica has job \"nobody\""),
+        orphan
+            .message
+            .contains("no live replica has job \"nobody\""),
         "{}",
         orphan.message
     );
@@ -1929,7 +1940,13 @@ async fn each_alert_is_told_once_across_replicas() {
     failing.store(false, Ordering::SeqCst);
     b.run_now("charge").await.unwrap();
     wait_event(&mut events, |e| {
-        matches!(e, Event::RunFinished { status: RunStatus::Succeeded, .. })
+        matches!(
+            e,
+            Event::RunFinished {
+                status: RunStatus::Succeeded,
+                ..
+            }
+        )
     })
     .await;
     let (x, y) = tokio::join!(a.check_alerts(), b.check_alerts());
@@ -2010,7 +2027,13 @@ async fn a_dead_replicas_tasks_raise_alerts_on_the_survivor() {
     b.start().unwrap();
     // A is alive and its run is over its 1 s: B tells it, A's process is not needed.
     let long = wait_event(&mut events, |e| {
-        matches!(e, Event::AlertRaised { kind: AlertKind::RunningLong, .. })
+        matches!(
+            e,
+            Event::AlertRaised {
+                kind: AlertKind::RunningLong,
+                ..
+            }
+        )
     })
     .await;
     assert!(
@@ -2022,7 +2045,13 @@ async fn a_dead_replicas_tasks_raise_alerts_on_the_survivor() {
     a.join().unwrap();
     // Its run is taken over as interrupted: the long-run alert resolves.
     wait_event(&mut events, |e| {
-        matches!(e, Event::AlertResolved { kind: AlertKind::RunningLong, .. })
+        matches!(
+            e,
+            Event::AlertResolved {
+                kind: AlertKind::RunningLong,
+                ..
+            }
+        )
     })
     .await;
     let overdue = wait_event(&mut events, |e| {
@@ -2037,7 +2066,10 @@ async fn a_dead_replicas_tasks_raise_alerts_on_the_survivor() {
     let Event::AlertRaised { message, .. } = overdue else {
         unreachable!()
     };
-    assert!(message.contains("no live replica has job \"only_a\""), "{message}");
+    assert!(
+        message.contains("no live replica has job \"only_a\""),
+        "{message}"
+    );
     until(10, "B's hook heard them", || async {
         heard_b.lock().unwrap().len() >= 3
     })
