@@ -353,10 +353,24 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn instances(&self) -> BackendFuture<'_, Vec<InstanceInfo>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
-    /// The open alerts, oldest first (the overview's "Needs attention", the tasks list's
-    /// marks). Default: none.
-    fn alerts(&self) -> BackendFuture<'_, Vec<crate::scheduler::Alert>> {
+    /// The open alerts of one task or of all, oldest first, at most 1,000 (the overview's
+    /// "Needs attention", a task's page). Default: none.
+    fn alerts<'a>(
+        &'a self,
+        _task_id: Option<&'a str>,
+    ) -> BackendFuture<'a, Vec<crate::scheduler::Alert>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+    /// How many alerts are open, by kind, all of them (the overview's count, `/metrics`).
+    /// Default: counted from [`TaskBackend::alerts`].
+    fn alert_counts(&self) -> BackendFuture<'_, Vec<(crate::scheduler::AlertKind, u64)>> {
+        Box::pin(async move {
+            let all = self.alerts(None).await?;
+            Ok(crate::scheduler::AlertKind::ALL
+                .iter()
+                .map(|k| (*k, all.iter().filter(|a| a.kind == *k).count() as u64))
+                .collect())
+        })
     }
     /// Runs and failures over a window: all, or a task's or a job's. Default: not offered
     /// (the charts say so).
@@ -524,8 +538,15 @@ impl TaskBackend for Scheduler {
         boxed(Scheduler::instances(self))
     }
 
-    fn alerts(&self) -> BackendFuture<'_, Vec<crate::scheduler::Alert>> {
-        boxed(Scheduler::alerts(self))
+    fn alerts<'a>(
+        &'a self,
+        task_id: Option<&'a str>,
+    ) -> BackendFuture<'a, Vec<crate::scheduler::Alert>> {
+        boxed(Scheduler::alerts(self, task_id))
+    }
+
+    fn alert_counts(&self) -> BackendFuture<'_, Vec<(crate::scheduler::AlertKind, u64)>> {
+        boxed(Scheduler::alert_counts(self))
     }
 
     fn readiness(&self, bound: std::time::Duration) -> BackendFuture<'_, Readiness> {

@@ -1063,7 +1063,7 @@ async fn alerts_are_shown_filtered_and_served() {
     assert_eq!(raised.len(), 1);
     let home = srv.get("/").await.body;
     assert!(home.contains("Needs attention"), "{home}");
-    assert!(home.contains("due 2m ago and not fired"), "{home}");
+    assert!(home.contains("not fired: 2m past its fire"), "{home}");
     assert!(home.contains("/tasks?attention=1"), "{home}");
     let list = srv.get("/tasks?attention=1").await.body;
     assert!(list.contains("/tasks/stuck\""), "{list}");

@@ -52,6 +52,7 @@ fn postgres_tests_need_a_database() {
 /// Takes a schema back to before migration 8 (alerts).
 const UNDO_ALERTS: &str = "drop table taskdeck_alerts; alter table taskdeck_tasks \
     drop column fail_streak, drop column last_fail_run_id, drop column last_success_at, \
+    drop column last_success_run_id, \
     drop column no_success_within_ms, drop column success_due, drop column expect_within_ms;";
 
 /// A schema of its own per test, so tests run in parallel without seeing each other.
@@ -1925,8 +1926,8 @@ async fn each_alert_is_told_once_across_replicas() {
         orphan.message
     );
     // Both replicas list them; checking again raises nothing.
-    assert_eq!(a.alerts().await.unwrap().len(), 2);
-    assert_eq!(b.alerts().await.unwrap().len(), 2);
+    assert_eq!(a.alerts(None).await.unwrap().len(), 2);
+    assert_eq!(b.alerts(None).await.unwrap().len(), 2);
     let (x, y) = tokio::join!(a.check_alerts(), b.check_alerts());
     assert!(x.unwrap().raised.is_empty() && y.unwrap().raised.is_empty());
     // The tasks list filters on them, on either replica.
@@ -2090,4 +2091,61 @@ async fn a_dead_replicas_tasks_raise_alerts_on_the_survivor() {
     );
     assert!(heard_a.lock().unwrap().is_empty(), "A told nothing");
     b.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A database from before alerts: migrating reads each task's last success from its runs, so
+/// a no-success window set afterwards counts from that success, not from the task's creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_database_counts_no_success_from_the_last_success() {
+    let Some(url) = url() else { return };
+    let schema = schema("upsucc");
+    let a = replica(&url, &schema).await;
+    a.register("sync", |_ctx: TaskContext| async { Ok(()) });
+    a.add(Task::new("old", "sync").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let mut events = a.subscribe();
+    a.start().unwrap();
+    a.run_now("old").await.unwrap();
+    wait_event(&mut events, |e| {
+        matches!(
+            e,
+            Event::RunFinished {
+                status: RunStatus::Succeeded,
+                ..
+            }
+        )
+    })
+    .await;
+    a.shutdown(Duration::from_secs(5)).await;
+    let db = sql(&url).await;
+    db.batch_execute(&format!(
+        "set search_path to \"{schema}\"; {UNDO_ALERTS} \
+         update taskdeck_tasks set created_at = now() - interval '30 days'; \
+         update taskdeck_meta set version = 7;"
+    ))
+    .await
+    .unwrap();
+    let b = replica(&url, &schema).await;
+    b.register("sync", |_ctx: TaskContext| async { Ok(()) });
+    let task = b.get("old").await.unwrap().task;
+    b.update(
+        task.as_ref()
+            .clone()
+            .alert_if_no_success_within(Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
+    let check = b.check_alerts().await.unwrap();
+    assert!(check.raised.is_empty(), "{check:?}");
+    // Without a success the window counts from the task's creation, 30 days ago.
+    db.batch_execute(&format!(
+        "update \"{schema}\".taskdeck_tasks set last_success_at = null, \
+         success_due = created_at + interval '1 hour'"
+    ))
+    .await
+    .unwrap();
+    let check = b.check_alerts().await.unwrap();
+    assert_eq!(check.raised.len(), 1, "{check:?}");
+    assert_eq!(check.raised[0].kind, AlertKind::NoSuccess);
 }

@@ -142,11 +142,7 @@ impl Alert {
             _ => return None,
         };
         let what = rec.error.as_deref().unwrap_or("not run");
-        let message = format!(
-            "the fire due at {} was {}: {what}",
-            rec.scheduled_at,
-            rec.status.as_str()
-        );
+        let message = format!("a scheduled fire was {}: {what}", rec.status.as_str());
         Some(Alert::new(
             kind,
             &rec.task_id,
@@ -158,7 +154,8 @@ impl Alert {
         ))
     }
 
-    /// Task overdue since `next_fire`.
+    /// Task overdue since `next_fire`. (Messages say what happened, not how long ago: they
+    /// are read long after they were written; `since` and `raised_at` give the times.)
     pub fn overdue(task_id: &str, job: &str, next_fire: Timestamp, now: Timestamp) -> Alert {
         let late = whole_seconds(duration_between(next_fire, now));
         Alert::new(
@@ -168,7 +165,7 @@ impl Alert {
             None,
             next_fire,
             now,
-            format!("due {late} ago and not fired"),
+            format!("not fired: {late} past its fire when found"),
         )
     }
 
@@ -187,11 +184,7 @@ impl Alert {
             None,
             since,
             now,
-            format!(
-                "no run succeeded in {} (expected one within {})",
-                whole_seconds(duration_between(since, now)),
-                duration::format(within)
-            ),
+            format!("no run succeeded within {}", duration::format(within)),
         )
     }
 
@@ -428,13 +421,10 @@ async fn running_long(
     now: Timestamp,
 ) -> Option<Alert> {
     let took = duration_between(r.started_at, now);
-    let expected = r.expect_within.filter(|d| took > *d).map(|d| {
-        format!(
-            "running for {}, over the {} expected",
-            whole_seconds(took),
-            duration::format(d)
-        )
-    });
+    let expected = r
+        .expect_within
+        .filter(|d| took > *d)
+        .map(|d| format!("ran past the {} expected", duration::format(d)));
     let message = match expected {
         Some(m) => m,
         None => {
@@ -449,8 +439,8 @@ async fn running_long(
                 return None;
             }
             format!(
-                "running for {}, over {} × its job's usual {} (p95 of its newest successful runs)",
-                whole_seconds(took),
+                "ran past {}: over {} × its job's usual {} (p95 of its newest successful runs)",
+                whole_seconds(bound),
                 s.running_long_factor,
                 duration::format(usual)
             )
@@ -513,16 +503,23 @@ pub(crate) async fn raise(inner: &Arc<Inner>, mut alerts: Vec<Alert>) -> Result<
     Ok(opened)
 }
 
-/// Raises the alerts of fires just recorded as missed or skipped; a failure is logged.
-pub(crate) async fn raise_not_run(inner: &Arc<Inner>, recs: &[RunRecord]) {
+/// Raises the alerts of fires just recorded as missed or skipped, on a task of its own: a
+/// burst of them (an outage's worth) must not hold up the timer loop. A failure is logged.
+pub(crate) fn raise_not_run(inner: &Arc<Inner>, recs: Vec<RunRecord>) {
     let now = inner.clock.now();
     let alerts: Vec<Alert> = recs
         .iter()
         .filter_map(|r| Alert::for_not_run(r, now))
         .collect();
-    if let Err(e) = raise(inner, alerts).await {
-        tracing::error!(error = %e, "could not raise alerts for fires not run");
+    if alerts.is_empty() {
+        return;
     }
+    let inner2 = inner.clone();
+    inner.spawn_tracked(async move {
+        if let Err(e) = raise(&inner2, alerts).await {
+            tracing::error!(error = %e, "could not raise alerts for fires not run");
+        }
+    });
 }
 
 /// Tells an alert this process opened or closed: the log, the metric, the event (to every

@@ -25,6 +25,8 @@ use super::trigger::Trigger;
 
 /// Most recent runs the duration percentiles are taken over.
 const DURATION_SAMPLE: usize = 200;
+/// Most alerts [`Store::alerts`] lists.
+const ALERTS_LISTED: usize = 1000;
 /// Per-minute buckets kept for the run counters: 24 hours.
 /// Per-minute counts kept: a day (the overview's windows and the hour chart).
 const MINUTES: usize = 24 * 60;
@@ -91,6 +93,8 @@ struct Mem {
     success_due: BTreeSet<(Timestamp, String)>,
     /// Per such task: when a success is due, and the last success (or the task's creation).
     success_of: HashMap<String, (Timestamp, Timestamp)>,
+    /// Every task's last success.
+    last_ok: HashMap<String, (Timestamp, RunId)>,
     /// Runs going.
     going: BTreeSet<RunId>,
 }
@@ -155,35 +159,31 @@ impl Mem {
         }
     }
 
-    /// Whether open alert `a` has ended at `scan`.
-    fn alert_ended(&self, a: &Alert, scan: &AlertScan) -> bool {
+    /// Whether open alert `a` has ended: by what happened, never by the clock (see
+    /// [`Store::sweep_alerts`]).
+    fn alert_ended(&self, a: &Alert) -> bool {
         let Some(rec) = self.tasks.get(&a.task_id) else {
             return true;
         };
+        let succeeded_since = || self.last_ok.get(&a.task_id).is_some_and(|t| t.0 > a.since);
         match a.kind {
-            AlertKind::Overdue => {
-                rec.task.paused
-                    || rec.running > 0
-                    || rec.next_fire.is_none_or(|t| t >= scan.overdue_before)
-            }
+            AlertKind::Overdue => rec.task.paused || rec.next_fire != Some(a.since),
             AlertKind::NoSuccess => {
-                rec.task.paused
-                    || self
-                        .success_of
-                        .get(&a.task_id)
-                        .is_none_or(|(due, _)| *due >= scan.now)
+                rec.task.paused || !self.success_of.contains_key(&a.task_id) || succeeded_since()
             }
+            // A success after the failed run it was raised on.
             AlertKind::Failing => self
-                .fail_streak
+                .last_ok
                 .get(&a.task_id)
-                .is_none_or(|s| s.0 < scan.failing_after),
+                .is_some_and(|t| t.1 > a.run_id.unwrap_or(0)),
             AlertKind::RunningLong => a.run_id.is_none_or(|r| !self.going.contains(&r)),
             AlertKind::Missed | AlertKind::Skipped => {
                 let after = a.run_id.unwrap_or(0);
                 self.runs_by_task.get(&a.task_id).is_some_and(|q| {
                     q.iter().rev().take_while(|r| **r > after).any(|r| {
                         self.runs.get(r).is_some_and(|r| {
-                            !matches!(r.status, RunStatus::Missed | RunStatus::Skipped)
+                            r.cause == super::history::RunCause::Schedule
+                                && !matches!(r.status, RunStatus::Missed | RunStatus::Skipped)
                         })
                     })
                 })
@@ -353,7 +353,7 @@ impl Store for MemoryStore {
             r.clone()
         });
         if let Some(r) = &rec {
-            let base = m.success_of.get(&id).map_or(r.created_at, |s| s.1);
+            let base = m.last_ok.get(&id).map_or(r.created_at, |t| t.0);
             m.set_success_due(&id, base, r.task.options.no_success_within);
         }
         ready(rec.ok_or_else(|| unknown(&id)))
@@ -363,6 +363,7 @@ impl Store for MemoryStore {
         let mut m = self.write();
         m.set_success_due(id, Timestamp::UNIX_EPOCH, None);
         m.fail_streak.remove(id);
+        m.last_ok.remove(id);
         ready(m.tasks.remove(id).ok_or_else(|| unknown(id)))
     }
 
@@ -483,14 +484,15 @@ impl Store for MemoryStore {
         m.going.remove(&run.id);
         m.count(&run);
         let at = run.finished_at.unwrap_or(run.scheduled_at);
-        if run.status == RunStatus::Succeeded {
+        if run.status == RunStatus::Succeeded && m.tasks.get(&run.task_id).is_some() {
             m.fail_streak.remove(&run.task_id);
-            let within = m
-                .tasks
-                .get(&run.task_id)
-                .and_then(|r| r.task.options.no_success_within);
-            let newer = m.success_of.get(&run.task_id).is_none_or(|s| s.1 < at);
+            let newer = m.last_ok.get(&run.task_id).is_none_or(|t| t.1 < run.id);
             if newer {
+                m.last_ok.insert(run.task_id.clone(), (at, run.id));
+                let within = m
+                    .tasks
+                    .get(&run.task_id)
+                    .and_then(|r| r.task.options.no_success_within);
                 m.set_success_due(&run.task_id, at, within);
             }
         } else if run.status.is_failure() && m.tasks.get(&run.task_id).is_some() {
@@ -674,7 +676,7 @@ impl Store for MemoryStore {
         let ended: Vec<(String, AlertKind)> = m
             .alerts
             .iter()
-            .filter(|(_, a)| m.alert_ended(a, &scan))
+            .filter(|(_, a)| m.alert_ended(a))
             .map(|(k, _)| k.clone())
             .take(scan.limit)
             .collect();
@@ -751,12 +753,37 @@ impl Store for MemoryStore {
         ready(Ok(out))
     }
 
-    fn alerts(&self) -> StoreFuture<'_, Vec<Alert>> {
+    fn alerts<'a>(&'a self, task_id: Option<&'a str>) -> StoreFuture<'a, Vec<Alert>> {
         let m = self.read();
-        let mut all: Vec<Alert> = m.alerts.values().cloned().collect();
-        all.sort_by(|a, b| (a.raised_at, &a.task_id).cmp(&(b.raised_at, &b.task_id)));
-        all.truncate(1000);
-        ready(Ok(all))
+        let mut all: Vec<&Alert> = match task_id {
+            Some(id) => m
+                .alerts
+                .range((id.to_string(), AlertKind::Missed)..)
+                .take_while(|((t, _), _)| t == id)
+                .map(|(_, a)| a)
+                .collect(),
+            None => m.alerts.values().collect(),
+        };
+        // The oldest 1,000 without sorting (or copying) all of them.
+        let order =
+            |a: &&Alert, b: &&Alert| (a.raised_at, &a.task_id).cmp(&(b.raised_at, &b.task_id));
+        if all.len() > ALERTS_LISTED {
+            all.select_nth_unstable_by(ALERTS_LISTED, order);
+            all.truncate(ALERTS_LISTED);
+        }
+        all.sort_by(order);
+        ready(Ok(all.into_iter().cloned().collect()))
+    }
+
+    fn alert_counts(&self) -> StoreFuture<'_, Vec<(AlertKind, u64)>> {
+        let m = self.read();
+        let mut counts: Vec<(AlertKind, u64)> = AlertKind::ALL.iter().map(|k| (*k, 0)).collect();
+        for (_, kind) in m.alerts.keys() {
+            if let Some(c) = counts.iter_mut().find(|c| c.0 == *kind) {
+                c.1 += 1;
+            }
+        }
+        ready(Ok(counts))
     }
 }
 

@@ -790,9 +790,15 @@ impl Scheduler {
         alerts::check(&self.inner).await
     }
 
-    /// The open alerts (every replica's, with a shared store), oldest first, at most 1,000.
-    pub async fn alerts(&self) -> Result<Vec<Alert>, Error> {
-        self.inner.store.alerts().await
+    /// The open alerts of task `task_id`, or of every task (every replica's, with a shared
+    /// store), oldest first, at most 1,000.
+    pub async fn alerts(&self, task_id: Option<&str>) -> Result<Vec<Alert>, Error> {
+        self.inner.store.alerts(task_id).await
+    }
+
+    /// How many alerts are open, by kind: all of them, beyond the 1,000 listed.
+    pub async fn alert_counts(&self) -> Result<Vec<(AlertKind, u64)>, Error> {
+        self.inner.store.alert_counts().await
     }
 
     /// Subscribes to change events.

@@ -59,32 +59,40 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
             }
         }
     }
-    // Fires recorded as missed or skipped: each raises an alert (once until the task runs).
+    // Fires recorded as missed or skipped: each raises an alert (once until the task runs),
+    // unless a later fire of the task began in this same tick (it ran: nothing to tell).
     let mut quiet = Vec::new();
     for rec in not_run {
         quiet.extend(record_not_run(inner, rec).await);
     }
     if !drafts.is_empty() {
-        begin_and_spawn(inner, drafts, tasks, &mut quiet).await;
+        let ran = begin_and_spawn(inner, drafts, tasks, &mut quiet).await;
+        quiet.retain(|r| {
+            !ran.iter()
+                .any(|(task, id)| *task == r.task_id && *id > r.id)
+        });
     }
     if !quiet.is_empty() {
-        super::alerts::raise_not_run(inner, &quiet).await;
+        super::alerts::raise_not_run(inner, quiet);
     }
 }
 
 /// Begins a tick's runs in one store call and spawns those that began; those skipped
-/// (`max_instances`) go to `skipped`.
+/// (`max_instances`) go to `skipped`. Returns the task and id of each run begun.
 async fn begin_and_spawn(
     inner: &Arc<Inner>,
     drafts: Vec<(RunRecord, u32)>,
     tasks: Vec<Arc<Task>>,
     skipped: &mut Vec<RunRecord>,
-) {
+) -> Vec<(String, super::history::RunId)> {
+    let mut ran = Vec::new();
     match inner.store.begin_runs(drafts).await {
         Ok(begun) => {
             for (task, rec) in tasks.into_iter().zip(begun) {
-                if let Some(r) = rec.as_ref().filter(|r| r.status == RunStatus::Skipped) {
-                    skipped.push(r.clone());
+                match &rec {
+                    Some(r) if r.status == RunStatus::Skipped => skipped.push(r.clone()),
+                    Some(r) => ran.push((r.task_id.clone(), r.id)),
+                    None => {}
                 }
                 if let Some(rec) = started(inner, &task, rec) {
                     let inner2 = inner.clone();
@@ -95,6 +103,7 @@ async fn begin_and_spawn(
         }
         Err(e) => tracing::error!(error = %e, fires = tasks.len(), "could not start due runs"),
     }
+    ran
 }
 
 /// What a retry carries over from the run it retries.

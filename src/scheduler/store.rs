@@ -360,19 +360,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// One look for alerts (see [`AlertScan`] and [`AlertSweep`]): closes open alerts whose
     /// condition ended, returning them with `resolved_at` set (once across processes), and
-    /// lists tasks and runs that may need one. An alert ended when its task is gone, or:
-    /// missed or skipped, a run of the task began after the alert's run; overdue, the task is
-    /// paused, has a run going or its next fire is no longer before `overdue_before`;
-    /// no success, a run succeeded within `no_success_within` or the task is paused; failing,
-    /// fewer than `failing_after` failures in a row; running long, its run is no longer
-    /// going. Default: nothing.
+    /// lists tasks and runs that may need one. Whether an alert ended depends on what
+    /// happened, never on a clock (replicas' clocks and settings may differ; a threshold read
+    /// both ways would make alerts flap): it ended when its task is gone, or, missed or
+    /// skipped, a scheduled run of the task began after the alert's run; overdue, the task's
+    /// next fire is no longer the one it was raised for (`since`) or the task is paused; no
+    /// success, a run succeeded after `since` or the task is paused or has no window;
+    /// failing, a run succeeded after `since`; running long, its run is no longer going.
+    /// Default: nothing.
     fn sweep_alerts(&self, _scan: AlertScan) -> StoreFuture<'_, AlertSweep> {
         Box::pin(std::future::ready(Ok(AlertSweep::default())))
     }
 
-    /// The open alerts, oldest first, at most 1,000. Default: none.
-    fn alerts(&self) -> StoreFuture<'_, Vec<Alert>> {
+    /// The open alerts (of one task, or of all), oldest first, at most 1,000. Default: none.
+    fn alerts<'a>(&'a self, _task_id: Option<&'a str>) -> StoreFuture<'a, Vec<Alert>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// How many alerts are open, by kind (all of them, beyond the 1,000 `alerts` lists).
+    /// Default: counted from [`Store::alerts`].
+    fn alert_counts(&self) -> StoreFuture<'_, Vec<(super::AlertKind, u64)>> {
+        Box::pin(async move {
+            let all = self.alerts(None).await?;
+            Ok(super::AlertKind::ALL
+                .iter()
+                .map(|k| (*k, all.iter().filter(|a| a.kind == *k).count() as u64))
+                .collect())
+        })
     }
 
     /// Duration percentiles of a job's newest successful runs (at most 200), for running-long

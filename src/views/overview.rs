@@ -9,8 +9,8 @@ use crate::scheduler::{Alert, Page, RunRecord, Stats, TaskInfo, TaskState};
 /// Most alerts the overview lists; the rest are behind the tasks list's filter.
 const ATTENTION_SHOWN: usize = 12;
 
-/// "Needs attention": the open alerts, one row each.
-fn attention(v: &View<'_>, alerts: &[Alert]) -> Markup {
+/// "Needs attention": the open alerts (the oldest listed), one row each; `open` of them in all.
+fn attention(v: &View<'_>, alerts: &[Alert], open: u64) -> Markup {
     let u = v.urls;
     let all = u.href_query("/tasks", &[("attention", "1")]);
     html! {
@@ -36,7 +36,7 @@ fn attention(v: &View<'_>, alerts: &[Alert]) -> Markup {
             } }
             p {
                 a href=(all) {
-                    @if alerts.len() > ATTENTION_SHOWN { "All " (alerts.len()) " alerts' tasks →" } @else { "These tasks in the list →" }
+                    @if open > ATTENTION_SHOWN as u64 { "The tasks of all " (open) " alerts →" } @else { "These tasks in the list →" }
                 }
             }
         }
@@ -59,7 +59,7 @@ pub(crate) fn overview(
     stats: &Stats,
     next: &Page<TaskInfo>,
     failures: &Page<RunRecord>,
-    alerts: &[Alert],
+    (alerts, open): (&[Alert], u64),
     charts: Option<&str>,
 ) -> Markup {
     let u = v.urls;
@@ -85,9 +85,9 @@ pub(crate) fn overview(
             (count(TaskState::Running))
             (count(TaskState::Paused))
             (count(TaskState::Completed))
-            a.stat.stat-bad[!alerts.is_empty()] href=(u.href_query("/tasks", &[("attention", "1")])) {
-                span.stat-num { (alerts.len()) }
-                span.stat-label { "need attention" }
+            a.stat.stat-bad[open > 0] href=(u.href_query("/tasks", &[("attention", "1")])) {
+                span.stat-num { (open) }
+                span.stat-label { (if open == 1 { "needs attention" } else { "need attention" }) }
             }
         }
         div.stats {
@@ -97,7 +97,7 @@ pub(crate) fn overview(
             (stat(&failures_url, stats.last_day.failures, "failures, 24 h", stats.last_day.failures > 0))
         }
         @if !alerts.is_empty() {
-            (attention(v, alerts))
+            (attention(v, alerts, open))
         }
         @if let Some(c) = charts {
             section.card {

@@ -319,7 +319,7 @@ pub(crate) async fn instances(cx: &Ctx<'_>) -> Resp {
 
 /// `GET /api/alerts`: the open alerts, oldest first.
 pub(crate) async fn alerts(cx: &Ctx<'_>) -> Resp {
-    match cx.shared.backend.alerts().await {
+    match cx.shared.backend.alerts(None).await {
         Ok(list) => json(StatusCode::OK, &serde_json::json!({ "items": list })),
         Err(e) => cx.fail(&e),
     }
@@ -461,7 +461,7 @@ async fn cluster_metrics(
     backend: &dyn crate::seam::TaskBackend,
 ) -> Result<String, crate::seam::BackendError> {
     let (stats, instances, alerts) =
-        tokio::join!(backend.stats(), backend.instances(), backend.alerts());
+        tokio::join!(backend.stats(), backend.instances(), backend.alert_counts());
     let stats = stats?;
     let mut t = crate::metrics::Text::default();
     t.family(
@@ -493,13 +493,8 @@ async fn cluster_metrics(
         "gauge",
         "Open alerts by kind (missed, skipped, overdue, running_long, no_success, failing), read from the store: the same on every replica, so max(), not sum().",
     );
-    let alerts = alerts?;
-    for k in crate::scheduler::AlertKind::ALL {
-        t.sample(
-            "taskdeck_cluster_alerts_open",
-            &[("kind", k.as_str())],
-            alerts.iter().filter(|a| a.kind == k).count(),
-        );
+    for (k, n) in alerts? {
+        t.sample("taskdeck_cluster_alerts_open", &[("kind", k.as_str())], n);
     }
     t.family(
         "taskdeck_cluster_replicas",

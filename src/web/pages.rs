@@ -24,14 +24,15 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         per_page: 8,
         ..RunQuery::default()
     };
-    let (mut stats, next, failures, alerts) = match (
+    let (mut stats, next, failures, alerts, open) = match (
         b.stats().await,
         b.list(&next_q).await,
         b.runs(&fail_q).await,
-        b.alerts().await,
+        b.alerts(None).await,
+        b.alert_counts().await,
     ) {
-        (Ok(s), Ok(n), Ok(f), Ok(a)) => (s, n, f, a),
-        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+        (Ok(s), Ok(n), Ok(f), Ok(a), Ok(c)) => (s, n, f, a, c.iter().map(|c| c.1).sum::<u64>()),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => {
             return cx.fail(&e)
         }
     };
@@ -47,8 +48,14 @@ pub(crate) async fn overview(cx: &Ctx<'_>) -> Resp {
         stats.last_day.failures = *failed;
     }
     let charts = charts.map(|(html, _)| html);
-    let body =
-        views::overview::overview(&view, &stats, &next, &failures, &alerts, charts.as_deref());
+    let body = views::overview::overview(
+        &view,
+        &stats,
+        &next,
+        &failures,
+        (&alerts, open),
+        charts.as_deref(),
+    );
     cx.page(StatusCode::OK, "Overview", Nav::Overview, body)
 }
 
@@ -289,8 +296,8 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         .series(crate::scheduler::SeriesWindow::Day, Some(id), None)
         .await
         .ok();
-    let alerts: Vec<crate::scheduler::Alert> = match b.alerts().await {
-        Ok(all) => all.into_iter().filter(|a| a.task_id == id).collect(),
+    let alerts = match b.alerts(Some(id)).await {
+        Ok(a) => a,
         Err(e) => return cx.fail(&e),
     };
     let body = views::task::task(

@@ -77,24 +77,34 @@ impl Shared {
         let c = self.client().await?;
         let limit = i64::try_from(scan.limit).unwrap_or(i64::MAX);
         let failing_after = i32::try_from(scan.failing_after).unwrap_or(i32::MAX);
+        // Ended by what happened, never by a clock (see `Store::sweep_alerts`). Joined on the
+        // run id too: a raise that moved a missed alert on to a newer miss meanwhile makes the
+        // row no longer match, and the delete leaves it (under read committed the row is
+        // checked again as it now is).
         let resolve = c
             .prepare_cached(&format!(
-                "delete from taskdeck_alerts d where (d.task_id, d.kind) in ( \
-                   select a.task_id, a.kind from taskdeck_alerts a \
+                "delete from taskdeck_alerts d using ( \
+                   select a.task_id, a.kind, a.run_id from taskdeck_alerts a \
                    left join taskdeck_tasks t on t.id = a.task_id \
                    where t.id is null \
-                   or (a.kind = 'overdue' and (t.paused or t.running > 0 or t.next_fire is null \
-                       or t.next_fire >= $1)) \
+                   or (a.kind = 'overdue' and (t.paused or t.next_fire is distinct from a.since)) \
                    or (a.kind = 'no_success' and (t.paused or t.success_due is null \
-                       or t.success_due >= $2)) \
-                   or (a.kind = 'failing' and t.fail_streak < $3) \
+                       or t.last_success_at > a.since)) \
+                   or (a.kind = 'failing' and t.last_success_run_id > coalesce(a.run_id, 0)) \
                    or (a.kind = 'running_long' and not exists (select 1 from taskdeck_runs r \
                        where r.id = a.run_id and r.status = 'running')) \
                    or (a.kind in ('missed', 'skipped') and exists (select 1 from taskdeck_runs r \
-                       where r.task_id = a.task_id and r.id > a.run_id \
+                       where r.task_id = a.task_id and r.id > a.run_id and r.cause = 'schedule' \
                        and r.status not in ('missed', 'skipped'))) \
-                   limit $4) \
-                 returning {ALERT_COLS}"
+                   limit $1) e \
+                 where d.task_id = e.task_id and d.kind = e.kind \
+                   and d.run_id is not distinct from e.run_id \
+                 returning {}",
+                ALERT_COLS
+                    .split(", ")
+                    .map(|c| format!("d.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
             .await
             .map_err(pg)?;
@@ -130,6 +140,7 @@ impl Shared {
             )
             .await
             .map_err(pg)?;
+        // The oldest first (ids grow with their start): the longest runs are looked at first.
         let long = c
             .prepare_cached(
                 "select r.id, r.task_id, r.job, r.started_at, t.expect_within_ms \
@@ -137,14 +148,13 @@ impl Shared {
                  where r.status = 'running' and r.started_at < $1 \
                  and not exists (select 1 from taskdeck_alerts a \
                    where a.task_id = r.task_id and a.kind = 'running_long') \
-                 limit $2",
+                 order by r.id limit $2",
             )
             .await
             .map_err(pg)?;
         // Sent together; the server runs them in this order, each seeing what the one
         // before committed.
-        let p_resolve: [&(dyn ToSql + Sync); 4] =
-            [&scan.overdue_before, &scan.now, &failing_after, &limit];
+        let p_resolve: [&(dyn ToSql + Sync); 1] = [&limit];
         let p_overdue: [&(dyn ToSql + Sync); 2] = [&scan.overdue_before, &limit];
         let p_no_success: [&(dyn ToSql + Sync); 2] = [&scan.now, &limit];
         let p_failing: [&(dyn ToSql + Sync); 2] = [&failing_after, &limit];
@@ -204,15 +214,35 @@ impl Shared {
         Ok(out)
     }
 
-    pub(super) async fn alerts(&self) -> Result<Vec<Alert>, Error> {
+    pub(super) async fn alerts(&self, task_id: Option<&str>) -> Result<Vec<Alert>, Error> {
         let c = self.client().await?;
         let stmt = c
             .prepare_cached(&format!(
-                "select {ALERT_COLS} from taskdeck_alerts order by raised_at, task_id limit 1000"
+                "select {ALERT_COLS} from taskdeck_alerts where $1::text is null or task_id = $1 \
+                 order by raised_at, task_id limit 1000"
             ))
             .await
             .map_err(pg)?;
-        let rows = c.query(&stmt, &[]).await.map_err(pg)?;
+        let rows = c.query(&stmt, &[&task_id]).await.map_err(pg)?;
         Ok(rows.iter().filter_map(alert_row).collect())
+    }
+
+    pub(super) async fn alert_counts(&self) -> Result<Vec<(AlertKind, u64)>, Error> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("select kind, count(*) from taskdeck_alerts group by kind")
+            .await
+            .map_err(pg)?;
+        let rows = c.query(&stmt, &[]).await.map_err(pg)?;
+        Ok(AlertKind::ALL
+            .iter()
+            .map(|k| {
+                let n = rows
+                    .iter()
+                    .find(|r| r.get::<_, &str>(0) == k.as_str())
+                    .map_or(0, |r| r.get::<_, i64>(1).max(0) as u64);
+                (*k, n)
+            })
+            .collect())
     }
 }

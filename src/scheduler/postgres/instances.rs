@@ -199,11 +199,17 @@ impl Shared {
             .iter()
             .map(Self::run_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut per_task: BTreeMap<&str, i32> = BTreeMap::new();
+        // Per task: runs reaped, and the newest of them (interrupted runs are failures: they
+        // lengthen the task's failure streak).
+        let mut per_task: BTreeMap<&str, (i32, i64)> = BTreeMap::new();
         for run in &reaped {
-            *per_task.entry(&run.task_id).or_default() += 1;
+            let e = per_task.entry(&run.task_id).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(i64_of(run.id));
         }
-        let (ids, counts): (Vec<&str>, Vec<i32>) = per_task.into_iter().unzip();
+        let ids: Vec<&str> = per_task.keys().copied().collect();
+        let counts: Vec<i32> = per_task.values().map(|v| v.0).collect();
+        let newest: Vec<i64> = per_task.values().map(|v| v.1).collect();
         tx.query(
             "select 1 from taskdeck_tasks where id = any($1) order by id for no key update",
             &[&ids],
@@ -211,9 +217,10 @@ impl Shared {
         .await
         .map_err(pg)?;
         tx.execute(
-            "update taskdeck_tasks t set running = greatest(t.running - c.n, 0) \
-             from unnest($1::text[], $2::int[]) as c(id, n) where t.id = c.id",
-            &[&ids, &counts],
+            "update taskdeck_tasks t set running = greatest(t.running - c.n, 0), \
+               fail_streak = t.fail_streak + c.n, last_fail_run_id = c.newest \
+             from unnest($1::text[], $2::int[], $3::int8[]) as c(id, n, newest) where t.id = c.id",
+            &[&ids, &counts, &newest],
         )
         .await
         .map_err(pg)?;

@@ -766,8 +766,15 @@ impl Store for PostgresStore {
         boxed(self.shared.sweep_alerts(scan))
     }
 
-    fn alerts(&self) -> StoreFuture<'_, Vec<crate::scheduler::Alert>> {
-        boxed(self.shared.alerts())
+    fn alerts<'a>(
+        &'a self,
+        task_id: Option<&'a str>,
+    ) -> StoreFuture<'a, Vec<crate::scheduler::Alert>> {
+        boxed(self.shared.alerts(task_id))
+    }
+
+    fn alert_counts(&self) -> StoreFuture<'_, Vec<(crate::scheduler::AlertKind, u64)>> {
+        boxed(self.shared.alert_counts())
     }
 
     fn bind(&self, timezone: &TimeZone) {

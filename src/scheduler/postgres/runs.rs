@@ -238,6 +238,7 @@ impl Shared {
                    fail_streak = case when $13::bool then t.fail_streak + 1 when $2 = 'succeeded' then 0 else t.fail_streak end, \
                    last_fail_run_id = case when $13::bool then r.id else t.last_fail_run_id end, \
                    last_success_at = case when $2 = 'succeeded' then greatest(t.last_success_at, $4) else t.last_success_at end, \
+                   last_success_run_id = case when $2 = 'succeeded' then greatest(t.last_success_run_id, r.id) else t.last_success_run_id end, \
                    success_due = case when $2 = 'succeeded' and t.no_success_within_ms is not null \
                      then greatest(t.last_success_at, $4) + t.no_success_within_ms * interval '1 millisecond' \
                      else t.success_due end \

@@ -236,11 +236,17 @@ const MIGRATIONS: &[&str] = &[
         add column fail_streak integer not null default 0,
         add column last_fail_run_id bigint,
         add column last_success_at timestamptz,
+        add column last_success_run_id bigint,
         add column no_success_within_ms bigint,
         add column success_due timestamptz,
         add column expect_within_ms bigint;
     create index taskdeck_tasks_failing on taskdeck_tasks (fail_streak) where fail_streak > 0;
     create index taskdeck_tasks_success_due on taskdeck_tasks (success_due, id) where success_due is not null;
+    -- Each task's last success from the history kept (a window set later counts from it).
+    update taskdeck_tasks t set last_success_at = s.at, last_success_run_id = s.id
+    from (select task_id, max(finished_at) as at, max(id) as id from taskdeck_runs
+          where status = 'succeeded' group by task_id) s
+    where s.task_id = t.id;
     create table taskdeck_alerts (
         task_id text collate "C" not null,
         kind text not null,
