@@ -338,6 +338,23 @@ async fn a_paused_scheduler_raises_no_overdue() {
     assert!(s.check_alerts().await.unwrap().raised.is_empty());
 }
 
+/// A job that fails while the flag it returns is set.
+fn flaky_job(s: &Scheduler, name: &str) -> Arc<AtomicBool> {
+    let failing = Arc::new(AtomicBool::new(true));
+    let f = failing.clone();
+    s.register(name, move |_ctx: TaskContext| {
+        let f = f.clone();
+        async move {
+            if f.load(Ordering::SeqCst) {
+                Err("the upstream is gone".into())
+            } else {
+                Ok(())
+            }
+        }
+    });
+    failing
+}
+
 /// A job that says when it began and waits for the test: each run takes as long as the
 /// test advances the clock meanwhile.
 fn waiting_job(s: &Scheduler, name: &str) -> (Arc<Notify>, Arc<Notify>) {
@@ -478,18 +495,7 @@ async fn a_short_job_does_not_flap() {
 #[tokio::test]
 async fn no_success() {
     let (s, clock, heard_) = scheduler();
-    let failing = Arc::new(AtomicBool::new(true));
-    let f = failing.clone();
-    s.register("export", move |_ctx: TaskContext| {
-        let f = f.clone();
-        async move {
-            if f.load(Ordering::SeqCst) {
-                Err("the bucket is gone".into())
-            } else {
-                Ok(())
-            }
-        }
-    });
+    let failing = flaky_job(&s, "export");
     s.add(
         Task::new("export", "export")
             .every(Duration::from_secs(3600))
@@ -550,18 +556,7 @@ async fn no_success() {
 #[tokio::test]
 async fn failing() {
     let (s, _clock, _) = scheduler();
-    let failing = Arc::new(AtomicBool::new(true));
-    let f = failing.clone();
-    s.register("charge", move |_ctx: TaskContext| {
-        let f = f.clone();
-        async move {
-            if f.load(Ordering::SeqCst) {
-                Err("card declined".into())
-            } else {
-                Ok(())
-            }
-        }
-    });
+    let failing = flaky_job(&s, "charge");
     s.add(Task::new("charge", "charge").every(Duration::from_secs(3600)))
         .await
         .unwrap();

@@ -59,6 +59,14 @@ pub(crate) fn lower(s: &str) -> Box<str> {
         .into()
 }
 
+/// The query's search text, trimmed and lower-cased; `None` when there is none.
+fn needle_of(q: &TaskQuery) -> Option<String> {
+    q.q.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_lowercase())
+}
+
 /// Lower-cased "id\nname\njob", searched by `q`.
 pub(crate) fn haystack(t: &Task) -> Box<str> {
     lower(&format!("{}\n{}\n{}", t.id, t.name, t.job))
@@ -372,11 +380,7 @@ impl TaskIndex {
         offset: usize,
         limit: usize,
     ) -> (Vec<TaskRecord>, usize) {
-        let needle =
-            q.q.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| s.to_lowercase());
+        let needle = needle_of(q);
         let needle = needle.as_deref();
         if let Some(n) = needle {
             return self.search(q, n, offset, limit);
@@ -438,11 +442,7 @@ impl TaskIndex {
         offset: usize,
         limit: usize,
     ) -> (Vec<TaskRecord>, usize) {
-        let needle =
-            q.q.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| s.to_lowercase());
+        let needle = needle_of(q);
         let hits: Vec<&Entry> = ids
             .filter_map(|id| self.tasks.get(id))
             .filter(|e| self.matches(e, q, needle.as_deref()))
