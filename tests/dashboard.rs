@@ -1097,3 +1097,36 @@ async fn alerts_are_shown_filtered_and_served() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("attention"), "{}", bad.body);
 }
+
+/// The run page: the outcome, the task and the actions in one bar; an error card only when
+/// there is an error; no repeated "run #"; nothing addressed to developers.
+#[tokio::test]
+async fn the_run_page_reads_plainly() {
+    let (s, _clock) = scheduler().await;
+    let ok = s.run_now("alpha").await.unwrap();
+    let bad = s.run_now("beta").await.unwrap();
+    s.settled().await;
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let page = srv.get(&format!("/runs/{}", ok.id)).await.body;
+    assert!(
+        !page.contains(&format!("run #{}<", ok.id)),
+        "the title says which run"
+    );
+    assert!(
+        !page.contains("<h2>Error</h2>"),
+        "no error card for a success"
+    );
+    assert!(page.contains("of task <a"), "{page}");
+    let page = srv.get(&format!("/runs/{}", bad.id)).await.body;
+    let bar = page.find("class=\"toolbar\"").unwrap();
+    let retry = page.find(">Retry<").unwrap();
+    let details = page.find("<h2>Details</h2>").unwrap();
+    assert!(
+        bar < retry && retry < details,
+        "Retry sits in the bar above the cards"
+    );
+    assert!(page.contains("<h2>Error</h2>") && page.contains("upstream said 503"));
+    assert!(page.contains("Nothing logged."));
+    assert!(!page.contains("ctx.log"), "no developer hint");
+    s.shutdown(Duration::ZERO).await;
+}

@@ -15,7 +15,8 @@ pub(crate) fn audit(
     total: usize,
 ) -> Markup {
     html! {
-        div.table-wrap {
+        // Scrolls sideways on a phone: focusable, so a keyboard can scroll it too.
+        div.table-wrap tabindex="0" role="region" aria-label="Audit log" {
             @if entries.is_empty() {
                 div.empty.card { p { "Nothing audited yet: sign-ins and every change appear here." } }
             } @else {

@@ -23,6 +23,15 @@ fn span(w: SeriesWindow) -> &'static str {
     }
 }
 
+/// `s` with its first letter upper-cased.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// What a chart shows, in words: "No runs.", "1 run, which failed; at most 1 in one hour.",
 /// "12 runs, none failed; …", "12 runs, 3 of them failed; …".
 pub(crate) fn summary(runs: u64, failures: u64, peak: u64, unit: &str) -> String {
@@ -92,9 +101,10 @@ pub(crate) fn chart(v: &View<'_>, id: &str, what: &str, s: &Series) -> Markup {
                 span.muted { "top: " (peak) " per " (unit) }
                 span { "now" }
             }
+            // Short, to fit three charts side by side: the full name is the chart's own.
             figcaption {
-                span { (name) }
-                " · " span.muted { (summary) }
+                span.chart-when { (capitalized(span(s.window))) }
+                span.muted { (summary) }
                 span.legend aria-hidden="true" { span.swatch.ok {} "runs" span.swatch.fail {} "failures" }
             }
             details.chart-table {

@@ -17,7 +17,7 @@ pub(crate) fn instances(v: &View<'_>, list: &[InstanceInfo]) -> Markup {
                 (live) " live of " (list.len()) ". A stale instance missed its heartbeats: it stopped, hangs or lost the database; its runs are recorded as interrupted once their leases lapse."
             }
         }
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Instances" {
             @if list.is_empty() {
                 div.empty.card { p { "No instance has reported yet. Instances appear once their scheduler starts." } }
             } @else {

@@ -49,14 +49,15 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                                         " " span.badge.b-failed title="No live replica has this job registered: its tasks do not fire" { "not registered on any replica" }
                                     } @else if !j.here { " " span.badge.b-skipped title="Not registered in this process" { "elsewhere" } }
                                 }
-                                td.small { @if j.replicas.is_empty() { span.muted { "—" } } @else { (j.replicas.join(", ")) } }
-                                td { (j.tasks) }
-                                td { a href=(u.with_query("/runs", [("job", j.name.as_str())])) { (j.runs_24h) } }
-                                td { @if j.failures_24h > 0 {
+                                // Labelled for phones, where each row is a card (app.css).
+                                td.replicas data-label="Replicas" { @if j.replicas.is_empty() { span.muted { "—" } } @else { (j.replicas.join(", ")) } }
+                                td data-label="Tasks" { (j.tasks) }
+                                td data-label="Kept runs, 24 h" { a href=(u.with_query("/runs", [("job", j.name.as_str())])) { (j.runs_24h) } }
+                                td data-label="Failures" { @if j.failures_24h > 0 {
                                     a.bad href=(u.with_query("/runs", [("job", j.name.as_str()), ("status", "failures")])) { (j.failures_24h) }
                                 } @else { "0" } }
-                                td { (j.mean_ms.map(millis).unwrap_or_else(|| "—".into())) }
-                                td { (j.p95_ms.map(millis).unwrap_or_else(|| "—".into())) }
+                                td data-label="Mean" { (j.mean_ms.map(millis).unwrap_or_else(|| "—".into())) }
+                                td data-label="p95" { (j.p95_ms.map(millis).unwrap_or_else(|| "—".into())) }
                                 td.actions {
                                     // Only what would change something: pausing while some run,
                                     // resuming while some are paused.

@@ -171,7 +171,7 @@ fn scheduler_state(v: &View<'_>) -> Markup {
     };
     html! {
         span.sched-state {
-            span.badge.(class) data-live="scheduler" { "Scheduler: " (label) }
+            span.badge.(class) data-live="scheduler" { span.sched-prefix { "Scheduler: " } (label) }
             span.muted.tz title="Times are shown in this zone" data-zone=(st.timezone) { (st.timezone) }
             // Shown by the script, which remembers the choice; pages without it stay in the
             // scheduler's zone.

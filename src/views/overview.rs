@@ -90,7 +90,7 @@ pub(crate) fn overview(
                 span.stat-label { (if open == 1 { "needs attention" } else { "need attention" }) }
             }
         }
-        div.stats {
+        div.stats.stats-runs {
             (stat(&u.at("/runs"), stats.last_hour.runs, "runs, last hour", false))
             (stat(&failures_url, stats.last_hour.failures, "failures, last hour", stats.last_hour.failures > 0))
             (stat(&u.at("/runs"), stats.last_day.runs, "runs, 24 h", false))

@@ -101,9 +101,14 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
         html! { @match t { Some(t) => (super::components::Abs(v, t)), None => "—" } }
     };
     let here = crate::links::Urls::run_rel(r.id, "");
+    let operate = v.can_operate && (r.status == RunStatus::Running || r.status.is_retryable());
     html! {
-        @if v.can_operate && (r.status == RunStatus::Running || r.status.is_retryable()) {
-            div.toolbar {
+        // Its outcome, its task and what can be done, in one bar (the title says which run).
+        div.toolbar {
+            (StatusBadge(r.status))
+            span.muted { "of task " a href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
+            @if operate {
+                div.push {}
                 @if r.status == RunStatus::Running {
                     (action_button(v, &u.at(&crate::links::Urls::run_rel(r.id, "/cancel")), "Cancel run", ButtonKind::Danger,
                         Some("Cancel this run? The job is asked to stop and aborted if it does not."), &here))
@@ -113,15 +118,21 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
                 }
             }
         }
-        div.grid2 {
+        @if let Some(e) = &r.error {
+            section.card.error-card {
+                h2 { "Error" }
+                pre.error-text { (e) }
+            }
+        }
+        div.grid2.top {
             section.card {
-                h2 { (StatusBadge(r.status)) " run #" (r.id) }
+                h2 { "Details" }
                 dl.kv {
-                    dt { "Task" } dd { a.mono href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
-                    dt { "Job" } dd.mono { (r.job) }
+                    dt { "Task" } dd { a href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
+                    dt { "Job" } dd { (r.job) }
                     dt { "Cause" } dd { (r.cause.as_str()) }
                     @if let Some(of) = r.retry_of {
-                        dt { "Retry of" } dd { a.mono href=(Esc(u.run(of))) { "#" (of) } }
+                        dt { "Retry of" } dd { a href=(Esc(u.run(of))) { "run " (of) } }
                     }
                     dt { "Attempt" } dd { (r.attempt) }
                     dt { "Scheduled" } dd { (time(Some(r.scheduled_at))) }
@@ -131,25 +142,21 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
                     dt { "Started late by" } dd { (r.lateness_ms().map(|l| millis(l.max(0) as u64)).unwrap_or_else(|| "—".into())) }
                 }
             }
-            section.card {
-                h2 { "Error" }
-                @if let Some(e) = &r.error { pre.error-text { (e) } } @else { p.empty { "None." } }
-            }
-        }
-        div.grid2 {
-            section.card {
-                h2 { "Args" }
-                @if r.args.is_null() {
-                    p.empty { "No arguments." }
-                } @else {
-                    pre.json aria-label="The args this run ran with" { (pretty(&r.args)) }
+            div.stack {
+                section.card {
+                    h2 { "Args" }
+                    @if r.args.is_null() {
+                        p.empty { "No arguments." }
+                    } @else {
+                        pre.json aria-label="The args this run ran with" { (pretty(&r.args)) }
+                    }
                 }
-            }
-            section.card {
-                h2 { "Result" }
-                @match &r.result {
-                    Some(result) => pre.json aria-label="What the job returned" { (pretty(result)) },
-                    None => p.empty { "No result." },
+                section.card {
+                    h2 { "Result" }
+                    @match &r.result {
+                        Some(result) => pre.json aria-label="What the job returned" { (pretty(result)) },
+                        None => p.empty { "No result." },
+                    }
                 }
             }
         }
@@ -169,7 +176,7 @@ fn pretty(v: &serde_json::Value) -> String {
 pub(crate) fn logs(v: &View<'_>, r: &RunRecord) -> Markup {
     html! {
         @if r.logs.is_empty() {
-            p.empty { "This run logged nothing. Jobs log with ctx.log(…) or, with the tracing-layer feature, tracing events." }
+            p.empty { "Nothing logged." }
         } @else {
             ol.log {
                 @for l in &r.logs {

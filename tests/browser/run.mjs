@@ -429,19 +429,23 @@ try {
   });
 
   // A run that exists (old history is pruned): the newest on the runs page.
-  async function someRun(p) {
-    await p.goto(`${base}/runs`);
+  async function someRun(p, query = "") {
+    await p.goto(`${base}/runs${query}`);
     const href = await p.locator("table a[href*='/runs/']").first().getAttribute("href");
     return href.slice(PREFIX.length);
   }
 
   await check("every page: screenshots (desktop and phone, light and dark) and accessibility", async () => {
-    const runPath = await someRun(page);
+    const runPath = await someRun(page, "?status=succeeded");
+    const failedPath = await someRun(page, "?status=failures");
     const pages = {
       overview: "/", tasks: "/tasks", task: "/tasks/inventory-sync", edit: "/tasks/inventory-sync/edit",
       new: "/tasks/new", runs: "/runs", audit: "/audit", instances: "/instances",
-      run: runPath, jobs: "/jobs",
+      run: runPath, "run-failed": failedPath, jobs: "/jobs",
     };
+    // On a phone, how far down each page's content starts: the header must be short and
+    // the same on every page (the layout must not jump from page to page).
+    const tops = {};
     for (const scheme of ["light", "dark"]) {
       for (const [device, viewport] of [["desktop", { width: 1280, height: 800 }], ["phone", { width: 390, height: 844 }]]) {
         await page.setViewportSize(viewport);
@@ -449,10 +453,21 @@ try {
         for (const [name, path] of Object.entries(pages)) {
           await page.goto(`${base}${path}`);
           await page.screenshot({ path: join(artifacts, `${name}-${device}-${scheme}.png`), fullPage: true });
+          // What the first screen shows, without scrolling.
+          await page.screenshot({ path: join(artifacts, `${name}-${device}-${scheme}-first.png`) });
           // Wide tables scroll inside their frame; the page itself never scrolls sideways.
           const wide = await page.evaluate(() => document.documentElement.scrollWidth);
           assert.ok(wide <= viewport.width, `${name} (${device}) is ${wide}px wide in a ${viewport.width}px viewport`);
-          if (device === "desktop") await axe(page, `${name} (${scheme})`);
+          await axe(page, `${name} (${device}, ${scheme})`);
+          if (device === "phone") {
+            tops[name] = await page.evaluate(() => Math.round(document.getElementById("main").getBoundingClientRect().top + window.scrollY));
+          }
+        }
+        if (device === "phone") {
+          const heights = new Set(Object.values(tops));
+          assert.equal(heights.size, 1, `the phone header's height differs between pages: ${JSON.stringify(tops)}`);
+          const [top] = heights;
+          assert.ok(top <= 130, `on a phone the content starts ${top}px down (at most 130): ${JSON.stringify(tops)}`);
         }
       }
     }
