@@ -384,6 +384,14 @@ pub trait TaskBackend: Send + Sync + 'static {
             "this backend keeps no counts over time",
         )))
     }
+    /// Each job's runs and failures over a window (a day or a week), from counters every run
+    /// adds to. Default: `None` (the jobs page counts the kept runs and says so).
+    fn job_series(
+        &self,
+        _window: SeriesWindow,
+    ) -> BackendFuture<'_, Option<Vec<(String, Series)>>> {
+        ready(Ok(None))
+    }
     /// Asks a running run to stop; `by` names who asked. Default: not offered.
     fn cancel_run<'a>(&'a self, _id: RunId, _by: &'a str) -> BackendFuture<'a, RunRecord> {
         ready(Err(BackendError::unsupported(
@@ -547,6 +555,10 @@ impl TaskBackend for Scheduler {
 
     fn alert_counts(&self) -> BackendFuture<'_, Vec<(crate::scheduler::AlertKind, u64)>> {
         boxed(Scheduler::alert_counts(self))
+    }
+
+    fn job_series(&self, window: SeriesWindow) -> BackendFuture<'_, Option<Vec<(String, Series)>>> {
+        boxed(Scheduler::job_series(self, window))
     }
 
     fn readiness(&self, bound: std::time::Duration) -> BackendFuture<'_, Readiness> {

@@ -1130,3 +1130,74 @@ async fn the_run_page_reads_plainly() {
     assert!(!page.contains("ctx.log"), "no developer hint");
     s.shutdown(Duration::ZERO).await;
 }
+
+/// The overview's 24 h cards, its day chart and the jobs page count the same runs, beyond
+/// the history each task keeps (3 runs here).
+#[tokio::test]
+async fn the_overview_the_day_chart_and_the_jobs_page_agree() {
+    let clock = taskdeck::ManualClock::new(T0.parse().unwrap());
+    let s = taskdeck::Scheduler::builder()
+        .clock(clock.clone())
+        .history(taskdeck::store::HistoryLimits {
+            per_task: 3,
+            total: 1000,
+        })
+        .build()
+        .unwrap();
+    s.register("report", |_ctx: taskdeck::TaskContext| async { Ok(()) });
+    s.register("flaky", |_ctx: taskdeck::TaskContext| async {
+        Err("down".into())
+    });
+    for (id, job) in [("a", "report"), ("b", "report"), ("c", "flaky")] {
+        s.add(taskdeck::Task::new(id, job).every(Duration::from_secs(86_400)))
+            .await
+            .unwrap();
+    }
+    s.start().unwrap();
+    // 7 + 5 runs of report and 4 failed runs of flaky, spread over two hours.
+    for (id, n) in [("a", 7), ("b", 5), ("c", 4)] {
+        for _ in 0..n {
+            s.run_now(id).await.unwrap();
+            s.settled().await;
+            clock.advance(Duration::from_secs(7 * 60));
+        }
+    }
+    let srv = serve(Dashboard::builder(s.clone())).await;
+    let jobs: serde_json::Value = serde_json::from_str(&srv.get("/api/jobs").await.body).unwrap();
+    let job = |name: &str| {
+        jobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(job("report")["runs_24h"], 12, "beyond the 3 kept per task");
+    assert_eq!(job("flaky")["runs_24h"], 4);
+    assert_eq!(job("flaky")["failures_24h"], 4);
+    assert_eq!(job("report")["all_runs"], true);
+    let day: serde_json::Value =
+        serde_json::from_str(&srv.get("/api/stats/series?window=24h").await.body).unwrap();
+    let sum = |k: &str| -> u64 {
+        day["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[k].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!((sum("runs"), sum("failures")), (16, 4), "the chart");
+    let page = srv.get("/").await.body;
+    assert!(
+        page.contains(">16</span><span class=\"stat-label\">runs, 24 h<"),
+        "{page}"
+    );
+    assert!(page.contains(">4</span><span class=\"stat-label\">failures, 24 h<"));
+    let jobs_page = srv.get("/jobs").await.body;
+    assert!(
+        jobs_page.contains(">Runs, 24 h<"),
+        "says it counts every run"
+    );
+    s.shutdown(Duration::ZERO).await;
+}

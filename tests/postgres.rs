@@ -49,8 +49,9 @@ fn postgres_tests_need_a_database() {
     );
 }
 
-/// Takes a schema back to before migration 8 (alerts).
-const UNDO_ALERTS: &str = "drop table taskdeck_alerts; alter table taskdeck_tasks \
+/// Takes a schema back to before migration 8 (alerts, job hours).
+const UNDO_ALERTS: &str =
+    "drop table taskdeck_alerts; drop table taskdeck_job_hours; alter table taskdeck_tasks \
     drop column fail_streak, drop column last_fail_run_id, drop column last_success_at, \
     drop column last_success_run_id, \
     drop column no_success_within_ms, drop column success_due, drop column expect_within_ms;";
@@ -2152,4 +2153,90 @@ async fn an_upgraded_database_counts_no_success_from_the_last_success() {
     let check = b.check_alerts().await.unwrap();
     assert_eq!(check.raised.len(), 1, "{check:?}");
     assert_eq!(check.raised[0].kind, AlertKind::NoSuccess);
+}
+
+/// Each job's day counts every run, every replica's, beyond the kept history, and sums to the
+/// overview's day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_days_count_every_run_and_sum_to_the_overview() {
+    let Some(url) = url() else { return };
+    let schema = schema("jobday");
+    let history = HistoryLimits {
+        per_task: 2,
+        total: 1000,
+    };
+    let a = pruning_replica(&url, &schema, history).await;
+    let b = pruning_replica(&url, &schema, history).await;
+    for s in [&a, &b] {
+        s.register("report", |_ctx: TaskContext| async { Ok(()) });
+        s.register("flaky", |_ctx: TaskContext| async { Err("down".into()) });
+        s.start().unwrap();
+    }
+    a.add(Task::new("r", "report").every(Duration::from_secs(86_400)))
+        .await
+        .unwrap();
+    a.add(Task::new("f", "flaky").every(Duration::from_secs(86_400)))
+        .await
+        .unwrap();
+    let mut events = a.subscribe();
+    for (s, id, n) in [(&a, "r", 4), (&b, "r", 3), (&b, "f", 2)] {
+        for _ in 0..n {
+            s.run_now(id).await.unwrap();
+            wait_event(
+                &mut events,
+                |e| matches!(e, Event::RunFinished { task_id, .. } if task_id == id),
+            )
+            .await;
+        }
+    }
+    let day = |s: &Scheduler| {
+        let s = s.clone();
+        async move {
+            let jobs = s.job_series(SeriesWindow::Day).await.unwrap().unwrap();
+            let total = |name: &str| -> (u64, u64) {
+                jobs.iter()
+                    .find(|(j, _)| j == name)
+                    .map_or((0, 0), |(_, s)| {
+                        (
+                            s.points.iter().map(|p| p.runs).sum(),
+                            s.points.iter().map(|p| p.failures).sum(),
+                        )
+                    })
+            };
+            (total("report"), total("flaky"))
+        }
+    };
+    until(15, "every replica's counts flushed", || async {
+        day(&a).await == ((7, 0), (2, 2))
+    })
+    .await;
+    assert_eq!(day(&b).await, ((7, 0), (2, 2)), "the same on every replica");
+    let overview = b.series(SeriesWindow::Day, None, None).await.unwrap();
+    let runs: u64 = overview.points.iter().map(|p| p.runs).sum();
+    let failures: u64 = overview.points.iter().map(|p| p.failures).sum();
+    assert_eq!(
+        (runs, failures),
+        (9, 2),
+        "the jobs' days sum to the overview's"
+    );
+    until(15, "the history pruned to 2 runs a task", || async {
+        runs_total(&a, "r").await <= 2
+    })
+    .await;
+    assert_eq!(day(&a).await, ((7, 0), (2, 2)), "pruning takes nothing off");
+    for s in [a, b] {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+async fn runs_total(s: &Scheduler, task: &str) -> usize {
+    runs(
+        s,
+        RunQuery {
+            task_id: Some(task.into()),
+            ..RunQuery::default()
+        },
+    )
+    .await
+    .total
 }

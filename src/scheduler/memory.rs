@@ -84,6 +84,8 @@ struct Mem {
     minutes: Vec<Minute>,
     /// The same counts per hour (`minute` holds the hour's first minute).
     hours: Vec<Minute>,
+    /// The hourly counts of each job (a week's worth each: jobs are few).
+    job_hours: HashMap<String, Vec<Minute>>,
     limits: HistoryLimits,
     /// Open alerts by task and kind.
     alerts: BTreeMap<(String, AlertKind), Alert>,
@@ -254,14 +256,25 @@ impl Mem {
         }
         slot.counts.add(delta);
         let hour = minute.div_euclid(60);
-        let slot = &mut self.hours[hour.rem_euclid(HOURS as i64) as usize];
-        if slot.minute != hour * 60 {
-            *slot = Minute {
-                minute: hour * 60,
-                counts: WindowCounts::default(),
-            };
-        }
-        slot.counts.add(delta);
+        let ix = hour.rem_euclid(HOURS as i64) as usize;
+        let add_hour = |slot: &mut Minute| {
+            if slot.minute != hour * 60 {
+                *slot = Minute {
+                    minute: hour * 60,
+                    counts: WindowCounts::default(),
+                };
+            }
+            slot.counts.add(delta);
+        };
+        add_hour(&mut self.hours[ix]);
+        let ring = match self.job_hours.get_mut(&run.job) {
+            Some(r) => r,
+            None => self
+                .job_hours
+                .entry(run.job.clone())
+                .or_insert_with(|| vec![Minute::default(); HOURS]),
+        };
+        add_hour(&mut ring[ix]);
     }
 
     fn window(&self, now: Timestamp, minutes: i64) -> WindowCounts {
@@ -331,6 +344,29 @@ impl Store for MemoryStore {
             .map(|s| (s.minute, s.counts))
             .collect();
         ready(Ok(out))
+    }
+
+    fn job_series_counts(
+        &self,
+        now: Timestamp,
+        window: SeriesWindow,
+    ) -> StoreFuture<'_, Option<Vec<(String, i64, WindowCounts)>>> {
+        if window.bucket_minutes() != 60 {
+            return ready(Ok(None));
+        }
+        let m = self.read();
+        let now_min = now.as_second().div_euclid(60);
+        let from = now_min - window.minutes();
+        let out = m
+            .job_hours
+            .iter()
+            .flat_map(|(job, ring)| {
+                ring.iter()
+                    .filter(move |s| s.minute > from - 60 && s.minute <= now_min)
+                    .map(move |s| (job.clone(), s.minute, s.counts))
+            })
+            .collect();
+        ready(Ok(Some(out)))
     }
 
     fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()> {

@@ -747,6 +747,31 @@ impl Scheduler {
         Ok(window.bucket(now, counts))
     }
 
+    /// Runs and failures of each job over `window` (a day or a week, per hour), from counters
+    /// every run adds to, like the overview's (so a job's day agrees with the overview's
+    /// however little history is kept). `None` when the store keeps no such counters, or for
+    /// the hour window.
+    pub async fn job_series(
+        &self,
+        window: SeriesWindow,
+    ) -> Result<Option<Vec<(String, Series)>>, Error> {
+        let now = self.now();
+        let Some(rows) = self.inner.store.job_series_counts(now, window).await? else {
+            return Ok(None);
+        };
+        let mut by_job: std::collections::BTreeMap<String, Vec<(i64, WindowCounts)>> =
+            std::collections::BTreeMap::new();
+        for (job, minute, c) in rows {
+            by_job.entry(job).or_default().push((minute, c));
+        }
+        Ok(Some(
+            by_job
+                .into_iter()
+                .map(|(job, counts)| (job, window.bucket(now, counts)))
+                .collect(),
+        ))
+    }
+
     /// Counts for an overview.
     pub async fn stats(&self) -> Result<Stats, Error> {
         self.inner.store.stats(self.now()).await

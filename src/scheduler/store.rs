@@ -343,6 +343,18 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
+    /// Run counts per job over `window` (an hour-bucketed one: a day or a week) up to `now`,
+    /// from counters every run adds to (like [`Store::series_counts`], not from the kept
+    /// history): `(job, hour's first minute, counts)`. `None` when the store keeps no such
+    /// counters (the default): the jobs page then counts the kept runs and says so.
+    fn job_series_counts(
+        &self,
+        _now: Timestamp,
+        _window: crate::scheduler::SeriesWindow,
+    ) -> StoreFuture<'_, Option<Vec<(String, i64, WindowCounts)>>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
     /// Tells every process sharing the store of `event` (a cancel for a run another process
     /// may be running). A store of one process has no one to tell. Default: nothing.
     fn announce(&self, _event: Event) -> StoreFuture<'_, ()> {

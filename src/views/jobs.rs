@@ -20,6 +20,8 @@ pub(crate) struct JobRow {
     pub(crate) paused: usize,
     pub(crate) runs_24h: usize,
     pub(crate) failures_24h: usize,
+    /// The day's counts are of every run (the overview's counters), not of the kept history.
+    pub(crate) all_runs: bool,
     pub(crate) mean_ms: Option<u64>,
     pub(crate) p95_ms: Option<u64>,
 }
@@ -27,6 +29,7 @@ pub(crate) struct JobRow {
 /// The jobs page body.
 pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
     let u = v.urls;
+    let all_runs = rows.iter().all(|r| r.all_runs);
     html! {
         @if rows.is_empty() {
             div.empty.card { p { "No job is registered. Register one in code with Scheduler::register." } }
@@ -36,7 +39,11 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                     caption.sr-only { "Registered jobs, their tasks and the last 24 hours of their runs" }
                     thead { tr {
                         th scope="col" { "Job" } th scope="col" { "Replicas" } th scope="col" { "Tasks" }
-                        th scope="col" { "Kept runs, 24 h" } th scope="col" { "Kept failures, 24 h" }
+                        @if all_runs {
+                            th scope="col" { "Runs, 24 h" } th scope="col" { "Failures, 24 h" }
+                        } @else {
+                            th scope="col" { "Kept runs, 24 h" } th scope="col" { "Kept failures, 24 h" }
+                        }
                         th scope="col" { "Mean" } th scope="col" { "p95" }
                         th scope="col" { span.sr-only { "Actions" } }
                     } }
@@ -52,7 +59,7 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                                 // Labelled for phones, where each row is a card (app.css).
                                 td.replicas data-label="Replicas" { @if j.replicas.is_empty() { span.muted { "—" } } @else { (j.replicas.join(", ")) } }
                                 td data-label="Tasks" { (j.tasks) }
-                                td data-label="Kept runs, 24 h" { a href=(u.with_query("/runs", [("job", j.name.as_str())])) { (j.runs_24h) } }
+                                td data-label=(if all_runs { "Runs, 24 h" } else { "Kept runs, 24 h" }) { a href=(u.with_query("/runs", [("job", j.name.as_str())])) { (j.runs_24h) } }
                                 td data-label="Failures" { @if j.failures_24h > 0 {
                                     a.bad href=(u.with_query("/runs", [("job", j.name.as_str()), ("status", "failures")])) { (j.failures_24h) }
                                 } @else { "0" } }
@@ -74,7 +81,11 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                     }
                 }
             }
-            p.muted.small { "Counted from the run history each task keeps (100 runs per task by default), so a job that runs often shows fewer runs here than it had; the overview counts every run. Durations from up to 500 of the newest kept runs. " }
+            @if all_runs {
+                p.muted.small { "Runs and failures over the 24 hours the overview counts (the last 23 whole hours and this one), every run. Mean and p95 from up to 500 of the newest kept runs of that day." }
+            } @else {
+                p.muted.small { "Counted from the run history each task keeps (100 runs per task by default), so a job that runs often shows fewer runs here than it had; the overview counts every run. Durations from up to 500 of the newest kept runs." }
+            }
         }
     }
 }

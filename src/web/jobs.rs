@@ -36,6 +36,19 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
     names.extend(b.task_jobs().await.unwrap_or_default());
     let now = cx.view().now;
     let day_ago = now - jiff::SignedDuration::from_hours(24);
+    // Every run of the day per job, from the counters the overview's day reads, when kept.
+    let day: Option<std::collections::BTreeMap<String, (u64, u64)>> = b
+        .job_series(crate::scheduler::SeriesWindow::Day)
+        .await?
+        .map(|jobs| {
+            jobs.into_iter()
+                .map(|(job, s)| {
+                    let runs = s.points.iter().map(|p| p.runs).sum();
+                    let failures = s.points.iter().map(|p| p.failures).sum();
+                    (job, (runs, failures))
+                })
+                .collect()
+        });
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let count = |state: Option<crate::scheduler::TaskState>| TaskQuery {
@@ -60,7 +73,16 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
             ..RunQuery::default()
         };
         let sample = b.runs(&runs(false, SAMPLE)).await?;
-        let failures = b.runs(&runs(true, 1)).await?.total;
+        let (runs_24h, failures_24h) = match &day {
+            Some(day) => {
+                let (r, f) = day.get(&name).copied().unwrap_or((0, 0));
+                (
+                    usize::try_from(r).unwrap_or(usize::MAX),
+                    usize::try_from(f).unwrap_or(usize::MAX),
+                )
+            }
+            None => (sample.total, b.runs(&runs(true, 1)).await?.total),
+        };
         let mut ms: Vec<u64> = sample
             .items
             .iter()
@@ -78,8 +100,9 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
                 .collect(),
             tasks,
             paused,
-            runs_24h: sample.total,
-            failures_24h: failures,
+            runs_24h,
+            failures_24h,
+            all_runs: day.is_some(),
             mean_ms: mean,
             p95_ms: p95,
             name,

@@ -141,7 +141,23 @@ impl Shared {
              not_run = taskdeck_minutes.not_run + excluded.not_run",
             &minutes_params,
         );
-        tokio::try_join!(totals, mins).map_err(pg)?;
+        let keys: Vec<(&str, i64)> = p.job_hours.keys().map(|(j, h)| (j.as_str(), *h)).collect();
+        let jobs: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let hours: Vec<i64> = keys.iter().map(|k| k.1).collect();
+        let j_runs: Vec<i64> = p.job_hours.values().map(|w| i64_of(w.runs)).collect();
+        let j_failures: Vec<i64> = p.job_hours.values().map(|w| i64_of(w.failures)).collect();
+        let j_not_run: Vec<i64> = p.job_hours.values().map(|w| i64_of(w.not_run)).collect();
+        let job_params: [&(dyn ToSql + Sync); 5] =
+            [&jobs, &hours, &j_runs, &j_failures, &j_not_run];
+        let job_hours = c.execute(
+            "insert into taskdeck_job_hours (job, hour, runs, failures, not_run) \
+             select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             on conflict (job, hour) do update set runs = taskdeck_job_hours.runs + excluded.runs, \
+             failures = taskdeck_job_hours.failures + excluded.failures, \
+             not_run = taskdeck_job_hours.not_run + excluded.not_run",
+            &job_params,
+        );
+        tokio::try_join!(totals, mins, job_hours).map_err(pg)?;
         for (job, h) in &p.durations {
             let buckets: Vec<i64> = h.buckets.iter().map(|b| i64_of(*b)).collect();
             c.execute(
@@ -356,6 +372,12 @@ impl Shared {
         tx.execute(
             "delete from taskdeck_minutes where minute <= $1",
             &[&(now_min - 7 * 24 * 60)],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "delete from taskdeck_job_hours where hour <= $1",
+            &[&(now_min - 8 * 24 * 60)],
         )
         .await
         .map_err(pg)?;

@@ -149,6 +149,8 @@ struct Counters {
     by_status: BTreeMap<RunStatus, u64>,
     durations: BTreeMap<String, Histogram>,
     minutes: BTreeMap<i64, WindowCounts>,
+    /// Per job and hour (the hour's first minute).
+    job_hours: BTreeMap<(String, i64), WindowCounts>,
 }
 
 impl Counters {
@@ -164,10 +166,18 @@ impl Counters {
         }
         let (minute, delta) = window_delta(run);
         self.minutes.entry(minute).or_default().add(delta);
+        let hour = minute.div_euclid(60) * 60;
+        self.job_hours
+            .entry((run.job.clone(), hour))
+            .or_default()
+            .add(delta);
     }
 
     fn is_empty(&self) -> bool {
-        self.by_status.is_empty() && self.durations.is_empty() && self.minutes.is_empty()
+        self.by_status.is_empty()
+            && self.durations.is_empty()
+            && self.minutes.is_empty()
+            && self.job_hours.is_empty()
     }
 
     fn merge(&mut self, other: Counters) {
@@ -179,6 +189,9 @@ impl Counters {
         }
         for (m, c) in other.minutes {
             self.minutes.entry(m).or_default().add(c);
+        }
+        for (k, c) in other.job_hours {
+            self.job_hours.entry(k).or_default().add(c);
         }
     }
 }
@@ -881,6 +894,44 @@ impl Store for PostgresStore {
                     )
                 })
                 .collect())
+        })
+    }
+
+    fn job_series_counts(
+        &self,
+        now: Timestamp,
+        window: SeriesWindow,
+    ) -> StoreFuture<'_, Option<Vec<(String, i64, WindowCounts)>>> {
+        Box::pin(async move {
+            if window.bucket_minutes() != 60 {
+                return Ok(None);
+            }
+            let c = self.shared.client().await?;
+            let now_min = now.as_second().div_euclid(60);
+            let rows = c
+                .query(
+                    "select job, hour, runs, failures, not_run from taskdeck_job_hours \
+                     where hour > $1 and hour <= $2",
+                    &[&(now_min - window.minutes() - 60), &now_min],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(Some(
+                rows.iter()
+                    .map(|r| {
+                        let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+                        (
+                            r.get::<_, String>(0),
+                            r.get::<_, i64>(1),
+                            WindowCounts {
+                                runs: n(2),
+                                failures: n(3),
+                                not_run: n(4),
+                            },
+                        )
+                    })
+                    .collect(),
+            ))
         })
     }
 

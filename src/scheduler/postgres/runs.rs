@@ -506,6 +506,7 @@ impl Shared {
                 by_status: mine.by_status.clone(),
                 durations: mine.durations.clone(),
                 minutes: mine.minutes.clone(),
+                job_hours: std::collections::BTreeMap::new(),
             };
             drop(mine);
             pending.merge(copy);

@@ -247,6 +247,16 @@ const MIGRATIONS: &[&str] = &[
     from (select task_id, max(finished_at) as at, max(id) as id from taskdeck_runs
           where status = 'succeeded' group by task_id) s
     where s.task_id = t.id;
+    -- Runs per job and hour (the hour's first minute since the epoch), every run counted:
+    -- the jobs page's day, which agrees with the overview's. Written with the other counters.
+    create table taskdeck_job_hours (
+        job text collate "C" not null,
+        hour bigint not null,
+        runs bigint not null,
+        failures bigint not null,
+        not_run bigint not null,
+        primary key (job, hour)
+    );
     create table taskdeck_alerts (
         task_id text collate "C" not null,
         kind text not null,
