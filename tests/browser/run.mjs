@@ -468,6 +468,7 @@ try {
           assert.equal(heights.size, 1, `the phone header's height differs between pages: ${JSON.stringify(tops)}`);
           const [top] = heights;
           assert.ok(top <= 130, `on a phone the content starts ${top}px down (at most 130): ${JSON.stringify(tops)}`);
+          console.log(`  phone (${scheme}): the content starts ${top}px down on every page`);
         }
       }
     }
