@@ -366,10 +366,9 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn alert_counts(&self) -> BackendFuture<'_, Vec<(crate::scheduler::AlertKind, u64)>> {
         Box::pin(async move {
             let all = self.alerts(None).await?;
-            Ok(crate::scheduler::AlertKind::ALL
-                .iter()
-                .map(|k| (*k, all.iter().filter(|a| a.kind == *k).count() as u64))
-                .collect())
+            Ok(crate::scheduler::AlertKind::tally(
+                all.iter().map(|a| a.kind),
+            ))
         })
     }
     /// Runs and failures over a window: all, or a task's or a job's. Default: not offered

@@ -247,10 +247,7 @@ async fn skipped() {
 async fn overdue() {
     // Never started: its timer is as good as stuck.
     let (s, clock, _) = scheduler();
-    s.register("sync", |_ctx: TaskContext| async { Ok(()) });
-    s.add(Task::new("sync", "sync").every(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    every_minute(&s, "sync").await;
     s.add(
         Task::new("resting", "sync")
             .every(Duration::from_secs(60))
@@ -329,13 +326,18 @@ async fn overdue() {
 #[tokio::test]
 async fn a_paused_scheduler_raises_no_overdue() {
     let (s, clock, _) = scheduler();
-    s.register("sync", |_ctx: TaskContext| async { Ok(()) });
-    s.add(Task::new("sync", "sync").every(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    every_minute(&s, "sync").await;
     s.pause_all();
     clock.advance(Duration::from_secs(600));
     assert!(s.check_alerts().await.unwrap().raised.is_empty());
+}
+
+/// Registers job `sync` (which succeeds) and adds task `id` running it every minute.
+async fn every_minute(s: &Scheduler, id: &str) {
+    s.register("sync", |_ctx: TaskContext| async { Ok(()) });
+    s.add(Task::new(id, "sync").every(Duration::from_secs(60)))
+        .await
+        .unwrap();
 }
 
 /// A job that fails while the flag it returns is set.
@@ -611,10 +613,7 @@ async fn failing() {
 #[tokio::test]
 async fn a_removed_task_resolves_its_alerts() {
     let (s, clock, _) = scheduler();
-    s.register("sync", |_ctx: TaskContext| async { Ok(()) });
-    s.add(Task::new("gone", "sync").every(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    every_minute(&s, "gone").await;
     clock.advance(Duration::from_secs(200));
     assert_eq!(s.check_alerts().await.unwrap().raised.len(), 1);
     s.remove("gone").await.unwrap();
@@ -728,10 +727,7 @@ async fn a_clock_behind_does_not_resolve_what_a_clock_ahead_raised() {
     // One replica's clock ahead raises; another's behind (or with a longer grace) looks
     // next: the alert stays, since nothing happened to the task.
     let (s, clock, _) = scheduler();
-    s.register("sync", |_ctx: TaskContext| async { Ok(()) });
-    s.add(Task::new("sync", "sync").every(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    every_minute(&s, "sync").await;
     clock.advance(Duration::from_secs(130));
     assert_eq!(s.check_alerts().await.unwrap().raised.len(), 1);
     clock.set("2026-03-02T09:01:30Z".parse().unwrap());

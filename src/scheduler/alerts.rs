@@ -73,6 +73,17 @@ impl AlertKind {
         AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// How many of `kinds` are of each kind, every kind listed.
+    pub(crate) fn tally(kinds: impl IntoIterator<Item = AlertKind>) -> Vec<(AlertKind, u64)> {
+        let mut out: Vec<(AlertKind, u64)> = AlertKind::ALL.iter().map(|k| (*k, 0)).collect();
+        for k in kinds {
+            if let Some(c) = out.iter_mut().find(|c| c.0 == k) {
+                c.1 += 1;
+            }
+        }
+        out
+    }
+
     /// A few words for people: "fire missed", "overdue", …
     pub fn label(self) -> &'static str {
         match self {

@@ -105,11 +105,7 @@ impl Hooks {
         if self.alert.is_empty() {
             return;
         }
-        let Some(tx) = self.tx.get() else {
-            return;
-        };
-        if tx.try_send(Call::Alert(alert.clone())).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(n) = self.queue(|| Call::Alert(alert.clone())) {
             tracing::warn!(
                 task = %alert.task_id,
                 dropped = n,
@@ -123,17 +119,22 @@ impl Hooks {
         if self.failure.is_empty() {
             return;
         }
-        let Some(tx) = self.tx.get() else {
-            return;
-        };
-        if tx.try_send(Call::Failure(run.clone())).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(n) = self.queue(|| Call::Failure(run.clone())) {
             tracing::warn!(
                 run = run.id,
                 dropped = n,
                 "on_failure hooks are behind; a failure was not told"
             );
         }
+    }
+
+    /// Queues a call once the hooks have started; when the queue is full, the call is dropped
+    /// and the count of calls dropped so far is returned.
+    fn queue(&self, call: impl FnOnce() -> Call) -> Option<u64> {
+        let tx = self.tx.get()?;
+        tx.try_send(call())
+            .is_err()
+            .then(|| self.dropped.fetch_add(1, Ordering::Relaxed) + 1)
     }
 }
 

@@ -78,7 +78,6 @@ struct Mem {
     runs: BTreeMap<RunId, RunRecord>,
     runs_by_task: HashMap<String, VecDeque<RunId>>,
     last_run_id: RunId,
-    running_runs: u64,
     by_status: BTreeMap<RunStatus, u64>,
     durations: BTreeMap<String, Histogram>,
     minutes: Vec<Minute>,
@@ -93,11 +92,12 @@ struct Mem {
     fail_streak: HashMap<String, (u32, RunId, Timestamp)>,
     /// Tasks with `no_success_within`, by when a success is due.
     success_due: BTreeSet<(Timestamp, String)>,
-    /// Per such task: when a success is due, and the last success (or the task's creation).
-    success_of: HashMap<String, (Timestamp, Timestamp)>,
+    /// Per such task: when a success is due (`within` after its last success, or its
+    /// creation).
+    success_of: HashMap<String, Timestamp>,
     /// Every task's last success.
     last_ok: HashMap<String, (Timestamp, RunId)>,
-    /// Runs going.
+    /// Runs going (the overview's count of running runs is its length).
     going: BTreeSet<RunId>,
 }
 
@@ -151,12 +151,12 @@ fn unknown(id: &str) -> Error {
 impl Mem {
     /// Sets when task `id` is due a success (`within` after `base`), or forgets it.
     fn set_success_due(&mut self, id: &str, base: Timestamp, within: Option<Duration>) {
-        if let Some((due, _)) = self.success_of.remove(id) {
+        if let Some(due) = self.success_of.remove(id) {
             self.success_due.remove(&(due, id.to_string()));
         }
         if let Some(w) = within {
             let due = add(base, w);
-            self.success_of.insert(id.to_string(), (due, base));
+            self.success_of.insert(id.to_string(), due);
             self.success_due.insert((due, id.to_string()));
         }
     }
@@ -498,7 +498,6 @@ impl Store for MemoryStore {
                     ));
                 } else {
                     draft.status = RunStatus::Running;
-                    m.running_runs += 1;
                 }
                 let run = m.insert_run(draft);
                 if run.status == RunStatus::Running {
@@ -516,7 +515,6 @@ impl Store for MemoryStore {
 
     fn finish_run(&self, run: RunRecord) -> StoreFuture<'_, ()> {
         let mut m = self.write();
-        m.running_runs = m.running_runs.saturating_sub(1);
         m.going.remove(&run.id);
         m.count(&run);
         let at = run.finished_at.unwrap_or(run.scheduled_at);
@@ -653,7 +651,7 @@ impl Store for MemoryStore {
     fn stats(&self, now: Timestamp) -> StoreFuture<'_, Stats> {
         let m = self.read();
         let mut stats = Stats {
-            running_runs: m.running_runs,
+            running_runs: m.going.len() as u64,
             last_hour: m.window(now, 60),
             last_day: m.window(now, MINUTES as i64),
             runs_by_status: m.by_status.clone(),
@@ -742,14 +740,13 @@ impl Store for MemoryStore {
             if r.task.paused || open(id, AlertKind::NoSuccess) {
                 continue;
             }
-            let (Some(within), Some((_, base))) =
-                (r.task.options.no_success_within, m.success_of.get(id))
-            else {
+            let Some(within) = r.task.options.no_success_within else {
                 continue;
             };
+            let base = m.last_ok.get(id).map_or(r.created_at, |t| t.0);
             found += 1;
             out.found
-                .push(Alert::no_success(id, &r.task.job, *base, within, scan.now));
+                .push(Alert::no_success(id, &r.task.job, base, within, scan.now));
         }
         let failing = m
             .fail_streak
@@ -813,13 +810,7 @@ impl Store for MemoryStore {
 
     fn alert_counts(&self) -> StoreFuture<'_, Vec<(AlertKind, u64)>> {
         let m = self.read();
-        let mut counts: Vec<(AlertKind, u64)> = AlertKind::ALL.iter().map(|k| (*k, 0)).collect();
-        for (_, kind) in m.alerts.keys() {
-            if let Some(c) = counts.iter_mut().find(|c| c.0 == *kind) {
-                c.1 += 1;
-            }
-        }
-        ready(Ok(counts))
+        ready(Ok(AlertKind::tally(m.alerts.keys().map(|k| k.1))))
     }
 }
 

@@ -66,33 +66,32 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, due: Vec<DueFire>) {
         quiet.extend(record_not_run(inner, rec).await);
     }
     if !drafts.is_empty() {
-        let ran = begin_and_spawn(inner, drafts, tasks, &mut quiet).await;
-        quiet.retain(|r| {
-            !ran.iter()
-                .any(|(task, id)| *task == r.task_id && *id > r.id)
-        });
+        begin_and_spawn(inner, drafts, tasks, &mut quiet).await;
     }
     if !quiet.is_empty() {
         super::alerts::raise_not_run(inner, quiet);
     }
 }
 
-/// Begins a tick's runs in one store call and spawns those that began; those skipped
-/// (`max_instances`) go to `skipped`. Returns the task and id of each run begun.
+/// Begins a tick's runs in one store call and spawns those that began. `quiet` holds the
+/// tick's fires that did not run (missed): one whose task then began a later run is dropped
+/// from it, and fires skipped here (`max_instances`) are added to it.
 async fn begin_and_spawn(
     inner: &Arc<Inner>,
     drafts: Vec<(RunRecord, u32)>,
     tasks: Vec<Arc<Task>>,
-    skipped: &mut Vec<RunRecord>,
-) -> Vec<(String, super::history::RunId)> {
-    let mut ran = Vec::new();
+    quiet: &mut Vec<RunRecord>,
+) {
     match inner.store.begin_runs(drafts).await {
         Ok(begun) => {
             for (task, rec) in tasks.into_iter().zip(begun) {
                 match &rec {
-                    Some(r) if r.status == RunStatus::Skipped => skipped.push(r.clone()),
-                    Some(r) => ran.push((r.task_id.clone(), r.id)),
-                    None => {}
+                    Some(r) if r.status == RunStatus::Skipped => quiet.push(r.clone()),
+                    // Nothing to look through on nearly every tick.
+                    Some(r) if !quiet.is_empty() => {
+                        quiet.retain(|q| q.task_id != r.task_id || q.id > r.id)
+                    }
+                    _ => {}
                 }
                 if let Some(rec) = started(inner, &task, rec) {
                     let inner2 = inner.clone();
@@ -103,7 +102,6 @@ async fn begin_and_spawn(
         }
         Err(e) => tracing::error!(error = %e, fires = tasks.len(), "could not start due runs"),
     }
-    ran
 }
 
 /// What a retry carries over from the run it retries.

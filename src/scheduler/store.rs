@@ -394,10 +394,7 @@ pub trait Store: Send + Sync + 'static {
     fn alert_counts(&self) -> StoreFuture<'_, Vec<(super::AlertKind, u64)>> {
         Box::pin(async move {
             let all = self.alerts(None).await?;
-            Ok(super::AlertKind::ALL
-                .iter()
-                .map(|k| (*k, all.iter().filter(|a| a.kind == *k).count() as u64))
-                .collect())
+            Ok(super::AlertKind::tally(all.iter().map(|a| a.kind)))
         })
     }
 

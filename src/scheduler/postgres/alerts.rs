@@ -8,6 +8,9 @@ use super::*;
 use crate::scheduler::alerts::{Alert, AlertKind, AlertScan, AlertSweep, LongRun};
 
 const ALERT_COLS: &str = "task_id, kind, job, run_id, since, raised_at, message";
+/// The same, of the row a resolving `delete … using` removes (qualified: the other side has
+/// some of the names too).
+const DELETED_COLS: &str = "d.task_id, d.kind, d.job, d.run_id, d.since, d.raised_at, d.message";
 
 fn alert_row(row: &Row) -> Option<Alert> {
     let kind = AlertKind::parse(row.get::<_, &str>(1))?;
@@ -99,12 +102,7 @@ impl Shared {
                    limit $1) e \
                  where d.task_id = e.task_id and d.kind = e.kind \
                    and d.run_id is not distinct from e.run_id \
-                 returning {}",
-                ALERT_COLS
-                    .split(", ")
-                    .map(|c| format!("d.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                 returning {DELETED_COLS}"
             ))
             .await
             .map_err(pg)?;
