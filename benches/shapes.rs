@@ -1,7 +1,8 @@
 //! Every list shape the dashboard offers, measured over HTTP against a running dashboard (the
 //! demo on PostgreSQL with its schedule firing: `scripts/load-shapes` starts both): the tasks
 //! list with each filter alone and combined (state, job, trigger, search), each sort in both
-//! directions, first and deep pages; the runs list with each filter; the overview, the stats
+//! directions, first and deep pages (page 1000 by number and by the pager's cursor, which
+//! is left out where the list has no page 1000); the runs list with each filter; the overview, the stats
 //! and the jobs page. One client, one request at a time on one kept-alive connection, like
 //! `wrk -t1 -c1`; median and p99 of each shape, and the shapes over the bound listed.
 //!
@@ -51,7 +52,21 @@ fn main() {
         println!("| path (relative to the dashboard) | median | p99 | max | calls |");
         println!("|---|---|---|---|---|");
         let mut over = Vec::new();
-        for path in &shapes {
+        for shape in &shapes {
+            // A deep page by cursor: the cursor the page before it gives (`next_after`).
+            let path = match shape.strip_suffix("&after=*") {
+                None => shape.clone(),
+                Some(page) => {
+                    let before = page.replace("&page=1000", "&page=999");
+                    let body = get(&client, &base, &before, &cookie).await;
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    match v["next_after"].as_str() {
+                        Some(c) => format!("{page}&{}", form_urlencoded(&[("after", c)])),
+                        None => continue,
+                    }
+                }
+            };
+            let path = &path;
             let mut ms = Vec::with_capacity(calls);
             // One unmeasured call first: the statement is prepared on that connection.
             get(&client, &base, path, &cookie).await;
@@ -213,6 +228,10 @@ fn shapes(jobs: &[(String, u64)]) -> Vec<String> {
                         q.push(format!("page={page}"));
                     }
                     out.push(format!("/api/tasks?{}", q.join("&")));
+                    if page > 1 {
+                        // The same page reached by the pager's cursor (when the list has it).
+                        out.push(format!("/api/tasks?{}&after=*", q.join("&")));
+                    }
                 }
             }
         }

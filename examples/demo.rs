@@ -5,6 +5,7 @@
 //!
 //! Environment: `TASKDECK_ADDR` (default `127.0.0.1:8000`), `TASKDECK_PREFIX` (default
 //! `/dashboard`), `TASKDECK_TASKS` (extra generated tasks for load tests, default 0),
+//! `TASKDECK_KEEP_RUNS` (with PostgreSQL: runs the history keeps, default 10,000),
 //! `TASKDECK_DEMO_USER` (default `admin`) and `TASKDECK_DEMO_PASSWORD` (default: generated;
 //! both printed at start), `TASKDECK_SECRET` (session signing key, at least 32 bytes).
 //!

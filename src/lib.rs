@@ -294,8 +294,8 @@ pub use scheduler::RunLogLayer;
 pub use scheduler::{
     Alert, AlertCheck, AlertKind, AlertSettings, Clock, Error, Event, EventStream, HookFuture,
     JobError, JobResult, Lifecycle, LogLevel, LogLine, ManualClock, Readiness, ReadinessCheck,
-    Recv, RunCause, RunId, RunQuery, RunRecord, RunStatus, Scheduler, SchedulerBuilder, Sleep,
-    SystemClock, Task, TaskContext, TaskOptions, TriggerError, TriggerKind, TriggerSpec,
+    Recv, RunCause, RunCursor, RunId, RunQuery, RunRecord, RunStatus, Scheduler, SchedulerBuilder,
+    Sleep, SystemClock, Task, TaskContext, TaskOptions, TriggerError, TriggerKind, TriggerSpec,
     MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES,
     MAX_SEARCH_BYTES, SEARCH_WINDOW,
 };
@@ -303,8 +303,8 @@ pub use scheduler::{
 // The seam: what a dashboard asks of a scheduler, and the data it answers in.
 pub use scheduler::{
     DurationStats, Histogram, InstanceInfo, LastRun, Page, Series, SeriesPoint, SeriesWindow,
-    StateCounts, Stats, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerText, WindowCounts,
-    DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE, OVERDUE_AFTER,
+    StateCounts, Stats, TaskCursor, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerText,
+    WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE, OVERDUE_AFTER,
 };
 pub use seam::{
     BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,

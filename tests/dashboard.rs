@@ -1201,3 +1201,163 @@ async fn the_overview_the_day_chart_and_the_jobs_page_agree() {
     );
     s.shutdown(Duration::ZERO).await;
 }
+
+#[tokio::test]
+async fn pages_follow_the_pagers_cursor_and_refuse_a_bad_one() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/dashboard")).await;
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["task"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    for sort in ["name", "next_run", "last_run", "state", "id"] {
+        for dir in ["asc", "desc"] {
+            let base = format!("/dashboard/api/tasks?sort={sort}&dir={dir}");
+            let all = json(&srv.get(&format!("{base}&per_page=50")).await.body);
+            let all = names(&all);
+            assert_eq!(all.len(), 3);
+            // Forwards by `next_after`, one task a page, then back by `prev_before`.
+            let mut seen = Vec::new();
+            let mut url = format!("{base}&per_page=1");
+            let mut pages = Vec::new();
+            loop {
+                let r = srv.get(&url).await;
+                assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.body);
+                let v = json(&r.body);
+                assert_eq!(v["total"], 3);
+                seen.extend(names(&v));
+                pages.push(v.clone());
+                match v["next_after"].as_str() {
+                    Some(c) => {
+                        let page = v["page"].as_u64().unwrap() + 1;
+                        url = format!("{base}&per_page=1&page={page}&after={}", enc(c));
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(seen, all, "{base}");
+            let last = pages.last().unwrap();
+            let before = last["prev_before"].as_str().unwrap();
+            let back = json(
+                &srv.get(&format!("{base}&per_page=1&page=2&before={}", enc(before)))
+                    .await
+                    .body,
+            );
+            assert_eq!(names(&back), [all[1].clone()], "{base}");
+            assert_eq!(pages[0]["prev_before"], serde_json::Value::Null);
+        }
+    }
+    // The page's pager links carry the cursor: Next starts after the page's last row.
+    let link = |page: &str, rel: &str| -> String {
+        let end = page.find(&format!("rel=\"{rel}\"")).expect(rel);
+        let start = page[..end].rfind("href=\"").unwrap() + 6;
+        let href = &page[start..end];
+        href[..href.find('"').unwrap()].replace("&amp;", "&")
+    };
+    let page1 = srv.get("/dashboard/tasks?sort=name&per_page=1").await.body;
+    assert!(page1.contains("href=\"/dashboard/tasks/alpha\""));
+    let next = link(&page1, "next");
+    assert!(next.contains("after=") && next.contains("page=2"), "{next}");
+    let page2 = srv.get(&next).await.body;
+    assert!(
+        !page2.contains("href=\"/dashboard/tasks/alpha\""),
+        "{page2}"
+    );
+    assert!(page2.contains("href=\"/dashboard/tasks/beta\""), "{page2}");
+    // Previous from page 2 goes back to the list's start, by number; from page 3, by cursor.
+    assert!(!link(&page2, "prev").contains("before="));
+    let page3 = srv.get(&link(&page2, "next")).await.body;
+    assert!(page3.contains("href=\"/dashboard/tasks/gamma\""), "{page3}");
+    let prev = link(&page3, "prev");
+    assert!(
+        prev.contains("before=") && prev.contains("page=2"),
+        "{prev}"
+    );
+    assert!(srv
+        .get(&prev)
+        .await
+        .body
+        .contains("href=\"/dashboard/tasks/beta\""));
+
+    // Bad cursors: each refused with a 400 naming the parameter.
+    for (url, field) in [
+        ("/dashboard/api/tasks?sort=next_run&after=alpha", "after"),
+        (
+            "/dashboard/api/tasks?sort=next_run&after=alpha~soon",
+            "after",
+        ),
+        ("/dashboard/api/tasks?sort=state&before=alpha~9~-", "before"),
+        ("/dashboard/api/tasks?sort=name&after=~x", "after"),
+        (
+            "/dashboard/api/tasks?after=alpha~-&before=alpha~-",
+            "before",
+        ),
+        (
+            "/dashboard/api/tasks?sort=last_run&after=alpha~999999999999999999999999999999",
+            "after",
+        ),
+    ] {
+        let r = srv.get(url).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.body);
+        assert_eq!(json(&r.body)["field"], field, "{url}");
+    }
+    // The runs list's cursor is a run id.
+    for (url, field) in [
+        ("/dashboard/api/runs?after=x", "after"),
+        ("/dashboard/api/runs?before=-1", "before"),
+        ("/dashboard/api/runs?after=1&before=2", "before"),
+    ] {
+        let r = srv.get(url).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.body);
+        assert_eq!(json(&r.body)["field"], field, "{url}");
+    }
+    for n in 0..3 {
+        s.run_now("alpha").await.unwrap();
+        let want = n + 1;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while s.runs(&Default::default()).await.unwrap().total < want {
+            assert!(std::time::Instant::now() < deadline, "run {want} recorded");
+            tokio::task::yield_now().await;
+        }
+    }
+    let v = json(&srv.get("/dashboard/api/runs?per_page=2").await.body);
+    let after = v["next_after"].as_u64().expect("a next page");
+    assert_eq!(v["prev_before"], serde_json::Value::Null);
+    let v2 = json(
+        &srv.get(&format!(
+            "/dashboard/api/runs?per_page=2&page=2&after={after}"
+        ))
+        .await
+        .body,
+    );
+    assert_eq!(v2["items"].as_array().unwrap().len(), 1);
+    assert!(v2["items"][0]["id"].as_u64().unwrap() < after);
+    assert_eq!(v2["next_after"], serde_json::Value::Null);
+    let runs_page = srv.get("/dashboard/runs?per_page=2").await.body;
+    assert!(runs_page.contains(&format!("after={after}")), "{runs_page}");
+    let r = srv
+        .get("/dashboard/tasks?sort=next_run&after=nowhere")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body
+            .contains("is not a place in a list sorted by next_run"),
+        "{}",
+        r.body
+    );
+}
+
+/// Percent-encodes a query value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -49,9 +49,9 @@ fn postgres_tests_need_a_database() {
     );
 }
 
-/// Takes a schema back to before migration 8 (alerts, job hours).
-const UNDO_ALERTS: &str =
-    "drop table taskdeck_alerts; drop table taskdeck_job_hours; alter table taskdeck_tasks \
+/// Takes a schema back to before migration 8 (alerts, job hours) and 9 (stored sort keys).
+const UNDO_ALERTS: &str = "alter table taskdeck_tasks drop column next_key, drop column last_key; \
+    drop table taskdeck_alerts; drop table taskdeck_job_hours; alter table taskdeck_tasks \
     drop column fail_streak, drop column last_fail_run_id, drop column last_success_at, \
     drop column last_success_run_id, \
     drop column no_success_within_ms, drop column success_due, drop column expect_within_ms;";
@@ -591,12 +591,56 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
                         desc,
                         page: 2,
                         per_page: 7,
+                        cursor: None,
                     };
                     assert_eq!(
                         ids(pg.list(&query).await.unwrap()),
                         ids(mem.list(&query).await.unwrap()),
                         "{query:?}"
                     );
+                    // Walked by cursor, forwards then back, both stores give the pages the
+                    // page numbers give.
+                    let mut at = TaskQuery {
+                        page: 1,
+                        ..query.clone()
+                    };
+                    let mut walked = Vec::new();
+                    loop {
+                        let (p, m) = (pg.list(&at).await.unwrap(), mem.list(&at).await.unwrap());
+                        let numbered = pg
+                            .list(&TaskQuery {
+                                cursor: None,
+                                ..at.clone()
+                            })
+                            .await
+                            .unwrap();
+                        assert_eq!(ids(p.clone()).1, ids(numbered).1, "{at:?}");
+                        assert_eq!(ids(p.clone()), ids(m), "{at:?}");
+                        walked.push(p.clone());
+                        match p.next_cursor(sort) {
+                            Some(c) => {
+                                at.cursor = Some(c);
+                                at.page += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    while let Some(c) = walked.last().and_then(|p| p.prev_cursor(sort)) {
+                        let back = TaskQuery {
+                            cursor: Some(c),
+                            page: at.page - 1,
+                            ..at.clone()
+                        };
+                        let (p, m) = (
+                            pg.list(&back).await.unwrap(),
+                            mem.list(&back).await.unwrap(),
+                        );
+                        walked.pop();
+                        let expected = walked.last().expect("a page before").clone();
+                        assert_eq!(ids(p.clone()), ids(expected), "{back:?}");
+                        assert_eq!(ids(p), ids(m), "{back:?}");
+                        at.page -= 1;
+                    }
                 }
             }
         }
@@ -871,6 +915,65 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
         v.sort();
         v
     };
+    // Paged by cursor, forwards then back, each store gives its whole list in order.
+    for base in [
+        RunQuery::default(),
+        RunQuery {
+            status: Some(RunStatus::Failed),
+            ..RunQuery::default()
+        },
+        RunQuery {
+            task_id: Some("talk-3".into()),
+            ..RunQuery::default()
+        },
+        RunQuery {
+            q: Some("batch".into()),
+            ..RunQuery::default()
+        },
+    ] {
+        let mut orders = Vec::new();
+        for s in [&pg, &mem] {
+            let all: Vec<u64> = s
+                .runs(&base)
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            let mut q = RunQuery {
+                per_page: 3,
+                page: 1,
+                ..base.clone()
+            };
+            let mut pages: Vec<Vec<u64>> = Vec::new();
+            loop {
+                let p = s.runs(&q).await.unwrap();
+                assert_eq!(p.total, all.len(), "{q:?}");
+                pages.push(p.items.iter().map(|r| r.id).collect());
+                match RunCursor::next_of(&p) {
+                    Some(c) => {
+                        q.cursor = Some(c);
+                        q.page += 1;
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(pages.concat(), all, "{base:?}");
+            for i in (1..pages.len()).rev() {
+                let back = RunQuery {
+                    cursor: Some(RunCursor::Before(pages[i][0])),
+                    page: i as u32,
+                    ..q.clone()
+                };
+                let p = s.runs(&back).await.unwrap();
+                let ids: Vec<u64> = p.items.iter().map(|r| r.id).collect();
+                assert_eq!(ids, pages[i - 1], "{back:?}");
+            }
+            orders.push(all.len());
+        }
+        assert_eq!(orders[0], orders[1], "{base:?}");
+    }
     for q in [
         "50%",
         "batch_3",

@@ -53,10 +53,20 @@ pub(crate) async fn demo_scheduler(extra: usize) -> Result<Demo, Box<dyn std::er
     if let Some(url) = env("TASKDECK_DATABASE_URL") {
         #[cfg(feature = "postgres")]
         {
-            let store = taskdeck::store::PostgresStore::builder(&url)
-                .schema(&env("TASKDECK_DATABASE_SCHEMA").unwrap_or_else(|| "taskdeck_demo".into()))
-                .connect()
-                .await?;
+            let mut store = taskdeck::store::PostgresStore::builder(&url)
+                .schema(&env("TASKDECK_DATABASE_SCHEMA").unwrap_or_else(|| "taskdeck_demo".into()));
+            // TASKDECK_KEEP_RUNS: how many runs the history keeps in all (a long history for
+            // load tests); 100 per task either way.
+            if let Some(v) = env("TASKDECK_KEEP_RUNS") {
+                let total = v
+                    .parse()
+                    .map_err(|_| format!("TASKDECK_KEEP_RUNS must be a number, not {v:?}"))?;
+                store = store.history(taskdeck::store::HistoryLimits {
+                    per_task: 100,
+                    total,
+                });
+            }
+            let store = store.connect().await?;
             tracing::info!(
                 instance = store.instance_id(),
                 "schedule shared through PostgreSQL"

@@ -261,10 +261,55 @@ pub struct RunQuery {
     /// Only runs whose error or a log line contains this text (case-insensitive), among the
     /// newest [`SEARCH_WINDOW`] runs: the cost of a search is bounded, whatever the history.
     pub q: Option<String>,
-    /// 1-based page number; 0 is read as 1.
+    /// 1-based page number; 0 is read as 1. With a [`cursor`](Self::cursor) it only numbers
+    /// the page.
     pub page: u32,
     /// Rows per page; 0 means 50, capped at 500.
     pub per_page: u32,
+    /// Start the page right after (or end it right before) a run of another page: found by
+    /// index at any depth, where a page number makes the store walk every run before it.
+    pub cursor: Option<RunCursor>,
+}
+
+/// Where a page of runs (newest first) starts: the `after=` and `before=` URL parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunCursor {
+    /// The runs older than this one.
+    After(RunId),
+    /// The runs newer than this one (the page before).
+    Before(RunId),
+}
+
+impl RunCursor {
+    /// The run the page starts after or ends before.
+    pub fn run_id(self) -> RunId {
+        match self {
+            RunCursor::After(id) | RunCursor::Before(id) => id,
+        }
+    }
+
+    /// Whether run `id` belongs on the page this cursor asks for.
+    pub fn admits(self, id: RunId) -> bool {
+        match self {
+            RunCursor::After(c) => id < c,
+            RunCursor::Before(c) => id > c,
+        }
+    }
+
+    /// The next page's cursor after `page` (newest first), when it is full and not the last.
+    pub fn next_of(page: &super::Page<RunRecord>) -> Option<RunCursor> {
+        let full = page.per_page > 0 && page.items.len() >= page.per_page as usize;
+        let more = page.estimated || page.page < page.pages();
+        let last = page.items.last().filter(|_| full && more)?;
+        Some(RunCursor::After(last.id))
+    }
+
+    /// The previous page's cursor before `page`, unless it is the first.
+    pub fn prev_of(page: &super::Page<RunRecord>) -> Option<RunCursor> {
+        let first = page.items.first().filter(|_| page.page > 1)?;
+        Some(RunCursor::Before(first.id))
+    }
 }
 
 /// A run's log buffer, shared by [`crate::TaskContext::log`] and the tracing layer.

@@ -314,7 +314,11 @@ impl TaskIndex {
     }
 
     /// Ids in the query's order (before filtering).
-    fn ordered<'a>(&'a self, q: &TaskQuery) -> Box<dyn Iterator<Item = &'a Arc<str>> + 'a> {
+    fn ordered<'a>(
+        &'a self,
+        q: &TaskQuery,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = &'a Arc<str>> + 'a> {
         fn dir<'a, I>(it: I, desc: bool) -> Box<dyn Iterator<Item = &'a Arc<str>> + 'a>
         where
             I: DoubleEndedIterator<Item = &'a Arc<str>> + 'a,
@@ -325,7 +329,6 @@ impl TaskIndex {
                 Box::new(it)
             }
         }
-        let desc = q.desc;
         match (q.sort, q.state) {
             (TaskSort::NextRun, Some(s)) => {
                 dir(self.by_state[state_ix(s)].iter().map(|(_, id)| id), desc)
@@ -386,6 +389,21 @@ impl TaskIndex {
             return self.search(q, n, offset, limit);
         }
         let total = self.total(q, needle);
+        if let Some(c) = &q.cursor {
+            // Walk from the end nearest the page: forwards after the place, backwards before it.
+            let mut items: Vec<TaskRecord> = self
+                .ordered(q, q.desc != c.is_before())
+                .filter_map(|id| self.tasks.get(id))
+                .filter(|e| self.matches(e, q, needle))
+                .skip_while(|e| !c.admits(&e.rec, q.sort, q.desc))
+                .take(limit)
+                .map(|e| e.rec.clone())
+                .collect();
+            if c.is_before() {
+                items.reverse();
+            }
+            return (items, total);
+        }
         if offset >= total {
             return (Vec::new(), total);
         }
@@ -397,7 +415,7 @@ impl TaskIndex {
             && (q.state.is_none() || q.sort == TaskSort::NextRun);
         if exact {
             items.extend(
-                self.ordered(q)
+                self.ordered(q, q.desc)
                     .skip(offset)
                     .take(limit)
                     .filter_map(|id| self.tasks.get(id))
@@ -405,7 +423,7 @@ impl TaskIndex {
             );
         } else {
             items.extend(
-                self.ordered(q)
+                self.ordered(q, q.desc)
                     .filter_map(|id| self.tasks.get(id))
                     .filter(|e| self.matches(e, q, needle))
                     .skip(offset)
@@ -493,12 +511,24 @@ impl TaskIndex {
         if q.desc {
             hits.reverse();
         }
-        let items = hits
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|e| e.rec.clone())
-            .collect();
+        let (from, to) = match &q.cursor {
+            None => (offset.min(total), offset.saturating_add(limit).min(total)),
+            Some(c) if c.is_before() => {
+                let end = hits
+                    .iter()
+                    .position(|e| !c.admits(&e.rec, q.sort, q.desc))
+                    .unwrap_or(total);
+                (end.saturating_sub(limit), end)
+            }
+            Some(c) => {
+                let start = hits
+                    .iter()
+                    .position(|e| c.admits(&e.rec, q.sort, q.desc))
+                    .unwrap_or(total);
+                (start, start.saturating_add(limit).min(total))
+            }
+        };
+        let items = hits[from..to].iter().map(|e| e.rec.clone()).collect();
         (items, total)
     }
 
@@ -515,7 +545,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::scheduler::model::LastRun;
+    use crate::scheduler::model::{LastRun, TaskCursor};
     use crate::scheduler::{RunStatus, Trigger};
 
     fn naive(all: &[TaskRecord], q: &TaskQuery) -> Vec<String> {
@@ -686,6 +716,32 @@ mod tests {
                                 let expect: Vec<String> =
                                     want.iter().skip(5).take(7).cloned().collect();
                                 assert_eq!(page, expect, "paged {query:?}");
+                                // From a cursor at any row (through its text), after and before.
+                                if let Some(i) =
+                                    (!want.is_empty()).then(|| fastrand::usize(..want.len()))
+                                {
+                                    let rec = ix.get(&want[i]).unwrap();
+                                    for before in [false, true] {
+                                        let text = TaskCursor::of(rec, sort, before).encode(sort);
+                                        let cursor =
+                                            TaskCursor::parse(&text, sort, before).unwrap();
+                                        assert_eq!(cursor, TaskCursor::of(rec, sort, before));
+                                        let at = TaskQuery {
+                                            cursor: Some(cursor),
+                                            ..query.clone()
+                                        };
+                                        let (page, total) = ix.list(&at, 0, 7);
+                                        let page: Vec<String> =
+                                            page.iter().map(|r| r.task.id.clone()).collect();
+                                        let expect = if before {
+                                            want[i.saturating_sub(7)..i].to_vec()
+                                        } else {
+                                            want.iter().skip(i + 1).take(7).cloned().collect()
+                                        };
+                                        assert_eq!(total, want.len());
+                                        assert_eq!(page, expect, "{at:?}");
+                                    }
+                                }
                             }
                         }
                     }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use super::alerts::{Alert, AlertKind, AlertScan, AlertSweep, LongRun};
 use super::clock::add;
 use super::error::Error;
-use super::history::{RunId, RunQuery, RunRecord, RunStatus};
+use super::history::{RunCursor, RunId, RunQuery, RunRecord, RunStatus};
 use super::index::TaskIndex;
 use super::model::{
     paging, DurationStats, Histogram, LastRun, Page, SeriesWindow, Stats, TaskQuery, WindowCounts,
@@ -149,6 +149,111 @@ fn unknown(id: &str) -> Error {
 }
 
 impl Mem {
+    /// A page of runs from a cursor: the runs `keep` admits (among the newest `window` when
+    /// searching) older than the cursor, or newer for the page before, found from the
+    /// cursor's place in the history rather than by walking to it; the total counts them all.
+    fn runs_at(
+        &self,
+        q: &RunQuery,
+        c: RunCursor,
+        (page, per_page): (u32, u32),
+        keep: impl Fn(&RunRecord) -> bool,
+        window: usize,
+        unfiltered: bool,
+    ) -> Page<RunRecord> {
+        let per = per_page as usize;
+        if unfiltered {
+            // Straight from the cursor's place in the history (ids ascending): the page's cost.
+            let ids: Vec<RunId> = match &q.task_id {
+                Some(task) => {
+                    let none = VecDeque::new();
+                    let ids = self.runs_by_task.get(task).unwrap_or(&none);
+                    match c {
+                        RunCursor::After(c) => {
+                            let at = ids.partition_point(|id| *id < c);
+                            ids.range(..at).rev().take(per).copied().collect()
+                        }
+                        RunCursor::Before(c) => {
+                            let at = ids.partition_point(|id| *id <= c);
+                            let mut page: Vec<RunId> = ids.range(at..).take(per).copied().collect();
+                            page.reverse();
+                            page
+                        }
+                    }
+                }
+                None => match c {
+                    RunCursor::After(id) => self
+                        .runs
+                        .range(..id)
+                        .rev()
+                        .take(per)
+                        .map(|(k, _)| *k)
+                        .collect(),
+                    RunCursor::Before(id) => self
+                        .runs
+                        .range(id.saturating_add(1)..)
+                        .take(per)
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect(),
+                },
+            };
+            let total = match &q.task_id {
+                Some(task) => self.runs_by_task.get(task).map_or(0, VecDeque::len),
+                None => self.runs.len(),
+            };
+            return Page {
+                items: ids
+                    .iter()
+                    .filter_map(|id| self.runs.get(id).cloned())
+                    .collect(),
+                total,
+                estimated: false,
+                page,
+                per_page,
+            };
+        }
+        let ids: Box<dyn DoubleEndedIterator<Item = RunId> + '_> = match &q.task_id {
+            Some(task) => match self.runs_by_task.get(task) {
+                Some(ids) => Box::new(ids.iter().copied()),
+                None => Box::new(std::iter::empty()),
+            },
+            None => Box::new(self.runs.keys().copied()),
+        };
+        // Newest first, as the list is ordered.
+        let newest: Vec<&RunRecord> = ids
+            .rev()
+            .take(window)
+            .filter_map(|id| self.runs.get(&id))
+            .filter(|r| keep(r))
+            .collect();
+        let total = newest.len();
+        let items: Vec<RunRecord> = match c {
+            RunCursor::After(_) => newest
+                .iter()
+                .filter(|r| c.admits(r.id))
+                .take(per)
+                .map(|r| (*r).clone())
+                .collect(),
+            RunCursor::Before(_) => {
+                let newer = newest.iter().take_while(|r| c.admits(r.id)).count();
+                newest[newer.saturating_sub(per)..newer]
+                    .iter()
+                    .map(|r| (*r).clone())
+                    .collect()
+            }
+        };
+        Page {
+            items,
+            total,
+            estimated: false,
+            page,
+            per_page,
+        }
+    }
+
     /// Sets when task `id` is due a success (`within` after `base`), or forgets it.
     fn set_success_due(&mut self, id: &str, base: Timestamp, within: Option<Duration>) {
         if let Some(due) = self.success_of.remove(id) {
@@ -582,6 +687,16 @@ impl Store for MemoryStore {
             && q.until.is_none()
             && q.job.is_none()
             && needle.is_none();
+        if let Some(c) = q.cursor {
+            return ready(Ok(m.runs_at(
+                q,
+                c,
+                (page, per_page),
+                keep,
+                window,
+                unfiltered,
+            )));
+        }
         if unfiltered {
             // Newest first straight from the history's order: cost is the page, not the
             // history's length.

@@ -57,7 +57,7 @@ pub(crate) use duration::{format as format_duration, parse as parse_duration};
 pub use error::{Error, TriggerError};
 pub use events::{Event, EventStream, Recv};
 pub use history::{
-    LogLevel, LogLine, RunCause, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
+    LogLevel, LogLine, RunCause, RunCursor, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
     MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
 };
 pub use hooks::HookFuture;
@@ -66,7 +66,7 @@ pub use job::{JobError, JobResult, TaskContext};
 pub use memory::{HistoryLimits, MemoryStore};
 pub use model::{
     DurationStats, Histogram, InstanceInfo, LastRun, Page, Series, SeriesPoint, SeriesWindow,
-    StateCounts, Stats, TaskQuery, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE,
+    StateCounts, Stats, TaskCursor, TaskQuery, TaskSort, TaskState, WindowCounts, DEFAULT_PER_PAGE,
     DURATION_BUCKETS, MAX_PER_PAGE, OVERDUE_AFTER,
 };
 #[cfg(feature = "postgres")]

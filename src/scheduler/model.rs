@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::history::{RunId, RunStatus};
+use super::store::TaskRecord;
 use super::trigger::TriggerKind;
 
 /// Where a task stands.
@@ -152,10 +153,197 @@ pub struct TaskQuery {
     pub sort: TaskSort,
     /// Reverse the order.
     pub desc: bool,
-    /// 1-based page number; 0 is read as 1.
+    /// 1-based page number; 0 is read as 1. With a [`cursor`](Self::cursor) it only numbers
+    /// the page; the cursor says where the page starts.
     pub page: u32,
     /// Rows per page; 0 means 50, capped at 500.
     pub per_page: u32,
+    /// Start the page right after (or end it right before) a row of another page, found by
+    /// its sort key: a page found this way costs the same at any depth, where a page number
+    /// alone makes the store walk every row before it. The pager's links carry one.
+    #[serde(default)]
+    pub cursor: Option<TaskCursor>,
+}
+
+/// A row's place in a sorted task list, from which the next (or the previous) page starts:
+/// the row's id and the value it sorts by. In URLs it is the `after=` or `before=` parameter
+/// ([`TaskCursor::encode`], [`TaskCursor::parse`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCursor {
+    before: bool,
+    id: String,
+    state: u8,
+    at: Option<Timestamp>,
+    name: String,
+}
+
+impl TaskCursor {
+    /// The place of `rec` in a list sorted by `sort`; the page asked with it holds the rows
+    /// after it in the list's order, or, when `before`, the rows before it.
+    pub fn of(rec: &TaskRecord, sort: TaskSort, before: bool) -> TaskCursor {
+        let at = |l: &LastRun| l.finished_at.unwrap_or(l.scheduled_at);
+        Self::from_parts(
+            (&rec.task, rec.state(), rec.next_fire),
+            rec.last_run.as_ref().map(at),
+            sort,
+            before,
+        )
+    }
+
+    /// The place of a listed task, as [`of`](Self::of) for its record.
+    pub fn of_info(info: &super::TaskInfo, sort: TaskSort, before: bool) -> TaskCursor {
+        let at = |l: &LastRun| l.finished_at.unwrap_or(l.scheduled_at);
+        Self::from_parts(
+            (&info.task, info.state, info.next_fire),
+            info.last_run.as_ref().map(at),
+            sort,
+            before,
+        )
+    }
+
+    fn from_parts(
+        (task, state, next): (&super::Task, TaskState, Option<Timestamp>),
+        last: Option<Timestamp>,
+        sort: TaskSort,
+        before: bool,
+    ) -> TaskCursor {
+        let (state, at, name) = match sort {
+            TaskSort::Id => (0, None, String::new()),
+            TaskSort::Name => (0, None, super::index::lower(&task.name).into()),
+            TaskSort::NextRun => (0, next, String::new()),
+            TaskSort::LastRun => (0, last, String::new()),
+            TaskSort::State => (super::index::state_ix(state) as u8, next, String::new()),
+        };
+        TaskCursor {
+            before,
+            id: task.id.clone(),
+            state,
+            at,
+            name,
+        }
+    }
+
+    /// The text of a cursor for a list sorted by `sort`: the id, then the value sorted by.
+    pub fn encode(&self, sort: TaskSort) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(self.id.len() + self.name.len() + 24);
+        out.push_str(&self.id);
+        match sort {
+            TaskSort::Id => {}
+            TaskSort::Name => {
+                out.push('~');
+                out.push_str(&self.name);
+            }
+            TaskSort::NextRun | TaskSort::LastRun | TaskSort::State => {
+                out.push('~');
+                if sort == TaskSort::State {
+                    let _ = write!(out, "{}~", self.state);
+                }
+                match self.at {
+                    Some(t) => {
+                        let _ = write!(out, "{}", t.as_nanosecond());
+                    }
+                    None => out.push('-'),
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads [`encode`](Self::encode)'s text for a list sorted by `sort`.
+    pub fn parse(text: &str, sort: TaskSort, before: bool) -> Result<TaskCursor, String> {
+        let bad = || {
+            format!(
+                "{text:?} is not a place in a list sorted by {}",
+                sort.as_str()
+            )
+        };
+        let at = |s: &str| -> Result<Option<Timestamp>, String> {
+            if s == "-" {
+                return Ok(None);
+            }
+            let n: i128 = s.parse().map_err(|_| bad())?;
+            Timestamp::from_nanosecond(n).map(Some).map_err(|_| bad())
+        };
+        let (id, rest) = match sort {
+            TaskSort::Id => (text, ""),
+            _ => text.split_once('~').ok_or_else(bad)?,
+        };
+        if id.is_empty() {
+            return Err(bad());
+        }
+        let mut c = TaskCursor {
+            before,
+            id: id.to_string(),
+            state: 0,
+            at: None,
+            name: String::new(),
+        };
+        match sort {
+            TaskSort::Id => {}
+            TaskSort::Name => c.name = rest.to_string(),
+            TaskSort::NextRun | TaskSort::LastRun => c.at = at(rest)?,
+            TaskSort::State => {
+                let (state, t) = rest.split_once('~').ok_or_else(bad)?;
+                c.state = state.parse().ok().filter(|s| *s < 4).ok_or_else(bad)?;
+                c.at = at(t)?;
+            }
+        }
+        Ok(c)
+    }
+
+    /// The page ends right before this place (going back), rather than starting after it.
+    pub fn is_before(&self) -> bool {
+        self.before
+    }
+
+    /// The row's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The row's state as the state sort ranks it (0 scheduled, 1 running, 2 paused, 3
+    /// completed).
+    pub fn state_rank(&self) -> u8 {
+        self.state
+    }
+
+    /// The time sorted by: the next fire (sort by next run or state) or the last run's time
+    /// (sort by last run). `None` sorts after every time.
+    pub fn at(&self) -> Option<Timestamp> {
+        self.at
+    }
+
+    /// The lower-cased name (sort by name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How `rec` compares with this place in a list sorted by `sort`, ascending.
+    pub fn compare(&self, rec: &TaskRecord, sort: TaskSort) -> std::cmp::Ordering {
+        let o = TaskCursor::of(rec, sort, self.before);
+        (o.state, o.at.is_none(), o.at, &o.name, &o.id).cmp(&(
+            self.state,
+            self.at.is_none(),
+            self.at,
+            &self.name,
+            &self.id,
+        ))
+    }
+
+    /// Whether `rec` belongs on the page this cursor asks for, in a list sorted by `sort`
+    /// (`desc`: reversed): after the place, or before it for a page going back.
+    pub fn admits(&self, rec: &TaskRecord, sort: TaskSort, desc: bool) -> bool {
+        let mut o = self.compare(rec, sort);
+        if desc {
+            o = o.reverse();
+        }
+        if self.before {
+            o.is_lt()
+        } else {
+            o.is_gt()
+        }
+    }
 }
 
 /// `(page, per_page)` with defaults and caps applied, and the row offset.
@@ -202,6 +390,23 @@ impl<T> Page<T> {
             page: self.page,
             per_page: self.per_page,
         }
+    }
+}
+
+impl Page<super::TaskInfo> {
+    /// Where the next page starts ([`TaskQuery::cursor`]) in a list sorted by `sort`, when
+    /// there may be one: this page is full and, unless the total is an estimate, not the last.
+    pub fn next_cursor(&self, sort: TaskSort) -> Option<TaskCursor> {
+        let full = self.per_page > 0 && self.items.len() >= self.per_page as usize;
+        let more = self.estimated || self.page < self.pages();
+        let last = self.items.last().filter(|_| full && more)?;
+        Some(TaskCursor::of_info(last, sort, false))
+    }
+
+    /// Where the previous page ends, unless this is the first.
+    pub fn prev_cursor(&self, sort: TaskSort) -> Option<TaskCursor> {
+        let first = self.items.first().filter(|_| self.page > 1)?;
+        Some(TaskCursor::of_info(first, sort, true))
     }
 }
 

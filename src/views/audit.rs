@@ -40,6 +40,6 @@ pub(crate) fn audit(
                 }
             }
         }
-        (pager(v, "/audit", &[], page, pages, total, false))
+        (pager(v, "/audit", &[], page, pages, total, false, &Default::default()))
     }
 }

@@ -249,44 +249,67 @@ pub(crate) fn action_button(
     }
 }
 
-/// A pager link: `rel` with `params`, its `page` replaced.
+/// A pager link: `rel` with `params`, its `page` replaced, and the cursor (`after=` or
+/// `before=`) given, if any, in place of the old one.
 struct PageLink<'a> {
     urls: &'a crate::links::Urls,
     rel: &'a str,
     params: &'a [(&'a str, &'a str)],
     page: u32,
+    cursor: Option<(&'static str, &'a str)>,
 }
 
 impl Render for PageLink<'_> {
     fn render_to(&self, out: &mut String) {
         let page = self.page.to_string();
-        let mut pairs: Vec<(&str, &str)> = self
-            .params
-            .iter()
-            .filter(|(k, _)| *k != "page")
-            .copied()
-            .collect();
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(self.params.len() + 2);
+        pairs.extend(
+            self.params
+                .iter()
+                .filter(|(k, _)| !matches!(*k, "page" | "after" | "before"))
+                .copied(),
+        );
         pairs.push(("page", &page));
+        pairs.extend(self.cursor);
         self.urls.href_query(self.rel, &pairs).render_to(out);
     }
 }
 
+/// Where the pager's links start their pages: the previous page ends before `before` and the
+/// next starts after `after`, found by index at any depth. Without them (or for the first
+/// page) the links go by page number.
+#[derive(Default)]
+pub(crate) struct PagerCursors {
+    pub(crate) before: Option<String>,
+    pub(crate) after: Option<String>,
+}
+
 /// Previous / next links keeping the other query parameters.
-pub(crate) fn pager(
-    v: &View<'_>,
-    rel: &str,
-    params: &[(&str, &str)],
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pager<'a>(
+    v: &View<'a>,
+    rel: &'a str,
+    params: &'a [(&'a str, &'a str)],
     page: u32,
     pages: u32,
     total: usize,
     about: bool,
+    cursors: &'a PagerCursors,
 ) -> Markup {
-    let link = |page: u32| PageLink {
+    let link = |page: u32, cursor: Option<(&'static str, &'a str)>| PageLink {
         urls: v.urls,
         rel,
         params,
         page,
+        cursor,
     };
+    // Page 1 is the list's start: no cursor needed, and none would be right after changes.
+    let prev = cursors
+        .before
+        .as_deref()
+        .filter(|_| page > 2)
+        .map(|c| ("before", c));
+    let next = cursors.after.as_deref().map(|c| ("after", c));
     html! {
         nav.pager aria-label="Pages" {
             span.muted {
@@ -294,10 +317,10 @@ pub(crate) fn pager(
                 (total) " total · page " (page) " of " @if about { "about " } (pages)
             }
             @if page > 1 {
-                a.btn href=(link(page - 1)) rel="prev" { "← Previous" }
+                a.btn href=(link(page - 1, prev)) rel="prev" { "← Previous" }
             }
-            @if page < pages {
-                a.btn href=(link(page + 1)) rel="next" { "Next →" }
+            @if page < pages || (about && next.is_some()) {
+                a.btn href=(link(page + 1, next)) rel="next" { "Next →" }
             }
         }
     }
@@ -401,7 +424,17 @@ mod tests {
         let st = crate::views::test_status("UTC", Timestamp::UNIX_EPOCH);
         let v = View::test(&urls, &assets, &st, false, false);
         let params = [("q", "a b&<\"x\">"), ("state", ""), ("page", "2")];
-        let html = pager(&v, "/tasks", &params, 2, 3, 123, false).into_string();
+        let html = pager(
+            &v,
+            "/tasks",
+            &params,
+            2,
+            3,
+            123,
+            false,
+            &PagerCursors::default(),
+        )
+        .into_string();
         assert!(
             html.contains(
                 r#"<a class="btn" href="/ops/tasks?q=a+b%26%3C%22x%22%3E&amp;page=1" rel="prev">"#
@@ -419,7 +452,17 @@ mod tests {
         let built = urls.with_query("/tasks", [("q", params[0].1), ("page", "3")]);
         assert!(html.contains(&maud::html! { (built) }.into_string()));
         // An estimated total says so, and so does the page count drawn from it.
-        let html = pager(&v, "/tasks", &params, 2, 3, 123, true).into_string();
+        let html = pager(
+            &v,
+            "/tasks",
+            &params,
+            2,
+            3,
+            123,
+            true,
+            &PagerCursors::default(),
+        )
+        .into_string();
         assert!(
             html.contains("about 123 total · page 2 of about 3"),
             "{html}"

@@ -15,6 +15,11 @@ pub(crate) fn runs(
     jobs: &[String],
 ) -> Markup {
     let u = v.urls;
+    let id = |c: Option<crate::RunCursor>| c.map(|c| c.run_id().to_string());
+    let cursors = super::components::PagerCursors {
+        before: id(crate::RunCursor::prev_of(page)),
+        after: id(crate::RunCursor::next_of(page)),
+    };
     let get = |k: &str| {
         raw.iter()
             .find(|(n, _)| *n == k)
@@ -90,7 +95,7 @@ pub(crate) fn runs(
                 button.btn type="submit" { "Retry the failed runs shown" }
             }
         }
-        (pager(v, "/runs", raw, page.page, page.pages(), page.total, page.estimated))
+        (pager(v, "/runs", raw, page.page, page.pages(), page.total, page.estimated, &cursors))
     }
 }
 

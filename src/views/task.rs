@@ -159,7 +159,7 @@ pub(crate) fn task(
                             }
                         }
                     } }
-                    (pager(v, &crate::links::Urls::task_rel(id, ""), &[], runs.page, runs.pages(), runs.total, runs.estimated))
+                    (pager(v, &crate::links::Urls::task_rel(id, ""), &[], runs.page, runs.pages(), runs.total, runs.estimated, &Default::default()))
                 }
             }
             section.card {

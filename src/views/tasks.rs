@@ -169,6 +169,10 @@ pub(crate) fn tasks<'a>(
             page.pages(),
             page.total,
             page.estimated,
+            &crate::views::components::PagerCursors {
+                before: page.prev_cursor(q.sort).map(|c| c.encode(q.sort)),
+                after: page.next_cursor(q.sort).map(|c| c.encode(q.sort)),
+            },
         ),
     }
 }

@@ -28,6 +28,19 @@ fn search_text(p: &Params) -> Result<Option<&str>, BadRequest> {
 /// The task list query from URL parameters (shared with the tasks page).
 pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
     search_text(p)?;
+    let sort = p.parse_opt("sort")?.unwrap_or_default();
+    let cursor = match (p.get("after"), p.get("before")) {
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(field_error("before", "give after or before, not both"));
+        }
+        (Some(t), None) => {
+            Some(crate::TaskCursor::parse(t, sort, false).map_err(|e| field_error("after", e))?)
+        }
+        (None, Some(t)) => {
+            Some(crate::TaskCursor::parse(t, sort, true).map_err(|e| field_error("before", e))?)
+        }
+    };
     Ok(TaskQuery {
         q: p.get("q").map(String::from),
         state: p.parse_opt("state")?,
@@ -40,7 +53,7 @@ pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
                 return Err(field_error("attention", format!("{other:?} is not 1 or 0")))
             }
         },
-        sort: p.parse_opt("sort")?.unwrap_or_default(),
+        sort,
         desc: match p.get("dir") {
             None | Some("asc") => false,
             Some("desc") => true,
@@ -48,6 +61,7 @@ pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
         },
         page: p.parse_opt("page")?.unwrap_or(1),
         per_page: p.parse_opt("per_page")?.unwrap_or(0),
+        cursor,
     })
 }
 
@@ -68,6 +82,12 @@ pub(crate) fn run_query(p: &Params, tz: &jiff::tz::TimeZone) -> Result<RunQuery,
     };
     let status = p.get("status");
     let text = search_text(p)?;
+    let cursor = match (p.parse_opt::<u64>("after")?, p.parse_opt::<u64>("before")?) {
+        (None, None) => None,
+        (Some(_), Some(_)) => return Err(field_error("before", "give after or before, not both")),
+        (Some(id), None) => Some(crate::RunCursor::After(id)),
+        (None, Some(id)) => Some(crate::RunCursor::Before(id)),
+    };
     Ok(RunQuery {
         job: p.get("job").filter(|j| !j.is_empty()).map(String::from),
         q: text.map(String::from),
@@ -81,6 +101,7 @@ pub(crate) fn run_query(p: &Params, tz: &jiff::tz::TimeZone) -> Result<RunQuery,
         until: time("until")?,
         page: p.parse_opt("page")?.unwrap_or(1),
         per_page: p.parse_opt("per_page")?.unwrap_or(0),
+        cursor,
     })
 }
 
@@ -96,7 +117,7 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
     match cx.shared.backend.list(&q).await {
         Ok(page) => super::response::json_bytes(
             StatusCode::OK,
-            super::json::task_page(&page, Some(&cx.shared.fragments)),
+            super::json::task_page(&page, Some(&cx.shared.fragments), Some(q.sort)),
         ),
         Err(e) => cx.fail(&e),
     }
@@ -201,8 +222,15 @@ fn runs_page(page: &crate::Page<crate::RunRecord>) -> Resp {
     }
     let _ = write!(
         out,
-        "],\"total\":{},\"estimated\":{},\"page\":{},\"per_page\":{},\"trimmed\":{}}}",
+        "],\"total\":{},\"estimated\":{},\"page\":{},\"per_page\":{},\"trimmed\":{}",
         page.total, page.estimated, page.page, page.per_page, trimmed
+    );
+    let id = |c: Option<crate::RunCursor>| c.map_or("null".to_string(), |c| c.run_id().to_string());
+    let _ = write!(
+        out,
+        ",\"next_after\":{},\"prev_before\":{}}}",
+        id(crate::RunCursor::next_of(page)),
+        id(crate::RunCursor::prev_of(page))
     );
     json_bytes(StatusCode::OK, out)
 }

@@ -134,14 +134,18 @@ pub(crate) async fn api(cx: &Ctx<'_>) -> Resp {
 /// back to the jobs page with a count.
 pub(crate) async fn set_paused(cx: &Ctx<'_>, name: &str, pause: bool, p: &Params) -> Resp {
     let b = &cx.shared.backend;
-    // Page through the job's tasks (500 a page), at most MOST_TASKS of them.
+    // Page through the job's tasks in id order (500 a page, each from the last one's
+    // cursor), at most MOST_TASKS of them.
     let mut ids: Vec<String> = Vec::new();
+    let mut cursor = None;
     for page in 1..=MOST_TASKS.div_ceil(500) {
         let tasks = match b
             .list(&TaskQuery {
                 job: Some(name.to_string()),
+                sort: crate::scheduler::TaskSort::Id,
                 page,
                 per_page: 500,
+                cursor: cursor.take(),
                 ..TaskQuery::default()
             })
             .await
@@ -150,6 +154,10 @@ pub(crate) async fn set_paused(cx: &Ctx<'_>, name: &str, pause: bool, p: &Params
             Err(e) => return cx.fail(&e),
         };
         let last = tasks.items.len() < 500;
+        cursor = tasks
+            .items
+            .last()
+            .map(|t| crate::TaskCursor::of_info(t, crate::scheduler::TaskSort::Id, false));
         ids.extend(
             tasks
                 .items

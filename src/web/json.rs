@@ -5,11 +5,17 @@
 
 use std::io::Write as _;
 
-use crate::scheduler::{Page, TaskInfo};
+use crate::scheduler::{Page, TaskInfo, TaskSort};
 use crate::views::fragments::Fragments;
 
 /// `page` as JSON, copying each task's object from `kept` where it is still right.
-pub(crate) fn task_page(page: &Page<TaskInfo>, kept: Option<&Fragments>) -> Vec<u8> {
+/// With a `sort`, the answer also says where the pages around it start: `next_after` and
+/// `prev_before`, the `after=` and `before=` values that ask for them.
+pub(crate) fn task_page(
+    page: &Page<TaskInfo>,
+    kept: Option<&Fragments>,
+    sort: Option<TaskSort>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + page.items.len() * 640);
     out.extend_from_slice(b"{\"items\":[");
     match kept {
@@ -32,9 +38,19 @@ pub(crate) fn task_page(page: &Page<TaskInfo>, kept: Option<&Fragments>) -> Vec<
     }
     let _ = write!(
         out,
-        "],\"total\":{},\"estimated\":{},\"page\":{},\"per_page\":{}}}",
+        "],\"total\":{},\"estimated\":{},\"page\":{},\"per_page\":{}",
         page.total, page.estimated, page.page, page.per_page
     );
+    if let Some(sort) = sort {
+        for (name, cursor) in [
+            ("next_after", page.next_cursor(sort)),
+            ("prev_before", page.prev_cursor(sort)),
+        ] {
+            let _ = write!(out, ",\"{name}\":");
+            let _ = serde_json::to_writer(&mut out, &cursor.map(|c| c.encode(sort)));
+        }
+    }
+    out.push(b'}');
     out
 }
 
@@ -118,12 +134,12 @@ mod tests {
                 per_page: 50,
             };
             let want = serde_json::to_string(&page).unwrap();
-            let ours = String::from_utf8(task_page(&page, None)).unwrap();
+            let ours = String::from_utf8(task_page(&page, None, None)).unwrap();
             assert_eq!(ours, want);
             // Made afresh, then copied from what was kept.
             let kept = Fragments::default();
             for _ in 0..2 {
-                let ours = String::from_utf8(task_page(&page, Some(&kept))).unwrap();
+                let ours = String::from_utf8(task_page(&page, Some(&kept), None)).unwrap();
                 assert_eq!(ours, want);
             }
         }

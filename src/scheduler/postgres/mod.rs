@@ -292,10 +292,28 @@ impl Filters {
     }
 
     fn clause(&self) -> String {
-        if self.conds.is_empty() {
+        self.clause_upto(self.len())
+    }
+
+    /// The parameters, as a statement takes them.
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| &**p as &(dyn ToSql + Sync))
+            .collect()
+    }
+
+    /// The conditions and parameters so far, to tell them from those added later.
+    fn len(&self) -> (usize, usize) {
+        (self.conds.len(), self.params.len())
+    }
+
+    /// The `where` clause of the first `n` conditions.
+    fn clause_upto(&self, (n, _): (usize, usize)) -> String {
+        if n == 0 {
             String::new()
         } else {
-            format!("where {}", self.conds.join(" and "))
+            format!("where {}", self.conds[..n].join(" and "))
         }
     }
 }
@@ -321,11 +339,7 @@ impl Shared {
         one_pass: bool,
     ) -> Result<(Vec<Row>, usize, bool), Error> {
         let c = self.client().await?;
-        let params: Vec<&(dyn ToSql + Sync)> = filters
-            .params
-            .iter()
-            .map(|p| &**p as &(dyn ToSql + Sync))
-            .collect();
+        let params = filters.values();
         let filter = filters.clause();
         let cap = EXACT_COUNT_UPTO as usize + 1;
         // A search's matches cost the most to find (a bitmap over the trigram index and a
@@ -388,6 +402,59 @@ impl Shared {
         };
         let (total, estimated) = self
             .total(&c, table, &filter, &params, counted, offset, rows.len())
+            .await?;
+        Ok((rows, total, estimated))
+    }
+
+    /// The page of `filters` (the first `base` of them the list's filter, the rest the
+    /// cursor's place), its rows in `order`, and the list's total: the page is read from
+    /// the index at the cursor, whatever its depth. `offset` is where the page number puts
+    /// the page, for the total's estimate only.
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_keyset(
+        &self,
+        table: &str,
+        cols: &str,
+        filters: &Filters,
+        base: (usize, usize),
+        order: &str,
+        per_page: u32,
+        offset: usize,
+    ) -> Result<(Vec<Row>, usize, bool), Error> {
+        let c = self.client().await?;
+        let params = filters.values();
+        let listed = filters.clause_upto(base);
+        let count_sql = format!(
+            "select count(*) from (select 1 from {table} {listed} limit {}) s",
+            EXACT_COUNT_UPTO + 1
+        );
+        let rows_sql = format!(
+            "select {cols} from {table} {} order by {order} limit ${}",
+            filters.clause(),
+            params.len() + 1
+        );
+        let limit = i64::from(per_page);
+        let mut row_params = params.clone();
+        row_params.push(&limit);
+        let (count_stmt, rows_stmt) =
+            tokio::try_join!(c.prepare_cached(&count_sql), c.prepare_cached(&rows_sql))
+                .map_err(pg)?;
+        let (count, rows) = tokio::try_join!(
+            c.query_one(&count_stmt, &params[..base.1]),
+            c.query(&rows_stmt, &row_params)
+        )
+        .map_err(pg)?;
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (total, estimated) = self
+            .total(
+                &c,
+                table,
+                &listed,
+                &params[..base.1],
+                count.get(0),
+                offset,
+                rows.len(),
+            )
             .await?;
         Ok((rows, total, estimated))
     }

@@ -2,6 +2,7 @@
 //! the overview's counts.
 
 use super::*;
+use crate::scheduler::RunCursor;
 
 impl Shared {
     pub(super) async fn begin_runs(
@@ -384,17 +385,45 @@ impl Shared {
                 filters.add("search like $", like_pattern(&needle));
             }
         }
-        let (rows, total, estimated) = self
-            .fetch_page(
-                "taskdeck_runs",
-                RUN_COLS,
-                &filters,
-                "id desc",
-                per_page,
-                offset,
-                q.q.as_ref().is_some_and(|t| !t.is_empty()),
-            )
-            .await?;
+        let (rows, total, estimated) = match q.cursor {
+            None => {
+                self.fetch_page(
+                    "taskdeck_runs",
+                    RUN_COLS,
+                    &filters,
+                    "id desc",
+                    per_page,
+                    offset,
+                    q.q.as_ref().is_some_and(|t| !t.is_empty()),
+                )
+                .await?
+            }
+            Some(c) => {
+                let base = filters.len();
+                let id = i64::try_from(c.run_id()).unwrap_or(i64::MAX);
+                let (cond, order) = match c {
+                    RunCursor::After(_) => ("id < $", "id desc"),
+                    // The page before, read upwards from the cursor and turned round.
+                    RunCursor::Before(_) => ("id > $", "id asc"),
+                };
+                filters.add(cond, id);
+                let (mut rows, total, estimated) = self
+                    .fetch_keyset(
+                        "taskdeck_runs",
+                        RUN_COLS,
+                        &filters,
+                        base,
+                        order,
+                        per_page,
+                        offset,
+                    )
+                    .await?;
+                if matches!(c, RunCursor::Before(_)) {
+                    rows.reverse();
+                }
+                (rows, total, estimated)
+            }
+        };
         let items = rows
             .iter()
             .map(Self::run_row)

@@ -268,6 +268,27 @@ const MIGRATIONS: &[&str] = &[
         primary key (task_id, kind)
     );
     "#,
+    // 9: the list sorts' keys with nulls as `infinity` (no next fire, never run: last in
+    // ascending order, as before), stored, so that a page after a cursor is one row
+    // comparison the sort's index serves at any depth, and a page by number still skips its
+    // offset over the index alone (an index on an expression is read with its rows).
+    r#"
+    alter table taskdeck_tasks
+        add column if not exists next_key timestamptz not null
+            generated always as (coalesce(next_fire, 'infinity'::timestamptz)) stored,
+        add column if not exists last_key timestamptz not null
+            generated always as (coalesce(last_finished_at, last_scheduled_at, 'infinity'::timestamptz)) stored;
+    drop index if exists taskdeck_tasks_next;
+    drop index if exists taskdeck_tasks_last;
+    drop index if exists taskdeck_tasks_state;
+    drop index if exists taskdeck_tasks_job;
+    drop index if exists taskdeck_tasks_kind;
+    create index taskdeck_tasks_next on taskdeck_tasks (next_key, id);
+    create index taskdeck_tasks_last on taskdeck_tasks (last_key, id);
+    create index taskdeck_tasks_state on taskdeck_tasks (state, next_key, id);
+    create index taskdeck_tasks_job on taskdeck_tasks (job, next_key, id);
+    create index taskdeck_tasks_kind on taskdeck_tasks (trigger_kind, next_key, id);
+    "#,
 ];
 
 /// The trigram indexes: name, table, column, storage options and which rows. Made when

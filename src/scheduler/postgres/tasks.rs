@@ -188,34 +188,78 @@ impl Shared {
         if q.attention {
             filters.add_bare("id in (select task_id from taskdeck_alerts)");
         }
-        let (asc, desc) = match q.sort {
-            TaskSort::NextRun => (
-                "next_fire asc nulls last, id asc",
-                "next_fire desc nulls first, id desc",
-            ),
-            TaskSort::Name => ("name_key asc, id asc", "name_key desc, id desc"),
-            TaskSort::Id => ("id asc", "id desc"),
-            TaskSort::LastRun => (
-                "last_at asc nulls last, id asc",
-                "last_at desc nulls first, id desc",
-            ),
-            TaskSort::State => (
-                "state asc, next_fire asc nulls last, id asc",
-                "state desc, next_fire desc nulls first, id desc",
-            ),
+        // Nulls (no next fire, never run) sort last, as `infinity` in the stored keys: every
+        // sort key is then a plain value, so a cursor's place is one row comparison that the
+        // sort's index serves.
+        const NEXT: &str = "next_key";
+        const LAST: &str = "last_key";
+        let keys: &[&str] = match q.sort {
+            TaskSort::NextRun => &[NEXT, "id"],
+            TaskSort::Name => &["name_key", "id"],
+            TaskSort::Id => &["id"],
+            TaskSort::LastRun => &[LAST, "id"],
+            TaskSort::State => &["state", NEXT, "id"],
         };
-        let order = if q.desc { desc } else { asc };
-        let (rows, total, estimated) = self
-            .fetch_page(
-                "taskdeck_tasks",
-                TASK_COLS,
-                &filters,
-                order,
-                per_page,
-                offset,
-                searched,
-            )
-            .await?;
+        // A page before a cursor is read backwards from it, then turned round.
+        let backwards = q.cursor.as_ref().is_some_and(|c| c.is_before());
+        let dir = if q.desc != backwards { "desc" } else { "asc" };
+        let order = keys
+            .iter()
+            .map(|k| format!("{k} {dir}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (mut rows, total, estimated) = match &q.cursor {
+            None => {
+                self.fetch_page(
+                    "taskdeck_tasks",
+                    TASK_COLS,
+                    &filters,
+                    &order,
+                    per_page,
+                    offset,
+                    searched,
+                )
+                .await?
+            }
+            Some(c) => {
+                let base = filters.len();
+                let mut values: Vec<String> = Vec::with_capacity(keys.len());
+                for k in keys {
+                    let n = filters.params.len() + 1;
+                    match *k {
+                        "id" => filters.params.push(Box::new(c.id().to_string())),
+                        "name_key" => filters.params.push(Box::new(c.name().to_string())),
+                        "state" => filters.params.push(Box::new(i16::from(c.state_rank()))),
+                        _ => filters.params.push(Box::new(c.at())),
+                    }
+                    values.push(match *k {
+                        NEXT | LAST => {
+                            format!("coalesce(${n}::timestamptz, 'infinity'::timestamptz)")
+                        }
+                        _ => format!("${n}"),
+                    });
+                }
+                let op = if dir == "desc" { "<" } else { ">" };
+                filters.add_bare(&format!(
+                    "({}) {op} ({})",
+                    keys.join(", "),
+                    values.join(", ")
+                ));
+                self.fetch_keyset(
+                    "taskdeck_tasks",
+                    TASK_COLS,
+                    &filters,
+                    base,
+                    &order,
+                    per_page,
+                    offset,
+                )
+                .await?
+            }
+        };
+        if backwards {
+            rows.reverse();
+        }
         let tz = self.tz();
         let items = rows
             .iter()
