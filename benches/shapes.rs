@@ -9,7 +9,7 @@
 //! Environment: `TASKDECK_SHAPES_URL` (the dashboard's base, e.g.
 //! `http://127.0.0.1:8000/dashboard`), `TASKDECK_DEMO_USER` and `TASKDECK_DEMO_PASSWORD`,
 //! `TASKDECK_SHAPES_CALLS` (requests per shape, default 200), `TASKDECK_SHAPES_BOUND_MS`
-//! (default 10), `TASKDECK_SHAPES_ONLY` (a substring: only the shapes whose path holds it).
+//! (default 10), `TASKDECK_SHAPES_ONLY` (substrings, comma-separated: only the shapes whose path holds one).
 //!
 //! `cargo bench -p taskdeck-benches --bench shapes`
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
@@ -47,7 +47,7 @@ fn main() {
         let jobs = facts(&client, &base, &cookie).await;
         let shapes: Vec<String> = shapes(&jobs)
             .into_iter()
-            .filter(|s| s.contains(only.as_str()))
+            .filter(|s| only.split(',').any(|o| s.contains(o)))
             .collect();
         println!("| path (relative to the dashboard) | median | p99 | max | calls |");
         println!("|---|---|---|---|---|");
@@ -243,7 +243,8 @@ fn shapes(jobs: &[(String, u64)]) -> Vec<String> {
         "?status=failures",
         "?status=skipped",
         "?status=running",
-        "?task=heartbeat",
+        "?task=generated-000042",
+        "?job=heartbeat",
         "?job=sync_inventory",
         "?q=upstream",
         "?page=100",

@@ -307,8 +307,8 @@ pub use scheduler::{
     WindowCounts, DEFAULT_PER_PAGE, DURATION_BUCKETS, MAX_PER_PAGE, OVERDUE_AFTER,
 };
 pub use seam::{
-    BackendError, BackendFuture, BulkAction, BulkOutcome, SchedulerStatus, TaskBackend, TaskDetail,
-    TriggerPreview,
+    BackendError, BackendFuture, BulkAction, BulkOutcome, JobDurations, SchedulerStatus,
+    TaskBackend, TaskDetail, TriggerPreview,
 };
 
 // The dashboard, its login and its audit log.

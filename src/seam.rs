@@ -13,6 +13,9 @@ use crate::scheduler::{
     TriggerSpec,
 };
 
+/// Each job's run durations in milliseconds: `(job, durations)`.
+pub type JobDurations = Vec<(String, Vec<u64>)>;
+
 /// The future type of [`TaskBackend`] methods.
 pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>;
 
@@ -278,6 +281,21 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn resume<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskInfo>;
     /// Runs a task now; the run as begun (running, or skipped by `max_instances`).
     fn run_now<'a>(&'a self, id: &'a str) -> BackendFuture<'a, RunRecord>;
+    /// Runs a task now with `args` in place of its own, for this run only. Default: not
+    /// offered (the dashboard hides "Run now with…").
+    fn run_now_with<'a>(
+        &'a self,
+        _id: &'a str,
+        _args: serde_json::Value,
+    ) -> BackendFuture<'a, RunRecord> {
+        ready(Err(BackendError::unsupported(
+            "this backend cannot run a task with other arguments",
+        )))
+    }
+    /// Whether [`TaskBackend::run_now_with`] is offered. Default: no.
+    fn runs_with_args(&self) -> bool {
+        false
+    }
     /// Applies `action` to each id, collecting per-id results.
     fn bulk<'a>(&'a self, action: BulkAction, ids: &'a [String]) -> BackendFuture<'a, BulkOutcome> {
         Box::pin(async move {
@@ -391,6 +409,22 @@ pub trait TaskBackend: Send + Sync + 'static {
     ) -> BackendFuture<'_, Option<Vec<(String, Series)>>> {
         ready(Ok(None))
     }
+    /// Each job's tasks by state, from counts kept as tasks change. Default: `None` (the
+    /// jobs page counts each job's tasks through [`TaskBackend::list`]).
+    fn job_task_counts(&self) -> BackendFuture<'_, Option<Vec<(String, crate::StateCounts)>>> {
+        ready(Ok(None))
+    }
+    /// The durations in milliseconds of each job's newest finished runs scheduled since
+    /// `since`, at most `per_job` a job. Default: `None` (the jobs page reads them through
+    /// [`TaskBackend::runs`]).
+    fn job_run_durations<'a>(
+        &'a self,
+        _jobs: &'a [String],
+        _since: jiff::Timestamp,
+        _per_job: u32,
+    ) -> BackendFuture<'a, Option<JobDurations>> {
+        ready(Ok(None))
+    }
     /// Asks a running run to stop; `by` names who asked. Default: not offered.
     fn cancel_run<'a>(&'a self, _id: RunId, _by: &'a str) -> BackendFuture<'a, RunRecord> {
         ready(Err(BackendError::unsupported(
@@ -458,6 +492,18 @@ impl TaskBackend for Scheduler {
 
     fn run_now<'a>(&'a self, id: &'a str) -> BackendFuture<'a, RunRecord> {
         boxed(Scheduler::run_now(self, id))
+    }
+
+    fn run_now_with<'a>(
+        &'a self,
+        id: &'a str,
+        args: serde_json::Value,
+    ) -> BackendFuture<'a, RunRecord> {
+        boxed(Scheduler::run_now_with(self, id, args))
+    }
+
+    fn runs_with_args(&self) -> bool {
+        true
     }
 
     fn runs<'a>(&'a self, query: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>> {
@@ -558,6 +604,23 @@ impl TaskBackend for Scheduler {
 
     fn job_series(&self, window: SeriesWindow) -> BackendFuture<'_, Option<Vec<(String, Series)>>> {
         boxed(Scheduler::job_series(self, window))
+    }
+
+    fn job_task_counts(&self) -> BackendFuture<'_, Option<Vec<(String, crate::StateCounts)>>> {
+        boxed(Scheduler::job_task_counts(self))
+    }
+
+    fn job_run_durations<'a>(
+        &'a self,
+        jobs: &'a [String],
+        since: jiff::Timestamp,
+        per_job: u32,
+    ) -> BackendFuture<'a, Option<JobDurations>> {
+        Box::pin(async move {
+            Ok(Some(
+                Scheduler::job_run_durations(self, jobs, since, per_job).await?,
+            ))
+        })
     }
 
     fn readiness(&self, bound: std::time::Duration) -> BackendFuture<'_, Readiness> {

@@ -915,6 +915,34 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
         v.sort();
         v
     };
+    // The jobs page's durations: each job's newest finished runs since a time, read from
+    // the job index, the same as through the list.
+    let jobs = ["talk".to_string(), "nobody".to_string()];
+    let since = Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let d = pg.job_run_durations(&jobs, since, 3).await.unwrap();
+    let newest: Vec<u64> = pg
+        .runs(&RunQuery {
+            job: Some("talk".into()),
+            per_page: 3,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(RunRecord::duration_ms)
+        .collect();
+    assert_eq!(d, [(jobs[0].clone(), newest), (jobs[1].clone(), vec![])]);
+    let later = Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let none = pg.job_run_durations(&jobs, later, 3).await.unwrap();
+    assert!(none.iter().all(|(_, ms)| ms.is_empty()));
+    assert_eq!(
+        mem.job_run_durations(&jobs, since, 3).await.unwrap()[0]
+            .1
+            .len(),
+        3
+    );
+
     // Paged by cursor, forwards then back, each store gives its whole list in order.
     for base in [
         RunQuery::default(),
@@ -1079,6 +1107,38 @@ async fn counts_agree(
     let want = task_states(db, schema).await;
     assert_eq!(a.stats().await.unwrap().tasks, want, "{what}: replica a");
     assert_eq!(b.stats().await.unwrap().tasks, want, "{what}: replica b");
+    // Each job's tasks and paused tasks (the jobs page) equal a full count too.
+    let rows = db
+        .query(
+            &format!(
+                "select job, count(*), count(*) filter (where paused) \
+                 from \"{schema}\".taskdeck_tasks group by job order by job"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let jobs: Vec<(String, usize, usize)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get::<_, i64>(1) as usize,
+                r.get::<_, i64>(2) as usize,
+            )
+        })
+        .collect();
+    for s in [a, b] {
+        let kept: Vec<(String, usize, usize)> = s
+            .job_task_counts()
+            .await
+            .unwrap()
+            .expect("kept per job")
+            .into_iter()
+            .map(|(job, c)| (job, c.total(), c.paused))
+            .collect();
+        assert_eq!(kept, jobs, "{what}: jobs");
+    }
     want
 }
 
@@ -1135,6 +1195,15 @@ async fn overview_counts_equal_a_full_count() {
     b.remove("p0").await.unwrap();
     let want = agree("after pauses, a resume and removals").await;
     assert_eq!((want.scheduled, want.paused), (10, 2));
+
+    // A task moved to another job (paused, then as it is) moves its count.
+    for id in ["i0", "i4"] {
+        let t = a.get(id).await.unwrap().task;
+        let mut moved = Task::clone(&t);
+        moved.job = "hold".into();
+        b.update(moved).await.unwrap();
+    }
+    agree("after moving tasks to another job").await;
 
     // One-off tasks that fire complete.
     let soon = Timestamp::now() + jiff::SignedDuration::from_millis(200);

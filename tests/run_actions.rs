@@ -62,18 +62,7 @@ async fn setup() -> (Scheduler, Server, Arc<AuditLog>) {
 }
 
 async fn sign_in(srv: &Server, user: &str, pw: &str) -> (String, String) {
-    let r = srv
-        .post_form("/login", &format!("username={user}&password={pw}"))
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let cookie = r
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = srv.get_as("/runs", &cookie).await;
-    (cookie, page.csrf())
+    sign_in_at(srv, user, pw, "/runs").await
 }
 
 async fn until_status(s: &Scheduler, id: u64, want: RunStatus) {

@@ -260,6 +260,23 @@ impl TaskIndex {
         self.states
     }
 
+    /// Each job's tasks by state.
+    pub(crate) fn job_states(&self) -> Vec<(String, StateCounts)> {
+        self.counts
+            .iter()
+            .map(|(job, cell)| {
+                let n = |s: TaskState| cell[state_ix(s)].iter().sum();
+                let counts = StateCounts {
+                    scheduled: n(TaskState::Scheduled),
+                    running: n(TaskState::Running),
+                    paused: n(TaskState::Paused),
+                    completed: n(TaskState::Completed),
+                };
+                (job.clone(), counts)
+            })
+            .collect()
+    }
+
     /// Tasks not paused whose next fire is before `before` (normally none: a walk over them).
     pub(crate) fn overdue(&self, before: Timestamp) -> u64 {
         self.due
@@ -684,6 +701,21 @@ mod tests {
                 all.iter().filter(|r| r.state() == st).count()
             );
         }
+        // Each job's counts too.
+        let mut jobs = ix.job_states();
+        jobs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want: std::collections::BTreeMap<String, StateCounts> = Default::default();
+        for r in &all {
+            let c = want.entry(r.task.job.clone()).or_default();
+            match r.state() {
+                TaskState::Scheduled => c.scheduled += 1,
+                TaskState::Running => c.running += 1,
+                TaskState::Paused => c.paused += 1,
+                TaskState::Completed => c.completed += 1,
+            }
+        }
+        let want: Vec<(String, StateCounts)> = want.into_iter().collect();
+        assert_eq!(jobs, want);
         for sort in TaskSort::ALL {
             for desc in [false, true] {
                 for state in [

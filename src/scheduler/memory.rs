@@ -474,6 +474,10 @@ impl Store for MemoryStore {
         ready(Ok(Some(out)))
     }
 
+    fn job_task_counts(&self) -> StoreFuture<'_, Option<Vec<(String, crate::StateCounts)>>> {
+        ready(Ok(Some(self.read().tasks.job_states())))
+    }
+
     fn insert(&self, rec: TaskRecord) -> StoreFuture<'_, ()> {
         let mut m = self.write();
         let id = rec.task.id.clone();

@@ -517,6 +517,25 @@ impl Scheduler {
     /// `Running`, or `Skipped` when `max_instances` runs are already going. Needs a started
     /// scheduler.
     pub async fn run_now(&self, id: &str) -> Result<RunRecord, Error> {
+        self.run_now_as(id, None).await
+    }
+
+    /// Runs a task now, as [`run_now`](Self::run_now), with `args` in place of the task's
+    /// own for this run only: the run records them (and a retry of it runs with them again);
+    /// the task is unchanged.
+    pub async fn run_now_with(
+        &self,
+        id: &str,
+        args: serde_json::Value,
+    ) -> Result<RunRecord, Error> {
+        self.run_now_as(id, Some(args)).await
+    }
+
+    async fn run_now_as(
+        &self,
+        id: &str,
+        args: Option<serde_json::Value>,
+    ) -> Result<RunRecord, Error> {
         match self.lifecycle() {
             Lifecycle::Running => {}
             Lifecycle::Created => {
@@ -532,7 +551,13 @@ impl Scheduler {
             .get(id)
             .await?
             .ok_or_else(|| Error::UnknownTask { id: id.to_string() })?;
-        let task = rec.task;
+        let task = match args {
+            None => rec.task,
+            Some(args) => Arc::new(Task {
+                args,
+                ..Task::clone(&rec.task)
+            }),
+        };
         let now = self.now();
         let Some(run) = run::begin_one(&self.inner, &task, now, Cause::Manual, 1, None).await
         else {
@@ -770,6 +795,26 @@ impl Scheduler {
                 .map(|(job, counts)| (job, window.bucket(now, counts)))
                 .collect(),
         ))
+    }
+
+    /// Each job's tasks by state, from counts the store keeps as tasks change; `None` when
+    /// it keeps none (see [`Store::job_task_counts`](crate::store::Store::job_task_counts)).
+    pub async fn job_task_counts(&self) -> Result<Option<Vec<(String, StateCounts)>>, Error> {
+        self.inner.store.job_task_counts().await
+    }
+
+    /// The durations in milliseconds of each job's newest finished runs scheduled since
+    /// `since`, at most `per_job` a job.
+    pub async fn job_run_durations(
+        &self,
+        jobs: &[String],
+        since: Timestamp,
+        per_job: u32,
+    ) -> Result<Vec<(String, Vec<u64>)>, Error> {
+        self.inner
+            .store
+            .job_run_durations(jobs, since, per_job)
+            .await
     }
 
     /// Counts for an overview.

@@ -355,6 +355,45 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(None)))
     }
 
+    /// Each job's tasks by state, counted as they change (the jobs page), for every job a
+    /// task names. `None` when the store keeps no such counts (the default): the jobs page
+    /// then counts through [`Store::list`]. The PostgreSQL store counts a task with a run
+    /// going in the state it has apart from the run (`running` is 0).
+    fn job_task_counts(&self) -> StoreFuture<'_, Option<Vec<(String, crate::StateCounts)>>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// The durations in milliseconds of each job's newest finished runs scheduled since
+    /// `since`, at most `per_job` a job (the jobs page's mean and p95). Default: read through
+    /// [`Store::list_runs`].
+    fn job_run_durations<'a>(
+        &'a self,
+        jobs: &'a [String],
+        since: Timestamp,
+        per_job: u32,
+    ) -> StoreFuture<'a, Vec<(String, Vec<u64>)>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let runs = self
+                    .list_runs(&RunQuery {
+                        job: Some(job.clone()),
+                        since: Some(since),
+                        per_page: per_job,
+                        ..RunQuery::default()
+                    })
+                    .await?;
+                let ms = runs
+                    .items
+                    .iter()
+                    .filter_map(RunRecord::duration_ms)
+                    .collect();
+                out.push((job.clone(), ms));
+            }
+            Ok(out)
+        })
+    }
+
     /// Tells every process sharing the store of `event` (a cancel for a run another process
     /// may be running). A store of one process has no one to tell. Default: nothing.
     fn announce(&self, _event: Event) -> StoreFuture<'_, ()> {

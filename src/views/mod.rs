@@ -14,6 +14,7 @@ pub(crate) mod jobs;
 pub(crate) mod layout;
 pub(crate) mod login;
 pub(crate) mod overview;
+pub(crate) mod run_with;
 pub(crate) mod runs;
 pub(crate) mod task;
 pub(crate) mod task_form;

@@ -11,6 +11,8 @@ use crate::scheduler::{format_duration, Page, RunRecord};
 use crate::seam::TaskDetail;
 
 /// The task page body.
+/// `run_with`: the backend can run the task with other args ("Run now with…").
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn task(
     v: &View<'_>,
     d: &TaskDetail,
@@ -19,6 +21,7 @@ pub(crate) fn task(
     here: &str,
     series: Option<&crate::scheduler::Series>,
     alerts: &[crate::scheduler::Alert],
+    run_with: bool,
 ) -> Markup {
     let u = v.urls;
     let t = &d.info.task;
@@ -52,7 +55,9 @@ pub(crate) fn task(
                 }
             }
             @if v.can_admin {
+                @if run_with { a.btn href=(Esc(u.task(id, "/run-with"))) { "Run now with…" } }
                 a.btn href=(Esc(u.task(id, "/edit"))) { "Edit" }
+                a.btn href=(Esc(u.with_query("/tasks/new", [("copy", id.as_str())]))) { "Copy as new task" }
                 (action_button(v, &u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), "/tasks"))
             }
         }

@@ -8,7 +8,7 @@ use super::context::{Ctx, Shared};
 use super::request::Params;
 use super::response::Resp;
 use super::routes::{Found, Handler};
-use super::{api, jobs, login, pages, sse};
+use super::{api, jobs, login, pages, run_with, sse};
 
 /// Runs the handler for a matched route.
 pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Resp {
@@ -32,6 +32,9 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::TaskUpdate => pages::task_save(cx, Some(id), &form()).await,
         Handler::TaskPreview => pages::task_preview(cx, &form()).await,
         Handler::TaskAction(action) => pages::task_action(cx, id, action, &form()).await,
+        Handler::RunWith => run_with::page(cx, id).await,
+        Handler::RunWithSubmit => run_with::submit(cx, id, &form()).await,
+        Handler::ApiRunWith => run_with::api(cx, id, body).await,
         Handler::Bulk(action) => pages::bulk(cx, action, &form()).await,
         Handler::SchedulerPause(paused) => pages::scheduler_action(cx, paused, &form()).await,
         Handler::Runs => pages::runs(cx).await,

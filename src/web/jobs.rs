@@ -2,8 +2,9 @@
 //! by a task), which replicas have it, its tasks, its runs and failures in the last 24 hours
 //! and their mean and p95 duration; and pausing or resuming every task of a job at once.
 //!
-//! Built from the seam's lists, each bounded: a job's tasks are counted by one page query,
-//! its runs by two, and its durations come from its newest [`SAMPLE`] finished runs of the day.
+//! Built from counts kept as tasks change and runs end (each job's tasks by state, its runs
+//! per hour) where the backend keeps them, else from the seam's lists, each bounded; a
+//! job's durations come from its newest [`SAMPLE`] finished runs of the day.
 
 use std::collections::BTreeSet;
 
@@ -49,6 +50,16 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
                 })
                 .collect()
         });
+    // Each job's tasks, from the counts kept as tasks change when there are some.
+    let counted: Option<std::collections::BTreeMap<String, crate::StateCounts>> =
+        b.job_task_counts().await?.map(|c| c.into_iter().collect());
+    // Each job's durations, from its newest runs of the day, in one go when the backend can.
+    let listed: Vec<String> = names.iter().cloned().collect();
+    let mut durations: std::collections::BTreeMap<String, Vec<u64>> = b
+        .job_run_durations(&listed, day_ago, SAMPLE)
+        .await?
+        .map(|d| d.into_iter().collect())
+        .unwrap_or_default();
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let count = |state: Option<crate::scheduler::TaskState>| TaskQuery {
@@ -57,13 +68,19 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
             per_page: 1,
             ..TaskQuery::default()
         };
-        let tasks = b.list(&count(None)).await?.total;
-        let paused = if tasks == 0 {
-            0
-        } else {
-            b.list(&count(Some(crate::scheduler::TaskState::Paused)))
-                .await?
-                .total
+        let (tasks, paused) = match &counted {
+            Some(c) => c.get(&name).map_or((0, 0), |s| (s.total(), s.paused)),
+            None => {
+                let tasks = b.list(&count(None)).await?.total;
+                let paused = if tasks == 0 {
+                    0
+                } else {
+                    b.list(&count(Some(crate::scheduler::TaskState::Paused)))
+                        .await?
+                        .total
+                };
+                (tasks, paused)
+            }
         };
         let runs = |failures_only: bool, per_page: u32| RunQuery {
             job: Some(name.clone()),
@@ -72,7 +89,6 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
             per_page,
             ..RunQuery::default()
         };
-        let sample = b.runs(&runs(false, SAMPLE)).await?;
         let (runs_24h, failures_24h) = match &day {
             Some(day) => {
                 let (r, f) = day.get(&name).copied().unwrap_or((0, 0));
@@ -81,13 +97,21 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
                     usize::try_from(f).unwrap_or(usize::MAX),
                 )
             }
-            None => (sample.total, b.runs(&runs(true, 1)).await?.total),
+            None => (
+                b.runs(&runs(false, 1)).await?.total,
+                b.runs(&runs(true, 1)).await?.total,
+            ),
         };
-        let mut ms: Vec<u64> = sample
-            .items
-            .iter()
-            .filter_map(|r| r.duration_ms())
-            .collect();
+        let mut ms: Vec<u64> = match durations.remove(&name) {
+            Some(ms) => ms,
+            None => b
+                .runs(&runs(false, SAMPLE))
+                .await?
+                .items
+                .iter()
+                .filter_map(|r| r.duration_ms())
+                .collect(),
+        };
         ms.sort_unstable();
         let mean = (!ms.is_empty()).then(|| ms.iter().sum::<u64>() / ms.len() as u64);
         let p95 = (!ms.is_empty()).then(|| ms[((ms.len() * 95).div_ceil(100)).max(1) - 1]);

@@ -22,6 +22,7 @@ mod ready;
 mod request;
 mod response;
 mod routes;
+mod run_with;
 mod serve;
 mod sessions;
 mod sse;

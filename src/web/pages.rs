@@ -124,6 +124,17 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
 
 pub(crate) async fn task_new(cx: &Ctx<'_>) -> Resp {
     let mut form = TaskForm::blank();
+    // "Copy as new task": the form filled from another task, under a new id and name.
+    if let Some(from) = cx.query.get("copy") {
+        match cx.shared.backend.get(from).await {
+            Ok(d) => {
+                form = TaskForm::from_task(&d.info.task);
+                form.id = format!("{}-copy", d.info.task.id);
+                form.name = format!("{} (copy)", d.info.task.name);
+            }
+            Err(e) => return cx.fail(&e),
+        }
+    }
     if let Some(job) = cx.query.get("job") {
         form.job = job.to_string();
     }
@@ -308,6 +319,7 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         cx.here(),
         series.as_ref(),
         &alerts,
+        cx.shared.backend.runs_with_args(),
     );
     cx.page(StatusCode::OK, &detail.info.task.name, Nav::Tasks, body)
 }

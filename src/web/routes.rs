@@ -30,6 +30,9 @@ pub(crate) enum Handler {
     /// The task form again, with the next fires of its trigger (the no-script preview).
     TaskPreview,
     TaskAction(BulkAction),
+    /// "Run now with…": the form, and starting the run.
+    RunWith,
+    RunWithSubmit,
     Bulk(BulkAction),
     /// `true` pauses the scheduler, `false` resumes it.
     SchedulerPause(bool),
@@ -50,6 +53,7 @@ pub(crate) enum Handler {
     ApiTaskUpdate,
     ApiTaskRuns,
     ApiTaskAction(BulkAction),
+    ApiRunWith,
     ApiBulk(BulkAction),
     ApiRuns,
     ApiRun,
@@ -80,12 +84,12 @@ impl Handler {
         use Handler::*;
         match self {
             Overview | Tasks | TaskNew | TaskCreate | TaskDetail | TaskEdit | TaskUpdate
-            | TaskPreview | TaskAction(_) | Bulk(_) | SchedulerPause(_) | Runs | RunDetail
+            | TaskPreview | TaskAction(_) | RunWith | RunWithSubmit | Bulk(_) | SchedulerPause(_) | Runs | RunDetail
             | RunAction(_) | RunsRetry | Login | LoginSubmit | Audit | Instances | AuthRoute
             // The jobs API counts the last 24 hours from the scheduler's clock.
             | Jobs | JobPause(_) | ApiJobs => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
-            | ApiTaskAction(_) | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
+            | ApiTaskAction(_) | ApiRunWith | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
             | ApiSeries | ApiPreview | ApiInstances | ApiAlerts | ApiAudit | Health | Ready | Metrics | Asset | Logout
             | LogoutAll => false,
         }
@@ -266,6 +270,23 @@ pub(crate) static ROUTES: &[Route] = &[
         audit: Audit::Change {
             action: "task.run",
             target: Target::PathId,
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/tasks/{id}/run-with",
+        handler: Handler::RunWith,
+        access: ADMIN,
+        audit: READ,
+    },
+    Route {
+        method: Method::POST,
+        path: "/tasks/{id}/run-with",
+        handler: Handler::RunWithSubmit,
+        access: ADMIN,
+        audit: Audit::Change {
+            action: "task.run_with",
+            target: Target::Handler,
         },
     },
     Route {
@@ -499,6 +520,16 @@ pub(crate) static ROUTES: &[Route] = &[
         audit: Audit::Change {
             action: "task.run",
             target: Target::PathId,
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/tasks/{id}/run-with",
+        handler: Handler::ApiRunWith,
+        access: ADMIN,
+        audit: Audit::Change {
+            action: "task.run_with",
+            target: Target::Handler,
         },
     },
     Route {

@@ -364,6 +364,23 @@ try {
     assert.match(await page.locator("dl.kv").textContent(), /retry/);
   });
 
+  await check("run now with other args, and copy a task", async () => {
+    await page.goto(`${base}/tasks/inventory-sync`);
+    await page.getByRole("link", { name: "Run now with…" }).click();
+    const args = page.locator("#args");
+    JSON.parse(await args.inputValue()); // the task's own args, as JSON
+    await args.fill('{"warehouse": "browser-check", "dry_run": true}');
+    await page.getByRole("button", { name: "Start the run" }).click();
+    await page.waitForURL(/\/runs\/\d+$/);
+    await page.getByText(/started with the args given/).waitFor();
+    await page.getByText('"warehouse": "browser-check"').waitFor();
+    // Copy: the new-task form filled from the task, under a new id.
+    await page.goto(`${base}/tasks/inventory-sync`);
+    await page.getByRole("link", { name: "Copy as new task" }).click();
+    assert.equal(await page.inputValue("#id"), "inventory-sync-copy");
+    assert.equal(await page.inputValue("#job"), "sync_inventory");
+  });
+
   await check("the task form previews the next fires as you type", async () => {
     await page.goto(`${base}/tasks/new`);
     await page.selectOption("#kind", "cron");
@@ -442,6 +459,7 @@ try {
       overview: "/", tasks: "/tasks", task: "/tasks/inventory-sync", edit: "/tasks/inventory-sync/edit",
       new: "/tasks/new", runs: "/runs", audit: "/audit", instances: "/instances",
       run: runPath, "run-failed": failedPath, jobs: "/jobs",
+      "run-with": "/tasks/inventory-sync/run-with", copy: "/tasks/new?copy=inventory-sync",
     };
     // On a phone, how far down each page's content starts: the header must be short and
     // the same on every page (the layout must not jump from page to page).

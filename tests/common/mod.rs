@@ -492,3 +492,32 @@ pub(crate) fn sample(text: &str, series: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// Percent-encodes a query or form value.
+#[allow(dead_code)]
+pub(crate) fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Signs `user` in with the password form; the session cookie and the CSRF token `page`
+/// carries.
+#[allow(dead_code)]
+pub(crate) async fn sign_in_at(srv: &Server, user: &str, pw: &str, page: &str) -> (String, String) {
+    let r = srv
+        .post_form("/login", &format!("username={user}&password={pw}"))
+        .await;
+    assert_eq!(r.status, http::StatusCode::SEE_OTHER, "{user} signs in");
+    let cookie = r
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = srv.get_as(page, &cookie).await.csrf();
+    (cookie, csrf)
+}

@@ -275,7 +275,7 @@ impl Shared {
     }
 
     /// Moves the task counts each server backend kept (`taskdeck_task_counts`, one row per
-    /// backend and state) into slot 0, so that the overview sums a few rows. A row whose
+    /// backend, job and state) into slot 0, so that the overview sums a few rows. A row whose
     /// backend is writing it right now is left for the next fold, so this never waits for a
     /// claim and a claim waits at most for this one short transaction.
     pub(super) async fn fold_task_counts(&self) -> Result<(), Error> {
@@ -286,12 +286,20 @@ impl Shared {
         }
         tx.execute(
             "with moved as (delete from taskdeck_task_counts k using \
-               (select slot, state from taskdeck_task_counts where slot <> 0 \
+               (select slot, job, state from taskdeck_task_counts where slot <> 0 \
                 for update skip locked) x \
-               where k.slot = x.slot and k.state = x.state returning k.state, k.n) \
-             insert into taskdeck_task_counts (slot, state, n) \
-             select 0, state, sum(n) from moved group by state order by state \
-             on conflict (slot, state) do update set n = taskdeck_task_counts.n + excluded.n",
+               where k.slot = x.slot and k.job = x.job and k.state = x.state \
+               returning k.job, k.state, k.n) \
+             insert into taskdeck_task_counts (slot, job, state, n) \
+             select 0, job, state, sum(n) from moved group by job, state order by job, state \
+             on conflict (slot, job, state) do update set n = taskdeck_task_counts.n + excluded.n",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+        // The jobs no task names any more.
+        tx.execute(
+            "delete from taskdeck_task_counts where slot = 0 and n = 0",
             &[],
         )
         .await

@@ -289,6 +289,81 @@ const MIGRATIONS: &[&str] = &[
     create index taskdeck_tasks_job on taskdeck_tasks (job, next_key, id);
     create index taskdeck_tasks_kind on taskdeck_tasks (trigger_kind, next_key, id);
     "#,
+    // 10: the task counts of migration 7 per job too (the jobs page: each job's tasks and
+    // paused tasks, exact, from a few rows); a task moved to another job moves its count.
+    // Made again from the tasks, so running it twice is harmless.
+    r#"
+    drop trigger if exists taskdeck_task_counts_change on taskdeck_tasks;
+    drop trigger if exists taskdeck_task_counts_add on taskdeck_tasks;
+    drop trigger if exists taskdeck_task_counts_remove on taskdeck_tasks;
+    drop trigger if exists taskdeck_task_counts_clear on taskdeck_tasks;
+    drop function if exists taskdeck_task_counts_sync();
+    drop function if exists taskdeck_task_counts_rows();
+    drop table if exists taskdeck_task_counts;
+    create table taskdeck_task_counts (
+        slot integer not null,
+        job text collate "C" not null,
+        state smallint not null,
+        n bigint not null,
+        primary key (slot, job, state)
+    );
+    create function taskdeck_task_counts_sync() returns trigger language plpgsql
+    set search_path from current as $$
+    declare
+        gone smallint := case when old.paused then 2 when old.next_fire is null then 3 else 0 end;
+        came smallint := case when new.paused then 2 when new.next_fire is null then 3 else 0 end;
+    begin
+        if gone <> came or old.job <> new.job then
+            insert into taskdeck_task_counts (slot, job, state, n)
+            values (pg_backend_pid(), old.job, gone, -1), (pg_backend_pid(), new.job, came, 1)
+            on conflict (slot, job, state) do update set n = taskdeck_task_counts.n + excluded.n;
+        end if;
+        return null;
+    end $$;
+    create function taskdeck_task_counts_rows() returns trigger language plpgsql
+    set search_path from current as $$
+    begin
+        if tg_op = 'INSERT' then
+            insert into taskdeck_task_counts (slot, job, state, n)
+            select pg_backend_pid(), job,
+                case when paused then 2 when next_fire is null then 3 else 0 end, count(*)
+            from came group by 2, 3
+            on conflict (slot, job, state) do update set n = taskdeck_task_counts.n + excluded.n;
+        elsif tg_op = 'DELETE' then
+            insert into taskdeck_task_counts (slot, job, state, n)
+            select pg_backend_pid(), job,
+                case when paused then 2 when next_fire is null then 3 else 0 end, -count(*)
+            from gone group by 2, 3
+            on conflict (slot, job, state) do update set n = taskdeck_task_counts.n + excluded.n;
+        else
+            delete from taskdeck_task_counts;
+        end if;
+        return null;
+    end $$;
+    create trigger taskdeck_task_counts_change after update of paused, next_fire, job on taskdeck_tasks
+        for each row when (old.paused is distinct from new.paused
+            or (old.next_fire is null) is distinct from (new.next_fire is null)
+            or old.job is distinct from new.job)
+        execute function taskdeck_task_counts_sync();
+    create trigger taskdeck_task_counts_add after insert on taskdeck_tasks
+        referencing new table as came for each statement
+        execute function taskdeck_task_counts_rows();
+    create trigger taskdeck_task_counts_remove after delete on taskdeck_tasks
+        referencing old table as gone for each statement
+        execute function taskdeck_task_counts_rows();
+    create trigger taskdeck_task_counts_clear after truncate on taskdeck_tasks
+        for each statement execute function taskdeck_task_counts_rows();
+    lock table taskdeck_tasks in share row exclusive mode;
+    insert into taskdeck_task_counts (slot, job, state, n)
+    select 0, job, case when paused then 2 when next_fire is null then 3 else 0 end, count(*)
+    from taskdeck_tasks group by 2, 3;
+    "#,
+    // 11: runs by job, newest first: the runs list's job filter and the jobs page's durations
+    // read a job's newest runs from it instead of walking every newer run of the others (a
+    // rare job over 1,000,000 runs: 240 ms p99).
+    r#"
+    create index if not exists taskdeck_runs_job on taskdeck_runs (job, id);
+    "#,
 ];
 
 /// The trigram indexes: name, table, column, storage options and which rows. Made when

@@ -225,13 +225,12 @@ impl Shared {
                 let base = filters.len();
                 let mut values: Vec<String> = Vec::with_capacity(keys.len());
                 for k in keys {
-                    let n = filters.params.len() + 1;
-                    match *k {
-                        "id" => filters.params.push(Box::new(c.id().to_string())),
-                        "name_key" => filters.params.push(Box::new(c.name().to_string())),
-                        "state" => filters.params.push(Box::new(i16::from(c.state_rank()))),
-                        _ => filters.params.push(Box::new(c.at())),
-                    }
+                    let n = match *k {
+                        "id" => filters.push(c.id().to_string()),
+                        "name_key" => filters.push(c.name().to_string()),
+                        "state" => filters.push(i16::from(c.state_rank())),
+                        _ => filters.push(c.at()),
+                    };
                     values.push(match *k {
                         NEXT | LAST => {
                             format!("coalesce(${n}::timestamptz, 'infinity'::timestamptz)")
