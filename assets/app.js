@@ -1,5 +1,6 @@
 // taskdeck dashboard script. Everything works without it; it adds confirm dialogs, select-all,
-// the trigger-kind switch in the task form, and live refresh over server-sent events.
+// the trigger-kind switch in the task form, the time zone and theme switches, keyboard
+// shortcuts, and live refresh over server-sent events.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -170,6 +171,114 @@
     applyZone();
   });
 
+  // The theme switch: system, light, dark, in turn. The choice goes into a cookie the server
+  // reads (so the next page is drawn in it from its first frame) and onto this page at once.
+  var THEMES = ["system", "light", "dark"];
+  function currentTheme() {
+    return document.documentElement.getAttribute("data-theme") || "system";
+  }
+  function showTheme() {
+    var btn = document.querySelector(".theme-toggle");
+    if (!btn) return;
+    btn.hidden = false;
+    var label = btn.querySelector(".theme-label");
+    if (label) label.textContent = "Theme: " + currentTheme();
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest && ev.target.closest(".theme-toggle");
+    if (!btn) return;
+    var next = THEMES[(THEMES.indexOf(currentTheme()) + 1) % THEMES.length];
+    var root = document.documentElement;
+    if (next === "system") root.removeAttribute("data-theme");
+    else root.setAttribute("data-theme", next);
+    var meta = document.querySelector('meta[name="color-scheme"]');
+    if (meta) meta.setAttribute("content", next === "system" ? "light dark" : next);
+    var cookie = btn.getAttribute("data-theme-cookie") + "=" + next +
+      "; Path=" + btn.getAttribute("data-theme-path") + "; SameSite=Lax" +
+      (next === "system" ? "; Max-Age=0" : "; Max-Age=31536000") +
+      (location.protocol === "https:" ? "; Secure" : "");
+    document.cookie = cookie;
+    showTheme();
+  });
+
+  // Keyboard shortcuts: "/" searches, "g" then o, t, r or j goes to a page, "?" lists them.
+  // Not while typing in a field, nor with a modifier held.
+  var SHORTCUTS = [
+    ["/", "Search (the tasks or runs on this page, else the tasks)"],
+    ["g o", "Go to the overview"], ["g t", "Go to the tasks"],
+    ["g r", "Go to the runs"], ["g j", "Go to the jobs"],
+    ["?", "Show these shortcuts"]
+  ];
+  var GO = { o: "/", t: "/tasks", r: "/runs", j: "/jobs" };
+  var pendingG = 0;
+  function base() {
+    var brand = document.querySelector("a.brand");
+    return brand ? brand.getAttribute("href").replace(/\/$/, "") : null;
+  }
+  function typing(t) {
+    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  }
+  function shortcutsDialog() {
+    var d = document.getElementById("shortcuts");
+    if (d) return d;
+    d = document.createElement("dialog");
+    d.id = "shortcuts";
+    d.setAttribute("aria-labelledby", "shortcuts-title");
+    var h = document.createElement("h2");
+    h.id = "shortcuts-title";
+    h.textContent = "Keyboard shortcuts";
+    d.appendChild(h);
+    var dl = document.createElement("dl");
+    dl.className = "kv";
+    SHORTCUTS.forEach(function (s) {
+      var dt = document.createElement("dt");
+      s[0].split(" ").forEach(function (k, i) {
+        if (i > 0) dt.appendChild(document.createTextNode(" then "));
+        var kbd = document.createElement("kbd");
+        kbd.textContent = k;
+        dt.appendChild(kbd);
+      });
+      var dd = document.createElement("dd");
+      dd.textContent = s[1];
+      dl.appendChild(dt);
+      dl.appendChild(dd);
+    });
+    d.appendChild(dl);
+    var form = document.createElement("form");
+    form.method = "dialog";
+    var close = document.createElement("button");
+    close.className = "btn";
+    close.textContent = "Close";
+    form.appendChild(close);
+    d.appendChild(form);
+    document.body.appendChild(d);
+    return d;
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) return;
+    var root = base();
+    if (root === null) return;
+    if (pendingG && Date.now() - pendingG < 1500 && GO[ev.key]) {
+      pendingG = 0;
+      ev.preventDefault();
+      window.location.assign(root + GO[ev.key]);
+      return;
+    }
+    pendingG = 0;
+    if (ev.key === "g") {
+      pendingG = Date.now();
+    } else if (ev.key === "/") {
+      ev.preventDefault();
+      var q = document.querySelector('main input[name="q"]');
+      if (q) q.focus();
+      else window.location.assign(root + "/tasks#search");
+    } else if (ev.key === "?") {
+      ev.preventDefault();
+      var d = shortcutsDialog();
+      if (!d.open) d.showModal();
+    }
+  });
+
   // Live refresh: on any event, fetch this page's main fragment and swap it in, unless the
   // user is in the middle of something (a focused field, ticked boxes).
   var pending = null;
@@ -215,6 +324,11 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     if (document.getElementById("trigger-preview")) previewNow();
+    if (window.location.hash === "#search") {
+      var q = document.querySelector('main input[name="q"]');
+      if (q) q.focus();
+    }
+    showTheme();
     applyZone();
     syncKind();
     live();

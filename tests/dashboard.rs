@@ -1351,3 +1351,44 @@ async fn pages_follow_the_pagers_cursor_and_refuse_a_bad_one() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn the_chosen_theme_is_drawn_from_the_first_frame() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/ops")).await;
+    let with = |cookie: &'static str| {
+        let srv = &srv;
+        async move {
+            srv.request(Method::GET, "/ops/tasks", &[("cookie", cookie)], "")
+                .await
+                .body
+        }
+    };
+    // No choice: the system's, both schemes offered to the browser.
+    let page = srv.get("/ops/tasks").await.body;
+    assert!(page.contains("<html lang=\"en\">"), "{page}");
+    assert!(page.contains("<meta name=\"color-scheme\" content=\"light dark\">"));
+    assert!(page.contains("data-theme-cookie=\"taskdeck_theme\" data-theme-path=\"/ops\""));
+    for (cookie, theme) in [
+        ("taskdeck_theme=dark", "dark"),
+        ("taskdeck_theme=light", "light"),
+    ] {
+        let page = with(cookie).await;
+        assert!(
+            page.contains(&format!("<html lang=\"en\" data-theme=\"{theme}\">")),
+            "{page}"
+        );
+        assert!(page.contains(&format!("<meta name=\"color-scheme\" content=\"{theme}\">")));
+        assert!(page.contains(&format!("Theme: {theme}")));
+    }
+    // Anything else is the system's, never echoed into the page.
+    for cookie in [
+        "taskdeck_theme=%22%3E%3Cscript%3E",
+        "taskdeck_theme=DARK",
+        "taskdeck_theme=",
+    ] {
+        let page = with(cookie).await;
+        assert!(page.contains("<html lang=\"en\">"), "{cookie}: {page}");
+        assert!(!page.contains("<script>"));
+    }
+}

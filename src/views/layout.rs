@@ -3,7 +3,7 @@
 use maud::{html, Markup, Render, DOCTYPE};
 
 use super::components::{action_button, ButtonKind};
-use super::{Flash, Nav, View};
+use super::{Flash, Nav, Theme, View};
 use crate::scheduler::Lifecycle;
 
 /// A whole page around `body`.
@@ -25,7 +25,7 @@ pub(crate) fn page(
     ];
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang="en" data-theme=[v.theme.attr()] {
             (head(v, title, true))
             body data-events=(u.href("/events")) {
                 a.skip href="#main" { "Skip to content" }
@@ -123,7 +123,7 @@ pub(crate) fn head(v: &View<'_>, title: &str, script: bool) -> Markup {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
-            meta name="color-scheme" content="light dark";
+            meta name="color-scheme" content=(v.theme.color_scheme());
             title { (title) " · " (v.title) }
             link rel="stylesheet" href=(v.asset("app.css"));
             link rel="stylesheet" href=(v.asset("theme.css"));
@@ -176,6 +176,13 @@ fn scheduler_state(v: &View<'_>) -> Markup {
             // Shown by the script, which remembers the choice; pages without it stay in the
             // scheduler's zone.
             button.btn.btn-small.tz-toggle type="button" hidden aria-pressed="false" { "Show my time zone" }
+            // The theme switch: system, light, dark, remembered in a cookie the server reads,
+            // so that a page is drawn in its theme from the first frame. Shown by the script.
+            @let theme = match v.theme { Theme::System => "system", Theme::Light => "light", Theme::Dark => "dark" };
+            button.btn.btn-small.theme-toggle type="button" hidden title="Switch the theme"
+                data-theme-cookie=(Theme::COOKIE) data-theme-path=(v.urls.cookie_path()) {
+                span aria-hidden="true" { "◐ " } span.theme-label { "Theme: " (theme) }
+            }
         }
         @if st.lifecycle == Lifecycle::Running && v.can_operate {
             @if st.paused {
@@ -192,7 +199,7 @@ fn scheduler_state(v: &View<'_>) -> Markup {
 pub(crate) fn boxed(v: &View<'_>, title: &str, content: impl Render) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang="en" data-theme=[v.theme.attr()] {
             (head(v, title, false))
             body.login-page {
                 main #main.login-box {

@@ -49,6 +49,46 @@ pub(crate) struct View<'a> {
     pub(crate) can_admin: bool,
     /// The current page, relative to the base, with its query (actions come back here).
     pub(crate) here: &'a str,
+    /// The theme the viewer chose (the theme switch's cookie), written into the page so that
+    /// it is right from the first paint.
+    pub(crate) theme: Theme,
+}
+
+/// Light, dark, or whatever the viewer's system prefers (the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    /// The cookie the theme switch sets (`light` or `dark`; anything else is the system's).
+    pub(crate) const COOKIE: &'static str = "taskdeck_theme";
+
+    /// The theme a cookie value names; the system's for anything unknown.
+    pub(crate) fn from_cookie(value: Option<&str>) -> Theme {
+        match value {
+            Some("light") => Theme::Light,
+            Some("dark") => Theme::Dark,
+            _ => Theme::System,
+        }
+    }
+
+    /// The page's `data-theme`, none when following the system.
+    pub(crate) fn attr(self) -> Option<&'static str> {
+        match self {
+            Theme::System => None,
+            Theme::Light => Some("light"),
+            Theme::Dark => Some("dark"),
+        }
+    }
+
+    /// The `color-scheme` meta tag's content: the browser paints its first frame in it.
+    pub(crate) fn color_scheme(self) -> &'static str {
+        self.attr().unwrap_or("light dark")
+    }
 }
 
 /// The scheduler as a test view shows it: running, times in `zone` at `now`.
@@ -86,6 +126,7 @@ impl<'a> View<'a> {
             can_operate,
             can_admin,
             here: "/",
+            theme: Theme::System,
         }
     }
 }

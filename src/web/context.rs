@@ -284,6 +284,10 @@ impl Ctx<'_> {
             can_operate: self.may(Role::Operator),
             can_admin: self.may(Role::Admin),
             here: &self.here,
+            theme: views::Theme::from_cookie(crate::cookies::value(
+                self.headers,
+                views::Theme::COOKIE,
+            )),
         }
     }
 
@@ -408,6 +412,7 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
         can_operate: false,
         can_admin: false,
         here: "/",
+        theme: views::Theme::System,
     };
     html(
         StatusCode::NOT_FOUND,

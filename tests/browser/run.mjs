@@ -381,6 +381,70 @@ try {
     assert.equal(await page.inputValue("#job"), "sync_inventory");
   });
 
+  await check("the theme switch: system, light, dark, remembered and drawn from the first frame", async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.goto(`${base}/tasks`);
+    const btn = page.locator(".theme-toggle");
+    assert.match(await btn.textContent(), /Theme: system/);
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const light = await bg();
+    await btn.click();
+    assert.equal(await page.getAttribute("html", "data-theme"), "light");
+    assert.equal(await bg(), light);
+    await btn.click();
+    assert.equal(await page.getAttribute("html", "data-theme"), "dark");
+    const dark = await bg();
+    assert.notEqual(dark, light, "dark is darker");
+    // The server writes the choice into the next page itself: no script, no flash.
+    const html = await (await page.request.get(`${base}/runs`)).text();
+    assert.match(html, /<html lang="en" data-theme="dark">/);
+    assert.match(html, /<meta name="color-scheme" content="dark">/);
+    await page.goto(`${base}/runs`);
+    assert.equal(await bg(), dark);
+    assert.match(await btn.textContent(), /Theme: dark/);
+    await axe(page, "runs, chosen dark theme on a light system");
+    // Back to the system's: the cookie goes, and a dark system is followed again.
+    await btn.click();
+    assert.equal(await page.getAttribute("html", "data-theme"), null);
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.reload();
+    assert.equal(await bg(), dark);
+    assert.equal(await page.getAttribute("html", "data-theme"), null);
+    await page.emulateMedia({ colorScheme: "light" });
+  });
+
+  await check("keyboard shortcuts: / searches, g then a letter goes, ? lists them, not while typing", async () => {
+    await page.goto(`${base}/`);
+    await page.keyboard.press("g");
+    await page.keyboard.press("t");
+    await page.waitForURL(/\/tasks$/);
+    await page.keyboard.press("/");
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute("name")), "q");
+    // Typed into the field, "g r" is text, not a shortcut.
+    await page.keyboard.type("gr");
+    assert.match(page.url(), /\/tasks$/);
+    assert.equal(await page.inputValue('main input[name="q"]'), "gr");
+    await page.evaluate(() => document.activeElement.blur());
+    await page.keyboard.press("?");
+    const dialog = page.locator("dialog#shortcuts");
+    await dialog.waitFor();
+    assert.match(await dialog.textContent(), /Go to the runs/);
+    await axe(page, "the shortcuts dialog");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    for (const [key, path] of [["r", /\/runs$/], ["j", /\/jobs$/], ["o", /\/$/]]) {
+      await page.keyboard.press("g");
+      await page.keyboard.press(key);
+      await page.waitForURL(path);
+    }
+    // Where there is no search box, "/" opens the tasks with theirs focused.
+    await page.goto(`${base}/jobs`);
+    await page.keyboard.press("/");
+    await page.waitForURL(/\/tasks#search$/);
+    await page.waitForFunction(() => document.activeElement && document.activeElement.getAttribute("name") === "q");
+  });
+
   await check("the task form previews the next fires as you type", async () => {
     await page.goto(`${base}/tasks/new`);
     await page.selectOption("#kind", "cron");
