@@ -441,7 +441,8 @@ impl Shared {
     /// The page of `filters` (the first `base` of them the list's filter, the rest the
     /// cursor's place), its rows in `order`, and the list's total: the page is read from
     /// the index at the cursor, whatever its depth. `offset` is where the page number puts
-    /// the page, for the total's estimate only.
+    /// the page, for the total's estimate only. `rows_where`, when given, is the rows'
+    /// clause instead of every filter's (the same rows, said so that the plan can use it).
     #[allow(clippy::too_many_arguments)]
     async fn fetch_keyset(
         &self,
@@ -449,6 +450,7 @@ impl Shared {
         cols: &str,
         filters: &Filters,
         base: (usize, usize),
+        rows_where: Option<String>,
         order: &str,
         per_page: u32,
         offset: usize,
@@ -456,13 +458,16 @@ impl Shared {
         let c = self.client().await?;
         let params = filters.values();
         let listed = filters.clause_upto(base);
+        // Counted in the page's order, so that the plan may stop at the cap walking the sort's
+        // index, as the page's own does: a broad search counted its 100,000 matches through
+        // the trigram index first (34 ms p99 for a page 1,000 deep; 1 ms for its rows).
         let count_sql = format!(
-            "select count(*) from (select 1 from {table} {listed} limit {}) s",
+            "select count(*) from (select 1 from {table} {listed} order by {order} limit {}) s",
             EXACT_COUNT_UPTO + 1
         );
         let rows_sql = format!(
             "select {cols} from {table} {} order by {order} limit ${}",
-            filters.clause(),
+            rows_where.unwrap_or_else(|| filters.clause()),
             params.len() + 1
         );
         let limit = i64::from(per_page);

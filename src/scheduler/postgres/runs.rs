@@ -413,6 +413,7 @@ impl Shared {
                         RUN_COLS,
                         &filters,
                         base,
+                        None,
                         order,
                         per_page,
                         offset,
