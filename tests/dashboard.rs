@@ -1301,6 +1301,12 @@ async fn pages_follow_the_pagers_cursor_and_refuse_a_bad_one() {
             "/dashboard/api/tasks?sort=last_run&after=alpha~999999999999999999999999999999",
             "after",
         ),
+        // Times no store can compare with, and a NUL no store can hold.
+        (
+            "/dashboard/api/tasks?sort=next_run&after=alpha~-300000000000000000000",
+            "after",
+        ),
+        ("/dashboard/api/tasks?sort=id&after=al%00pha", "after"),
     ] {
         let r = srv.get(url).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.body);
@@ -1391,4 +1397,61 @@ async fn the_chosen_theme_is_drawn_from_the_first_frame() {
         assert!(page.contains("<html lang=\"en\">"), "{cookie}: {page}");
         assert!(!page.contains("<script>"));
     }
+}
+
+#[tokio::test]
+async fn a_cursor_page_still_leads_on_when_rows_before_it_went_away() {
+    let (s, _clock) = scheduler().await;
+    let srv = serve(Dashboard::builder(s.clone()).prefix("/dashboard")).await;
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    let first = json(
+        &srv.get("/dashboard/api/tasks?sort=id&per_page=1")
+            .await
+            .body,
+    );
+    let after = first["next_after"].as_str().unwrap().to_string();
+    let page2 = format!("/dashboard/api/tasks?sort=id&per_page=1&page=2&after={after}");
+    assert_eq!(
+        json(&srv.get(&page2).await.body)["items"][0]["task"]["id"],
+        "beta"
+    );
+    // The first task goes: page 2 of 2 now, by the count, but gamma still follows beta.
+    s.remove("alpha").await.unwrap();
+    let v = json(&srv.get(&page2).await.body);
+    assert_eq!(
+        (v["total"].as_u64(), v["page"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let next = v["next_after"]
+        .as_str()
+        .expect("a next page after a full cursor page");
+    let v3 = json(
+        &srv.get(&format!(
+            "/dashboard/api/tasks?sort=id&per_page=1&page=3&after={next}"
+        ))
+        .await
+        .body,
+    );
+    assert_eq!(v3["items"][0]["task"]["id"], "gamma");
+    // A page before a cursor always has the page it came from after it, and the page's own
+    // Previous and Next links say the same.
+    let back = json(
+        &srv.get("/dashboard/api/tasks?sort=id&per_page=5&page=2&before=gamma")
+            .await
+            .body,
+    );
+    assert_eq!(back["items"].as_array().unwrap().len(), 1, "{back}");
+    assert_eq!(back["next_after"], "beta");
+    assert_eq!(
+        back["prev_before"],
+        serde_json::Value::Null,
+        "the list's start"
+    );
+    let html = srv
+        .get(&format!(
+            "/dashboard/tasks?sort=id&per_page=1&page=2&after={after}"
+        ))
+        .await
+        .body;
+    assert!(html.contains("rel=\"next\""), "{html}");
 }

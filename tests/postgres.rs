@@ -617,7 +617,7 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
                         assert_eq!(ids(p.clone()).1, ids(numbered).1, "{at:?}");
                         assert_eq!(ids(p.clone()), ids(m), "{at:?}");
                         walked.push(p.clone());
-                        match p.next_cursor(sort) {
+                        match p.next_cursor(sort, at.cursor.as_ref()) {
                             Some(c) => {
                                 at.cursor = Some(c);
                                 at.page += 1;
@@ -625,7 +625,7 @@ async fn lists_filters_and_sorts_like_the_memory_store() {
                             None => break,
                         }
                     }
-                    while let Some(c) = walked.last().and_then(|p| p.prev_cursor(sort)) {
+                    while let Some(c) = walked.last().and_then(|p| p.prev_cursor(sort, None)) {
                         let back = TaskQuery {
                             cursor: Some(c),
                             page: at.page - 1,
@@ -979,7 +979,7 @@ async fn run_search_matches_the_memory_store_and_survives_the_upgrade() {
                 let p = s.runs(&q).await.unwrap();
                 assert_eq!(p.total, all.len(), "{q:?}");
                 pages.push(p.items.iter().map(|r| r.id).collect());
-                match RunCursor::next_of(&p) {
+                match RunCursor::next_of(&p, q.cursor) {
                     Some(c) => {
                         q.cursor = Some(c);
                         q.page += 1;

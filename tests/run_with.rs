@@ -48,7 +48,9 @@ async fn setup() -> (Scheduler, Server, Arc<AuditLog>) {
                     .user("olga", &op, Role::Operator)
                     .unwrap(),
             )
-            .audit_sink(audit.clone()),
+            .audit_sink(audit.clone())
+            // Room for args over their own limit, so that the scheduler's check is reached.
+            .body_limit(1 << 20),
     )
     .await;
     (s, srv, audit)
@@ -244,6 +246,15 @@ async fn the_api_runs_with_args_and_refuses_what_is_wrong() {
     }
     let (status, _) = post(r#"{"args": 1}"#, "/api/tasks/ghost/run-with").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Args are bounded as a task's are (64 KiB): a bigger run is refused, none started.
+    let before = s.runs(&Default::default()).await.unwrap().total;
+    let big: &'static str = Box::leak(
+        format!("{{\"args\": \"{}\"}}", "x".repeat(taskdeck::MAX_ARGS_BYTES)).into_boxed_str(),
+    );
+    let (status, v) = post(big, "/api/tasks/f/run-with").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["field"], "args");
+    assert_eq!(s.runs(&Default::default()).await.unwrap().total, before);
     s.shutdown(Duration::ZERO).await;
 }
 

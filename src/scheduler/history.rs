@@ -297,17 +297,18 @@ impl RunCursor {
         }
     }
 
-    /// The next page's cursor after `page` (newest first), when it is full and not the last.
-    pub fn next_of(page: &super::Page<RunRecord>) -> Option<RunCursor> {
-        let full = page.per_page > 0 && page.items.len() >= page.per_page as usize;
-        let more = page.estimated || page.page < page.pages();
-        let last = page.items.last().filter(|_| full && more)?;
+    /// The next page's cursor after `page` (newest first, asked with `cursor`), when one may
+    /// follow it (see [`Page::edges`](super::Page::edges)).
+    pub fn next_of(page: &super::Page<RunRecord>, cursor: Option<RunCursor>) -> Option<RunCursor> {
+        let (next, _) = page.edges(cursor.map(|c| matches!(c, RunCursor::Before(_))));
+        let last = page.items.last().filter(|_| next)?;
         Some(RunCursor::After(last.id))
     }
 
-    /// The previous page's cursor before `page`, unless it is the first.
-    pub fn prev_of(page: &super::Page<RunRecord>) -> Option<RunCursor> {
-        let first = page.items.first().filter(|_| page.page > 1)?;
+    /// The previous page's cursor before `page`, when one may precede it.
+    pub fn prev_of(page: &super::Page<RunRecord>, cursor: Option<RunCursor>) -> Option<RunCursor> {
+        let (_, prev) = page.edges(cursor.map(|c| matches!(c, RunCursor::Before(_))));
+        let first = page.items.first().filter(|_| prev)?;
         Some(RunCursor::Before(first.id))
     }
 }

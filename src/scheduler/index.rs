@@ -393,13 +393,14 @@ impl TaskIndex {
         }
     }
 
-    /// A page of the query: the rows and the total matching.
+    /// A page of the query: the rows, the total matching, and (for a page from a cursor)
+    /// whether rows lie beyond it.
     pub(crate) fn list(
         &self,
         q: &TaskQuery,
         offset: usize,
         limit: usize,
-    ) -> (Vec<TaskRecord>, usize) {
+    ) -> (Vec<TaskRecord>, usize, Option<bool>) {
         let needle = needle_of(q);
         let needle = needle.as_deref();
         if let Some(n) = needle {
@@ -413,16 +414,18 @@ impl TaskIndex {
                 .filter_map(|id| self.tasks.get(id))
                 .filter(|e| self.matches(e, q, needle))
                 .skip_while(|e| !c.admits(&e.rec, q.sort, q.desc))
-                .take(limit)
+                .take(limit + 1)
                 .map(|e| e.rec.clone())
                 .collect();
+            let more = items.len() > limit;
+            items.truncate(limit);
             if c.is_before() {
                 items.reverse();
             }
-            return (items, total);
+            return (items, total, Some(more));
         }
         if offset >= total {
-            return (Vec::new(), total);
+            return (Vec::new(), total, None);
         }
         let mut items = Vec::with_capacity(limit.min(total - offset));
         // When the index walked holds exactly the matching rows, skip ids without looking
@@ -448,7 +451,7 @@ impl TaskIndex {
                     .map(|e| e.rec.clone()),
             );
         }
-        (items, total)
+        (items, total, None)
     }
 
     /// Text search: one pass over the rows collects the matches (usually few), which are
@@ -459,7 +462,7 @@ impl TaskIndex {
         needle: &str,
         offset: usize,
         limit: usize,
-    ) -> (Vec<TaskRecord>, usize) {
+    ) -> (Vec<TaskRecord>, usize, Option<bool>) {
         let hits: Vec<&Entry> = self
             .tasks
             .values()
@@ -476,7 +479,7 @@ impl TaskIndex {
         q: &TaskQuery,
         offset: usize,
         limit: usize,
-    ) -> (Vec<TaskRecord>, usize) {
+    ) -> (Vec<TaskRecord>, usize, Option<bool>) {
         let needle = needle_of(q);
         let hits: Vec<&Entry> = ids
             .filter_map(|id| self.tasks.get(id))
@@ -504,7 +507,7 @@ impl TaskIndex {
         q: &TaskQuery,
         offset: usize,
         limit: usize,
-    ) -> (Vec<TaskRecord>, usize) {
+    ) -> (Vec<TaskRecord>, usize, Option<bool>) {
         let total = hits.len();
         let last = |r: &TaskRecord| {
             r.last_run
@@ -528,25 +531,30 @@ impl TaskIndex {
         if q.desc {
             hits.reverse();
         }
-        let (from, to) = match &q.cursor {
-            None => (offset.min(total), offset.saturating_add(limit).min(total)),
+        let (from, to, more) = match &q.cursor {
+            None => (
+                offset.min(total),
+                offset.saturating_add(limit).min(total),
+                None,
+            ),
             Some(c) if c.is_before() => {
                 let end = hits
                     .iter()
                     .position(|e| !c.admits(&e.rec, q.sort, q.desc))
                     .unwrap_or(total);
-                (end.saturating_sub(limit), end)
+                (end.saturating_sub(limit), end, Some(end > limit))
             }
             Some(c) => {
                 let start = hits
                     .iter()
                     .position(|e| c.admits(&e.rec, q.sort, q.desc))
                     .unwrap_or(total);
-                (start, start.saturating_add(limit).min(total))
+                let end = start.saturating_add(limit).min(total);
+                (start, end, Some(end < total))
             }
         };
         let items = hits[from..to].iter().map(|e| e.rec.clone()).collect();
-        (items, total)
+        (items, total, more)
     }
 
     /// Every row, for scans that cannot use an index.
@@ -737,12 +745,12 @@ mod tests {
                                     ..TaskQuery::default()
                                 };
                                 let want = naive(&all, &query);
-                                let (got, total) = ix.list(&query, 0, 1000);
+                                let (got, total, _) = ix.list(&query, 0, 1000);
                                 let got: Vec<String> =
                                     got.iter().map(|r| r.task.id.clone()).collect();
                                 assert_eq!(total, want.len(), "{query:?}");
                                 assert_eq!(got, want, "{query:?}");
-                                let (page, _) = ix.list(&query, 5, 7);
+                                let (page, _, _) = ix.list(&query, 5, 7);
                                 let page: Vec<String> =
                                     page.iter().map(|r| r.task.id.clone()).collect();
                                 let expect: Vec<String> =
@@ -762,7 +770,11 @@ mod tests {
                                             cursor: Some(cursor),
                                             ..query.clone()
                                         };
-                                        let (page, total) = ix.list(&at, 0, 7);
+                                        let (page, total, more) = ix.list(&at, 0, 7);
+                                        // Rows beyond the page, in the direction read.
+                                        let beyond =
+                                            if before { i > 7 } else { i + 8 < want.len() };
+                                        assert_eq!(more, Some(beyond), "{at:?}");
                                         let page: Vec<String> =
                                             page.iter().map(|r| r.task.id.clone()).collect();
                                         let expect = if before {

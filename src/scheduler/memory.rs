@@ -164,20 +164,19 @@ impl Mem {
         let per = per_page as usize;
         if unfiltered {
             // Straight from the cursor's place in the history (ids ascending): the page's cost.
-            let ids: Vec<RunId> = match &q.task_id {
+            // Read from the cursor outwards, one more than the page: whether any lies beyond.
+            let mut ids: Vec<RunId> = match &q.task_id {
                 Some(task) => {
                     let none = VecDeque::new();
                     let ids = self.runs_by_task.get(task).unwrap_or(&none);
                     match c {
                         RunCursor::After(c) => {
                             let at = ids.partition_point(|id| *id < c);
-                            ids.range(..at).rev().take(per).copied().collect()
+                            ids.range(..at).rev().take(per + 1).copied().collect()
                         }
                         RunCursor::Before(c) => {
                             let at = ids.partition_point(|id| *id <= c);
-                            let mut page: Vec<RunId> = ids.range(at..).take(per).copied().collect();
-                            page.reverse();
-                            page
+                            ids.range(at..).take(per + 1).copied().collect()
                         }
                     }
                 }
@@ -186,20 +185,22 @@ impl Mem {
                         .runs
                         .range(..id)
                         .rev()
-                        .take(per)
+                        .take(per + 1)
                         .map(|(k, _)| *k)
                         .collect(),
                     RunCursor::Before(id) => self
                         .runs
                         .range(id.saturating_add(1)..)
-                        .take(per)
+                        .take(per + 1)
                         .map(|(k, _)| *k)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
                         .collect(),
                 },
             };
+            let more = ids.len() > per;
+            ids.truncate(per);
+            if matches!(c, RunCursor::Before(_)) {
+                ids.reverse();
+            }
             let total = match &q.task_id {
                 Some(task) => self.runs_by_task.get(task).map_or(0, VecDeque::len),
                 None => self.runs.len(),
@@ -213,6 +214,7 @@ impl Mem {
                 estimated: false,
                 page,
                 per_page,
+                more: Some(more),
             };
         }
         let ids: Box<dyn DoubleEndedIterator<Item = RunId> + '_> = match &q.task_id {
@@ -222,35 +224,35 @@ impl Mem {
             },
             None => Box::new(self.runs.keys().copied()),
         };
-        // Newest first, as the list is ordered.
-        let newest: Vec<&RunRecord> = ids
-            .rev()
-            .take(window)
-            .filter_map(|id| self.runs.get(&id))
-            .filter(|r| keep(r))
-            .collect();
-        let total = newest.len();
-        let items: Vec<RunRecord> = match c {
-            RunCursor::After(_) => newest
-                .iter()
-                .filter(|r| c.admits(r.id))
-                .take(per)
-                .map(|r| (*r).clone())
-                .collect(),
-            RunCursor::Before(_) => {
-                let newer = newest.iter().take_while(|r| c.admits(r.id)).count();
-                newest[newer.saturating_sub(per)..newer]
-                    .iter()
-                    .map(|r| (*r).clone())
-                    .collect()
+        // Newest first, as the list is ordered: one pass counts the matches and keeps the
+        // page (the first `per` older than the cursor, or the last `per` newer than it).
+        let (mut total, mut admitted) = (0, 0);
+        let mut kept: VecDeque<&RunRecord> = VecDeque::with_capacity(per);
+        for r in ids.rev().take(window).filter_map(|id| self.runs.get(&id)) {
+            if !keep(r) {
+                continue;
             }
-        };
+            total += 1;
+            admitted += usize::from(c.admits(r.id));
+            match c {
+                RunCursor::After(_) if c.admits(r.id) && kept.len() < per => kept.push_back(r),
+                RunCursor::Before(_) if c.admits(r.id) => {
+                    if kept.len() == per {
+                        kept.pop_front();
+                    }
+                    kept.push_back(r);
+                }
+                _ => {}
+            }
+        }
+        let items: Vec<RunRecord> = kept.into_iter().cloned().collect();
         Page {
             items,
             total,
             estimated: false,
             page,
             per_page,
+            more: Some(admitted > per),
         }
     }
 
@@ -532,7 +534,7 @@ impl Store for MemoryStore {
     fn list<'a>(&'a self, q: &'a TaskQuery) -> StoreFuture<'a, Page<TaskRecord>> {
         let m = self.read();
         let (page, per_page, offset) = paging(q.page, q.per_page);
-        let (items, total) = if q.attention {
+        let (items, total, more) = if q.attention {
             let mut ids: Vec<&str> = m.alerts.keys().map(|(id, _)| id.as_str()).collect();
             ids.dedup();
             m.tasks
@@ -546,6 +548,7 @@ impl Store for MemoryStore {
             estimated: false,
             page,
             per_page,
+            more,
         }))
     }
 
@@ -734,6 +737,7 @@ impl Store for MemoryStore {
                 estimated: false,
                 page,
                 per_page,
+                more: None,
             }));
         }
         let mut total = 0usize;
@@ -764,6 +768,7 @@ impl Store for MemoryStore {
             estimated: false,
             page,
             per_page,
+            more: None,
         }))
     }
 

@@ -522,12 +522,13 @@ impl Scheduler {
 
     /// Runs a task now, as [`run_now`](Self::run_now), with `args` in place of the task's
     /// own for this run only: the run records them (and a retry of it runs with them again);
-    /// the task is unchanged.
+    /// the task is unchanged. Args over [`MAX_ARGS_BYTES`] are refused, as for a task.
     pub async fn run_now_with(
         &self,
         id: &str,
         args: serde_json::Value,
     ) -> Result<RunRecord, Error> {
+        task::check_args(&args)?;
         self.run_now_as(id, Some(args)).await
     }
 

@@ -263,8 +263,19 @@ impl TaskCursor {
                 return Ok(None);
             }
             let n: i128 = s.parse().map_err(|_| bad())?;
+            // Years 1 to 9999: every store can compare with them (PostgreSQL's range ends
+            // at 4713 BC; jiff's goes further).
+            const FIRST: i128 = -62_135_596_800 * 1_000_000_000;
+            const LAST: i128 = 253_402_300_799 * 1_000_000_000;
+            if !(FIRST..=LAST).contains(&n) {
+                return Err(bad());
+            }
             Timestamp::from_nanosecond(n).map(Some).map_err(|_| bad())
         };
+        // Stored ids and names hold no NUL (PostgreSQL text cannot).
+        if text.contains('\0') {
+            return Err(bad());
+        }
         let (id, rest) = match sort {
             TaskSort::Id => (text, ""),
             _ => text.split_once('~').ok_or_else(bad)?,
@@ -372,6 +383,12 @@ pub struct Page<T> {
     pub page: u32,
     /// Rows per page.
     pub per_page: u32,
+    /// Whether rows lie beyond this page in the direction it was read from its cursor (after
+    /// it for `after=`, before it for `before=`), when the store could tell: it reads one row
+    /// more than it shows. `None` for a page asked by number. Not part of the JSON (the API
+    /// answers `next_after` and `prev_before` from it).
+    #[serde(skip)]
+    pub more: Option<bool>,
 }
 
 impl<T> Page<T> {
@@ -389,23 +406,46 @@ impl<T> Page<T> {
             estimated: self.estimated,
             page: self.page,
             per_page: self.per_page,
+            more: self.more,
+        }
+    }
+}
+
+impl<T> Page<T> {
+    /// Whether a page follows this one and whether one precedes it, as far as the page can
+    /// tell, given the cursor it was asked with (`Some(true)`: before one; `Some(false)`: after
+    /// one). A page from a cursor decides by its own rows, not by its number and the total,
+    /// which say nothing about the rows left once the list has changed: a full page after a
+    /// cursor has more after it if the store saw one more row ([`Page::more`]; without that,
+    /// when it is full); a page before one has the page it came from after it.
+    pub fn edges(&self, cursor_before: Option<bool>) -> (bool, bool) {
+        let full = self.per_page > 0 && self.items.len() >= self.per_page as usize;
+        let any = !self.items.is_empty();
+        let beyond = self.more.unwrap_or(full);
+        match cursor_before {
+            Some(true) => (any, beyond),
+            Some(false) => (beyond, any),
+            None => (
+                full && (self.estimated || self.page < self.pages()),
+                any && self.page > 1,
+            ),
         }
     }
 }
 
 impl Page<super::TaskInfo> {
     /// Where the next page starts ([`TaskQuery::cursor`]) in a list sorted by `sort`, when
-    /// there may be one: this page is full and, unless the total is an estimate, not the last.
-    pub fn next_cursor(&self, sort: TaskSort) -> Option<TaskCursor> {
-        let full = self.per_page > 0 && self.items.len() >= self.per_page as usize;
-        let more = self.estimated || self.page < self.pages();
-        let last = self.items.last().filter(|_| full && more)?;
+    /// one may follow this page, which was asked with `cursor` (see [`Page::edges`]).
+    pub fn next_cursor(&self, sort: TaskSort, cursor: Option<&TaskCursor>) -> Option<TaskCursor> {
+        let (next, _) = self.edges(cursor.map(TaskCursor::is_before));
+        let last = self.items.last().filter(|_| next)?;
         Some(TaskCursor::of_info(last, sort, false))
     }
 
-    /// Where the previous page ends, unless this is the first.
-    pub fn prev_cursor(&self, sort: TaskSort) -> Option<TaskCursor> {
-        let first = self.items.first().filter(|_| self.page > 1)?;
+    /// Where the previous page ends, when one may precede this page.
+    pub fn prev_cursor(&self, sort: TaskSort, cursor: Option<&TaskCursor>) -> Option<TaskCursor> {
+        let (_, prev) = self.edges(cursor.map(TaskCursor::is_before));
+        let first = self.items.first().filter(|_| prev)?;
         Some(TaskCursor::of_info(first, sort, true))
     }
 }

@@ -518,6 +518,7 @@ mod tests {
             estimated: false,
             page: 1,
             per_page: 50,
+            more: None,
         };
         assert_eq!(p.pages(), 3);
         let empty = Page::<u8> {
@@ -526,6 +527,7 @@ mod tests {
             estimated: false,
             page: 1,
             per_page: 50,
+            more: None,
         };
         assert_eq!(empty.pages(), 1);
     }

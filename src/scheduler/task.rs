@@ -288,13 +288,7 @@ impl Task {
         if self.job.is_empty() {
             return Err(invalid("job", "is required"));
         }
-        let args_len = serde_json::to_vec(&self.args).map(|v| v.len()).unwrap_or(0);
-        if args_len > MAX_ARGS_BYTES {
-            return Err(invalid(
-                "args",
-                format!("is {args_len} bytes serialized; the limit is {MAX_ARGS_BYTES}"),
-            ));
-        }
+        check_args(&self.args)?;
         let o = &self.options;
         if o.max_instances == 0 {
             return Err(invalid("options.max_instances", "must be at least 1"));
@@ -327,6 +321,18 @@ impl Task {
         }
         Ok(())
     }
+}
+
+/// Args are bounded where they are kept (a task's, a run's): at most [`MAX_ARGS_BYTES`].
+pub(crate) fn check_args(args: &serde_json::Value) -> Result<(), Error> {
+    let args_len = serde_json::to_vec(args).map(|v| v.len()).unwrap_or(0);
+    if args_len > MAX_ARGS_BYTES {
+        return Err(invalid(
+            "args",
+            format!("is {args_len} bytes serialized; the limit is {MAX_ARGS_BYTES}"),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Error {

@@ -278,10 +278,14 @@ impl Render for PageLink<'_> {
 /// Where the pager's links start their pages: the previous page ends before `before` and the
 /// next starts after `after`, found by index at any depth. Without them (or for the first
 /// page) the links go by page number.
+/// With `keyset`, the cursors alone say whether there is a page before or after (the page
+/// number and the total may be stale once the list changed); a Previous to page 1 goes to
+/// the list's start.
 #[derive(Default)]
 pub(crate) struct PagerCursors {
     pub(crate) before: Option<String>,
     pub(crate) after: Option<String>,
+    pub(crate) keyset: bool,
 }
 
 /// Previous / next links keeping the other query parameters.
@@ -316,10 +320,15 @@ pub(crate) fn pager<'a>(
                 @if about { "about " }
                 (total) " total · page " (page) " of " @if about { "about " } (pages)
             }
-            @if page > 1 {
+            @let (has_prev, has_next) = if cursors.keyset {
+                (cursors.before.is_some() && page > 1, next.is_some())
+            } else {
+                (page > 1, page < pages)
+            };
+            @if has_prev {
                 a.btn href=(link(page - 1, prev)) rel="prev" { "← Previous" }
             }
-            @if page < pages || (about && next.is_some()) {
+            @if has_next {
                 a.btn href=(link(page + 1, next)) rel="next" { "Next →" }
             }
         }

@@ -17,8 +17,9 @@ pub(crate) fn runs(
     let u = v.urls;
     let id = |c: Option<crate::RunCursor>| c.map(|c| c.run_id().to_string());
     let cursors = super::components::PagerCursors {
-        before: id(crate::RunCursor::prev_of(page)),
-        after: id(crate::RunCursor::next_of(page)),
+        before: id(crate::RunCursor::prev_of(page, q.cursor)),
+        after: id(crate::RunCursor::next_of(page, q.cursor)),
+        keyset: true,
     };
     let get = |k: &str| {
         raw.iter()

@@ -170,8 +170,13 @@ pub(crate) fn tasks<'a>(
             page.total,
             page.estimated,
             &crate::views::components::PagerCursors {
-                before: page.prev_cursor(q.sort).map(|c| c.encode(q.sort)),
-                after: page.next_cursor(q.sort).map(|c| c.encode(q.sort)),
+                before: page
+                    .prev_cursor(q.sort, q.cursor.as_ref())
+                    .map(|c| c.encode(q.sort)),
+                after: page
+                    .next_cursor(q.sort, q.cursor.as_ref())
+                    .map(|c| c.encode(q.sort)),
+                keyset: true,
             },
         ),
     }

@@ -117,7 +117,7 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
     match cx.shared.backend.list(&q).await {
         Ok(page) => super::response::json_bytes(
             StatusCode::OK,
-            super::json::task_page(&page, Some(&cx.shared.fragments), Some(q.sort)),
+            super::json::task_page(&page, Some(&cx.shared.fragments), Some(&q)),
         ),
         Err(e) => cx.fail(&e),
     }
@@ -171,7 +171,7 @@ pub(crate) async fn task_runs(cx: &Ctx<'_>, id: &str) -> Resp {
     };
     q.task_id = Some(id.to_string());
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => runs_page(&page),
+        Ok(page) => runs_page(&page, q.cursor),
         Err(e) => cx.fail(&e),
     }
 }
@@ -184,7 +184,7 @@ const RUNS_ANSWER_BUDGET: usize = 4 * 1024 * 1024;
 /// [`RUNS_ANSWER_BUDGET`]; past it, runs come without their logs, args and result
 /// (`"omitted": ["logs", "args", "result"]`; `/api/runs/{id}` has them), and `trimmed`
 /// counts them.
-fn runs_page(page: &crate::Page<crate::RunRecord>) -> Resp {
+fn runs_page(page: &crate::Page<crate::RunRecord>, cursor: Option<crate::RunCursor>) -> Resp {
     use std::io::Write as _;
     // Each run is written once, straight into the answer; only those past the budget are
     // written again, slimmed.
@@ -229,8 +229,8 @@ fn runs_page(page: &crate::Page<crate::RunRecord>) -> Resp {
     let _ = write!(
         out,
         ",\"next_after\":{},\"prev_before\":{}}}",
-        id(crate::RunCursor::next_of(page)),
-        id(crate::RunCursor::prev_of(page))
+        id(crate::RunCursor::next_of(page, cursor)),
+        id(crate::RunCursor::prev_of(page, cursor))
     );
     json_bytes(StatusCode::OK, out)
 }
@@ -274,7 +274,7 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.bad(&e),
     };
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => runs_page(&page),
+        Ok(page) => runs_page(&page, q.cursor),
         Err(e) => cx.fail(&e),
     }
 }

@@ -5,16 +5,16 @@
 
 use std::io::Write as _;
 
-use crate::scheduler::{Page, TaskInfo, TaskSort};
+use crate::scheduler::{Page, TaskInfo, TaskQuery};
 use crate::views::fragments::Fragments;
 
 /// `page` as JSON, copying each task's object from `kept` where it is still right.
-/// With a `sort`, the answer also says where the pages around it start: `next_after` and
+/// With the query, the answer also says where the pages around it start: `next_after` and
 /// `prev_before`, the `after=` and `before=` values that ask for them.
 pub(crate) fn task_page(
     page: &Page<TaskInfo>,
     kept: Option<&Fragments>,
-    sort: Option<TaskSort>,
+    query: Option<&TaskQuery>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + page.items.len() * 640);
     out.extend_from_slice(b"{\"items\":[");
@@ -41,10 +41,11 @@ pub(crate) fn task_page(
         "],\"total\":{},\"estimated\":{},\"page\":{},\"per_page\":{}",
         page.total, page.estimated, page.page, page.per_page
     );
-    if let Some(sort) = sort {
+    if let Some(q) = query {
+        let sort = q.sort;
         for (name, cursor) in [
-            ("next_after", page.next_cursor(sort)),
-            ("prev_before", page.prev_cursor(sort)),
+            ("next_after", page.next_cursor(sort, q.cursor.as_ref())),
+            ("prev_before", page.prev_cursor(sort, q.cursor.as_ref())),
         ] {
             let _ = write!(out, ",\"{name}\":");
             let _ = serde_json::to_writer(&mut out, &cursor.map(|c| c.encode(sort)));
@@ -132,6 +133,7 @@ mod tests {
                 estimated: n == 1,
                 page: 3,
                 per_page: 50,
+                more: None,
             };
             let want = serde_json::to_string(&page).unwrap();
             let ours = String::from_utf8(task_page(&page, None, None)).unwrap();

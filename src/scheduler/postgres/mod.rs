@@ -440,8 +440,8 @@ impl Shared {
 
     /// The page of `filters` (the first `base` of them the list's filter, the rest the
     /// cursor's place), its rows in `order`, and the list's total: the page is read from
-    /// the index at the cursor, whatever its depth. `offset` is where the page number puts
-    /// the page, for the total's estimate only. `rows_where`, when given, is the rows'
+    /// the index at the cursor, whatever its depth, and whether rows lie beyond it. `offset`
+    /// is where the page number puts the page, for the total's estimate only. `rows_where`, when given, is the rows'
     /// clause instead of every filter's (the same rows, said so that the plan can use it).
     #[allow(clippy::too_many_arguments)]
     async fn fetch_keyset(
@@ -454,7 +454,7 @@ impl Shared {
         order: &str,
         per_page: u32,
         offset: usize,
-    ) -> Result<(Vec<Row>, usize, bool), Error> {
+    ) -> Result<(Vec<Row>, usize, bool, bool), Error> {
         let c = self.client().await?;
         let params = filters.values();
         let listed = filters.clause_upto(base);
@@ -470,10 +470,11 @@ impl Shared {
             rows_where.unwrap_or_else(|| filters.clause()),
             params.len() + 1
         );
-        let limit = i64::from(per_page);
+        // One row more than the page: whether any lies beyond it.
+        let limit = i64::from(per_page) + 1;
         let mut row_params = params.clone();
         row_params.push((&limit, Type::INT8));
-        let (count, rows) = tokio::try_join!(
+        let (count, mut rows) = tokio::try_join!(
             c.query_typed_one(&count_sql, &params[..base.1]),
             c.query_typed(&rows_sql, &row_params)
         )
@@ -490,7 +491,9 @@ impl Shared {
                 rows.len(),
             )
             .await?;
-        Ok((rows, total, estimated))
+        let more = rows.len() > per_page as usize;
+        rows.truncate(per_page as usize);
+        Ok((rows, total, estimated, more))
     }
 
     /// A page within the first 1,001 matches, and their count, from one pass over the matches:
@@ -1033,9 +1036,14 @@ impl Store for PostgresStore {
             // one reads the job index; as one statement over all jobs, each job's share was
             // guessed and a rare one walked every newer run: 440 ms over 1,000,000 runs), all
             // sent at once on one connection.
+            // The id bound stops the walk at the window's first run (ids grow as runs are
+            // recorded, each after its scheduled time): a job whose runs stopped yesterday
+            // is not read back through its whole history.
             const SQL: &str =
                 "select floor(extract(epoch from finished_at - started_at) * 1000)::int8 \
                 from taskdeck_runs where job = $1 and scheduled_at >= $2 \
+                  and id >= coalesce((select id from taskdeck_runs where scheduled_at >= $2 \
+                                      order by scheduled_at limit 1), 9223372036854775807) \
                   and finished_at is not null and started_at is not null \
                 order by id desc limit $3";
             let limit = i64::from(per_job);

@@ -385,18 +385,20 @@ impl Shared {
                 filters.add("search like $", like_pattern(&needle));
             }
         }
-        let (rows, total, estimated) = match q.cursor {
+        let (rows, total, estimated, more) = match q.cursor {
             None => {
-                self.fetch_page(
-                    "taskdeck_runs",
-                    RUN_COLS,
-                    &filters,
-                    "id desc",
-                    per_page,
-                    offset,
-                    q.q.as_ref().is_some_and(|t| !t.is_empty()),
-                )
-                .await?
+                let (rows, total, estimated) = self
+                    .fetch_page(
+                        "taskdeck_runs",
+                        RUN_COLS,
+                        &filters,
+                        "id desc",
+                        per_page,
+                        offset,
+                        q.q.as_ref().is_some_and(|t| !t.is_empty()),
+                    )
+                    .await?;
+                (rows, total, estimated, None)
             }
             Some(c) => {
                 let base = filters.len();
@@ -407,7 +409,7 @@ impl Shared {
                     RunCursor::Before(_) => ("id > $", "id asc"),
                 };
                 filters.add(cond, id);
-                let (mut rows, total, estimated) = self
+                let (mut rows, total, estimated, more) = self
                     .fetch_keyset(
                         "taskdeck_runs",
                         RUN_COLS,
@@ -422,7 +424,7 @@ impl Shared {
                 if matches!(c, RunCursor::Before(_)) {
                     rows.reverse();
                 }
-                (rows, total, estimated)
+                (rows, total, estimated, Some(more))
             }
         };
         let items = rows
@@ -443,6 +445,7 @@ impl Shared {
             estimated,
             page,
             per_page,
+            more,
         })
     }
 

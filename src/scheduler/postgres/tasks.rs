@@ -208,18 +208,20 @@ impl Shared {
             .map(|k| format!("{k} {dir}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let (mut rows, total, estimated) = match &q.cursor {
+        let (mut rows, total, estimated, more) = match &q.cursor {
             None => {
-                self.fetch_page(
-                    "taskdeck_tasks",
-                    TASK_COLS,
-                    &filters,
-                    &order,
-                    per_page,
-                    offset,
-                    searched,
-                )
-                .await?
+                let (rows, total, estimated) = self
+                    .fetch_page(
+                        "taskdeck_tasks",
+                        TASK_COLS,
+                        &filters,
+                        &order,
+                        per_page,
+                        offset,
+                        searched,
+                    )
+                    .await?;
+                (rows, total, estimated, None)
             }
             Some(c) => {
                 let base = filters.len();
@@ -254,17 +256,19 @@ impl Shared {
                     keys.join(", "),
                     values.join(", ")
                 ));
-                self.fetch_keyset(
-                    "taskdeck_tasks",
-                    TASK_COLS,
-                    &filters,
-                    base,
-                    rows_where,
-                    &order,
-                    per_page,
-                    offset,
-                )
-                .await?
+                let (rows, total, estimated, more) = self
+                    .fetch_keyset(
+                        "taskdeck_tasks",
+                        TASK_COLS,
+                        &filters,
+                        base,
+                        rows_where,
+                        &order,
+                        per_page,
+                        offset,
+                    )
+                    .await?;
+                (rows, total, estimated, Some(more))
             }
         };
         if backwards {
@@ -281,6 +285,7 @@ impl Shared {
             estimated,
             page,
             per_page,
+            more,
         })
     }
 
