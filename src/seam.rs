@@ -239,7 +239,7 @@ pub struct BulkOutcome {
 /// impl TaskBackend for Legacy {
 ///     fn list<'a>(&'a self, q: &'a TaskQuery) -> BackendFuture<'a, Page<TaskInfo>> {
 ///         Box::pin(async move {
-///             Ok(Page { items: vec![], total: 0, estimated: false, page: q.page.max(1), per_page: 50 })
+///             Ok(Page { items: vec![], total: 0, estimated: false, page: q.page.max(1), per_page: 50, more: None })
 ///         })
 ///     }
 ///     fn get<'a>(&'a self, id: &'a str) -> BackendFuture<'a, TaskDetail> {
