@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::model::{StateCounts, TaskQuery, TaskSort, TaskState};
+use super::model::{LastRun, StateCounts, TaskQuery, TaskSort, TaskState};
 use super::store::TaskRecord;
 use super::task::Task;
 use super::trigger::TriggerKind;
@@ -94,10 +94,7 @@ impl Snap {
         Snap {
             state: r.state(),
             next: r.next_fire,
-            last: r
-                .last_run
-                .as_ref()
-                .map(|l| l.finished_at.unwrap_or(l.scheduled_at)),
+            last: r.last_run.as_ref().map(LastRun::at),
             kind: r.trigger.kind(),
             task: r.task.clone(),
         }
@@ -512,7 +509,7 @@ impl TaskIndex {
         let last = |r: &TaskRecord| {
             r.last_run
                 .as_ref()
-                .map(|l| next_key(Some(l.finished_at.unwrap_or(l.scheduled_at))))
+                .map(|l| next_key(Some(l.at())))
                 .unwrap_or(next_key(None))
         };
         match q.sort {
@@ -596,11 +593,7 @@ mod tests {
                     })
             })
             .collect();
-        let last = |r: &TaskRecord| {
-            r.last_run
-                .as_ref()
-                .map(|l| l.finished_at.unwrap_or(l.scheduled_at))
-        };
+        let last = |r: &TaskRecord| r.last_run.as_ref().map(LastRun::at);
         v.sort_by(|a, b| {
             let o = match q.sort {
                 TaskSort::NextRun => opt(a.next_fire, b.next_fire),

@@ -78,6 +78,13 @@ pub struct LastRun {
     pub error: Option<String>,
 }
 
+impl LastRun {
+    /// When it ended, or was scheduled if it never ran: the time the last-run sort orders by.
+    pub fn at(&self) -> Timestamp {
+        self.finished_at.unwrap_or(self.scheduled_at)
+    }
+}
+
 /// Order of a task list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -181,28 +188,20 @@ impl TaskCursor {
     /// The place of `rec` in a list sorted by `sort`; the page asked with it holds the rows
     /// after it in the list's order, or, when `before`, the rows before it.
     pub fn of(rec: &TaskRecord, sort: TaskSort, before: bool) -> TaskCursor {
-        let at = |l: &LastRun| l.finished_at.unwrap_or(l.scheduled_at);
-        Self::from_parts(
-            (&rec.task, rec.state(), rec.next_fire),
-            rec.last_run.as_ref().map(at),
-            sort,
-            before,
-        )
+        let last = rec.last_run.as_ref().map(LastRun::at);
+        Self::from_parts(&rec.task, rec.state(), rec.next_fire, last, sort, before)
     }
 
     /// The place of a listed task, as [`of`](Self::of) for its record.
     pub fn of_info(info: &super::TaskInfo, sort: TaskSort, before: bool) -> TaskCursor {
-        let at = |l: &LastRun| l.finished_at.unwrap_or(l.scheduled_at);
-        Self::from_parts(
-            (&info.task, info.state, info.next_fire),
-            info.last_run.as_ref().map(at),
-            sort,
-            before,
-        )
+        let last = info.last_run.as_ref().map(LastRun::at);
+        Self::from_parts(&info.task, info.state, info.next_fire, last, sort, before)
     }
 
     fn from_parts(
-        (task, state, next): (&super::Task, TaskState, Option<Timestamp>),
+        task: &super::Task,
+        state: TaskState,
+        next: Option<Timestamp>,
         last: Option<Timestamp>,
         sort: TaskSort,
         before: bool,

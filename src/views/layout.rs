@@ -178,10 +178,9 @@ fn scheduler_state(v: &View<'_>) -> Markup {
             button.btn.btn-small.tz-toggle type="button" hidden aria-pressed="false" { "Show my time zone" }
             // The theme switch: system, light, dark, remembered in a cookie the server reads,
             // so that a page is drawn in its theme from the first frame. Shown by the script.
-            @let theme = match v.theme { Theme::System => "system", Theme::Light => "light", Theme::Dark => "dark" };
             button.btn.btn-small.theme-toggle type="button" hidden title="Switch the theme"
                 data-theme-cookie=(Theme::COOKIE) data-theme-path=(v.urls.cookie_path()) {
-                span aria-hidden="true" { "◐ " } span.theme-label { "Theme: " (theme) }
+                span aria-hidden="true" { "◐ " } span.theme-label { "Theme: " (v.theme.attr().unwrap_or("system")) }
             }
         }
         @if st.lifecycle == Lifecycle::Running && v.can_operate {

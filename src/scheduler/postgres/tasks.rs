@@ -169,12 +169,14 @@ impl Shared {
                 .filter(|s| !s.is_empty())
                 .map(lower);
         let searched = needle.is_some();
-        if let Some(n) = needle {
-            // Through the search text's own table, where a trigram index serves `like`.
-            filters.add(
-                "id in (select id from taskdeck_task_text where haystack like $)",
-                like_pattern(&n),
-            );
+        // Through the search text's own table, where a trigram index serves `like`; `bound`
+        // narrows the ids it gives (see the id sort's cursor below).
+        let search = |param: usize, bound: &str| {
+            format!("id in (select id from taskdeck_task_text where haystack like ${param}{bound})")
+        };
+        let search_param = needle.map(|n| filters.push(like_pattern(&n)));
+        if let Some(p) = search_param {
+            filters.add_bare(&search(p, ""));
         }
         if let Some(s) = q.state {
             filters.add("state = $", state_ix(s));
@@ -245,9 +247,9 @@ impl Shared {
                 // order: the search side must start at the cursor too, or it is walked from
                 // its end (50,000 ids for a page 1,000 deep, 28 ms). The search is the first
                 // filter; said again with the bound for the rows only (the count has none).
-                let rows_where = (searched && q.sort == TaskSort::Id).then(|| {
+                let rows_where = search_param.filter(|_| q.sort == TaskSort::Id).map(|p| {
                     let mut conds = filters.conds.clone();
-                    conds[0] = conds[0].replacen(")", &format!(" and id {op} {})", values[0]), 1);
+                    conds[0] = search(p, &format!(" and id {op} {}", values[0]));
                     conds.push(format!("id {op} {}", values[0]));
                     format!("where {}", conds.join(" and "))
                 });
