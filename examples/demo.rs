@@ -133,7 +133,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .prefix(&prefix)
         .title("taskdeck demo")
         .description("Sample tasks that report, sync, fail and run slow, to try the dashboard on.")
-        .auth(auth);
+        .auth(auth)
+        // Roles narrowed per job: the partner webhook is for admins alone, even to run.
+        .authorize(|user, _action, target| {
+            user.has(taskdeck::Role::Admin) || target.job != Some("call_webhook")
+        });
     // Branding to try: TASKDECK_ACCENT, TASKDECK_SIDEBAR_COLOR (#rrggbb), TASKDECK_LOGO_FILE.
     if let Some(c) = support::env("TASKDECK_ACCENT") {
         builder = builder.accent_color(&c);

@@ -277,6 +277,8 @@ mod fetch;
 #[cfg(feature = "dashboard")]
 mod links;
 mod metrics;
+#[cfg(feature = "dashboard")]
+pub mod policy;
 #[cfg(any(feature = "dashboard", feature = "postgres"))]
 mod revocations;
 mod scheduler;

@@ -39,8 +39,13 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "seam",
         ],
     ),
+    // What the dashboard hides and whom it narrows: the host's hooks, over users and runs.
+    ("policy", &["auth", "scheduler"]),
     // Pages: what the seam answers, drawn with links.
-    ("views", &["audit", "auth", "links", "scheduler", "seam"]),
+    (
+        "views",
+        &["audit", "auth", "links", "policy", "scheduler", "seam"],
+    ),
     // The pipeline: everything below it.
     (
         "web",
@@ -51,6 +56,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "entropy",
             "links",
             "metrics",
+            "policy",
             "revocations",
             "scheduler",
             "seam",
@@ -66,6 +72,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "cookies",
             "entropy",
             "links",
+            "policy",
             "revocations",
             "scheduler",
             "seam",

@@ -158,6 +158,17 @@ impl Keys {
         (exp > now).then(|| v.get("v")?.as_str().map(String::from))?
     }
 
+    /// A keyed digest of `bytes` (HMAC-SHA256 under the current key, its first 16 bytes in
+    /// hex): equal values give equal digests, but nobody without the key can confirm a guess
+    /// (the audit log's fingerprint of "Run now with…" args).
+    pub(crate) fn fingerprint(&self, bytes: &[u8]) -> String {
+        let key = self.keys.first().map(Vec::as_slice).unwrap_or(&[]);
+        let tag = Self::mac(key, &[b"taskdeck fingerprint", bytes])
+            .finalize()
+            .into_bytes();
+        tag[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The CSRF token for a session id (or, for users without a session, their user id).
     pub(crate) fn csrf(&self, binding: &str) -> String {
         let key = self.keys.first().map(Vec::as_slice).unwrap_or(&[]);

@@ -335,6 +335,20 @@ pub(crate) fn pager<'a>(
     }
 }
 
+/// Under a value shown redacted: how many of its values are hidden (nothing when none is).
+pub(crate) fn hidden_note(v: &serde_json::Value) -> Markup {
+    let n = crate::policy::hidden(v);
+    html! {
+        @if n > 0 {
+            p.hint.hidden-note {
+                span.badge.b-hidden { "hidden" } " "
+                (n) @if n == 1 { " value is" } @else { " values are" }
+                " shown as " (crate::policy::MASK) ": secrets are not shown on the dashboard."
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

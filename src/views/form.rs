@@ -49,6 +49,8 @@ pub(crate) fn task_form(
                     div.field { label { "Id" } p.mono { (id) } input type="hidden" name="id" value=(id); }
                 } @else {
                     (field("id", "Id", &f.id, "Letters, digits, - _ . : — used in URLs", "text"))
+                    // A copy keeps the hidden values of the task it copies.
+                    @if !f.copy_of.is_empty() { input type="hidden" name="copy_of" value=(f.copy_of); }
                 }
                 (field("name", "Name", &f.name, "Shown in lists; the id when empty", "text"))
                 div.field.has-error[err("job").is_some()] {
@@ -108,6 +110,7 @@ pub(crate) fn task_form(
                     label for="args" { "Args (JSON)" }
                     textarea id="args" name="args" rows="5" spellcheck="false" { (f.args) }
                     @if let Some(e) = err("args") { p.field-error { (e) } } @else { p.hint { "Handed to the job as ctx.args()" } }
+                    @if f.args.contains(crate::policy::MASK) { p.hint.hidden-note { span.badge.b-hidden { "hidden" } " Values shown as " (crate::policy::MASK) " are secrets: leave them as they are to keep them, or type a new value." } }
                 }
             }
             fieldset {

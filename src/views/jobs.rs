@@ -5,6 +5,7 @@ use maud::{html, Markup};
 
 use super::components::{action_button, millis, ButtonKind};
 use super::View;
+use crate::policy::ActionTarget;
 use serde::Serialize;
 
 /// One job, as the view shows it.
@@ -68,11 +69,11 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                                 td.actions {
                                     // Only what would change something: pausing while some run,
                                     // resuming while some are paused.
-                                    @if v.can_operate && j.tasks > j.paused {
+                                    @if v.can_operate && j.tasks > j.paused && v.allows("job.pause", &ActionTarget::job(&j.name)) {
                                         (action_button(v, &u.job(&j.name, "/pause"), "Pause all", ButtonKind::Plain,
                                             Some(&format!("Pause every task of job {}?", j.name)), "/jobs"))
                                     }
-                                    @if v.can_operate && j.paused > 0 {
+                                    @if v.can_operate && j.paused > 0 && v.allows("job.resume", &ActionTarget::job(&j.name)) {
                                         (action_button(v, &u.job(&j.name, "/resume"), "Resume all", ButtonKind::Plain, None, "/jobs"))
                                     }
                                 }

@@ -184,9 +184,9 @@ fn scheduler_state(v: &View<'_>) -> Markup {
             }
         }
         @if st.lifecycle == Lifecycle::Running && v.can_operate {
-            @if st.paused {
+            @if st.paused && v.allows("scheduler.resume", &Default::default()) {
                 (action_button(v, &v.urls.at("/scheduler/resume"), "Resume scheduler", ButtonKind::Primary, None, v.here))
-            } @else {
+            } @else if !st.paused && v.allows("scheduler.pause", &Default::default()) {
                 (action_button(v, &v.urls.at("/scheduler/pause"), "Pause scheduler", ButtonKind::Danger, Some("Pause the whole scheduler? No task fires on any replica until you resume it."), v.here))
             }
         }

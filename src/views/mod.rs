@@ -25,6 +25,7 @@ use jiff::Timestamp;
 
 use crate::auth::User;
 use crate::links::Urls;
+use crate::policy::{ActionTarget, Narrowing};
 use crate::seam::SchedulerStatus;
 use assets::Assets;
 pub(crate) use brand::Brand;
@@ -52,7 +53,12 @@ pub(crate) struct View<'a> {
     /// The theme the viewer chose (the theme switch's cookie), written into the page so that
     /// it is right from the first paint.
     pub(crate) theme: Theme,
+    /// The host's hook that narrows what the user may do, per action and target.
+    pub(crate) narrowing: &'a Narrowing,
 }
+
+/// No narrowing hook: pages drawn before anyone is identified, and tests.
+pub(crate) static NO_NARROWING: Narrowing = Narrowing(None);
 
 /// Light, dark, or whatever the viewer's system prefers (the default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -127,7 +133,16 @@ impl<'a> View<'a> {
             can_admin,
             here: "/",
             theme: Theme::System,
+            narrowing: &NO_NARROWING,
         }
+    }
+}
+
+impl View<'_> {
+    /// True when the narrowing hook lets the user do `action` to `target` (the role is
+    /// `can_operate` / `can_admin`'s): a button shows only when both say yes.
+    pub(crate) fn allows(&self, action: &str, target: &ActionTarget<'_>) -> bool {
+        self.narrowing.allows(self.user, action, target)
     }
 }
 

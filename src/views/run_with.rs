@@ -31,6 +31,7 @@ pub(crate) fn run_with(
                     aria-invalid=[error.map(|_| "true")] aria-describedby="args-hint" { (args) }
                 @if let Some(e) = error { p.field-error id="args-hint" { (e) } }
                 @else { p.hint id="args-hint" { "Handed to the job as ctx.args(); empty means null" } }
+                @if args.contains(crate::policy::MASK) { p.hint.hidden-note { span.badge.b-hidden { "hidden" } " Values shown as " (crate::policy::MASK) " are secrets: this run gets the task's own there unless you type another." } }
             }
             div.actions {
                 button.btn.btn-primary type="submit" { "Start the run" }

@@ -2,8 +2,11 @@
 
 use maud::{html, Markup};
 
-use super::components::{action_button, millis, pager, when, ButtonKind, Esc, StatusBadge};
+use super::components::{
+    action_button, hidden_note, millis, pager, when, ButtonKind, Esc, StatusBadge,
+};
 use super::View;
+use crate::policy::ActionTarget;
 use crate::scheduler::{LogLevel, Page, RunQuery, RunRecord, RunStatus};
 
 /// The runs list body.
@@ -107,7 +110,12 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
         html! { @match t { Some(t) => (super::components::Abs(v, t)), None => "—" } }
     };
     let here = crate::links::Urls::run_rel(r.id, "");
-    let operate = v.can_operate && (r.status == RunStatus::Running || r.status.is_retryable());
+    let may = |action: &str| {
+        v.can_operate && v.allows(action, &ActionTarget::run(r.id, &r.task_id, &r.job))
+    };
+    let cancel = r.status == RunStatus::Running && may("run.cancel");
+    let retry = r.status.is_retryable() && may("run.retry");
+    let operate = cancel || retry;
     html! {
         // Its outcome, its task and what can be done, in one bar (the title says which run).
         div.toolbar {
@@ -115,11 +123,11 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
             span.muted { "of task " a href=(Esc(u.task(&r.task_id, ""))) { (r.task_id) } }
             @if operate {
                 div.push {}
-                @if r.status == RunStatus::Running {
+                @if cancel {
                     (action_button(v, &u.at(&crate::links::Urls::run_rel(r.id, "/cancel")), "Cancel run", ButtonKind::Danger,
                         Some("Cancel this run? The job is asked to stop and aborted if it does not."), &here))
                 }
-                @if r.status.is_retryable() {
+                @if retry {
                     (action_button(v, &u.at(&crate::links::Urls::run_rel(r.id, "/retry")), "Retry", ButtonKind::Primary, None, &here))
                 }
             }
@@ -155,12 +163,16 @@ pub(crate) fn run(v: &View<'_>, r: &RunRecord) -> Markup {
                         p.empty { "No arguments." }
                     } @else {
                         pre.json aria-label="The args this run ran with" { (pretty(&r.args)) }
+                        (hidden_note(&r.args))
                     }
                 }
                 section.card {
                     h2 { "Result" }
                     @match &r.result {
-                        Some(result) => pre.json aria-label="What the job returned" { (pretty(result)) },
+                        Some(result) => {
+                            pre.json aria-label="What the job returned" { (pretty(result)) }
+                            (hidden_note(result))
+                        },
                         None => p.empty { "No result." },
                     }
                 }

@@ -3,10 +3,12 @@
 use maud::{html, Markup};
 
 use super::components::{
-    action_button, millis, pager, when, AlertBadge, ButtonKind, Esc, StateBadge, StatusBadge,
+    action_button, hidden_note, millis, pager, when, AlertBadge, ButtonKind, Esc, StateBadge,
+    StatusBadge,
 };
 use super::runs::logs;
 use super::View;
+use crate::policy::ActionTarget;
 use crate::scheduler::{format_duration, Page, RunRecord};
 use crate::seam::TaskDetail;
 
@@ -28,6 +30,8 @@ pub(crate) fn task(
     let o = &t.options;
     let id = &t.id;
     let last_error = d.info.last_run.as_ref().filter(|l| l.status.is_failure());
+    // The host's narrowing hook, per button (the role is `can_operate` / `can_admin`).
+    let may = |action: &str| v.allows(action, &ActionTarget::task(id, &t.job));
     // A cron trigger in a zone of its own lists its fires in that zone (the header's toggle
     // still shows them in the viewer's).
     let trigger_zone = match &t.trigger {
@@ -46,19 +50,21 @@ pub(crate) fn task(
             (StateBadge(d.info.state))
             span.mono.muted { (id) }
             div.push {}
-            @if v.can_operate {
+            @if v.can_operate && may("task.run") {
                 (action_button(v, &u.task(id, "/run"), "Run now", ButtonKind::Primary, None, here))
-                @if t.paused {
-                    (action_button(v, &u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
-                } @else if d.info.state != crate::scheduler::TaskState::Completed {
-                    (action_button(v, &u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
-                }
+            }
+            @if v.can_operate && t.paused && may("task.resume") {
+                (action_button(v, &u.task(id, "/resume"), "Resume", ButtonKind::Plain, None, here))
+            } @else if v.can_operate && !t.paused && d.info.state != crate::scheduler::TaskState::Completed && may("task.pause") {
+                (action_button(v, &u.task(id, "/pause"), "Pause", ButtonKind::Plain, None, here))
             }
             @if v.can_admin {
-                @if run_with { a.btn href=(Esc(u.task(id, "/run-with"))) { "Run now with…" } }
-                a.btn href=(Esc(u.task(id, "/edit"))) { "Edit" }
-                a.btn href=(Esc(u.with_query("/tasks/new", [("copy", id.as_str())]))) { "Copy as new task" }
-                (action_button(v, &u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), "/tasks"))
+                @if run_with && may("task.run_with") { a.btn href=(Esc(u.task(id, "/run-with"))) { "Run now with…" } }
+                @if may("task.update") { a.btn href=(Esc(u.task(id, "/edit"))) { "Edit" } }
+                @if may("task.create") { a.btn href=(Esc(u.with_query("/tasks/new", [("copy", id.as_str())]))) { "Copy as new task" } }
+                @if may("task.remove") {
+                    (action_button(v, &u.task(id, "/remove"), "Remove", ButtonKind::Danger, Some(&format!("Remove task {id}? Its history is kept.")), "/tasks"))
+                }
             }
         }
         @if !d.info.job_registered {
@@ -115,6 +121,7 @@ pub(crate) fn task(
                     p.empty { "No arguments." }
                 } @else {
                     pre.code { (serde_json::to_string_pretty(&t.args).unwrap_or_default()) }
+                    (hidden_note(&t.args))
                 }
             }
             section.card {

@@ -33,6 +33,8 @@ pub(crate) struct TaskForm {
     pub(crate) expect_within: String,
     pub(crate) no_success_within: String,
     pub(crate) paused: bool,
+    /// The task this form copies ("Copy as new task"): its stored values fill the hidden ones.
+    pub(crate) copy_of: String,
 }
 
 /// Errors by form field name.

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use super::components::{escape_into, pager, relative_into, when_into, StateBadge, StatusBadge};
 use super::fragments::{Fragments, Holes, Level};
 use super::View;
+use crate::policy::ActionTarget;
 use crate::scheduler::{Page, TaskInfo, TaskQuery, TaskSort, TaskState, TriggerKind};
 
 /// The tasks body. `here` is the current relative URL (actions come back to it). The rows are
@@ -160,7 +161,8 @@ pub(crate) fn tasks<'a>(
     TasksBody {
         head,
         table,
-        rows: Rows(v, &page.items, kept),
+        // Rows drawn with a narrowing hook differ per user and task: they are not kept.
+        rows: Rows(v, &page.items, kept.filter(|_| !v.narrowing.is_set())),
         pager: pager(
             v,
             "/tasks",
@@ -357,11 +359,17 @@ impl Row<'_> {
         StateBadge(*state).render_to(out);
         out.push_str("</td><td class=\"actions\">");
         if v.can_operate {
-            button(out, u, id, "/run", "Run", "btn", false);
+            // The host's narrowing hook per button; with one set, rows are not kept.
+            let may = |action| v.allows(action, &ActionTarget::task(id, &task.job));
+            if may("task.run") {
+                button(out, u, id, "/run", "Run", "btn", false);
+            }
             // A completed task has nothing left to pause.
             if task.paused {
-                button(out, u, id, "/resume", "Resume", "btn", false);
-            } else if *state != TaskState::Completed {
+                if may("task.resume") {
+                    button(out, u, id, "/resume", "Resume", "btn", false);
+                }
+            } else if *state != TaskState::Completed && may("task.pause") {
                 button(out, u, id, "/pause", "Pause", "btn", false);
             }
         }
@@ -432,9 +440,10 @@ mod tests {
                 td.state { (StateBadge(t.state)) }
                 td.actions {
                     @if v.can_operate {
-                        (button("/run", "Run", "btn", None))
-                        @if t.task.paused { (button("/resume", "Resume", "btn", None)) }
-                        @else if t.state != TaskState::Completed { (button("/pause", "Pause", "btn", None)) }
+                        @let may = |action| v.allows(action, &ActionTarget::task(id, &t.task.job));
+                        @if may("task.run") { (button("/run", "Run", "btn", None)) }
+                        @if t.task.paused { @if may("task.resume") { (button("/resume", "Resume", "btn", None)) } }
+                        @else if t.state != TaskState::Completed && may("task.pause") { (button("/pause", "Pause", "btn", None)) }
                     }
 
                 }

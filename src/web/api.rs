@@ -4,9 +4,10 @@
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::context::Ctx;
+use super::context::{ArgsError, Ctx};
 use super::request::{field_error, BadRequest, Params};
 use super::response::{json, json_bytes, text, Resp};
+use crate::policy::ActionTarget;
 use crate::scheduler::{RunQuery, Task, TaskQuery, TaskState};
 use crate::seam::BulkAction;
 
@@ -117,7 +118,12 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
     match cx.shared.backend.list(&q).await {
         Ok(page) => super::response::json_bytes(
             StatusCode::OK,
-            super::json::task_page(&page, Some(&cx.shared.fragments), Some(&q)),
+            super::json::task_page(
+                &page,
+                Some(&cx.shared.fragments),
+                Some(&q),
+                &cx.shared.redaction,
+            ),
         ),
         Err(e) => cx.fail(&e),
     }
@@ -125,18 +131,24 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
 
 pub(crate) async fn task(cx: &Ctx<'_>, id: &str) -> Resp {
     match cx.shared.backend.get(id).await {
-        Ok(d) => json(StatusCode::OK, &d),
+        Ok(mut d) => {
+            cx.shared.redaction.info(&mut d.info);
+            json(StatusCode::OK, &d)
+        }
         Err(e) => cx.fail(&e),
     }
 }
 
 pub(crate) async fn create(cx: &Ctx<'_>, body: &[u8]) -> Resp {
-    let task: Task = match parse_json(body) {
+    let mut task: Task = match parse_json(body) {
         Ok(t) => t,
         Err(e) => return cx.bad(&e),
     };
+    if let Err(r) = ready_to_save(cx, &mut task, None, "task.create").await {
+        return r;
+    }
     match cx.shared.backend.create(task).await {
-        Ok(info) => json(StatusCode::CREATED, &info),
+        Ok(info) => shown(cx, StatusCode::CREATED, info),
         Err(e) => cx.fail(&e),
     }
 }
@@ -154,10 +166,45 @@ pub(crate) async fn update(cx: &Ctx<'_>, id: &str, body: &[u8]) -> Resp {
             "does not match the URL; ids cannot be changed",
         ));
     }
+    if let Err(r) = ready_to_save(cx, &mut task, Some(id), "task.update").await {
+        return r;
+    }
     match cx.shared.backend.update(task).await {
-        Ok(info) => json(StatusCode::OK, &info),
+        Ok(info) => shown(cx, StatusCode::OK, info),
         Err(e) => cx.fail(&e),
     }
+}
+
+/// Before a task from the API is saved: hidden values left as shown ([`crate::policy::MASK`])
+/// take the stored ones back (`from`, the task being updated), and the narrowing hook is
+/// asked about the job the task will have. `Err` holds the answer to send instead.
+async fn ready_to_save(
+    cx: &Ctx<'_>,
+    task: &mut Task,
+    from: Option<&str>,
+    action: &str,
+) -> Result<(), Resp> {
+    match cx.unmask(&mut task.args, from).await {
+        Ok(()) => {}
+        Err(ArgsError::Field(e)) => return Err(cx.bad(&field_error("args", e))),
+        Err(ArgsError::Backend(e)) => return Err(cx.fail(&e)),
+    }
+    if !cx.allows(action, &ActionTarget::task(&task.id, &task.job)) {
+        return Err(super::gate::refuse_action(true, action));
+    }
+    Ok(())
+}
+
+/// A task as the API shows it: redacted.
+fn shown(cx: &Ctx<'_>, status: StatusCode, mut info: crate::TaskInfo) -> Resp {
+    cx.shared.redaction.info(&mut info);
+    json(status, &info)
+}
+
+/// A run as the API shows it: redacted.
+fn shown_run(cx: &Ctx<'_>, status: StatusCode, mut run: crate::RunRecord) -> Resp {
+    cx.shared.redaction.run(&mut run);
+    json(status, &run)
 }
 
 pub(crate) async fn task_runs(cx: &Ctx<'_>, id: &str) -> Resp {
@@ -171,7 +218,10 @@ pub(crate) async fn task_runs(cx: &Ctx<'_>, id: &str) -> Resp {
     };
     q.task_id = Some(id.to_string());
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => runs_page(&page, q.cursor),
+        Ok(mut page) => {
+            cx.shared.redaction.runs(&mut page.items);
+            runs_page(&page, q.cursor)
+        }
         Err(e) => cx.fail(&e),
     }
 }
@@ -238,9 +288,12 @@ fn runs_page(page: &crate::Page<crate::RunRecord>, cursor: Option<crate::RunCurs
 pub(crate) async fn action(cx: &Ctx<'_>, id: &str, action: BulkAction) -> Resp {
     let b = &cx.shared.backend;
     let result = match action {
-        BulkAction::Run => b.run_now(id).await.map(|r| json(StatusCode::ACCEPTED, &r)),
-        BulkAction::Pause => b.pause(id).await.map(|t| json(StatusCode::OK, &t)),
-        BulkAction::Resume => b.resume(id).await.map(|t| json(StatusCode::OK, &t)),
+        BulkAction::Run => b
+            .run_now(id)
+            .await
+            .map(|r| shown_run(cx, StatusCode::ACCEPTED, r)),
+        BulkAction::Pause => b.pause(id).await.map(|t| shown(cx, StatusCode::OK, t)),
+        BulkAction::Resume => b.resume(id).await.map(|t| shown(cx, StatusCode::OK, t)),
         BulkAction::Remove => b
             .remove(id)
             .await
@@ -262,8 +315,17 @@ pub(crate) async fn bulk(cx: &Ctx<'_>, action: BulkAction, body: &[u8]) -> Resp 
     if ids.ids.len() > 1000 {
         return cx.bad(&field_error("ids", "at most 1000 ids per request"));
     }
-    match cx.shared.backend.bulk(action, &ids.ids).await {
-        Ok(out) => json(StatusCode::OK, &out),
+    let (ids, refused) = cx.narrow_ids(action, ids.ids).await;
+    let outcome = if ids.is_empty() {
+        Ok(crate::seam::BulkOutcome::default())
+    } else {
+        cx.shared.backend.bulk(action, &ids).await
+    };
+    match outcome {
+        Ok(mut out) => {
+            out.failed.extend(refused);
+            json(StatusCode::OK, &out)
+        }
         Err(e) => cx.fail(&e),
     }
 }
@@ -274,7 +336,10 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.bad(&e),
     };
     match cx.shared.backend.runs(&q).await {
-        Ok(page) => runs_page(&page, q.cursor),
+        Ok(mut page) => {
+            cx.shared.redaction.runs(&mut page.items);
+            runs_page(&page, q.cursor)
+        }
         Err(e) => cx.fail(&e),
     }
 }
@@ -284,7 +349,7 @@ pub(crate) async fn run(cx: &Ctx<'_>, id: &str) -> Resp {
         return cx.bad(&field_error("id", "a run id is a number"));
     };
     match cx.shared.backend.run(id).await {
-        Ok(r) => json(StatusCode::OK, &r),
+        Ok(r) => shown_run(cx, StatusCode::OK, r),
         Err(e) => cx.fail(&e),
     }
 }
@@ -303,14 +368,14 @@ pub(crate) async fn run_action(
     let b = &cx.shared.backend;
     match action {
         RunAction::Cancel => match b.cancel_run(id, &cx.actor()).await {
-            Ok(r) => json(
+            Ok(mut r) => json(
                 StatusCode::ACCEPTED,
-                &serde_json::json!({ "cancel_requested": true, "run": r }),
+                &serde_json::json!({ "cancel_requested": true, "run": cx.shared.redaction.shown_run(&mut r) }),
             ),
             Err(e) => cx.fail(&e),
         },
         RunAction::Retry => match b.retry_run(id).await {
-            Ok(Some(r)) => json(StatusCode::CREATED, &r),
+            Ok(Some(r)) => shown_run(cx, StatusCode::CREATED, r),
             Ok(None) => json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({ "retry_requested": true, "retry_of": id }),

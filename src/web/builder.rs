@@ -125,6 +125,8 @@ pub struct DashboardBuilder {
     streams_per_user: usize,
     streams_total: usize,
     audit_sink: Option<Arc<dyn AuditSink>>,
+    redaction: crate::policy::Redaction,
+    narrowing: crate::policy::Narrowing,
 }
 
 impl fmt::Debug for DashboardBuilder {
@@ -195,6 +197,8 @@ impl DashboardBuilder {
             streams_per_user: 16,
             streams_total: 1024,
             audit_sink: None,
+            redaction: crate::policy::Redaction::default(),
+            narrowing: crate::policy::Narrowing::default(),
         }
     }
 
@@ -518,6 +522,78 @@ impl DashboardBuilder {
         self
     }
 
+    /// Hides parts of args and results from everyone who reads the dashboard: `hook` gets the
+    /// job's name, which value it is ([`Field`](crate::policy::Field)) and the value, and
+    /// changes it in place; it runs after the default, which replaces the values of keys
+    /// that look secret ([`secret_keys`](Self::secret_keys)) with
+    /// [`MASK`](crate::policy::MASK). Pages, the JSON API, forms and the live events all
+    /// show what it leaves; jobs and the store keep the real values, and a form saved with
+    /// a mask left in it keeps the stored value there.
+    ///
+    /// ```
+    /// # fn f(scheduler: taskdeck::Scheduler) -> Result<(), taskdeck::ConfigError> {
+    /// use taskdeck::policy::{Field, MASK};
+    /// let dashboard = taskdeck::Dashboard::builder(scheduler)
+    ///     .redact(|job, field, value| {
+    ///         // A payment job's results are nobody's business.
+    ///         if job == "charge_cards" && field == Field::RunResult {
+    ///             *value = serde_json::Value::String(MASK.into());
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    /// A hook that changes every value costs a copy of each listed task's args per request.
+    pub fn redact(
+        mut self,
+        hook: impl Fn(&str, crate::policy::Field, &mut serde_json::Value) + Send + Sync + 'static,
+    ) -> Self {
+        self.redaction = self.redaction.with_hook(Arc::new(hook));
+        self
+    }
+
+    /// The key fragments whose values are hidden, replacing
+    /// [`DEFAULT_SECRET_KEYS`](crate::policy::DEFAULT_SECRET_KEYS): a key matches when,
+    /// lower-cased and without `_`, `-`, `.` and spaces, it contains one of them, at any
+    /// depth. An empty list turns the default off (a [`redact`](Self::redact) hook still runs).
+    pub fn secret_keys<S: AsRef<str>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+        let keys: Vec<S> = keys.into_iter().collect();
+        self.redaction = self.redaction.with_keys(keys.iter().map(AsRef::as_ref));
+        self
+    }
+
+    /// Narrows what signed-in users may do, per action and target: after the route table's
+    /// role check lets a request through, `hook(user, action, target)` is asked, and `false`
+    /// answers 403. `action` is the audit log's name for it (`task.run`, `task.update`,
+    /// `job.pause`, `run.retry`, …; the URL map lists them); the target names the task, its
+    /// job and the run. It can only take away: a user without the route's role never
+    /// reaches it. Buttons the hook refuses are not shown; bulk actions skip (and report) the
+    /// tasks it refuses. It is asked for actions, not for reading, and not at all with
+    /// login off.
+    ///
+    /// ```
+    /// # fn f(scheduler: taskdeck::Scheduler) -> Result<(), taskdeck::ConfigError> {
+    /// // The billing team's operators act on billing jobs only.
+    /// let dashboard = taskdeck::Dashboard::builder(scheduler)
+    ///     .authorize(|user, _action, target| {
+    ///         user.has(taskdeck::Role::Admin)
+    ///             || !user.id.starts_with("billing-")
+    ///             || target.job.is_some_and(|j| j.starts_with("billing_"))
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn authorize(
+        mut self,
+        hook: impl Fn(&crate::auth::User, &str, &crate::policy::ActionTarget<'_>) -> bool
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.narrowing = crate::policy::Narrowing(Some(Arc::new(hook)));
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<Dashboard, ConfigError> {
         let prefix = MountPrefix::new(&self.prefix).map_err(ConfigError::Prefix)?;
@@ -718,6 +794,8 @@ impl DashboardBuilder {
                 cluster_metrics: super::ready::Kept::new(Duration::from_secs(2)),
                 mount_checked: std::sync::atomic::AtomicBool::new(false),
                 // Half the cores: previews never hold every thread of the machine.
+                redaction: self.redaction,
+                narrowing: self.narrowing,
                 previews: Arc::new(super::previews::Previews::new(
                     std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
                 )),

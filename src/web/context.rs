@@ -83,6 +83,10 @@ pub(crate) struct Shared {
     pub(crate) mount_checked: std::sync::atomic::AtomicBool,
     /// Trigger previews going, bounded in all and per user.
     pub(crate) previews: Arc<super::previews::Previews>,
+    /// What pages, answers and forms hide of args and results.
+    pub(crate) redaction: crate::policy::Redaction,
+    /// The host's hook that narrows what a user may do.
+    pub(crate) narrowing: crate::policy::Narrowing,
 }
 
 /// The overview's charts as drawn, and what they were drawn from: (minute, finished runs).
@@ -288,6 +292,7 @@ impl Ctx<'_> {
                 self.headers,
                 views::Theme::COOKIE,
             )),
+            narrowing: &self.shared.narrowing,
         }
     }
 
@@ -413,6 +418,7 @@ pub(crate) async fn not_found(shared: &Shared, urls: &Urls, json: bool) -> Resp 
         can_admin: false,
         here: "/",
         theme: views::Theme::System,
+        narrowing: &views::NO_NARROWING,
     };
     html(
         StatusCode::NOT_FOUND,
@@ -469,6 +475,81 @@ impl Ctx<'_> {
                 "the preview could not be worked out",
             ))
         }))
+    }
+}
+
+/// Why args from a form or the API could not be saved as given.
+pub(crate) enum ArgsError {
+    /// What is wrong with the `args` field.
+    Field(String),
+    /// The stored task could not be read.
+    Backend(BackendError),
+}
+
+impl Ctx<'_> {
+    /// Puts the stored values of task `from`'s args back wherever `args` (typed into a form
+    /// that showed them redacted) still holds [`crate::policy::MASK`]. Without masks nothing
+    /// is read; a mask with no stored value at its place is a field error.
+    pub(crate) async fn unmask(
+        &self,
+        args: &mut serde_json::Value,
+        from: Option<&str>,
+    ) -> Result<(), ArgsError> {
+        if crate::policy::hidden(args) == 0 {
+            return Ok(());
+        }
+        let stored = match from {
+            Some(id) => Some(
+                self.shared
+                    .backend
+                    .get(id)
+                    .await
+                    .map_err(ArgsError::Backend)?
+                    .info
+                    .task
+                    .args
+                    .clone(),
+            ),
+            None => None,
+        };
+        crate::policy::restore(args, stored.as_ref()).map_err(ArgsError::Field)
+    }
+
+    /// A bulk action's ids split by the narrowing hook, asked once per task with the task's
+    /// own action (`task.run`, …): those it allows (and ids the backend does not know, which
+    /// the action reports as failed), and those it refuses, each with why.
+    pub(crate) async fn narrow_ids(
+        &self,
+        action: crate::seam::BulkAction,
+        ids: Vec<String>,
+    ) -> (Vec<String>, Vec<(String, String)>) {
+        if !self.shared.narrowing.is_set() || self.user.is_none() {
+            return (ids, Vec::new());
+        }
+        let action = format!("task.{}", action.as_str());
+        let (mut allowed, mut refused) = (Vec::new(), Vec::new());
+        for id in ids {
+            let job = match self.shared.backend.get(&id).await {
+                Ok(d) => d.info.task.job.clone(),
+                Err(_) => {
+                    allowed.push(id);
+                    continue;
+                }
+            };
+            if self.allows(&action, &crate::policy::ActionTarget::task(&id, &job)) {
+                allowed.push(id);
+            } else {
+                refused.push((id, "not allowed for you".to_string()));
+            }
+        }
+        (allowed, refused)
+    }
+
+    /// May this request's user do `action` to `target`: the host's narrowing hook, if any
+    /// (the role is the gate's, already checked). Pages ask it to hide buttons; the gate and
+    /// the handlers of bulk actions to refuse.
+    pub(crate) fn allows(&self, action: &str, target: &crate::policy::ActionTarget<'_>) -> bool {
+        self.shared.narrowing.allows(self.user, action, target)
     }
 }
 

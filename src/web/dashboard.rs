@@ -330,7 +330,11 @@ impl Dashboard {
                         format!("{rel}?{query}").into()
                     },
                 };
-                let resp = handlers::dispatch(&cx, &found, &form).await;
+                // The host's narrowing hook, after the role check: refusals are audited.
+                let resp = match gate::narrow(&cx, &found).await {
+                    Some(refusal) => refusal,
+                    None => handlers::dispatch(&cx, &found, &form).await,
+                };
                 gate::audit(&cx, &found, &form, resp.status());
                 resp
             })

@@ -30,6 +30,7 @@ impl TaskForm {
             expect_within: s("expect_within"),
             no_success_within: s("no_success_within"),
             paused: p.flag("paused"),
+            copy_of: s("copy_of"),
         }
     }
 }

@@ -226,6 +226,70 @@ fn refusal(shared: &Shared, a: &Asked<'_>) -> Result<(), Resp> {
     Ok(())
 }
 
+/// The action the host's narrowing hook ([`crate::DashboardBuilder::authorize`]) is asked
+/// about for a route: the audit action of a change, and for a form that leads to one, that
+/// change's. `None`: nothing to narrow (reads), or the handler asks per target (creating a
+/// task, whose job is in the body; bulk actions; retrying what a filter shows).
+pub(crate) fn narrowed_action(found: &Found<'_>) -> Option<&'static str> {
+    use super::routes::Handler::*;
+    match (found.route.audit, found.route.handler) {
+        (_, TaskCreate | ApiTaskCreate | Bulk(_) | ApiBulk(_) | RunsRetry) => None,
+        (
+            super::routes::Audit::Change { action, .. }
+            | super::routes::Audit::Confirmed { action, .. },
+            _,
+        ) => Some(action),
+        (_, TaskEdit) => Some("task.update"),
+        (_, RunWith) => Some("task.run_with"),
+        (_, TaskNew) => Some("task.create"),
+        _ => None,
+    }
+}
+
+/// After the role check: the host's narrowing hook on the route's action and target, `Some`
+/// with the 403 to send when it refuses. The target is read from the backend (a task's job,
+/// a run's task and job); an id the backend does not know is left to the handler's 404.
+pub(crate) async fn narrow(cx: &Ctx<'_>, found: &Found<'_>) -> Option<Resp> {
+    use super::routes::Handler::*;
+    use crate::policy::ActionTarget;
+    if !cx.shared.narrowing.is_set() || cx.user.is_none() {
+        return None;
+    }
+    let action = narrowed_action(found)?;
+    let id = found.id.map(decode).unwrap_or_default();
+    let b = &cx.shared.backend;
+    let allowed = match found.route.handler {
+        TaskUpdate | TaskEdit | TaskAction(_) | RunWith | RunWithSubmit | ApiTaskUpdate
+        | ApiTaskAction(_) | ApiRunWith => {
+            let d = b.get(&id).await.ok()?;
+            cx.allows(action, &ActionTarget::task(&id, &d.info.task.job))
+        }
+        RunAction(_) | ApiRunAction(_) => {
+            let run = b.run(id.parse().ok()?).await.ok()?;
+            cx.allows(action, &ActionTarget::run(run.id, &run.task_id, &run.job))
+        }
+        JobPause(_) => cx.allows(action, &ActionTarget::job(&id)),
+        TaskNew => {
+            let job = cx.query.get("job");
+            let target = ActionTarget {
+                job,
+                ..ActionTarget::default()
+            };
+            cx.allows(action, &target)
+        }
+        _ => cx.allows(action, &ActionTarget::default()),
+    };
+    (!allowed).then(|| refuse_action(cx.json, action))
+}
+
+/// The 403 for an action the narrowing hook refused.
+pub(crate) fn refuse_action(json: bool, action: &str) -> Resp {
+    forbidden(
+        json,
+        &format!("you may not do {action} to this; the dashboard's rules narrow your role here"),
+    )
+}
+
 fn forbidden(json: bool, why: &str) -> Resp {
     if json {
         json_error(StatusCode::FORBIDDEN, "forbidden", why, None)

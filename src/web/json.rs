@@ -5,6 +5,7 @@
 
 use std::io::Write as _;
 
+use crate::policy::Redaction;
 use crate::scheduler::{Page, TaskInfo, TaskQuery};
 use crate::views::fragments::Fragments;
 
@@ -15,7 +16,20 @@ pub(crate) fn task_page(
     page: &Page<TaskInfo>,
     kept: Option<&Fragments>,
     query: Option<&TaskQuery>,
+    redaction: &Redaction,
 ) -> Vec<u8> {
+    // Each object is written redacted; a kept one was (the dashboard's redaction never
+    // changes), so the kept copy is the redacted one.
+    let write = |t: &TaskInfo, out: &mut Vec<u8>| {
+        let mut t = std::borrow::Cow::Borrowed(t);
+        let task = &t.task;
+        let mut shown = task.clone();
+        redaction.task(&mut shown);
+        if !std::sync::Arc::ptr_eq(&shown, task) {
+            t.to_mut().task = shown;
+        }
+        t.write_json(out)
+    };
     let mut out = Vec::with_capacity(256 + page.items.len() * 640);
     out.extend_from_slice(b"{\"items\":[");
     match kept {
@@ -24,7 +38,7 @@ pub(crate) fn task_page(
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(k.json(slot, |o| t.write_json(o)));
+                out.extend_from_slice(k.json(slot, |o| write(t, o)));
             }
         }),
         None => {
@@ -32,7 +46,7 @@ pub(crate) fn task_page(
                 if i > 0 {
                     out.push(b',');
                 }
-                t.write_json(&mut out);
+                write(t, &mut out);
             }
         }
     }
@@ -136,12 +150,15 @@ mod tests {
                 more: None,
             };
             let want = serde_json::to_string(&page).unwrap();
-            let ours = String::from_utf8(task_page(&page, None, None)).unwrap();
+            let ours =
+                String::from_utf8(task_page(&page, None, None, &Redaction::default())).unwrap();
             assert_eq!(ours, want);
             // Made afresh, then copied from what was kept.
             let kept = Fragments::default();
             for _ in 0..2 {
-                let ours = String::from_utf8(task_page(&page, Some(&kept), None)).unwrap();
+                let ours =
+                    String::from_utf8(task_page(&page, Some(&kept), None, &Redaction::default()))
+                        .unwrap();
                 assert_eq!(ours, want);
             }
         }

@@ -3,9 +3,10 @@
 use http::StatusCode;
 
 use super::api::{run_query, task_query};
-use super::context::{public_message, Ctx};
+use super::context::{public_message, ArgsError, Ctx};
 use super::request::{field_error, Params};
 use super::response::Resp;
+use crate::policy::ActionTarget;
 use crate::scheduler::{Page, RunQuery, TaskQuery, TaskSort, TaskState};
 use crate::seam::BulkAction;
 use crate::views::task_form::{form_field, TaskForm};
@@ -128,9 +129,13 @@ pub(crate) async fn task_new(cx: &Ctx<'_>) -> Resp {
     if let Some(from) = cx.query.get("copy") {
         match cx.shared.backend.get(from).await {
             Ok(d) => {
-                form = TaskForm::from_task(&d.info.task);
-                form.id = format!("{}-copy", d.info.task.id);
-                form.name = format!("{} (copy)", d.info.task.name);
+                let mut t = d.info.task;
+                cx.shared.redaction.task(&mut t);
+                form = TaskForm::from_task(&t);
+                form.id = format!("{}-copy", t.id);
+                form.name = format!("{} (copy)", t.name);
+                // Hidden values are taken from the task copied when the form is saved.
+                form.copy_of = t.id.clone();
             }
             Err(e) => return cx.fail(&e),
         }
@@ -144,10 +149,12 @@ pub(crate) async fn task_new(cx: &Ctx<'_>) -> Resp {
 pub(crate) async fn task_edit(cx: &Ctx<'_>, id: &str) -> Resp {
     match cx.shared.backend.get(id).await {
         Ok(d) => {
+            let mut t = d.info.task;
+            cx.shared.redaction.task(&mut t);
             render_form(
                 cx,
                 StatusCode::OK,
-                &TaskForm::from_task(&d.info.task),
+                &TaskForm::from_task(&t),
                 &Vec::new(),
                 Some(id),
             )
@@ -241,10 +248,36 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
         form.id = id.to_string();
     }
     let tz = cx.view().tz;
-    let task = match form.to_task(&tz) {
+    let mut task = match form.to_task(&tz) {
         Ok(t) => t,
         Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing).await,
     };
+    // Hidden values left as shown keep what is stored: the task's own when editing, the
+    // copied task's when saving a copy.
+    let from = editing.or(Some(form.copy_of.as_str()).filter(|c| !c.is_empty()));
+    match cx.unmask(&mut task.args, from).await {
+        Ok(()) => {}
+        Err(ArgsError::Field(e)) => {
+            return render_form(
+                cx,
+                StatusCode::BAD_REQUEST,
+                &form,
+                &vec![("args", e)],
+                editing,
+            )
+            .await
+        }
+        Err(ArgsError::Backend(e)) => return cx.fail(&e),
+    }
+    // The narrowing hook, on the job the task will have.
+    let action = if editing.is_some() {
+        "task.update"
+    } else {
+        "task.create"
+    };
+    if !cx.allows(action, &ActionTarget::task(&task.id, &task.job)) {
+        return super::gate::refuse_action(false, action);
+    }
     let b = &cx.shared.backend;
     let id = task.id.clone();
     let result = match editing {
@@ -276,10 +309,11 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
 
 pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
     let b = &cx.shared.backend;
-    let detail = match b.get(id).await {
+    let mut detail = match b.get(id).await {
         Ok(d) => d,
         Err(e) => return cx.fail(&e),
     };
+    cx.shared.redaction.info(&mut detail.info);
     let page = match cx.query.parse_opt::<u32>("page") {
         Ok(p) => p.unwrap_or(1),
         Err(e) => return cx.bad(&e),
@@ -290,11 +324,12 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         per_page: 20,
         ..RunQuery::default()
     };
-    let runs = match b.runs(&rq).await {
+    let mut runs = match b.runs(&rq).await {
         Ok(r) => r,
         Err(e) => return cx.fail(&e),
     };
-    let selected = match cx.query.parse_opt::<u64>("run") {
+    cx.shared.redaction.runs(&mut runs.items);
+    let mut selected = match cx.query.parse_opt::<u64>("run") {
         Ok(Some(run_id)) => match b.run(run_id).await {
             Ok(r) if r.task_id == id => Some(r),
             Ok(_) => return cx.bad(&field_error("run", "belongs to another task")),
@@ -303,6 +338,9 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         Ok(None) => runs.items.iter().find(|r| r.status.is_finished()).cloned(),
         Err(e) => return cx.bad(&e),
     };
+    if let Some(r) = selected.as_mut() {
+        cx.shared.redaction.run(r);
+    }
     let series = b
         .series(crate::scheduler::SeriesWindow::Day, Some(id), None)
         .await
@@ -399,7 +437,16 @@ pub(crate) async fn bulk(cx: &Ctx<'_>, act: BulkAction, p: &Params) -> Resp {
         );
         return confirm_page(cx, &q, &cx.urls.at("/tasks/bulk/remove"), &hidden, p);
     }
-    match cx.shared.backend.bulk(act, &ids).await {
+    let (ids, refused) = cx.narrow_ids(act, ids).await;
+    let outcome = if ids.is_empty() {
+        Ok(crate::seam::BulkOutcome::default())
+    } else {
+        cx.shared.backend.bulk(act, &ids).await
+    };
+    match outcome.map(|mut out| {
+        out.failed.extend(refused);
+        out
+    }) {
         Ok(out) => {
             let mut msg = format!("{}: {} done", act.as_str(), out.done.len());
             if !out.failed.is_empty() {
@@ -442,10 +489,11 @@ pub(crate) async fn runs(cx: &Ctx<'_>) -> Resp {
         Ok(q) => q,
         Err(e) => return cx.bad(&e),
     };
-    let page: Page<_> = match cx.shared.backend.runs(&q).await {
+    let mut page: Page<_> = match cx.shared.backend.runs(&q).await {
         Ok(p) => p,
         Err(e) => return cx.fail(&e),
     };
+    cx.shared.redaction.runs(&mut page.items);
     let jobs = cx.shared.backend.jobs().await.unwrap_or_default();
     let raw: Vec<(&str, &str)> = ["q", "task", "job", "status", "since", "until", "per_page"]
         .into_iter()
@@ -472,7 +520,8 @@ pub(crate) async fn run_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         )));
     };
     match cx.shared.backend.run(run_id).await {
-        Ok(r) => {
+        Ok(mut r) => {
+            cx.shared.redaction.run(&mut r);
             let body = views::runs::run(&cx.view(), &r);
             cx.page(StatusCode::OK, &format!("Run #{run_id}"), Nav::Runs, body)
         }
@@ -533,6 +582,10 @@ pub(crate) async fn runs_retry(cx: &Ctx<'_>, p: &Params) -> Resp {
     let mut retried: Vec<String> = Vec::new();
     let mut refused: Vec<String> = Vec::new();
     for r in page.items.iter().filter(|r| r.status.is_retryable()) {
+        if !cx.allows("run.retry", &ActionTarget::run(r.id, &r.task_id, &r.job)) {
+            refused.push(format!("#{}: not allowed for you", r.id));
+            continue;
+        }
         match cx.shared.backend.retry_run(r.id).await {
             Ok(_) => {
                 started += 1;

@@ -1,23 +1,21 @@
 //! "Run now with…" (`GET`/`POST /tasks/{id}/run-with`, `POST /api/tasks/{id}/run-with`):
 //! one run of a task with other args. Admin only (args can change what a job does); the
-//! audit entry names the task and a hash of the args, never the args themselves.
+//! audit entry names the task and a keyed hash (HMAC) of the args, never the args themselves.
 
 use http::StatusCode;
 use serde::Deserialize;
-use sha2::Digest as _;
 
-use super::context::Ctx;
+use super::context::{ArgsError, Ctx};
 use super::request::{field_error, Params};
 use super::response::{json, Resp};
 use crate::views::{self, Nav};
 
-/// The audit target: the task and the first 16 bytes of the SHA-256 of the args' JSON (its
-/// keys sorted), so that two entries can be told equal or not without showing either.
-pub(crate) fn audit_target(id: &str, args: &serde_json::Value) -> String {
+/// The audit target: the task and a keyed fingerprint of the args' JSON (its keys sorted):
+/// two entries can be told equal or not, but a reader of the log without the dashboard's
+/// secret cannot confirm a guess at the args.
+fn audit_target(cx: &Ctx<'_>, id: &str, args: &serde_json::Value) -> String {
     let bytes = serde_json::to_vec(args).unwrap_or_default();
-    let digest = sha2::Sha256::digest(&bytes);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{id} args sha256:{hex}")
+    format!("{id} args hmac:{}", cx.shared.keys.fingerprint(&bytes))
 }
 
 /// The args a form gives: JSON, or null when empty.
@@ -39,7 +37,8 @@ async fn form_page(cx: &Ctx<'_>, id: &str, args: Option<&str>, error: Option<&st
         Ok(d) => d,
         Err(e) => return cx.fail(&e),
     };
-    let t = &detail.info.task;
+    let mut t = detail.info.task;
+    cx.shared.redaction.task(&mut t);
     let own = serde_json::to_string_pretty(&t.args).unwrap_or_default();
     let args = args.unwrap_or(&own);
     let body = views::run_with::run_with(&cx.view(), &t.id, &t.name, &t.job, args, error);
@@ -59,11 +58,16 @@ pub(crate) async fn page(cx: &Ctx<'_>, id: &str) -> Resp {
 /// `POST /tasks/{id}/run-with`: starts the run and shows it; bad JSON comes back in the form.
 pub(crate) async fn submit(cx: &Ctx<'_>, id: &str, p: &Params) -> Resp {
     let text = p.get("args").unwrap_or("");
-    let args = match parse_args(text) {
+    let mut args = match parse_args(text) {
         Ok(a) => a,
         Err(e) => return form_page(cx, id, Some(text), Some(&e)).await,
     };
-    let _ = cx.audit_target.set(audit_target(id, &args));
+    match cx.unmask(&mut args, Some(id)).await {
+        Ok(()) => {}
+        Err(ArgsError::Field(e)) => return form_page(cx, id, Some(text), Some(&e)).await,
+        Err(ArgsError::Backend(e)) => return cx.fail(&e),
+    }
+    let _ = cx.audit_target.set(audit_target(cx, id, &args));
     match cx.shared.backend.run_now_with(id, args).await {
         Ok(run) => cx.go(
             &format!("/runs/{}", run.id),
@@ -81,7 +85,7 @@ pub(crate) async fn api(cx: &Ctx<'_>, id: &str, body: &[u8]) -> Resp {
     struct Body {
         args: serde_json::Value,
     }
-    let args = match serde_json::from_slice::<Body>(body) {
+    let mut args = match serde_json::from_slice::<Body>(body) {
         Ok(b) => b.args,
         Err(e) => {
             return cx.bad(&field_error(
@@ -90,9 +94,17 @@ pub(crate) async fn api(cx: &Ctx<'_>, id: &str, body: &[u8]) -> Resp {
             ))
         }
     };
-    let _ = cx.audit_target.set(audit_target(id, &args));
+    match cx.unmask(&mut args, Some(id)).await {
+        Ok(()) => {}
+        Err(ArgsError::Field(e)) => return cx.bad(&field_error("args", e)),
+        Err(ArgsError::Backend(e)) => return cx.fail(&e),
+    }
+    let _ = cx.audit_target.set(audit_target(cx, id, &args));
     match cx.shared.backend.run_now_with(id, args).await {
-        Ok(run) => json(StatusCode::ACCEPTED, &run),
+        Ok(mut run) => {
+            cx.shared.redaction.run(&mut run);
+            json(StatusCode::ACCEPTED, &run)
+        }
         Err(e) => cx.fail(&e),
     }
 }

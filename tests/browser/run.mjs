@@ -215,6 +215,18 @@ try {
     await p.goto(`${base}/tasks/heartbeat`);
     assert.equal(await p.locator("a.btn:has-text('Edit')").count(), 0, "no Edit for an operator");
     await p.locator(".toolbar button:has-text('Run')").first().waitFor();
+    // The demo narrows operators: the partner webhook is for admins alone (no buttons, 403),
+    // and its token is hidden.
+    await p.goto(`${base}/tasks/partner-webhook`);
+    assert.equal(await p.locator(".toolbar button").count(), 0, "no actions on the partner webhook");
+    assert.match(await p.locator("pre.code").textContent(), /"token": "••••"/);
+    await p.getByText("1 value is shown as ••••").waitFor();
+    const refused = await p.request.post(`${base}/tasks/partner-webhook/run`, {
+      form: { csrf: await p.locator("input[name=csrf]").first().getAttribute("value") },
+      headers: { "sec-fetch-site": "same-origin", origin: new URL(base).origin },
+      maxRedirects: 0,
+    });
+    assert.equal(refused.status(), 403, await refused.text());
     await p.click(".user-menu > summary");
     await Promise.all([p.waitForURL(`${issuer}/logout?**`), p.click("button:has-text('Sign out')")]);
     await p.getByText("Signed out at the provider").waitFor();
@@ -379,6 +391,16 @@ try {
     await page.getByRole("link", { name: "Copy as new task" }).click();
     assert.equal(await page.inputValue("#id"), "inventory-sync-copy");
     assert.equal(await page.inputValue("#job"), "sync_inventory");
+    // Secrets: masked in the edit form, which says so; saving it unchanged keeps them.
+    await page.goto(`${base}/tasks/partner-webhook/edit`);
+    assert.match(await page.inputValue("#args"), /"token": "••••"/);
+    await page.getByText("leave them as they are to keep them").waitFor();
+    await Promise.all([
+      page.waitForURL(`${base}/tasks/partner-webhook`),
+      page.getByRole("button", { name: "Save changes" }).click(),
+    ]);
+    await page.getByText("Saved task partner-webhook.").waitFor();
+    await page.getByText("1 value is shown as ••••").waitFor();
   });
 
   await check("the theme switch: system, light, dark, remembered and drawn from the first frame", async () => {

@@ -521,3 +521,36 @@ pub(crate) async fn sign_in_at(srv: &Server, user: &str, pw: &str, page: &str) -
     let csrf = srv.get_as(page, &cookie).await.csrf();
     (cookie, csrf)
 }
+
+/// The run `id` once it has ended (within 10 s).
+#[allow(dead_code)]
+pub(crate) async fn ended(s: &taskdeck::Scheduler, id: u64) -> taskdeck::RunRecord {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s.run(id).await.unwrap();
+        if r.status.is_finished() {
+            return r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "run {id} ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl Server {
+    /// A JSON API request with a session cookie and its CSRF token.
+    #[allow(dead_code)]
+    pub(crate) async fn api_as(
+        &self,
+        method: Method,
+        path: &str,
+        (cookie, csrf): (&str, &str),
+        body: &str,
+    ) -> Reply {
+        let headers = [
+            ("cookie", cookie),
+            ("x-csrf-token", csrf),
+            ("content-type", "application/json"),
+        ];
+        self.request(method, path, &headers, body).await
+    }
+}
