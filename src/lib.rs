@@ -297,9 +297,10 @@ pub use scheduler::{
     Alert, AlertCheck, AlertKind, AlertSettings, Clock, Error, Event, EventStream, HookFuture,
     JobError, JobResult, Lifecycle, LogLevel, LogLine, ManualClock, Readiness, ReadinessCheck,
     Recv, RunCause, RunCursor, RunId, RunQuery, RunRecord, RunStatus, Scheduler, SchedulerBuilder,
-    Sleep, SystemClock, Task, TaskContext, TaskOptions, TriggerError, TriggerKind, TriggerSpec,
-    MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES,
-    MAX_SEARCH_BYTES, SEARCH_WINDOW,
+    Sleep, Slot, SlotTask, SlotTasks, SystemClock, Task, TaskContext, TaskOptions, Timeline,
+    TimelineQuery, TimelineWindow, TriggerError, TriggerKind, TriggerSpec, MAX_ARGS_BYTES,
+    MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES,
+    MOST_SLOT_TASKS, PILEUP_TASKS, SEARCH_WINDOW,
 };
 
 // The seam: what a dashboard asks of a scheduler, and the data it answers in.

@@ -31,6 +31,9 @@ pub const DEFAULT_SECRET_KEYS: &[&str] = &[
     "authorization",
     "privatekey",
     "credential",
+    "passphrase",
+    "pwd",
+    "cookie",
 ];
 
 /// Which value of a task or run a redaction hook is handed.
@@ -228,9 +231,24 @@ pub(crate) fn hidden(v: &Value) -> usize {
 
 /// Puts the stored value back wherever `given` (args from a form that showed `stored`
 /// redacted) still holds [`MASK`], so saving a form does not overwrite a secret with its
-/// mask. A mask with no stored value at its place is an error naming the place
-/// (`a.b[2]`), since the user cannot have meant to store the mask itself.
+/// mask. The caller makes sure `stored` is the same task's, under the same job.
+///
+/// Refused, with the place named (`a.b[2]`), when a mask has no stored value at its place
+/// (the user cannot have meant to store the mask itself), or when a value beside a mask, in
+/// the same object, differs from what is stored: a secret is kept only where it was, so a
+/// form cannot send a stored token to a new URL, or move a password to another host by
+/// reordering a list, without the secret being typed again.
 pub(crate) fn restore(given: &mut Value, stored: Option<&Value>) -> Result<(), String> {
+    fn masked(v: &Value) -> bool {
+        v.as_str() == Some(MASK)
+    }
+    fn place(at: &str) -> String {
+        if at.is_empty() {
+            "the args".to_string()
+        } else {
+            at.to_string()
+        }
+    }
     fn walk(given: &mut Value, stored: Option<&Value>, at: &mut String) -> Result<(), String> {
         match given {
             Value::String(s) if s == MASK => match stored {
@@ -238,13 +256,26 @@ pub(crate) fn restore(given: &mut Value, stored: Option<&Value>) -> Result<(), S
                     *given = v.clone();
                     Ok(())
                 }
-                _ => Err(if at.is_empty() {
-                    "the args".to_string()
-                } else {
-                    at.clone()
-                }),
+                _ => Err(format!(
+                    "{} shows {MASK}, a hidden value, but there is no stored value there to keep; type the value",
+                    place(at)
+                )),
             },
             Value::Object(m) => {
+                if m.values().any(masked) {
+                    let same = stored.and_then(Value::as_object).is_some_and(|s| {
+                        s.len() == m.len()
+                            && m.iter().all(|(k, v)| {
+                                s.get(k).is_some_and(|sv| masked(v) || sv == v)
+                            })
+                    });
+                    if !same {
+                        return Err(format!(
+                            "{} holds a hidden value ({MASK}) beside values that changed; type the hidden value again to keep it with them",
+                            place(at)
+                        ));
+                    }
+                }
                 for (k, v) in m.iter_mut() {
                     let len = at.len();
                     if !at.is_empty() {
@@ -268,9 +299,7 @@ pub(crate) fn restore(given: &mut Value, stored: Option<&Value>) -> Result<(), S
             _ => Ok(()),
         }
     }
-    walk(given, stored, &mut String::new()).map_err(|at| {
-        format!("{at} shows {MASK}, a hidden value, but there is no stored value there to keep; type the value")
-    })
+    walk(given, stored, &mut String::new())
 }
 
 /// What an action is done to, as the [`authorize`](crate::DashboardBuilder::authorize) hook
@@ -454,26 +483,47 @@ mod tests {
 
     #[test]
     fn masks_left_in_a_form_are_put_back_from_the_stored_args() {
-        let stored =
-            json!({"to": "ops", "password": "hunter2", "list": [{"token": "a"}, {"token": "b"}]});
-        let mut given =
-            json!({"to": "dev", "password": MASK, "list": [{"token": MASK}, {"token": "new"}]});
+        let stored = json!({
+            "to": "ops",
+            "db": {"host": "a", "password": "hunter2"},
+            "list": [{"token": "a"}, {"token": "b"}]
+        });
+        let mut given = json!({
+            "to": "dev",
+            "db": {"host": "a", "password": MASK},
+            "list": [{"token": MASK}, {"token": "new"}]
+        });
         restore(&mut given, Some(&stored)).unwrap();
         assert_eq!(
             given,
-            json!({"to": "dev", "password": "hunter2", "list": [{"token": "a"}, {"token": "new"}]})
+            json!({
+                "to": "dev",
+                "db": {"host": "a", "password": "hunter2"},
+                "list": [{"token": "a"}, {"token": "new"}]
+            })
         );
         // A mask where nothing was stored is refused, naming the place.
         let mut given = json!({"list": [{"token": "a"}, {"token": "b"}, {"token": MASK}]});
         let e = restore(&mut given, Some(&stored)).unwrap_err();
-        assert!(e.starts_with("list[2].token shows"), "{e}");
+        assert!(e.starts_with("list[2] holds"), "{e}");
         let mut given = json!({"secret": MASK});
         assert!(restore(&mut given, None)
             .unwrap_err()
-            .starts_with("secret shows"));
+            .starts_with("the args holds"));
         let mut given = json!(MASK);
         assert!(restore(&mut given, Some(&json!(null)))
             .unwrap_err()
             .starts_with("the args shows"));
+        // A secret stays where it was: not beside a changed or added value, not in a
+        // reordered list.
+        let mut given = json!({"db": {"host": "attacker.example", "password": MASK}});
+        let e = restore(&mut given, Some(&stored)).unwrap_err();
+        assert!(e.starts_with("db holds a hidden value"), "{e}");
+        let mut given = json!({"db": {"host": "a", "password": MASK, "port": 1}});
+        assert!(restore(&mut given, Some(&stored)).is_err());
+        let hosts = json!({"hosts": [{"name": "a", "pw": "1"}, {"name": "b", "pw": "2"}]});
+        let mut given = json!({"hosts": [{"name": "b", "pw": MASK}]});
+        let e = restore(&mut given, Some(&hosts)).unwrap_err();
+        assert!(e.starts_with("hosts[0] holds"), "{e}");
     }
 }

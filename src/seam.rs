@@ -296,6 +296,38 @@ pub trait TaskBackend: Send + Sync + 'static {
     fn runs_with_args(&self) -> bool {
         false
     }
+    /// The job of task `id`, `None` for an unknown task: what the dashboard's narrowing hook
+    /// is told about a target. Default: read through [`TaskBackend::get`].
+    fn job_of<'a>(&'a self, id: &'a str) -> BackendFuture<'a, Option<String>> {
+        Box::pin(async move {
+            match self.get(id).await {
+                Ok(d) => Ok(Some(d.info.task.job.clone())),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+    /// Upcoming fires per slot ([`Scheduler::timeline`]). Default: not supported (the
+    /// timeline page says so).
+    fn timeline<'a>(
+        &'a self,
+        _query: &'a crate::TimelineQuery,
+    ) -> BackendFuture<'a, std::sync::Arc<crate::Timeline>> {
+        ready(Err(BackendError::unsupported(
+            "this backend does not work out upcoming fires",
+        )))
+    }
+    /// The tasks that fire in one slot of a timeline ([`Scheduler::timeline_slot`]); `None`
+    /// when the window does not hold `at`. Default: not supported.
+    fn timeline_slot<'a>(
+        &'a self,
+        _query: &'a crate::TimelineQuery,
+        _at: Timestamp,
+    ) -> BackendFuture<'a, Option<crate::SlotTasks>> {
+        ready(Err(BackendError::unsupported(
+            "this backend does not work out upcoming fires",
+        )))
+    }
     /// Applies `action` to each id, collecting per-id results.
     fn bulk<'a>(&'a self, action: BulkAction, ids: &'a [String]) -> BackendFuture<'a, BulkOutcome> {
         Box::pin(async move {
@@ -504,6 +536,25 @@ impl TaskBackend for Scheduler {
 
     fn runs_with_args(&self) -> bool {
         true
+    }
+
+    fn job_of<'a>(&'a self, id: &'a str) -> BackendFuture<'a, Option<String>> {
+        boxed(Scheduler::job_of(self, id))
+    }
+
+    fn timeline<'a>(
+        &'a self,
+        query: &'a crate::TimelineQuery,
+    ) -> BackendFuture<'a, std::sync::Arc<crate::Timeline>> {
+        boxed(Scheduler::timeline(self, query))
+    }
+
+    fn timeline_slot<'a>(
+        &'a self,
+        query: &'a crate::TimelineQuery,
+        at: Timestamp,
+    ) -> BackendFuture<'a, Option<crate::SlotTasks>> {
+        boxed(Scheduler::timeline_slot(self, query, at))
     }
 
     fn runs<'a>(&'a self, query: &'a RunQuery) -> BackendFuture<'a, Page<RunRecord>> {

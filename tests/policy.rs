@@ -34,7 +34,7 @@ async fn scheduler() -> Scheduler {
             "echo",
             json!({
                 "env": "prod",
-                "password": format!("{SECRET}-pw"),
+                "db": {"host": "db1", "password": format!("{SECRET}-pw")},
                 "headers": [{"Authorization": format!("Bearer {SECRET}-auth")}],
                 "nested": {"deeper": {"X-Api-Key": format!("{SECRET}-key")}}
             }),
@@ -266,7 +266,8 @@ async fn no_page_api_answer_form_or_event_shows_a_hidden_value() {
             "/api/tasks/deploy",
             (&cookie, &csrf),
             &json!({"id": "deploy", "job": "echo", "trigger": {"kind": "interval", "every": "1h"},
-               "args": {"env": "prod", "password": MASK, "token": format!("{SECRET}-new")}})
+               "args": {"env": "prod", "db": {"host": "db1", "password": MASK},
+                        "token": format!("{SECRET}-new")}})
             .to_string(),
         )
         .await;
@@ -287,8 +288,13 @@ async fn no_page_api_answer_form_or_event_shows_a_hidden_value() {
     let json: Value =
         serde_json::from_str(&srv.get_as("/api/tasks/deploy", &cookie).await.body).unwrap();
     let args = &json["info"]["task"]["args"];
-    assert_eq!(args["password"], MASK);
+    assert_eq!(args["db"]["password"], MASK);
     assert_eq!(args["token"], MASK);
+    assert_eq!(
+        s.get("deploy").await.unwrap().task.args["db"]["password"],
+        format!("{SECRET}-pw"),
+        "the stored value was kept"
+    );
     assert_eq!(args["env"], "prod", "other values are shown");
     s.shutdown(Duration::ZERO).await;
 }
@@ -330,19 +336,31 @@ async fn forms_saved_with_masks_keep_the_stored_secrets() {
     want["env"] = json!("staging");
     assert_eq!(now, want);
 
-    // A mask where nothing is stored is refused, naming the place; nothing changes.
+    // Refused, naming the place, and nothing changes: a mask where nothing is stored, a
+    // mask beside a changed value (a stored password sent to another host), a mask under
+    // another job.
+    let form_with = |args: &Value, job: &str| {
+        format!(
+            "job={job}&kind=interval&every=1h&max_instances=1&retries=0&args={}",
+            enc(&args.to_string())
+        )
+    };
     let mut bad = shown.clone();
-    bad["nested"]["new_secret"] = json!(MASK);
-    let body = format!(
-        "job=echo&kind=interval&every=1h&max_instances=1&retries=0&args={}",
-        enc(&bad.to_string())
-    );
-    let r = srv
-        .post_signed_in("/tasks/deploy", &cookie, &csrf, &body)
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.body.contains("nested.new_secret shows"), "{}", r.body);
-    assert_eq!(s.get("deploy").await.unwrap().task.args, want);
+    bad["extra"] = json!({"token": MASK});
+    let mut moved = shown.clone();
+    moved["db"]["host"] = json!("attacker.example");
+    for (args, job, want_text) in [
+        (&bad, "echo", "extra holds a hidden value"),
+        (&moved, "echo", "db holds a hidden value"),
+        (&shown, "mailer", "kept only for job echo"),
+    ] {
+        let r = srv
+            .post_signed_in("/tasks/deploy", &cookie, &csrf, &form_with(args, job))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{want_text}");
+        assert!(r.body.contains(want_text), "{want_text}: {}", r.body);
+        assert_eq!(s.get("deploy").await.unwrap().task.args, want);
+    }
 
     // Run now with the task's args as shown: the run gets the real ones.
     let r = srv
@@ -360,7 +378,10 @@ async fn forms_saved_with_masks_keep_the_stored_secrets() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(ended(&s, id).await.args["password"], stored["password"]);
+    assert_eq!(
+        ended(&s, id).await.args["db"]["password"],
+        stored["db"]["password"]
+    );
 
     // A copy keeps the secrets of the task it copies.
     let form = srv.get_as("/tasks/new?copy=deploy", &cookie).await.body;
@@ -375,6 +396,14 @@ async fn forms_saved_with_masks_keep_the_stored_secrets() {
         s.get("deploy2").await.unwrap().task.args["nested"]["deeper"]["X-Api-Key"],
         stored["nested"]["deeper"]["X-Api-Key"]
     );
+    // …but not into a task of another job, where another hook, or none, would show them.
+    let body = format!(
+        "id=deploy3&job=mailer&kind=interval&every=1h&max_instances=1&retries=0&copy_of=deploy&args={}",
+        enc(&shown.to_string())
+    );
+    let r = srv.post_signed_in("/tasks", &cookie, &csrf, &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(s.get("deploy3").await.is_err());
 
     // The API: a mask in an update keeps the stored value; in a creation it is refused.
     let r = srv
@@ -418,7 +447,7 @@ async fn the_secret_keys_can_be_replaced_or_turned_off() {
         .clone();
     assert_eq!(args["env"], MASK);
     assert_eq!(
-        args["password"],
+        args["db"]["password"],
         format!("{SECRET}-pw"),
         "the default is replaced"
     );
@@ -436,8 +465,12 @@ async fn the_secret_keys_can_be_replaced_or_turned_off() {
 fn narrowed(
     calls: Arc<AtomicUsize>,
 ) -> impl Fn(&taskdeck::User, &str, &taskdeck::policy::ActionTarget<'_>) -> bool {
-    move |user, _action, target| {
+    move |user, action, target| {
         calls.fetch_add(1, Ordering::SeqCst);
+        // Nobody pauses mail2; olga acts on payroll alone.
+        if target.task == Some("mail2") && action == "task.pause" {
+            return false;
+        }
         user.id != "olga" || target.job == Some("payroll")
     }
 }
@@ -454,7 +487,11 @@ async fn a_narrowed_operator_is_refused_with_403_and_sees_no_buttons() {
             .authorize(narrowed(calls.clone())),
     )
     .await;
+    s.add(Task::new("mail2", "mailer").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
     let (olga, csrf) = sign_in_at(&srv, "olga", "op-pw", "/tasks/pay").await;
+    let (ada_for_jobs, ada_csrf) = sign_in_at(&srv, "ada", "admin-pw", "/jobs").await;
 
     // Buttons: on the payroll task, not on the mailer's.
     let pay = srv.get_as("/tasks/pay", &olga).await.body;
@@ -527,6 +564,25 @@ async fn a_narrowed_operator_is_refused_with_403_and_sees_no_buttons() {
     let out: Value = r.body.parse().unwrap();
     assert_eq!(out["done"], json!(["pay"]), "{out}");
     assert_eq!(out["failed"][0][0], "mail", "{out}");
+
+    // A job's tasks are asked one by one: a hook that keeps one task of a job allowed
+    // pauses that one alone.
+    let r = srv
+        .post_signed_in("/jobs/mailer/pause", &ada_for_jobs, &ada_csrf, "")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(s.get("mail").await.unwrap().task.paused);
+    assert!(
+        !s.get("mail2").await.unwrap().task.paused,
+        "the hook refused mail2"
+    );
+    s.resume("mail").await.unwrap();
+
+    // Signing out everywhere is one's own, never narrowed.
+    let r = srv.post_signed_in("/logout/all", &olga, &csrf, "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (olga, csrf) = sign_in_at(&srv, "olga", "op-pw", "/tasks/pay").await;
+    let _ = (&olga, &csrf);
 
     // Refusals are audited.
     assert!(audit

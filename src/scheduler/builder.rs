@@ -269,6 +269,7 @@ impl SchedulerBuilder {
                 hooks: Arc::new(self.hooks),
                 alert_settings: self.alerts,
                 usual: Default::default(),
+                timeline: Default::default(),
             }),
         })
     }

@@ -207,17 +207,45 @@ impl EventStream {
 #[derive(Debug)]
 pub(crate) struct EventBus {
     tx: broadcast::Sender<Event>,
+    /// Bumped by every event that changes what will fire (a task added, changed, removed,
+    /// paused or resumed, here or on another replica), and when such events may have been
+    /// missed: what was worked out from the schedule at another generation is stale.
+    schedule: std::sync::atomic::AtomicU64,
 }
 
 impl EventBus {
     pub(crate) fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        EventBus { tx }
+        EventBus {
+            tx,
+            schedule: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn send(&self, e: Event) {
+        if matches!(
+            e,
+            Event::TaskAdded { .. }
+                | Event::TaskUpdated { .. }
+                | Event::TaskRemoved { .. }
+                | Event::TaskPaused { .. }
+                | Event::TaskResumed { .. }
+        ) {
+            self.schedule_changed();
+        }
         // No subscribers is fine: nobody is watching.
         let _ = self.tx.send(e);
+    }
+
+    /// The schedule may have changed (notices were missed).
+    pub(crate) fn schedule_changed(&self) {
+        self.schedule
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The schedule's generation.
+    pub(crate) fn schedule(&self) -> u64 {
+        self.schedule.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn subscribe(&self) -> EventStream {

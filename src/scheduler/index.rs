@@ -555,7 +555,6 @@ impl TaskIndex {
     }
 
     /// Every row, for scans that cannot use an index.
-    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &TaskRecord> {
         self.by_id.iter().filter_map(|id| self.get(id))
     }

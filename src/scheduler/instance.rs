@@ -205,6 +205,10 @@ pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<No
                 });
                 if foreign && schedule {
                     inner.poke();
+                    if event.is_none() {
+                        // Notices were missed: what was worked out from the schedule is stale.
+                        inner.events.schedule_changed();
+                    }
                 }
                 // A cancel asked on another replica, for a run that may be running here.
                 if let (true, Some(super::Event::RunCancelRequested { run_id, by, .. })) =
@@ -230,6 +234,7 @@ pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<No
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(missed = n, "store notices lagged");
                 inner.poke();
+                inner.events.schedule_changed();
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

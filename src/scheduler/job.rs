@@ -145,7 +145,8 @@ impl TaskContext {
 
     /// The args decoded into `T`; the error says which field did not fit.
     pub fn args_as<T: DeserializeOwned>(&self) -> Result<T, JobError> {
-        T::deserialize(&*self.args).map_err(|e| format!("task args do not fit: {e}").into())
+        T::deserialize(&*self.args)
+            .map_err(|e| format!("task args do not fit: {}", without_values(&e.to_string())).into())
     }
 
     /// Adds an info line to the run's log (bounded: past 200 lines only a count is kept).
@@ -186,5 +187,50 @@ impl TaskContext {
             Err(e) => serde_json::json!({ "error": format!("the result is not JSON: {e}") }),
         };
         *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+    }
+}
+
+/// A decoding error without the values it quotes (`invalid type: string "hunter2"` becomes
+/// `invalid type: a string`): args may hold secrets, and a run's error is shown to viewers.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i]);
+        out.push_str("a string");
+        let after = &rest[i + "string \"".len()..];
+        // The value is quoted as Rust writes a string's debug form: it ends at the first
+        // quote that is not escaped.
+        let mut escaped = false;
+        let end = after.char_indices().find_map(|(j, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close.then_some(j)
+        });
+        rest = match end {
+            Some(end) => &after[end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod value_tests {
+    #[test]
+    fn decoding_errors_do_not_quote_the_args() {
+        let ctx_err = |v: serde_json::Value| {
+            #[derive(serde::Deserialize, Debug)]
+            #[allow(dead_code)]
+            struct Args {
+                n: u32,
+            }
+            let e = serde_json::from_value::<Args>(v).unwrap_err().to_string();
+            super::without_values(&e)
+        };
+        let e = ctx_err(serde_json::json!({"n": "hunter2\", \"zq9"}));
+        assert!(!e.contains("hunter2") && !e.contains("zq9"), "{e}");
+        assert!(e.contains("invalid type: a string, expected u32"), "{e}");
     }
 }

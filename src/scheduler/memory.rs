@@ -806,6 +806,16 @@ impl Store for MemoryStore {
         ready(Ok(self.read().tasks.jobs()))
     }
 
+    fn scheduled(&self) -> StoreFuture<'_, Vec<TaskRecord>> {
+        let m = self.read();
+        ready(Ok(m
+            .tasks
+            .values()
+            .filter(|r| !r.task.paused && r.next_fire.is_some())
+            .cloned()
+            .collect()))
+    }
+
     fn raise_alerts(&self, alerts: Vec<Alert>) -> StoreFuture<'_, Vec<Alert>> {
         let mut m = self.write();
         let mut opened = Vec::new();

@@ -34,6 +34,7 @@ mod run;
 mod store;
 mod task;
 mod text;
+mod timeline;
 mod timer;
 mod trigger;
 
@@ -74,6 +75,10 @@ pub use postgres::{PostgresStore, PostgresStoreBuilder};
 pub use ready::{Readiness, ReadinessCheck};
 pub use store::{Beat, DueFire, Notice, Sharing, Store, StoreFuture, TaskRecord};
 pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};
+pub use timeline::{
+    Slot, SlotTask, SlotTasks, Timeline, TimelineQuery, TimelineWindow, MOST_SLOT_TASKS,
+    PILEUP_TASKS,
+};
 pub use trigger::{Trigger, TriggerKind, TriggerSpec};
 
 use history::RunCause as Cause;
@@ -140,6 +145,9 @@ pub(crate) struct Inner {
     alert_settings: AlertSettings,
     /// Jobs' usual durations, for running-long alerts.
     usual: alerts::Usual,
+    /// The timeline's tasks, as read at a schedule generation, and its answers per query as
+    /// counted in a minute.
+    timeline: timeline::Kept,
 }
 
 /// Begins and drives a retry of run `id` in this process.
@@ -710,6 +718,57 @@ impl Scheduler {
             .contains_each(page.items.iter().map(|r| r.task.job.as_str()));
         let mut registered = registered.into_iter();
         Ok(page.map(|r| TaskInfo::new(r, registered.next().unwrap_or(false))))
+    }
+
+    /// The job of task `id` (one read of the store), `None` for an unknown task.
+    pub async fn job_of(&self, id: &str) -> Result<Option<String>, Error> {
+        Ok(self.inner.store.get(id).await?.map(|r| r.task.job.clone()))
+    }
+
+    /// Upcoming fires of the tasks `query` picks, per minute over the next 24 hours or per
+    /// hour over the next 7 days, with the busiest slots and the minutes where many tasks
+    /// start together. Paused tasks, and tasks with nothing left to fire, are not counted;
+    /// jitter is not (fires are at their nominal times).
+    ///
+    /// The tasks are read from the store once and kept until the schedule changes (on any
+    /// replica); an answer is kept for the minute it was counted in.
+    pub async fn timeline(&self, query: &TimelineQuery) -> Result<Arc<Timeline>, Error> {
+        let now = self.inner.clock.now();
+        let generation = self.inner.events.schedule();
+        let kept = &self.inner.timeline;
+        if let Some(t) = kept.answer(query, generation, now) {
+            return Ok(t);
+        }
+        let plan = kept.plan(generation, self.inner.store.scheduled()).await?;
+        let q = query.clone();
+        let t = Arc::new(
+            tokio::task::spawn_blocking(move || plan.timeline(&q, now))
+                .await
+                .map_err(|e| Error::Store(format!("counting the timeline: {e}")))?,
+        );
+        kept.keep(query, generation, now, t.clone());
+        Ok(t)
+    }
+
+    /// The tasks `query` picks that fire in the slot of its window that holds `at` (the
+    /// most fires first, at most [`MOST_SLOT_TASKS`]); `None` when the window does not hold
+    /// `at`.
+    pub async fn timeline_slot(
+        &self,
+        query: &TimelineQuery,
+        at: Timestamp,
+    ) -> Result<Option<SlotTasks>, Error> {
+        let now = self.inner.clock.now();
+        let generation = self.inner.events.schedule();
+        let plan = self
+            .inner
+            .timeline
+            .plan(generation, self.inner.store.scheduled())
+            .await?;
+        let q = query.clone();
+        tokio::task::spawn_blocking(move || plan.slot_tasks(&q, at, now))
+            .await
+            .map_err(|e| Error::Store(format!("listing a slot's tasks: {e}")))
     }
 
     /// The next `n` fire times of a task (none when paused).

@@ -264,6 +264,38 @@ pub trait Store: Send + Sync + 'static {
     /// The distinct job names of stored tasks, sorted.
     fn jobs(&self) -> StoreFuture<'_, Vec<String>>;
 
+    /// Every task that will fire: not paused, with a next fire time (the timeline reads them
+    /// all). Default: the tasks list, page after page in id order.
+    fn scheduled(&self) -> StoreFuture<'_, Vec<TaskRecord>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let mut q = TaskQuery {
+                sort: super::model::TaskSort::Id,
+                per_page: 500,
+                ..TaskQuery::default()
+            };
+            loop {
+                let page = self.list(&q).await?;
+                let last = page
+                    .items
+                    .last()
+                    .map(|r| super::model::TaskCursor::of(r, super::model::TaskSort::Id, false));
+                let more = page
+                    .more
+                    .unwrap_or(page.items.len() >= page.per_page as usize);
+                out.extend(
+                    page.items
+                        .into_iter()
+                        .filter(|r| !r.task.paused && r.next_fire.is_some()),
+                );
+                match last {
+                    Some(c) if more => q.cursor = Some(c),
+                    _ => return Ok(out),
+                }
+            }
+        })
+    }
+
     /// Tells the store the scheduler's default zone (for cron triggers that name none), which
     /// a store that reads tasks back from a database needs to compile them. Called once by
     /// [`crate::SchedulerBuilder::build`].

@@ -298,7 +298,34 @@ fn next_cron(cron: &Cron, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> 
         .map(|z| z.timestamp())
 }
 
+/// What the timeline needs to know of a trigger's shape.
+pub(crate) enum Shape {
+    /// Every `every` from the anchor or start, until `end`.
+    Interval {
+        every: Duration,
+        end: Option<Timestamp>,
+    },
+    /// Fires that depend on the expression and zone alone: equal keys, equal fires.
+    Cron((usize, String)),
+    Date,
+}
+
 impl Trigger {
+    /// Its shape, for counting fires over a window.
+    pub(crate) fn shape(&self) -> Shape {
+        match &self.0.compiled {
+            Compiled::Interval { every, end, .. } => Shape::Interval {
+                every: *every,
+                end: *end,
+            },
+            Compiled::Cron { pattern, tz } => Shape::Cron((
+                Arc::as_ptr(pattern) as usize,
+                tz.iana_name().unwrap_or("").to_string(),
+            )),
+            Compiled::Date { .. } => Shape::Date,
+        }
+    }
+
     /// Checks `spec`, using `default_tz` for cron triggers without a zone.
     ///
     /// Does not reject dates in the past: that depends on when the task is added, see

@@ -184,15 +184,14 @@ async fn ready_to_save(
     from: Option<&str>,
     action: &str,
 ) -> Result<(), Resp> {
-    match cx.unmask(&mut task.args, from).await {
-        Ok(()) => {}
-        Err(ArgsError::Field(e)) => return Err(cx.bad(&field_error("args", e))),
-        Err(ArgsError::Backend(e)) => return Err(cx.fail(&e)),
-    }
     if !cx.allows(action, &ActionTarget::task(&task.id, &task.job)) {
         return Err(super::gate::refuse_action(true, action));
     }
-    Ok(())
+    match cx.unmask(&mut task.args, from, &task.job).await {
+        Ok(()) => Ok(()),
+        Err(ArgsError::Field(e)) => Err(cx.bad(&field_error("args", e))),
+        Err(ArgsError::Backend(e)) => Err(cx.fail(&e)),
+    }
 }
 
 /// A task as the API shows it: redacted.

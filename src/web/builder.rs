@@ -522,13 +522,15 @@ impl DashboardBuilder {
         self
     }
 
-    /// Hides parts of args and results from everyone who reads the dashboard: `hook` gets the
-    /// job's name, which value it is ([`Field`](crate::policy::Field)) and the value, and
-    /// changes it in place; it runs after the default, which replaces the values of keys
-    /// that look secret ([`secret_keys`](Self::secret_keys)) with
-    /// [`MASK`](crate::policy::MASK). Pages, the JSON API, forms and the live events all
-    /// show what it leaves; jobs and the store keep the real values, and a form saved with
-    /// a mask left in it keeps the stored value there.
+    /// Hides parts of args and results on the dashboard: `hook` gets the job's name, which
+    /// value it is ([`Field`](crate::policy::Field)) and the value, and changes it in place;
+    /// it runs after the default, which replaces the values of keys that look secret
+    /// ([`secret_keys`](Self::secret_keys)) with [`MASK`](crate::policy::MASK). Pages, the
+    /// JSON API, forms and the live events show what it leaves; jobs and the store keep the
+    /// real values. A form saved with a mask left in it keeps the stored value there, for
+    /// the same job and in the same place only (see `docs/login-and-security.md`). What a
+    /// job logs or puts in its error is not redacted. Make the hook a plain function of its
+    /// arguments: listed tasks' JSON is kept redacted until the task changes.
     ///
     /// ```
     /// # fn f(scheduler: taskdeck::Scheduler) -> Result<(), taskdeck::ConfigError> {
@@ -568,8 +570,9 @@ impl DashboardBuilder {
     /// `job.pause`, `run.retry`, …; the URL map lists them); the target names the task, its
     /// job and the run. It can only take away: a user without the route's role never
     /// reaches it. Buttons the hook refuses are not shown; bulk actions skip (and report) the
-    /// tasks it refuses. It is asked for actions, not for reading, and not at all with
-    /// login off.
+    /// tasks it refuses. It is asked about actions and the forms that lead to them, not
+    /// about reading, never about signing in or out, and not at all with login off. A
+    /// target the backend cannot read is a 503, never let through.
     ///
     /// ```
     /// # fn f(scheduler: taskdeck::Scheduler) -> Result<(), taskdeck::ConfigError> {

@@ -488,31 +488,37 @@ pub(crate) enum ArgsError {
 
 impl Ctx<'_> {
     /// Puts the stored values of task `from`'s args back wherever `args` (typed into a form
-    /// that showed them redacted) still holds [`crate::policy::MASK`]. Without masks nothing
-    /// is read; a mask with no stored value at its place is a field error.
+    /// that showed them redacted) still holds [`crate::policy::MASK`], for a task of job
+    /// `job`. Without masks nothing is read. A secret is kept only under the job it was
+    /// stored with, and only where it was ([`crate::policy::restore`]); anything else is a
+    /// field error.
     pub(crate) async fn unmask(
         &self,
         args: &mut serde_json::Value,
         from: Option<&str>,
+        job: &str,
     ) -> Result<(), ArgsError> {
         if crate::policy::hidden(args) == 0 {
             return Ok(());
         }
         let stored = match from {
-            Some(id) => Some(
-                self.shared
-                    .backend
-                    .get(id)
-                    .await
-                    .map_err(ArgsError::Backend)?
-                    .info
-                    .task
-                    .args
-                    .clone(),
-            ),
+            Some(id) => match self.shared.backend.get(id).await {
+                Ok(d) => Some(d.info.task),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(ArgsError::Backend(e)),
+            },
             None => None,
         };
-        crate::policy::restore(args, stored.as_ref()).map_err(ArgsError::Field)
+        if let Some(t) = &stored {
+            if t.job != job {
+                return Err(ArgsError::Field(format!(
+                    "hidden values ({}) are kept only for job {}; type them to use them with job {job}",
+                    crate::policy::MASK,
+                    t.job
+                )));
+            }
+        }
+        crate::policy::restore(args, stored.as_ref().map(|t| &t.args)).map_err(ArgsError::Field)
     }
 
     /// A bulk action's ids split by the narrowing hook, asked once per task with the task's
@@ -528,11 +534,21 @@ impl Ctx<'_> {
         }
         let action = format!("task.{}", action.as_str());
         let (mut allowed, mut refused) = (Vec::new(), Vec::new());
+        let mut seen = std::collections::HashSet::new();
         for id in ids {
-            let job = match self.shared.backend.get(&id).await {
-                Ok(d) => d.info.task.job.clone(),
-                Err(_) => {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let job = match self.shared.backend.job_of(&id).await {
+                Ok(Some(job)) => job,
+                // Unknown: the action reports it as failed.
+                Ok(None) => {
                     allowed.push(id);
+                    continue;
+                }
+                // Not known to be allowed: refused (fail closed).
+                Err(e) => {
+                    refused.push((id, format!("could not be checked: {}", public_message(&e))));
                     continue;
                 }
             };

@@ -227,28 +227,31 @@ fn refusal(shared: &Shared, a: &Asked<'_>) -> Result<(), Resp> {
 }
 
 /// The action the host's narrowing hook ([`crate::DashboardBuilder::authorize`]) is asked
-/// about for a route: the audit action of a change, and for a form that leads to one, that
-/// change's. `None`: nothing to narrow (reads), or the handler asks per target (creating a
-/// task, whose job is in the body; bulk actions; retrying what a filter shows).
+/// about for a route, at the gate: the audit action of a change to a task, a run, a job or
+/// the scheduler, and for a form that leads to one, that change's. `None`: nothing to narrow
+/// (reads; sign-in and sign-out, which are one's own), or the handler asks per target
+/// (creating a task, whose job is in the body; bulk actions; retrying what a filter shows;
+/// a job's tasks, each paused or resumed on its own).
 pub(crate) fn narrowed_action(found: &Found<'_>) -> Option<&'static str> {
     use super::routes::Handler::*;
-    match (found.route.audit, found.route.handler) {
-        (_, TaskCreate | ApiTaskCreate | Bulk(_) | ApiBulk(_) | RunsRetry) => None,
-        (
-            super::routes::Audit::Change { action, .. }
-            | super::routes::Audit::Confirmed { action, .. },
-            _,
-        ) => Some(action),
-        (_, TaskEdit) => Some("task.update"),
-        (_, RunWith) => Some("task.run_with"),
-        (_, TaskNew) => Some("task.create"),
+    let changes = match found.route.audit {
+        super::routes::Audit::Change { action, .. }
+        | super::routes::Audit::Confirmed { action, .. } => Some(action),
+        _ => None,
+    };
+    match found.route.handler {
+        TaskUpdate | TaskAction(_) | RunWithSubmit | ApiTaskUpdate | ApiTaskAction(_)
+        | ApiRunWith | RunAction(_) | ApiRunAction(_) | JobPause(_) | SchedulerPause(_) => changes,
+        TaskEdit => Some("task.update"),
+        RunWith => Some("task.run_with"),
         _ => None,
     }
 }
 
 /// After the role check: the host's narrowing hook on the route's action and target, `Some`
-/// with the 403 to send when it refuses. The target is read from the backend (a task's job,
-/// a run's task and job); an id the backend does not know is left to the handler's 404.
+/// with the answer to send instead: 403 when it refuses, the failure when the target could
+/// not be read (never let through unchecked). An id the backend does not know is left to the
+/// handler's 404.
 pub(crate) async fn narrow(cx: &Ctx<'_>, found: &Found<'_>) -> Option<Resp> {
     use super::routes::Handler::*;
     use crate::policy::ActionTarget;
@@ -260,23 +263,21 @@ pub(crate) async fn narrow(cx: &Ctx<'_>, found: &Found<'_>) -> Option<Resp> {
     let b = &cx.shared.backend;
     let allowed = match found.route.handler {
         TaskUpdate | TaskEdit | TaskAction(_) | RunWith | RunWithSubmit | ApiTaskUpdate
-        | ApiTaskAction(_) | ApiRunWith => {
-            let d = b.get(&id).await.ok()?;
-            cx.allows(action, &ActionTarget::task(&id, &d.info.task.job))
-        }
+        | ApiTaskAction(_) | ApiRunWith => match b.job_of(&id).await {
+            Ok(Some(job)) => cx.allows(action, &ActionTarget::task(&id, &job)),
+            Ok(None) => return None,
+            Err(e) => return Some(cx.fail(&e)),
+        },
         RunAction(_) | ApiRunAction(_) => {
-            let run = b.run(id.parse().ok()?).await.ok()?;
-            cx.allows(action, &ActionTarget::run(run.id, &run.task_id, &run.job))
+            let run_id = id.parse().ok()?;
+            match b.run(run_id).await {
+                Ok(run) => cx.allows(action, &ActionTarget::run(run.id, &run.task_id, &run.job)),
+                Err(e) if e.is_not_found() => return None,
+                Err(e) => return Some(cx.fail(&e)),
+            }
         }
+        // The job as a whole; each of its tasks is asked again as it is paused or resumed.
         JobPause(_) => cx.allows(action, &ActionTarget::job(&id)),
-        TaskNew => {
-            let job = cx.query.get("job");
-            let target = ActionTarget {
-                job,
-                ..ActionTarget::default()
-            };
-            cx.allows(action, &target)
-        }
         _ => cx.allows(action, &ActionTarget::default()),
     };
     (!allowed).then(|| refuse_action(cx.json, action))

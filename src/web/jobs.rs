@@ -161,6 +161,8 @@ pub(crate) async fn set_paused(cx: &Ctx<'_>, name: &str, pause: bool, p: &Params
     // Page through the job's tasks in id order (500 a page, each from the last one's
     // cursor), at most MOST_TASKS of them.
     let mut ids: Vec<String> = Vec::new();
+    let mut refused = 0usize;
+    let task_action = if pause { "task.pause" } else { "task.resume" };
     let mut cursor = None;
     for page in 1..=MOST_TASKS.div_ceil(500) {
         let tasks = match b
@@ -182,13 +184,15 @@ pub(crate) async fn set_paused(cx: &Ctx<'_>, name: &str, pause: bool, p: &Params
             .items
             .last()
             .map(|t| crate::TaskCursor::of_info(t, crate::scheduler::TaskSort::Id, false));
-        ids.extend(
-            tasks
-                .items
-                .iter()
-                .filter(|t| t.task.paused != pause)
-                .map(|t| t.task.id.clone()),
-        );
+        // Each task is asked of the narrowing hook as a pause or resume of its own.
+        for t in tasks.items.iter().filter(|t| t.task.paused != pause) {
+            let target = crate::policy::ActionTarget::task(&t.task.id, &t.task.job);
+            if cx.allows(task_action, &target) {
+                ids.push(t.task.id.clone());
+            } else {
+                refused += 1;
+            }
+        }
         if last {
             break;
         }
@@ -205,7 +209,10 @@ pub(crate) async fn set_paused(cx: &Ctx<'_>, name: &str, pause: bool, p: &Params
             if !out.failed.is_empty() {
                 msg.push_str(&format!(" {} could not be changed.", out.failed.len()));
             }
-            cx.back(p, "/jobs", out.failed.is_empty(), &msg)
+            if refused > 0 {
+                msg.push_str(&format!(" {refused} not allowed for you."));
+            }
+            cx.back(p, "/jobs", out.failed.is_empty() && refused == 0, &msg)
         }
         Err(e) => cx.back(p, "/jobs", false, public_message(&e)),
     }

@@ -252,10 +252,32 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
         Ok(t) => t,
         Err(errs) => return render_form(cx, StatusCode::BAD_REQUEST, &form, &errs, editing).await,
     };
+    // The narrowing hook, on the job the task will have.
+    let action = if editing.is_some() {
+        "task.update"
+    } else {
+        "task.create"
+    };
+    if !cx.allows(action, &ActionTarget::task(&task.id, &task.job)) {
+        return super::gate::refuse_action(false, action);
+    }
     // Hidden values left as shown keep what is stored: the task's own when editing, the
-    // copied task's when saving a copy.
-    let from = editing.or(Some(form.copy_of.as_str()).filter(|c| !c.is_empty()));
-    match cx.unmask(&mut task.args, from).await {
+    // copied task's when saving a copy (for whoever may edit that one), under the same job.
+    let copy_of = Some(form.copy_of.as_str()).filter(|c| !c.is_empty() && editing.is_none());
+    if let Some(source) = copy_of {
+        let allowed = match cx.shared.backend.job_of(source).await {
+            Ok(Some(job)) => cx.allows("task.update", &ActionTarget::task(source, &job)),
+            Ok(None) => true,
+            Err(e) => return cx.fail(&e),
+        };
+        if !allowed {
+            return super::gate::refuse_action(false, "task.update");
+        }
+    }
+    match cx
+        .unmask(&mut task.args, editing.or(copy_of), &task.job)
+        .await
+    {
         Ok(()) => {}
         Err(ArgsError::Field(e)) => {
             return render_form(
@@ -268,15 +290,6 @@ pub(crate) async fn task_save(cx: &Ctx<'_>, editing: Option<&str>, p: &Params) -
             .await
         }
         Err(ArgsError::Backend(e)) => return cx.fail(&e),
-    }
-    // The narrowing hook, on the job the task will have.
-    let action = if editing.is_some() {
-        "task.update"
-    } else {
-        "task.create"
-    };
-    if !cx.allows(action, &ActionTarget::task(&task.id, &task.job)) {
-        return super::gate::refuse_action(false, action);
     }
     let b = &cx.shared.backend;
     let id = task.id.clone();
@@ -338,7 +351,8 @@ pub(crate) async fn task_detail(cx: &Ctx<'_>, id: &str) -> Resp {
         Ok(None) => runs.items.iter().find(|r| r.status.is_finished()).cloned(),
         Err(e) => return cx.bad(&e),
     };
-    if let Some(r) = selected.as_mut() {
+    // A run asked for by id was read here, not from the (redacted) list.
+    if let (Some(r), true) = (selected.as_mut(), cx.query.get("run").is_some()) {
         cx.shared.redaction.run(r);
     }
     let series = b

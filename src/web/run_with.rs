@@ -18,6 +18,16 @@ fn audit_target(cx: &Ctx<'_>, id: &str, args: &serde_json::Value) -> String {
     format!("{id} args hmac:{}", cx.shared.keys.fingerprint(&bytes))
 }
 
+/// Hidden values left in `args` take the task's stored ones (same task, same job).
+async fn unmask(cx: &Ctx<'_>, args: &mut serde_json::Value, id: &str) -> Result<(), ArgsError> {
+    match cx.shared.backend.job_of(id).await {
+        Ok(Some(job)) => cx.unmask(args, Some(id), &job).await,
+        // The run is refused as for any unknown task.
+        Ok(None) => Ok(()),
+        Err(e) => Err(ArgsError::Backend(e)),
+    }
+}
+
 /// The args a form gives: JSON, or null when empty.
 fn parse_args(text: &str) -> Result<serde_json::Value, String> {
     if text.trim().is_empty() {
@@ -62,7 +72,7 @@ pub(crate) async fn submit(cx: &Ctx<'_>, id: &str, p: &Params) -> Resp {
         Ok(a) => a,
         Err(e) => return form_page(cx, id, Some(text), Some(&e)).await,
     };
-    match cx.unmask(&mut args, Some(id)).await {
+    match unmask(cx, &mut args, id).await {
         Ok(()) => {}
         Err(ArgsError::Field(e)) => return form_page(cx, id, Some(text), Some(&e)).await,
         Err(ArgsError::Backend(e)) => return cx.fail(&e),
@@ -94,7 +104,7 @@ pub(crate) async fn api(cx: &Ctx<'_>, id: &str, body: &[u8]) -> Resp {
             ))
         }
     };
-    match cx.unmask(&mut args, Some(id)).await {
+    match unmask(cx, &mut args, id).await {
         Ok(()) => {}
         Err(ArgsError::Field(e)) => return cx.bad(&field_error("args", e)),
         Err(ArgsError::Backend(e)) => return cx.fail(&e),

@@ -891,6 +891,10 @@ impl Store for PostgresStore {
         boxed(self.shared.jobs())
     }
 
+    fn scheduled(&self) -> StoreFuture<'_, Vec<TaskRecord>> {
+        boxed(self.shared.scheduled())
+    }
+
     fn raise_alerts(
         &self,
         alerts: Vec<crate::scheduler::Alert>,

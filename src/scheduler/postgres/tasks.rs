@@ -160,6 +160,23 @@ impl Shared {
         }
     }
 
+    /// Every task that will fire, in one statement (the timeline's plan).
+    pub(super) async fn scheduled(&self) -> Result<Vec<TaskRecord>, Error> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "select {TASK_COLS} from taskdeck_tasks \
+                     where not paused and next_fire is not null"
+                ),
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        let tz = self.tz();
+        rows.iter().map(|r| self.task_row(r, &tz)).collect()
+    }
+
     pub(super) async fn list(&self, q: &TaskQuery) -> Result<Page<TaskRecord>, Error> {
         let (page, per_page, offset) = paging(q.page, q.per_page);
         let mut filters = Filters::default();

@@ -1,0 +1,676 @@
+//! The week ahead: every upcoming fire of every task that will fire, counted per minute over
+//! the next 24 hours or per hour over the next 7 days ([`Scheduler::timeline`]), the busiest
+//! slots, the minutes where many tasks start together, and the tasks of one slot.
+//!
+//! Fires are worked out from each task's trigger, never enumerated one by one where that can
+//! be avoided: an interval shorter than a slot is counted per slot arithmetically, an
+//! interval as long or longer places each of its (at most one per slot) fires, and a cron
+//! expression's fires are found once per expression and zone and shared by every task that
+//! has it. So the cost is at most one step per task and slot, whatever the intervals.
+//!
+//! The tasks are read from the store once and kept (`Plan`) until the schedule changes: a
+//! task added, changed, removed, paused or resumed on any replica (the events every process
+//! hears) drops the kept plan. Each answer is kept for the minute it was counted in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::store::TaskRecord;
+use super::trigger::{Shape, TriggerKind};
+
+/// Most minutes shown as pile-ups.
+const MOST_PILEUPS: usize = 20;
+/// Most slots listed as the busiest.
+const MOST_BUSIEST: usize = 10;
+/// Most tasks listed for one slot.
+pub const MOST_SLOT_TASKS: usize = 200;
+/// A minute where at least this many tasks start is a pile-up, when it is also well above the
+/// average (see [`Timeline::pileups`]).
+pub const PILEUP_TASKS: u32 = 10;
+
+/// How far ahead, and in what slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TimelineWindow {
+    /// The next 24 hours, per minute.
+    #[default]
+    #[serde(rename = "24h")]
+    Day,
+    /// The next 7 days, per hour.
+    #[serde(rename = "7d")]
+    Week,
+}
+
+impl TimelineWindow {
+    /// `24h` or `7d`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineWindow::Day => "24h",
+            TimelineWindow::Week => "7d",
+        }
+    }
+
+    /// `24h` or `7d`.
+    pub fn parse(s: &str) -> Option<TimelineWindow> {
+        match s {
+            "24h" => Some(TimelineWindow::Day),
+            "7d" => Some(TimelineWindow::Week),
+            _ => None,
+        }
+    }
+
+    /// A slot's length in seconds: 60 or 3,600.
+    pub fn step_secs(self) -> i64 {
+        match self {
+            TimelineWindow::Day => 60,
+            TimelineWindow::Week => 3600,
+        }
+    }
+
+    /// How many slots: 1,440 or 168.
+    pub fn slots(self) -> usize {
+        match self {
+            TimelineWindow::Day => 1440,
+            TimelineWindow::Week => 168,
+        }
+    }
+}
+
+/// Which tasks a timeline counts: the window, and the tasks list's filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TimelineQuery {
+    /// 24 hours per minute, or 7 days per hour.
+    pub window: TimelineWindow,
+    /// Only this job's tasks.
+    pub job: Option<String>,
+    /// Only tasks with this kind of trigger.
+    pub trigger: Option<TriggerKind>,
+    /// Only tasks whose id, name or job contains this (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// One slot: when it begins, the fires in it and how many tasks they are from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// Its start.
+    #[serde(serialize_with = "super::text::timestamp")]
+    pub at: Timestamp,
+    /// Fires in it.
+    pub fires: u32,
+    /// Tasks that fire in it.
+    pub tasks: u32,
+}
+
+/// Upcoming fires over a window, per slot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The window.
+    pub window: TimelineWindow,
+    /// The first slot's start (the current minute, or hour).
+    #[serde(serialize_with = "super::text::timestamp")]
+    pub start: Timestamp,
+    /// Fires are counted from here (the current minute's start) to the end of the last slot.
+    #[serde(serialize_with = "super::text::timestamp")]
+    pub from: Timestamp,
+    /// A slot's length in seconds.
+    pub step_secs: i64,
+    /// Fires per slot, in order.
+    pub fires: Vec<u32>,
+    /// Tasks firing per slot, in order.
+    pub tasks: Vec<u32>,
+    /// Fires in the window.
+    pub total_fires: u64,
+    /// Tasks counted (those that will fire and match the filters).
+    pub tasks_counted: u64,
+    /// Of those, the tasks with at least one fire in the window.
+    pub tasks_firing: u64,
+    /// The slots with the most fires (ties: the earlier first), at most 10.
+    pub busiest: Vec<Slot>,
+    /// Minutes where many tasks start together (24-hour window only; see [`PILEUP_TASKS`]),
+    /// most tasks first, at most 20.
+    pub pileups: Vec<Slot>,
+}
+
+impl Timeline {
+    /// The slot that holds `t`, if the window does.
+    pub fn slot_of(&self, t: Timestamp) -> Option<usize> {
+        let at = t.as_second() - self.start.as_second();
+        (at >= 0)
+            .then(|| (at / self.step_secs) as usize)
+            .filter(|&i| i < self.fires.len())
+    }
+
+    /// The slot at index `i`.
+    pub fn slot(&self, i: usize) -> Slot {
+        Slot {
+            at: Timestamp::from_second(self.start.as_second() + i as i64 * self.step_secs)
+                .unwrap_or(self.start),
+            fires: self.fires[i],
+            tasks: self.tasks[i],
+        }
+    }
+}
+
+/// One task of a slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotTask {
+    /// The task.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its job.
+    pub job: String,
+    /// Its fires in the slot.
+    pub fires: u32,
+    /// The first of them.
+    #[serde(serialize_with = "super::text::timestamp")]
+    pub first: Timestamp,
+}
+
+/// The tasks that fire in one slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotTasks {
+    /// The slot's start.
+    #[serde(serialize_with = "super::text::timestamp")]
+    pub at: Timestamp,
+    /// Its length in seconds.
+    pub step_secs: i64,
+    /// How many tasks fire in it.
+    pub total: u64,
+    /// The tasks with the most fires there first, then by id; at most 200.
+    pub tasks: Vec<SlotTask>,
+}
+
+/// A task as the timeline needs it.
+#[derive(Clone, Debug)]
+pub(crate) struct Planned {
+    rec: TaskRecord,
+    /// Lower-cased "id\nname\njob", for `q`.
+    haystack: Box<str>,
+}
+
+/// Every task that will fire (not paused, with a next fire), read from the store.
+#[derive(Debug, Default)]
+pub(crate) struct Plan(Vec<Planned>);
+
+impl Plan {
+    pub(crate) fn new(records: Vec<TaskRecord>) -> Plan {
+        Plan(
+            records
+                .into_iter()
+                .filter(|r| !r.task.paused && r.next_fire.is_some())
+                .map(|rec| Planned {
+                    haystack: super::index::haystack(&rec.task),
+                    rec,
+                })
+                .collect(),
+        )
+    }
+
+    fn matching<'a>(&'a self, q: &'a TimelineQuery) -> impl Iterator<Item = &'a TaskRecord> {
+        let needle =
+            q.q.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_lowercase);
+        self.0
+            .iter()
+            .filter(move |p| {
+                q.job.as_deref().is_none_or(|j| p.rec.task.job == j)
+                    && q.trigger.is_none_or(|k| p.rec.trigger.kind() == k)
+                    && needle.as_deref().is_none_or(|n| p.haystack.contains(n))
+            })
+            .map(|p| &p.rec)
+    }
+
+    /// Counts the fires of the tasks `q` picks, over its window as seen at `now`.
+    pub(crate) fn timeline(&self, q: &TimelineQuery, now: Timestamp) -> Timeline {
+        let frame = Frame::new(q.window, now);
+        let n = frame.slots;
+        let (mut fires, mut tasks) = (vec![0u32; n], vec![0u32; n]);
+        let mut crons: HashMap<(usize, String), Vec<(usize, u32)>> = HashMap::new();
+        let (mut counted, mut firing) = (0u64, 0u64);
+        for rec in self.matching(q) {
+            counted += 1;
+            let mut any = false;
+            let mut add = |slot: usize, k: u32| {
+                fires[slot] += k;
+                tasks[slot] += 1;
+                any = true;
+            };
+            match rec.trigger.shape() {
+                Shape::Cron(key) => {
+                    let per_slot = crons
+                        .entry(key)
+                        .or_insert_with(|| frame.each_slot(rec, u32::MAX));
+                    per_slot.iter().for_each(|&(s, k)| add(s, k));
+                }
+                _ => frame.for_each_slot(rec, &mut add),
+            }
+            firing += u64::from(any);
+        }
+        let total_fires = fires.iter().map(|&f| u64::from(f)).sum();
+        let mut t = Timeline {
+            window: q.window,
+            start: frame.start_ts(),
+            from: frame.counted_from(),
+            step_secs: q.window.step_secs(),
+            fires,
+            tasks,
+            total_fires,
+            tasks_counted: counted,
+            tasks_firing: firing,
+            busiest: Vec::new(),
+            pileups: Vec::new(),
+        };
+        let mut order: Vec<usize> = (0..n).filter(|&i| t.fires[i] > 0).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(t.fires[i]), i));
+        t.busiest = order
+            .iter()
+            .take(MOST_BUSIEST)
+            .map(|&i| t.slot(i))
+            .collect();
+        if q.window == TimelineWindow::Day {
+            // A pile-up: at least PILEUP_TASKS tasks starting in one minute, and four times
+            // the minutes' average, so that a schedule busy all the time flags nothing.
+            let mean = t.tasks.iter().map(|&k| u64::from(k)).sum::<u64>() / n as u64;
+            let bar = PILEUP_TASKS.max(u32::try_from(mean * 4).unwrap_or(u32::MAX));
+            let mut piles: Vec<usize> = (0..n).filter(|&i| t.tasks[i] >= bar).collect();
+            piles.sort_by_key(|&i| (std::cmp::Reverse(t.tasks[i]), i));
+            t.pileups = piles
+                .iter()
+                .take(MOST_PILEUPS)
+                .map(|&i| t.slot(i))
+                .collect();
+        }
+        t
+    }
+
+    /// The tasks `q` picks that fire in the slot of its window holding `at`.
+    pub(crate) fn slot_tasks(
+        &self,
+        q: &TimelineQuery,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Option<SlotTasks> {
+        let whole = Frame::new(q.window, now);
+        let slot = usize::try_from((at.as_nanosecond() - whole.start) / whole.step).ok()?;
+        if at.as_nanosecond() < whole.start || slot >= whole.slots {
+            return None;
+        }
+        // The same counting, over that one slot.
+        let one = Frame {
+            start: whole.start + slot as i128 * whole.step,
+            from: whole.from.max(whole.start + slot as i128 * whole.step),
+            slots: 1,
+            ..whole
+        };
+        let mut out = Vec::new();
+        for rec in self.matching(q) {
+            let mut fires = 0u32;
+            one.for_each_slot(rec, &mut |_, k| fires += k);
+            if fires > 0 {
+                let first = rec
+                    .trigger
+                    .next_after(ts(one.from - 1), rec.anchor)
+                    .unwrap_or_else(|| ts(one.from));
+                out.push(SlotTask {
+                    id: rec.task.id.clone(),
+                    name: rec.task.name.clone(),
+                    job: rec.task.job.clone(),
+                    fires,
+                    first,
+                });
+            }
+        }
+        let total = out.len() as u64;
+        out.sort_by(|a, b| b.fires.cmp(&a.fires).then_with(|| a.id.cmp(&b.id)));
+        out.truncate(MOST_SLOT_TASKS);
+        Some(SlotTasks {
+            at: ts(one.start),
+            step_secs: q.window.step_secs(),
+            total,
+            tasks: out,
+        })
+    }
+}
+
+/// What the scheduler keeps for the timeline: the plan, read at a schedule generation, and
+/// answers per query, each for the minute it was counted in.
+#[derive(Default)]
+pub(crate) struct Kept {
+    /// Held while the plan is read, so that one reader reads it and the others wait.
+    plan: tokio::sync::Mutex<Option<(u64, Arc<Plan>)>>,
+    answers: std::sync::Mutex<HashMap<TimelineQuery, KeptAnswer>>,
+}
+
+/// An answer, with the schedule generation and the minute it was counted at.
+type KeptAnswer = (u64, i64, Arc<Timeline>);
+
+/// Most answers kept; past it they are all dropped and counted again.
+const MOST_KEPT: usize = 64;
+
+impl Kept {
+    /// The plan as of schedule generation `generation`, read with `read` when what is kept
+    /// is older.
+    pub(crate) async fn plan<F>(&self, generation: u64, read: F) -> Result<Arc<Plan>, super::Error>
+    where
+        F: std::future::Future<Output = Result<Vec<TaskRecord>, super::Error>>,
+    {
+        let mut kept = self.plan.lock().await;
+        if let Some((g, plan)) = kept.as_ref() {
+            if *g == generation {
+                return Ok(plan.clone());
+            }
+        }
+        let plan = Arc::new(Plan::new(read.await?));
+        *kept = Some((generation, plan.clone()));
+        Ok(plan)
+    }
+
+    /// The answer to `q` counted at `generation` in the minute of `now`, if kept.
+    pub(crate) fn answer(
+        &self,
+        q: &TimelineQuery,
+        generation: u64,
+        now: Timestamp,
+    ) -> Option<Arc<Timeline>> {
+        let minute = now.as_second().div_euclid(60);
+        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        answers
+            .get(q)
+            .filter(|(g, m, _)| *g == generation && *m == minute)
+            .map(|(_, _, t)| t.clone())
+    }
+
+    pub(crate) fn keep(
+        &self,
+        q: &TimelineQuery,
+        generation: u64,
+        now: Timestamp,
+        t: Arc<Timeline>,
+    ) {
+        let minute = now.as_second().div_euclid(60);
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        if answers.len() >= MOST_KEPT {
+            answers.clear();
+        }
+        answers.insert(q.clone(), (generation, minute, t));
+    }
+}
+
+const NANOS: i128 = 1_000_000_000;
+
+fn ts(ns: i128) -> Timestamp {
+    Timestamp::from_nanosecond(ns).unwrap_or(Timestamp::MAX)
+}
+
+/// The slots of a window, in nanoseconds since the epoch.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    /// The first slot's start.
+    start: i128,
+    /// Fires before this are not counted.
+    from: i128,
+    step: i128,
+    slots: usize,
+}
+
+impl Frame {
+    fn new(window: TimelineWindow, now: Timestamp) -> Frame {
+        let step = i128::from(window.step_secs()) * NANOS;
+        let minute = 60 * NANOS;
+        let now = now.as_nanosecond();
+        Frame {
+            start: now.div_euclid(step) * step,
+            from: now.div_euclid(minute) * minute,
+            step,
+            slots: window.slots(),
+        }
+    }
+
+    fn end(&self) -> i128 {
+        self.start + self.step * self.slots as i128
+    }
+
+    fn start_ts(&self) -> Timestamp {
+        ts(self.start)
+    }
+
+    fn counted_from(&self) -> Timestamp {
+        ts(self.from)
+    }
+
+    /// `rec`'s fires per slot as (slot, count), in order; stops after `most` fires.
+    fn each_slot(&self, rec: &TaskRecord, most: u32) -> Vec<(usize, u32)> {
+        let mut out: Vec<(usize, u32)> = Vec::new();
+        let mut seen = 0u32;
+        let mut t = ts(self.from - 1);
+        while seen < most {
+            let Some(next) = rec.trigger.next_after(t, rec.anchor) else {
+                break;
+            };
+            let at = next.as_nanosecond();
+            if at >= self.end() {
+                break;
+            }
+            let slot = ((at - self.start) / self.step) as usize;
+            match out.last_mut() {
+                Some((s, k)) if *s == slot => *k += 1,
+                _ => out.push((slot, 1)),
+            }
+            seen += 1;
+            t = next;
+        }
+        out
+    }
+
+    /// Calls `add(slot, fires)` for each slot where `rec` fires, in order.
+    fn for_each_slot(&self, rec: &TaskRecord, add: &mut impl FnMut(usize, u32)) {
+        match rec.trigger.shape() {
+            Shape::Interval { every, end } => {
+                let Some(first) = rec.trigger.next_after(ts(self.from - 1), rec.anchor) else {
+                    return;
+                };
+                let (first, p) = (first.as_nanosecond(), every.as_nanos() as i128);
+                // The last instant a fire may be at: the window's end, or the trigger's.
+                let last = end
+                    .map_or(i128::MAX, |e| e.as_nanosecond())
+                    .min(self.end() - 1);
+                if first > last {
+                    return;
+                }
+                if p >= self.step {
+                    // At most one fire a slot: place each.
+                    let mut at = first;
+                    while at <= last {
+                        add(((at - self.start) / self.step) as usize, 1);
+                        at += p;
+                    }
+                } else {
+                    // Many a slot: count them, slot by slot.
+                    // Fires at or before `t`: first + k·p ≤ t.
+                    let upto = |t: i128| if t < first { 0 } else { (t - first) / p + 1 };
+                    let from_slot = ((first - self.start) / self.step) as usize;
+                    let to_slot = ((last - self.start) / self.step) as usize;
+                    for s in from_slot..=to_slot {
+                        let lo = self.start + s as i128 * self.step;
+                        let hi = (lo + self.step - 1).min(last);
+                        let k = upto(hi) - upto(lo - 1);
+                        if k > 0 {
+                            add(s, u32::try_from(k).unwrap_or(u32::MAX));
+                        }
+                    }
+                }
+            }
+            Shape::Cron(_) | Shape::Date => {
+                for (s, k) in self.each_slot(rec, u32::MAX) {
+                    add(s, k);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::{Task, Trigger};
+    use jiff::tz::TimeZone;
+    use std::time::Duration;
+
+    fn rec(task: Task, anchor: Timestamp, now: Timestamp) -> TaskRecord {
+        let trigger = Trigger::new(&task.trigger, &TimeZone::UTC).unwrap();
+        let next_fire = trigger.next_after(now, anchor);
+        TaskRecord {
+            task: Arc::new(task),
+            trigger,
+            anchor,
+            created_at: anchor,
+            updated_at: anchor,
+            next_fire,
+            last_run: None,
+            running: 0,
+        }
+    }
+
+    /// The fires of `r` over the window, one by one: what the counting must agree with.
+    fn brute(r: &TaskRecord, frame: &Frame) -> Vec<u32> {
+        let mut out = vec![0u32; frame.slots];
+        let mut t = ts(frame.from - 1);
+        while let Some(next) = r.trigger.next_after(t, r.anchor) {
+            let at = next.as_nanosecond();
+            if at >= frame.end() {
+                break;
+            }
+            out[((at - frame.start) / frame.step) as usize] += 1;
+            t = next;
+        }
+        out
+    }
+
+    #[test]
+    fn counting_agrees_with_every_fire_one_by_one() {
+        let now: Timestamp = "2026-12-07T10:17:42.5Z".parse().unwrap();
+        let anchor: Timestamp = "2026-12-07T09:00:03.25Z".parse().unwrap();
+        let secs = Duration::from_secs;
+        let tasks = vec![
+            Task::new("a", "j").every(secs(7)),
+            Task::new("b", "j").every(secs(60)),
+            Task::new("c", "j").every(secs(61)),
+            Task::new("d", "j").every(Duration::from_millis(1500)),
+            Task::new("e", "j").every(secs(3600)),
+            Task::new("f", "j").every(secs(5000)),
+            Task::new("g", "j").cron("0 */5 * * * *").unwrap(),
+            Task::new("h", "j").cron("*/20 * * * * *").unwrap(),
+            Task::new("i", "j").cron("0 30 3 * * *").unwrap(),
+            Task::new("k", "j").at("2026-12-08T01:02:03Z".parse().unwrap()),
+            Task::new("l", "j").every(secs(40)),
+        ];
+        let mut recs: Vec<TaskRecord> = tasks.into_iter().map(|t| rec(t, anchor, now)).collect();
+        // An interval that ends inside the window.
+        let mut t = Task::new("m", "j").every(secs(90));
+        t.trigger = crate::TriggerSpec::Interval {
+            every: secs(90),
+            start: None,
+            end: Some("2026-12-07T18:00:00Z".parse().unwrap()),
+        };
+        recs.push(rec(t, anchor, now));
+        for window in [TimelineWindow::Day, TimelineWindow::Week] {
+            let frame = Frame::new(window, now);
+            let plan = Plan::new(recs.clone());
+            let q = TimelineQuery {
+                window,
+                ..TimelineQuery::default()
+            };
+            let tl = plan.timeline(&q, now);
+            let mut want_fires = vec![0u32; frame.slots];
+            let mut want_tasks = vec![0u32; frame.slots];
+            for r in &recs {
+                let mine = brute(r, &frame);
+                let mut got = vec![0u32; frame.slots];
+                frame.for_each_slot(r, &mut |s, k| got[s] += k);
+                assert_eq!(got, mine, "{} over {window:?}", r.task.id);
+                for (s, k) in mine.iter().enumerate() {
+                    want_fires[s] += k;
+                    want_tasks[s] += u32::from(*k > 0);
+                }
+            }
+            assert_eq!(tl.fires, want_fires, "{window:?}");
+            assert_eq!(tl.tasks, want_tasks, "{window:?}");
+            assert_eq!(
+                tl.total_fires,
+                want_fires.iter().map(|&k| u64::from(k)).sum::<u64>()
+            );
+            assert_eq!(tl.tasks_counted, recs.len() as u64);
+            // The busiest slot, and one slot's tasks, agree with the counts.
+            let top = tl.busiest[0];
+            assert_eq!(top.fires, *tl.fires.iter().max().unwrap());
+            let st = plan.slot_tasks(&q, top.at, now).unwrap();
+            assert_eq!(st.total, u64::from(top.tasks));
+            assert_eq!(st.tasks.iter().map(|t| t.fires).sum::<u32>(), top.fires);
+        }
+    }
+
+    #[test]
+    fn filters_pileups_and_the_edges_of_the_window() {
+        let now: Timestamp = "2026-12-07T10:17:42Z".parse().unwrap();
+        let anchor: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let mut recs = Vec::new();
+        // Twelve tasks at 03:00 every day: a pile-up; one paused, which is not counted.
+        for i in 0..12 {
+            recs.push(rec(
+                Task::new(format!("nightly-{i}"), "report")
+                    .cron("0 0 3 * * *")
+                    .unwrap(),
+                anchor,
+                now,
+            ));
+        }
+        let mut paused = Task::new("paused", "report").cron("0 0 3 * * *").unwrap();
+        paused.paused = true;
+        recs.push(rec(paused, anchor, now));
+        recs.push(rec(
+            Task::new("beat", "heartbeat").every(Duration::from_secs(60)),
+            anchor,
+            now,
+        ));
+        let plan = Plan::new(recs);
+        let day = plan.timeline(&TimelineQuery::default(), now);
+        assert_eq!(day.tasks_counted, 13);
+        assert_eq!(day.start.to_string(), "2026-12-07T10:17:00Z");
+        let three = day
+            .slot_of("2026-12-08T03:00:00Z".parse().unwrap())
+            .unwrap();
+        assert_eq!((day.fires[three], day.tasks[three]), (13, 13));
+        assert_eq!(day.pileups.len(), 1);
+        assert_eq!(day.pileups[0].at.to_string(), "2026-12-08T03:00:00Z");
+        assert_eq!(day.busiest[0].at, day.pileups[0].at);
+        // The heartbeat alone: one fire a minute, no pile-up.
+        let q = TimelineQuery {
+            job: Some("heartbeat".into()),
+            ..TimelineQuery::default()
+        };
+        let beat = plan.timeline(&q, now);
+        assert_eq!(beat.total_fires, 1440);
+        assert!(beat.pileups.is_empty());
+        let q = TimelineQuery {
+            q: Some("NIGHTLY-1".into()),
+            window: TimelineWindow::Week,
+            ..TimelineQuery::default()
+        };
+        let some = plan.timeline(&q, now);
+        assert_eq!(some.tasks_counted, 3, "nightly-1, -10 and -11");
+        assert_eq!(some.total_fires, 3 * 7);
+        assert_eq!(some.start.to_string(), "2026-12-07T10:00:00Z");
+        // Outside the window: no slot.
+        assert!(plan
+            .slot_tasks(&q, "2026-12-20T00:00:00Z".parse().unwrap(), now)
+            .is_none());
+        assert!(plan
+            .slot_tasks(&q, "2026-12-01T00:00:00Z".parse().unwrap(), now)
+            .is_none());
+    }
+}
