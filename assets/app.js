@@ -101,9 +101,24 @@
           time.setAttribute("data-abs", "");
           time.textContent = text;
           li.appendChild(time);
+          // What else fires then (the timeline's count), flagged on a pile-up.
+          var load = (res.j.load || [])[i];
+          if (load) {
+            var note = document.createElement("span");
+            note.className = "load" + (load.crowded ? " crowded" : "");
+            note.textContent = " · " + load.text;
+            li.appendChild(note);
+          }
           ol.appendChild(li);
         });
         box.appendChild(ol);
+        if (res.j.advice) {
+          var advice = document.createElement("p");
+          advice.className = "flash flash-err advice";
+          advice.setAttribute("role", "status");
+          advice.textContent = res.j.advice;
+          box.appendChild(advice);
+        }
         applyZone();
       })
       .catch(function () { /* offline for a moment: the next keystroke retries */ });
@@ -142,13 +157,16 @@
     document.querySelectorAll("time[datetime]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (isNaN(d)) return;
-      var attr = t.hasAttribute("data-abs") ? "text" : t.hasAttribute("data-clock") ? "clock" : t.title ? "title" : null;
+      var attr = t.hasAttribute("data-abs") ? "text" : t.hasAttribute("data-clock") ? "clock"
+        : t.hasAttribute("data-short") ? "short" : t.title ? "title" : null;
       if (!attr) return;
       var key = "data-server-" + attr;
       if (!t.hasAttribute(key)) t.setAttribute(key, attr === "title" ? t.title : t.textContent);
       var server = t.getAttribute(key);
       if (attr === "text") t.textContent = local ? localText(d) : server;
-      else if (attr === "title") t.title = local ? localText(d) : server;
+      else if (attr === "short") t.textContent = local ? localText(d).replace(/:\d\d (\S*)$/, " $1") : server;
+      // A heat map cell: the time, then what fires then (data-suffix).
+      else if (attr === "title") t.title = local ? localText(d) + (t.getAttribute("data-suffix") || "") : server;
       else t.textContent = local
         ? pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + "." + pad(d.getMilliseconds(), 3)
         : server;

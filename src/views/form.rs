@@ -13,6 +13,7 @@ pub(crate) fn task_form(
     jobs: &[String],
     editing: Option<&str>,
     preview: Option<&crate::seam::TriggerPreview>,
+    load: Option<&super::timeline::Load>,
 ) -> Markup {
     let u = v.urls;
     let action = match editing {
@@ -95,7 +96,11 @@ pub(crate) fn task_form(
                             p { "It will not fire again." }
                         } @else {
                             h3 { "Next " (p.fires.len()) " fires" }
-                            ol.fires { @for t in &p.fires { li { (super::components::Abs(v, *t)) } } }
+                            ol.fires { @for (i, t) in p.fires.iter().enumerate() { li {
+                                (super::components::Abs(v, *t))
+                                @if let Some(l) = load { (super::timeline::load_note(l, i)) }
+                            } } }
+                            @if let Some(l) = load { (super::timeline::advice(v, l)) }
                         }
                     }
                 }

@@ -15,11 +15,12 @@ pub(crate) fn page(
     body: impl Render,
 ) -> Markup {
     let u = v.urls;
-    const ITEMS: [(Nav, &str, &str, &str); 6] = [
+    const ITEMS: [(Nav, &str, &str, &str); 7] = [
         (Nav::Overview, "/", "Overview", "◧"),
         (Nav::Tasks, "/tasks", "Tasks", "☰"),
         (Nav::Runs, "/runs", "Runs", "↻"),
         (Nav::Jobs, "/jobs", "Jobs", "⚙"),
+        (Nav::Timeline, "/timeline", "Timeline", "▥"),
         (Nav::Instances, "/instances", "Instances", "▦"),
         (Nav::Audit, "/audit", "Audit", "✎"),
     ];

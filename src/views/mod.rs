@@ -19,6 +19,7 @@ pub(crate) mod runs;
 pub(crate) mod task;
 pub(crate) mod task_form;
 pub(crate) mod tasks;
+pub(crate) mod timeline;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -169,6 +170,7 @@ pub(crate) enum Nav {
     Tasks,
     Runs,
     Jobs,
+    Timeline,
     Instances,
     Audit,
     None,

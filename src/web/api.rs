@@ -5,26 +5,11 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::context::{ArgsError, Ctx};
-use super::request::{field_error, BadRequest, Params};
+use super::request::{field_error, search_text, BadRequest, Params};
 use super::response::{json, json_bytes, text, Resp};
 use crate::policy::ActionTarget;
 use crate::scheduler::{RunQuery, Task, TaskQuery, TaskState};
 use crate::seam::BulkAction;
-
-/// The search text `q`, trimmed; `None` when empty. Longer than
-/// [`MAX_SEARCH_BYTES`](crate::scheduler::MAX_SEARCH_BYTES) is refused, for tasks and runs
-/// alike.
-fn search_text(p: &Params) -> Result<Option<&str>, BadRequest> {
-    let text = p.get("q").map(str::trim).filter(|q| !q.is_empty());
-    let most = crate::scheduler::MAX_SEARCH_BYTES;
-    match text {
-        Some(t) if t.len() > most => Err(field_error(
-            "q",
-            format!("the search text is {} bytes; at most {most}", t.len()),
-        )),
-        _ => Ok(text),
-    }
-}
 
 /// The task list query from URL parameters (shared with the tasks page).
 pub(crate) fn task_query(p: &Params) -> Result<TaskQuery, BadRequest> {
@@ -488,9 +473,21 @@ pub(crate) async fn preview(cx: &Ctx<'_>, body: &[u8]) -> Resp {
                 .iter()
                 .map(|t| crate::views::components::absolute(&view, *t))
                 .collect();
+            // Where they fall in the existing load: a note per fire, and advice on a pile-up.
+            let load = super::timeline::load_of(cx, &p.fires).await;
+            let notes: Vec<Option<serde_json::Value>> = (0..p.fires.len())
+                .map(|i| {
+                    let (text, crowded) = load.as_ref()?.note(i)?;
+                    Some(serde_json::json!({ "text": text, "crowded": crowded }))
+                })
+                .collect();
+            let advice = load
+                .as_ref()
+                .and_then(|l| l.advice(|at| crate::views::components::absolute(&view, at)));
             json(
                 StatusCode::OK,
-                &serde_json::json!({ "valid": true, "text": p.text, "fires": p.fires, "fires_text": shown }),
+                &serde_json::json!({ "valid": true, "text": p.text, "fires": p.fires, "fires_text": shown,
+                    "load": notes, "advice": advice }),
             )
         }
         Ok(p) => json(StatusCode::OK, &p),

@@ -8,7 +8,7 @@ use super::context::{Ctx, Shared};
 use super::request::Params;
 use super::response::Resp;
 use super::routes::{Found, Handler};
-use super::{api, jobs, login, pages, run_with, sse};
+use super::{api, jobs, login, pages, run_with, sse, timeline};
 
 /// Runs the handler for a matched route.
 pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Resp {
@@ -70,6 +70,8 @@ pub(crate) async fn dispatch(cx: &Ctx<'_>, found: &Found<'_>, body: &[u8]) -> Re
         Handler::Instances => pages::instances(cx).await,
         Handler::Jobs => jobs::page(cx).await,
         Handler::ApiJobs => jobs::api(cx).await,
+        Handler::Timeline => timeline::page(cx).await,
+        Handler::ApiTimeline => timeline::api(cx).await,
         Handler::JobPause(pause) => jobs::set_paused(cx, id, pause, &form()).await,
         Handler::ApiInstances => api::instances(cx).await,
         Handler::ApiAlerts => api::alerts(cx).await,

@@ -26,6 +26,7 @@ mod run_with;
 mod serve;
 mod sessions;
 mod sse;
+mod timeline;
 
 pub use builder::{ConfigError, DashboardBuilder};
 pub use dashboard::{ClientAddr, Dashboard, MountedAt};

@@ -191,7 +191,20 @@ async fn render_form_with(
     preview: Option<&crate::seam::TriggerPreview>,
 ) -> Resp {
     let jobs = jobs(cx).await;
-    let body = views::form::task_form(&cx.view(), form, errors, &jobs, editing, preview);
+    // Where the previewed fires fall in the existing load.
+    let load = match preview {
+        Some(p) => super::timeline::load_of(cx, &p.fires).await,
+        None => None,
+    };
+    let body = views::form::task_form(
+        &cx.view(),
+        form,
+        errors,
+        &jobs,
+        editing,
+        preview,
+        load.as_ref(),
+    );
     let title = match editing {
         Some(id) => format!("Edit {id}"),
         None => "New task".to_string(),

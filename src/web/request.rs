@@ -123,6 +123,21 @@ impl Params {
     }
 }
 
+/// The search text `q`, trimmed; `None` when empty. Longer than
+/// [`MAX_SEARCH_BYTES`](crate::scheduler::MAX_SEARCH_BYTES) is refused, for tasks and runs
+/// alike.
+pub(crate) fn search_text(p: &Params) -> Result<Option<&str>, BadRequest> {
+    let text = p.get("q").map(str::trim).filter(|q| !q.is_empty());
+    let most = crate::scheduler::MAX_SEARCH_BYTES;
+    match text {
+        Some(t) if t.len() > most => Err(field_error(
+            "q",
+            format!("the search text is {} bytes; at most {most}", t.len()),
+        )),
+        _ => Ok(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

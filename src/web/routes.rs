@@ -44,6 +44,9 @@ pub(crate) enum Handler {
     RunsRetry,
     Events,
     Jobs,
+    /// The week ahead: upcoming fires per minute or hour.
+    Timeline,
+    ApiTimeline,
     /// `true` pauses every task of the job, `false` resumes them.
     JobPause(bool),
     ApiJobs,
@@ -87,10 +90,10 @@ impl Handler {
             | TaskPreview | TaskAction(_) | RunWith | RunWithSubmit | Bulk(_) | SchedulerPause(_) | Runs | RunDetail
             | RunAction(_) | RunsRetry | Login | LoginSubmit | Audit | Instances | AuthRoute
             // The jobs API counts the last 24 hours from the scheduler's clock.
-            | Jobs | JobPause(_) | ApiJobs => true,
+            | Jobs | JobPause(_) | ApiJobs | Timeline => true,
             Events | ApiTasks | ApiTaskCreate | ApiTask | ApiTaskUpdate | ApiTaskRuns
             | ApiTaskAction(_) | ApiRunWith | ApiBulk(_) | ApiRuns | ApiRun | ApiRunAction(_) | ApiStats
-            | ApiSeries | ApiPreview | ApiInstances | ApiAlerts | ApiAudit | Health | Ready | Metrics | Asset | Logout
+            | ApiSeries | ApiPreview | ApiTimeline | ApiInstances | ApiAlerts | ApiAudit | Health | Ready | Metrics | Asset | Logout
             | LogoutAll => false,
         }
     }
@@ -391,6 +394,13 @@ pub(crate) static ROUTES: &[Route] = &[
         audit: READ,
     },
     Route {
+        method: Method::GET,
+        path: "/timeline",
+        handler: Handler::Timeline,
+        access: VIEWER,
+        audit: READ,
+    },
+    Route {
         method: Method::POST,
         path: "/jobs/{id}/pause",
         handler: Handler::JobPause(true),
@@ -628,6 +638,13 @@ pub(crate) static ROUTES: &[Route] = &[
         method: Method::GET,
         path: "/api/jobs",
         handler: Handler::ApiJobs,
+        access: VIEWER,
+        audit: READ,
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/timeline",
+        handler: Handler::ApiTimeline,
         access: VIEWER,
         audit: READ,
     },
