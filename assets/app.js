@@ -330,6 +330,53 @@
   function schedule() {
     if (pending === null) pending = window.setTimeout(refresh, 400);
   }
+  // A running run's page: lines a run_log event brings are appended when they follow those
+  // shown (data-seq); otherwise (another replica's run, a gap) the page's main part is
+  // fetched again.
+  function levelName(l) { return l === "warn" || l === "error" || l === "debug" ? l : "info"; }
+  function clock(d) {
+    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + "." + pad(d.getMilliseconds(), 3);
+  }
+  function onRunLog(ev) {
+    var list = document.querySelector("ol.log[data-live-run]");
+    var data;
+    try { data = JSON.parse(ev.data); } catch (e) { return; }
+    if (!list || String(data.run_id) !== list.getAttribute("data-live-run")) return;
+    var shown = list.hasAttribute("data-seq") ? Number(list.getAttribute("data-seq")) : null;
+    var lines = data.lines || [];
+    var first = data.seq - lines.length;
+    if (!lines.length || shown === null || first > shown || busy()) { schedule(); return; }
+    var local = wantsLocal();
+    lines.slice(shown - first).forEach(function (l) {
+      var li = document.createElement("li");
+      li.className = "lvl-" + levelName(l.level);
+      var t = document.createElement("time");
+      var d = new Date(l.at);
+      t.setAttribute("datetime", l.at);
+      t.setAttribute("data-clock", "");
+      t.textContent = local ? clock(d) : l.at.slice(11, 23);
+      li.appendChild(t);
+      var lvl = document.createElement("span");
+      lvl.className = "lvl";
+      lvl.textContent = levelName(l.level);
+      li.appendChild(lvl);
+      var msg = document.createElement("span");
+      msg.className = "msg";
+      msg.textContent = l.message;
+      li.appendChild(msg);
+      list.appendChild(li);
+    });
+    // Only the newest lines are kept: so too on the page.
+    while (list.children.length > 200) list.removeChild(list.firstElementChild);
+    list.setAttribute("data-seq", String(data.seq));
+    var none = list.parentNode && list.parentNode.querySelector(".empty");
+    if (none) none.remove();
+  }
+  // Progress shows on a run's page, the tasks list and the jobs page: fetched again (at
+  // most every 400 ms) when it moves.
+  function onRunProgress() {
+    if (document.querySelector("ol.log[data-live-run], [data-live=tasks], table.jobs")) schedule();
+  }
   function live() {
     var url = document.body && document.body.getAttribute("data-events");
     if (!url || !window.EventSource || !document.getElementById("main")) return;
@@ -338,6 +385,8 @@
      "run_started", "run_finished", "scheduler_paused", "scheduler_resumed",
      "alert_raised", "alert_resolved", "lagged"]
       .forEach(function (name) { es.addEventListener(name, schedule); });
+    es.addEventListener("run_log", onRunLog);
+    es.addEventListener("run_progress", onRunProgress);
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -295,11 +295,12 @@ mod webhook;
 pub use scheduler::RunLogLayer;
 pub use scheduler::{
     Alert, AlertCheck, AlertKind, AlertSettings, Clock, Error, Event, EventStream, HookFuture,
-    JobError, JobResult, Lifecycle, LogLevel, LogLine, ManualClock, Readiness, ReadinessCheck,
-    Recv, RunCause, RunCursor, RunId, RunQuery, RunRecord, RunStatus, Scheduler, SchedulerBuilder,
-    Sleep, Slot, SlotTask, SlotTasks, SystemClock, Task, TaskContext, TaskOptions, Timeline,
-    TimelineQuery, TimelineWindow, TriggerError, TriggerKind, TriggerSpec, MAX_ARGS_BYTES,
-    MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES,
+    JobError, JobResult, Lifecycle, LiveProgress, LogLevel, LogLine, ManualClock, Progress,
+    Readiness, ReadinessCheck, Recv, RunCause, RunCursor, RunId, RunQuery, RunRecord, RunStatus,
+    Scheduler, SchedulerBuilder, Sleep, Slot, SlotTask, SlotTasks, SystemClock, Task, TaskContext,
+    TaskOptions, Timeline, TimelineQuery, TimelineWindow, TriggerError, TriggerKind, TriggerSpec,
+    LIVE_EVERY, MAX_ARGS_BYTES, MAX_ID_LEN, MAX_LOG_LINES, MAX_LOG_LINES_PER_SEC,
+    MAX_LOG_LINE_BYTES, MAX_PROGRESS_MESSAGE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES,
     MOST_SLOT_TASKS, PILEUP_TASKS, SEARCH_WINDOW,
 };
 

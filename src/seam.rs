@@ -307,6 +307,11 @@ pub trait TaskBackend: Send + Sync + 'static {
             }
         })
     }
+    /// The progress of running runs ([`Scheduler::live_progress`]): (run, task, job,
+    /// progress). Default: none.
+    fn live_progress(&self) -> BackendFuture<'_, Vec<crate::LiveProgress>> {
+        ready(Ok(Vec::new()))
+    }
     /// Upcoming fires per slot ([`Scheduler::timeline`]). Default: not supported (the
     /// timeline page says so).
     fn timeline<'a>(
@@ -540,6 +545,10 @@ impl TaskBackend for Scheduler {
 
     fn job_of<'a>(&'a self, id: &'a str) -> BackendFuture<'a, Option<String>> {
         boxed(Scheduler::job_of(self, id))
+    }
+
+    fn live_progress(&self) -> BackendFuture<'_, Vec<crate::LiveProgress>> {
+        boxed(Scheduler::live_progress(self))
     }
 
     fn timeline<'a>(

@@ -101,6 +101,8 @@ fn failed_run(id: u64, error: impl Into<String>) -> RunRecord {
         args: Value::Null,
         result: None,
         retry_of: None,
+        progress: None,
+        logs_seq: 0,
     }
 }
 

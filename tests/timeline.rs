@@ -177,7 +177,10 @@ async fn the_task_forms_preview_warns_of_a_pileup() {
     assert!(advice.contains("13 tasks already start at"), "{advice}");
     assert!(advice.contains("add a jitter"), "{advice}");
     // The quietest minute: 10:17, before the heartbeat's first fire, has one task less.
-    assert!(advice.contains("minute :17 of the hour, where about 1 start"), "{advice}");
+    assert!(
+        advice.contains("minute :17 of the hour, where about 1 start"),
+        "{advice}"
+    );
     // A quiet minute: no advice.
     let p = api(&srv
         .post_form("/api/preview", "kind=cron&expr=0+7+4+*+*+*&n=1")

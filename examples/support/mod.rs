@@ -138,6 +138,8 @@ async fn seed_history(store: &taskdeck::store::MemoryStore) -> Result<(), taskde
                     args: serde_json::Value::Null,
                     result: None,
                     retry_of: None,
+                    progress: None,
+                    logs_seq: 0,
                 })
                 .await?;
         }
@@ -169,7 +171,9 @@ pub(crate) async fn register_jobs(s: &Scheduler) {
         Ok(json!({ "sent_to": ctx.args()["to"], "pages": 3 + ctx.run_id() % 5 }))
     });
     // Slow, and honours cancellation: checks between batches and stops cleanly.
+    // Shows its progress and a line a batch, live on its run's page.
     s.register("import_catalog", |ctx: TaskContext| async move {
+        ctx.progress(0, 120, "starting");
         for batch in 1..=120 {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -178,9 +182,8 @@ pub(crate) async fn register_jobs(s: &Scheduler) {
                     return Ok(());
                 }
             }
-            if batch % 10 == 0 {
-                ctx.log(format!("imported batch {batch} of 120"));
-            }
+            ctx.log(format!("imported batch {batch} of 120 ({} products)", 250 + batch * 7 % 40));
+            ctx.progress(batch, 120, format!("batch {batch} of 120"));
         }
         Ok(())
     });

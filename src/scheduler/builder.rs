@@ -270,6 +270,7 @@ impl SchedulerBuilder {
                 alert_settings: self.alerts,
                 usual: Default::default(),
                 timeline: Default::default(),
+                live: Default::default(),
             }),
         })
     }

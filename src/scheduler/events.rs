@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::history::{RunId, RunRecord, RunStatus};
+use super::history::{LogLine, Progress, RunId, RunRecord, RunStatus};
 
 /// Something that changed in the scheduler.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,6 +58,33 @@ pub enum Event {
         status: RunStatus,
         /// How long it ran, when it ran.
         duration_ms: Option<u64>,
+    },
+    /// A running run logged lines (published about four times a second while it logs:
+    /// [`crate::LIVE_EVERY`]). Told to other replicas without its lines, which they read
+    /// from the store.
+    RunLog {
+        /// The run.
+        run_id: RunId,
+        /// Its task.
+        task_id: String,
+        /// The lines new since the last such event (the newest kept, if more came).
+        lines: Vec<LogLine>,
+        /// How many lines the run has kept so far, these included: the first of `lines` is
+        /// line `seq - lines.len()`.
+        seq: u64,
+        /// Lines not kept so far (over the bounds).
+        dropped: u32,
+    },
+    /// A running run told how far it got ([`crate::TaskContext::progress`]).
+    RunProgress {
+        /// The run.
+        run_id: RunId,
+        /// Its task.
+        task_id: String,
+        /// Its job.
+        job: String,
+        /// How far.
+        progress: Progress,
     },
     /// Someone asked a running run to stop ([`crate::Scheduler::cancel_run`]): the process
     /// running it signals the job and aborts it after its grace period.
@@ -124,6 +151,8 @@ impl Event {
             Event::TaskResumed { .. } => "task_resumed",
             Event::RunStarted { .. } => "run_started",
             Event::RunFinished { .. } => "run_finished",
+            Event::RunLog { .. } => "run_log",
+            Event::RunProgress { .. } => "run_progress",
             Event::RunCancelRequested { .. } => "run_cancel_requested",
             Event::RetryRequested { .. } => "retry_requested",
             Event::AlertRaised { .. } => "alert_raised",
@@ -144,6 +173,8 @@ impl Event {
             | Event::TaskResumed { task_id }
             | Event::RunStarted { task_id, .. }
             | Event::RunFinished { task_id, .. }
+            | Event::RunLog { task_id, .. }
+            | Event::RunProgress { task_id, .. }
             | Event::RunCancelRequested { task_id, .. }
             | Event::RetryRequested { task_id, .. }
             | Event::AlertRaised { task_id, .. }
@@ -211,7 +242,14 @@ pub(crate) struct EventBus {
     /// paused or resumed, here or on another replica), and when such events may have been
     /// missed: what was worked out from the schedule at another generation is stale.
     schedule: std::sync::atomic::AtomicU64,
+    /// The latest changes to the schedule: (generation, the task changed, or `None` when
+    /// anything may have), at most [`CHANGES_KEPT`], so that what was worked out from the
+    /// schedule can be brought up to date task by task.
+    changes: std::sync::Mutex<std::collections::VecDeque<(u64, Option<String>)>>,
 }
+
+/// Changes to the schedule kept for [`EventBus::changes_since`].
+const CHANGES_KEPT: usize = 1024;
 
 impl EventBus {
     pub(crate) fn new(capacity: usize) -> Self {
@@ -219,19 +257,18 @@ impl EventBus {
         EventBus {
             tx,
             schedule: std::sync::atomic::AtomicU64::new(0),
+            changes: Default::default(),
         }
     }
 
     pub(crate) fn send(&self, e: Event) {
-        if matches!(
-            e,
-            Event::TaskAdded { .. }
-                | Event::TaskUpdated { .. }
-                | Event::TaskRemoved { .. }
-                | Event::TaskPaused { .. }
-                | Event::TaskResumed { .. }
-        ) {
-            self.schedule_changed();
+        match &e {
+            Event::TaskAdded { task_id }
+            | Event::TaskUpdated { task_id }
+            | Event::TaskRemoved { task_id }
+            | Event::TaskPaused { task_id }
+            | Event::TaskResumed { task_id } => self.changed(Some(task_id.clone())),
+            _ => {}
         }
         // No subscribers is fine: nobody is watching.
         let _ = self.tx.send(e);
@@ -239,8 +276,41 @@ impl EventBus {
 
     /// The schedule may have changed (notices were missed).
     pub(crate) fn schedule_changed(&self) {
-        self.schedule
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.changed(None);
+    }
+
+    fn changed(&self, task: Option<String>) {
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self
+            .schedule
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+            + 1;
+        changes.push_back((generation, task));
+        if changes.len() > CHANGES_KEPT {
+            changes.pop_front();
+        }
+    }
+
+    /// The tasks changed since generation `since`, and the generation that brings one up to:
+    /// `None` when that is not known task by task (too many changes, or some may have been
+    /// missed).
+    pub(crate) fn changes_since(&self, since: u64) -> Option<(Vec<String>, u64)> {
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.schedule();
+        if now == since {
+            return Some((Vec::new(), now));
+        }
+        // Every generation after `since` must still be in the log.
+        if changes.front().is_none_or(|(g, _)| *g > since + 1) {
+            return None;
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for (_, task) in changes.iter().filter(|(g, _)| *g > since) {
+            ids.push(task.clone()?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Some((ids, now))
     }
 
     /// The schedule's generation.
@@ -256,6 +326,43 @@ impl EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_to_the_schedule_are_told_task_by_task_while_they_are_known() {
+        let bus = EventBus::new(4);
+        assert_eq!(bus.changes_since(0), Some((vec![], 0)));
+        bus.send(Event::TaskAdded {
+            task_id: "b".into(),
+        });
+        bus.send(Event::SchedulerPaused);
+        bus.send(Event::TaskPaused {
+            task_id: "a".into(),
+        });
+        bus.send(Event::TaskResumed {
+            task_id: "b".into(),
+        });
+        assert_eq!(
+            bus.schedule(),
+            3,
+            "the scheduler's pause is not a task's change"
+        );
+        assert_eq!(
+            bus.changes_since(0),
+            Some((vec!["a".into(), "b".into()], 3))
+        );
+        assert_eq!(bus.changes_since(2), Some((vec!["b".into()], 3)));
+        // Missed notices: anything may have changed.
+        bus.schedule_changed();
+        assert_eq!(bus.changes_since(3), None);
+        assert_eq!(bus.changes_since(4), Some((vec![], 4)));
+        // Past what the log keeps: not known task by task.
+        for i in 0..CHANGES_KEPT + 1 {
+            bus.send(Event::TaskUpdated {
+                task_id: format!("t{i}"),
+            });
+        }
+        assert_eq!(bus.changes_since(4), None);
+    }
 
     #[tokio::test]
     async fn slow_subscriber_learns_it_lagged_and_does_not_block_sender() {

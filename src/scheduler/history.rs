@@ -9,8 +9,13 @@ use serde::{Deserialize, Serialize};
 /// Id of a run, unique within a store.
 pub type RunId = u64;
 
-/// Most log lines kept per run; later lines are counted, not kept.
+/// Most log lines kept per run: the newest; earlier ones are counted, not kept.
 pub const MAX_LOG_LINES: usize = 200;
+/// Most log lines a run may write a second (in bursts of as many); the rest are counted,
+/// not kept, so that one chatty run cannot flood the live view or the store.
+pub const MAX_LOG_LINES_PER_SEC: u32 = 50;
+/// Longest progress message, in bytes; longer ones are cut at a character boundary.
+pub const MAX_PROGRESS_MESSAGE_BYTES: usize = 200;
 /// Longest kept log line, in bytes; longer lines are cut at a character boundary.
 pub const MAX_LOG_LINE_BYTES: usize = 2048;
 
@@ -193,6 +198,13 @@ pub struct RunRecord {
     /// [`crate::Scheduler::retry_run`].
     #[serde(default)]
     pub retry_of: Option<RunId>,
+    /// How far it got, as its job last told ([`crate::TaskContext::progress`]).
+    #[serde(default)]
+    pub progress: Option<Progress>,
+    /// While it runs in the process that answers: how many lines it has kept so far, so
+    /// that [`crate::Event::RunLog`]'s `seq` tells which of its lines are new. 0 otherwise.
+    #[serde(default)]
+    pub logs_seq: u64,
 }
 
 /// How many of the newest runs a text search ([`RunQuery::q`]) looks through.
@@ -313,7 +325,31 @@ impl RunCursor {
     }
 }
 
-/// A run's log buffer, shared by [`crate::TaskContext::log`] and the tracing layer.
+/// How far a running run has got, as its job tells it ([`crate::TaskContext::progress`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Steps done.
+    pub done: u64,
+    /// Steps in all; 0 when not known.
+    pub total: u64,
+    /// What it is doing (at most [`MAX_PROGRESS_MESSAGE_BYTES`]).
+    pub message: String,
+    /// When it was told.
+    #[serde(serialize_with = "super::text::timestamp")]
+    pub at: Timestamp,
+}
+
+impl Progress {
+    /// Done as a share of the total, 0 to 100; `None` when the total is not known.
+    pub fn percent(&self) -> Option<u8> {
+        (self.total > 0).then(|| (self.done.min(self.total) * 100 / self.total) as u8)
+    }
+}
+
+/// A run's log buffer, shared by [`crate::TaskContext::log`], the tracing layer and the
+/// live view: the newest [`MAX_LOG_LINES`] lines, the count of those not kept (over the
+/// bound, or over [`MAX_LOG_LINES_PER_SEC`]), the run's progress, and how much of each has
+/// been published.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LogBuffer {
     inner: Arc<Mutex<LogLines>>,
@@ -321,29 +357,111 @@ pub(crate) struct LogBuffer {
 
 #[derive(Debug, Default)]
 struct LogLines {
-    lines: Vec<LogLine>,
+    lines: std::collections::VecDeque<LogLine>,
     dropped: u32,
+    /// Lines kept so far, ever (the sequence number of the next one).
+    seq: u64,
+    /// The rate bound: the second it counts, and the lines taken in it.
+    second: i64,
+    in_second: u32,
+    progress: Option<Progress>,
+    /// What was last published: the line sequence, the dropped count, the progress.
+    published: (u64, u32, bool),
+}
+
+/// What a run's buffer gained since it was last published.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct LiveNews {
+    /// New lines (the newest kept, if more came than are kept), and the sequence number
+    /// after the last of them.
+    pub(crate) lines: Vec<LogLine>,
+    pub(crate) seq: u64,
+    pub(crate) dropped: u32,
+    /// The progress, when it changed.
+    pub(crate) progress: Option<Progress>,
 }
 
 impl LogBuffer {
     pub(crate) fn push(&self, at: Timestamp, level: LogLevel, message: &str) {
         let Ok(mut g) = self.inner.lock() else { return };
-        if g.lines.len() >= MAX_LOG_LINES {
+        let second = at.as_second();
+        if g.second != second {
+            g.second = second;
+            g.in_second = 0;
+        }
+        if g.in_second >= MAX_LOG_LINES_PER_SEC {
             g.dropped = g.dropped.saturating_add(1);
             return;
         }
-        g.lines.push(LogLine {
+        g.in_second += 1;
+        if g.lines.len() >= MAX_LOG_LINES {
+            g.lines.pop_front();
+            g.dropped = g.dropped.saturating_add(1);
+        }
+        g.lines.push_back(LogLine {
             at,
             level,
             message: truncate(message, MAX_LOG_LINE_BYTES).to_string(),
         });
+        g.seq += 1;
+    }
+
+    pub(crate) fn set_progress(&self, p: Progress) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.progress = Some(p);
+            g.published.2 = false;
+        }
+    }
+
+    /// The lines kept, the count not kept, the progress and the lines kept so far, as they
+    /// stand.
+    pub(crate) fn snapshot(&self) -> (Vec<LogLine>, u32, Option<Progress>, u64) {
+        match self.inner.lock() {
+            Ok(g) => (
+                g.lines.iter().cloned().collect(),
+                g.dropped,
+                g.progress.clone(),
+                g.seq,
+            ),
+            Err(_) => (Vec::new(), 0, None, 0),
+        }
+    }
+
+    /// What is new since the last call, or `None` when nothing is.
+    pub(crate) fn news(&self) -> Option<LiveNews> {
+        let mut g = self.inner.lock().ok()?;
+        let (seq, dropped, progress_told) = g.published;
+        if g.seq == seq && g.dropped == dropped && progress_told {
+            return None;
+        }
+        let new = usize::try_from(g.seq - seq)
+            .unwrap_or(usize::MAX)
+            .min(g.lines.len());
+        let lines = g.lines.iter().skip(g.lines.len() - new).cloned().collect();
+        let progress = if progress_told {
+            None
+        } else {
+            g.progress.clone()
+        };
+        g.published = (g.seq, g.dropped, true);
+        Some(LiveNews {
+            lines,
+            seq: g.seq,
+            dropped: g.dropped,
+            progress,
+        })
     }
 
     pub(crate) fn take(&self) -> (Vec<LogLine>, u32) {
         match self.inner.lock() {
-            Ok(mut g) => (std::mem::take(&mut g.lines), g.dropped),
+            Ok(mut g) => (std::mem::take(&mut g.lines).into(), g.dropped),
             Err(_) => (Vec::new(), 0),
         }
+    }
+
+    /// The progress, when the job told one.
+    pub(crate) fn progress(&self) -> Option<Progress> {
+        self.inner.lock().ok()?.progress.clone()
     }
 }
 
@@ -364,14 +482,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_buffer_is_bounded() {
+    fn log_buffer_keeps_the_newest_lines_at_a_bounded_rate() {
         let b = LogBuffer::default();
-        for i in 0..(MAX_LOG_LINES + 5) {
-            b.push(Timestamp::UNIX_EPOCH, LogLevel::Info, &format!("line {i}"));
+        // Over several seconds, within the rate: the newest MAX_LOG_LINES are kept.
+        let total = MAX_LOG_LINES + 5;
+        for i in 0..total {
+            let at = Timestamp::from_second((i as u32 / MAX_LOG_LINES_PER_SEC) as i64).unwrap();
+            b.push(at, LogLevel::Info, &format!("line {i}"));
         }
-        let (lines, dropped) = b.take();
+        let news = b.news().unwrap();
+        assert_eq!(news.seq, total as u64);
+        assert_eq!(news.lines.len(), MAX_LOG_LINES, "the newest kept");
+        assert_eq!(news.lines[0].message, "line 5");
+        assert_eq!(news.dropped, 5);
+        assert!(b.news().is_none(), "nothing new");
+        // A burst within one second: past the rate, counted and not kept.
+        let at = Timestamp::from_second(100).unwrap();
+        for i in 0..(MAX_LOG_LINES_PER_SEC + 7) {
+            b.push(at, LogLevel::Info, &format!("burst {i}"));
+        }
+        let news = b.news().unwrap();
+        assert_eq!(news.lines.len(), MAX_LOG_LINES_PER_SEC as usize);
+        assert_eq!(news.dropped, 5 + MAX_LOG_LINES_PER_SEC + 7);
+        // Progress is news once.
+        b.set_progress(Progress {
+            done: 3,
+            total: 4,
+            message: "x".into(),
+            at,
+        });
+        let news = b.news().unwrap();
+        assert!(news.lines.is_empty());
+        assert_eq!(news.progress.unwrap().percent(), Some(75));
+        assert!(b.news().is_none());
+        let (lines, _) = b.take();
         assert_eq!(lines.len(), MAX_LOG_LINES);
-        assert_eq!(dropped, 5);
     }
 
     #[test]

@@ -197,6 +197,8 @@ pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<No
                         e,
                         super::Event::RunStarted { .. }
                             | super::Event::RunFinished { .. }
+                            | super::Event::RunLog { .. }
+                            | super::Event::RunProgress { .. }
                             | super::Event::RunCancelRequested { .. }
                             | super::Event::RetryRequested { .. }
                             | super::Event::AlertRaised { .. }

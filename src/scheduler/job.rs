@@ -149,7 +149,10 @@ impl TaskContext {
             .map_err(|e| format!("task args do not fit: {}", without_values(&e.to_string())).into())
     }
 
-    /// Adds an info line to the run's log (bounded: past 200 lines only a count is kept).
+    /// Adds an info line to the run's log, shown live on the run's page and kept with it
+    /// (bounded: the newest [`MAX_LOG_LINES`](crate::MAX_LOG_LINES), at most
+    /// [`MAX_LOG_LINES_PER_SEC`](crate::MAX_LOG_LINES_PER_SEC) a second; the rest are
+    /// counted).
     pub fn log(&self, message: impl AsRef<str>) {
         self.log_at(LogLevel::Info, message);
     }
@@ -157,6 +160,23 @@ impl TaskContext {
     /// Adds a line of the given level to the run's log.
     pub fn log_at(&self, level: LogLevel, message: impl AsRef<str>) {
         self.logs.push(self.clock.now(), level, message.as_ref());
+    }
+
+    /// Tells how far the run has got: `done` of `total` steps (`total` 0 when not known) and
+    /// what it is doing. Shown live as a progress bar on the run's page, in its task's row
+    /// and on the jobs page, and kept with the run. The message is cut at
+    /// [`MAX_PROGRESS_MESSAGE_BYTES`](crate::MAX_PROGRESS_MESSAGE_BYTES).
+    pub fn progress(&self, done: u64, total: u64, message: impl AsRef<str>) {
+        self.logs.set_progress(super::history::Progress {
+            done,
+            total,
+            message: super::history::truncate(
+                message.as_ref(),
+                super::history::MAX_PROGRESS_MESSAGE_BYTES,
+            )
+            .to_string(),
+            at: self.clock.now(),
+        });
     }
 
     /// True once this run should stop: someone cancelled it ([`crate::Scheduler::cancel_run`],

@@ -1007,6 +1007,8 @@ mod tests {
             args: serde_json::Value::Null,
             result: None,
             retry_of: None,
+            progress: None,
+            logs_seq: 0,
         }
     }
 

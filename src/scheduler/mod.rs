@@ -24,6 +24,7 @@ mod info;
 mod info_json;
 mod instance;
 mod job;
+mod live;
 mod memory;
 mod metrics;
 mod model;
@@ -58,9 +59,15 @@ pub(crate) use duration::{format as format_duration, parse as parse_duration};
 pub use error::{Error, TriggerError};
 pub use events::{Event, EventStream, Recv};
 pub use history::{
-    LogLevel, LogLine, RunCause, RunCursor, RunId, RunQuery, RunRecord, RunStatus, MAX_LOG_LINES,
-    MAX_LOG_LINE_BYTES, MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
+    LogLevel, LogLine, Progress, RunCause, RunCursor, RunId, RunQuery, RunRecord, RunStatus,
+    MAX_LOG_LINES, MAX_LOG_LINES_PER_SEC, MAX_LOG_LINE_BYTES, MAX_PROGRESS_MESSAGE_BYTES,
+    MAX_RESULT_BYTES, MAX_SEARCH_BYTES, SEARCH_WINDOW,
 };
+pub use live::LIVE_EVERY;
+
+/// A running run's progress, as [`Scheduler::live_progress`] lists it: (run, task, job,
+/// progress).
+pub type LiveProgress = (RunId, String, String, Progress);
 pub use hooks::HookFuture;
 pub use info::{TaskInfo, TriggerText};
 pub use job::{JobError, JobResult, TaskContext};
@@ -145,6 +152,8 @@ pub(crate) struct Inner {
     alert_settings: AlertSettings,
     /// Jobs' usual durations, for running-long alerts.
     usual: alerts::Usual,
+    /// This process's running runs, for the live view.
+    live: live::Live,
     /// The timeline's tasks, as read at a schedule generation, and its answers per query as
     /// counted in a minute.
     timeline: timeline::Kept,
@@ -739,7 +748,14 @@ impl Scheduler {
         if let Some(t) = kept.answer(query, generation, now) {
             return Ok(t);
         }
-        let plan = kept.plan(generation, self.inner.store.scheduled()).await?;
+        // One count at a time: who waited finds the answer kept.
+        let _counting = kept.counting().await;
+        if let Some(t) = kept.answer(query, generation, now) {
+            return Ok(t);
+        }
+        let plan = kept
+            .plan(generation, &self.inner.events, &*self.inner.store)
+            .await?;
         let q = query.clone();
         let t = Arc::new(
             tokio::task::spawn_blocking(move || plan.timeline(&q, now))
@@ -763,7 +779,7 @@ impl Scheduler {
         let plan = self
             .inner
             .timeline
-            .plan(generation, self.inner.store.scheduled())
+            .plan(generation, &self.inner.events, &*self.inner.store)
             .await?;
         let q = query.clone();
         tokio::task::spawn_blocking(move || plan.slot_tasks(&q, at, now))
@@ -807,11 +823,33 @@ impl Scheduler {
 
     /// One run.
     pub async fn run(&self, id: RunId) -> Result<RunRecord, Error> {
-        self.inner
+        let mut rec = self
+            .inner
             .store
             .get_run(id)
             .await?
-            .ok_or(Error::UnknownRun { id })
+            .ok_or(Error::UnknownRun { id })?;
+        // Running here: what it has logged so far, and its progress.
+        if rec.status == RunStatus::Running {
+            live::overlay(&self.inner, &mut rec);
+        }
+        Ok(rec)
+    }
+
+    /// The progress of running runs that told one ([`TaskContext::progress`]): this
+    /// process's, and with a shared store every replica's as of its last tick; (run, task,
+    /// job, progress), newest run first, at most 500.
+    pub async fn live_progress(&self) -> Result<Vec<LiveProgress>, Error> {
+        const MOST: usize = 500;
+        let mut all = self.inner.live.progress();
+        if self.inner.store.sharing().is_some() {
+            let here: std::collections::HashSet<RunId> = all.iter().map(|p| p.0).collect();
+            let elsewhere = self.inner.store.live_progress(MOST).await?;
+            all.extend(elsewhere.into_iter().filter(|p| !here.contains(&p.0)));
+        }
+        all.sort_by_key(|p| std::cmp::Reverse(p.0));
+        all.truncate(MOST);
+        Ok(all)
     }
 
     /// Runs and failures over `window`: every run's (from the store's counters, every replica's
@@ -984,6 +1022,7 @@ impl Scheduler {
         }
         self.inner.hooks.start(self.inner.events.subscribe());
         handle.spawn(alerts::watch(self.inner.clone(), self.now()));
+        handle.spawn(live::publish(self.inner.clone()));
         tracing::info!(jobs = self.inner.jobs.names().len(), "scheduler started");
         Ok(())
     }

@@ -216,6 +216,8 @@ fn draft(task: &Task, at: Timestamp, cause: RunCause, attempt: u32, now: Timesta
         args: task.args.clone(),
         result: None,
         retry_of: None,
+        progress: None,
+        logs_seq: 0,
     }
 }
 
@@ -419,6 +421,14 @@ async fn attempt(
 ) -> Outcome {
     let started = inner.clock.now();
     rec.started_at = Some(started);
+    inner.live.add(
+        rec.id,
+        super::live::LiveRun {
+            task_id: task.id.clone(),
+            job: task.job.clone(),
+            logs: logs.clone(),
+        },
+    );
     let ctx = TaskContext {
         task_id: Arc::from(task.id.as_str()),
         run_id: rec.id,
@@ -518,6 +528,8 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, logs: LogBuffer) {
+    inner.live.remove(rec.id);
+    rec.progress = logs.progress();
     let (lines, dropped) = logs.take();
     rec.status = status;
     rec.error = error;

@@ -264,6 +264,30 @@ pub trait Store: Send + Sync + 'static {
     /// The distinct job names of stored tasks, sorted.
     fn jobs(&self) -> StoreFuture<'_, Vec<String>>;
 
+    /// What running runs logged so far (each run's kept lines and count not kept) and how
+    /// far they got, written while they run so that every replica's dashboard shows them.
+    /// Default: nothing (the process that runs them shows them).
+    fn live_runs(
+        &self,
+        _runs: Vec<(
+            RunId,
+            Vec<super::history::LogLine>,
+            u32,
+            Option<super::history::Progress>,
+        )>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The progress of running runs that told one, as [`Store::live_runs`] wrote it: (run,
+    /// task, job, progress), newest first, at most `most`. Default: none.
+    fn live_progress(
+        &self,
+        _most: usize,
+    ) -> StoreFuture<'_, Vec<(RunId, String, String, super::history::Progress)>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// Every task that will fire: not paused, with a next fire time (the timeline reads them
     /// all). Default: the tasks list, page after page in id order.
     fn scheduled(&self) -> StoreFuture<'_, Vec<TaskRecord>> {

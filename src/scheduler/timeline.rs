@@ -184,29 +184,55 @@ pub struct SlotTasks {
 }
 
 /// A task as the timeline needs it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Planned {
     rec: TaskRecord,
     /// Lower-cased "id\nname\njob", for `q`.
     haystack: Box<str>,
 }
 
-/// Every task that will fire (not paused, with a next fire), read from the store.
-#[derive(Debug, Default)]
-pub(crate) struct Plan(Vec<Planned>);
+impl Planned {
+    /// The task, if it will fire (not paused, with a next fire).
+    fn of(rec: TaskRecord) -> Option<Arc<Planned>> {
+        (!rec.task.paused && rec.next_fire.is_some()).then(|| {
+            Arc::new(Planned {
+                haystack: super::index::haystack(&rec.task),
+                rec,
+            })
+        })
+    }
+}
+
+/// Every task that will fire, read from the store, by id: cheap to copy (counted pointers)
+/// and to bring up to date task by task.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan(HashMap<Arc<str>, Arc<Planned>>);
 
 impl Plan {
     pub(crate) fn new(records: Vec<TaskRecord>) -> Plan {
         Plan(
             records
                 .into_iter()
-                .filter(|r| !r.task.paused && r.next_fire.is_some())
-                .map(|rec| Planned {
-                    haystack: super::index::haystack(&rec.task),
-                    rec,
-                })
+                .filter_map(Planned::of)
+                .map(|p| (Arc::from(p.rec.task.id.as_str()), p))
                 .collect(),
         )
+    }
+
+    /// This plan with the tasks `ids` as the store now has them (`None`: gone).
+    fn patched(&self, now: Vec<(String, Option<TaskRecord>)>) -> Plan {
+        let mut plan = self.clone();
+        for (id, rec) in now {
+            match rec.and_then(Planned::of) {
+                Some(p) => {
+                    plan.0.insert(Arc::from(id.as_str()), p);
+                }
+                None => {
+                    plan.0.remove(id.as_str());
+                }
+            }
+        }
+        plan
     }
 
     fn matching<'a>(&'a self, q: &'a TimelineQuery) -> impl Iterator<Item = &'a TaskRecord> {
@@ -216,7 +242,7 @@ impl Plan {
                 .filter(|s| !s.is_empty())
                 .map(str::to_lowercase);
         self.0
-            .iter()
+            .values()
             .filter(move |p| {
                 q.job.as_deref().is_none_or(|j| p.rec.task.job == j)
                     && q.trigger.is_none_or(|k| p.rec.trigger.kind() == k)
@@ -229,27 +255,32 @@ impl Plan {
     pub(crate) fn timeline(&self, q: &TimelineQuery, now: Timestamp) -> Timeline {
         let frame = Frame::new(q.window, now);
         let n = frame.slots;
+        // Counted on every core, each over its share of the tasks, then added up.
+        let picked: Vec<&TaskRecord> = self.matching(q).collect();
+        let cores = std::thread::available_parallelism()
+            .map_or(1, |c| c.get())
+            .clamp(1, 8);
+        let share = picked.len().div_ceil(cores).max(1);
+        let parts: Vec<Counts> = std::thread::scope(|scope| {
+            let counting: Vec<_> = picked
+                .chunks(share)
+                .map(|part| scope.spawn(move || Counts::of(part, &frame)))
+                .collect();
+            counting
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
         let (mut fires, mut tasks) = (vec![0u32; n], vec![0u32; n]);
-        let mut crons: HashMap<(usize, String), Vec<(usize, u32)>> = HashMap::new();
-        let (mut counted, mut firing) = (0u64, 0u64);
-        for rec in self.matching(q) {
-            counted += 1;
-            let mut any = false;
-            let mut add = |slot: usize, k: u32| {
-                fires[slot] += k;
-                tasks[slot] += 1;
-                any = true;
-            };
-            match rec.trigger.shape() {
-                Shape::Cron(key) => {
-                    let per_slot = crons
-                        .entry(key)
-                        .or_insert_with(|| frame.each_slot(rec, u32::MAX));
-                    per_slot.iter().for_each(|&(s, k)| add(s, k));
-                }
-                _ => frame.for_each_slot(rec, &mut add),
+        let (counted, mut firing) = (picked.len() as u64, 0u64);
+        for part in parts {
+            for (all, one) in fires.iter_mut().zip(&part.fires) {
+                *all += one;
             }
-            firing += u64::from(any);
+            for (all, one) in tasks.iter_mut().zip(&part.tasks) {
+                *all += one;
+            }
+            firing += part.firing;
         }
         let total_fires = fires.iter().map(|&f| u64::from(f)).sum();
         let mut t = Timeline {
@@ -337,6 +368,47 @@ impl Plan {
     }
 }
 
+/// Fires and tasks per slot of some tasks.
+struct Counts {
+    fires: Vec<u32>,
+    tasks: Vec<u32>,
+    /// Tasks with a fire in the window.
+    firing: u64,
+}
+
+impl Counts {
+    fn of(recs: &[&TaskRecord], frame: &Frame) -> Counts {
+        let n = frame.slots;
+        let (mut fires, mut tasks) = (vec![0u32; n], vec![0u32; n]);
+        // A cron expression's fires depend on it and its zone alone: found once.
+        let mut crons: HashMap<(usize, String), Vec<(usize, u32)>> = HashMap::new();
+        let mut firing = 0u64;
+        for rec in recs {
+            let mut any = false;
+            let mut add = |slot: usize, k: u32| {
+                fires[slot] += k;
+                tasks[slot] += 1;
+                any = true;
+            };
+            match rec.trigger.shape() {
+                Shape::Cron(key) => {
+                    let per_slot = crons
+                        .entry(key)
+                        .or_insert_with(|| frame.each_slot(rec, u32::MAX));
+                    per_slot.iter().for_each(|&(s, k)| add(s, k));
+                }
+                _ => frame.for_each_slot(rec, &mut add),
+            }
+            firing += u64::from(any);
+        }
+        Counts {
+            fires,
+            tasks,
+            firing,
+        }
+    }
+}
+
 /// What the scheduler keeps for the timeline: the plan, read at a schedule generation, and
 /// answers per query, each for the minute it was counted in.
 #[derive(Default)]
@@ -344,6 +416,9 @@ pub(crate) struct Kept {
     /// Held while the plan is read, so that one reader reads it and the others wait.
     plan: tokio::sync::Mutex<Option<(u64, Arc<Plan>)>>,
     answers: std::sync::Mutex<HashMap<TimelineQuery, KeptAnswer>>,
+    /// Held while an answer is counted: requests of a new minute wait for the one counting
+    /// rather than all count at once.
+    counting: tokio::sync::Mutex<()>,
 }
 
 /// An answer, with the schedule generation and the minute it was counted at.
@@ -352,21 +427,43 @@ type KeptAnswer = (u64, i64, Arc<Timeline>);
 /// Most answers kept; past it they are all dropped and counted again.
 const MOST_KEPT: usize = 64;
 
+/// Most changed tasks read one by one to bring the plan up to date; past it the plan is read
+/// whole.
+const MOST_PATCHED: usize = 256;
+
 impl Kept {
-    /// The plan as of schedule generation `generation`, read with `read` when what is kept
-    /// is older.
-    pub(crate) async fn plan<F>(&self, generation: u64, read: F) -> Result<Arc<Plan>, super::Error>
-    where
-        F: std::future::Future<Output = Result<Vec<TaskRecord>, super::Error>>,
-    {
+    /// The plan as of schedule generation `generation` or later: the kept one when it is
+    /// that recent, else brought up to date with the tasks changed since (read one by one),
+    /// else read whole.
+    pub(crate) async fn plan(
+        &self,
+        generation: u64,
+        events: &super::events::EventBus,
+        store: &dyn super::Store,
+    ) -> Result<Arc<Plan>, super::Error> {
         let mut kept = self.plan.lock().await;
         if let Some((g, plan)) = kept.as_ref() {
-            if *g == generation {
+            if *g >= generation {
                 return Ok(plan.clone());
             }
+            if let Some((ids, upto)) = events
+                .changes_since(*g)
+                .filter(|(ids, _)| ids.len() <= MOST_PATCHED)
+            {
+                let mut now = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let rec = store.get(&id).await?;
+                    now.push((id, rec));
+                }
+                let plan = Arc::new(plan.patched(now));
+                *kept = Some((upto, plan.clone()));
+                return Ok(plan);
+            }
         }
-        let plan = Arc::new(Plan::new(read.await?));
-        *kept = Some((generation, plan.clone()));
+        // Read at the generation of now or later: what changes meanwhile is read again.
+        let upto = events.schedule();
+        let plan = Arc::new(Plan::new(store.scheduled().await?));
+        *kept = Some((upto, plan.clone()));
         Ok(plan)
     }
 
@@ -399,12 +496,66 @@ impl Kept {
         }
         answers.insert(q.clone(), (generation, minute, t));
     }
+
+    /// One answer counted at a time.
+    pub(crate) async fn counting(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.counting.lock().await
+    }
 }
 
 const NANOS: i128 = 1_000_000_000;
 
 fn ts(ns: i128) -> Timestamp {
     Timestamp::from_nanosecond(ns).unwrap_or(Timestamp::MAX)
+}
+
+/// The fires `first + k·p` (k ≥ 0) up to `last`, all in nanoseconds from the first slot's
+/// start, as `add(slot, fires)` per slot of `step` nanoseconds: without a division per fire
+/// or per slot, since a period at least a slot long moves a fixed number of slots and
+/// nanoseconds each time, and a shorter one fires `step / p` or one more times a slot, by
+/// where its first fire in the slot falls.
+fn interval_slots(first: i64, last: i64, p: i64, step: i64, add: &mut impl FnMut(usize, u32)) {
+    let last_slot = (last / step) as usize;
+    let mut slot = (first / step) as usize;
+    // Where the next fire falls within `slot`.
+    let mut off = first - slot as i64 * step;
+    if p >= step {
+        let (slots, rest) = (p / step, p % step);
+        let mut at = first;
+        while at <= last {
+            add(slot, 1);
+            at += p;
+            slot += slots as usize;
+            off += rest;
+            if off >= step {
+                off -= step;
+                slot += 1;
+            }
+        }
+        return;
+    }
+    let (q, r) = (step / p, step % p);
+    while slot <= last_slot {
+        let k = if slot == last_slot {
+            // Fires at offsets up to the last one's.
+            let limit = last - slot as i64 * step;
+            if off > limit {
+                0
+            } else {
+                (limit - off) / p + 1
+            }
+        } else if off >= p {
+            // The first slot, entered part-way.
+            (step - off + p - 1) / p
+        } else {
+            q + i64::from(off < r)
+        };
+        if k > 0 {
+            add(slot, u32::try_from(k).unwrap_or(u32::MAX));
+        }
+        off += k * p - step;
+        slot += 1;
+    }
 }
 
 /// The slots of a window, in nanoseconds since the epoch.
@@ -474,36 +625,20 @@ impl Frame {
                 let Some(first) = rec.trigger.next_after(ts(self.from - 1), rec.anchor) else {
                     return;
                 };
-                let (first, p) = (first.as_nanosecond(), every.as_nanos() as i128);
-                // The last instant a fire may be at: the window's end, or the trigger's.
+                // Nanoseconds from the first slot's start: a week fits an i64 many times.
+                let first = first.as_nanosecond() - self.start;
                 let last = end
-                    .map_or(i128::MAX, |e| e.as_nanosecond())
-                    .min(self.end() - 1);
+                    .map_or(i128::MAX, |e| e.as_nanosecond() - self.start)
+                    .min(self.end() - self.start - 1);
                 if first > last {
                     return;
                 }
-                if p >= self.step {
-                    // At most one fire a slot: place each.
-                    let mut at = first;
-                    while at <= last {
-                        add(((at - self.start) / self.step) as usize, 1);
-                        at += p;
-                    }
-                } else {
-                    // Many a slot: count them, slot by slot.
-                    // Fires at or before `t`: first + k·p ≤ t.
-                    let upto = |t: i128| if t < first { 0 } else { (t - first) / p + 1 };
-                    let from_slot = ((first - self.start) / self.step) as usize;
-                    let to_slot = ((last - self.start) / self.step) as usize;
-                    for s in from_slot..=to_slot {
-                        let lo = self.start + s as i128 * self.step;
-                        let hi = (lo + self.step - 1).min(last);
-                        let k = upto(hi) - upto(lo - 1);
-                        if k > 0 {
-                            add(s, u32::try_from(k).unwrap_or(u32::MAX));
-                        }
-                    }
-                }
+                let (first, last, step) = (first as i64, last as i64, self.step as i64);
+                // A period longer than the window fires once in it at most.
+                let p = i64::try_from(every.as_nanos())
+                    .unwrap_or(i64::MAX)
+                    .min(last + 1);
+                interval_slots(first, last, p, step, add);
             }
             Shape::Cron(_) | Shape::Date => {
                 for (s, k) in self.each_slot(rec, u32::MAX) {
@@ -611,6 +746,33 @@ mod tests {
             let st = plan.slot_tasks(&q, top.at, now).unwrap();
             assert_eq!(st.total, u64::from(top.tasks));
             assert_eq!(st.tasks.iter().map(|t| t.fires).sum::<u32>(), top.fires);
+        }
+    }
+
+    #[test]
+    fn interval_counting_matches_placing_each_fire() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for _ in 0..3000 {
+            let step: i64 = [60, 3600][next(2) as usize] * 1_000_000_000;
+            let slots = 40;
+            let p = 1_000_000 + next(3 * step as u64) as i64;
+            let first = next(3 * step as u64) as i64;
+            let last = first + next((slots * step - first) as u64) as i64;
+            let mut want = vec![0u32; slots as usize];
+            let mut at = first;
+            while at <= last {
+                want[(at / step) as usize] += 1;
+                at += p;
+            }
+            let mut got = vec![0u32; slots as usize];
+            interval_slots(first, last, p, step, &mut |s, k| got[s] += k);
+            assert_eq!(got, want, "first {first} last {last} p {p} step {step}");
         }
     }
 

@@ -25,6 +25,8 @@ pub(crate) struct JobRow {
     pub(crate) all_runs: bool,
     pub(crate) mean_ms: Option<u64>,
     pub(crate) p95_ms: Option<u64>,
+    /// Its running runs that tell their progress: (run, task, progress), at most three.
+    pub(crate) progress: Vec<(u64, String, crate::Progress)>,
 }
 
 /// The jobs page body.
@@ -56,6 +58,12 @@ pub(crate) fn jobs(v: &View<'_>, rows: &[JobRow]) -> Markup {
                                     @if !j.here && j.replicas.is_empty() {
                                         " " span.badge.b-failed title="No live replica has this job registered: its tasks do not fire" { "not registered on any replica" }
                                     } @else if !j.here { " " span.badge.b-skipped title="Not registered in this process" { "elsewhere" } }
+                                    @for (run, task, p) in &j.progress {
+                                        div.job-progress {
+                                            a.small href=(u.run(*run)) { (task) }
+                                            (super::runs::progress(p))
+                                        }
+                                    }
                                 }
                                 // Labelled for phones, where each row is a card (app.css).
                                 td.replicas data-label="Replicas" { @if j.replicas.is_empty() { span.muted { "—" } } @else { (j.replicas.join(", ")) } }

@@ -190,13 +190,24 @@ fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-/// A run's log lines.
+/// A run's log lines. While it runs, the list carries the run and the count of lines it
+/// holds, so that the page's script appends what `run_log` events bring (or reloads the
+/// page's main part when it cannot tell which lines are new).
 pub(crate) fn logs(v: &View<'_>, r: &RunRecord) -> Markup {
+    let live = r.status == RunStatus::Running;
     html! {
-        @if r.logs.is_empty() {
+        @if live {
+            @if let Some(p) = &r.progress { (progress(p)) }
+        }
+        @if r.logs_dropped > 0 {
+            p.muted.small.log-dropped { (r.logs_dropped) " lines dropped (over "
+                (crate::MAX_LOG_LINES) " kept, or " (crate::MAX_LOG_LINES_PER_SEC) " a second)." }
+        }
+        @if r.logs.is_empty() && !live {
             p.empty { "Nothing logged." }
         } @else {
-            ol.log {
+            ol.log data-live-run=[live.then_some(r.id)] data-seq=[(live && r.logs_seq > 0).then_some(r.logs_seq)]
+                aria-live=[live.then_some("polite")] {
                 @for l in &r.logs {
                     li class={"lvl-" (level(l.level))} {
                         time datetime=(l.at.to_string()) data-clock { (l.at.to_zoned(v.tz.clone()).strftime("%H:%M:%S%.3f")) }
@@ -205,7 +216,25 @@ pub(crate) fn logs(v: &View<'_>, r: &RunRecord) -> Markup {
                     }
                 }
             }
-            @if r.logs_dropped > 0 { p.muted.small { (r.logs_dropped) " more lines were not kept." } }
+            @if r.logs.is_empty() { p.empty.muted { "Nothing logged yet." } }
+        }
+    }
+}
+
+/// A progress bar: done of total (or a count when the total is not known), and what the job
+/// says it is doing.
+pub(crate) fn progress(p: &crate::Progress) -> Markup {
+    let label = match p.percent() {
+        Some(pc) => format!("{pc}% ({} of {})", p.done, p.total),
+        None => format!("{} done", p.done),
+    };
+    html! {
+        div.progress {
+            @match p.percent() {
+                Some(_) => progress max=(p.total) value=(p.done.min(p.total)) aria-label="Progress" { (label) },
+                None => progress aria-label="Progress" { (label) },
+            }
+            span.progress-text { (label) @if !p.message.is_empty() { " · " (p.message) } }
         }
     }
 }

@@ -20,6 +20,7 @@ pub(crate) fn tasks<'a>(
     jobs: &[String],
     here: &str,
     kept: Option<&'a Fragments>,
+    progress: &'a [crate::scheduler::LiveProgress],
 ) -> TasksBody<'a> {
     let u = v.urls;
     let page_s = page.page.to_string();
@@ -162,7 +163,12 @@ pub(crate) fn tasks<'a>(
         head,
         table,
         // Rows drawn with a narrowing hook differ per user and task: they are not kept.
-        rows: Rows(v, &page.items, kept.filter(|_| !v.narrowing.is_set())),
+        rows: Rows(
+            v,
+            &page.items,
+            kept.filter(|_| !v.narrowing.is_set()),
+            progress,
+        ),
         pager: pager(
             v,
             "/tasks",
@@ -246,7 +252,14 @@ impl Render for TasksBody<'_> {
 
 /// The table's rows, with room for all of them reserved once instead of the page growing by
 /// doubling as rows arrive; copied from kept rows when there are some (see [`Fragments`]).
-struct Rows<'a>(&'a View<'a>, &'a [TaskInfo], Option<&'a Fragments>);
+/// The fourth part: the progress of running runs, drawn into their tasks' rows (which are
+/// then written afresh, not kept).
+struct Rows<'a>(
+    &'a View<'a>,
+    &'a [TaskInfo],
+    Option<&'a Fragments>,
+    &'a [crate::scheduler::LiveProgress],
+);
 
 /// About what one row takes, in bytes.
 const ROW_BYTES: usize = 1100;
@@ -255,9 +268,15 @@ impl Render for Rows<'_> {
     fn render_to(&self, out: &mut String) {
         let (v, items) = (self.0, self.1);
         out.reserve(items.len() * ROW_BYTES);
+        // The newest running run's progress of each running task.
+        let progress_of = |t: &TaskInfo| {
+            (t.running > 0)
+                .then(|| self.3.iter().find(|p| p.1 == t.task.id).map(|p| &p.3))
+                .flatten()
+        };
         let Some(kept) = self.2 else {
             for t in items {
-                Row(v, t).write(out, None);
+                Row(v, t, progress_of(t)).write(out, None);
             }
             return;
         };
@@ -265,13 +284,18 @@ impl Render for Rows<'_> {
         let now = v.now;
         kept.with_slots(items, |slots| {
             for (slot, t) in slots.iter().zip(items) {
+                // A row with a progress bar changes as the run goes: written afresh.
+                if let Some(p) = progress_of(t) {
+                    Row(v, t, Some(p)).write(out, None);
+                    continue;
+                }
                 let key = (v.urls.base(), v.status.timezone.as_str());
                 let row = kept.row(slot, level, key, |text, holes| {
-                    Row(v, t).write(text, Some(holes))
+                    Row(v, t, None).write(text, Some(holes))
                 });
                 match row {
                     Some(row) => row.write(out, |out, at| relative_into(out, now, at)),
-                    None => Row(v, t).write(out, None),
+                    None => Row(v, t, None).write(out, None),
                 }
             }
         });
@@ -282,7 +306,7 @@ impl Render for Rows<'_> {
 /// hottest view, and a maud template per row cost an allocation and a copy per row plus one
 /// per cell widget. Same markup as a template would give (a test compares them); every task
 /// value goes through [`escape_into`], and URLs are built from encoded parts that need no escaping.
-struct Row<'a>(&'a View<'a>, &'a TaskInfo);
+struct Row<'a>(&'a View<'a>, &'a TaskInfo, Option<&'a crate::Progress>);
 
 impl Row<'_> {
     /// Appends the row. With `holes`, its relative times are left out and their places
@@ -357,6 +381,9 @@ impl Row<'_> {
         }
         out.push_str("</td><td class=\"state\">");
         StateBadge(*state).render_to(out);
+        if let Some(p) = self.2 {
+            super::runs::progress(p).render_to(out);
+        }
         out.push_str("</td><td class=\"actions\">");
         if v.can_operate {
             // The host's narrowing hook per button; with one set, rows are not kept.
@@ -510,7 +537,7 @@ mod tests {
                 let v = View::test(&urls, &assets, &st, operate, admin);
                 for t in &rows {
                     let mut ours = String::new();
-                    Row(&v, t).write(&mut ours, None);
+                    Row(&v, t, None).write(&mut ours, None);
                     // maud writes an empty `class=""` for an unset class toggle; the row omits it.
                     let want = template(&v, t)
                         .into_string()
@@ -548,7 +575,7 @@ mod tests {
             let st = crate::views::test_status(zone, now);
             let v = View::test(&urls, &assets, &st, level & 1 != 0, level & 2 != 0);
             let mut out = String::new();
-            Rows(&v, rows, kept).render_to(&mut out);
+            Rows(&v, rows, kept, &[]).render_to(&mut out);
             out
         };
         let t0: jiff::Timestamp = "2026-03-01T10:00:30Z".parse().unwrap();

@@ -189,7 +189,8 @@ pub(crate) fn timeline(
             section.card {
                 h2 { "Pile-ups" }
                 @if q.window == TimelineWindow::Week {
-                    p.muted { "Minutes where many tasks start together are found over the next 24 hours: " a href=(with(&[("window", "24h".into())])) { "see the 24-hour view" } "." }
+                    p.muted { "Minutes where many tasks start together are found over the next 24 hours." }
+                    a.btn href=(with(&[("window", "24h".into())])) { "Show the next 24 hours" }
                 } @else if t.pileups.is_empty() {
                     p.empty { "No minute has " (crate::scheduler::PILEUP_TASKS) " or more tasks starting together (and four times the average)." }
                 } @else {
@@ -244,16 +245,25 @@ impl Render for Heatmap<'_> {
             TimelineWindow::Day => 60,
             TimelineWindow::Week => 24,
         };
-        let most = t.fires.iter().copied().max().unwrap_or(0).max(1);
+        // Shades spread between the quietest and the busiest slot that fire, so that peaks
+        // stand out of a schedule busy all the time.
+        let most = t.fires.iter().copied().max().unwrap_or(0);
+        let least = t
+            .fires
+            .iter()
+            .copied()
+            .filter(|&f| f > 0)
+            .min()
+            .unwrap_or(0);
         let unit = if t.window == TimelineWindow::Day {
             "minute"
         } else {
             "hour"
         };
         out.push_str(if per_row == 60 {
-            "<div class=\"heatmap per-minute\" role=\"group\" aria-label=\"Fires per "
+            "<div class=\"heatmap per-minute\" role=\"group\" tabindex=\"0\" aria-label=\"Fires per "
         } else {
-            "<div class=\"heatmap per-hour\" role=\"group\" aria-label=\"Fires per "
+            "<div class=\"heatmap per-hour\" role=\"group\" tabindex=\"0\" aria-label=\"Fires per "
         });
         out.push_str(unit);
         out.push_str(", a row per ");
@@ -266,10 +276,10 @@ impl Render for Heatmap<'_> {
             out.push_str("</span><span class=\"hm-cells\">");
             for (c, &fires) in row.iter().enumerate() {
                 let s = t.slot(r * per_row + c);
-                let level = if fires == 0 {
-                    0
-                } else {
-                    (fires as u64 * 5).div_ceil(most as u64).clamp(1, 5)
+                let level = match fires {
+                    0 => 0,
+                    _ if most == least => 3,
+                    f => 1 + u64::from(f - least) * 4 / u64::from(most - least),
                 };
                 if fires == 0 {
                     out.push_str("<span class=\"c l0\"></span>");

@@ -29,6 +29,8 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
     let b = &cx.shared.backend;
     let here: BTreeSet<String> = b.jobs().await?.into_iter().collect();
     let instances = b.instances().await.unwrap_or_default();
+    // Running runs' progress, shown under their job.
+    let progress = b.live_progress().await.unwrap_or_default();
     let mut names = here.clone();
     for i in instances.iter().filter(|i| !i.stale) {
         names.extend(i.jobs.iter().cloned());
@@ -129,6 +131,12 @@ pub(crate) async fn rows(cx: &Ctx<'_>) -> Result<Vec<JobRow>, crate::seam::Backe
             all_runs: day.is_some(),
             mean_ms: mean,
             p95_ms: p95,
+            progress: progress
+                .iter()
+                .filter(|p| p.2 == name)
+                .take(3)
+                .map(|p| (p.0, p.1.clone(), p.3.clone()))
+                .collect(),
             name,
         });
     }

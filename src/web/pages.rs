@@ -111,6 +111,12 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         Err(e) => return cx.fail(&e),
     };
     let jobs = jobs(cx).await;
+    // Progress bars for the rows of running tasks, when some run.
+    let progress = if page.items.iter().any(|t| t.running > 0) {
+        cx.shared.backend.live_progress().await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let view = cx.view();
     let body = views::tasks::tasks(
         &view,
@@ -119,6 +125,7 @@ pub(crate) async fn tasks(cx: &Ctx<'_>) -> Resp {
         &jobs,
         cx.here(),
         Some(&cx.shared.fragments),
+        &progress,
     );
     cx.page(StatusCode::OK, "Tasks", Nav::Tasks, body)
 }

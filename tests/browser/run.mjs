@@ -475,6 +475,8 @@ try {
     await box.locator("li", { hasText: "10:15:00" }).first().waitFor();
     assert.equal(await box.locator("ol.fires li").count(), 5);
     await box.getByText("Next 5 fires").waitFor();
+    // Each fire says what else fires in its minute (the timeline's count).
+    await box.locator("li .load", { hasText: /in that (minute|hour)/ }).first().waitFor();
     // Typing on changes it; a broken expression says why.
     await page.fill("#expr", "0 45 22 * * *");
     await box.locator("li", { hasText: "22:45:00" }).first().waitFor();
@@ -503,6 +505,40 @@ try {
     assert.match(await p.locator("time[data-abs]").first().textContent(), /GMT\+9$/, "remembered");
     await p.click(".tz-toggle");
     assert.equal(await p.locator("time[data-abs]").first().textContent(), server);
+    await tokyo.close();
+  });
+
+  await check("the timeline: a heat map, the busiest minutes, a slot's tasks, times in the viewer's zone", async () => {
+    const tokyo = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: "Asia/Tokyo" });
+    const p = await newPage(tokyo, "timeline");
+    await login(p);
+    await p.goto(`${base}/`);
+    await Promise.all([p.waitForURL(`${base}/timeline`), p.getByRole("link", { name: "Timeline" }).click()]);
+    assert.equal(await p.locator(".heatmap .hm-row").count(), 24);
+    assert.ok(await p.locator(".heatmap a.c").count() > 0, "cells with fires");
+    // The busiest minute leads to its tasks.
+    const busiest = p.locator("ol.slots li a").first();
+    const label = await busiest.textContent();
+    await busiest.click();
+    await p.locator("#slot table tbody tr").first().waitFor();
+    assert.match(await p.locator("#slot h2").textContent(), /Tasks firing at/);
+    // A cell's title names its time and fires; the zone switch shows times in Tokyo's.
+    const cell = p.locator(".heatmap a.c time").first();
+    assert.match(await cell.getAttribute("title"), /UTC: \d+ fires? from \d+ tasks?$/);
+    const row = p.locator(".hm-label time").first();
+    const server = await row.textContent();
+    await p.click(".tz-toggle");
+    const local = await row.textContent();
+    assert.notEqual(local, server);
+    assert.match(local, /GMT\+9$/, local);
+    assert.match(await cell.getAttribute("title"), /GMT\+9: \d+ fires? from \d+ tasks?$/);
+    await p.click(".tz-toggle");
+    assert.equal(await row.textContent(), server);
+    assert.ok(label.length > 0);
+    // The week: a row a day.
+    await p.selectOption("select[name=window]", "7d");
+    await Promise.all([p.waitForURL(/window=7d/), p.getByRole("button", { name: "Show", exact: true }).click()]);
+    assert.equal(await p.locator(".heatmap .hm-row").count(), 7);
     await tokyo.close();
   });
 
@@ -546,6 +582,7 @@ try {
       new: "/tasks/new", runs: "/runs", audit: "/audit", instances: "/instances",
       run: runPath, "run-failed": failedPath, jobs: "/jobs",
       "run-with": "/tasks/inventory-sync/run-with", copy: "/tasks/new?copy=inventory-sync",
+      timeline: "/timeline", "timeline-week": "/timeline?window=7d",
     };
     // On a phone, how far down each page's content starts: the header must be short and
     // the same on every page (the layout must not jump from page to page).

@@ -22,9 +22,27 @@ struct Wire {
 
 /// The NOTIFY payload for `event` made by `instance`.
 pub(super) fn payload(instance: &str, event: &Event) -> String {
+    // A notification carries at most 8,000 bytes: a run's new log lines are not sent, only
+    // that it logged; other replicas read the lines from the store, written first.
+    let e = match event {
+        Event::RunLog {
+            run_id,
+            task_id,
+            seq,
+            dropped,
+            ..
+        } => Event::RunLog {
+            run_id: *run_id,
+            task_id: task_id.clone(),
+            lines: Vec::new(),
+            seq: *seq,
+            dropped: *dropped,
+        },
+        other => other.clone(),
+    };
     serde_json::to_string(&Wire {
         i: instance.to_string(),
-        e: event.clone(),
+        e,
     })
     .unwrap_or_default()
 }

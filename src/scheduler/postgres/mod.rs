@@ -650,7 +650,7 @@ const TASK_COLS: &str = "id, spec, paused, anchor, created_at, updated_at, next_
      last_run_id, last_status, last_scheduled_at, last_finished_at, last_error";
 
 const RUN_COLS: &str = "id, task_id, job, cause, scheduled_at, started_at, finished_at, status, \
-     error, attempt, logs, logs_dropped, args, result, retry_of";
+     error, attempt, logs, logs_dropped, args, result, retry_of, progress";
 
 impl Shared {
     async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
@@ -716,6 +716,10 @@ impl Shared {
             args: row.get::<_, Option<Value>>(12).unwrap_or(Value::Null),
             result: row.get(13),
             retry_of: row.get::<_, Option<i64>>(14).map(|r| r as u64),
+            progress: row
+                .get::<_, Option<Value>>(15)
+                .and_then(|p| serde_json::from_value(p).ok()),
+            logs_seq: 0,
         })
     }
 
@@ -893,6 +897,23 @@ impl Store for PostgresStore {
 
     fn scheduled(&self) -> StoreFuture<'_, Vec<TaskRecord>> {
         boxed(self.shared.scheduled())
+    }
+
+    fn live_runs(
+        &self,
+        runs: Vec<(RunId, Vec<LogLine>, u32, Option<crate::scheduler::Progress>)>,
+    ) -> StoreFuture<'_, ()> {
+        boxed(self.shared.live(runs))
+    }
+
+    fn live_progress(
+        &self,
+        most: usize,
+    ) -> StoreFuture<'_, Vec<(RunId, String, String, crate::scheduler::Progress)>> {
+        boxed(
+            self.shared
+                .live_progress(i64::try_from(most).unwrap_or(i64::MAX)),
+        )
     }
 
     fn raise_alerts(

@@ -2,7 +2,7 @@
 //! the overview's counts.
 
 use super::*;
-use crate::scheduler::RunCursor;
+use crate::scheduler::{Progress, RunCursor};
 
 impl Shared {
     pub(super) async fn begin_runs(
@@ -227,7 +227,8 @@ impl Shared {
             .prepare_cached(
                 "with old as (select id, task_id, status from taskdeck_runs where id = $1 for update), \
                  r as (update taskdeck_runs u set status = $2, started_at = $3, finished_at = $4, \
-                   error = $5, logs = $6, logs_dropped = $7, lease_until = null, result = $11, search = $12 \
+                   error = $5, logs = $6, logs_dropped = $7, lease_until = null, result = $11, search = $12, \
+                   progress = $14 \
                    from old where u.id = old.id returning u.id, u.task_id, old.status as was), \
                  t as (update taskdeck_tasks t set \
                    running = case when r.was = 'running' then greatest(t.running - 1, 0) else t.running end, \
@@ -282,6 +283,67 @@ impl Shared {
             .collect()
     }
 
+    /// What running runs logged and how far they got, each run's kept lines, count not kept
+    /// and progress written in one statement: every replica's dashboard reads them.
+    pub(super) async fn live(
+        &self,
+        runs: Vec<(RunId, Vec<LogLine>, u32, Option<Progress>)>,
+    ) -> Result<(), Error> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        let ids: Vec<i64> = runs.iter().map(|r| i64_of(r.0)).collect();
+        let logs: Vec<Value> = runs
+            .iter()
+            .map(|r| serde_json::to_value(&r.1).unwrap_or(Value::Null))
+            .collect();
+        let dropped: Vec<i32> = runs.iter().map(|r| i32_of(r.2)).collect();
+        let progress: Vec<Option<Value>> = runs
+            .iter()
+            .map(|r| r.3.as_ref().and_then(|p| serde_json::to_value(p).ok()))
+            .collect();
+        c.execute(
+            "update taskdeck_runs r set logs = l.logs, logs_dropped = l.dropped, \
+               progress = coalesce(l.progress, r.progress) \
+             from unnest($1::bigint[], $2::jsonb[], $3::int[], $4::jsonb[]) \
+               as l(id, logs, dropped, progress) \
+             where r.id = l.id and r.status = 'running'",
+            &[&ids, &logs, &dropped, &progress],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    /// The progress of running runs that told one, newest first, at most `most`.
+    pub(super) async fn live_progress(
+        &self,
+        most: i64,
+    ) -> Result<Vec<(RunId, String, String, Progress)>, Error> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "select id, task_id, job, progress from taskdeck_runs \
+                 where status = 'running' and progress is not null order by id desc limit $1",
+                &[&most],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let p: Value = r.get(3);
+                Some((
+                    r.get::<_, i64>(0) as u64,
+                    r.get(1),
+                    r.get(2),
+                    serde_json::from_value(p).ok()?,
+                ))
+            })
+            .collect())
+    }
+
     /// One run's end statement: the status it had before, when it is still stored.
     async fn finish_statement<C: tokio_postgres::GenericClient + Sync>(
         &self,
@@ -308,6 +370,9 @@ impl Shared {
                     &run.result,
                     &search_text(run),
                     &run.status.is_failure(),
+                    &run.progress
+                        .as_ref()
+                        .and_then(|p| serde_json::to_value(p).ok()),
                 ],
             )
             .await?;

@@ -364,6 +364,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     create index if not exists taskdeck_runs_job on taskdeck_runs (job, id);
     "#,
+    // 12: a running run's progress, as its job last told; its log lines are written while
+    // it runs too, so that every replica's dashboard shows them.
+    r#"
+    alter table taskdeck_runs add column if not exists progress jsonb;
+    "#,
 ];
 
 /// The trigram indexes: name, table, column, storage options and which rows. Made when

@@ -1,0 +1,161 @@
+//! Runs as they happen: what running runs log and how far they got, published about four
+//! times a second while they change ([`Event::RunLog`], [`Event::RunProgress`]) and, with a
+//! shared store, written to it in one statement per tick, so that every replica's dashboard
+//! shows them.
+//!
+//! A job writes into its run's [`LogBuffer`] (bounded in lines kept, bytes per line and lines
+//! a second); one task per process reads what is new in every live run's buffer and
+//! publishes it. So a chatty run costs a mutex push per line and its share of one tick: it
+//! cannot slow the timer loop (which never waits for it) or other streams (each event is
+//! one per run per tick, whatever the lines).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::events::Event;
+use super::history::{LiveNews, LogBuffer, Progress, RunId, RunRecord};
+use super::Inner;
+
+/// How often what running runs logged is published.
+pub const LIVE_EVERY: Duration = Duration::from_millis(250);
+
+/// A running run of this process, as the live view reads it.
+#[derive(Clone, Debug)]
+pub(crate) struct LiveRun {
+    pub(crate) task_id: String,
+    pub(crate) job: String,
+    pub(crate) logs: LogBuffer,
+}
+
+/// The running runs of this process, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    runs: std::sync::Mutex<HashMap<RunId, LiveRun>>,
+    /// Woken when a run is added: the publisher sleeps while there is none.
+    added: tokio::sync::Notify,
+}
+
+impl Live {
+    pub(crate) fn add(&self, id: RunId, run: LiveRun) {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, run);
+        self.added.notify_one();
+    }
+
+    pub(crate) fn remove(&self, id: RunId) {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    pub(crate) fn get(&self, id: RunId) -> Option<LiveRun> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// What changed in each live run since the last call.
+    fn news(&self) -> Vec<(RunId, LiveRun, LiveNews)> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.iter()
+            .filter_map(|(id, r)| Some((*id, r.clone(), r.logs.news()?)))
+            .collect()
+    }
+
+    /// Each live run's progress: (run, task, job, progress).
+    pub(crate) fn progress(&self) -> Vec<(RunId, String, String, Progress)> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.iter()
+            .filter_map(|(id, r)| Some((*id, r.task_id.clone(), r.job.clone(), r.logs.progress()?)))
+            .collect()
+    }
+}
+
+/// A running run's record with what it has logged so far and its progress, when it runs in
+/// this process (the store has them only once it ends, or, shared, as of the last tick).
+pub(crate) fn overlay(inner: &Inner, rec: &mut RunRecord) {
+    if let Some(live) = inner.live.get(rec.id) {
+        let (lines, dropped, progress, seq) = live.logs.snapshot();
+        rec.logs = lines;
+        rec.logs_dropped = dropped;
+        rec.progress = progress;
+        rec.logs_seq = seq;
+    }
+}
+
+/// Publishes what live runs logged, every [`LIVE_EVERY`] while there are some, until the
+/// scheduler stops.
+pub(crate) async fn publish(inner: Arc<Inner>) {
+    let mut stop = inner.lifecycle.subscribe();
+    loop {
+        if inner.live.is_empty() {
+            tokio::select! {
+                () = inner.live.added.notified() => {}
+                _ = stop.wait_for(|_| inner.is_stopping()) => return,
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LIVE_EVERY) => {}
+            _ = stop.wait_for(|_| inner.is_stopping()) => return,
+        }
+        publish_once(&inner).await;
+    }
+}
+
+async fn publish_once(inner: &Inner) {
+    let news = inner.live.news();
+    if news.is_empty() {
+        return;
+    }
+    let shared = inner.store.sharing().is_some();
+    let mut events = Vec::with_capacity(news.len() * 2);
+    let mut stored = Vec::new();
+    for (id, run, n) in news {
+        events.push(Event::RunLog {
+            run_id: id,
+            task_id: run.task_id.clone(),
+            lines: n.lines,
+            seq: n.seq,
+            dropped: n.dropped,
+        });
+        if let Some(p) = n.progress.clone() {
+            events.push(Event::RunProgress {
+                run_id: id,
+                task_id: run.task_id.clone(),
+                job: run.job.clone(),
+                progress: p,
+            });
+        }
+        if shared {
+            let (lines, dropped, progress, _) = run.logs.snapshot();
+            stored.push((id, lines, dropped, progress));
+        }
+    }
+    if shared {
+        // Written before other replicas are told, so that what they read has it.
+        if let Err(e) = inner.store.live_runs(stored).await {
+            tracing::debug!(error = %e, "could not write what running runs logged");
+        }
+    }
+    for e in events {
+        if shared {
+            if let Err(err) = inner.store.announce(e.clone()).await {
+                tracing::debug!(error = %err, "could not tell other replicas what a run logged");
+            }
+        }
+        inner.events.send(e);
+    }
+}
