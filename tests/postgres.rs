@@ -2424,3 +2424,77 @@ async fn runs_total(s: &Scheduler, task: &str) -> usize {
     .await
     .total
 }
+
+/// A running run's lines and progress, on a replica that does not run it: told by event
+/// (the lines read from the store, written while it runs), and listed.
+#[tokio::test]
+async fn a_running_runs_lines_and_progress_reach_every_replica() {
+    let Some(url) = url() else { return };
+    let schema = schema("live");
+    let a = replica(&url, &schema).await;
+    let b = replica(&url, &schema).await;
+    let go = Arc::new(tokio::sync::Notify::new());
+    let g = go.clone();
+    a.register("import", move |ctx: TaskContext| {
+        let g = g.clone();
+        async move {
+            ctx.log("batch 1 of 4");
+            ctx.progress(1, 4, "batch 1");
+            g.notified().await;
+            ctx.log("done");
+            Ok(())
+        }
+    });
+    a.start().unwrap();
+    b.start().unwrap();
+    let mut b_events = b.subscribe();
+    a.add(Task::new("import", "import").every(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let run = a.run_now("import").await.unwrap();
+    let id = run.id;
+    match wait_event(
+        &mut b_events,
+        |e| matches!(e, Event::RunLog { run_id, .. } if *run_id == id),
+    )
+    .await
+    {
+        Event::RunLog { lines, seq, .. } => {
+            assert!(lines.is_empty(), "the lines are read from the store");
+            assert_eq!(seq, 1);
+        }
+        e => panic!("{e:?}"),
+    }
+    wait_event(&mut b_events, |e| {
+        matches!(e, Event::RunProgress { run_id, progress, job, .. }
+            if *run_id == id && progress.done == 1 && job == "import")
+    })
+    .await;
+    until(10, "B reads the line and the progress", || async {
+        let r = b.run(id).await.unwrap();
+        r.status == RunStatus::Running
+            && r.logs
+                .iter()
+                .map(|l| l.message.as_str())
+                .eq(["batch 1 of 4"])
+            && r.progress.as_ref().is_some_and(|p| p.total == 4)
+    })
+    .await;
+    let live = b.live_progress().await.unwrap();
+    assert!(
+        live.iter()
+            .any(|p| p.0 == id && p.1 == "import" && p.3.percent() == Some(25)),
+        "{live:?}"
+    );
+    go.notify_one();
+    until(10, "the run ends", || async {
+        b.run(id).await.unwrap().status == RunStatus::Succeeded
+    })
+    .await;
+    let r = b.run(id).await.unwrap();
+    assert_eq!(r.logs.len(), 2);
+    assert_eq!(r.progress.unwrap().done, 1, "the last progress is kept");
+    assert!(b.live_progress().await.unwrap().is_empty());
+    a.shutdown(Duration::ZERO).await;
+    b.shutdown(Duration::ZERO).await;
+}

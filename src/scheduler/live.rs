@@ -45,11 +45,11 @@ impl Live {
         self.added.notify_one();
     }
 
-    pub(crate) fn remove(&self, id: RunId) {
+    pub(crate) fn remove(&self, id: RunId) -> Option<LiveRun> {
         self.runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+            .remove(&id)
     }
 
     pub(crate) fn get(&self, id: RunId) -> Option<LiveRun> {
@@ -96,6 +96,37 @@ pub(crate) fn overlay(inner: &Inner, rec: &mut RunRecord) {
     }
 }
 
+/// A run ends: what it logged since the last tick is told now, before its end is.
+pub(crate) fn ended(inner: &Inner, id: RunId) {
+    let Some(run) = inner.live.remove(id) else {
+        return;
+    };
+    if let Some(n) = run.logs.news() {
+        for e in events_of(id, &run, n) {
+            inner.events.send(e);
+        }
+    }
+}
+
+fn events_of(id: RunId, run: &LiveRun, n: LiveNews) -> Vec<Event> {
+    let mut events = vec![Event::RunLog {
+        run_id: id,
+        task_id: run.task_id.clone(),
+        lines: n.lines,
+        seq: n.seq,
+        dropped: n.dropped,
+    }];
+    if let Some(p) = n.progress {
+        events.push(Event::RunProgress {
+            run_id: id,
+            task_id: run.task_id.clone(),
+            job: run.job.clone(),
+            progress: p,
+        });
+    }
+    events
+}
+
 /// Publishes what live runs logged, every [`LIVE_EVERY`] while there are some, until the
 /// scheduler stops.
 pub(crate) async fn publish(inner: Arc<Inner>) {
@@ -124,21 +155,7 @@ async fn publish_once(inner: &Inner) {
     let mut events = Vec::with_capacity(news.len() * 2);
     let mut stored = Vec::new();
     for (id, run, n) in news {
-        events.push(Event::RunLog {
-            run_id: id,
-            task_id: run.task_id.clone(),
-            lines: n.lines,
-            seq: n.seq,
-            dropped: n.dropped,
-        });
-        if let Some(p) = n.progress.clone() {
-            events.push(Event::RunProgress {
-                run_id: id,
-                task_id: run.task_id.clone(),
-                job: run.job.clone(),
-                progress: p,
-            });
-        }
+        events.extend(events_of(id, &run, n));
         if shared {
             let (lines, dropped, progress, _) = run.logs.snapshot();
             stored.push((id, lines, dropped, progress));

@@ -528,7 +528,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 async fn finish(inner: &Inner, mut rec: RunRecord, (status, error): Outcome, logs: LogBuffer) {
-    inner.live.remove(rec.id);
+    super::live::ended(inner, rec.id);
     rec.progress = logs.progress();
     let (lines, dropped) = logs.take();
     rec.status = status;

@@ -343,6 +343,18 @@ try {
     const started = await page.getByText(/Started run #\d+ of catalog-import\./).textContent();
     const runId = started.match(/#(\d+)/)[1];
     await page.goto(`${base}/runs/${runId}`);
+    // Live: its progress bar moves and its lines arrive, the page never reloaded.
+    await page.evaluate(() => { window.__stayed = true; });
+    const bar = page.locator(".progress progress").first();
+    await bar.waitFor();
+    const lines = page.locator("ol.log[data-live-run] li");
+    const liveBy = Date.now() + 10_000;
+    while ((await lines.count()) < 2 || Number(await bar.getAttribute("value")) < 2) {
+      assert.ok(Date.now() < liveBy, `within 10 s: ${await lines.count()} lines, progress ${await bar.getAttribute("value")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(await lines.last().textContent(), /imported batch \d+ of 120/);
+    assert.equal(await page.evaluate(() => window.__stayed), true, "the page was not reloaded");
     page.once("dialog", (d) => d.accept());
     await page.click("button:has-text('Cancel run')");
     await page.getByText(`Asked run #${runId} to stop; it ends as cancelled.`).waitFor();
