@@ -122,11 +122,12 @@ async fn a_chatty_run_is_held_to_its_rate_and_says_how_many_lines_it_dropped() {
     )
     .await;
     let r = s.run(run.id).await.unwrap();
-    // 500 lines in (well under) a second or two: at most twice the rate kept, the rest
+    // 500 lines in a few microseconds, so within one second or two (three on a machine busy
+    // enough to pause the job between two): at most that many seconds' worth kept, the rest
     // counted, none lost without a count.
     let kept = r.logs.len() as u32;
     assert!(
-        kept >= MAX_LOG_LINES_PER_SEC && kept <= 2 * MAX_LOG_LINES_PER_SEC,
+        (MAX_LOG_LINES_PER_SEC..=3 * MAX_LOG_LINES_PER_SEC).contains(&kept),
         "{kept}"
     );
     assert_eq!(kept + r.logs_dropped, 500);
