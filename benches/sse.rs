@@ -9,40 +9,15 @@
 use std::time::{Duration, Instant};
 
 use taskdeck::{Dashboard, Scheduler, Task, TaskContext};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
+
+#[path = "support/sse.rs"]
+mod stream;
+use stream::{connect, rss_kib};
 
 const CLIENTS: usize = 1000;
 const EVENTS: usize = 50;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-async fn connect(addr: std::net::SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(b"GET /events HTTP/1.1\r\nHost: bench\r\n\r\n")
-        .await
-        .expect("write");
-    let mut buf = vec![0u8; 4096];
-    let mut seen = Vec::new();
-    loop {
-        let n = s.read(&mut buf).await.expect("read");
-        assert!(n > 0, "stream closed before it opened");
-        seen.extend_from_slice(&buf[..n]);
-        if seen.windows(11).any(|w| w == b": connected") {
-            return s;
-        }
-    }
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
