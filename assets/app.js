@@ -337,6 +337,15 @@
   function clock(d) {
     return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + "." + pad(d.getMilliseconds(), 3);
   }
+  // HH:MM:SS.mmm in the scheduler's zone, as the server writes log times.
+  function clockIn(zone) {
+    try {
+      var f = new Intl.DateTimeFormat("en-GB", { timeZone: zone || "UTC", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+      return function (d) { return f.format(d) + "." + pad(d.getMilliseconds(), 3); };
+    } catch (e) {
+      return function (d) { return d.toISOString().slice(11, 23); };
+    }
+  }
   function onRunLog(ev) {
     var list = document.querySelector("ol.log[data-live-run]");
     var data;
@@ -345,8 +354,12 @@
     var shown = list.hasAttribute("data-seq") ? Number(list.getAttribute("data-seq")) : null;
     var lines = data.lines || [];
     var first = data.seq - lines.length;
+    // Already shown (the page was drawn after this event was sent): nothing to do.
+    if (shown !== null && data.seq <= shown) return;
     if (!lines.length || shown === null || first > shown || busy()) { schedule(); return; }
     var local = wantsLocal();
+    var zone = document.querySelector(".tz[data-zone]");
+    var serverClock = clockIn(zone && zone.getAttribute("data-zone"));
     lines.slice(shown - first).forEach(function (l) {
       var li = document.createElement("li");
       li.className = "lvl-" + levelName(l.level);
@@ -354,7 +367,7 @@
       var d = new Date(l.at);
       t.setAttribute("datetime", l.at);
       t.setAttribute("data-clock", "");
-      t.textContent = local ? clock(d) : l.at.slice(11, 23);
+      t.textContent = local ? clock(d) : serverClock(d);
       li.appendChild(t);
       var lvl = document.createElement("span");
       lvl.className = "lvl";
@@ -374,8 +387,19 @@
   }
   // Progress shows on a run's page, the tasks list and the jobs page: fetched again (at
   // most every 400 ms) when it moves.
-  function onRunProgress() {
-    if (document.querySelector("ol.log[data-live-run], [data-live=tasks], table.jobs")) schedule();
+  function onRunProgress(ev) {
+    var data;
+    try { data = JSON.parse(ev.data); } catch (e) { return; }
+    var run = document.querySelector("ol.log[data-live-run]");
+    if (run) {
+      if (String(data.run_id) === run.getAttribute("data-live-run")) schedule();
+      return;
+    }
+    // The tasks list: only when the task's row is on it. The jobs page lists every job.
+    var shown = Array.prototype.some.call(document.querySelectorAll("[data-live=tasks] a.task-name"), function (a) {
+      try { return decodeURIComponent(a.pathname.split("/").pop()) === data.task_id; } catch (e) { return false; }
+    });
+    if (shown || document.querySelector("table.jobs")) schedule();
   }
   function live() {
     var url = document.body && document.body.getAttribute("data-events");

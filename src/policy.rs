@@ -6,7 +6,7 @@
 //! Redaction happens where the dashboard reads a task or a run from its backend, before any
 //! page, API answer or form is made from it: the scheduler and its store keep the real
 //! values, and jobs get them. A hidden value is shown as [`MASK`]. A form that comes back
-//! with [`MASK`] where the stored args had a value keeps the stored value ([`restore`]).
+//! with [`MASK`] where the stored args had a value keeps the stored value there.
 
 use std::fmt;
 use std::sync::Arc;

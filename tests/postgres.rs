@@ -2498,3 +2498,35 @@ async fn a_running_runs_lines_and_progress_reach_every_replica() {
     a.shutdown(Duration::ZERO).await;
     b.shutdown(Duration::ZERO).await;
 }
+
+/// A dashboard's process whose scheduler is not started hears no notices: its timeline
+/// still shows another replica's changes, read again each minute.
+#[tokio::test]
+async fn a_timeline_without_a_started_scheduler_reads_the_schedule_each_minute() {
+    let Some(url) = url() else { return };
+    let schema = schema("tlidle");
+    let worker = replica(&url, &schema).await;
+    worker.register("report", |_ctx: TaskContext| async { Ok(()) });
+    worker.start().unwrap();
+    let clock = ManualClock::new(Timestamp::now());
+    let store = builder(&url, &schema).connect().await.unwrap();
+    let dashboard_only = Scheduler::builder()
+        .clock(clock.clone())
+        .store(store)
+        .build()
+        .unwrap();
+    let q = TimelineQuery {
+        job: Some("report".into()),
+        ..TimelineQuery::default()
+    };
+    assert_eq!(dashboard_only.timeline(&q).await.unwrap().tasks_counted, 0);
+    worker
+        .add(Task::new("nightly", "report").cron("0 0 3 * * *").unwrap())
+        .await
+        .unwrap();
+    // The same minute: the kept count.
+    assert_eq!(dashboard_only.timeline(&q).await.unwrap().tasks_counted, 0);
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(dashboard_only.timeline(&q).await.unwrap().tasks_counted, 1);
+    worker.shutdown(Duration::ZERO).await;
+}

@@ -271,6 +271,7 @@ impl SchedulerBuilder {
                 usual: Default::default(),
                 timeline: Default::default(),
                 live: Default::default(),
+                relaying: Default::default(),
             }),
         })
     }

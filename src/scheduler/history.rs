@@ -342,7 +342,8 @@ pub struct Progress {
 impl Progress {
     /// Done as a share of the total, 0 to 100; `None` when the total is not known.
     pub fn percent(&self) -> Option<u8> {
-        (self.total > 0).then(|| (self.done.min(self.total) * 100 / self.total) as u8)
+        (self.total > 0)
+            .then(|| (u128::from(self.done.min(self.total)) * 100 / u128::from(self.total)) as u8)
     }
 }
 
@@ -361,13 +362,18 @@ struct LogLines {
     dropped: u32,
     /// Lines kept so far, ever (the sequence number of the next one).
     seq: u64,
-    /// The rate bound: the second it counts, and the lines taken in it.
+    /// The rate bound: when the run's first line came, the second since then it counts,
+    /// and the lines taken in it.
+    since: Option<std::time::Instant>,
     second: i64,
     in_second: u32,
     progress: Option<Progress>,
     /// What was last published: the line sequence, the dropped count, the progress.
     published: (u64, u32, bool),
 }
+
+/// Most bytes of log text one [`crate::Event::RunLog`] carries.
+const MAX_NEWS_BYTES: usize = 16 * 1024;
 
 /// What a run's buffer gained since it was last published.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -383,8 +389,21 @@ pub(crate) struct LiveNews {
 
 impl LogBuffer {
     pub(crate) fn push(&self, at: Timestamp, level: LogLevel, message: &str) {
+        self.push_at(std::time::Instant::now(), at, level, message);
+    }
+
+    /// [`LogBuffer::push`], the rate counted in seconds of `now` (a monotonic clock, whatever
+    /// clock stamps the lines: the job's and the tracing layer's may differ).
+    pub(crate) fn push_at(
+        &self,
+        now: std::time::Instant,
+        at: Timestamp,
+        level: LogLevel,
+        message: &str,
+    ) {
         let Ok(mut g) = self.inner.lock() else { return };
-        let second = at.as_second();
+        let start = *g.since.get_or_insert(now);
+        let second = now.saturating_duration_since(start).as_secs() as i64;
         if g.second != second {
             g.second = second;
             g.in_second = 0;
@@ -401,7 +420,7 @@ impl LogBuffer {
         g.lines.push_back(LogLine {
             at,
             level,
-            message: truncate(message, MAX_LOG_LINE_BYTES).to_string(),
+            message: without_nul(truncate(message, MAX_LOG_LINE_BYTES)),
         });
         g.seq += 1;
     }
@@ -437,7 +456,21 @@ impl LogBuffer {
         let new = usize::try_from(g.seq - seq)
             .unwrap_or(usize::MAX)
             .min(g.lines.len());
-        let lines = g.lines.iter().skip(g.lines.len() - new).cloned().collect();
+        // The newest of them, at most MAX_NEWS_BYTES of text: an event sits in every
+        // subscriber's queue until read (a viewer that sees a gap reads the log again).
+        let mut bytes = 0;
+        let mut lines: Vec<LogLine> = g
+            .lines
+            .iter()
+            .rev()
+            .take(new)
+            .take_while(|l| {
+                bytes += l.message.len();
+                bytes <= MAX_NEWS_BYTES
+            })
+            .cloned()
+            .collect();
+        lines.reverse();
         let progress = if progress_told {
             None
         } else {
@@ -465,6 +498,15 @@ impl LogBuffer {
     }
 }
 
+/// `s` without NUL characters (PostgreSQL's JSON cannot hold them), as `U+FFFD`.
+pub(crate) fn without_nul(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s.to_string()
+    }
+}
+
 /// `s` cut to at most `max` bytes at a character boundary.
 pub(crate) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -486,9 +528,16 @@ mod tests {
         let b = LogBuffer::default();
         // Over several seconds, within the rate: the newest MAX_LOG_LINES are kept.
         let total = MAX_LOG_LINES + 5;
+        let t0 = std::time::Instant::now();
+        let second = |n: u64| t0 + std::time::Duration::from_secs(n);
         for i in 0..total {
-            let at = Timestamp::from_second((i as u32 / MAX_LOG_LINES_PER_SEC) as i64).unwrap();
-            b.push(at, LogLevel::Info, &format!("line {i}"));
+            let now = second((i as u32 / MAX_LOG_LINES_PER_SEC) as u64);
+            b.push_at(
+                now,
+                Timestamp::UNIX_EPOCH,
+                LogLevel::Info,
+                &format!("line {i}"),
+            );
         }
         let news = b.news().unwrap();
         assert_eq!(news.seq, total as u64);
@@ -499,10 +548,11 @@ mod tests {
         // A burst within one second: past the rate, counted and not kept.
         let at = Timestamp::from_second(100).unwrap();
         for i in 0..(MAX_LOG_LINES_PER_SEC + 7) {
-            b.push(at, LogLevel::Info, &format!("burst {i}"));
+            b.push_at(second(100), at, LogLevel::Info, &format!("burst\0{i}"));
         }
         let news = b.news().unwrap();
         assert_eq!(news.lines.len(), MAX_LOG_LINES_PER_SEC as usize);
+        assert_eq!(news.lines[0].message, "burst\u{fffd}0", "no NUL kept");
         assert_eq!(news.dropped, 5 + MAX_LOG_LINES_PER_SEC + 7);
         // Progress is news once.
         b.set_progress(Progress {

@@ -184,6 +184,21 @@ async fn handle_reaped(inner: &Arc<Inner>, reaped: Vec<RunRecord>) {
 /// moved), and changes made by other processes go to this process's subscribers, so every
 /// replica's dashboard shows every replica's runs.
 pub(crate) async fn relay(inner: Arc<Inner>, mut notices: broadcast::Receiver<Notice>) {
+    /// Says, while it lives, that notices are relayed; and, once not, that what was worked
+    /// out from the schedule may have missed some.
+    struct Relaying(Arc<Inner>);
+    impl Drop for Relaying {
+        fn drop(&mut self) {
+            self.0
+                .relaying
+                .store(false, std::sync::atomic::Ordering::Release);
+            self.0.events.schedule_changed();
+        }
+    }
+    inner
+        .relaying
+        .store(true, std::sync::atomic::Ordering::Release);
+    let _relaying = Relaying(inner.clone());
     let mut life = inner.lifecycle.subscribe();
     loop {
         let notice = tokio::select! {

@@ -170,11 +170,10 @@ impl TaskContext {
         self.logs.set_progress(super::history::Progress {
             done,
             total,
-            message: super::history::truncate(
+            message: super::history::without_nul(super::history::truncate(
                 message.as_ref(),
                 super::history::MAX_PROGRESS_MESSAGE_BYTES,
-            )
-            .to_string(),
+            )),
             at: self.clock.now(),
         });
     }

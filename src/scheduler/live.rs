@@ -26,6 +26,8 @@ pub(crate) struct LiveRun {
     pub(crate) task_id: String,
     pub(crate) job: String,
     pub(crate) logs: LogBuffer,
+    /// Lines or progress came since the run was last written to a shared store.
+    pub(crate) unstored: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The running runs of this process, by id.
@@ -34,6 +36,8 @@ pub(crate) struct Live {
     runs: std::sync::Mutex<HashMap<RunId, LiveRun>>,
     /// Woken when a run is added: the publisher sleeps while there is none.
     added: tokio::sync::Notify,
+    /// Publishing ticks so far.
+    ticks: std::sync::atomic::AtomicU32,
 }
 
 impl Live {
@@ -72,6 +76,15 @@ impl Live {
         let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         runs.iter()
             .filter_map(|(id, r)| Some((*id, r.clone(), r.logs.news()?)))
+            .collect()
+    }
+
+    /// The runs with lines or progress not yet written to the store (and now marked written).
+    fn unstored(&self) -> Vec<(RunId, LiveRun)> {
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        runs.iter()
+            .filter(|(_, r)| r.unstored.swap(false, std::sync::atomic::Ordering::Relaxed))
+            .map(|(id, r)| (*id, r.clone()))
             .collect()
     }
 
@@ -146,33 +159,62 @@ pub(crate) async fn publish(inner: Arc<Inner>) {
     }
 }
 
+/// Ticks between two writes of the live runs to a shared store: once a second.
+const STORE_EVERY: u32 = 4;
+
 async fn publish_once(inner: &Inner) {
     let news = inner.live.news();
-    if news.is_empty() {
+    let shared = inner.store.sharing().is_some();
+    for (id, run, n) in news {
+        if !n.lines.is_empty() || n.progress.is_some() {
+            run.unstored
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        for e in events_of(id, &run, n) {
+            inner.events.send(e);
+        }
+    }
+    let tick = inner
+        .live
+        .ticks
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if !shared || tick % STORE_EVERY != 0 {
         return;
     }
-    let shared = inner.store.sharing().is_some();
-    let mut events = Vec::with_capacity(news.len() * 2);
+    // What changed since the last write (not a count of dropped lines alone), each run's
+    // kept lines whole, written; then the other replicas are told, so that what they read
+    // has it (their viewers are a second behind at most).
     let mut stored = Vec::new();
-    for (id, run, n) in news {
-        events.extend(events_of(id, &run, n));
-        if shared {
-            let (lines, dropped, progress, _) = run.logs.snapshot();
-            stored.push((id, lines, dropped, progress));
+    let mut tell = Vec::new();
+    for (id, run) in inner.live.unstored() {
+        let (lines, dropped, progress, seq) = run.logs.snapshot();
+        tell.push(Event::RunLog {
+            run_id: id,
+            task_id: run.task_id.clone(),
+            lines: Vec::new(),
+            seq,
+            dropped,
+        });
+        if let Some(p) = &progress {
+            tell.push(Event::RunProgress {
+                run_id: id,
+                task_id: run.task_id.clone(),
+                job: run.job.clone(),
+                progress: p.clone(),
+            });
         }
+        stored.push((id, lines, dropped, progress));
     }
-    if shared {
-        // Written before other replicas are told, so that what they read has it.
-        if let Err(e) = inner.store.live_runs(stored).await {
-            tracing::debug!(error = %e, "could not write what running runs logged");
-        }
+    if stored.is_empty() {
+        return;
     }
-    for e in events {
-        if shared {
-            if let Err(err) = inner.store.announce(e.clone()).await {
-                tracing::debug!(error = %err, "could not tell other replicas what a run logged");
-            }
+    if let Err(e) = inner.store.live_runs(stored).await {
+        tracing::debug!(error = %e, "could not write what running runs logged");
+        return;
+    }
+    for e in tell {
+        if let Err(err) = inner.store.announce(e).await {
+            tracing::debug!(error = %err, "could not tell other replicas what a run logged");
         }
-        inner.events.send(e);
     }
 }

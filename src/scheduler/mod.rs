@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     usual: alerts::Usual,
     /// This process's running runs, for the live view.
     live: live::Live,
+    /// The store's notices are relayed to this process (its scheduler runs).
+    relaying: AtomicBool,
     /// The timeline's tasks, as read at a schedule generation, and its answers per query as
     /// counted in a minute.
     timeline: timeline::Kept,
@@ -742,28 +744,43 @@ impl Scheduler {
     /// The tasks are read from the store once and kept until the schedule changes (on any
     /// replica); an answer is kept for the minute it was counted in.
     pub async fn timeline(&self, query: &TimelineQuery) -> Result<Arc<Timeline>, Error> {
+        let query = &query.normalised();
         let now = self.inner.clock.now();
         let generation = self.inner.events.schedule();
         let kept = &self.inner.timeline;
         if let Some(t) = kept.answer(query, generation, now) {
             return Ok(t);
         }
-        // One count at a time: who waited finds the answer kept.
-        let _counting = kept.counting().await;
+        // One count at a time: who waited finds the answer kept. The right to count goes
+        // with the counting, which goes on (and keeps its answer) if this request goes away.
+        let counting = kept.counting().await;
         if let Some(t) = kept.answer(query, generation, now) {
             return Ok(t);
         }
         let plan = kept
-            .plan(generation, &self.inner.events, &*self.inner.store)
+            .plan(
+                generation,
+                self.told(),
+                now,
+                &self.inner.events,
+                &*self.inner.store,
+            )
             .await?;
-        let q = query.clone();
-        let t = Arc::new(
-            tokio::task::spawn_blocking(move || plan.timeline(&q, now))
-                .await
-                .map_err(|e| Error::Store(format!("counting the timeline: {e}")))?,
-        );
-        kept.keep(query, generation, now, t.clone());
-        Ok(t)
+        let (inner, q) = (self.inner.clone(), query.clone());
+        tokio::task::spawn_blocking(move || {
+            let _counting = counting;
+            let t = Arc::new(plan.timeline(&q, now));
+            inner.timeline.keep(&q, generation, now, t.clone());
+            t
+        })
+        .await
+        .map_err(|e| Error::Store(format!("counting the timeline: {e}")))
+    }
+
+    /// True when this process hears of every change to the schedule: its own, and with a
+    /// shared store the other replicas' (the store's notices, relayed while it runs).
+    fn told(&self) -> bool {
+        self.inner.store.sharing().is_none() || self.inner.relaying.load(Ordering::Acquire)
     }
 
     /// The tasks `query` picks that fire in the slot of its window that holds `at` (the
@@ -774,12 +791,19 @@ impl Scheduler {
         query: &TimelineQuery,
         at: Timestamp,
     ) -> Result<Option<SlotTasks>, Error> {
+        let query = &query.normalised();
         let now = self.inner.clock.now();
         let generation = self.inner.events.schedule();
         let plan = self
             .inner
             .timeline
-            .plan(generation, &self.inner.events, &*self.inner.store)
+            .plan(
+                generation,
+                self.told(),
+                now,
+                &self.inner.events,
+                &*self.inner.store,
+            )
             .await?;
         let q = query.clone();
         tokio::task::spawn_blocking(move || plan.slot_tasks(&q, at, now))

@@ -427,6 +427,7 @@ async fn attempt(
             task_id: task.id.clone(),
             job: task.job.clone(),
             logs: logs.clone(),
+            unstored: Default::default(),
         },
     );
     let ctx = TaskContext {

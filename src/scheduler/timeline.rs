@@ -183,10 +183,15 @@ pub struct SlotTasks {
     pub tasks: Vec<SlotTask>,
 }
 
-/// A task as the timeline needs it.
+/// A task as the timeline needs it: what says when it fires, and what it is found by (not
+/// its args, which can be large).
 #[derive(Debug)]
 pub(crate) struct Planned {
-    rec: TaskRecord,
+    id: Box<str>,
+    name: Box<str>,
+    job: Box<str>,
+    trigger: super::trigger::Trigger,
+    anchor: Timestamp,
     /// Lower-cased "id\nname\njob", for `q`.
     haystack: Box<str>,
 }
@@ -196,10 +201,18 @@ impl Planned {
     fn of(rec: TaskRecord) -> Option<Arc<Planned>> {
         (!rec.task.paused && rec.next_fire.is_some()).then(|| {
             Arc::new(Planned {
+                id: rec.task.id.as_str().into(),
+                name: rec.task.name.as_str().into(),
+                job: rec.task.job.as_str().into(),
                 haystack: super::index::haystack(&rec.task),
-                rec,
+                trigger: rec.trigger,
+                anchor: rec.anchor,
             })
         })
+    }
+
+    fn next_after(&self, t: Timestamp) -> Option<Timestamp> {
+        self.trigger.next_after(t, self.anchor)
     }
 }
 
@@ -208,13 +221,17 @@ impl Planned {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Plan(HashMap<Arc<str>, Arc<Planned>>);
 
+/// A cron expression's fires per slot, by expression and zone: found once per count and
+/// shared by every task that has it.
+type CronSlots = HashMap<(usize, String), Vec<(usize, u32)>>;
+
 impl Plan {
     pub(crate) fn new(records: Vec<TaskRecord>) -> Plan {
         Plan(
             records
                 .into_iter()
                 .filter_map(Planned::of)
-                .map(|p| (Arc::from(p.rec.task.id.as_str()), p))
+                .map(|p| (Arc::from(&*p.id), p))
                 .collect(),
         )
     }
@@ -235,7 +252,7 @@ impl Plan {
         plan
     }
 
-    fn matching<'a>(&'a self, q: &'a TimelineQuery) -> impl Iterator<Item = &'a TaskRecord> {
+    fn matching<'a>(&'a self, q: &'a TimelineQuery) -> impl Iterator<Item = &'a Planned> {
         let needle =
             q.q.as_deref()
                 .map(str::trim)
@@ -244,19 +261,26 @@ impl Plan {
         self.0
             .values()
             .filter(move |p| {
-                q.job.as_deref().is_none_or(|j| p.rec.task.job == j)
-                    && q.trigger.is_none_or(|k| p.rec.trigger.kind() == k)
+                q.job.as_deref().is_none_or(|j| &*p.job == j)
+                    && q.trigger.is_none_or(|k| p.trigger.kind() == k)
                     && needle.as_deref().is_none_or(|n| p.haystack.contains(n))
             })
-            .map(|p| &p.rec)
+            .map(|p| &**p)
     }
 
     /// Counts the fires of the tasks `q` picks, over its window as seen at `now`.
     pub(crate) fn timeline(&self, q: &TimelineQuery, now: Timestamp) -> Timeline {
         let frame = Frame::new(q.window, now);
         let n = frame.slots;
+        let picked: Vec<&Planned> = self.matching(q).collect();
+        // Each cron expression's fires, once, before the tasks are shared out.
+        let mut crons: CronSlots = HashMap::new();
+        for p in &picked {
+            if let Shape::Cron(key) = p.trigger.shape() {
+                crons.entry(key).or_insert_with(|| frame.cron_slots(p));
+            }
+        }
         // Counted on every core, each over its share of the tasks, then added up.
-        let picked: Vec<&TaskRecord> = self.matching(q).collect();
         let cores = std::thread::available_parallelism()
             .map_or(1, |c| c.get())
             .clamp(1, 8);
@@ -264,7 +288,10 @@ impl Plan {
         let parts: Vec<Counts> = std::thread::scope(|scope| {
             let counting: Vec<_> = picked
                 .chunks(share)
-                .map(|part| scope.spawn(move || Counts::of(part, &frame)))
+                .map(|part| {
+                    let crons = &crons;
+                    scope.spawn(move || Counts::of(part, &frame, crons))
+                })
                 .collect();
             counting
                 .into_iter()
@@ -272,14 +299,15 @@ impl Plan {
                 .collect()
         });
         let (mut fires, mut tasks) = (vec![0u32; n], vec![0u32; n]);
-        let (counted, mut firing) = (picked.len() as u64, 0u64);
+        let (mut counted, mut firing) = (0u64, 0u64);
         for part in parts {
             for (all, one) in fires.iter_mut().zip(&part.fires) {
-                *all += one;
+                *all = all.saturating_add(*one);
             }
             for (all, one) in tasks.iter_mut().zip(&part.tasks) {
-                *all += one;
+                *all = all.saturating_add(*one);
             }
+            counted += part.alive;
             firing += part.firing;
         }
         let total_fires = fires.iter().map(|&f| u64::from(f)).sum();
@@ -338,19 +366,25 @@ impl Plan {
             slots: 1,
             ..whole
         };
+        let mut crons: CronSlots = HashMap::new();
         let mut out = Vec::new();
-        for rec in self.matching(q) {
+        for p in self.matching(q) {
             let mut fires = 0u32;
-            one.for_each_slot(rec, &mut |_, k| fires += k);
+            match p.trigger.shape() {
+                Shape::Cron(key) => {
+                    let per = crons.entry(key).or_insert_with(|| one.cron_slots(p));
+                    fires = per.iter().map(|&(_, k)| k).sum();
+                }
+                _ => one.for_each_slot(p, &mut |_, k| fires = fires.saturating_add(k)),
+            }
             if fires > 0 {
-                let first = rec
-                    .trigger
-                    .next_after(ts(one.from - 1), rec.anchor)
+                let first = p
+                    .next_after(ts(one.from - 1))
                     .unwrap_or_else(|| ts(one.from));
                 out.push(SlotTask {
-                    id: rec.task.id.clone(),
-                    name: rec.task.name.clone(),
-                    job: rec.task.job.clone(),
+                    id: p.id.to_string(),
+                    name: p.name.to_string(),
+                    job: p.job.to_string(),
                     fires,
                     first,
                 });
@@ -372,38 +406,41 @@ impl Plan {
 struct Counts {
     fires: Vec<u32>,
     tasks: Vec<u32>,
+    /// Tasks with a fire from the window's start on (in it or after it).
+    alive: u64,
     /// Tasks with a fire in the window.
     firing: u64,
 }
 
 impl Counts {
-    fn of(recs: &[&TaskRecord], frame: &Frame) -> Counts {
+    fn of(picked: &[&Planned], frame: &Frame, crons: &CronSlots) -> Counts {
         let n = frame.slots;
         let (mut fires, mut tasks) = (vec![0u32; n], vec![0u32; n]);
-        // A cron expression's fires depend on it and its zone alone: found once.
-        let mut crons: HashMap<(usize, String), Vec<(usize, u32)>> = HashMap::new();
-        let mut firing = 0u64;
-        for rec in recs {
+        let (mut alive, mut firing) = (0u64, 0u64);
+        for p in picked {
             let mut any = false;
             let mut add = |slot: usize, k: u32| {
-                fires[slot] += k;
+                fires[slot] = fires[slot].saturating_add(k);
                 tasks[slot] += 1;
                 any = true;
             };
-            match rec.trigger.shape() {
+            match p.trigger.shape() {
                 Shape::Cron(key) => {
-                    let per_slot = crons
-                        .entry(key)
-                        .or_insert_with(|| frame.each_slot(rec, u32::MAX));
-                    per_slot.iter().for_each(|&(s, k)| add(s, k));
+                    if let Some(per_slot) = crons.get(&key) {
+                        per_slot.iter().for_each(|&(s, k)| add(s, k));
+                    }
                 }
-                _ => frame.for_each_slot(rec, &mut add),
+                _ => frame.for_each_slot(p, &mut add),
             }
             firing += u64::from(any);
+            // A task that fired its last (a date past, an interval past its end) still
+            // sits in the plan until it is read again: not counted.
+            alive += u64::from(any || p.next_after(ts(frame.from - 1)).is_some());
         }
         Counts {
             fires,
             tasks,
+            alive,
             firing,
         }
     }
@@ -413,18 +450,20 @@ impl Counts {
 /// answers per query, each for the minute it was counted in.
 #[derive(Default)]
 pub(crate) struct Kept {
-    /// Held while the plan is read, so that one reader reads it and the others wait.
-    plan: tokio::sync::Mutex<Option<(u64, Arc<Plan>)>>,
+    /// Held while the plan is read, so that one reader reads it and the others wait. With the
+    /// generation it is as of, and the minute it was read in.
+    plan: tokio::sync::Mutex<Option<(u64, i64, Arc<Plan>)>>,
     answers: std::sync::Mutex<HashMap<TimelineQuery, KeptAnswer>>,
-    /// Held while an answer is counted: requests of a new minute wait for the one counting
-    /// rather than all count at once.
-    counting: tokio::sync::Mutex<()>,
+    /// Held while an answer is counted (by the counting itself, which a request that goes
+    /// away does not stop): requests of a new minute wait for the one counting rather than
+    /// all count at once.
+    counting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// An answer, with the schedule generation and the minute it was counted at.
 type KeptAnswer = (u64, i64, Arc<Timeline>);
 
-/// Most answers kept; past it they are all dropped and counted again.
+/// Most answers kept; past it the oldest is dropped.
 const MOST_KEPT: usize = 64;
 
 /// Most changed tasks read one by one to bring the plan up to date; past it the plan is read
@@ -434,36 +473,45 @@ const MOST_PATCHED: usize = 256;
 impl Kept {
     /// The plan as of schedule generation `generation` or later: the kept one when it is
     /// that recent, else brought up to date with the tasks changed since (read one by one),
-    /// else read whole.
+    /// else read whole. `told`: this process hears every change to the schedule (its own,
+    /// and with a shared store the others', through the store's notices); when it does not
+    /// (a shared store's dashboard whose scheduler is not started, or has stopped), the plan
+    /// is read again every minute.
     pub(crate) async fn plan(
         &self,
         generation: u64,
+        told: bool,
+        now: Timestamp,
         events: &super::events::EventBus,
         store: &dyn super::Store,
     ) -> Result<Arc<Plan>, super::Error> {
+        let minute = now.as_second().div_euclid(60);
         let mut kept = self.plan.lock().await;
-        if let Some((g, plan)) = kept.as_ref() {
-            if *g >= generation {
+        if let Some((g, read, plan)) = kept.as_ref() {
+            if !told {
+                if *read == minute {
+                    return Ok(plan.clone());
+                }
+            } else if *g >= generation {
                 return Ok(plan.clone());
-            }
-            if let Some((ids, upto)) = events
+            } else if let Some((ids, upto)) = events
                 .changes_since(*g)
                 .filter(|(ids, _)| ids.len() <= MOST_PATCHED)
             {
-                let mut now = Vec::with_capacity(ids.len());
+                let mut fresh = Vec::with_capacity(ids.len());
                 for id in ids {
                     let rec = store.get(&id).await?;
-                    now.push((id, rec));
+                    fresh.push((id, rec));
                 }
-                let plan = Arc::new(plan.patched(now));
-                *kept = Some((upto, plan.clone()));
+                let plan = Arc::new(plan.patched(fresh));
+                *kept = Some((upto, minute, plan.clone()));
                 return Ok(plan);
             }
         }
         // Read at the generation of now or later: what changes meanwhile is read again.
         let upto = events.schedule();
         let plan = Arc::new(Plan::new(store.scheduled().await?));
-        *kept = Some((upto, plan.clone()));
+        *kept = Some((upto, minute, plan.clone()));
         Ok(plan)
     }
 
@@ -491,15 +539,37 @@ impl Kept {
     ) {
         let minute = now.as_second().div_euclid(60);
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        if answers.len() >= MOST_KEPT {
-            answers.clear();
+        if answers.len() >= MOST_KEPT && !answers.contains_key(q) {
+            let oldest = answers
+                .iter()
+                .min_by_key(|(_, (g, m, _))| (*m, *g))
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                answers.remove(&k);
+            }
         }
         answers.insert(q.clone(), (generation, minute, t));
     }
 
-    /// One answer counted at a time.
-    pub(crate) async fn counting(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.counting.lock().await
+    /// The right to count, held until the counting ends.
+    pub(crate) async fn counting(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.counting.clone().lock_owned().await
+    }
+}
+
+impl TimelineQuery {
+    /// The same query with its search text as it is matched (trimmed, lower-cased, none
+    /// when empty): equal searches share one kept answer.
+    pub(crate) fn normalised(&self) -> TimelineQuery {
+        TimelineQuery {
+            q: self
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_lowercase),
+            ..self.clone()
+        }
     }
 }
 
@@ -594,35 +664,55 @@ impl Frame {
         ts(self.from)
     }
 
-    /// `rec`'s fires per slot as (slot, count), in order; stops after `most` fires.
-    fn each_slot(&self, rec: &TaskRecord, most: u32) -> Vec<(usize, u32)> {
+    /// A cron task's fires per slot as (slot, count), in order. A cron expression's seconds
+    /// are the same in every minute it fires in, so its fires are found a minute at a time:
+    /// one search per minute that fires, not one per fire (an expression firing every second
+    /// costs 10,080 searches over 7 days, not 604,800). Slots are whole minutes.
+    fn cron_slots(&self, p: &Planned) -> Vec<(usize, u32)> {
+        let minute = 60 * NANOS;
         let mut out: Vec<(usize, u32)> = Vec::new();
-        let mut seen = 0u32;
+        // Fires in a minute that fires, found on the first such minute.
+        let mut per_minute: Option<u32> = None;
         let mut t = ts(self.from - 1);
-        while seen < most {
-            let Some(next) = rec.trigger.next_after(t, rec.anchor) else {
-                break;
-            };
+        while let Some(next) = p.next_after(t) {
             let at = next.as_nanosecond();
             if at >= self.end() {
                 break;
             }
-            let slot = ((at - self.start) / self.step) as usize;
+            let minute_start = at.div_euclid(minute) * minute;
+            let k = *per_minute.get_or_insert_with(|| {
+                let mut k = 1u32;
+                let mut u = next;
+                while let Some(n) = p.next_after(u) {
+                    if n.as_nanosecond() >= minute_start + minute {
+                        break;
+                    }
+                    k += 1;
+                    u = n;
+                }
+                k
+            });
+            let slot = ((minute_start - self.start) / self.step) as usize;
             match out.last_mut() {
-                Some((s, k)) if *s == slot => *k += 1,
-                _ => out.push((slot, 1)),
+                Some((s, n)) if *s == slot => *n = n.saturating_add(k),
+                _ => out.push((slot, k)),
             }
-            seen += 1;
-            t = next;
+            t = ts(minute_start + minute - 1);
         }
         out
     }
 
-    /// Calls `add(slot, fires)` for each slot where `rec` fires, in order.
-    fn for_each_slot(&self, rec: &TaskRecord, add: &mut impl FnMut(usize, u32)) {
-        match rec.trigger.shape() {
+    /// A one-off task's fire, as (slot, 1).
+    fn date_slot(&self, p: &Planned) -> Option<(usize, u32)> {
+        let at = p.next_after(ts(self.from - 1))?.as_nanosecond();
+        (at < self.end()).then(|| (((at - self.start) / self.step) as usize, 1))
+    }
+
+    /// Calls `add(slot, fires)` for each slot where `p` fires, in order.
+    fn for_each_slot(&self, p: &Planned, add: &mut impl FnMut(usize, u32)) {
+        match p.trigger.shape() {
             Shape::Interval { every, end } => {
-                let Some(first) = rec.trigger.next_after(ts(self.from - 1), rec.anchor) else {
+                let Some(first) = p.next_after(ts(self.from - 1)) else {
                     return;
                 };
                 // Nanoseconds from the first slot's start: a week fits an i64 many times.
@@ -640,8 +730,13 @@ impl Frame {
                     .min(last + 1);
                 interval_slots(first, last, p, step, add);
             }
-            Shape::Cron(_) | Shape::Date => {
-                for (s, k) in self.each_slot(rec, u32::MAX) {
+            Shape::Cron(_) => {
+                for (s, k) in self.cron_slots(p) {
+                    add(s, k);
+                }
+            }
+            Shape::Date => {
+                if let Some((s, k)) = self.date_slot(p) {
                     add(s, k);
                 }
             }
@@ -700,6 +795,10 @@ mod tests {
             Task::new("f", "j").every(secs(5000)),
             Task::new("g", "j").cron("0 */5 * * * *").unwrap(),
             Task::new("h", "j").cron("*/20 * * * * *").unwrap(),
+            Task::new("h2", "j").cron("*/15 * 2-4 * * *").unwrap(),
+            Task::new("h3", "j")
+                .cron_in("30 */7 * * * *", "Europe/Berlin")
+                .unwrap(),
             Task::new("i", "j").cron("0 30 3 * * *").unwrap(),
             Task::new("k", "j").at("2026-12-08T01:02:03Z".parse().unwrap()),
             Task::new("l", "j").every(secs(40)),
@@ -726,7 +825,8 @@ mod tests {
             for r in &recs {
                 let mine = brute(r, &frame);
                 let mut got = vec![0u32; frame.slots];
-                frame.for_each_slot(r, &mut |s, k| got[s] += k);
+                let planned = Planned::of(r.clone()).unwrap();
+                frame.for_each_slot(&planned, &mut |s, k| got[s] += k);
                 assert_eq!(got, mine, "{} over {window:?}", r.task.id);
                 for (s, k) in mine.iter().enumerate() {
                     want_fires[s] += k;

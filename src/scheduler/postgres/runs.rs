@@ -304,11 +304,15 @@ impl Shared {
             .map(|r| r.3.as_ref().and_then(|p| serde_json::to_value(p).ok()))
             .collect();
         c.execute(
-            "update taskdeck_runs r set logs = l.logs, logs_dropped = l.dropped, \
+            // A run the finisher holds is skipped, never waited for: its end writes its
+            // whole log anyway.
+            "with l as (select * from unnest($1::bigint[], $2::jsonb[], $3::int[], $4::jsonb[]) \
+               as l(id, logs, dropped, progress)), \
+             going as (select r.id from taskdeck_runs r join l on r.id = l.id \
+               where r.status = 'running' for update of r skip locked) \
+             update taskdeck_runs r set logs = l.logs, logs_dropped = l.dropped, \
                progress = coalesce(l.progress, r.progress) \
-             from unnest($1::bigint[], $2::jsonb[], $3::int[], $4::jsonb[]) \
-               as l(id, logs, dropped, progress) \
-             where r.id = l.id and r.status = 'running'",
+             from l, going where r.id = l.id and r.id = going.id",
             &[&ids, &logs, &dropped, &progress],
         )
         .await
