@@ -746,7 +746,7 @@ impl Scheduler {
     pub async fn timeline(&self, query: &TimelineQuery) -> Result<Arc<Timeline>, Error> {
         let query = &query.normalised();
         let now = self.inner.clock.now();
-        let generation = self.inner.events.schedule();
+        let generation = self.generation(now);
         let kept = &self.inner.timeline;
         if let Some(t) = kept.answer(query, generation, now) {
             return Ok(t);
@@ -783,6 +783,16 @@ impl Scheduler {
         self.inner.store.sharing().is_none() || self.inner.relaying.load(Ordering::Acquire)
     }
 
+    /// The schedule's generation as the timeline knows it: the event bus's, or where no
+    /// notices are relayed, what the timeline heard itself.
+    fn generation(&self, now: Timestamp) -> u64 {
+        if self.told() {
+            self.inner.events.schedule()
+        } else {
+            self.inner.timeline.heard(&*self.inner.store, now)
+        }
+    }
+
     /// The tasks `query` picks that fire in the slot of its window that holds `at` (the
     /// most fires first, at most [`MOST_SLOT_TASKS`]); `None` when the window does not hold
     /// `at`.
@@ -793,7 +803,7 @@ impl Scheduler {
     ) -> Result<Option<SlotTasks>, Error> {
         let query = &query.normalised();
         let now = self.inner.clock.now();
-        let generation = self.inner.events.schedule();
+        let generation = self.generation(now);
         let plan = self
             .inner
             .timeline

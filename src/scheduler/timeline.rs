@@ -5,12 +5,17 @@
 //! Fires are worked out from each task's trigger, never enumerated one by one where that can
 //! be avoided: an interval shorter than a slot is counted per slot arithmetically, an
 //! interval as long or longer places each of its (at most one per slot) fires, and a cron
-//! expression's fires are found once per expression and zone and shared by every task that
-//! has it. So the cost is at most one step per task and slot, whatever the intervals.
+//! expression's fires are found a minute at a time (its seconds are the same in every minute
+//! it fires in), once per count for each expression and zone, and shared by every task that
+//! has it. So an interval costs at most one step per slot, and a cron expression one search
+//! per minute it fires in.
 //!
 //! The tasks are read from the store once and kept (`Plan`) until the schedule changes: a
 //! task added, changed, removed, paused or resumed on any replica (the events every process
-//! hears) drops the kept plan. Each answer is kept for the minute it was counted in.
+//! with a started scheduler hears) brings the kept plan up to date; a process whose scheduler
+//! does not relay the store's notices (a dashboard whose scheduler is not started) reads
+//! them itself, and with a store that sends none reads the plan again each minute. Each
+//! answer is kept for the minute it was counted in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -220,6 +225,18 @@ impl Planned {
 /// and to bring up to date task by task.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Plan(HashMap<Arc<str>, Arc<Planned>>);
+
+/// True for the events that change what will fire.
+fn changes_schedule(e: &super::Event) -> bool {
+    matches!(
+        e,
+        super::Event::TaskAdded { .. }
+            | super::Event::TaskUpdated { .. }
+            | super::Event::TaskRemoved { .. }
+            | super::Event::TaskPaused { .. }
+            | super::Event::TaskResumed { .. }
+    )
+}
 
 /// A cron expression's fires per slot, by expression and zone: found once per count and
 /// shared by every task that has it.
@@ -453,11 +470,24 @@ pub(crate) struct Kept {
     /// Held while the plan is read, so that one reader reads it and the others wait. With the
     /// generation it is as of, and the minute it was read in.
     plan: tokio::sync::Mutex<Option<(u64, i64, Arc<Plan>)>>,
+    /// Where a process that relays no notices (its scheduler not started) hears of changes
+    /// itself: the store's notices, subscribed to before the plan is first read.
+    heard: std::sync::Mutex<Heard>,
     answers: std::sync::Mutex<HashMap<TimelineQuery, KeptAnswer>>,
     /// Held while an answer is counted (by the counting itself, which a request that goes
     /// away does not stop): requests of a new minute wait for the one counting rather than
     /// all count at once.
     counting: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What a process that relays no notices heard of the schedule itself.
+#[derive(Default)]
+pub(crate) struct Heard {
+    subscribed: bool,
+    rx: Option<tokio::sync::broadcast::Receiver<super::store::Notice>>,
+    /// Changes heard and not yet brought into the plan: these tasks, or `None` for anything.
+    pending: Option<Vec<String>>,
+    generation: u64,
 }
 
 /// An answer, with the schedule generation and the minute it was counted at.
@@ -474,9 +504,9 @@ impl Kept {
     /// The plan as of schedule generation `generation` or later: the kept one when it is
     /// that recent, else brought up to date with the tasks changed since (read one by one),
     /// else read whole. `told`: this process hears every change to the schedule (its own,
-    /// and with a shared store the others', through the store's notices); when it does not
-    /// (a shared store's dashboard whose scheduler is not started, or has stopped), the plan
-    /// is read again every minute.
+    /// and with a shared store the others', through the store's notices, relayed); when it
+    /// does not (a shared store's dashboard whose scheduler is not started, or has stopped),
+    /// `generation` is what [`Kept::heard`] heard.
     pub(crate) async fn plan(
         &self,
         generation: u64,
@@ -487,12 +517,13 @@ impl Kept {
     ) -> Result<Arc<Plan>, super::Error> {
         let minute = now.as_second().div_euclid(60);
         let mut kept = self.plan.lock().await;
-        if let Some((g, read, plan)) = kept.as_ref() {
-            if !told {
-                if *read == minute {
-                    return Ok(plan.clone());
-                }
-            } else if *g >= generation {
+        if !told {
+            return self
+                .plan_unrelayed(&mut kept, generation, minute, store)
+                .await;
+        }
+        if let Some((g, _, plan)) = kept.as_ref().filter(|(g, _, _)| *g >> 62 == 0) {
+            if *g >= generation {
                 return Ok(plan.clone());
             } else if let Some((ids, upto)) = events
                 .changes_since(*g)
@@ -512,6 +543,97 @@ impl Kept {
         let upto = events.schedule();
         let plan = Arc::new(Plan::new(store.scheduled().await?));
         *kept = Some((upto, minute, plan.clone()));
+        Ok(plan)
+    }
+
+    /// The generation of the schedule as heard here where this process relays no notices:
+    /// the store's notices read so far (subscribed to on the first call), or with a store
+    /// that sends none, the minute (so that the plan is read again each minute). Kept apart
+    /// from the relayed generations by its high bits.
+    pub(crate) fn heard(&self, store: &dyn super::Store, now: Timestamp) -> u64 {
+        use tokio::sync::broadcast::error::TryRecvError;
+        let mut h = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        if !h.subscribed {
+            h.subscribed = true;
+            h.rx = store.notices();
+            h.pending = None;
+            h.generation += 1;
+        }
+        let Some(rx) = h.rx.as_mut() else {
+            return (1 << 62) | now.as_second().div_euclid(60) as u64;
+        };
+        let mut got: Vec<super::store::Notice> = Vec::new();
+        let mut missed = false;
+        let mut closed = false;
+        loop {
+            match rx.try_recv() {
+                Ok(n) => got.push(n),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(_)) => missed = true,
+                Err(TryRecvError::Closed) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            h.rx = None;
+            missed = true;
+        }
+        for n in got {
+            match n.event {
+                Some(e) if changes_schedule(&e) => {
+                    if let (Some(list), Some(id)) = (h.pending.as_mut(), e.task_id()) {
+                        list.push(id.to_string());
+                    }
+                    h.generation += 1;
+                }
+                Some(_) => {}
+                None => missed = true,
+            }
+        }
+        if missed {
+            h.pending = None;
+            h.generation += 1;
+        }
+        (1 << 63) | h.generation
+    }
+
+    /// The plan where this process relays no notices: brought up to date with the tasks
+    /// [`Kept::heard`] heard of (read whole when some may have been missed), or with a store
+    /// that sends none, read again each minute.
+    async fn plan_unrelayed(
+        &self,
+        kept: &mut Option<(u64, i64, Arc<Plan>)>,
+        generation: u64,
+        minute: i64,
+        store: &dyn super::Store,
+    ) -> Result<Arc<Plan>, super::Error> {
+        // What was heard since the plan was last brought up to date; `None`: anything.
+        let pending = {
+            let mut h = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut h.pending, Some(Vec::new()))
+        };
+        if let Some((g, _, plan)) = kept.as_ref() {
+            if *g == generation {
+                return Ok(plan.clone());
+            }
+            if let Some(mut ids) = pending.filter(|ids| ids.len() <= MOST_PATCHED && *g >> 63 == 1)
+            {
+                ids.sort_unstable();
+                ids.dedup();
+                let mut fresh = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let rec = store.get(&id).await?;
+                    fresh.push((id, rec));
+                }
+                let plan = Arc::new(plan.patched(fresh));
+                *kept = Some((generation, minute, plan.clone()));
+                return Ok(plan);
+            }
+        }
+        let plan = Arc::new(Plan::new(store.scheduled().await?));
+        *kept = Some((generation, minute, plan.clone()));
         Ok(plan)
     }
 
