@@ -612,7 +612,7 @@ impl Kept {
         // What was heard since the plan was last brought up to date; `None`: anything.
         let pending = {
             let mut h = self.heard.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut h.pending, Some(Vec::new()))
+            h.pending.replace(Vec::new())
         };
         if let Some((g, _, plan)) = kept.as_ref() {
             if *g == generation {
