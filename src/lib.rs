@@ -353,8 +353,8 @@ pub use webhook::WebhookNotifier;
 /// ```
 pub mod store {
     pub use crate::scheduler::{
-        AlertScan, AlertSweep, Beat, DueFire, HistoryLimits, LongRun, MemoryStore, Notice, Sharing,
-        Store, StoreFuture, TaskRecord, Trigger,
+        AlertScan, AlertSweep, Beat, DueFire, HistoryLimits, LiveRunState, LongRun, MemoryStore,
+        Notice, Sharing, Store, StoreFuture, TaskRecord, Trigger,
     };
     #[cfg(feature = "postgres")]
     pub use crate::scheduler::{PostgresStore, PostgresStoreBuilder};

@@ -85,12 +85,17 @@ impl fmt::Debug for Redaction {
     }
 }
 
+/// What people put between the words of a key: left out when keys are compared.
+fn separator(b: u8) -> bool {
+    matches!(b, b'_' | b'-' | b'.' | b' ')
+}
+
 /// A key lower-cased without the separators people put in names, into `buf`.
 fn normalise<'b>(key: &str, buf: &'b mut Vec<u8>) -> &'b [u8] {
     buf.clear();
     buf.extend(
         key.bytes()
-            .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b' '))
+            .filter(|&b| !separator(b))
             .map(|b| b.to_ascii_lowercase()),
     );
     buf
@@ -128,10 +133,19 @@ impl Redaction {
         if self.keys.is_empty() {
             return false;
         }
-        // Keys are short: a stack buffer would do, but one small vector per key checked is
-        // only paid for objects, and only when redaction can apply.
-        let mut buf = Vec::with_capacity(key.len());
-        let key = normalise(key, &mut buf);
+        // Every listed task's args are scanned: keys that fit are normalised on the stack.
+        let mut stack = [0u8; 64];
+        let mut heap = Vec::new();
+        let key: &[u8] = if key.len() <= stack.len() {
+            let mut n = 0;
+            for b in key.bytes().filter(|&b| !separator(b)) {
+                stack[n] = b.to_ascii_lowercase();
+                n += 1;
+            }
+            &stack[..n]
+        } else {
+            normalise(key, &mut heap)
+        };
         self.keys
             .iter()
             .any(|k| key.windows(k.len()).any(|w| w == k.as_bytes()))

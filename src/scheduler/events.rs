@@ -279,6 +279,11 @@ impl EventBus {
         self.changed(None);
     }
 
+    /// Task `id` changed, as another process's notice says (heard where no relay runs).
+    pub(crate) fn task_changed(&self, id: &str) {
+        self.changed(Some(id.to_string()));
+    }
+
     fn changed(&self, task: Option<String>) {
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let generation = self

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::events::Event;
-use super::history::{LiveNews, LogBuffer, Progress, RunId, RunRecord};
+use super::history::{LiveNews, LogBuffer, RunId, RunRecord};
 use super::Inner;
 
 /// How often what running runs logged is published.
@@ -89,7 +89,7 @@ impl Live {
     }
 
     /// Each live run's progress: (run, task, job, progress).
-    pub(crate) fn progress(&self) -> Vec<(RunId, String, String, Progress)> {
+    pub(crate) fn progress(&self) -> Vec<super::LiveProgress> {
         let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         runs.iter()
             .filter_map(|(id, r)| Some((*id, r.task_id.clone(), r.job.clone(), r.logs.progress()?)))

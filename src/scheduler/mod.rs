@@ -80,7 +80,7 @@ pub use model::{
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
 pub use ready::{Readiness, ReadinessCheck};
-pub use store::{Beat, DueFire, Notice, Sharing, Store, StoreFuture, TaskRecord};
+pub use store::{Beat, DueFire, LiveRunState, Notice, Sharing, Store, StoreFuture, TaskRecord};
 pub use task::{Task, TaskOptions, MAX_ARGS_BYTES, MAX_ID_LEN};
 pub use timeline::{
     Slot, SlotTask, SlotTasks, Timeline, TimelineQuery, TimelineWindow, MOST_SLOT_TASKS,
@@ -757,15 +757,7 @@ impl Scheduler {
         if let Some(t) = kept.answer(query, generation, now) {
             return Ok(t);
         }
-        let plan = kept
-            .plan(
-                generation,
-                self.told(),
-                now,
-                &self.inner.events,
-                &*self.inner.store,
-            )
-            .await?;
+        let plan = self.timeline_plan(generation).await?;
         let (inner, q) = (self.inner.clone(), query.clone());
         tokio::task::spawn_blocking(move || {
             let _counting = counting;
@@ -777,20 +769,27 @@ impl Scheduler {
         .map_err(|e| Error::Store(format!("counting the timeline: {e}")))
     }
 
-    /// True when this process hears of every change to the schedule: its own, and with a
-    /// shared store the other replicas' (the store's notices, relayed while it runs).
-    fn told(&self) -> bool {
-        self.inner.store.sharing().is_none() || self.inner.relaying.load(Ordering::Acquire)
+    /// The schedule's generation as the timeline knows it: the event bus's, where a shared
+    /// store's notices are relayed to it while the scheduler runs, and where not (a
+    /// dashboard whose scheduler is not started), first brought up to date with the notices
+    /// the timeline hears itself.
+    fn generation(&self, now: Timestamp) -> u64 {
+        let relayed =
+            self.inner.store.sharing().is_none() || self.inner.relaying.load(Ordering::Acquire);
+        if !relayed {
+            self.inner
+                .timeline
+                .hear(&self.inner.events, &*self.inner.store, now);
+        }
+        self.inner.events.schedule()
     }
 
-    /// The schedule's generation as the timeline knows it: the event bus's, or where no
-    /// notices are relayed, what the timeline heard itself.
-    fn generation(&self, now: Timestamp) -> u64 {
-        if self.told() {
-            self.inner.events.schedule()
-        } else {
-            self.inner.timeline.heard(&*self.inner.store, now)
-        }
+    /// The timeline's kept tasks, as of `generation` or later.
+    async fn timeline_plan(&self, generation: u64) -> Result<Arc<timeline::Plan>, Error> {
+        self.inner
+            .timeline
+            .plan(generation, &self.inner.events, &*self.inner.store)
+            .await
     }
 
     /// The tasks `query` picks that fire in the slot of its window that holds `at` (the
@@ -804,17 +803,7 @@ impl Scheduler {
         let query = &query.normalised();
         let now = self.inner.clock.now();
         let generation = self.generation(now);
-        let plan = self
-            .inner
-            .timeline
-            .plan(
-                generation,
-                self.told(),
-                now,
-                &self.inner.events,
-                &*self.inner.store,
-            )
-            .await?;
+        let plan = self.timeline_plan(generation).await?;
         let q = query.clone();
         tokio::task::spawn_blocking(move || plan.slot_tasks(&q, at, now))
             .await

@@ -27,6 +27,15 @@ use super::model::{
 use super::task::Task;
 use super::trigger::Trigger;
 
+/// A running run as [`Store::live_runs`] writes it: its id, kept lines, count of lines not
+/// kept, and progress.
+pub type LiveRunState = (
+    RunId,
+    Vec<super::history::LogLine>,
+    u32,
+    Option<super::history::Progress>,
+);
+
 /// The future type of every [`Store`] method.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
@@ -267,24 +276,13 @@ pub trait Store: Send + Sync + 'static {
     /// What running runs logged so far (each run's kept lines and count not kept) and how
     /// far they got, written while they run so that every replica's dashboard shows them.
     /// Default: nothing (the process that runs them shows them).
-    fn live_runs(
-        &self,
-        _runs: Vec<(
-            RunId,
-            Vec<super::history::LogLine>,
-            u32,
-            Option<super::history::Progress>,
-        )>,
-    ) -> StoreFuture<'_, ()> {
+    fn live_runs(&self, _runs: Vec<LiveRunState>) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
     }
 
     /// The progress of running runs that told one, as [`Store::live_runs`] wrote it: (run,
     /// task, job, progress), newest first, at most `most`. Default: none.
-    fn live_progress(
-        &self,
-        _most: usize,
-    ) -> StoreFuture<'_, Vec<(RunId, String, String, super::history::Progress)>> {
+    fn live_progress(&self, _most: usize) -> StoreFuture<'_, Vec<super::LiveProgress>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
 

@@ -468,8 +468,8 @@ impl Counts {
 #[derive(Default)]
 pub(crate) struct Kept {
     /// Held while the plan is read, so that one reader reads it and the others wait. With the
-    /// generation it is as of, and the minute it was read in.
-    plan: tokio::sync::Mutex<Option<(u64, i64, Arc<Plan>)>>,
+    /// generation it is as of.
+    plan: tokio::sync::Mutex<Option<(u64, Arc<Plan>)>>,
     /// Where a process that relays no notices (its scheduler not started) hears of changes
     /// itself: the store's notices, subscribed to before the plan is first read.
     heard: std::sync::Mutex<Heard>,
@@ -480,14 +480,13 @@ pub(crate) struct Kept {
     counting: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// What a process that relays no notices heard of the schedule itself.
+/// What a process that relays no notices hears of the schedule itself.
 #[derive(Default)]
 pub(crate) struct Heard {
     subscribed: bool,
     rx: Option<tokio::sync::broadcast::Receiver<super::store::Notice>>,
-    /// Changes heard and not yet brought into the plan: these tasks, or `None` for anything.
-    pending: Option<Vec<String>>,
-    generation: u64,
+    /// With a store that sends no notices: the minute the schedule was last taken as changed.
+    minute: Option<i64>,
 }
 
 /// An answer, with the schedule generation and the minute it was counted at.
@@ -503,29 +502,19 @@ const MOST_PATCHED: usize = 256;
 impl Kept {
     /// The plan as of schedule generation `generation` or later: the kept one when it is
     /// that recent, else brought up to date with the tasks changed since (read one by one),
-    /// else read whole. `told`: this process hears every change to the schedule (its own,
-    /// and with a shared store the others', through the store's notices, relayed); when it
-    /// does not (a shared store's dashboard whose scheduler is not started, or has stopped),
-    /// `generation` is what [`Kept::heard`] heard.
+    /// else read whole.
     pub(crate) async fn plan(
         &self,
         generation: u64,
-        told: bool,
-        now: Timestamp,
         events: &super::events::EventBus,
         store: &dyn super::Store,
     ) -> Result<Arc<Plan>, super::Error> {
-        let minute = now.as_second().div_euclid(60);
         let mut kept = self.plan.lock().await;
-        if !told {
-            return self
-                .plan_unrelayed(&mut kept, generation, minute, store)
-                .await;
-        }
-        if let Some((g, _, plan)) = kept.as_ref().filter(|(g, _, _)| *g >> 62 == 0) {
+        if let Some((g, plan)) = kept.as_ref() {
             if *g >= generation {
                 return Ok(plan.clone());
-            } else if let Some((ids, upto)) = events
+            }
+            if let Some((ids, upto)) = events
                 .changes_since(*g)
                 .filter(|(ids, _)| ids.len() <= MOST_PATCHED)
             {
@@ -535,106 +524,60 @@ impl Kept {
                     fresh.push((id, rec));
                 }
                 let plan = Arc::new(plan.patched(fresh));
-                *kept = Some((upto, minute, plan.clone()));
+                *kept = Some((upto, plan.clone()));
                 return Ok(plan);
             }
         }
         // Read at the generation of now or later: what changes meanwhile is read again.
         let upto = events.schedule();
         let plan = Arc::new(Plan::new(store.scheduled().await?));
-        *kept = Some((upto, minute, plan.clone()));
+        *kept = Some((upto, plan.clone()));
         Ok(plan)
     }
 
-    /// The generation of the schedule as heard here where this process relays no notices:
-    /// the store's notices read so far (subscribed to on the first call), or with a store
-    /// that sends none, the minute (so that the plan is read again each minute). Kept apart
-    /// from the relayed generations by its high bits.
-    pub(crate) fn heard(&self, store: &dyn super::Store, now: Timestamp) -> u64 {
+    /// Where this process relays no notices (its scheduler not started, or stopped): the
+    /// store's notices read here (subscribed to on the first call) are noted in `events`'
+    /// change log as the relay would note them, so that [`Kept::plan`] follows them; with a
+    /// store that sends none, the schedule is taken as changed each minute.
+    pub(crate) fn hear(
+        &self,
+        events: &super::events::EventBus,
+        store: &dyn super::Store,
+        now: Timestamp,
+    ) {
         use tokio::sync::broadcast::error::TryRecvError;
         let mut h = self.heard.lock().unwrap_or_else(|e| e.into_inner());
         if !h.subscribed {
+            // What was kept may predate the subscription.
             h.subscribed = true;
             h.rx = store.notices();
-            h.pending = None;
-            h.generation += 1;
+            events.schedule_changed();
         }
         let Some(rx) = h.rx.as_mut() else {
-            return (1 << 62) | now.as_second().div_euclid(60) as u64;
+            let minute = now.as_second().div_euclid(60);
+            if h.minute.replace(minute) != Some(minute) {
+                events.schedule_changed();
+            }
+            return;
         };
-        let mut got: Vec<super::store::Notice> = Vec::new();
-        let mut missed = false;
-        let mut closed = false;
         loop {
             match rx.try_recv() {
-                Ok(n) => got.push(n),
+                Ok(super::store::Notice { event: Some(e), .. }) => {
+                    if changes_schedule(&e) {
+                        events.task_changed(e.task_id().unwrap_or_default());
+                    }
+                }
+                Ok(super::store::Notice { event: None, .. }) | Err(TryRecvError::Lagged(_)) => {
+                    events.schedule_changed();
+                }
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Lagged(_)) => missed = true,
                 Err(TryRecvError::Closed) => {
-                    closed = true;
+                    h.rx = None;
+                    events.schedule_changed();
                     break;
                 }
             }
         }
-        if closed {
-            h.rx = None;
-            missed = true;
-        }
-        for n in got {
-            match n.event {
-                Some(e) if changes_schedule(&e) => {
-                    if let (Some(list), Some(id)) = (h.pending.as_mut(), e.task_id()) {
-                        list.push(id.to_string());
-                    }
-                    h.generation += 1;
-                }
-                Some(_) => {}
-                None => missed = true,
-            }
-        }
-        if missed {
-            h.pending = None;
-            h.generation += 1;
-        }
-        (1 << 63) | h.generation
-    }
-
-    /// The plan where this process relays no notices: brought up to date with the tasks
-    /// [`Kept::heard`] heard of (read whole when some may have been missed), or with a store
-    /// that sends none, read again each minute.
-    async fn plan_unrelayed(
-        &self,
-        kept: &mut Option<(u64, i64, Arc<Plan>)>,
-        generation: u64,
-        minute: i64,
-        store: &dyn super::Store,
-    ) -> Result<Arc<Plan>, super::Error> {
-        // What was heard since the plan was last brought up to date; `None`: anything.
-        let pending = {
-            let mut h = self.heard.lock().unwrap_or_else(|e| e.into_inner());
-            h.pending.replace(Vec::new())
-        };
-        if let Some((g, _, plan)) = kept.as_ref() {
-            if *g == generation {
-                return Ok(plan.clone());
-            }
-            if let Some(mut ids) = pending.filter(|ids| ids.len() <= MOST_PATCHED && *g >> 63 == 1)
-            {
-                ids.sort_unstable();
-                ids.dedup();
-                let mut fresh = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let rec = store.get(&id).await?;
-                    fresh.push((id, rec));
-                }
-                let plan = Arc::new(plan.patched(fresh));
-                *kept = Some((generation, minute, plan.clone()));
-                return Ok(plan);
-            }
-        }
-        let plan = Arc::new(Plan::new(store.scheduled().await?));
-        *kept = Some((generation, minute, plan.clone()));
-        Ok(plan)
     }
 
     /// The answer to `q` counted at `generation` in the minute of `now`, if kept.

@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use super::context::Ctx;
 use super::request::{field_error, search_text, BadRequest, Params};
 use super::response::{json, Resp};
-use crate::scheduler::{TimelineQuery, TimelineWindow};
+use std::sync::Arc;
+
+use crate::scheduler::{SlotTasks, Timeline, TimelineQuery, TimelineWindow};
 use crate::views::{self, Nav};
 
 /// The query from URL parameters: `window`, `job`, `trigger`, `q`, and the slot `at`.
@@ -48,58 +50,52 @@ fn parse_at(a: &str) -> Option<Timestamp> {
     a.parse().ok()
 }
 
-/// `GET /timeline`.
-pub(crate) async fn page(cx: &Ctx<'_>) -> Resp {
-    let (q, at) = match query(&cx.query) {
-        Ok(q) => q,
-        Err(e) => return cx.bad(&e),
-    };
+/// The timeline the request asks for, and with `at` its slot's tasks; `Err` holds the
+/// answer to send instead (400 for bad parameters or an `at` outside the window).
+async fn read(cx: &Ctx<'_>) -> Result<(TimelineQuery, Arc<Timeline>, Option<SlotTasks>), Resp> {
+    let (q, at) = query(&cx.query).map_err(|e| cx.bad(&e))?;
     let b = &cx.shared.backend;
-    let timeline = match b.timeline(&q).await {
-        Ok(t) => t,
-        Err(e) => return cx.fail(&e),
-    };
+    let timeline = b.timeline(&q).await.map_err(|e| cx.fail(&e))?;
     let slot = match at {
-        Some(at) => match b.timeline_slot(&q, at).await {
-            Ok(Some(s)) => Some(s),
-            Ok(None) => {
-                return cx.bad(&field_error(
-                    "at",
-                    "is outside the window: pick a slot of the heat map",
-                ))
-            }
-            Err(e) => return cx.fail(&e),
-        },
+        Some(at) => Some(
+            b.timeline_slot(&q, at)
+                .await
+                .map_err(|e| cx.fail(&e))?
+                .ok_or_else(|| {
+                    cx.bad(&field_error(
+                        "at",
+                        "is outside the window: pick a slot of the heat map",
+                    ))
+                })?,
+        ),
         None => None,
     };
-    let jobs = b.jobs().await.unwrap_or_default();
+    Ok((q, timeline, slot))
+}
+
+/// `GET /timeline`.
+pub(crate) async fn page(cx: &Ctx<'_>) -> Resp {
+    let (q, timeline, slot) = match read(cx).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let jobs = cx.shared.backend.jobs().await.unwrap_or_default();
     let body = views::timeline::timeline(&cx.view(), &q, &timeline, slot.as_ref(), &jobs);
     cx.page(StatusCode::OK, "Timeline", Nav::Timeline, body)
 }
 
 /// `GET /api/timeline`: the same data as JSON.
 pub(crate) async fn api(cx: &Ctx<'_>) -> Resp {
-    let (q, at) = match query(&cx.query) {
-        Ok(q) => q,
-        Err(e) => return cx.bad(&e),
-    };
-    let b = &cx.shared.backend;
-    let timeline = match b.timeline(&q).await {
-        Ok(t) => t,
-        Err(e) => return cx.fail(&e),
+    let (_, timeline, slot) = match read(cx).await {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let mut out = match serde_json::to_value(&*timeline) {
         Ok(v) => v,
         Err(e) => return cx.fail(&crate::BackendError::unavailable(e.to_string())),
     };
-    if let Some(at) = at {
-        match b.timeline_slot(&q, at).await {
-            Ok(Some(s)) => out["slot"] = serde_json::to_value(s).unwrap_or_default(),
-            Ok(None) => {
-                return cx.bad(&field_error("at", "is outside the window"));
-            }
-            Err(e) => return cx.fail(&e),
-        }
+    if let Some(s) = slot {
+        out["slot"] = serde_json::to_value(s).unwrap_or_default();
     }
     json(StatusCode::OK, &out)
 }

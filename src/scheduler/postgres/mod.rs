@@ -899,17 +899,11 @@ impl Store for PostgresStore {
         boxed(self.shared.scheduled())
     }
 
-    fn live_runs(
-        &self,
-        runs: Vec<(RunId, Vec<LogLine>, u32, Option<crate::scheduler::Progress>)>,
-    ) -> StoreFuture<'_, ()> {
+    fn live_runs(&self, runs: Vec<crate::scheduler::store::LiveRunState>) -> StoreFuture<'_, ()> {
         boxed(self.shared.live(runs))
     }
 
-    fn live_progress(
-        &self,
-        most: usize,
-    ) -> StoreFuture<'_, Vec<(RunId, String, String, crate::scheduler::Progress)>> {
+    fn live_progress(&self, most: usize) -> StoreFuture<'_, Vec<crate::scheduler::LiveProgress>> {
         boxed(
             self.shared
                 .live_progress(i64::try_from(most).unwrap_or(i64::MAX)),

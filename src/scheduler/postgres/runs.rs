@@ -2,7 +2,7 @@
 //! the overview's counts.
 
 use super::*;
-use crate::scheduler::{Progress, RunCursor};
+use crate::scheduler::RunCursor;
 
 impl Shared {
     pub(super) async fn begin_runs(
@@ -287,7 +287,7 @@ impl Shared {
     /// and progress written in one statement: every replica's dashboard reads them.
     pub(super) async fn live(
         &self,
-        runs: Vec<(RunId, Vec<LogLine>, u32, Option<Progress>)>,
+        runs: Vec<crate::scheduler::store::LiveRunState>,
     ) -> Result<(), Error> {
         if runs.is_empty() {
             return Ok(());
@@ -324,7 +324,7 @@ impl Shared {
     pub(super) async fn live_progress(
         &self,
         most: i64,
-    ) -> Result<Vec<(RunId, String, String, Progress)>, Error> {
+    ) -> Result<Vec<crate::scheduler::LiveProgress>, Error> {
         let c = self.client().await?;
         let rows = c
             .query(
